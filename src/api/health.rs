@@ -1,0 +1,60 @@
+//! Operations endpoints: liveness, readiness (store, signing key, registries) and metrics.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::api::OpsState;
+
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "live"}))
+}
+
+/// Ready when the store answers and every registry endpoint accepts a TCP connection.
+pub async fn ready(state: web::Data<OpsState>) -> HttpResponse {
+    let mut checks = serde_json::Map::new();
+    let mut ready = true;
+    let store_ok = tokio::time::timeout(Duration::from_secs(2), state.store.ping())
+        .await
+        .is_ok_and(|result| result.is_ok());
+    ready &= store_ok;
+    checks.insert("store".into(), json!(if store_ok { "up" } else { "down" }));
+    checks.insert("signingKey".into(), json!("loaded"));
+    for registry in state.catalog.registries() {
+        let reachable = registry_reachable(&registry.endpoint).await;
+        ready &= reachable;
+        checks.insert(
+            format!("registry.{}", registry.name),
+            json!(if reachable { "up" } else { "down" }),
+        );
+    }
+    let body = json!({"status": if ready { "ready" } else { "not_ready" }, "checks": checks});
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn registry_reachable(endpoint: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(endpoint) else {
+        return false;
+    };
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    tokio::time::timeout(
+        Duration::from_secs(1),
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    .is_ok_and(|connection| connection.is_ok())
+}
+
+pub async fn metrics(state: web::Data<OpsState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}

@@ -1,0 +1,82 @@
+//! The hub's HTTP surfaces: the mTLS API for eSocial modules, and a plain-HTTP operations
+//! listener for probes and metrics.
+
+mod exchanges;
+mod health;
+pub mod problem;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use openssl::ssl::SslAcceptorBuilder;
+
+use crate::catalog::Catalog;
+use crate::crypto::tls::client_identity;
+use crate::exchange::Exchanger;
+use crate::metrics::HubMetrics;
+use crate::store::Store;
+
+/// Shared state of the mTLS API.
+pub struct ApiState {
+    pub exchanger: Exchanger,
+    pub max_body_bytes: usize,
+}
+
+/// Shared state of the operations listener.
+pub struct OpsState {
+    pub store: Store,
+    pub catalog: Arc<Catalog>,
+    pub metrics: HubMetrics,
+}
+
+/// Starts the mTLS API on `listener`. Each connection's verified client certificate is kept
+/// with the connection, so handlers know who is calling.
+pub fn api_server(
+    listener: TcpListener,
+    tls: SslAcceptorBuilder,
+    state: ApiState,
+    workers: usize,
+) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route(
+                "/api/v1/exchanges",
+                web::post().to(exchanges::create_exchange),
+            )
+            .default_service(web::to(problem::not_found))
+    })
+    .on_connect(|connection, data| {
+        use actix_tls::accept::openssl::TlsStream;
+        if let Some(tls) = connection.downcast_ref::<TlsStream<actix_web::rt::net::TcpStream>>()
+            && let Some(certificate) = tls.ssl().peer_certificate()
+            && let Some(identity) = client_identity(&certificate)
+        {
+            data.insert(identity);
+        }
+    })
+    .workers(workers)
+    .listen_openssl(listener, tls)?
+    .run();
+    Ok(server)
+}
+
+/// Starts the operations listener (`/health/live`, `/health/ready`, `/metrics`).
+pub fn ops_server(listener: TcpListener, state: OpsState) -> std::io::Result<Server> {
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/health/live", web::get().to(health::live))
+            .route("/health/ready", web::get().to(health::ready))
+            .route("/metrics", web::get().to(health::metrics))
+            .default_service(web::to(problem::not_found))
+    })
+    .workers(1)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

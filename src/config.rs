@@ -1,0 +1,279 @@
+//! Typed settings: one TOML file overridden by `HUB__SECTION__KEY` environment variables,
+//! checked at start-up so that a bad value stops the process with a message naming the key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::domain::Idno;
+
+/// A configuration problem, always naming the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read settings: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid setting `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+impl SettingsError {
+    pub fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub tls: TlsSettings,
+    pub mconnect: MconnectSettings,
+    pub store: StoreSettings,
+    pub audit: AuditSettings,
+    pub adapters: AdapterSettings,
+    /// Per-registry overrides of what `adapters/<registry>/adapter.toml` says.
+    #[serde(default)]
+    pub registries: BTreeMap<String, RegistryOverride>,
+    /// eSocial modules and agencies allowed to connect, identified by certificate common name.
+    #[serde(default)]
+    pub clients: Vec<ClientSettings>,
+    /// The access matrix: without a grant, a client may call nothing.
+    #[serde(default)]
+    pub grants: Vec<GrantSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address of the mTLS API.
+    pub listen: SocketAddr,
+    /// Address of the plain-HTTP operations endpoints (`/health/*`, `/metrics`).
+    pub ops_listen: SocketAddr,
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+}
+
+fn default_max_body_bytes() -> usize {
+    64 * 1024
+}
+
+fn default_workers() -> usize {
+    2
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The hub's TLS server certificate (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM). Read from the path, never logged.
+    pub key: PathBuf,
+    /// CA bundle that issues client certificates for eSocial modules and agencies.
+    pub client_ca: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MconnectSettings {
+    /// The certificate the hub signs MConnect messages and authenticates to registries with.
+    pub signing_cert: PathBuf,
+    pub signing_key: PathBuf,
+    /// CA bundle trusted for registry TLS certificates and response signatures.
+    pub trust_ca: PathBuf,
+    /// Lifetime of the WS-Security timestamp on outgoing messages.
+    #[serde(default = "default_timestamp_ttl_secs")]
+    pub timestamp_ttl_secs: u64,
+}
+
+fn default_timestamp_ttl_secs() -> u64 {
+    15 * 60
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sqlite://path?mode=rwc` (embedded default) or `postgres://…`.
+    pub url: SecretString,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Key of the HMAC that turns personal identifiers into digests for the exchange log.
+    pub digest_key: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdapterSettings {
+    /// Folder holding one sub-folder per registry.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryOverride {
+    pub endpoint: Option<String>,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    /// The common name (CN) of the client's certificate.
+    pub id: String,
+    /// IDNO of the organisation, sent to registries as `CallingEntity`.
+    pub idno: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantSettings {
+    pub client: String,
+    pub service: String,
+}
+
+impl Settings {
+    /// Reads the TOML file (if any), applies `HUB__…` environment overrides and checks the result.
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let raw = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("HUB")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?;
+        let settings: Settings = raw.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: ranges, files, identifiers and cross-references.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        if !(1024..=16 * 1024 * 1024).contains(&self.server.max_body_bytes) {
+            return Err(SettingsError::invalid(
+                "server.max_body_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        if !(1..=64).contains(&self.server.workers) {
+            return Err(SettingsError::invalid(
+                "server.workers",
+                "must be between 1 and 64",
+            ));
+        }
+        for (key, path) in [
+            ("tls.cert", &self.tls.cert),
+            ("tls.key", &self.tls.key),
+            ("tls.client_ca", &self.tls.client_ca),
+            ("mconnect.signing_cert", &self.mconnect.signing_cert),
+            ("mconnect.signing_key", &self.mconnect.signing_key),
+            ("mconnect.trust_ca", &self.mconnect.trust_ca),
+        ] {
+            if !path.is_file() {
+                return Err(SettingsError::invalid(
+                    key,
+                    format!(
+                        "file `{}` does not exist (run `esocial-hub certs init` for a development PKI)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        if !(60..=3600).contains(&self.mconnect.timestamp_ttl_secs) {
+            return Err(SettingsError::invalid(
+                "mconnect.timestamp_ttl_secs",
+                "must be between 60 and 3600",
+            ));
+        }
+        let url = self.store.url.expose_secret();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(SettingsError::invalid(
+                "store.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        if !(1..=256).contains(&self.store.max_connections) {
+            return Err(SettingsError::invalid(
+                "store.max_connections",
+                "must be between 1 and 256",
+            ));
+        }
+        if self.audit.digest_key.expose_secret().len() < 32 {
+            return Err(SettingsError::invalid(
+                "audit.digest_key",
+                "must be at least 32 characters of secret material",
+            ));
+        }
+        if !self.adapters.dir.is_dir() {
+            return Err(SettingsError::invalid(
+                "adapters.dir",
+                format!("folder `{}` does not exist", self.adapters.dir.display()),
+            ));
+        }
+        for (name, registry) in &self.registries {
+            if let Some(endpoint) = &registry.endpoint
+                && !endpoint.starts_with("https://")
+            {
+                return Err(SettingsError::invalid(
+                    format!("registries.{name}.endpoint"),
+                    "must be an https:// URL (registries are reached over mTLS only)",
+                ));
+            }
+            if let Some(timeout) = registry.timeout_ms
+                && !(10..=120_000).contains(&timeout)
+            {
+                return Err(SettingsError::invalid(
+                    format!("registries.{name}.timeout_ms"),
+                    "must be between 10 and 120000",
+                ));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (index, client) in self.clients.iter().enumerate() {
+            if client.id.trim().is_empty() {
+                return Err(SettingsError::invalid(
+                    format!("clients[{index}].id"),
+                    "must not be empty",
+                ));
+            }
+            if !seen.insert(client.id.as_str()) {
+                return Err(SettingsError::invalid(
+                    format!("clients[{index}].id"),
+                    format!("duplicate client `{}`", client.id),
+                ));
+            }
+            Idno::parse(&client.idno).map_err(|error| {
+                SettingsError::invalid(format!("clients[{index}].idno"), error.to_string())
+            })?;
+        }
+        for (index, grant) in self.grants.iter().enumerate() {
+            if !seen.contains(grant.client.as_str()) {
+                return Err(SettingsError::invalid(
+                    format!("grants[{index}].client"),
+                    format!("unknown client `{}`", grant.client),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,6 @@
+//! Keys, certificates and signatures. Architecture invariant: only this module reads private
+//! keys and signs.
+
+pub mod pki;
+pub mod tls;
+pub mod wssec;

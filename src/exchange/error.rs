@@ -1,0 +1,169 @@
+//! Every way an exchange can fail, with whose fault it is, a stable code and whether retrying
+//! may help.
+
+use crate::schema::Violation;
+
+/// Who caused a failure, in the spirit of X-Road's `Client.*` / `Server.*` codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fault {
+    Caller,
+    Hub,
+    Registry,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the request does not match the exchange-request schema")]
+    InvalidRequest(Vec<Violation>),
+    #[error("`{field}` is not a valid IDNP: {problem}")]
+    InvalidIdnp { field: &'static str, problem: String },
+    #[error("`purpose.legalBasis` is required: state the legal basis of the request")]
+    MissingLegalBasis,
+    #[error("`purpose.reason` is required: state why the data is needed")]
+    MissingReason,
+    #[error("no client certificate was presented")]
+    NoClientCertificate,
+    #[error("client `{0}` is not registered with the hub")]
+    UnknownClient(String),
+    #[error("service `{0}` is not in the catalog")]
+    UnknownService(String),
+    #[error("client `{client}` has no grant for service `{service}`")]
+    AccessDenied { client: String, service: String },
+    #[error("the registry knows no such person")]
+    SubjectNotFound,
+    #[error("the registry refused the request: {0}")]
+    RejectedByRegistry(String),
+    #[error("the registry did not answer within {0} ms")]
+    RegistryTimeout(u128),
+    #[error("the registry cannot be reached: {0}")]
+    RegistryUnavailable(String),
+    #[error("the registry's answer failed signature verification: {0}")]
+    RegistrySignature(String),
+    #[error("the registry answered with a fault: {0}")]
+    RegistryFault(String),
+    #[error("the registry's answer is not usable: {0}")]
+    RegistryInvalidResponse(String),
+    #[error("the registry's answer does not match the service data schema")]
+    RegistryResultInvalid(Vec<Violation>),
+    #[error("the exchange log is unavailable")]
+    StoreUnavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl ExchangeError {
+    /// The stable code callers can program against.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MalformedJson(_) => "caller.malformed_json",
+            Self::InvalidRequest(_) => "caller.invalid_request",
+            Self::InvalidIdnp { .. } => "caller.invalid_idnp",
+            Self::MissingLegalBasis => "caller.missing_legal_basis",
+            Self::MissingReason => "caller.missing_reason",
+            Self::NoClientCertificate => "caller.no_client_certificate",
+            Self::UnknownClient(_) => "caller.unknown_client",
+            Self::UnknownService(_) => "caller.unknown_service",
+            Self::AccessDenied { .. } => "caller.access_denied",
+            Self::SubjectNotFound => "caller.subject_not_found",
+            Self::RejectedByRegistry(_) => "caller.rejected_by_registry",
+            Self::RegistryTimeout(_) => "registry.timeout",
+            Self::RegistryUnavailable(_) => "registry.unavailable",
+            Self::RegistrySignature(_) => "registry.invalid_signature",
+            Self::RegistryFault(_) => "registry.fault",
+            Self::RegistryInvalidResponse(_) => "registry.invalid_response",
+            Self::RegistryResultInvalid(_) => "registry.result_invalid",
+            Self::StoreUnavailable => "hub.store_unavailable",
+            Self::Internal => "hub.internal",
+        }
+    }
+
+    pub fn fault(&self) -> Fault {
+        match self.code().split('.').next() {
+            Some("caller") => Fault::Caller,
+            Some("registry") => Fault::Registry,
+            _ => Fault::Hub,
+        }
+    }
+
+    /// Whether sending the same request later may succeed.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::RegistryTimeout(_)
+                | Self::RegistryUnavailable(_)
+                | Self::RegistryFault(_)
+                | Self::StoreUnavailable
+                | Self::Internal
+        )
+    }
+
+    /// The HTTP status that carries this error.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::MalformedJson(_) | Self::InvalidRequest(_) => 400,
+            Self::InvalidIdnp { .. } | Self::MissingLegalBasis | Self::MissingReason => 422,
+            Self::NoClientCertificate => 401,
+            Self::UnknownClient(_) | Self::AccessDenied { .. } => 403,
+            Self::UnknownService(_) | Self::SubjectNotFound => 404,
+            Self::RejectedByRegistry(_) => 422,
+            Self::RegistryTimeout(_) => 504,
+            Self::RegistryUnavailable(_)
+            | Self::RegistrySignature(_)
+            | Self::RegistryFault(_)
+            | Self::RegistryInvalidResponse(_)
+            | Self::RegistryResultInvalid(_) => 502,
+            Self::StoreUnavailable => 503,
+            Self::Internal => 500,
+        }
+    }
+
+    /// Schema violations, for errors that have them.
+    pub fn violations(&self) -> &[Violation] {
+        match self {
+            Self::InvalidRequest(v) | Self::RegistryResultInvalid(v) => v,
+            _ => &[],
+        }
+    }
+
+    /// A short human title for the code.
+    pub fn title(&self) -> &'static str {
+        match self.fault() {
+            Fault::Caller => "The request cannot be served as sent",
+            Fault::Registry => "The registry did not give a usable answer",
+            Fault::Hub => "The hub could not complete the request",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_carry_their_fault_and_caller_faults_are_never_retryable() {
+        let samples = [
+            ExchangeError::MissingLegalBasis,
+            ExchangeError::AccessDenied {
+                client: "a".into(),
+                service: "b".into(),
+            },
+            ExchangeError::RegistryTimeout(5),
+            ExchangeError::RegistrySignature("x".into()),
+            ExchangeError::StoreUnavailable,
+        ];
+        for error in samples {
+            let prefix = error.code().split('.').next().unwrap();
+            let fault = serde_json::to_value(error.fault()).unwrap();
+            assert_eq!(fault, prefix, "{}", error.code());
+            if error.fault() == Fault::Caller {
+                assert!(!error.retryable());
+                assert!((400..500).contains(&error.http_status()));
+            }
+        }
+        assert!(ExchangeError::RegistryTimeout(5).retryable());
+        assert!(!ExchangeError::RegistrySignature("x".into()).retryable());
+    }
+}

@@ -1,0 +1,171 @@
+//! The exchange request: parsed from the caller's JSON into a domain value that carries its
+//! invariants (valid IDNPs, a stated legal basis and reason).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::Idnp;
+use crate::exchange::ExchangeError;
+
+/// Why the data is requested. Law 142/2018 makes basis and reason mandatory.
+#[derive(Debug, Clone)]
+pub struct Purpose {
+    pub legal_basis: String,
+    pub reason: String,
+    pub case_id: Option<String>,
+}
+
+/// A checked request for data about one person from one service.
+#[derive(Debug, Clone)]
+pub struct ExchangeRequest {
+    pub service: String,
+    pub subject: Idnp,
+    pub purpose: Purpose,
+    /// The person acting in the calling module.
+    pub calling_user: Idnp,
+    pub params: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Body {
+    service: String,
+    subject: SubjectBody,
+    purpose: PurposeBody,
+    caller: CallerBody,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct SubjectBody {
+    idnp: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PurposeBody {
+    legal_basis: String,
+    reason: String,
+    case_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CallerBody {
+    user_idnp: String,
+}
+
+fn is_blank(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => true,
+        Some(Value::String(text)) => text.trim().is_empty(),
+        Some(_) => false,
+    }
+}
+
+impl ExchangeRequest {
+    /// Parses raw request bytes. The checks run from the most specific (a missing legal basis
+    /// gets its own code) to the general schema, then the identifiers' check digits.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ExchangeError> {
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|error| ExchangeError::MalformedJson(error.to_string()))?;
+        let purpose = value.get("purpose");
+        if is_blank(purpose.and_then(|p| p.get("legalBasis"))) {
+            return Err(ExchangeError::MissingLegalBasis);
+        }
+        if is_blank(purpose.and_then(|p| p.get("reason"))) {
+            return Err(ExchangeError::MissingReason);
+        }
+        crate::schema::validate("exchange-request", &value)
+            .map_err(ExchangeError::InvalidRequest)?;
+        let body: Body = serde_json::from_value(value)
+            .map_err(|error| ExchangeError::MalformedJson(error.to_string()))?;
+        let subject =
+            Idnp::parse(&body.subject.idnp).map_err(|error| ExchangeError::InvalidIdnp {
+                field: "subject.idnp",
+                problem: error.to_string(),
+            })?;
+        let calling_user =
+            Idnp::parse(&body.caller.user_idnp).map_err(|error| ExchangeError::InvalidIdnp {
+                field: "caller.userIdnp",
+                problem: error.to_string(),
+            })?;
+        Ok(Self {
+            service: body.service,
+            subject,
+            purpose: Purpose {
+                legal_basis: body.purpose.legal_basis.trim().to_string(),
+                reason: body.purpose.reason.trim().to_string(),
+                case_id: body.purpose.case_id,
+            },
+            calling_user,
+            params: body.params,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn valid() -> Value {
+        json!({
+            "service": "civil.person-details",
+            "subject": {"idnp": "2000000000007"},
+            "purpose": {"legalBasis": "Legea nr. 123/2010, art. 12", "reason": "Evaluare inițială", "caseId": "C-1"},
+            "caller": {"userIdnp": "2000000000007"}
+        })
+    }
+
+    fn parse(value: &Value) -> Result<ExchangeRequest, ExchangeError> {
+        ExchangeRequest::parse(value.to_string().as_bytes())
+    }
+
+    #[test]
+    fn a_valid_request_parses() {
+        let request = parse(&valid()).unwrap();
+        assert_eq!(request.service, "civil.person-details");
+        assert_eq!(request.subject.expose(), "2000000000007");
+        assert_eq!(request.purpose.case_id.as_deref(), Some("C-1"));
+    }
+
+    #[test]
+    fn missing_or_blank_basis_and_reason_get_their_own_codes() {
+        let mut body = valid();
+        body["purpose"]["legalBasis"] = json!("   ");
+        assert_eq!(parse(&body).unwrap_err().code(), "caller.missing_legal_basis");
+        let mut body = valid();
+        body["purpose"].as_object_mut().unwrap().remove("reason");
+        assert_eq!(parse(&body).unwrap_err().code(), "caller.missing_reason");
+        let mut body = valid();
+        body.as_object_mut().unwrap().remove("purpose");
+        assert_eq!(parse(&body).unwrap_err().code(), "caller.missing_legal_basis");
+    }
+
+    #[test]
+    fn a_wrong_check_digit_names_the_field() {
+        let mut body = valid();
+        body["subject"]["idnp"] = json!("2000000000008");
+        match parse(&body).unwrap_err() {
+            ExchangeError::InvalidIdnp { field, .. } => assert_eq!(field, "subject.idnp"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_json_are_refused() {
+        let mut body = valid();
+        body["surprise"] = json!(1);
+        let error = parse(&body).unwrap_err();
+        assert_eq!(error.code(), "caller.invalid_request");
+        assert_eq!(error.violations()[0].pointer, "");
+        assert_eq!(
+            ExchangeRequest::parse(b"{not json").unwrap_err().code(),
+            "caller.malformed_json"
+        );
+    }
+}

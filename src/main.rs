@@ -1,0 +1,173 @@
+//! Command line of esocial-hub: parses arguments and hands over to the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use esocial_hub::commands;
+
+/// The interoperability hub of eSocial: signed MConnect exchanges between eSocial modules and
+/// government registries.
+#[derive(Parser)]
+#[command(name = "esocial-hub", version, propagate_version = true)]
+struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub with a settings file (see deploy/hub.example.toml). Any key can be
+    /// overridden by an environment variable HUB__SECTION__KEY, e.g. HUB__STORE__URL.
+    Serve {
+        #[arg(long, short, default_value = "deploy/hub.example.toml")]
+        config: PathBuf,
+    },
+    /// Start the hub and a simulated population register on loopback with embedded defaults
+    /// (SQLite, development PKI), send one sample exchange and keep serving.
+    Demo {
+        /// Folder for the development PKI and the SQLite store (created if missing).
+        #[arg(long, default_value = ".esocial-demo")]
+        dir: PathBuf,
+        /// Folder with the registry adapters.
+        #[arg(long, default_value = "adapters")]
+        adapters: PathBuf,
+        /// Address of the hub's mTLS API.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Address of the operations endpoints (/health/*, /metrics).
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        ops_listen: SocketAddr,
+        /// Exit after the sample exchange: status 0 if it completed, 1 if not.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Run a registry simulator.
+    Simulate {
+        #[command(subcommand)]
+        registry: SimulatedRegistry,
+    },
+    /// Development certificates.
+    Certs {
+        #[command(subcommand)]
+        action: CertsAction,
+    },
+    /// MConnect WS-Security tools for integrators.
+    Mconnect {
+        #[command(subcommand)]
+        action: MconnectAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimulatedRegistry {
+    /// The population register (civil status), MConnect SOAP.
+    Civil {
+        #[arg(long, default_value = "127.0.0.1:8444")]
+        listen: SocketAddr,
+        /// Development PKI folder (from `certs init`); uses registry-civil.pem/.key and ca.pem.
+        #[arg(long, default_value = ".esocial-demo/pki")]
+        pki: PathBuf,
+        /// Delay every answer by this many milliseconds.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsAction {
+    /// Create a development CA and certificates for the hub, each registry and each client.
+    /// Existing files are kept. Never use these keys outside development.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Registries to issue certificates for (default: every folder in --adapters).
+        #[arg(long = "registry")]
+        registries: Vec<String>,
+        /// Client modules to issue certificates for.
+        #[arg(long = "client", default_values_t = ["case-management".to_string(), "benefits".to_string()])]
+        clients: Vec<String>,
+        #[arg(long, default_value = "adapters")]
+        adapters: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum MconnectAction {
+    /// Sign a SOAP envelope read from standard input (WS-Security: BinarySecurityToken,
+    /// Timestamp, RSA-SHA256 over Body and Timestamp, exclusive C14N) and write it to standard
+    /// output.
+    Sign {
+        /// Private key (PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// Certificate matching the key (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        /// Lifetime of the timestamp, in seconds.
+        #[arg(long, default_value_t = 900)]
+        ttl_secs: u64,
+    },
+    /// Verify a signed SOAP envelope read from standard input. Exits 0 when valid; otherwise
+    /// prints the reason and exits 1.
+    Verify {
+        /// CA bundle (PEM) the signer's certificate must chain to.
+        #[arg(long)]
+        trust: PathBuf,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Command::Mconnect { .. } | Command::Certs { .. });
+    esocial_hub::telemetry::init(if quiet { "warn" } else { "info" }, cli.log_json);
+    let result = match cli.command {
+        Command::Serve { config } => commands::serve(&config),
+        Command::Demo {
+            dir,
+            adapters,
+            listen,
+            ops_listen,
+            once,
+        } => commands::demo(esocial_hub::demo::DemoOptions {
+            dir,
+            adapters,
+            listen,
+            ops_listen,
+            once,
+        }),
+        Command::Simulate {
+            registry:
+                SimulatedRegistry::Civil {
+                    listen,
+                    pki,
+                    delay_ms,
+                },
+        } => commands::simulate_civil(listen, &pki, delay_ms),
+        Command::Certs {
+            action:
+                CertsAction::Init {
+                    dir,
+                    registries,
+                    clients,
+                    adapters,
+                },
+        } => commands::certs_init(&dir, registries, &clients, &adapters),
+        Command::Mconnect {
+            action: MconnectAction::Sign { key, cert, ttl_secs },
+        } => commands::mconnect_sign(&key, &cert, ttl_secs),
+        Command::Mconnect {
+            action: MconnectAction::Verify { trust },
+        } => commands::mconnect_verify(&trust),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The canonical JSON Schemas in `schemas/`, compiled once and embedded in the binary.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Every schema shipped in `schemas/`, by name (the file name without `.schema.json`).
+const SOURCES: &[(&str, &str)] = &[
+    (
+        "exchange-request",
+        include_str!("../schemas/exchange-request.schema.json"),
+    ),
+    (
+        "exchange-result",
+        include_str!("../schemas/exchange-result.schema.json"),
+    ),
+    ("error", include_str!("../schemas/error.schema.json")),
+    ("person", include_str!("../schemas/person.schema.json")),
+];
+
+/// Schemas that describe the `data` of a service answer (the rest describe the hub's envelope).
+const DATA_SCHEMAS: &[&str] = &["person"];
+
+static COMPILED: LazyLock<BTreeMap<&'static str, jsonschema::Validator>> = LazyLock::new(|| {
+    SOURCES
+        .iter()
+        .map(|(name, source)| {
+            let schema: Value = serde_json::from_str(source)
+                .unwrap_or_else(|error| panic!("schemas/{name}.schema.json is not JSON: {error}"));
+            let validator = jsonschema::options()
+                .should_validate_formats(true)
+                .build(&schema)
+                .unwrap_or_else(|error| panic!("schemas/{name}.schema.json is invalid: {error}"));
+            (*name, validator)
+        })
+        .collect()
+});
+
+/// One way a document breaks its schema. The message never repeats the offending value, so it
+/// is safe to return and to log even when the value is personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub pointer: String,
+    pub message: String,
+}
+
+/// Checks `instance` against the named schema and returns every violation.
+pub fn validate(name: &str, instance: &Value) -> Result<(), Vec<Violation>> {
+    let Some(validator) = COMPILED.get(name) else {
+        return Err(vec![Violation {
+            pointer: String::new(),
+            message: format!("no schema named `{name}`"),
+        }]);
+    };
+    let violations: Vec<Violation> = validator
+        .iter_errors(instance)
+        .map(|error| Violation {
+            pointer: error.instance_path().to_string(),
+            message: error.masked().to_string(),
+        })
+        .collect();
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(violations)
+    }
+}
+
+/// The source text of a service data schema, if `name` is one.
+pub fn data_schema(name: &str) -> Option<&'static str> {
+    DATA_SCHEMAS.contains(&name).then(|| {
+        SOURCES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
+            .unwrap_or_default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_schema_compiles() {
+        assert_eq!(COMPILED.len(), SOURCES.len());
+    }
+
+    #[test]
+    fn violations_name_the_pointer_and_hide_the_value() {
+        let request = json!({
+            "service": "civil.person-details",
+            "subject": {"idnp": "20000000000AB"},
+            "purpose": {"legalBasis": "Legea 123", "reason": "evaluare"},
+            "caller": {"userIdnp": "2000000000007"}
+        });
+        let violations = validate("exchange-request", &request).unwrap_err();
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].pointer, "/subject/idnp");
+        assert!(!violations[0].message.contains("20000000000AB"));
+    }
+
+    #[test]
+    fn only_service_schemas_are_data_schemas() {
+        assert!(data_schema("person").is_some());
+        assert!(data_schema("exchange-request").is_none());
+    }
+}

@@ -1,0 +1,173 @@
+//! Wires settings into a running hub: catalog, access matrix, store, MConnect client and the
+//! two listeners. Refuses to start on anything inconsistent.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use actix_web::dev::Server;
+use tracing::{info, warn};
+
+use crate::api::{self, ApiState, OpsState};
+use crate::audit::PersonalDataDigester;
+use crate::catalog::{AccessMatrix, Catalog};
+use crate::config::{Settings, SettingsError};
+use crate::domain::Idno;
+use crate::exchange::Exchanger;
+use crate::mconnect::client::MconnectClient;
+use crate::metrics::HubMetrics;
+use crate::store::Store;
+
+/// A built hub whose listeners are bound and which runs until stopped.
+pub struct Application {
+    api_port: u16,
+    ops_port: u16,
+    api: Server,
+    ops: Server,
+    store: Store,
+}
+
+fn read(path: &std::path::Path, key: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("setting `{key}`: cannot read `{}`", path.display()))
+}
+
+/// Loads the catalog and applies the settings' registry overrides and grant checks.
+pub fn load_catalog(settings: &Settings) -> anyhow::Result<(Catalog, AccessMatrix)> {
+    let mut catalog = Catalog::load(&settings.adapters.dir)
+        .with_context(|| format!("loading adapters from `{}`", settings.adapters.dir.display()))?;
+    for (name, registry) in &settings.registries {
+        let known = catalog.override_registry(
+            name,
+            registry.endpoint.as_deref(),
+            registry.timeout_ms.map(Duration::from_millis),
+        );
+        if !known {
+            return Err(SettingsError::invalid(
+                format!("registries.{name}"),
+                "no adapter folder defines this registry",
+            )
+            .into());
+        }
+    }
+    for (index, grant) in settings.grants.iter().enumerate() {
+        if catalog.service(&grant.service).is_none() {
+            return Err(SettingsError::invalid(
+                format!("grants[{index}].service"),
+                format!("unknown service `{}`", grant.service),
+            )
+            .into());
+        }
+    }
+    let access = AccessMatrix::new(
+        settings
+            .grants
+            .iter()
+            .map(|grant| (grant.client.clone(), grant.service.clone())),
+    );
+    Ok((catalog, access))
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let (catalog, access) = load_catalog(&settings)?;
+        let catalog = Arc::new(catalog);
+        let clients: BTreeMap<String, Idno> = settings
+            .clients
+            .iter()
+            .map(|client| {
+                let idno = Idno::parse(&client.idno).expect("validated by Settings::validate");
+                (client.id.clone(), idno)
+            })
+            .collect();
+
+        let store = Store::connect(&settings.store.url, settings.store.max_connections)
+            .await
+            .context("setting `store.url`: cannot open the store")?;
+        let interrupted = store.fail_interrupted_exchanges().await?;
+        if interrupted > 0 {
+            warn!(interrupted, "closed exchanges left in progress by a previous run as failed");
+        }
+
+        let mconnect = MconnectClient::new(
+            &read(&settings.mconnect.signing_cert, "mconnect.signing_cert")?,
+            &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
+            &read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?,
+            Duration::from_secs(settings.mconnect.timestamp_ttl_secs),
+        )
+        .context("settings `mconnect.*`")?;
+        let tls = crate::crypto::tls::mutual_tls_acceptor(
+            &settings.tls.cert,
+            &settings.tls.key,
+            &settings.tls.client_ca,
+        )
+        .context("settings `tls.*`")?;
+
+        let metrics = HubMetrics::new();
+        let exchanger = Exchanger::new(
+            catalog.clone(),
+            access,
+            clients,
+            store.clone(),
+            mconnect,
+            PersonalDataDigester::new(settings.audit.digest_key.clone()),
+            metrics.clone(),
+        );
+        let api_listener = TcpListener::bind(settings.server.listen).with_context(|| {
+            format!("setting `server.listen`: cannot bind {}", settings.server.listen)
+        })?;
+        let ops_listener = TcpListener::bind(settings.server.ops_listen).with_context(|| {
+            format!(
+                "setting `server.ops_listen`: cannot bind {}",
+                settings.server.ops_listen
+            )
+        })?;
+        let api_port = api_listener.local_addr()?.port();
+        let ops_port = ops_listener.local_addr()?.port();
+        let api = api::api_server(
+            api_listener,
+            tls,
+            ApiState {
+                exchanger,
+                max_body_bytes: settings.server.max_body_bytes,
+            },
+            settings.server.workers,
+        )?;
+        let ops = api::ops_server(
+            ops_listener,
+            OpsState {
+                store: store.clone(),
+                catalog,
+                metrics,
+            },
+        )?;
+        info!(api_port, ops_port, "hub listening");
+        Ok(Self {
+            api_port,
+            ops_port,
+            api,
+            ops,
+            store,
+        })
+    }
+
+    pub fn api_port(&self) -> u16 {
+        self.api_port
+    }
+
+    pub fn ops_port(&self) -> u16 {
+        self.ops_port
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until both listeners stop (Ctrl-C stops them gracefully).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (api, ops) = futures_util::future::join(self.api, self.ops).await;
+        api.and(ops)
+    }
+}

@@ -1,0 +1,219 @@
+//! The exchange log: every accepted exchange gets a row when it starts and exactly one
+//! terminal state when it ends.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeStatus {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+impl ExchangeStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "in_progress" => Ok(Self::InProgress),
+            "completed" => Ok(Self::Completed),
+            "failed" => Ok(Self::Failed),
+            other => Err(StoreError::Corrupt(format!("unknown status `{other}`"))),
+        }
+    }
+}
+
+/// What is recorded when an exchange is accepted. Persons appear only as digests.
+#[derive(Debug, Clone)]
+pub struct NewExchange {
+    pub id: uuid::Uuid,
+    pub client_id: String,
+    pub service: String,
+    pub legal_basis: String,
+    pub reason: String,
+    pub case_id: Option<String>,
+    pub calling_user_digest: String,
+    pub subject_digest: String,
+    pub received_at: OffsetDateTime,
+}
+
+/// How an exchange ended.
+#[derive(Debug, Clone)]
+pub enum ExchangeOutcome {
+    Completed {
+        request_digest: String,
+        response_digest: String,
+        registry_message_id: String,
+    },
+    Failed {
+        error_code: String,
+        request_digest: Option<String>,
+        response_digest: Option<String>,
+    },
+}
+
+/// A row of the exchange log.
+#[derive(Debug, Clone)]
+pub struct ExchangeRecord {
+    pub id: uuid::Uuid,
+    pub client_id: String,
+    pub service: String,
+    pub legal_basis: String,
+    pub reason: String,
+    pub case_id: Option<String>,
+    pub calling_user_digest: String,
+    pub subject_digest: String,
+    pub status: ExchangeStatus,
+    pub error_code: Option<String>,
+    pub request_digest: Option<String>,
+    pub response_digest: Option<String>,
+    pub registry_message_id: Option<String>,
+    pub received_at: String,
+    pub completed_at: Option<String>,
+}
+
+fn timestamp(moment: OffsetDateTime) -> String {
+    moment
+        .to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .expect("UTC timestamps always format as RFC 3339")
+}
+
+impl Store {
+    /// Records an accepted exchange as in progress.
+    pub async fn begin_exchange(&self, exchange: &NewExchange) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
+             calling_user_digest, subject_digest, status, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(exchange.id.to_string())
+        .bind(&exchange.client_id)
+        .bind(&exchange.service)
+        .bind(&exchange.legal_basis)
+        .bind(&exchange.reason)
+        .bind(exchange.case_id.clone())
+        .bind(&exchange.calling_user_digest)
+        .bind(&exchange.subject_digest)
+        .bind(ExchangeStatus::InProgress.as_str())
+        .bind(timestamp(exchange.received_at))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Moves an in-progress exchange to its terminal state. Returns `false`, changing
+    /// nothing, if it had already ended: an exchange never ends twice.
+    pub async fn finish_exchange(
+        &self,
+        id: uuid::Uuid,
+        outcome: &ExchangeOutcome,
+        completed_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (status, error_code, request_digest, response_digest, message_id) = match outcome {
+            ExchangeOutcome::Completed {
+                request_digest,
+                response_digest,
+                registry_message_id,
+            } => (
+                ExchangeStatus::Completed,
+                None,
+                Some(request_digest.clone()),
+                Some(response_digest.clone()),
+                Some(registry_message_id.clone()),
+            ),
+            ExchangeOutcome::Failed {
+                error_code,
+                request_digest,
+                response_digest,
+            } => (
+                ExchangeStatus::Failed,
+                Some(error_code.clone()),
+                request_digest.clone(),
+                response_digest.clone(),
+                None,
+            ),
+        };
+        let result = sqlx::query(
+            "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
+             response_digest = $4, registry_message_id = $5, completed_at = $6 \
+             WHERE id = $7 AND status = 'in_progress'",
+        )
+        .bind(status.as_str())
+        .bind(error_code)
+        .bind(request_digest)
+        .bind(response_digest)
+        .bind(message_id)
+        .bind(timestamp(completed_at))
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Fails every exchange left in progress by a previous process (a crash or kill), so that
+    /// each accepted exchange still reaches a terminal state. Returns how many were closed.
+    pub async fn fail_interrupted_exchanges(&self) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE exchanges SET status = 'failed', error_code = 'hub.interrupted', \
+             completed_at = $1 WHERE status = 'in_progress'",
+        )
+        .bind(timestamp(OffsetDateTime::now_utc()))
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    pub async fn exchange(&self, id: uuid::Uuid) -> Result<Option<ExchangeRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, client_id, service, legal_basis, reason, case_id, calling_user_digest, \
+             subject_digest, status, error_code, request_digest, response_digest, \
+             registry_message_id, received_at, completed_at FROM exchanges WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let id_text: String = row.try_get("id")?;
+        Ok(Some(ExchangeRecord {
+            id: id_text
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("exchange id `{id_text}`")))?,
+            client_id: row.try_get("client_id")?,
+            service: row.try_get("service")?,
+            legal_basis: row.try_get("legal_basis")?,
+            reason: row.try_get("reason")?,
+            case_id: row.try_get("case_id")?,
+            calling_user_digest: row.try_get("calling_user_digest")?,
+            subject_digest: row.try_get("subject_digest")?,
+            status: ExchangeStatus::parse(&row.try_get::<String, _>("status")?)?,
+            error_code: row.try_get("error_code")?,
+            request_digest: row.try_get("request_digest")?,
+            response_digest: row.try_get("response_digest")?,
+            registry_message_id: row.try_get("registry_message_id")?,
+            received_at: row.try_get("received_at")?,
+            completed_at: row.try_get("completed_at")?,
+        }))
+    }
+
+    /// Number of exchanges in each status, for metrics and tests.
+    pub async fn count_by_status(&self, status: ExchangeStatus) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM exchanges WHERE status = $1")
+            .bind(status.as_str())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}

@@ -1,0 +1,66 @@
+//! Storage: one async code path (sqlx `Any`) over SQLite, the embedded default, and
+//! PostgreSQL, for production. Migrations are embedded and run at connection.
+
+mod exchanges;
+
+pub use exchanges::{ExchangeOutcome, ExchangeRecord, ExchangeStatus, NewExchange};
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored row is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: sqlx::AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects, creating an SQLite file if needed, and applies pending migrations.
+    pub async fn connect(url: &SecretString, max_connections: u32) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let url = url.expose_secret();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Succeeds when the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &sqlx::AnyPool {
+        &self.pool
+    }
+}
