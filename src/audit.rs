@@ -44,11 +44,11 @@ mod tests {
     fn digests_are_stable_keyed_and_do_not_contain_the_value() {
         let a = PersonalDataDigester::new(SecretString::from("k".repeat(32)));
         let b = PersonalDataDigester::new(SecretString::from("j".repeat(32)));
-        let first = a.digest("2000000000007");
-        assert_eq!(first, a.digest("2000000000007"));
-        assert_ne!(first, b.digest("2000000000007"));
-        assert_ne!(first, message_digest(b"2000000000007"));
+        let first = a.digest("2000000000004");
+        assert_eq!(first, a.digest("2000000000004"));
+        assert_ne!(first, b.digest("2000000000004"));
+        assert_ne!(first, message_digest(b"2000000000004"));
         assert_eq!(first.len(), 64);
-        assert!(!first.contains("2000000000007"));
+        assert!(!first.contains("2000000000004"));
     }
 }

@@ -33,7 +33,7 @@ pub const DEMO_CLIENT: &str = "case-management";
 pub const DEMO_CLIENT_IDNO: &str = "1008600038413";
 /// A second module with no grants, to show that access is denied by default.
 pub const DEMO_UNGRANTED_CLIENT: &str = "benefits";
-pub const DEMO_UNGRANTED_CLIENT_IDNO: &str = "1002600012340";
+pub const DEMO_UNGRANTED_CLIENT_IDNO: &str = "1002600012347";
 
 /// Settings of a hub on loopback with the development PKI in `pki` and SQLite in `store_path`.
 pub fn embedded_settings(

@@ -95,7 +95,7 @@ mod tests {
             "service": "civil.person-details",
             "subject": {"idnp": "20000000000AB"},
             "purpose": {"legalBasis": "Legea 123", "reason": "evaluare"},
-            "caller": {"userIdnp": "2000000000007"}
+            "caller": {"userIdnp": "2000000000004"}
         });
         let violations = validate("exchange-request", &request).unwrap_err();
         assert_eq!(violations.len(), 1);

@@ -1316,7 +1316,7 @@ pub(crate) mod tests {
   <soapenv:Header><mc:CallBasis>Legea nr. 123/2010, art. 12</mc:CallBasis></soapenv:Header>
   <soapenv:Body>
     <civ:GetPersonDetailsRequest xmlns:civ="urn:md:gov:asp:civil:v1">
-      <civ:IDNP>2000000000007</civ:IDNP>
+      <civ:IDNP>2000000000004</civ:IDNP>
     </civ:GetPersonDetailsRequest>
   </soapenv:Body>
 </soapenv:Envelope>"#;
@@ -1384,7 +1384,7 @@ pub(crate) mod tests {
     #[test]
     fn tampered_body_fails() {
         let (s, trust, now, _) = signed();
-        let t = s.replace("<civ:IDNP>2000000000007</civ:IDNP>", "<civ:IDNP>1008600038413</civ:IDNP>");
+        let t = s.replace("<civ:IDNP>2000000000004</civ:IDNP>", "<civ:IDNP>1008600038413</civ:IDNP>");
         assert_ne!(t, s);
         let e = verify_envelope(&t, &trust, now).unwrap_err();
         assert!(matches!(e, WsSecurityError::BadSignature(_)), "{e:?}");

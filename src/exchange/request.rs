@@ -115,9 +115,9 @@ mod tests {
     fn valid() -> Value {
         json!({
             "service": "civil.person-details",
-            "subject": {"idnp": "2000000000007"},
+            "subject": {"idnp": "2000000000004"},
             "purpose": {"legalBasis": "Legea nr. 123/2010, art. 12", "reason": "Evaluare inițială", "caseId": "C-1"},
-            "caller": {"userIdnp": "2000000000007"}
+            "caller": {"userIdnp": "2000000000004"}
         })
     }
 
@@ -129,7 +129,7 @@ mod tests {
     fn a_valid_request_parses() {
         let request = parse(&valid()).unwrap();
         assert_eq!(request.service, "civil.person-details");
-        assert_eq!(request.subject.expose(), "2000000000007");
+        assert_eq!(request.subject.expose(), "2000000000004");
         assert_eq!(request.purpose.case_id.as_deref(), Some("C-1"));
     }
 
@@ -149,7 +149,7 @@ mod tests {
     #[test]
     fn a_wrong_check_digit_names_the_field() {
         let mut body = valid();
-        body["subject"]["idnp"] = json!("2000000000008");
+        body["subject"]["idnp"] = json!("2000000000005");
         match parse(&body).unwrap_err() {
             ExchangeError::InvalidIdnp { field, .. } => assert_eq!(field, "subject.idnp"),
             other => panic!("unexpected {other:?}"),

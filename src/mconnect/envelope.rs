@@ -176,7 +176,7 @@ mod tests {
 
     fn context() -> CallContext {
         CallContext {
-            calling_user: "2000000000007".into(),
+            calling_user: "2000000000004".into(),
             calling_entity: "1008600038413".into(),
             call_basis: "Legea nr. 123/2010, art. 12".into(),
             call_reason: "Evaluare <urgentă> & plan".into(),
@@ -191,7 +191,7 @@ mod tests {
         let envelope = Envelope::read(&document).unwrap();
         assert_eq!(
             envelope.mconnect_header("CallingUser").as_deref(),
-            Some("2000000000007")
+            Some("2000000000004")
         );
         assert_eq!(
             envelope.mconnect_header("CallingEntity").as_deref(),

@@ -1,0 +1,342 @@
+//! `POST /api/v1/exchanges`: the signed civil-status exchange and every refusal.
+
+use std::time::Duration;
+
+use esocial_hub::crypto::pki::{CertificateRole, client_holder, generate_ca, issue_leaf};
+use esocial_hub::simulate::Behaviour;
+use esocial_hub::store::ExchangeStatus;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    SpawnOptions, assert_problem, client_builder, client_with, client_with_pair, spawn_app,
+    spawn_app_with,
+};
+
+#[tokio::test]
+async fn a_valid_request_returns_the_verified_person_as_canonical_json() {
+    // Arrange
+    let app = spawn_app().await;
+    let request = app.valid_request();
+    let subject = app.population.sample_subject();
+
+    // Act
+    let response = app.post_exchange(&request).await;
+
+    // Assert
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    esocial_hub::schema::validate("exchange-result", &body).expect("result matches its schema");
+    esocial_hub::schema::validate("person", &body["data"]).expect("data matches person schema");
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["registry"]["name"], "civil");
+    assert_eq!(body["registry"]["signedBy"], "registry-civil");
+    assert_eq!(body["data"]["idnp"], subject.idnp.expose());
+    assert_eq!(body["data"]["firstName"], subject.first_name.as_str());
+    assert_eq!(body["data"]["lastName"], subject.last_name.as_str());
+    assert_eq!(body["data"]["birthDate"], subject.birth_date_text());
+    assert_eq!(body["data"]["address"]["district"], subject.address.district.as_str());
+}
+
+#[tokio::test]
+async fn a_completed_exchange_is_logged_with_digests_and_no_personal_data() {
+    let app = spawn_app().await;
+    let request = app.valid_request();
+
+    let body: Value = app.post_exchange(&request).await.json().await.unwrap();
+
+    let id = body["exchangeId"].as_str().unwrap().parse().unwrap();
+    let record = app.store.exchange(id).await.unwrap().expect("exchange logged");
+    assert_eq!(record.status, ExchangeStatus::Completed);
+    assert_eq!(record.client_id, "case-management");
+    assert_eq!(record.service, "civil.person-details");
+    assert_eq!(record.legal_basis, "Legea nr. 123/2010, art. 12");
+    assert_eq!(record.case_id.as_deref(), Some("CASE-42"));
+    assert_eq!(record.registry_message_id.as_deref(), body["registry"]["messageId"].as_str());
+    let idnp = request["subject"]["idnp"].as_str().unwrap();
+    assert_eq!(record.subject_digest.len(), 64);
+    assert_ne!(record.subject_digest, idnp);
+    assert!(!format!("{record:?}").contains(idnp), "no IDNP in clear");
+    assert_eq!(record.request_digest.as_ref().map(String::len), Some(64));
+    assert_eq!(record.response_digest.as_ref().map(String::len), Some(64));
+    assert!(record.completed_at.is_some());
+}
+
+#[tokio::test]
+async fn a_missing_legal_basis_is_refused_and_nothing_is_sent() {
+    let app = spawn_app().await;
+    let mut request = app.valid_request();
+    request["purpose"].as_object_mut().unwrap().remove("legalBasis");
+
+    let response = app.post_exchange(&request).await;
+
+    let problem = assert_problem(response, 422, "caller.missing_legal_basis").await;
+    assert_eq!(problem["fault"], "caller");
+    assert_eq!(problem["retryable"], false);
+    assert_eq!(app.store.count_by_status(ExchangeStatus::Completed).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_missing_or_blank_reason_is_refused() {
+    let app = spawn_app().await;
+    let mut without = app.valid_request();
+    without["purpose"].as_object_mut().unwrap().remove("reason");
+    let mut blank = app.valid_request();
+    blank["purpose"]["reason"] = json!("  ");
+
+    for request in [without, blank] {
+        let response = app.post_exchange(&request).await;
+        assert_problem(response, 422, "caller.missing_reason").await;
+    }
+}
+
+#[tokio::test]
+async fn an_idnp_with_a_wrong_check_digit_is_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let mut request = app.valid_request();
+    let idnp = request["subject"]["idnp"].as_str().unwrap().to_string();
+    let last = idnp.chars().last().unwrap().to_digit(10).unwrap();
+    let mistyped = format!("{}{}", &idnp[..12], (last + 1) % 10);
+    request["subject"]["idnp"] = json!(mistyped);
+
+    let response = app.post_exchange(&request).await;
+
+    let problem = assert_problem(response, 422, "caller.invalid_idnp").await;
+    assert!(problem["detail"].as_str().unwrap().contains("subject.idnp"));
+    assert!(!problem["detail"].as_str().unwrap().contains(&mistyped), "no IDNP echoed");
+}
+
+#[tokio::test]
+async fn an_invalid_calling_user_idnp_is_refused() {
+    let app = spawn_app().await;
+    let mut request = app.valid_request();
+    request["caller"]["userIdnp"] = json!("1234567890123");
+
+    let response = app.post_exchange(&request).await;
+
+    let problem = assert_problem(response, 422, "caller.invalid_idnp").await;
+    assert!(problem["detail"].as_str().unwrap().contains("caller.userIdnp"));
+}
+
+#[tokio::test]
+async fn schema_violations_are_listed_with_json_pointers() {
+    let app = spawn_app().await;
+    let mut request = app.valid_request();
+    request["subject"]["idnp"] = json!(2000000000007u64);
+    request["unexpected"] = json!(true);
+
+    let response = app.post_exchange(&request).await;
+
+    let problem = assert_problem(response, 400, "caller.invalid_request").await;
+    let pointers: Vec<&str> = problem["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["pointer"].as_str().unwrap())
+        .collect();
+    assert!(pointers.contains(&"/subject/idnp"), "{pointers:?}");
+    assert!(pointers.contains(&""), "{pointers:?}");
+}
+
+#[tokio::test]
+async fn malformed_json_and_oversized_bodies_are_refused() {
+    let app = spawn_app().await;
+
+    let malformed = app
+        .post_exchange_raw(&app.client, b"{\"service\": ".to_vec())
+        .await
+        .unwrap();
+    assert_problem(malformed, 400, "caller.malformed_json").await;
+
+    let oversized = app
+        .post_exchange_raw(&app.client, vec![b' '; 70 * 1024])
+        .await
+        .unwrap();
+    let problem = assert_problem(oversized, 400, "caller.invalid_request").await;
+    assert!(problem["violations"][0]["message"].as_str().unwrap().contains("larger than"));
+}
+
+#[tokio::test]
+async fn an_unknown_service_is_refused() {
+    let app = spawn_app().await;
+    let mut request = app.valid_request();
+    request["service"] = json!("civil.marriage-records");
+
+    let response = app.post_exchange(&request).await;
+
+    assert_problem(response, 404, "caller.unknown_service").await;
+}
+
+#[tokio::test]
+async fn a_client_without_a_grant_is_denied() {
+    let app = spawn_app().await;
+    let benefits = client_with(&app.pki, &client_holder("benefits"));
+
+    let response = app.post_exchange_as(&benefits, &app.valid_request()).await;
+
+    let problem = assert_problem(response, 403, "caller.access_denied").await;
+    assert!(problem["detail"].as_str().unwrap().contains("civil.person-details"));
+    assert_eq!(app.store.count_by_status(ExchangeStatus::Completed).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_trusted_certificate_of_an_unregistered_client_is_refused() {
+    let app = spawn_app().await;
+    let ca = esocial_hub::crypto::pki::KeyPair {
+        certificate: openssl::x509::X509::from_pem(&std::fs::read(app.pki.ca_cert()).unwrap())
+            .unwrap(),
+        key: openssl::pkey::PKey::private_key_from_pem(&std::fs::read(app.pki.ca_key()).unwrap())
+            .unwrap(),
+    };
+    let stranger = issue_leaf(&ca, "unregistered-module", CertificateRole::Client).unwrap();
+    let client = client_with_pair(&app.pki, &stranger);
+
+    let response = app.post_exchange_as(&client, &app.valid_request()).await;
+
+    assert_problem(response, 403, "caller.unknown_client").await;
+}
+
+#[tokio::test]
+async fn connections_without_a_trusted_client_certificate_are_refused_by_tls() {
+    let app = spawn_app().await;
+    let anonymous = client_builder(&app.pki).build().unwrap();
+    let rogue_ca = generate_ca("Rogue CA").unwrap();
+    let rogue = issue_leaf(&rogue_ca, "case-management", CertificateRole::Client).unwrap();
+    let impostor = client_with_pair(&app.pki, &rogue);
+
+    for client in [anonymous, impostor] {
+        let result = app
+            .post_exchange_raw(&client, app.valid_request().to_string().into_bytes())
+            .await;
+        assert!(result.is_err(), "the TLS handshake must fail");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_person_gets_a_caller_fault_and_a_failed_log_entry() {
+    let app = spawn_app().await;
+    let mut request = app.valid_request();
+    // A valid IDNP that the synthetic population does not contain.
+    let absent = esocial_hub::domain::Idnp::from_first_twelve([2, 0, 1, 1, 9, 9, 9, 9, 9, 9, 9, 9]);
+    assert!(app.population.find(absent.expose()).is_none());
+    request["subject"]["idnp"] = json!(absent.expose());
+
+    let response = app.post_exchange(&request).await;
+
+    let problem = assert_problem(response, 404, "caller.subject_not_found").await;
+    let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
+    let record = app.store.exchange(id).await.unwrap().unwrap();
+    assert_eq!(record.status, ExchangeStatus::Failed);
+    assert_eq!(record.error_code.as_deref(), Some("caller.subject_not_found"));
+}
+
+async fn assert_registry_signature_refused(options: SpawnOptions) {
+    let app = spawn_app_with(options).await;
+
+    let response = app.post_exchange(&app.valid_request()).await;
+
+    let problem = assert_problem(response, 502, "registry.invalid_signature").await;
+    assert_eq!(problem["fault"], "registry");
+    assert_eq!(problem["retryable"], false);
+    let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
+    let record = app.store.exchange(id).await.unwrap().unwrap();
+    assert_eq!(record.status, ExchangeStatus::Failed);
+    assert_eq!(record.error_code.as_deref(), Some("registry.invalid_signature"));
+}
+
+#[tokio::test]
+async fn a_tampered_answer_is_rejected_as_a_registry_fault() {
+    assert_registry_signature_refused(SpawnOptions {
+        behaviour: Behaviour {
+            tamper: true,
+            ..Behaviour::default()
+        },
+        ..SpawnOptions::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unsigned_answer_is_rejected() {
+    assert_registry_signature_refused(SpawnOptions {
+        behaviour: Behaviour {
+            unsigned: true,
+            ..Behaviour::default()
+        },
+        ..SpawnOptions::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_answer_is_rejected() {
+    assert_registry_signature_refused(SpawnOptions {
+        behaviour: Behaviour {
+            expired: true,
+            ..Behaviour::default()
+        },
+        ..SpawnOptions::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_answer_signed_by_an_untrusted_key_is_rejected() {
+    assert_registry_signature_refused(SpawnOptions {
+        untrusted_signer: true,
+        ..SpawnOptions::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_registry_that_is_down_gives_a_retryable_registry_fault() {
+    let app = spawn_app_with(SpawnOptions {
+        registry_down: true,
+        ..SpawnOptions::default()
+    })
+    .await;
+
+    let response = app.post_exchange(&app.valid_request()).await;
+
+    let problem = assert_problem(response, 502, "registry.unavailable").await;
+    assert_eq!(problem["fault"], "registry");
+    assert_eq!(problem["retryable"], true);
+}
+
+#[tokio::test]
+async fn a_slow_registry_times_out_with_a_clear_registry_fault() {
+    let app = spawn_app_with(SpawnOptions {
+        behaviour: Behaviour {
+            delay: Duration::from_secs(3),
+            ..Behaviour::default()
+        },
+        registry_timeout_ms: Some(300),
+        ..SpawnOptions::default()
+    })
+    .await;
+
+    let started = std::time::Instant::now();
+    let response = app.post_exchange(&app.valid_request()).await;
+
+    let problem = assert_problem(response, 504, "registry.timeout").await;
+    assert_eq!(problem["retryable"], true);
+    assert!(problem["detail"].as_str().unwrap().contains("300 ms"));
+    assert!(started.elapsed() < Duration::from_secs(3), "the hub must not wait for the registry");
+    let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
+    let record = app.store.exchange(id).await.unwrap().unwrap();
+    assert_eq!(record.error_code.as_deref(), Some("registry.timeout"));
+}
+
+#[tokio::test]
+async fn unknown_paths_get_problem_json() {
+    let app = spawn_app().await;
+
+    let response = app
+        .client
+        .get(format!("{}/api/v1/nothing-here", app.address))
+        .send()
+        .await
+        .unwrap();
+
+    assert_problem(response, 404, "caller.no_such_endpoint").await;
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the hub's API: one binary, sharing `helpers`.
+
+mod exchanges;
+mod health;
+mod helpers;
+mod postgres;
