@@ -4,7 +4,8 @@
 #   1. installs missing system packages (xmlsec1, postgresql, libssl-dev,
 #      pkg-config) with apt -- only when something is missing;
 #   2. starts a throwaway PostgreSQL (scripts/start-postgres.sh), exports
-#      ESOCIAL_TEST_POSTGRES_URL and ESOCIAL_REQUIRE_POSTGRES=1, stops it on exit;
+#      ESOCIAL_TEST_POSTGRES_URL, ESOCIAL_REQUIRE_POSTGRES=1 and
+#      ESOCIAL_REQUIRE_XMLSEC1=1 (so those tests fail rather than skip), stops it on exit;
 #   3. cargo fmt --check, cargo clippy -D warnings, cargo test.
 #
 # Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh -- store`).
@@ -75,6 +76,8 @@ pg_env="$(bash "$ROOT/scripts/start-postgres.sh")"
 eval "$pg_env"
 export ESOCIAL_TEST_POSTGRES_URL ESOCIAL_PG_DATADIR
 export ESOCIAL_REQUIRE_POSTGRES=1
+# xmlsec1 was installed above; its interop tests must run, not skip.
+export ESOCIAL_REQUIRE_XMLSEC1=1
 echo "ESOCIAL_TEST_POSTGRES_URL=${ESOCIAL_TEST_POSTGRES_URL/hub:hub@/hub:***@}"
 step_end "start PostgreSQL"
 

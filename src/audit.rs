@@ -27,7 +27,11 @@ impl PersonalDataDigester {
         signer
             .update(value.as_bytes())
             .expect("HMAC update does not fail");
-        hex::encode(signer.sign_to_vec().expect("HMAC finalisation does not fail"))
+        hex::encode(
+            signer
+                .sign_to_vec()
+                .expect("HMAC finalisation does not fail"),
+        )
     }
 }
 

@@ -38,8 +38,8 @@ fn read_stdin() -> anyhow::Result<String> {
 
 /// `serve`: run the hub from a settings file until Ctrl-C.
 pub fn serve(config: &Path) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(config)
-        .with_context(|| format!("settings from `{}`", config.display()))?;
+    let settings =
+        Settings::load(config).with_context(|| format!("settings from `{}`", config.display()))?;
     runtime()?.block_on(async {
         let application = Application::build(settings).await?;
         application.run_until_stopped().await?;
@@ -109,13 +109,20 @@ pub fn certs_init(
     let created = init_dev_pki(&layout, &registries, clients)?;
     let mut out = std::io::stdout().lock();
     if created.is_empty() {
-        writeln!(out, "Development PKI in {} is complete; nothing created.", dir.display())?;
+        writeln!(
+            out,
+            "Development PKI in {} is complete; nothing created.",
+            dir.display()
+        )?;
     } else {
         writeln!(out, "Development PKI in {}:", dir.display())?;
         for holder in created {
             writeln!(out, "  created {holder}.pem and {holder}.key")?;
         }
-        writeln!(out, "Private keys are mode 0600. Never use them outside development.")?;
+        writeln!(
+            out,
+            "Private keys are mode 0600. Never use them outside development."
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,9 +14,15 @@ use crate::domain::Idno;
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read settings: {0}")]
-    Load(#[from] config::ConfigError),
+    Load(config::ConfigError),
     #[error("invalid setting `{key}`: {problem}")]
     Invalid { key: String, problem: String },
+}
+
+impl From<config::ConfigError> for SettingsError {
+    fn from(error: config::ConfigError) -> Self {
+        Self::Load(error)
+    }
 }
 
 impl SettingsError {

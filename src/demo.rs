@@ -103,8 +103,8 @@ fn digest_key(dir: &Path) -> anyhow::Result<SecretString> {
             .with_context(|| format!("creating `{}`", path.display()))?;
         file.write_all(hex::encode(bytes).as_bytes())?;
     }
-    let key = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading `{}`", path.display()))?;
+    let key =
+        std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
     Ok(SecretString::from(key.trim().to_string()))
 }
 
@@ -159,8 +159,14 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let ops_port = application.ops_port();
     let hub_handle = tokio::spawn(application.run_until_stopped());
     writeln!(out, "Population register simulator: {simulator_url}")?;
-    writeln!(out, "Hub API (mTLS):   https://127.0.0.1:{api_port}/api/v1/exchanges")?;
-    writeln!(out, "Hub operations:   http://127.0.0.1:{ops_port}/health/ready  /metrics")?;
+    writeln!(
+        out,
+        "Hub API (mTLS):   https://127.0.0.1:{api_port}/api/v1/exchanges"
+    )?;
+    writeln!(
+        out,
+        "Hub operations:   http://127.0.0.1:{ops_port}/health/ready  /metrics"
+    )?;
 
     let subject = population.sample_subject();
     let request = serde_json::json!({
@@ -174,7 +180,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         "caller": {"userIdnp": population.persons()[1].idnp.expose()}
     });
     let client = demo_client(&pki)?;
-    writeln!(out, "\nSending a sample exchange as `{DEMO_CLIENT}` (synthetic person):")?;
+    writeln!(
+        out,
+        "\nSending a sample exchange as `{DEMO_CLIENT}` (synthetic person):"
+    )?;
     let response = client
         .post(format!("https://127.0.0.1:{api_port}/api/v1/exchanges"))
         .json(&request)
@@ -183,7 +192,11 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         .context("sending the sample exchange")?;
     let status = response.status();
     let body: serde_json::Value = response.json().await.context("reading the answer")?;
-    writeln!(out, "HTTP {status}\n{}", serde_json::to_string_pretty(&body)?)?;
+    writeln!(
+        out,
+        "HTTP {status}\n{}",
+        serde_json::to_string_pretty(&body)?
+    )?;
     let completed = status.is_success() && body["status"] == "completed";
     if completed {
         writeln!(

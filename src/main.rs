@@ -122,8 +122,18 @@ enum MconnectAction {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Mconnect { .. } | Command::Certs { .. });
-    esocial_hub::telemetry::init(if quiet { "warn" } else { "info" }, cli.log_json);
+    let quiet = matches!(
+        cli.command,
+        Command::Mconnect { .. } | Command::Certs { .. }
+    );
+    esocial_hub::telemetry::init(
+        if quiet {
+            "warn"
+        } else {
+            "info,actix_server=warn"
+        },
+        cli.log_json,
+    );
     let result = match cli.command {
         Command::Serve { config } => commands::serve(&config),
         Command::Demo {
@@ -157,7 +167,12 @@ fn main() -> std::process::ExitCode {
                 },
         } => commands::certs_init(&dir, registries, &clients, &adapters),
         Command::Mconnect {
-            action: MconnectAction::Sign { key, cert, ttl_secs },
+            action:
+                MconnectAction::Sign {
+                    key,
+                    cert,
+                    ttl_secs,
+                },
         } => commands::mconnect_sign(&key, &cert, ttl_secs),
         Command::Mconnect {
             action: MconnectAction::Verify { trust },

@@ -1,6 +1,8 @@
 //! Prometheus metrics of the hub, exposed at `/metrics`.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 #[derive(Clone)]
 pub struct HubMetrics {
@@ -18,17 +20,26 @@ impl HubMetrics {
         let registry = Registry::new_custom(Some("esocial_hub".into()), None)
             .expect("a static prefix is valid");
         let exchanges = IntCounterVec::new(
-            Opts::new("exchanges_total", "Exchanges that ended, by service and outcome"),
+            Opts::new(
+                "exchanges_total",
+                "Exchanges that ended, by service and outcome",
+            ),
             &["service", "outcome"],
         )
         .expect("valid metric definition");
         let exchange_seconds = HistogramVec::new(
-            HistogramOpts::new("exchange_duration_seconds", "Time from acceptance to answer"),
+            HistogramOpts::new(
+                "exchange_duration_seconds",
+                "Time from acceptance to answer",
+            ),
             &["service"],
         )
         .expect("valid metric definition");
         let registry_call_seconds = HistogramVec::new(
-            HistogramOpts::new("registry_call_duration_seconds", "Time spent on registry calls"),
+            HistogramOpts::new(
+                "registry_call_duration_seconds",
+                "Time spent on registry calls",
+            ),
             &["registry", "outcome"],
         )
         .expect("valid metric definition");

@@ -6,8 +6,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use actix_web::dev::Server;
+use anyhow::Context;
 use tracing::{info, warn};
 
 use crate::api::{self, ApiState, OpsState};
@@ -30,13 +30,18 @@ pub struct Application {
 }
 
 fn read(path: &std::path::Path, key: &str) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("setting `{key}`: cannot read `{}`", path.display()))
+    std::fs::read(path)
+        .with_context(|| format!("setting `{key}`: cannot read `{}`", path.display()))
 }
 
 /// Loads the catalog and applies the settings' registry overrides and grant checks.
 pub fn load_catalog(settings: &Settings) -> anyhow::Result<(Catalog, AccessMatrix)> {
-    let mut catalog = Catalog::load(&settings.adapters.dir)
-        .with_context(|| format!("loading adapters from `{}`", settings.adapters.dir.display()))?;
+    let mut catalog = Catalog::load(&settings.adapters.dir).with_context(|| {
+        format!(
+            "loading adapters from `{}`",
+            settings.adapters.dir.display()
+        )
+    })?;
     for (name, registry) in &settings.registries {
         let known = catalog.override_registry(
             name,
@@ -88,7 +93,10 @@ impl Application {
             .context("setting `store.url`: cannot open the store")?;
         let interrupted = store.fail_interrupted_exchanges().await?;
         if interrupted > 0 {
-            warn!(interrupted, "closed exchanges left in progress by a previous run as failed");
+            warn!(
+                interrupted,
+                "closed exchanges left in progress by a previous run as failed"
+            );
         }
 
         let mconnect = MconnectClient::new(
@@ -116,7 +124,10 @@ impl Application {
             metrics.clone(),
         );
         let api_listener = TcpListener::bind(settings.server.listen).with_context(|| {
-            format!("setting `server.listen`: cannot bind {}", settings.server.listen)
+            format!(
+                "setting `server.listen`: cannot bind {}",
+                settings.server.listen
+            )
         })?;
         let ops_listener = TcpListener::bind(settings.server.ops_listen).with_context(|| {
             format!(

@@ -16,11 +16,13 @@ async fn read_limited(
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|error| ExchangeError::MalformedJson(error.to_string()))?;
         if body.len() + chunk.len() > limit {
-            return Err(ExchangeError::InvalidRequest(vec![crate::schema::Violation {
-                pointer: String::new(),
-                message: format!("body is larger than {limit} bytes"),
-            }])
-            .into());
+            return Err(
+                ExchangeError::InvalidRequest(vec![crate::schema::Violation {
+                    pointer: String::new(),
+                    message: format!("body is larger than {limit} bytes"),
+                }])
+                .into(),
+            );
         }
         body.extend_from_slice(&chunk);
     }

@@ -44,7 +44,10 @@ async fn registry_reachable(endpoint: &str) -> bool {
     let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
         return false;
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     tokio::time::timeout(
         Duration::from_secs(1),
         tokio::net::TcpStream::connect((host.as_str(), port)),

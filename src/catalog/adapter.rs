@@ -171,12 +171,11 @@ pub(super) fn load_folder(folder: &Path) -> Result<(Registry, Vec<Service>), Ada
             )));
         }
         let template_path = folder.join(&service.request_template);
-        let template_text = std::fs::read_to_string(&template_path).map_err(|source| {
-            AdapterError::Io {
+        let template_text =
+            std::fs::read_to_string(&template_path).map_err(|source| AdapterError::Io {
                 path: template_path.clone(),
                 source,
-            }
-        })?;
+            })?;
         let request = RequestTemplate::compile(&template_text).map_err(|error: MappingError| {
             AdapterError::invalid(template_path.clone(), error.to_string())
         })?;

@@ -195,7 +195,10 @@ mod tests {
     fn response_mapping_builds_nested_json() {
         let fields = BTreeMap::from([
             ("firstName".to_string(), "FirstName".to_string()),
-            ("address.district".to_string(), "Address/District".to_string()),
+            (
+                "address.district".to_string(),
+                "Address/District".to_string(),
+            ),
             ("patronymic".to_string(), "Patronymic".to_string()),
         ]);
         let mapping = ResponseMapping::new("R/Person", fields).unwrap();

@@ -111,7 +111,10 @@ mod tests {
         let catalog = Catalog::load(&shipped_adapters()).unwrap();
         let service = catalog.service("civil.person-details").unwrap();
         assert_eq!(service.registry, "civil");
-        assert_eq!(catalog.registry("civil").unwrap().transport, Transport::Soap);
+        assert_eq!(
+            catalog.registry("civil").unwrap().transport,
+            Transport::Soap
+        );
     }
 
     #[test]

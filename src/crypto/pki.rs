@@ -305,8 +305,8 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(mode.mode() & 0o777, 0o600, "{holder}.key must be private");
         }
-        let client = X509::from_pem(&fs::read(layout.cert("client-case-management")).unwrap())
-            .unwrap();
+        let client =
+            X509::from_pem(&fs::read(layout.cert("client-case-management")).unwrap()).unwrap();
         let common_name = client
             .subject_name()
             .entries_by_nid(openssl::nid::Nid::COMMONNAME)

@@ -34,7 +34,8 @@ pub fn mutual_tls_acceptor(
     key: &Path,
     client_ca: &Path,
 ) -> Result<SslAcceptorBuilder, TlsSetupError> {
-    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).map_err(at(certificate))?;
+    let mut builder =
+        SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).map_err(at(certificate))?;
     builder
         .set_private_key_file(key, SslFiletype::PEM)
         .map_err(at(key))?;

@@ -29,7 +29,7 @@ use openssl::pkey::{Id as PKeyId, PKey, Private};
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyParam;
-use openssl::x509::{X509StoreContext, X509};
+use openssl::x509::{X509, X509StoreContext};
 use zeroize::Zeroize as _;
 
 // ---------------------------------------------------------------------------
@@ -61,8 +61,7 @@ const SHA512: &str = "http://www.w3.org/2001/04/xmlenc#sha512";
 
 const X509V3_VALUE_TYPE: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3";
-const BASE64_ENCODING: &str =
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary";
+const BASE64_ENCODING: &str = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary";
 
 /// Signature methods accepted on verification (RSA PKCS#1 v1.5 only).
 const ACCEPTED_SIGNATURE_METHODS: &[&str] = &[RSA_SHA256, RSA_SHA384, RSA_SHA512];
@@ -189,7 +188,9 @@ impl SigningIdentity {
             )));
         }
         let cert = X509::from_pem(cert_pem).map_err(ssl_key_err("certificate PEM"))?;
-        let cert_pub = cert.public_key().map_err(ssl_key_err("certificate public key"))?;
+        let cert_pub = cert
+            .public_key()
+            .map_err(ssl_key_err("certificate public key"))?;
         if !cert_pub.public_eq(&pkey) {
             return Err(WsSecurityError::Key(
                 "private key does not match the certificate".into(),
@@ -206,7 +207,9 @@ impl SigningIdentity {
         pkcs8_pem.zeroize();
         let key = loaded.map_err(|e| WsSecurityError::Key(format!("bergshamra key load: {e}")))?;
         if !key.has_private_key() {
-            return Err(WsSecurityError::Key("loaded key has no private part".into()));
+            return Err(WsSecurityError::Key(
+                "loaded key has no private part".into(),
+            ));
         }
         Ok(Self {
             key,
@@ -239,7 +242,9 @@ impl fmt::Debug for TrustAnchors {
             .iter()
             .map(|c| name_to_string(c.subject_name()))
             .collect();
-        f.debug_struct("TrustAnchors").field("subjects", &subjects).finish()
+        f.debug_struct("TrustAnchors")
+            .field("subjects", &subjects)
+            .finish()
     }
 }
 
@@ -250,7 +255,9 @@ impl TrustAnchors {
     pub fn from_pem(ca_bundle_pem: &[u8]) -> Result<Self> {
         let certs = X509::stack_from_pem(ca_bundle_pem).map_err(ssl_key_err("CA bundle PEM"))?;
         if certs.is_empty() {
-            return Err(WsSecurityError::Key("CA bundle contains no certificate".into()));
+            return Err(WsSecurityError::Key(
+                "CA bundle contains no certificate".into(),
+            ));
         }
         Ok(Self { certs })
     }
@@ -333,7 +340,9 @@ fn element_children<'a, 'i>(n: RNode<'a, 'i>) -> impl Iterator<Item = RNode<'a, 
 }
 
 fn children_named<'a, 'i>(n: RNode<'a, 'i>, ns: &str, local: &str) -> Vec<RNode<'a, 'i>> {
-    element_children(n).filter(|c| is_el(c, ns, local)).collect()
+    element_children(n)
+        .filter(|c| is_el(c, ns, local))
+        .collect()
 }
 
 fn single_child<'a, 'i>(n: RNode<'a, 'i>, ns: &str, local: &str) -> Result<RNode<'a, 'i>> {
@@ -362,7 +371,9 @@ struct EnvelopeParts<'a, 'i> {
 fn envelope_parts<'a, 'i>(doc: &'a roxmltree::Document<'i>) -> Result<EnvelopeParts<'a, 'i>> {
     let env = doc.root_element();
     if env.tag_name().name() == "Envelope" && env.tag_name().namespace() == Some(SOAP12_NS) {
-        return Err(malformed("SOAP 1.2 envelopes are not supported (SOAP 1.1 only)"));
+        return Err(malformed(
+            "SOAP 1.2 envelopes are not supported (SOAP 1.1 only)",
+        ));
     }
     if !is_el(&env, SOAP11_NS, "Envelope") {
         return Err(malformed("document element is not a SOAP 1.1 Envelope"));
@@ -397,10 +408,10 @@ fn collect_ids(doc: &roxmltree::Document<'_>) -> Result<HashMap<String, roxmltre
             if !is_id {
                 continue;
             }
-            if let Some(prev) = map.insert(a.value().to_owned(), n.id()) {
-                if prev != n.id() {
-                    return Err(WsSecurityError::DuplicateId(a.value().to_owned()));
-                }
+            if let Some(prev) = map.insert(a.value().to_owned(), n.id())
+                && prev != n.id()
+            {
+                return Err(WsSecurityError::DuplicateId(a.value().to_owned()));
             }
         }
     }
@@ -475,7 +486,12 @@ fn parse_xsd_datetime(s: &str) -> Result<SystemTime> {
             .and_then(|p| p.parse().ok())
             .ok_or_else(bad)
     };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':'
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return Err(bad());
     }
@@ -508,11 +524,7 @@ fn parse_xsd_datetime(s: &str) -> Result<SystemTime> {
                 return Err(bad());
             }
             let o = oh * 3600 + om * 60;
-            if *sign == b'+' {
-                o
-            } else {
-                -o
-            }
+            if *sign == b'+' { o } else { -o }
         }
         _ => return Err(bad()),
     };
@@ -547,10 +559,7 @@ fn name_to_string(name: &openssl::x509::X509NameRef) -> String {
                 .short_name()
                 .map(str::to_owned)
                 .unwrap_or_else(|_| e.object().to_string());
-            let val = e
-                .data()
-                .to_string()
-                .unwrap_or_else(|_| "?".into());
+            let val = e.data().to_string().unwrap_or_else(|_| "?".into());
             format!("{key}={val}")
         })
         .collect::<Vec<_>>()
@@ -632,10 +641,10 @@ pub fn sign_envelope(
     let parts = envelope_parts(&doc)?;
     let ids = collect_ids(&doc)?;
 
-    if let Some(h) = parts.header {
-        if !children_named(h, WSSE_NS, "Security").is_empty() {
-            return Err(malformed("envelope already carries a wsse:Security header"));
-        }
+    if let Some(h) = parts.header
+        && !children_named(h, WSSE_NS, "Security").is_empty()
+    {
+        return Err(malformed("envelope already carries a wsse:Security header"));
     }
 
     // bergshamra 0.11.1's template signer fills the first *empty*
@@ -765,7 +774,10 @@ pub fn sign_envelope(
                     format!("<{p}:Header xmlns:{p}=\"{SOAP11_NS}\">")
                 }
             };
-            let close = format!("</{}>", &open[1..open.find([' ', '>']).unwrap_or(open.len())]);
+            let close = format!(
+                "</{}>",
+                &open[1..open.find([' ', '>']).unwrap_or(open.len())]
+            );
             sec_in_splice = (at, open.len());
             splices.push((at, at, format!("{open}{security}{close}")));
         }
@@ -856,10 +868,14 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
         [] => {
             return Err(WsSecurityError::Unsigned(
                 "no ds:Signature in wsse:Security".into(),
-            ))
+            ));
         }
         [s] if s.parent() == Some(security) => *s,
-        [_] => return Err(malformed("ds:Signature is not a direct child of wsse:Security")),
+        [_] => {
+            return Err(malformed(
+                "ds:Signature is not a direct child of wsse:Security",
+            ));
+        }
         _ => return Err(malformed("more than one ds:Signature in wsse:Security")),
     };
     let first_sig = doc
@@ -894,7 +910,9 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
     // SignedInfo / algorithms / references.
     let signed_info = single_child(sig, DS_NS, "SignedInfo")?;
     if element_children(sig).next() != Some(signed_info) {
-        return Err(malformed("ds:SignedInfo must be the first child of ds:Signature"));
+        return Err(malformed(
+            "ds:SignedInfo must be the first child of ds:Signature",
+        ));
     }
     single_child(sig, DS_NS, "SignatureValue")?;
     let c14n = single_child(signed_info, DS_NS, "CanonicalizationMethod")?;
@@ -940,9 +958,12 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
                     "only bare same-document #id references are accepted, got {uri:?}"
                 ))
             })?;
-        let target = ids.get(id).and_then(|nid| doc.get_node(*nid)).ok_or_else(|| {
-            WsSecurityError::IncompleteCoverage(format!("reference {uri} resolves to nothing"))
-        })?;
+        let target = ids
+            .get(id)
+            .and_then(|nid| doc.get_node(*nid))
+            .ok_or_else(|| {
+                WsSecurityError::IncompleteCoverage(format!("reference {uri} resolves to nothing"))
+            })?;
         if target == parts.body && id == body_id {
             covers_body += 1;
         } else if target == ts && id == ts_id {
@@ -966,7 +987,7 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
             _ => {
                 return Err(WsSecurityError::UnsupportedAlgorithm(format!(
                     "reference {uri}: exactly one exclusive-C14N transform is required"
-                )))
+                )));
             }
         }
         let dm = single_child(*r, DS_NS, "DigestMethod")?;
@@ -1000,10 +1021,12 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
                 .into(),
         )
     })?;
-    if let Some(vt) = str_ref.attribute("ValueType") {
-        if vt != X509V3_VALUE_TYPE {
-            return Err(WsSecurityError::Key(format!("unsupported token ValueType {vt}")));
-        }
+    if let Some(vt) = str_ref.attribute("ValueType")
+        && vt != X509V3_VALUE_TYPE
+    {
+        return Err(WsSecurityError::Key(format!(
+            "unsupported token ValueType {vt}"
+        )));
     }
     let bst_uri = str_ref
         .attribute("URI")
@@ -1025,12 +1048,17 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
             "BinarySecurityToken ValueType must be X509v3".into(),
         ));
     }
-    if let Some(enc) = bst.attribute("EncodingType") {
-        if enc != BASE64_ENCODING {
-            return Err(WsSecurityError::Key(format!("unsupported EncodingType {enc}")));
-        }
+    if let Some(enc) = bst.attribute("EncodingType")
+        && enc != BASE64_ENCODING
+    {
+        return Err(WsSecurityError::Key(format!(
+            "unsupported EncodingType {enc}"
+        )));
     }
-    let b64: String = text_of(bst).chars().filter(|c| !c.is_whitespace()).collect();
+    let b64: String = text_of(bst)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     let cert_der = base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())
         .map_err(|e| WsSecurityError::Key(format!("BinarySecurityToken base64: {e}")))?;
@@ -1089,9 +1117,12 @@ fn check_on_uppsala(
 ) -> Result<()> {
     let cov = |m: &str| WsSecurityError::IncompleteCoverage(m.to_owned());
     let is = |id: uppsala::NodeId, ns: &str, local: &str| {
-        udoc.element(id).is_some_and(|e| e.matches_name_ns(ns, local))
+        udoc.element(id)
+            .is_some_and(|e| e.matches_name_ns(ns, local))
     };
-    let env = udoc.document_element().ok_or_else(|| cov("no document element"))?;
+    let env = udoc
+        .document_element()
+        .ok_or_else(|| cov("no document element"))?;
     if !is(env, SOAP11_NS, "Envelope") || udoc.parent(env) != Some(udoc.root()) {
         return Err(cov("document element is not soap:Envelope"));
     }
@@ -1101,11 +1132,17 @@ fn check_on_uppsala(
         .filter(|c| is(*c, SOAP11_NS, "Body"))
         .count();
     if bodies != 1 {
-        return Err(cov("Envelope does not have exactly one Body (uppsala view)"));
+        return Err(cov(
+            "Envelope does not have exactly one Body (uppsala view)",
+        ));
     }
     // Signature -> Security -> Header -> Envelope
-    let security = udoc.parent(signature_node).ok_or_else(|| cov("orphan Signature"))?;
-    let header = udoc.parent(security).ok_or_else(|| cov("orphan Security"))?;
+    let security = udoc
+        .parent(signature_node)
+        .ok_or_else(|| cov("orphan Signature"))?;
+    let header = udoc
+        .parent(security)
+        .ok_or_else(|| cov("orphan Security"))?;
     if !is(signature_node, DS_NS, "Signature")
         || !is(security, WSSE_NS, "Security")
         || !is(header, SOAP11_NS, "Header")
@@ -1123,7 +1160,9 @@ fn check_on_uppsala(
         if !r.digest_verified {
             return Err(cov("a reference digest was not verified locally"));
         }
-        let node = r.resolved_node.ok_or_else(|| cov("reference did not resolve to a node"))?;
+        let node = r
+            .resolved_node
+            .ok_or_else(|| cov("reference did not resolve to a node"))?;
         let id = udoc.get_attribute_ns(node, WSU_NS, "Id");
         let parent = udoc.parent(node);
         if is(node, SOAP11_NS, "Body")
@@ -1211,7 +1250,7 @@ pub fn verify_envelope(
             ..
         } => check_on_uppsala(&udoc, signature_node, &references, &layout)?,
         bergshamra::VerifyResult::Invalid { reason } => {
-            return Err(WsSecurityError::BadSignature(reason))
+            return Err(WsSecurityError::BadSignature(reason));
         }
     }
 
@@ -1241,8 +1280,8 @@ pub(crate) mod tests {
     use openssl::bn::BigNum;
     use openssl::hash::MessageDigest;
     use openssl::rsa::Rsa;
-    use openssl::x509::extension::{BasicConstraints, KeyUsage};
     use openssl::x509::X509NameBuilder;
+    use openssl::x509::extension::{BasicConstraints, KeyUsage};
 
     pub(crate) struct Pki {
         pub ca_pem: Vec<u8>,
@@ -1262,7 +1301,8 @@ pub(crate) mod tests {
     pub(crate) fn make_pki(tag: &str) -> Pki {
         let ca_key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
         let leaf_key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let yesterday = Asn1Time::from_unix(unix_secs(SystemTime::now()).unwrap() - 86_400).unwrap();
+        let yesterday =
+            Asn1Time::from_unix(unix_secs(SystemTime::now()).unwrap() - 86_400).unwrap();
         let na = Asn1Time::days_from_now(365).unwrap();
 
         let mut cb = X509::builder().unwrap();
@@ -1277,8 +1317,15 @@ pub(crate) mod tests {
         cb.set_not_after(&na).unwrap();
         cb.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
             .unwrap();
-        cb.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build().unwrap())
-            .unwrap();
+        cb.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
         cb.sign(&ca_key, MessageDigest::sha256()).unwrap();
         let ca = cb.build();
 
@@ -1286,12 +1333,14 @@ pub(crate) mod tests {
         lb.set_version(2).unwrap();
         lb.set_serial_number(&BigNum::from_u32(2).unwrap().to_asn1_integer().unwrap())
             .unwrap();
-        lb.set_subject_name(&name(&format!("client {tag}"))).unwrap();
+        lb.set_subject_name(&name(&format!("client {tag}")))
+            .unwrap();
         lb.set_issuer_name(ca.subject_name()).unwrap();
         lb.set_pubkey(&leaf_key).unwrap();
         lb.set_not_before(&yesterday).unwrap();
         lb.set_not_after(&na).unwrap();
-        lb.append_extension(BasicConstraints::new().build().unwrap()).unwrap();
+        lb.append_extension(BasicConstraints::new().build().unwrap())
+            .unwrap();
         lb.append_extension(
             KeyUsage::new()
                 .critical()
@@ -1360,7 +1409,11 @@ pub(crate) mod tests {
         assert!(s.contains("wsse:BinarySecurityToken"));
         let v = verify_envelope(&s, &trust, now).expect("verifies");
         assert_eq!(v.signer_certificate_der, id.certificate_der());
-        assert!(v.signer_subject.contains("CN=client A"), "{}", v.signer_subject);
+        assert!(
+            v.signer_subject.contains("CN=client A"),
+            "{}",
+            v.signer_subject
+        );
         assert!(v.expires > now);
         // still fine near the end of the window, and with created slightly ahead
         verify_envelope(&s, &trust, now + Duration::from_secs(14 * 60)).unwrap();
@@ -1384,7 +1437,10 @@ pub(crate) mod tests {
     #[test]
     fn tampered_body_fails() {
         let (s, trust, now, _) = signed();
-        let t = s.replace("<civ:IDNP>2000000000004</civ:IDNP>", "<civ:IDNP>1008600038413</civ:IDNP>");
+        let t = s.replace(
+            "<civ:IDNP>2000000000004</civ:IDNP>",
+            "<civ:IDNP>1008600038413</civ:IDNP>",
+        );
         assert_ne!(t, s);
         let e = verify_envelope(&t, &trust, now).unwrap_err();
         assert!(matches!(e, WsSecurityError::BadSignature(_)), "{e:?}");
@@ -1465,7 +1521,8 @@ pub(crate) mod tests {
         let id_c = SigningIdentity::from_pem(&pki_c.leaf_key_pem, &pki_c.leaf_cert_pem).unwrap();
         let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
         let t = s.replace(&b64(id.certificate_der()), &b64(id_c.certificate_der()));
-        let both = TrustAnchors::from_pem(&[trust_pem(&trust), pki_c.ca_pem.clone()].concat()).unwrap();
+        let both =
+            TrustAnchors::from_pem(&[trust_pem(&trust), pki_c.ca_pem.clone()].concat()).unwrap();
         let e = verify_envelope(&t, &both, now).unwrap_err();
         assert!(matches!(e, WsSecurityError::BadSignature(_)), "{e:?}");
     }
@@ -1556,10 +1613,7 @@ pub(crate) mod tests {
             1,
         );
         let e = verify_envelope(&a, &trust, now).unwrap_err();
-        assert!(
-            matches!(e, WsSecurityError::IncompleteCoverage(_)),
-            "{e:?}"
-        );
+        assert!(matches!(e, WsSecurityError::IncompleteCoverage(_)), "{e:?}");
 
         // (b) new Body reuses the same wsu:Id -> duplicate ID
         let id_attr_start = signed_body.find("wsu:Id=").unwrap();
@@ -1608,13 +1662,12 @@ pub(crate) mod tests {
         let mut d = s.clone();
         d.replace_range(
             bs..be,
-            &format!("<soapenv:Body><Wrapper xmlns=\"urn:w\">{signed_body}</Wrapper></soapenv:Body>"),
+            &format!(
+                "<soapenv:Body><Wrapper xmlns=\"urn:w\">{signed_body}</Wrapper></soapenv:Body>"
+            ),
         );
         let e = verify_envelope(&d, &trust, now).unwrap_err();
-        assert!(
-            matches!(e, WsSecurityError::IncompleteCoverage(_)),
-            "{e:?}"
-        );
+        assert!(matches!(e, WsSecurityError::IncompleteCoverage(_)), "{e:?}");
     }
 
     #[test]

@@ -136,9 +136,15 @@ mod tests {
             Idnp::parse("10086000384130"),
             Err(IdentifierError::WrongLength(14))
         );
-        assert_eq!(Idnp::parse("10086O0038413"), Err(IdentifierError::NotDigits));
+        assert_eq!(
+            Idnp::parse("10086O0038413"),
+            Err(IdentifierError::NotDigits)
+        );
         assert_eq!(Idnp::parse(""), Err(IdentifierError::WrongLength(0)));
-        assert_eq!(Idnp::parse("१००८६००३८४१३"), Err(IdentifierError::WrongLength(12)));
+        assert_eq!(
+            Idnp::parse("१००८६००३८४१३"),
+            Err(IdentifierError::WrongLength(12))
+        );
     }
 
     #[test]

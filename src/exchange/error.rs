@@ -19,7 +19,10 @@ pub enum ExchangeError {
     #[error("the request does not match the exchange-request schema")]
     InvalidRequest(Vec<Violation>),
     #[error("`{field}` is not a valid IDNP: {problem}")]
-    InvalidIdnp { field: &'static str, problem: String },
+    InvalidIdnp {
+        field: &'static str,
+        problem: String,
+    },
     #[error("`purpose.legalBasis` is required: state the legal basis of the request")]
     MissingLegalBasis,
     #[error("`purpose.reason` is required: state why the data is needed")]

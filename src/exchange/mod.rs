@@ -206,7 +206,10 @@ impl Exchanger {
         }
         match outcome {
             Ok(decoded) => {
-                info!(elapsed_ms = started.elapsed().as_millis() as u64, "exchange completed");
+                info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "exchange completed"
+                );
                 Ok(ExchangeResult {
                     exchange_id,
                     service: service.id.clone(),
@@ -259,7 +262,10 @@ impl Exchanger {
                     pointer: "/params".into(),
                     message: error.to_string(),
                 };
-                return (Err(ExchangeError::InvalidRequest(vec![violation])), (None, None));
+                return (
+                    Err(ExchangeError::InvalidRequest(vec![violation])),
+                    (None, None),
+                );
             }
         };
         let message_id = Uuid::new_v4().to_string();
@@ -301,7 +307,10 @@ impl Exchanger {
             Some(answer.request_digest.clone()),
             Some(answer.response_digest.clone()),
         );
-        (decode_answer(service, &message_id, &answer.text, answer.signer), digests)
+        (
+            decode_answer(service, &message_id, &answer.text, answer.signer),
+            digests,
+        )
     }
 }
 
@@ -337,7 +346,9 @@ fn decode_answer(
     let envelope = Envelope::read(&document).map_err(|error| invalid(error.to_string()))?;
     let relates_to = envelope.mconnect_header("RelatesTo");
     if relates_to.as_deref() != Some(request_message_id) {
-        return Err(invalid("answer does not relate to our request's MessageId".into()));
+        return Err(invalid(
+            "answer does not relate to our request's MessageId".into(),
+        ));
     }
     let message_id = envelope
         .mconnect_header("MessageId")

@@ -137,13 +137,19 @@ mod tests {
     fn missing_or_blank_basis_and_reason_get_their_own_codes() {
         let mut body = valid();
         body["purpose"]["legalBasis"] = json!("   ");
-        assert_eq!(parse(&body).unwrap_err().code(), "caller.missing_legal_basis");
+        assert_eq!(
+            parse(&body).unwrap_err().code(),
+            "caller.missing_legal_basis"
+        );
         let mut body = valid();
         body["purpose"].as_object_mut().unwrap().remove("reason");
         assert_eq!(parse(&body).unwrap_err().code(), "caller.missing_reason");
         let mut body = valid();
         body.as_object_mut().unwrap().remove("purpose");
-        assert_eq!(parse(&body).unwrap_err().code(), "caller.missing_legal_basis");
+        assert_eq!(
+            parse(&body).unwrap_err().code(),
+            "caller.missing_legal_basis"
+        );
     }
 
     #[test]

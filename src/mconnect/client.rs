@@ -72,8 +72,8 @@ impl MconnectClient {
         trust_pem: &[u8],
         timestamp_ttl: Duration,
     ) -> Result<Self, ClientSetupError> {
-        let identity =
-            SigningIdentity::from_pem(key_pem, certificate_pem).map_err(ClientSetupError::Identity)?;
+        let identity = SigningIdentity::from_pem(key_pem, certificate_pem)
+            .map_err(ClientSetupError::Identity)?;
         let trust = TrustAnchors::from_pem(trust_pem).map_err(ClientSetupError::Trust)?;
         let tls_identity = reqwest::Identity::from_pkcs8_pem(certificate_pem, key_pem)
             .map_err(|error| ClientSetupError::Tls(error.to_string()))?;
@@ -106,9 +106,13 @@ impl MconnectClient {
         destination: &Destination<'_>,
         envelope: &str,
     ) -> Result<VerifiedAnswer, CallError> {
-        let signed =
-            wssec::sign_envelope(envelope, &self.identity, SystemTime::now(), self.timestamp_ttl)
-                .map_err(CallError::Sign)?;
+        let signed = wssec::sign_envelope(
+            envelope,
+            &self.identity,
+            SystemTime::now(),
+            self.timestamp_ttl,
+        )
+        .map_err(CallError::Sign)?;
         let request_digest = crate::audit::message_digest(signed.as_bytes());
         let exchange = async {
             let mut response = self

@@ -123,7 +123,9 @@ impl<'a, 'input> Envelope<'a, 'input> {
         };
         let header = root.children().find(|n| in_soap_ns(n, "Header"));
         let mut bodies = root.children().filter(|n| in_soap_ns(n, "Body"));
-        let body = bodies.next().ok_or(EnvelopeError::NotSoap("no soap:Body"))?;
+        let body = bodies
+            .next()
+            .ok_or(EnvelopeError::NotSoap("no soap:Body"))?;
         if bodies.next().is_some() {
             return Err(EnvelopeError::NotSoap("more than one soap:Body"));
         }
@@ -152,8 +154,7 @@ impl<'a, 'input> Envelope<'a, 'input> {
     /// The Fault in the body, if the answer is one.
     pub fn fault(&self) -> Option<SoapFault> {
         let payload = self.payload()?;
-        if payload.tag_name().name() != "Fault" || payload.tag_name().namespace() != Some(SOAP_NS)
-        {
+        if payload.tag_name().name() != "Fault" || payload.tag_name().namespace() != Some(SOAP_NS) {
             return None;
         }
         let code = xml::child(payload, "faultcode")
@@ -205,7 +206,10 @@ mod tests {
             envelope.mconnect_header("CallReason").as_deref(),
             Some("Evaluare <urgentă> & plan")
         );
-        assert_eq!(envelope.mconnect_header("MessageId").as_deref(), Some("m-1"));
+        assert_eq!(
+            envelope.mconnect_header("MessageId").as_deref(),
+            Some("m-1")
+        );
         assert_eq!(envelope.payload().unwrap().tag_name().name(), "Q");
     }
 
@@ -223,9 +227,7 @@ mod tests {
     fn rejects_non_soap_roots_and_double_bodies() {
         let document = xml::parse("<Envelope/>").unwrap();
         assert!(Envelope::read(&document).is_err());
-        let doubled = format!(
-            r#"<s:Envelope xmlns:s="{SOAP_NS}"><s:Body/><s:Body/></s:Envelope>"#
-        );
+        let doubled = format!(r#"<s:Envelope xmlns:s="{SOAP_NS}"><s:Body/><s:Body/></s:Envelope>"#);
         let document = xml::parse(&doubled).unwrap();
         assert!(Envelope::read(&document).is_err());
     }

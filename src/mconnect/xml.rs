@@ -104,7 +104,11 @@ mod tests {
 
     #[test]
     fn refuses_deep_nesting_and_oversized_input() {
-        let deep = format!("{}{}", "<a>".repeat(MAX_DEPTH + 1), "</a>".repeat(MAX_DEPTH + 1));
+        let deep = format!(
+            "{}{}",
+            "<a>".repeat(MAX_DEPTH + 1),
+            "</a>".repeat(MAX_DEPTH + 1)
+        );
         assert_eq!(parse(&deep).unwrap_err(), XmlError::TooDeep);
         let shallow = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
         assert!(parse(&shallow).is_ok());
@@ -114,7 +118,10 @@ mod tests {
 
     #[test]
     fn escape_neutralises_markup() {
-        assert_eq!(escape(r#"<b a="1">&'"#), "&lt;b a=&quot;1&quot;&gt;&amp;&apos;");
+        assert_eq!(
+            escape(r#"<b a="1">&'"#),
+            "&lt;b a=&quot;1&quot;&gt;&amp;&apos;"
+        );
     }
 
     #[test]

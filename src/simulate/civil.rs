@@ -68,8 +68,11 @@ pub fn start(config: SimulatorConfig) -> anyhow::Result<RunningSimulator> {
         population: config.population,
         behaviour: config.behaviour,
     });
-    let tls =
-        crate::crypto::tls::mutual_tls_acceptor(&config.tls_cert, &config.tls_key, &config.client_ca)?;
+    let tls = crate::crypto::tls::mutual_tls_acceptor(
+        &config.tls_cert,
+        &config.tls_key,
+        &config.client_ca,
+    )?;
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("binding the simulator to {}", config.listen))?;
     let port = listener.local_addr()?.port();
@@ -140,7 +143,11 @@ fn tamper_with(signed: &str) -> String {
         Some(start) => {
             let digit = start + "<civ:BirthDate>".len();
             let mut altered = signed.to_string();
-            let replacement = if &signed[digit..digit + 1] == "1" { "2" } else { "1" };
+            let replacement = if &signed[digit..digit + 1] == "1" {
+                "2"
+            } else {
+                "1"
+            };
             altered.replace_range(digit..digit + 1, replacement);
             altered
         }
@@ -164,7 +171,13 @@ fn answer(text: &str, state: &SimulatorState) -> (String, bool) {
         return fault("", "Client.InvalidRequest", "not a SOAP envelope");
     };
     let relates = request.mconnect_header("MessageId").unwrap_or_default();
-    for header in ["CallingUser", "CallingEntity", "CallBasis", "CallReason", "MessageId"] {
+    for header in [
+        "CallingUser",
+        "CallingEntity",
+        "CallBasis",
+        "CallReason",
+        "MessageId",
+    ] {
         if request.mconnect_header(header).is_none() {
             return fault(
                 &relates,
@@ -179,19 +192,28 @@ fn answer(text: &str, state: &SimulatorState) -> (String, bool) {
         .and_then(|p| xml::child(p, "IDNP"))
         .map(xml::text_of);
     let Some(idnp) = idnp else {
-        return fault(&relates, "Client.InvalidRequest", "expected GetPersonDetailsRequest/IDNP");
+        return fault(
+            &relates,
+            "Client.InvalidRequest",
+            "expected GetPersonDetailsRequest/IDNP",
+        );
     };
     match state.population.find(&idnp) {
         Some(person) => (
             envelope::response(&answer_id, &relates, &person_details(person)),
             false,
         ),
-        None => fault(&relates, "Client.PersonNotFound", "no person with this IDNP"),
+        None => fault(
+            &relates,
+            "Client.PersonNotFound",
+            "no person with this IDNP",
+        ),
     }
 }
 
 fn person_details(person: &SyntheticPerson) -> String {
-    let element = |name: &str, value: &str| format!("<civ:{name}>{}</civ:{name}>", xml::escape(value));
+    let element =
+        |name: &str, value: &str| format!("<civ:{name}>{}</civ:{name}>", xml::escape(value));
     let mut fields = String::new();
     fields.push_str(&element("IDNP", person.idnp.expose()));
     fields.push_str(&element("LastName", &person.last_name));

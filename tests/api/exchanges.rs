@@ -34,7 +34,10 @@ async fn a_valid_request_returns_the_verified_person_as_canonical_json() {
     assert_eq!(body["data"]["firstName"], subject.first_name.as_str());
     assert_eq!(body["data"]["lastName"], subject.last_name.as_str());
     assert_eq!(body["data"]["birthDate"], subject.birth_date_text());
-    assert_eq!(body["data"]["address"]["district"], subject.address.district.as_str());
+    assert_eq!(
+        body["data"]["address"]["district"],
+        subject.address.district.as_str()
+    );
 }
 
 #[tokio::test]
@@ -45,13 +48,21 @@ async fn a_completed_exchange_is_logged_with_digests_and_no_personal_data() {
     let body: Value = app.post_exchange(&request).await.json().await.unwrap();
 
     let id = body["exchangeId"].as_str().unwrap().parse().unwrap();
-    let record = app.store.exchange(id).await.unwrap().expect("exchange logged");
+    let record = app
+        .store
+        .exchange(id)
+        .await
+        .unwrap()
+        .expect("exchange logged");
     assert_eq!(record.status, ExchangeStatus::Completed);
     assert_eq!(record.client_id, "case-management");
     assert_eq!(record.service, "civil.person-details");
     assert_eq!(record.legal_basis, "Legea nr. 123/2010, art. 12");
     assert_eq!(record.case_id.as_deref(), Some("CASE-42"));
-    assert_eq!(record.registry_message_id.as_deref(), body["registry"]["messageId"].as_str());
+    assert_eq!(
+        record.registry_message_id.as_deref(),
+        body["registry"]["messageId"].as_str()
+    );
     let idnp = request["subject"]["idnp"].as_str().unwrap();
     assert_eq!(record.subject_digest.len(), 64);
     assert_ne!(record.subject_digest, idnp);
@@ -65,14 +76,23 @@ async fn a_completed_exchange_is_logged_with_digests_and_no_personal_data() {
 async fn a_missing_legal_basis_is_refused_and_nothing_is_sent() {
     let app = spawn_app().await;
     let mut request = app.valid_request();
-    request["purpose"].as_object_mut().unwrap().remove("legalBasis");
+    request["purpose"]
+        .as_object_mut()
+        .unwrap()
+        .remove("legalBasis");
 
     let response = app.post_exchange(&request).await;
 
     let problem = assert_problem(response, 422, "caller.missing_legal_basis").await;
     assert_eq!(problem["fault"], "caller");
     assert_eq!(problem["retryable"], false);
-    assert_eq!(app.store.count_by_status(ExchangeStatus::Completed).await.unwrap(), 0);
+    assert_eq!(
+        app.store
+            .count_by_status(ExchangeStatus::Completed)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -102,7 +122,10 @@ async fn an_idnp_with_a_wrong_check_digit_is_refused_naming_the_field() {
 
     let problem = assert_problem(response, 422, "caller.invalid_idnp").await;
     assert!(problem["detail"].as_str().unwrap().contains("subject.idnp"));
-    assert!(!problem["detail"].as_str().unwrap().contains(&mistyped), "no IDNP echoed");
+    assert!(
+        !problem["detail"].as_str().unwrap().contains(&mistyped),
+        "no IDNP echoed"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +137,12 @@ async fn an_invalid_calling_user_idnp_is_refused() {
     let response = app.post_exchange(&request).await;
 
     let problem = assert_problem(response, 422, "caller.invalid_idnp").await;
-    assert!(problem["detail"].as_str().unwrap().contains("caller.userIdnp"));
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("caller.userIdnp")
+    );
 }
 
 #[tokio::test]
@@ -152,7 +180,12 @@ async fn malformed_json_and_oversized_bodies_are_refused() {
         .await
         .unwrap();
     let problem = assert_problem(oversized, 400, "caller.invalid_request").await;
-    assert!(problem["violations"][0]["message"].as_str().unwrap().contains("larger than"));
+    assert!(
+        problem["violations"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than")
+    );
 }
 
 #[tokio::test]
@@ -174,8 +207,19 @@ async fn a_client_without_a_grant_is_denied() {
     let response = app.post_exchange_as(&benefits, &app.valid_request()).await;
 
     let problem = assert_problem(response, 403, "caller.access_denied").await;
-    assert!(problem["detail"].as_str().unwrap().contains("civil.person-details"));
-    assert_eq!(app.store.count_by_status(ExchangeStatus::Completed).await.unwrap(), 0);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("civil.person-details")
+    );
+    assert_eq!(
+        app.store
+            .count_by_status(ExchangeStatus::Completed)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -226,7 +270,10 @@ async fn an_unknown_person_gets_a_caller_fault_and_a_failed_log_entry() {
     let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
     let record = app.store.exchange(id).await.unwrap().unwrap();
     assert_eq!(record.status, ExchangeStatus::Failed);
-    assert_eq!(record.error_code.as_deref(), Some("caller.subject_not_found"));
+    assert_eq!(
+        record.error_code.as_deref(),
+        Some("caller.subject_not_found")
+    );
 }
 
 async fn assert_registry_signature_refused(options: SpawnOptions) {
@@ -240,7 +287,10 @@ async fn assert_registry_signature_refused(options: SpawnOptions) {
     let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
     let record = app.store.exchange(id).await.unwrap().unwrap();
     assert_eq!(record.status, ExchangeStatus::Failed);
-    assert_eq!(record.error_code.as_deref(), Some("registry.invalid_signature"));
+    assert_eq!(
+        record.error_code.as_deref(),
+        Some("registry.invalid_signature")
+    );
 }
 
 #[tokio::test]
@@ -321,7 +371,10 @@ async fn a_slow_registry_times_out_with_a_clear_registry_fault() {
     let problem = assert_problem(response, 504, "registry.timeout").await;
     assert_eq!(problem["retryable"], true);
     assert!(problem["detail"].as_str().unwrap().contains("300 ms"));
-    assert!(started.elapsed() < Duration::from_secs(3), "the hub must not wait for the registry");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the hub must not wait for the registry"
+    );
     let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
     let record = app.store.exchange(id).await.unwrap().unwrap();
     assert_eq!(record.error_code.as_deref(), Some("registry.timeout"));

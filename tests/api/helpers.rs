@@ -65,8 +65,12 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
     let registry = registry_holder("civil");
     let (signing_cert_pem, signing_key_pem) = if options.untrusted_signer {
         let rogue_ca = generate_ca("Rogue CA").unwrap();
-        let rogue = issue_leaf(&rogue_ca, "registry-civil", CertificateRole::ServerAndClient)
-            .unwrap();
+        let rogue = issue_leaf(
+            &rogue_ca,
+            "registry-civil",
+            CertificateRole::ServerAndClient,
+        )
+        .unwrap();
         (rogue.certificate_pem().unwrap(), rogue.key_pem().unwrap())
     } else {
         (
@@ -147,9 +151,11 @@ pub fn client_with(pki: &PkiLayout, holder: &str) -> reqwest::Client {
 
 /// An HTTPS client presenting an arbitrary key pair.
 pub fn client_with_pair(pki: &PkiLayout, pair: &KeyPair) -> reqwest::Client {
-    let identity =
-        reqwest::Identity::from_pkcs8_pem(&pair.certificate_pem().unwrap(), &pair.key_pem().unwrap())
-            .unwrap();
+    let identity = reqwest::Identity::from_pkcs8_pem(
+        &pair.certificate_pem().unwrap(),
+        &pair.key_pem().unwrap(),
+    )
+    .unwrap();
     client_builder(pki).identity(identity).build().unwrap()
 }
 
@@ -184,7 +190,11 @@ impl TestApp {
         self.post_exchange_as(&self.client, body).await
     }
 
-    pub async fn post_exchange_as(&self, client: &reqwest::Client, body: &Value) -> reqwest::Response {
+    pub async fn post_exchange_as(
+        &self,
+        client: &reqwest::Client,
+        body: &Value,
+    ) -> reqwest::Response {
         self.post_exchange_raw(client, body.to_string().into_bytes())
             .await
             .expect("request reaches the hub")

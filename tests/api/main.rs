@@ -4,3 +4,4 @@ mod exchanges;
 mod health;
 mod helpers;
 mod postgres;
+mod store;

@@ -12,7 +12,9 @@ pub async fn fresh_postgres_database() -> Option<String> {
             std::env::var("ESOCIAL_REQUIRE_POSTGRES").is_err(),
             "ESOCIAL_REQUIRE_POSTGRES is set but ESOCIAL_TEST_POSTGRES_URL is not"
         );
-        eprintln!("ESOCIAL_TEST_POSTGRES_URL not set: PostgreSQL test not run (scripts/test.sh runs it)");
+        eprintln!(
+            "ESOCIAL_TEST_POSTGRES_URL not set: PostgreSQL test not run (scripts/test.sh runs it)"
+        );
         return None;
     };
     use sqlx::Connection;

@@ -1,0 +1,139 @@
+//! The exchange log behaves the same on SQLite and PostgreSQL: one terminal state per
+//! exchange, and exchanges interrupted by a crash are closed at start-up.
+
+use esocial_hub::store::{ExchangeOutcome, ExchangeStatus, NewExchange, Store};
+use secrecy::SecretString;
+use time::OffsetDateTime;
+
+use crate::postgres::fresh_postgres_database;
+
+fn new_exchange() -> NewExchange {
+    NewExchange {
+        id: uuid::Uuid::new_v4(),
+        client_id: "case-management".into(),
+        service: "civil.person-details".into(),
+        legal_basis: "Legea nr. 123/2010, art. 12".into(),
+        reason: "Evaluare".into(),
+        case_id: None,
+        calling_user_digest: "a".repeat(64),
+        subject_digest: "b".repeat(64),
+        received_at: OffsetDateTime::now_utc(),
+    }
+}
+
+async fn an_exchange_ends_exactly_once(store: &Store) {
+    let exchange = new_exchange();
+    store.begin_exchange(&exchange).await.unwrap();
+    let completed = ExchangeOutcome::Completed {
+        request_digest: "c".repeat(64),
+        response_digest: "d".repeat(64),
+        registry_message_id: "m-1".into(),
+    };
+    let failed = ExchangeOutcome::Failed {
+        error_code: "registry.timeout".into(),
+        request_digest: None,
+        response_digest: None,
+    };
+
+    let first = store
+        .finish_exchange(exchange.id, &completed, OffsetDateTime::now_utc())
+        .await;
+    let second = store
+        .finish_exchange(exchange.id, &failed, OffsetDateTime::now_utc())
+        .await;
+
+    assert!(first.unwrap(), "the first terminal state is recorded");
+    assert!(!second.unwrap(), "a second terminal state is refused");
+    let record = store.exchange(exchange.id).await.unwrap().unwrap();
+    assert_eq!(record.status, ExchangeStatus::Completed);
+    assert_eq!(record.error_code, None);
+    assert_eq!(record.registry_message_id.as_deref(), Some("m-1"));
+}
+
+async fn interrupted_exchanges_are_failed_at_start_up(store: &Store) {
+    let interrupted = new_exchange();
+    let finished = new_exchange();
+    store.begin_exchange(&interrupted).await.unwrap();
+    store.begin_exchange(&finished).await.unwrap();
+    let failed = ExchangeOutcome::Failed {
+        error_code: "caller.subject_not_found".into(),
+        request_digest: Some("c".repeat(64)),
+        response_digest: Some("d".repeat(64)),
+    };
+    store
+        .finish_exchange(finished.id, &failed, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+
+    let closed = store.fail_interrupted_exchanges().await.unwrap();
+
+    assert_eq!(closed, 1);
+    let record = store.exchange(interrupted.id).await.unwrap().unwrap();
+    assert_eq!(record.status, ExchangeStatus::Failed);
+    assert_eq!(record.error_code.as_deref(), Some("hub.interrupted"));
+    let untouched = store.exchange(finished.id).await.unwrap().unwrap();
+    assert_eq!(
+        untouched.error_code.as_deref(),
+        Some("caller.subject_not_found")
+    );
+    assert_eq!(
+        store
+            .count_by_status(ExchangeStatus::InProgress)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+    (
+        Store::connect(&SecretString::from(url), 2).await.unwrap(),
+        dir,
+    )
+}
+
+async fn postgres_store() -> Option<Store> {
+    let url = fresh_postgres_database().await?;
+    Some(Store::connect(&SecretString::from(url), 2).await.unwrap())
+}
+
+#[tokio::test]
+async fn sqlite_an_exchange_ends_exactly_once() {
+    let (store, _dir) = sqlite_store().await;
+    an_exchange_ends_exactly_once(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_interrupted_exchanges_are_failed_at_start_up() {
+    let (store, _dir) = sqlite_store().await;
+    interrupted_exchanges_are_failed_at_start_up(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_an_exchange_ends_exactly_once() {
+    if let Some(store) = postgres_store().await {
+        an_exchange_ends_exactly_once(&store).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_interrupted_exchanges_are_failed_at_start_up() {
+    if let Some(store) = postgres_store().await {
+        interrupted_exchanges_are_failed_at_start_up(&store).await;
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_across_restarts() {
+    let (store, dir) = sqlite_store().await;
+    let exchange = new_exchange();
+    store.begin_exchange(&exchange).await.unwrap();
+    drop(store);
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+
+    let reopened = Store::connect(&SecretString::from(url), 2).await.unwrap();
+
+    assert!(reopened.exchange(exchange.id).await.unwrap().is_some());
+}
