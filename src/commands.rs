@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
+use crate::catalog::{Catalog, ContractPart};
 use crate::config::Settings;
 use crate::crypto::pki::{PkiLayout, init_dev_pki, registry_holder};
 use crate::crypto::wssec::{self, SigningIdentity, TrustAnchors};
 use crate::simulate::population::Population;
-use crate::simulate::{Behaviour, SimulatorConfig, civil};
+use crate::simulate::{self, Behaviour, SimulatorConfig};
 use crate::startup::Application;
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -52,28 +53,109 @@ pub fn demo(options: crate::demo::DemoOptions) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(crate::demo::run(options))
 }
 
-/// `simulate civil`: serve the population register simulator until Ctrl-C.
-pub fn simulate_civil(listen: SocketAddr, pki: &Path, delay_ms: u64) -> anyhow::Result<ExitCode> {
-    let layout = PkiLayout::new(pki);
-    let holder = registry_holder("civil");
-    let config = SimulatorConfig {
-        listen,
-        tls_cert: layout.cert(&holder),
-        tls_key: layout.key(&holder),
-        client_ca: layout.ca_cert(),
-        signing_cert_pem: read_file(&layout.cert(&holder), "--pki")?,
-        signing_key_pem: read_file(&layout.key(&holder), "--pki")?,
-        population: Arc::new(Population::default_population()),
-        behaviour: Behaviour {
-            delay: Duration::from_millis(delay_ms),
-            ..Behaviour::default()
-        },
+/// `simulate <registry>|all`: serve registry simulators until Ctrl-C, each on the port of its
+/// adapter's endpoint unless `listen` is given (one registry only).
+pub fn simulate(
+    registry: &str,
+    listen: Option<SocketAddr>,
+    pki: &Path,
+    adapters: &Path,
+    contracts: &Path,
+    delay_ms: u64,
+) -> anyhow::Result<ExitCode> {
+    let catalog = Catalog::load(adapters, contracts).context("loading the adapters")?;
+    let names: Vec<String> = if registry == "all" {
+        catalog.registries().map(|r| r.name.clone()).collect()
+    } else {
+        vec![registry.to_string()]
     };
+    anyhow::ensure!(
+        listen.is_none() || names.len() == 1,
+        "--listen works with one registry only"
+    );
+    let layout = PkiLayout::new(pki);
+    let population = Arc::new(Population::default_population());
     runtime()?.block_on(async {
-        let simulator = civil::start(config)?;
-        simulator.server.await?;
+        let mut servers = Vec::new();
+        for name in &names {
+            let registry = catalog
+                .registry(name)
+                .with_context(|| format!("no adapter folder for registry `{name}`"))?;
+            let address = match listen {
+                Some(address) => address,
+                None => default_listen(&registry.endpoint)
+                    .with_context(|| format!("endpoint of `{name}`"))?,
+            };
+            let holder = registry_holder(name);
+            let config = SimulatorConfig {
+                listen: address,
+                tls_cert: layout.cert(&holder),
+                tls_key: layout.key(&holder),
+                client_ca: layout.ca_cert(),
+                signing_cert_pem: read_file(&layout.cert(&holder), "--pki")?,
+                signing_key_pem: read_file(&layout.key(&holder), "--pki")?,
+                population: population.clone(),
+                behaviour: Behaviour {
+                    delay: Duration::from_millis(delay_ms),
+                    ..Behaviour::default()
+                },
+            };
+            servers.push(simulate::start(&catalog, name, config)?.server);
+        }
+        for result in futures_util::future::join_all(servers).await {
+            result?;
+        }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The loopback address of an adapter endpoint's port.
+pub fn default_listen(endpoint: &str) -> anyhow::Result<SocketAddr> {
+    let url = reqwest::Url::parse(endpoint)?;
+    let port = url.port_or_known_default().context("no port")?;
+    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// `contract validate`: check a canonical request or response document against a service's
+/// contract and print every violation with its JSON pointer.
+pub fn contract_validate(
+    service: &str,
+    part: ContractPart,
+    file: &Path,
+    adapters: &Path,
+    contracts: &Path,
+) -> anyhow::Result<ExitCode> {
+    let catalog = Catalog::load(adapters, contracts).context("loading the adapters")?;
+    let contract = catalog
+        .contract(service)
+        .with_context(|| format!("<service>: `{service}` is not in the catalog"))?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("FILE: cannot read `{}`", file.display()))?;
+    let document: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("FILE: `{}` is not JSON", file.display()))?;
+    let mut out = std::io::stdout().lock();
+    match contract.validate(part, &document) {
+        Ok(()) => {
+            writeln!(
+                out,
+                "valid: {} satisfies the {service} {part:?} contract",
+                file.display()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(violations) => {
+            for violation in &violations {
+                let pointer = if violation.pointer.is_empty() {
+                    "/"
+                } else {
+                    &violation.pointer
+                };
+                writeln!(out, "{pointer}: {}", violation.message)?;
+            }
+            writeln!(out, "invalid: {} violation(s)", violations.len())?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// Registry names: one per adapter folder.

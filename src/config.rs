@@ -43,6 +43,7 @@ pub struct Settings {
     pub store: StoreSettings,
     pub audit: AuditSettings,
     pub adapters: AdapterSettings,
+    pub contracts: ContractSettings,
     /// Per-registry overrides of what `adapters/<registry>/adapter.toml` says.
     #[serde(default)]
     pub registries: BTreeMap<String, RegistryOverride>,
@@ -130,6 +131,13 @@ pub struct AdapterSettings {
     pub dir: PathBuf,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractSettings {
+    /// Folder with `services/<id>/` schemas, `registries/` wire contracts and `openapi.json`.
+    pub dir: PathBuf,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryOverride {
@@ -151,6 +159,9 @@ pub struct ClientSettings {
 pub struct GrantSettings {
     pub client: String,
     pub service: String,
+    /// Fields of the answer the client may see (dotted paths); all when absent.
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
 }
 
 impl Settings {
@@ -236,6 +247,15 @@ impl Settings {
                 format!("folder `{}` does not exist", self.adapters.dir.display()),
             ));
         }
+        if !self.contracts.dir.join("openapi.json").is_file() {
+            return Err(SettingsError::invalid(
+                "contracts.dir",
+                format!(
+                    "folder `{}` has no openapi.json",
+                    self.contracts.dir.display()
+                ),
+            ));
+        }
         for (name, registry) in &self.registries {
             if let Some(endpoint) = &registry.endpoint
                 && !endpoint.starts_with("https://")
@@ -272,11 +292,26 @@ impl Settings {
                 SettingsError::invalid(format!("clients[{index}].idno"), error.to_string())
             })?;
         }
+        let mut granted = std::collections::BTreeSet::new();
         for (index, grant) in self.grants.iter().enumerate() {
             if !seen.contains(grant.client.as_str()) {
                 return Err(SettingsError::invalid(
                     format!("grants[{index}].client"),
                     format!("unknown client `{}`", grant.client),
+                ));
+            }
+            if !granted.insert((grant.client.as_str(), grant.service.as_str())) {
+                return Err(SettingsError::invalid(
+                    format!("grants[{index}]"),
+                    "duplicate grant for this client and service",
+                ));
+            }
+            if grant.fields.as_ref().is_some_and(|fields| {
+                fields.is_empty() || fields.iter().any(|f| f.split('.').any(str::is_empty))
+            }) {
+                return Err(SettingsError::invalid(
+                    format!("grants[{index}].fields"),
+                    "must list at least one field, each a dotted name",
                 ));
             }
         }

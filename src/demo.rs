@@ -11,18 +11,20 @@ use std::time::Duration;
 use anyhow::Context;
 use secrecy::SecretString;
 
+use crate::catalog::Catalog;
 use crate::config::{
-    AdapterSettings, AuditSettings, ClientSettings, GrantSettings, MconnectSettings,
-    RegistryOverride, ServerSettings, Settings, StoreSettings, TlsSettings,
+    AdapterSettings, AuditSettings, ClientSettings, ContractSettings, GrantSettings,
+    MconnectSettings, RegistryOverride, ServerSettings, Settings, StoreSettings, TlsSettings,
 };
 use crate::crypto::pki::{PkiLayout, client_holder, init_dev_pki, registry_holder};
 use crate::simulate::population::Population;
-use crate::simulate::{Behaviour, SimulatorConfig, civil};
+use crate::simulate::{Behaviour, SimulatorConfig};
 use crate::startup::Application;
 
 pub struct DemoOptions {
     pub dir: PathBuf,
     pub adapters: PathBuf,
+    pub contracts: PathBuf,
     pub listen: SocketAddr,
     pub ops_listen: SocketAddr,
     pub once: bool,
@@ -31,15 +33,60 @@ pub struct DemoOptions {
 /// The client module the sample exchange is sent as, and its organisation's IDNO.
 pub const DEMO_CLIENT: &str = "case-management";
 pub const DEMO_CLIENT_IDNO: &str = "1008600038413";
-/// A second module with no grants, to show that access is denied by default.
+/// A second module with few grants, to show deny-by-default and field limits.
 pub const DEMO_UNGRANTED_CLIENT: &str = "benefits";
 pub const DEMO_UNGRANTED_CLIENT_IDNO: &str = "1002600012347";
 
+/// Services the demo's benefits module may call, with the fields it may see (None = all).
+const BENEFITS_GRANTS: &[(&str, Option<&[&str]>)] = &[
+    (
+        "civil.person-details",
+        Some(&[
+            "idnp",
+            "firstName",
+            "lastName",
+            "status",
+            "address.district",
+        ]),
+    ),
+    ("health.insurance-status", None),
+    ("health.disability", None),
+    ("profile.social", None),
+];
+
+/// The demo's access matrix: case management may call every service of `catalog`; benefits
+/// only what it needs, with the person's details limited to a few fields. Police data is for
+/// case management alone.
+pub fn demo_grants(catalog: &Catalog) -> Vec<GrantSettings> {
+    let mut grants: Vec<GrantSettings> = catalog
+        .summaries()
+        .into_iter()
+        .map(|summary| GrantSettings {
+            client: DEMO_CLIENT.into(),
+            service: summary.id,
+            fields: None,
+        })
+        .collect();
+    grants.extend(
+        BENEFITS_GRANTS
+            .iter()
+            .map(|(service, fields)| GrantSettings {
+                client: DEMO_UNGRANTED_CLIENT.into(),
+                service: (*service).into(),
+                fields: fields.map(|f| f.iter().map(|s| s.to_string()).collect()),
+            }),
+    );
+    grants
+}
+
 /// Settings of a hub on loopback with the development PKI in `pki` and SQLite in `store_path`.
+#[allow(clippy::too_many_arguments)]
 pub fn embedded_settings(
     pki: &PkiLayout,
     store_path: &Path,
     adapters: &Path,
+    contracts: &Path,
+    grants: Vec<GrantSettings>,
     digest_key: SecretString,
     listen: SocketAddr,
     ops_listen: SocketAddr,
@@ -70,6 +117,9 @@ pub fn embedded_settings(
         adapters: AdapterSettings {
             dir: adapters.to_owned(),
         },
+        contracts: ContractSettings {
+            dir: contracts.to_owned(),
+        },
         registries: Default::default(),
         clients: vec![
             ClientSettings {
@@ -81,10 +131,7 @@ pub fn embedded_settings(
                 idno: DEMO_UNGRANTED_CLIENT_IDNO.into(),
             },
         ],
-        grants: vec![GrantSettings {
-            client: DEMO_CLIENT.into(),
-            service: "civil.person-details".into(),
-        }],
+        grants,
     }
 }
 
@@ -124,41 +171,61 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         writeln!(out, "Created a development PKI in {}", pki.dir.display())?;
     }
 
+    let catalog =
+        Catalog::load(&options.adapters, &options.contracts).context("loading the adapters")?;
     let population = Arc::new(Population::default_population());
-    let registry = registry_holder("civil");
-    let simulator = civil::start(SimulatorConfig {
-        listen: "127.0.0.1:0".parse()?,
-        tls_cert: pki.cert(&registry),
-        tls_key: pki.key(&registry),
-        client_ca: pki.ca_cert(),
-        signing_cert_pem: std::fs::read(pki.cert(&registry))?,
-        signing_key_pem: std::fs::read(pki.key(&registry))?,
-        population: population.clone(),
-        behaviour: Behaviour::default(),
-    })?;
-    let simulator_url = format!("https://127.0.0.1:{}/civil", simulator.port);
-    let simulator_handle = tokio::spawn(simulator.server);
+    let mut endpoints = Vec::new();
+    let mut simulators = Vec::new();
+    for registry in catalog.registries() {
+        let holder = registry_holder(&registry.name);
+        let simulator = crate::simulate::start(
+            &catalog,
+            &registry.name,
+            SimulatorConfig {
+                listen: "127.0.0.1:0".parse()?,
+                tls_cert: pki.cert(&holder),
+                tls_key: pki.key(&holder),
+                client_ca: pki.ca_cert(),
+                signing_cert_pem: std::fs::read(pki.cert(&holder))?,
+                signing_key_pem: std::fs::read(pki.key(&holder))?,
+                population: population.clone(),
+                behaviour: Behaviour::default(),
+            },
+        )?;
+        let base = reqwest::Url::parse(&registry.endpoint)?;
+        endpoints.push((
+            registry.name.clone(),
+            format!("https://127.0.0.1:{}{}", simulator.port, base.path()),
+        ));
+        simulators.push(tokio::spawn(simulator.server));
+    }
 
     let mut settings = embedded_settings(
         &pki,
         &dir.join("hub.db"),
         &options.adapters,
+        &options.contracts,
+        demo_grants(&catalog),
         digest_key(&dir)?,
         options.listen,
         options.ops_listen,
     );
-    settings.registries.insert(
-        "civil".into(),
-        RegistryOverride {
-            endpoint: Some(simulator_url.clone()),
-            timeout_ms: None,
-        },
-    );
+    for (name, endpoint) in &endpoints {
+        settings.registries.insert(
+            name.clone(),
+            RegistryOverride {
+                endpoint: Some(endpoint.clone()),
+                timeout_ms: None,
+            },
+        );
+    }
     let application = Application::build(settings).await?;
     let api_port = application.api_port();
     let ops_port = application.ops_port();
     let hub_handle = tokio::spawn(application.run_until_stopped());
-    writeln!(out, "Population register simulator: {simulator_url}")?;
+    for (name, endpoint) in &endpoints {
+        writeln!(out, "Registry simulator {name:<10} {endpoint}")?;
+    }
     writeln!(
         out,
         "Hub API (mTLS):   https://127.0.0.1:{api_port}/api/v1/exchanges"
@@ -219,7 +286,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     )?;
     if options.once {
         hub_handle.abort();
-        simulator_handle.abort();
+        for simulator in simulators {
+            simulator.abort();
+        }
         return Ok(if completed {
             ExitCode::SUCCESS
         } else {

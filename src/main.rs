@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use esocial_hub::catalog::ContractPart;
 use esocial_hub::commands;
 
 /// The interoperability hub of eSocial: signed MConnect exchanges between eSocial modules and
@@ -26,7 +27,7 @@ enum Command {
         #[arg(long, short, default_value = "deploy/hub.example.toml")]
         config: PathBuf,
     },
-    /// Start the hub and a simulated population register on loopback with embedded defaults
+    /// Start the hub and simulators of every registry on loopback with embedded defaults
     /// (SQLite, development PKI), send one sample exchange and keep serving.
     Demo {
         /// Folder for the development PKI and the SQLite store (created if missing).
@@ -35,6 +36,9 @@ enum Command {
         /// Folder with the registry adapters.
         #[arg(long, default_value = "adapters")]
         adapters: PathBuf,
+        /// Folder with the published contracts.
+        #[arg(long, default_value = "contracts")]
+        contracts: PathBuf,
         /// Address of the hub's mTLS API.
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
@@ -45,10 +49,30 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Run a registry simulator.
+    /// Run registry simulators built from the adapters: each speaks its registry's wire format
+    /// over mTLS, verifies signatures, signs its answers and serves the adapter fixtures and a
+    /// synthetic population. Each listens on the port of its adapter's endpoint.
     Simulate {
+        /// A registry name (a folder in --adapters), or `all`.
+        registry: String,
+        /// Listen here instead of the adapter endpoint's port (one registry only).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Development PKI folder (from `certs init`): registry-<name>.pem/.key and ca.pem.
+        #[arg(long, default_value = "certs/dev")]
+        pki: PathBuf,
+        #[arg(long, default_value = "adapters")]
+        adapters: PathBuf,
+        #[arg(long, default_value = "contracts")]
+        contracts: PathBuf,
+        /// Delay every answer by this many milliseconds.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+    },
+    /// Published contracts for integrators.
+    Contract {
         #[command(subcommand)]
-        registry: SimulatedRegistry,
+        action: ContractAction,
     },
     /// Development certificates.
     Certs {
@@ -63,18 +87,28 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum SimulatedRegistry {
-    /// The population register (civil status), MConnect SOAP.
-    Civil {
-        #[arg(long, default_value = "127.0.0.1:8444")]
-        listen: SocketAddr,
-        /// Development PKI folder (from `certs init`); uses registry-civil.pem/.key and ca.pem.
-        #[arg(long, default_value = ".esocial-demo/pki")]
-        pki: PathBuf,
-        /// Delay every answer by this many milliseconds.
-        #[arg(long, default_value_t = 0)]
-        delay_ms: u64,
+enum ContractAction {
+    /// Check a canonical request or response (JSON) against a service's contract; prints every
+    /// violation with its JSON pointer and exits 1 if there is any.
+    Validate {
+        /// Service id, e.g. civil.person-details.
+        service: String,
+        /// Which side of the contract.
+        #[arg(value_enum)]
+        part: Part,
+        /// The JSON document.
+        file: PathBuf,
+        #[arg(long, default_value = "adapters")]
+        adapters: PathBuf,
+        #[arg(long, default_value = "contracts")]
+        contracts: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Part {
+    Request,
+    Response,
 }
 
 #[derive(Subcommand)]
@@ -139,24 +173,45 @@ fn main() -> std::process::ExitCode {
         Command::Demo {
             dir,
             adapters,
+            contracts,
             listen,
             ops_listen,
             once,
         } => commands::demo(esocial_hub::demo::DemoOptions {
             dir,
             adapters,
+            contracts,
             listen,
             ops_listen,
             once,
         }),
         Command::Simulate {
-            registry:
-                SimulatedRegistry::Civil {
-                    listen,
-                    pki,
-                    delay_ms,
+            registry,
+            listen,
+            pki,
+            adapters,
+            contracts,
+            delay_ms,
+        } => commands::simulate(&registry, listen, &pki, &adapters, &contracts, delay_ms),
+        Command::Contract {
+            action:
+                ContractAction::Validate {
+                    service,
+                    part,
+                    file,
+                    adapters,
+                    contracts,
                 },
-        } => commands::simulate_civil(listen, &pki, delay_ms),
+        } => commands::contract_validate(
+            &service,
+            match part {
+                Part::Request => ContractPart::Request,
+                Part::Response => ContractPart::Response,
+            },
+            &file,
+            &adapters,
+            &contracts,
+        ),
         Command::Certs {
             action:
                 CertsAction::Init {

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use crate::api::{self, ApiState, OpsState};
 use crate::audit::PersonalDataDigester;
-use crate::catalog::{AccessMatrix, Catalog};
+use crate::catalog::{AccessMatrix, Catalog, Grant};
 use crate::config::{Settings, SettingsError};
 use crate::domain::Idno;
 use crate::exchange::Exchanger;
@@ -36,12 +36,13 @@ fn read(path: &std::path::Path, key: &str) -> anyhow::Result<Vec<u8>> {
 
 /// Loads the catalog and applies the settings' registry overrides and grant checks.
 pub fn load_catalog(settings: &Settings) -> anyhow::Result<(Catalog, AccessMatrix)> {
-    let mut catalog = Catalog::load(&settings.adapters.dir).with_context(|| {
-        format!(
-            "loading adapters from `{}`",
-            settings.adapters.dir.display()
-        )
-    })?;
+    let mut catalog =
+        Catalog::load(&settings.adapters.dir, &settings.contracts.dir).with_context(|| {
+            format!(
+                "loading adapters from `{}`",
+                settings.adapters.dir.display()
+            )
+        })?;
     for (name, registry) in &settings.registries {
         let known = catalog.override_registry(
             name,
@@ -57,20 +58,30 @@ pub fn load_catalog(settings: &Settings) -> anyhow::Result<(Catalog, AccessMatri
         }
     }
     for (index, grant) in settings.grants.iter().enumerate() {
-        if catalog.service(&grant.service).is_none() {
+        let Some(contract) = catalog.contract(&grant.service) else {
             return Err(SettingsError::invalid(
                 format!("grants[{index}].service"),
                 format!("unknown service `{}`", grant.service),
             )
             .into());
+        };
+        let properties = contract.response_schema.get("properties");
+        for field in grant.fields.iter().flatten() {
+            let top = field.split('.').next().unwrap_or_default();
+            if properties.and_then(|p| p.get(top)).is_none() {
+                return Err(SettingsError::invalid(
+                    format!("grants[{index}].fields"),
+                    format!("`{field}` is not a field of `{}` answers", grant.service),
+                )
+                .into());
+            }
         }
     }
-    let access = AccessMatrix::new(
-        settings
-            .grants
-            .iter()
-            .map(|grant| (grant.client.clone(), grant.service.clone())),
-    );
+    let access = AccessMatrix::new(settings.grants.iter().map(|grant| Grant {
+        client: grant.client.clone(),
+        service: grant.service.clone(),
+        fields: grant.fields.clone(),
+    }));
     Ok((catalog, access))
 }
 
@@ -78,6 +89,12 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
         let (catalog, access) = load_catalog(&settings)?;
+        info!(
+            registries = catalog.registries().count(),
+            services = catalog.services().count(),
+            fixture_cases = catalog.fixture_cases(),
+            "catalog loaded and every fixture checked"
+        );
         let catalog = Arc::new(catalog);
         let clients: BTreeMap<String, Idno> = settings
             .clients
@@ -143,6 +160,8 @@ impl Application {
             ApiState {
                 exchanger,
                 max_body_bytes: settings.server.max_body_bytes,
+                openapi: std::fs::read_to_string(settings.contracts.dir.join("openapi.json"))
+                    .context("setting `contracts.dir`: cannot read openapi.json")?,
             },
             settings.server.workers,
         )?;

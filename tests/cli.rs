@@ -311,6 +311,7 @@ fn sign_names_the_missing_key_file() {
 fn the_demo_completes_a_signed_exchange_and_exits_zero_with_once() {
     let dir = tempfile::tempdir().unwrap();
     let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");
+    let contracts = Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts");
 
     let output = hub(
         &[
@@ -320,6 +321,8 @@ fn the_demo_completes_a_signed_exchange_and_exits_zero_with_once() {
             dir.path().to_str().unwrap(),
             "--adapters",
             adapters.to_str().unwrap(),
+            "--contracts",
+            contracts.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
             "--ops-listen",
@@ -371,4 +374,42 @@ fn serve_names_the_bad_setting_and_exits_non_zero() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("`tls.cert`"));
+}
+
+#[test]
+fn contract_validate_lists_violations_with_pointers_and_exits_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"idnp": "123", "status": "sometimes"}"#).unwrap();
+    let args = |file: &Path| {
+        vec![
+            "contract".to_string(),
+            "validate".into(),
+            "justice.probation".into(),
+            "response".into(),
+            file.display().to_string(),
+            "--adapters".into(),
+            root.join("adapters").display().to_string(),
+            "--contracts".into(),
+            root.join("contracts").display().to_string(),
+        ]
+    };
+
+    let output = Command::new(HUB).args(args(&bad)).output().unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("/idnp:"), "{stdout}");
+    assert!(stdout.contains("/status:"), "{stdout}");
+    assert!(stdout.contains("invalid: 2 violation(s)"), "{stdout}");
+
+    let good = dir.path().join("good.json");
+    std::fs::write(&good, r#"{"idnp": "2000000000004", "status": "none"}"#).unwrap();
+    let output = Command::new(HUB).args(args(&good)).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }

@@ -7,8 +7,19 @@ use crate::api::ApiState;
 use crate::crypto::tls::ClientIdentity;
 use crate::exchange::{ExchangeError, ExchangeFailure, ExchangeRequest};
 
+/// The registered client behind this connection's certificate.
+pub(crate) fn caller(request: &HttpRequest, state: &ApiState) -> Result<String, ExchangeFailure> {
+    let client = request
+        .conn_data::<ClientIdentity>()
+        .ok_or(ExchangeError::NoClientCertificate)?
+        .common_name
+        .clone();
+    state.exchanger.authenticate(&client)?;
+    Ok(client)
+}
+
 /// Reads the body up to the configured limit; larger bodies are refused, not truncated.
-async fn read_limited(
+pub(crate) async fn read_limited(
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<web::BytesMut, ExchangeFailure> {
@@ -34,12 +45,7 @@ pub async fn create_exchange(
     payload: web::Payload,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ExchangeFailure> {
-    let client = request
-        .conn_data::<ClientIdentity>()
-        .ok_or(ExchangeError::NoClientCertificate)?
-        .common_name
-        .clone();
-    state.exchanger.authenticate(&client)?;
+    let client = caller(&request, &state)?;
     let body = read_limited(payload, state.max_body_bytes).await?;
     let exchange_request = ExchangeRequest::parse(&body)?;
     let result = state.exchanger.run(&client, exchange_request).await?;

@@ -4,6 +4,7 @@
 mod exchanges;
 mod health;
 pub mod problem;
+mod services;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ use crate::store::Store;
 pub struct ApiState {
     pub exchanger: Exchanger,
     pub max_body_bytes: usize,
+    /// `contracts/openapi.json`, served at `/openapi.json`.
+    pub openapi: String,
 }
 
 /// Shared state of the operations listener.
@@ -47,6 +50,17 @@ pub fn api_server(
                 "/api/v1/exchanges",
                 web::post().to(exchanges::create_exchange),
             )
+            .route("/api/v1/services", web::get().to(services::list))
+            .route("/api/v1/services/allowed", web::get().to(services::allowed))
+            .route(
+                "/api/v1/services/{id}/contract",
+                web::get().to(services::contract),
+            )
+            .route(
+                "/api/v1/contracts/{id}/validate",
+                web::post().to(services::validate),
+            )
+            .route("/openapi.json", web::get().to(services::openapi))
             .default_service(web::to(problem::not_found))
     })
     .on_connect(|connection, data| {

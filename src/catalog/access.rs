@@ -1,36 +1,123 @@
-//! The access matrix: which client may call which service. Deny by default.
+//! The access matrix: which client may call which service, and which fields of the answer it
+//! may see. Deny by default.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-/// Grants of (client, service). Anything not granted is refused.
+use serde_json::{Map, Value};
+
+/// A (client, service) grant, optionally limited to some fields of the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub client: String,
+    pub service: String,
+    /// Dotted field paths the client may see (`address.district`); `None` means all.
+    pub fields: Option<Vec<String>>,
+}
+
+impl Grant {
+    /// Removes every field of `data` the grant does not cover.
+    pub fn filter(&self, data: Value) -> Value {
+        match &self.fields {
+            None => data,
+            Some(fields) => {
+                let paths: Vec<Vec<&str>> = fields.iter().map(|f| f.split('.').collect()).collect();
+                keep(data, &paths)
+            }
+        }
+    }
+}
+
+fn keep(value: Value, paths: &[Vec<&str>]) -> Value {
+    let Value::Object(object) = value else {
+        return value;
+    };
+    let mut kept = Map::new();
+    for (key, inner) in object {
+        let matching: Vec<Vec<&str>> = paths
+            .iter()
+            .filter(|p| p.first() == Some(&key.as_str()))
+            .map(|p| p[1..].to_vec())
+            .collect();
+        if matching.is_empty() {
+            continue;
+        }
+        if matching.iter().any(Vec::is_empty) {
+            kept.insert(key, inner);
+        } else {
+            kept.insert(key, keep(inner, &matching));
+        }
+    }
+    Value::Object(kept)
+}
+
+/// Grants by (client, service). Anything not granted is refused.
 #[derive(Debug, Clone, Default)]
 pub struct AccessMatrix {
-    grants: BTreeSet<(String, String)>,
+    grants: BTreeMap<(String, String), Grant>,
 }
 
 impl AccessMatrix {
-    pub fn new(grants: impl IntoIterator<Item = (String, String)>) -> Self {
+    pub fn new(grants: impl IntoIterator<Item = Grant>) -> Self {
         Self {
-            grants: grants.into_iter().collect(),
+            grants: grants
+                .into_iter()
+                .map(|g| ((g.client.clone(), g.service.clone()), g))
+                .collect(),
         }
     }
 
+    pub fn grant(&self, client: &str, service: &str) -> Option<&Grant> {
+        self.grants.get(&(client.to_string(), service.to_string()))
+    }
+
     pub fn allows(&self, client: &str, service: &str) -> bool {
-        self.grants
-            .contains(&(client.to_string(), service.to_string()))
+        self.grant(client, service).is_some()
+    }
+
+    /// Every grant of `client`.
+    pub fn grants_of<'a>(&'a self, client: &'a str) -> impl Iterator<Item = &'a Grant> + 'a {
+        self.grants.values().filter(move |g| g.client == client)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::AccessMatrix;
+    use super::*;
+    use serde_json::json;
+
+    fn grant(client: &str, service: &str, fields: Option<&[&str]>) -> Grant {
+        Grant {
+            client: client.into(),
+            service: service.into(),
+            fields: fields.map(|f| f.iter().map(|s| s.to_string()).collect()),
+        }
+    }
 
     #[test]
     fn denies_by_default_and_allows_exact_grants() {
-        let matrix = AccessMatrix::new([("case-management".into(), "civil.person-details".into())]);
+        let matrix = AccessMatrix::new([grant("case-management", "civil.person-details", None)]);
         assert!(matrix.allows("case-management", "civil.person-details"));
         assert!(!matrix.allows("benefits", "civil.person-details"));
-        assert!(!matrix.allows("case-management", "civil.family"));
+        assert!(!matrix.allows("case-management", "civil.family-relations"));
         assert!(!AccessMatrix::default().allows("case-management", "civil.person-details"));
+    }
+
+    #[test]
+    fn field_limits_remove_everything_not_granted() {
+        let limited = grant(
+            "benefits",
+            "civil.person-details",
+            Some(&["idnp", "status", "address.district"]),
+        );
+        let data = json!({
+            "idnp": "1", "firstName": "Ana", "status": "alive",
+            "address": {"district": "Orhei", "street": "str. Păcii"}
+        });
+        assert_eq!(
+            limited.filter(data.clone()),
+            json!({"idnp": "1", "status": "alive", "address": {"district": "Orhei"}})
+        );
+        let full = grant("case-management", "civil.person-details", None);
+        assert_eq!(full.filter(data.clone()), data);
     }
 }

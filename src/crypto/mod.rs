@@ -1,6 +1,7 @@
 //! Keys, certificates and signatures. Architecture invariant: only this module reads private
 //! keys and signs.
 
+pub mod jws;
 pub mod pki;
 pub mod tls;
 pub mod wssec;

@@ -12,14 +12,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tracing::{Span, info, warn};
+use tracing::{Instrument, Span, info, warn};
 use uuid::Uuid;
 
 use crate::audit::PersonalDataDigester;
-use crate::catalog::{AccessMatrix, Catalog, Service};
+use crate::catalog::{
+    AccessMatrix, Catalog, Composite, ContractPart, Grant, Operation, RegistryFailure, Service,
+};
 use crate::domain::Idno;
 use crate::mconnect::client::{CallError, Destination, MconnectClient};
 use crate::mconnect::envelope::{self, CallContext, Envelope};
@@ -34,7 +36,9 @@ pub struct ExchangeResult {
     pub exchange_id: Uuid,
     pub service: String,
     pub status: &'static str,
-    pub registry: RegistryReceipt,
+    /// The registry that answered; absent for composite services.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryReceipt>,
     pub received_at: String,
     pub completed_at: String,
     pub data: Value,
@@ -83,6 +87,13 @@ struct Decoded {
     signer: String,
 }
 
+/// Digests of what went over the wire, when something did.
+#[derive(Default)]
+struct WireDigests {
+    request: Option<String>,
+    response: Option<String>,
+}
+
 fn now_text(moment: OffsetDateTime) -> String {
     moment
         .format(&Rfc3339)
@@ -114,6 +125,10 @@ impl Exchanger {
         &self.catalog
     }
 
+    pub fn access(&self) -> &AccessMatrix {
+        &self.access
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
@@ -125,35 +140,54 @@ impl Exchanger {
             .ok_or_else(|| ExchangeError::UnknownClient(client.to_string()))
     }
 
-    /// Runs one synchronous exchange for an authenticated client.
+    /// Runs one synchronous exchange (a registry service or a composite) for a client.
     #[tracing::instrument(skip_all, fields(exchange_id, service = %request.service, client = %client))]
     pub async fn run(
         &self,
         client: &str,
         request: ExchangeRequest,
     ) -> Result<ExchangeResult, ExchangeFailure> {
-        let started = Instant::now();
         let entity = self.authenticate(client)?.clone();
-        let service = self
-            .catalog
-            .service(&request.service)
-            .ok_or_else(|| ExchangeError::UnknownService(request.service.clone()))?;
-        if !self.access.allows(client, &service.id) {
+        if !self.catalog.knows(&request.service) {
+            return Err(ExchangeError::UnknownService(request.service.clone()).into());
+        }
+        let Some(grant) = self.access.grant(client, &request.service).cloned() else {
             warn!("access denied by the access matrix");
             return Err(ExchangeError::AccessDenied {
                 client: client.to_string(),
-                service: service.id.clone(),
+                service: request.service.clone(),
             }
             .into());
+        };
+        if let Some(composite) = self.catalog.composite(&request.service) {
+            return self
+                .run_composite(client, &entity, composite.clone(), request)
+                .await;
         }
-        let exchange_id = Uuid::new_v4();
-        Span::current().record("exchange_id", tracing::field::display(exchange_id));
-        let received_at = OffsetDateTime::now_utc();
+        let service = self
+            .catalog
+            .service(&request.service)
+            .expect("known and not composite")
+            .clone();
+        self.run_service(client, &entity, &service, &grant, &request, None)
+            .await
+    }
+
+    async fn begin(
+        &self,
+        exchange_id: Uuid,
+        parent: Option<Uuid>,
+        client: &str,
+        service: &str,
+        request: &ExchangeRequest,
+        received_at: OffsetDateTime,
+    ) -> Result<(), ExchangeFailure> {
         self.store
             .begin_exchange(&NewExchange {
                 id: exchange_id,
+                parent_id: parent,
                 client_id: client.to_string(),
-                service: service.id.clone(),
+                service: service.to_string(),
                 legal_basis: request.purpose.legal_basis.clone(),
                 reason: request.purpose.reason.clone(),
                 case_id: request.purpose.case_id.clone(),
@@ -164,34 +198,64 @@ impl Exchanger {
             .await
             .map_err(|error| {
                 warn!(%error, "cannot record the exchange; refusing it");
-                ExchangeError::StoreUnavailable
-            })?;
-        info!("exchange accepted");
+                ExchangeError::StoreUnavailable.into()
+            })
+    }
 
-        let (outcome, digests) = self.call_registry(service, &entity, &request).await;
-        let completed_at = OffsetDateTime::now_utc();
-        let (request_digest, response_digest) = digests;
-        let log_outcome = match &outcome {
-            Ok(decoded) => ExchangeOutcome::Completed {
-                request_digest: request_digest.clone().unwrap_or_default(),
-                response_digest: response_digest.clone().unwrap_or_default(),
-                registry_message_id: decoded.message_id.clone(),
-            },
-            Err(error) => ExchangeOutcome::Failed {
-                error_code: error.code().to_string(),
-                request_digest: request_digest.clone(),
-                response_digest: response_digest.clone(),
-            },
-        };
-        let outcome_label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
+    fn observe(&self, service: &str, outcome: &str, started: Instant) {
         self.metrics
             .exchanges
-            .with_label_values(&[service.id.as_str(), outcome_label])
+            .with_label_values(&[service, outcome])
             .inc();
         self.metrics
             .exchange_seconds
-            .with_label_values(&[service.id.as_str()])
+            .with_label_values(&[service])
             .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// One registry service: record, call, decode, filter by the grant, close the record.
+    async fn run_service(
+        &self,
+        client: &str,
+        entity: &Idno,
+        service: &Service,
+        grant: &Grant,
+        request: &ExchangeRequest,
+        parent: Option<Uuid>,
+    ) -> Result<ExchangeResult, ExchangeFailure> {
+        let started = Instant::now();
+        let exchange_id = Uuid::new_v4();
+        if parent.is_none() {
+            Span::current().record("exchange_id", tracing::field::display(exchange_id));
+        }
+        let received_at = OffsetDateTime::now_utc();
+        self.begin(
+            exchange_id,
+            parent,
+            client,
+            &service.id,
+            request,
+            received_at,
+        )
+        .await?;
+        info!(%exchange_id, service = %service.id, "exchange accepted");
+
+        let (outcome, digests) = self.call_registry(service, entity, request).await;
+        let completed_at = OffsetDateTime::now_utc();
+        let log_outcome = match &outcome {
+            Ok(decoded) => ExchangeOutcome::Completed {
+                request_digest: digests.request.clone().unwrap_or_default(),
+                response_digest: digests.response.clone().unwrap_or_default(),
+                registry_message_id: Some(decoded.message_id.clone()),
+            },
+            Err(error) => ExchangeOutcome::Failed {
+                error_code: error.code().to_string(),
+                request_digest: digests.request.clone(),
+                response_digest: digests.response.clone(),
+            },
+        };
+        let outcome_label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
+        self.observe(&service.id, outcome_label, started);
         if let Err(error) = self
             .store
             .finish_exchange(exchange_id, &log_outcome, completed_at)
@@ -206,26 +270,23 @@ impl Exchanger {
         }
         match outcome {
             Ok(decoded) => {
-                info!(
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "exchange completed"
-                );
+                info!(%exchange_id, elapsed_ms = started.elapsed().as_millis() as u64, "exchange completed");
                 Ok(ExchangeResult {
                     exchange_id,
                     service: service.id.clone(),
                     status: "completed",
-                    registry: RegistryReceipt {
+                    registry: Some(RegistryReceipt {
                         name: service.registry.clone(),
                         message_id: decoded.message_id,
                         signed_by: decoded.signer,
-                    },
+                    }),
                     received_at: now_text(received_at),
                     completed_at: now_text(completed_at),
-                    data: decoded.data,
+                    data: grant.filter(decoded.data),
                 })
             }
             Err(error) => {
-                warn!(code = error.code(), %error, "exchange failed");
+                warn!(%exchange_id, code = error.code(), %error, "exchange failed");
                 Err(ExchangeFailure {
                     exchange_id: Some(exchange_id),
                     error,
@@ -234,19 +295,159 @@ impl Exchanger {
         }
     }
 
+    /// A composite: every part in parallel, each with its own exchange record and status, the
+    /// whole bounded by the composite's deadline.
+    async fn run_composite(
+        &self,
+        client: &str,
+        entity: &Idno,
+        composite: Composite,
+        request: ExchangeRequest,
+    ) -> Result<ExchangeResult, ExchangeFailure> {
+        let started = Instant::now();
+        let exchange_id = Uuid::new_v4();
+        Span::current().record("exchange_id", tracing::field::display(exchange_id));
+        let received_at = OffsetDateTime::now_utc();
+        self.begin(
+            exchange_id,
+            None,
+            client,
+            &composite.id,
+            &request,
+            received_at,
+        )
+        .await?;
+        let deadline = tokio::time::Instant::now() + composite.deadline;
+        let mut running = Vec::new();
+        let mut parts = Vec::new();
+        for part in &composite.services {
+            let (Some(service), Some(grant)) = (
+                self.catalog.service(part).cloned(),
+                self.access.grant(client, part).cloned(),
+            ) else {
+                parts.push((
+                    part.clone(),
+                    json!({"service": part, "status": "forbidden"}),
+                ));
+                continue;
+            };
+            let exchanger = self.clone();
+            let (client, entity, request) = (client.to_string(), entity.clone(), request.clone());
+            // Spawned, so a part still running at the deadline finishes and closes its own
+            // record in the background.
+            let handle = tokio::spawn(
+                async move {
+                    exchanger
+                        .run_service(
+                            &client,
+                            &entity,
+                            &service,
+                            &grant,
+                            &request,
+                            Some(exchange_id),
+                        )
+                        .await
+                }
+                .instrument(Span::current()),
+            );
+            running.push((part.clone(), handle));
+        }
+        for (part, handle) in running {
+            let value = match tokio::time::timeout_at(deadline, handle).await {
+                Ok(Ok(Ok(result))) => json!({
+                    "service": part, "status": "completed",
+                    "exchangeId": result.exchange_id, "data": result.data,
+                }),
+                Ok(Ok(Err(failure))) => {
+                    let mut value = json!({
+                        "service": part, "status": "failed",
+                        "error": {
+                            "code": failure.error.code(),
+                            "fault": failure.error.fault(),
+                            "retryable": failure.error.retryable(),
+                            "detail": failure.error.to_string(),
+                        },
+                    });
+                    if let Some(id) = failure.exchange_id {
+                        value["exchangeId"] = json!(id);
+                    }
+                    value
+                }
+                Ok(Err(_)) => json!({
+                    "service": part, "status": "failed",
+                    "error": {"code": "hub.internal", "fault": "hub", "retryable": true, "detail": "internal error"},
+                }),
+                Err(_) => json!({
+                    "service": part, "status": "timeout",
+                    "error": {
+                        "code": "registry.timeout", "fault": "registry", "retryable": true,
+                        "detail": format!("no answer within the composite's {} ms deadline", composite.deadline.as_millis()),
+                    },
+                }),
+            };
+            parts.push((part, value));
+        }
+        parts.sort_by(|a, b| a.0.cmp(&b.0));
+        let data = json!({"parts": parts.into_iter().map(|(_, v)| v).collect::<Vec<_>>()});
+        let completed_at = OffsetDateTime::now_utc();
+        let outcome = match composite.contract.validate(ContractPart::Response, &data) {
+            Ok(()) => ExchangeOutcome::Completed {
+                request_digest: self.digester.digest(request.subject.expose()),
+                response_digest: crate::audit::message_digest(data.to_string().as_bytes()),
+                registry_message_id: None,
+            },
+            Err(violations) => {
+                warn!(?violations, "composite answer breaks its own contract");
+                ExchangeOutcome::Failed {
+                    error_code: "hub.internal".into(),
+                    request_digest: None,
+                    response_digest: None,
+                }
+            }
+        };
+        let failed = matches!(outcome, ExchangeOutcome::Failed { .. });
+        self.observe(
+            &composite.id,
+            if failed { "hub.internal" } else { "ok" },
+            started,
+        );
+        if self
+            .store
+            .finish_exchange(exchange_id, &outcome, completed_at)
+            .await
+            .is_err()
+        {
+            return Err(ExchangeFailure {
+                exchange_id: Some(exchange_id),
+                error: ExchangeError::StoreUnavailable,
+            });
+        }
+        if failed {
+            return Err(ExchangeFailure {
+                exchange_id: Some(exchange_id),
+                error: ExchangeError::Internal,
+            });
+        }
+        Ok(ExchangeResult {
+            exchange_id,
+            service: composite.id.clone(),
+            status: "completed",
+            registry: None,
+            received_at: now_text(received_at),
+            completed_at: now_text(completed_at),
+            data,
+        })
+    }
+
     /// Encodes, sends, verifies and decodes. Returns the digests of what went over the wire.
     async fn call_registry(
         &self,
         service: &Service,
         entity: &Idno,
         request: &ExchangeRequest,
-    ) -> (
-        Result<Decoded, ExchangeError>,
-        (Option<String>, Option<String>),
-    ) {
-        let registry = match self.catalog.registry(&service.registry) {
-            Some(registry) => registry,
-            None => return (Err(ExchangeError::Internal), (None, None)),
+    ) -> (Result<Decoded, ExchangeError>, WireDigests) {
+        let Some(registry) = self.catalog.registry(&service.registry) else {
+            return (Err(ExchangeError::Internal), WireDigests::default());
         };
         let body = match service.request.render(|name| {
             if name == "subject.idnp" {
@@ -264,53 +465,102 @@ impl Exchanger {
                 };
                 return (
                     Err(ExchangeError::InvalidRequest(vec![violation])),
-                    (None, None),
+                    WireDigests::default(),
                 );
             }
         };
-        let message_id = Uuid::new_v4().to_string();
-        let unsigned = envelope::request(
-            &CallContext {
-                calling_user: request.calling_user.expose().to_string(),
-                calling_entity: entity.as_str().to_string(),
-                call_basis: request.purpose.legal_basis.clone(),
-                call_reason: request.purpose.reason.clone(),
-                message_id: message_id.clone(),
-            },
-            &body,
-        );
-        let destination = Destination {
-            endpoint: &registry.endpoint,
-            soap_action: &service.soap_action,
-            timeout: registry.timeout,
-            expected_signer: registry.signer.as_deref(),
+        let context = CallContext {
+            calling_user: request.calling_user.expose().to_string(),
+            calling_entity: entity.as_str().to_string(),
+            call_basis: request.purpose.legal_basis.clone(),
+            call_reason: request.purpose.reason.clone(),
+            message_id: Uuid::new_v4().to_string(),
         };
         let call_started = Instant::now();
-        let answer = self.mconnect.call(&destination, &unsigned).await;
-        let answer = match answer {
-            Ok(answer) => answer,
-            Err(error) => {
-                let mapped = map_call_error(&error, registry.timeout);
-                self.metrics
-                    .registry_call_seconds
-                    .with_label_values(&[registry.name.as_str(), mapped.code()])
-                    .observe(call_started.elapsed().as_secs_f64());
-                warn!(registry = %registry.name, %error, "registry call failed");
-                return (Err(mapped), (None, None));
+        let result = match &service.operation {
+            Operation::Soap { soap_action } => {
+                let destination = Destination {
+                    endpoint: &registry.endpoint,
+                    soap_action: Some(soap_action),
+                    timeout: registry.timeout,
+                    expected_signer: registry.signer.as_deref(),
+                };
+                let unsigned = envelope::request(&context, &body);
+                match self.mconnect.call_soap(&destination, &unsigned).await {
+                    Ok(answer) => {
+                        let digests = WireDigests {
+                            request: Some(answer.request_digest.clone()),
+                            response: Some(answer.response_digest.clone()),
+                        };
+                        Ok((
+                            decode_soap_answer(
+                                service,
+                                &context.message_id,
+                                &answer.text,
+                                answer.signer,
+                            ),
+                            digests,
+                        ))
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            Operation::Rest { path } => {
+                let endpoint = format!("{}{path}", registry.endpoint);
+                let destination = Destination {
+                    endpoint: &endpoint,
+                    soap_action: None,
+                    timeout: registry.timeout,
+                    expected_signer: registry.signer.as_deref(),
+                };
+                let rendered: Value = match serde_json::from_str(&body) {
+                    Ok(value) => value,
+                    Err(_) => return (Err(ExchangeError::Internal), WireDigests::default()),
+                };
+                let payload = json!({
+                    "mconnect": {
+                        "callingUser": context.calling_user,
+                        "callingEntity": context.calling_entity,
+                        "callBasis": context.call_basis,
+                        "callReason": context.call_reason,
+                        "messageId": context.message_id,
+                    },
+                    "request": rendered,
+                });
+                match self.mconnect.call_rest(&destination, &payload).await {
+                    Ok(answer) => {
+                        let digests = WireDigests {
+                            request: Some(answer.request_digest.clone()),
+                            response: Some(answer.response_digest.clone()),
+                        };
+                        Ok((
+                            decode_rest_answer(
+                                service,
+                                &context.message_id,
+                                &answer.payload,
+                                answer.signer,
+                            ),
+                            digests,
+                        ))
+                    }
+                    Err(error) => Err(error),
+                }
             }
         };
+        let (outcome, digests) = match result {
+            Ok(pair) => pair,
+            Err(error) => {
+                let mapped = map_call_error(&error, registry.timeout);
+                warn!(registry = %registry.name, %error, "registry call failed");
+                (Err(mapped), WireDigests::default())
+            }
+        };
+        let label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
         self.metrics
             .registry_call_seconds
-            .with_label_values(&[registry.name.as_str(), "ok"])
+            .with_label_values(&[registry.name.as_str(), label])
             .observe(call_started.elapsed().as_secs_f64());
-        let digests = (
-            Some(answer.request_digest.clone()),
-            Some(answer.response_digest.clone()),
-        );
-        (
-            decode_answer(service, &message_id, &answer.text, answer.signer),
-            digests,
-        )
+        (outcome, digests)
     }
 }
 
@@ -324,18 +574,29 @@ fn map_call_error(error: &CallError, timeout: std::time::Duration) -> ExchangeEr
         CallError::HttpStatus(status) => {
             ExchangeError::RegistryInvalidResponse(format!("HTTP {status}"))
         }
-        CallError::TooLarge | CallError::NotText => {
+        CallError::TooLarge | CallError::NotText | CallError::NotJson(_) => {
             ExchangeError::RegistryInvalidResponse(error.to_string())
         }
-        CallError::Signature(_) | CallError::WrongSigner { .. } => {
+        CallError::Signature(_) | CallError::Jws(_) | CallError::WrongSigner { .. } => {
             ExchangeError::RegistrySignature(error.to_string())
         }
-        CallError::Sign(_) => ExchangeError::Internal,
+        CallError::Sign(_) | CallError::SignJws(_) => ExchangeError::Internal,
     }
 }
 
-/// Reads a verified answer: a mapped fault, or the payload mapped and schema-checked.
-fn decode_answer(
+fn from_failure(failure: RegistryFailure) -> ExchangeError {
+    match failure {
+        RegistryFailure::SubjectNotFound => ExchangeError::SubjectNotFound,
+        RegistryFailure::Rejected(code) => ExchangeError::RejectedByRegistry(code),
+        RegistryFailure::Unavailable(code) => ExchangeError::RegistryUnavailable(code),
+        RegistryFailure::Fault(code) => ExchangeError::RegistryFault(code),
+        RegistryFailure::Invalid(detail) => ExchangeError::RegistryInvalidResponse(detail),
+        RegistryFailure::ContractViolation(v) => ExchangeError::RegistryResultInvalid(v),
+    }
+}
+
+/// Reads a verified SOAP answer: a mapped fault, or the payload mapped and contract-checked.
+fn decode_soap_answer(
     service: &Service,
     request_message_id: &str,
     text: &str,
@@ -344,8 +605,7 @@ fn decode_answer(
     let invalid = |detail: String| ExchangeError::RegistryInvalidResponse(detail);
     let document = xml::parse(text).map_err(|error| invalid(error.to_string()))?;
     let envelope = Envelope::read(&document).map_err(|error| invalid(error.to_string()))?;
-    let relates_to = envelope.mconnect_header("RelatesTo");
-    if relates_to.as_deref() != Some(request_message_id) {
+    if envelope.mconnect_header("RelatesTo").as_deref() != Some(request_message_id) {
         return Err(invalid(
             "answer does not relate to our request's MessageId".into(),
         ));
@@ -353,24 +613,37 @@ fn decode_answer(
     let message_id = envelope
         .mconnect_header("MessageId")
         .ok_or_else(|| invalid("answer has no MessageId".into()))?;
-    if let Some(fault) = envelope.fault() {
-        return Err(match service.faults.get(&fault.code).map(String::as_str) {
-            Some("caller.subject_not_found") => ExchangeError::SubjectNotFound,
-            Some("caller.rejected_by_registry") => ExchangeError::RejectedByRegistry(fault.code),
-            Some("registry.unavailable") => ExchangeError::RegistryUnavailable(fault.code),
-            _ if fault.is_client_fault() => ExchangeError::RejectedByRegistry(fault.code),
-            _ => ExchangeError::RegistryFault(fault.code),
-        });
-    }
     let payload = envelope
         .payload()
         .ok_or_else(|| invalid("empty soap:Body".into()))?;
-    let data = service
-        .response
-        .apply(payload)
-        .map_err(|error| invalid(error.to_string()))?;
-    crate::schema::validate(&service.data_schema, &data)
-        .map_err(ExchangeError::RegistryResultInvalid)?;
+    let data = service.decode_soap(payload).map_err(from_failure)?;
+    Ok(Decoded {
+        data,
+        message_id,
+        signer,
+    })
+}
+
+/// Reads a verified REST answer the same way.
+fn decode_rest_answer(
+    service: &Service,
+    request_message_id: &str,
+    payload: &Value,
+    signer: String,
+) -> Result<Decoded, ExchangeError> {
+    let invalid = |detail: &str| ExchangeError::RegistryInvalidResponse(detail.to_string());
+    let mconnect = payload
+        .get("mconnect")
+        .ok_or_else(|| invalid("answer has no mconnect block"))?;
+    if mconnect.get("relatesTo").and_then(Value::as_str) != Some(request_message_id) {
+        return Err(invalid("answer does not relate to our request's messageId"));
+    }
+    let message_id = mconnect
+        .get("messageId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("answer has no messageId"))?
+        .to_string();
+    let data = service.decode_rest(payload).map_err(from_failure)?;
     Ok(Decoded {
         data,
         message_id,

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::crypto::jws::{self, JwsError, JwsSigner, JwsVerifier};
 use crate::crypto::wssec::{self, SigningIdentity, TrustAnchors, WsSecurityError};
 use crate::mconnect::xml::MAX_MESSAGE_BYTES;
 
@@ -12,6 +13,8 @@ pub enum ClientSetupError {
     Identity(#[source] WsSecurityError),
     #[error("trusted registry CA: {0}")]
     Trust(#[source] WsSecurityError),
+    #[error("JWS keys: {0}")]
+    Jws(#[source] JwsError),
     #[error("TLS client: {0}")]
     Tls(String),
 }
@@ -35,6 +38,22 @@ pub enum CallError {
     Signature(#[source] WsSecurityError),
     #[error("answer signed by `{actual}`, expected `{expected}`")]
     WrongSigner { expected: String, actual: String },
+    #[error("could not sign the request: {0}")]
+    SignJws(#[source] JwsError),
+    #[error("answer signature rejected: {0}")]
+    Jws(#[source] JwsError),
+    #[error("signed answer is not the expected JSON: {0}")]
+    NotJson(String),
+}
+
+/// A REST answer whose JWS signature verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedRestAnswer {
+    /// The signed payload: `{"mconnect": …, "response": …}` or `{"mconnect": …, "error": …}`.
+    pub payload: serde_json::Value,
+    pub signer: String,
+    pub request_digest: String,
+    pub response_digest: String,
 }
 
 /// A registry answer whose WS-Security signature verified.
@@ -50,8 +69,10 @@ pub struct VerifiedAnswer {
 
 /// What a call needs to know about its destination.
 pub struct Destination<'a> {
+    /// Full URL (the registry endpoint, plus the service path for REST).
     pub endpoint: &'a str,
-    pub soap_action: &'a str,
+    /// SOAP only.
+    pub soap_action: Option<&'a str>,
     pub timeout: Duration,
     /// Common name the answer's signing certificate must carry, if the registry pins one.
     pub expected_signer: Option<&'a str>,
@@ -62,6 +83,8 @@ pub struct MconnectClient {
     http: reqwest::Client,
     identity: std::sync::Arc<SigningIdentity>,
     trust: std::sync::Arc<TrustAnchors>,
+    jws_signer: std::sync::Arc<JwsSigner>,
+    jws_verifier: std::sync::Arc<JwsVerifier>,
     timestamp_ttl: Duration,
 }
 
@@ -75,6 +98,9 @@ impl MconnectClient {
         let identity = SigningIdentity::from_pem(key_pem, certificate_pem)
             .map_err(ClientSetupError::Identity)?;
         let trust = TrustAnchors::from_pem(trust_pem).map_err(ClientSetupError::Trust)?;
+        let jws_signer =
+            JwsSigner::from_pem(key_pem, certificate_pem).map_err(ClientSetupError::Jws)?;
+        let jws_verifier = JwsVerifier::from_pem(trust_pem).map_err(ClientSetupError::Jws)?;
         let tls_identity = reqwest::Identity::from_pkcs8_pem(certificate_pem, key_pem)
             .map_err(|error| ClientSetupError::Tls(error.to_string()))?;
         let mut builder = reqwest::Client::builder()
@@ -96,38 +122,34 @@ impl MconnectClient {
             http,
             identity: std::sync::Arc::new(identity),
             trust: std::sync::Arc::new(trust),
+            jws_signer: std::sync::Arc::new(jws_signer),
+            jws_verifier: std::sync::Arc::new(jws_verifier),
             timestamp_ttl,
         })
     }
 
-    /// Signs `envelope`, posts it and verifies the answer's signature (faults included).
-    pub async fn call(
+    /// Posts `body` and returns the status and the size-limited answer body, within the
+    /// destination's deadline.
+    async fn post(
         &self,
         destination: &Destination<'_>,
-        envelope: &str,
-    ) -> Result<VerifiedAnswer, CallError> {
-        let signed = wssec::sign_envelope(
-            envelope,
-            &self.identity,
-            SystemTime::now(),
-            self.timestamp_ttl,
-        )
-        .map_err(CallError::Sign)?;
-        let request_digest = crate::audit::message_digest(signed.as_bytes());
+        content_type: &str,
+        body: String,
+    ) -> Result<(u16, Vec<u8>), CallError> {
         let exchange = async {
-            let mut response = self
+            let mut request = self
                 .http
                 .post(destination.endpoint)
-                .header("Content-Type", "text/xml; charset=utf-8")
-                .header("SOAPAction", format!("\"{}\"", destination.soap_action))
-                .body(signed)
+                .header("Content-Type", content_type)
+                .body(body);
+            if let Some(action) = destination.soap_action {
+                request = request.header("SOAPAction", format!("\"{action}\""));
+            }
+            let mut response = request
                 .send()
                 .await
                 .map_err(|error| CallError::Connect(describe(&error)))?;
             let status = response.status().as_u16();
-            if status != 200 && status != 500 {
-                return Err(CallError::HttpStatus(status));
-            }
             if response
                 .content_length()
                 .is_some_and(|length| length as usize > MAX_MESSAGE_BYTES)
@@ -145,24 +167,88 @@ impl MconnectClient {
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(body)
+            Ok((status, body))
         };
-        let body = tokio::time::timeout(destination.timeout, exchange)
+        tokio::time::timeout(destination.timeout, exchange)
             .await
-            .map_err(|_| CallError::Timeout(destination.timeout))??;
-        let response_digest = crate::audit::message_digest(&body);
-        let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
-        let verified = wssec::verify_envelope(&text, &self.trust, SystemTime::now())
-            .map_err(CallError::Signature)?;
-        let signer = common_name(&verified.signer_certificate_der).unwrap_or_default();
-        if let Some(expected) = destination.expected_signer
-            && signer != expected
-        {
-            return Err(CallError::WrongSigner {
+            .map_err(|_| CallError::Timeout(destination.timeout))?
+    }
+
+    fn check_signer(destination: &Destination<'_>, signer: String) -> Result<String, CallError> {
+        match destination.expected_signer {
+            Some(expected) if signer != expected => Err(CallError::WrongSigner {
                 expected: expected.to_string(),
                 actual: signer,
-            });
+            }),
+            _ => Ok(signer),
         }
+    }
+
+    /// Signs `payload` as JWS, posts it and verifies the signed answer (errors included).
+    pub async fn call_rest(
+        &self,
+        destination: &Destination<'_>,
+        payload: &serde_json::Value,
+    ) -> Result<VerifiedRestAnswer, CallError> {
+        let signed = jws::sign_compact(
+            payload.to_string().as_bytes(),
+            &self.jws_signer,
+            SystemTime::now(),
+            self.timestamp_ttl,
+        )
+        .map_err(CallError::SignJws)?;
+        let request_digest = crate::audit::message_digest(signed.as_bytes());
+        let (status, body) = self.post(destination, "application/jose", signed).await?;
+        let response_digest = crate::audit::message_digest(&body);
+        let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
+        let verified = match jws::verify_compact(text.trim(), &self.jws_verifier, SystemTime::now())
+        {
+            Ok(verified) => verified,
+            Err(_) if status >= 500 => return Err(CallError::HttpStatus(status)),
+            Err(error) => return Err(CallError::Jws(error)),
+        };
+        let signer = Self::check_signer(destination, verified.signer_common_name)?;
+        let payload = serde_json::from_slice(&verified.payload)
+            .map_err(|error| CallError::NotJson(error.to_string()))?;
+        Ok(VerifiedRestAnswer {
+            payload,
+            signer,
+            request_digest,
+            response_digest,
+        })
+    }
+
+    /// Signs `envelope`, posts it and verifies the answer's signature (faults included).
+    pub async fn call_soap(
+        &self,
+        destination: &Destination<'_>,
+        envelope: &str,
+    ) -> Result<VerifiedAnswer, CallError> {
+        let signed = wssec::sign_envelope(
+            envelope,
+            &self.identity,
+            SystemTime::now(),
+            self.timestamp_ttl,
+        )
+        .map_err(CallError::Sign)?;
+        let request_digest = crate::audit::message_digest(signed.as_bytes());
+        let (status, body) = self
+            .post(destination, "text/xml; charset=utf-8", signed)
+            .await?;
+        if status != 200 && status != 500 {
+            return Err(CallError::HttpStatus(status));
+        }
+        let response_digest = crate::audit::message_digest(&body);
+        let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
+        let verified = match wssec::verify_envelope(&text, &self.trust, SystemTime::now()) {
+            Ok(verified) => verified,
+            Err(_) if status == 500 && !text.contains("Envelope") => {
+                return Err(CallError::HttpStatus(status));
+            }
+            Err(error) => return Err(CallError::Signature(error)),
+        };
+        let signer = common_name(&verified.signer_certificate_der).unwrap_or_default();
+        let signer = Self::check_signer(destination, signer)?;
         Ok(VerifiedAnswer {
             text,
             signer,

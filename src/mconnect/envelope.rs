@@ -153,22 +153,26 @@ impl<'a, 'input> Envelope<'a, 'input> {
 
     /// The Fault in the body, if the answer is one.
     pub fn fault(&self) -> Option<SoapFault> {
-        let payload = self.payload()?;
-        if payload.tag_name().name() != "Fault" || payload.tag_name().namespace() != Some(SOAP_NS) {
-            return None;
-        }
-        let code = xml::child(payload, "faultcode")
-            .map(xml::text_of)
-            .unwrap_or_default();
-        let code = code
-            .split_once(':')
-            .map(|(_, local)| local.to_string())
-            .unwrap_or(code);
-        let message = xml::child(payload, "faultstring")
-            .map(xml::text_of)
-            .unwrap_or_default();
-        Some(SoapFault { code, message })
+        fault_of(self.payload()?)
     }
+}
+
+/// Reads `payload` as a SOAP 1.1 Fault, if it is one.
+pub fn fault_of(payload: roxmltree::Node<'_, '_>) -> Option<SoapFault> {
+    if payload.tag_name().name() != "Fault" || payload.tag_name().namespace() != Some(SOAP_NS) {
+        return None;
+    }
+    let code = xml::child(payload, "faultcode")
+        .map(xml::text_of)
+        .unwrap_or_default();
+    let code = code
+        .split_once(':')
+        .map(|(_, local)| local.to_string())
+        .unwrap_or(code);
+    let message = xml::child(payload, "faultstring")
+        .map(xml::text_of)
+        .unwrap_or_default();
+    Some(SoapFault { code, message })
 }
 
 #[cfg(test)]

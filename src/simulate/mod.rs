@@ -1,8 +1,10 @@
-//! Registry simulators the hub can start itself (`esocial-hub simulate …`). They speak the
-//! registry's wire format over mTLS, verify the hub's signatures, sign their answers and serve
-//! a synthetic population.
+//! Registry simulators the hub can start itself (`esocial-hub simulate <registry>`). They are
+//! built from the adapters: they speak each registry's wire format over mTLS, verify the hub's
+//! signatures, sign their answers and serve the adapter fixtures and a synthetic population
+//! that is the same in every registry.
 
-pub mod civil;
+pub mod generators;
 pub mod population;
+pub mod server;
 
-pub use civil::{Behaviour, RunningSimulator, SimulatorConfig};
+pub use server::{Behaviour, RunningSimulator, SimulatorConfig, start};

@@ -37,6 +37,8 @@ impl ExchangeStatus {
 #[derive(Debug, Clone)]
 pub struct NewExchange {
     pub id: uuid::Uuid,
+    /// The composite exchange this one is a part of.
+    pub parent_id: Option<uuid::Uuid>,
     pub client_id: String,
     pub service: String,
     pub legal_basis: String,
@@ -53,7 +55,8 @@ pub enum ExchangeOutcome {
     Completed {
         request_digest: String,
         response_digest: String,
-        registry_message_id: String,
+        /// The registry's message id; none for composite exchanges.
+        registry_message_id: Option<String>,
     },
     Failed {
         error_code: String,
@@ -66,6 +69,7 @@ pub enum ExchangeOutcome {
 #[derive(Debug, Clone)]
 pub struct ExchangeRecord {
     pub id: uuid::Uuid,
+    pub parent_id: Option<String>,
     pub client_id: String,
     pub service: String,
     pub legal_basis: String,
@@ -94,8 +98,8 @@ impl Store {
     pub async fn begin_exchange(&self, exchange: &NewExchange) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
-             calling_user_digest, subject_digest, status, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             calling_user_digest, subject_digest, status, received_at, parent_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(exchange.id.to_string())
         .bind(&exchange.client_id)
@@ -107,6 +111,7 @@ impl Store {
         .bind(&exchange.subject_digest)
         .bind(ExchangeStatus::InProgress.as_str())
         .bind(timestamp(exchange.received_at))
+        .bind(exchange.parent_id.map(|id| id.to_string()))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -130,7 +135,7 @@ impl Store {
                 None,
                 Some(request_digest.clone()),
                 Some(response_digest.clone()),
-                Some(registry_message_id.clone()),
+                registry_message_id.clone(),
             ),
             ExchangeOutcome::Failed {
                 error_code,
@@ -176,7 +181,7 @@ impl Store {
 
     pub async fn exchange(&self, id: uuid::Uuid) -> Result<Option<ExchangeRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, client_id, service, legal_basis, reason, case_id, calling_user_digest, \
+            "SELECT id, parent_id, client_id, service, legal_basis, reason, case_id, calling_user_digest, \
              subject_digest, status, error_code, request_digest, response_digest, \
              registry_message_id, received_at, completed_at FROM exchanges WHERE id = $1",
         )
@@ -191,6 +196,7 @@ impl Store {
             id: id_text
                 .parse()
                 .map_err(|_| StoreError::Corrupt(format!("exchange id `{id_text}`")))?,
+            parent_id: row.try_get("parent_id")?,
             client_id: row.try_get("client_id")?,
             service: row.try_get("service")?,
             legal_basis: row.try_get("legal_basis")?,
@@ -206,6 +212,21 @@ impl Store {
             received_at: row.try_get("received_at")?,
             completed_at: row.try_get("completed_at")?,
         }))
+    }
+
+    /// The parts of a composite exchange.
+    pub async fn children_of(&self, parent: uuid::Uuid) -> Result<Vec<uuid::Uuid>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM exchanges WHERE parent_id = $1 ORDER BY service")
+            .bind(parent.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let text: String = row.try_get("id")?;
+                text.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("exchange id `{text}`")))
+            })
+            .collect()
     }
 
     /// Number of exchanges in each status, for metrics and tests.

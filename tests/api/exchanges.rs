@@ -200,22 +200,27 @@ async fn an_unknown_service_is_refused() {
 }
 
 #[tokio::test]
-async fn a_client_without_a_grant_is_denied() {
+async fn a_client_without_a_grant_is_denied_naming_the_service() {
     let app = spawn_app().await;
     let benefits = client_with(&app.pki, &client_holder("benefits"));
 
-    let response = app.post_exchange_as(&benefits, &app.valid_request()).await;
+    let response = app
+        .post_exchange_as(&benefits, &app.request_for("police.protection-orders"))
+        .await;
 
     let problem = assert_problem(response, 403, "caller.access_denied").await;
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("civil.person-details")
-    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("police.protection-orders"), "{detail}");
     assert_eq!(
         app.store
             .count_by_status(ExchangeStatus::Completed)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        app.store
+            .count_by_status(ExchangeStatus::Failed)
             .await
             .unwrap(),
         0
@@ -341,7 +346,7 @@ async fn an_answer_signed_by_an_untrusted_key_is_rejected() {
 #[tokio::test]
 async fn a_registry_that_is_down_gives_a_retryable_registry_fault() {
     let app = spawn_app_with(SpawnOptions {
-        registry_down: true,
+        down: vec!["civil"],
         ..SpawnOptions::default()
     })
     .await;

@@ -29,7 +29,7 @@ async fn readiness_covers_store_key_and_registries() {
 #[tokio::test]
 async fn readiness_fails_when_a_registry_is_unreachable() {
     let app = spawn_app_with(SpawnOptions {
-        registry_down: true,
+        down: vec!["civil"],
         ..SpawnOptions::default()
     })
     .await;

@@ -5,14 +5,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use esocial_hub::catalog::Catalog;
 use esocial_hub::config::RegistryOverride;
 use esocial_hub::crypto::pki::{
     CertificateRole, KeyPair, PkiLayout, client_holder, generate_ca, init_dev_pki, issue_leaf,
     registry_holder,
 };
-use esocial_hub::demo::{DEMO_CLIENT, DEMO_UNGRANTED_CLIENT, embedded_settings};
+use esocial_hub::demo::{DEMO_CLIENT, DEMO_UNGRANTED_CLIENT, demo_grants, embedded_settings};
 use esocial_hub::simulate::population::Population;
-use esocial_hub::simulate::{Behaviour, SimulatorConfig, civil};
+use esocial_hub::simulate::{Behaviour, SimulatorConfig};
 use esocial_hub::startup::Application;
 use esocial_hub::store::Store;
 use secrecy::SecretString;
@@ -22,19 +23,23 @@ use tempfile::TempDir;
 /// How the test wants the world around the hub to behave.
 #[derive(Default)]
 pub struct SpawnOptions {
+    /// How every simulator misbehaves.
     pub behaviour: Behaviour,
-    /// Point the hub at a closed port instead of the simulator.
-    pub registry_down: bool,
+    /// Registries whose endpoint is a closed port instead of their simulator.
+    pub down: Vec<&'static str>,
     /// Registry timeout, overriding the adapter's.
     pub registry_timeout_ms: Option<u64>,
     /// The simulator signs its answers with a key from a CA the hub does not trust.
     pub untrusted_signer: bool,
     /// Database URL; a fresh SQLite file when absent.
     pub store_url: Option<String>,
+    /// Adapter and contract folders other than the shipped ones.
+    pub catalog_dirs: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 pub struct TestApp {
     pub address: String,
+    pub catalog: Catalog,
     pub ops_address: String,
     pub client: reqwest::Client,
     pub pki: PkiLayout,
@@ -47,6 +52,10 @@ pub fn adapters_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters")
 }
 
+pub fn contracts_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts")
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(SpawnOptions::default()).await
 }
@@ -54,67 +63,75 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
     esocial_hub::telemetry::init("warn", false);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let pki = PkiLayout::new(dir.path().join("pki"));
-    init_dev_pki(
-        &pki,
-        &["civil".to_string()],
-        &[DEMO_CLIENT.to_string(), DEMO_UNGRANTED_CLIENT.to_string()],
-    )
-    .expect("development PKI");
-    let population = Arc::new(Population::synthetic(11, 200));
-    let registry = registry_holder("civil");
-    let (signing_cert_pem, signing_key_pem) = if options.untrusted_signer {
-        let rogue_ca = generate_ca("Rogue CA").unwrap();
-        let rogue = issue_leaf(
-            &rogue_ca,
-            "registry-civil",
-            CertificateRole::ServerAndClient,
-        )
-        .unwrap();
-        (rogue.certificate_pem().unwrap(), rogue.key_pem().unwrap())
-    } else {
-        (
-            std::fs::read(pki.cert(&registry)).unwrap(),
-            std::fs::read(pki.key(&registry)).unwrap(),
-        )
-    };
-    let simulator = civil::start(SimulatorConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls_cert: pki.cert(&registry),
-        tls_key: pki.key(&registry),
-        client_ca: pki.ca_cert(),
-        signing_cert_pem,
-        signing_key_pem,
-        population: population.clone(),
-        behaviour: options.behaviour,
-    })
-    .expect("simulator starts");
-    let simulator_port = simulator.port;
-    tokio::spawn(simulator.server);
-
-    let endpoint_port = if options.registry_down {
-        closed_port()
-    } else {
-        simulator_port
-    };
+    let (adapters, contracts) = options
+        .catalog_dirs
+        .clone()
+        .unwrap_or_else(|| (adapters_dir(), contracts_dir()));
+    let catalog = Catalog::load(&adapters, &contracts).expect("adapters load");
+    let registries: Vec<String> = catalog.registries().map(|r| r.name.clone()).collect();
+    let pki = shared_pki(&registries);
+    let population = Arc::new(Population::synthetic(11, 300));
+    let rogue = options
+        .untrusted_signer
+        .then(|| generate_ca("Rogue CA").unwrap());
     let mut settings = embedded_settings(
         &pki,
         &dir.path().join("hub.db"),
-        &adapters_dir(),
+        &adapters,
+        &contracts,
+        demo_grants(&catalog),
         SecretString::from("test-digest-key-0123456789abcdef0123456789"),
         "127.0.0.1:0".parse().unwrap(),
         "127.0.0.1:0".parse().unwrap(),
     );
+    for registry in catalog.registries() {
+        let holder = registry_holder(&registry.name);
+        let (signing_cert_pem, signing_key_pem) = match &rogue {
+            Some(rogue_ca) => {
+                let pair = issue_leaf(rogue_ca, &holder, CertificateRole::ServerAndClient).unwrap();
+                (pair.certificate_pem().unwrap(), pair.key_pem().unwrap())
+            }
+            None => (
+                std::fs::read(pki.cert(&holder)).unwrap(),
+                std::fs::read(pki.key(&holder)).unwrap(),
+            ),
+        };
+        let simulator = esocial_hub::simulate::start(
+            &catalog,
+            &registry.name,
+            SimulatorConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                tls_cert: pki.cert(&holder),
+                tls_key: pki.key(&holder),
+                client_ca: pki.ca_cert(),
+                signing_cert_pem,
+                signing_key_pem,
+                population: population.clone(),
+                behaviour: options.behaviour.clone(),
+            },
+        )
+        .expect("simulator starts");
+        let port = if options.down.contains(&registry.name.as_str()) {
+            closed_port()
+        } else {
+            simulator.port
+        };
+        tokio::spawn(simulator.server);
+        let path = reqwest::Url::parse(&registry.endpoint)
+            .unwrap()
+            .path()
+            .to_string();
+        settings.registries.insert(
+            registry.name.clone(),
+            RegistryOverride {
+                endpoint: Some(format!("https://127.0.0.1:{port}{path}")),
+                timeout_ms: options.registry_timeout_ms,
+            },
+        );
+    }
     if let Some(url) = options.store_url {
         settings.store.url = SecretString::from(url);
     }
-    settings.registries.insert(
-        "civil".into(),
-        RegistryOverride {
-            endpoint: Some(format!("https://127.0.0.1:{endpoint_port}/civil")),
-            timeout_ms: options.registry_timeout_ms,
-        },
-    );
     let application = Application::build(settings).await.expect("hub builds");
     let api_port = application.api_port();
     let ops_port = application.ops_port();
@@ -124,6 +141,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
     let client = client_with(&pki, &client_holder(DEMO_CLIENT));
     TestApp {
         address: format!("https://127.0.0.1:{api_port}"),
+        catalog,
         ops_address: format!("http://127.0.0.1:{ops_port}"),
         client,
         pki,
@@ -131,6 +149,23 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         population,
         _dir: dir,
     }
+}
+
+/// One development PKI for the whole test binary (RSA key generation is the slow part of
+/// spawning an app); registries missing from it are added on first use.
+fn shared_pki(registries: &[String]) -> PkiLayout {
+    static SHARED: std::sync::OnceLock<(TempDir, std::sync::Mutex<()>)> =
+        std::sync::OnceLock::new();
+    let (dir, lock) = SHARED.get_or_init(|| (tempfile::tempdir().unwrap(), Default::default()));
+    let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let pki = PkiLayout::new(dir.path());
+    init_dev_pki(
+        &pki,
+        registries,
+        &[DEMO_CLIENT.to_string(), DEMO_UNGRANTED_CLIENT.to_string()],
+    )
+    .expect("development PKI");
+    pki
 }
 
 /// A port nothing listens on.
@@ -213,6 +248,34 @@ impl TestApp {
             .await
     }
 
+    /// A valid request for `service` about the sample subject.
+    pub fn request_for(&self, service: &str) -> Value {
+        let mut request = self.valid_request();
+        request["service"] = json!(service);
+        request
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_as(&self.client, path).await
+    }
+
+    pub async fn get_as(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request reaches the hub")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the hub")
+    }
+
     pub async fn get_ops(&self, path: &str) -> reqwest::Response {
         reqwest::Client::builder()
             .no_proxy()
@@ -241,5 +304,53 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str
     if let Err(violations) = esocial_hub::schema::validate("error", &body) {
         panic!("problem does not match schemas/error.schema.json: {violations:?}");
     }
+    assert_matches_openapi_response(status, &body);
     body
+}
+
+/// The schema the hub's OpenAPI document gives for `method path` answering `status`, with
+/// `components` carried along so its `$ref`s resolve.
+pub fn openapi_response_schema(path: &str, method: &str, status: u16) -> Value {
+    let document: Value = serde_json::from_str(
+        &std::fs::read_to_string(contracts_dir().join("openapi.json")).unwrap(),
+    )
+    .unwrap();
+    let responses = &document["paths"][path][method]["responses"];
+    let response = match responses.get(status.to_string()) {
+        Some(response) => response,
+        None => responses
+            .get("default")
+            .unwrap_or_else(|| panic!("openapi.json has no {status} answer for {method} {path}")),
+    };
+    let response = resolve(&document, response);
+    let content = &response["content"];
+    let media = content
+        .get("application/json")
+        .or_else(|| content.get("application/problem+json"))
+        .unwrap_or_else(|| panic!("no JSON content for {status} {method} {path}"));
+    let mut schema = media["schema"].clone();
+    schema["components"] = document["components"].clone();
+    schema
+}
+
+fn resolve<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(reference) => document
+            .pointer(reference.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("unresolved {reference}")),
+        None => value,
+    }
+}
+
+/// Checks a live answer against the OpenAPI document, so the two cannot drift.
+pub fn assert_matches_openapi(path: &str, method: &str, status: u16, body: &Value) {
+    let schema = openapi_response_schema(path, method, status);
+    let validator = esocial_hub::schema::compile(&schema).expect("OpenAPI schema compiles");
+    if let Err(violations) = esocial_hub::schema::check(&validator, body) {
+        panic!("{method} {path} {status} does not match openapi.json: {violations:?}\n{body}");
+    }
+}
+
+fn assert_matches_openapi_response(status: u16, body: &Value) {
+    assert_matches_openapi("/api/v1/exchanges", "post", status, body);
 }

@@ -4,4 +4,5 @@ mod exchanges;
 mod health;
 mod helpers;
 mod postgres;
+mod registries;
 mod store;

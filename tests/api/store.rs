@@ -10,6 +10,7 @@ use crate::postgres::fresh_postgres_database;
 fn new_exchange() -> NewExchange {
     NewExchange {
         id: uuid::Uuid::new_v4(),
+        parent_id: None,
         client_id: "case-management".into(),
         service: "civil.person-details".into(),
         legal_basis: "Legea nr. 123/2010, art. 12".into(),
@@ -27,7 +28,7 @@ async fn an_exchange_ends_exactly_once(store: &Store) {
     let completed = ExchangeOutcome::Completed {
         request_digest: "c".repeat(64),
         response_digest: "d".repeat(64),
-        registry_message_id: "m-1".into(),
+        registry_message_id: Some("m-1".into()),
     };
     let failed = ExchangeOutcome::Failed {
         error_code: "registry.timeout".into(),
