@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The project's single test command (CI runs it via .ci/run).
 #
-#   1. installs missing system packages (xmlsec1, postgresql, libssl-dev,
-#      pkg-config) with apt -- only when something is missing;
-#   2. starts a throwaway PostgreSQL (scripts/start-postgres.sh), exports
-#      ESOCIAL_TEST_POSTGRES_URL, ESOCIAL_REQUIRE_POSTGRES=1 and
-#      ESOCIAL_REQUIRE_XMLSEC1=1 (so those tests fail rather than skip), stops it on exit;
+#   1. installs missing system packages (xmlsec1, postgresql, rabbitmq-server,
+#      libssl-dev, pkg-config) with apt -- only when something is missing;
+#   2. starts a throwaway PostgreSQL (scripts/start-postgres.sh) and RabbitMQ
+#      (scripts/start-rabbitmq.sh), exports ESOCIAL_TEST_POSTGRES_URL,
+#      ESOCIAL_TEST_AMQP_URL, ESOCIAL_REQUIRE_POSTGRES=1, ESOCIAL_REQUIRE_RABBITMQ=1
+#      and ESOCIAL_REQUIRE_XMLSEC1=1 (so those tests fail rather than skip), stops
+#      them on exit;
 #   3. cargo fmt --check, cargo clippy -D warnings, cargo test.
 #
 # Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh -- store`).
@@ -32,6 +34,7 @@ dpkg_installed() {
 missing=()
 command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
 have_pg_server && id -u postgres >/dev/null 2>&1 || missing+=(postgresql)
+[[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 dpkg_installed libssl-dev || missing+=(libssl-dev)
 
@@ -55,9 +58,14 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     rustup component add rustfmt clippy || echo "test.sh: WARNING: rustup component add failed" >&2
 fi
 
-# --- 2. throwaway PostgreSQL ---------------------------------------------------
+# --- 2. throwaway PostgreSQL and RabbitMQ ----------------------------------------
+unset ESOCIAL_RABBITMQ_BASE # only ever stop the broker started below
 on_exit() {
     local rc=$?
+    if [[ -n "${ESOCIAL_RABBITMQ_BASE:-}" ]]; then
+        bash "$ROOT/scripts/stop-rabbitmq.sh" "$ESOCIAL_RABBITMQ_BASE" || true
+        unset ESOCIAL_RABBITMQ_BASE
+    fi
     if [[ -n "${ESOCIAL_PG_DATADIR:-}" ]]; then
         bash "$ROOT/scripts/stop-postgres.sh" "$ESOCIAL_PG_DATADIR" || true
         unset ESOCIAL_PG_DATADIR
@@ -81,6 +89,16 @@ export ESOCIAL_REQUIRE_XMLSEC1=1
 echo "ESOCIAL_TEST_POSTGRES_URL=${ESOCIAL_TEST_POSTGRES_URL/hub:hub@/hub:***@}"
 step_end "start PostgreSQL"
 
+step_begin "start RabbitMQ"
+rmq_env="$(bash "$ROOT/scripts/start-rabbitmq.sh")"
+eval "$rmq_env"
+# ESOCIAL_RABBITMQ_BASE/_NODE/_PORT let tests restart the broker
+# (scripts/restart-rabbitmq.sh).
+export ESOCIAL_TEST_AMQP_URL ESOCIAL_RABBITMQ_BASE ESOCIAL_RABBITMQ_NODE ESOCIAL_RABBITMQ_PORT
+export ESOCIAL_REQUIRE_RABBITMQ=1
+echo "ESOCIAL_TEST_AMQP_URL=${ESOCIAL_TEST_AMQP_URL/hub:hub@/hub:***@}"
+step_end "start RabbitMQ"
+
 # --- 3. cargo ----------------------------------------------------------------
 step_begin "cargo fmt --all -- --check"
 cargo fmt --all -- --check
@@ -94,7 +112,9 @@ step_begin "cargo test --locked --all-targets${*:+ $*}"
 cargo test --locked --all-targets "$@"
 step_end "cargo test"
 
-# Stop the server now (not just in the trap) so the summary is the last line.
+# Stop the servers now (not just in the trap) so the summary is the last line.
+bash "$ROOT/scripts/stop-rabbitmq.sh" "$ESOCIAL_RABBITMQ_BASE"
+unset ESOCIAL_RABBITMQ_BASE
 bash "$ROOT/scripts/stop-postgres.sh" "$ESOCIAL_PG_DATADIR"
 unset ESOCIAL_PG_DATADIR
 

@@ -44,6 +44,9 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub adapters: AdapterSettings,
     pub contracts: ContractSettings,
+    /// Asynchronous exchanges; the embedded queue unless `backend = "rabbitmq"`.
+    #[serde(default)]
+    pub queue: QueueConfig,
     /// Per-registry overrides of what `adapters/<registry>/adapter.toml` says.
     #[serde(default)]
     pub registries: BTreeMap<String, RegistryOverride>,
@@ -131,6 +134,59 @@ pub struct AdapterSettings {
     pub dir: PathBuf,
 }
 
+/// Which queue carries asynchronous exchanges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueKind {
+    /// A durable queue on the hub's own store (one node).
+    #[default]
+    Embedded,
+    /// RabbitMQ (`queue.amqp_url`).
+    Rabbitmq,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    pub backend: QueueKind,
+    /// `amqp://user:password@host:port/vhost`, required with `backend = "rabbitmq"`.
+    pub amqp_url: Option<SecretString>,
+    /// Prefix of the broker's exchange and queue names.
+    pub namespace: String,
+    /// Attempts before an exchange is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; later ones double, with jitter, up to `max_delay_ms`.
+    pub base_delay_ms: u64,
+    pub max_delay_ms: u64,
+    /// How long a worker holds a claimed exchange before another may take it.
+    pub lease_ms: u64,
+    /// Exchanges of one registry in flight at once (and the RabbitMQ prefetch).
+    pub concurrency_per_registry: usize,
+    /// Consecutive retryable failures that open a registry's circuit, and for how long.
+    pub breaker_threshold: u32,
+    pub breaker_cooldown_ms: u64,
+    /// A queued exchange not consumed after this long is republished.
+    pub republish_after_ms: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            backend: QueueKind::Embedded,
+            amqp_url: None,
+            namespace: "esocial".into(),
+            max_attempts: 5,
+            base_delay_ms: 500,
+            max_delay_ms: 30_000,
+            lease_ms: 60_000,
+            concurrency_per_registry: 4,
+            breaker_threshold: 5,
+            breaker_cooldown_ms: 10_000,
+            republish_after_ms: 60_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContractSettings {
@@ -152,6 +208,9 @@ pub struct ClientSettings {
     pub id: String,
     /// IDNO of the organisation, sent to registries as `CallingEntity`.
     pub idno: String,
+    /// May list and replay dead-lettered exchanges.
+    #[serde(default)]
+    pub operator: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -255,6 +314,62 @@ impl Settings {
                     self.contracts.dir.display()
                 ),
             ));
+        }
+        let queue = &self.queue;
+        if queue.backend == QueueKind::Rabbitmq
+            && !queue
+                .amqp_url
+                .as_ref()
+                .is_some_and(|u| u.expose_secret().starts_with("amqp"))
+        {
+            return Err(SettingsError::invalid(
+                "queue.amqp_url",
+                "an amqp:// or amqps:// URL is required with backend = \"rabbitmq\"",
+            ));
+        }
+        if queue.namespace.is_empty()
+            || !queue
+                .namespace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(SettingsError::invalid(
+                "queue.namespace",
+                "must be letters, digits, - or _",
+            ));
+        }
+        for (key, value, range) in [
+            ("queue.max_attempts", queue.max_attempts as u64, 1..=100),
+            ("queue.base_delay_ms", queue.base_delay_ms, 1..=600_000),
+            ("queue.max_delay_ms", queue.max_delay_ms, 1..=3_600_000),
+            ("queue.lease_ms", queue.lease_ms, 100..=3_600_000),
+            (
+                "queue.concurrency_per_registry",
+                queue.concurrency_per_registry as u64,
+                1..=256,
+            ),
+            (
+                "queue.breaker_threshold",
+                queue.breaker_threshold as u64,
+                1..=1000,
+            ),
+            (
+                "queue.breaker_cooldown_ms",
+                queue.breaker_cooldown_ms,
+                1..=3_600_000,
+            ),
+            (
+                "queue.republish_after_ms",
+                queue.republish_after_ms,
+                100..=3_600_000,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(SettingsError::invalid(
+                    key,
+                    format!("must be between {} and {}", range.start(), range.end()),
+                ));
+            }
         }
         for (name, registry) in &self.registries {
             if let Some(endpoint) = &registry.endpoint

@@ -120,15 +120,18 @@ pub fn embedded_settings(
         contracts: ContractSettings {
             dir: contracts.to_owned(),
         },
+        queue: Default::default(),
         registries: Default::default(),
         clients: vec![
             ClientSettings {
                 id: DEMO_CLIENT.into(),
                 idno: DEMO_CLIENT_IDNO.into(),
+                operator: true,
             },
             ClientSettings {
                 id: DEMO_UNGRANTED_CLIENT.into(),
                 idno: DEMO_UNGRANTED_CLIENT_IDNO.into(),
+                operator: false,
             },
         ],
         grants,

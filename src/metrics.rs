@@ -1,7 +1,8 @@
 //! Prometheus metrics of the hub, exposed at `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 #[derive(Clone)]
@@ -13,6 +14,14 @@ pub struct HubMetrics {
     pub exchange_seconds: HistogramVec,
     /// Time spent waiting for registries, by registry and outcome (`ok` or an error code).
     pub registry_call_seconds: HistogramVec,
+    /// Retries of async exchanges scheduled, by registry and error code.
+    pub retries: IntCounterVec,
+    /// Async exchanges dead-lettered after their last attempt, by registry.
+    pub dead_letters: IntCounterVec,
+    /// Async exchanges in progress, by registry and queue state (refreshed on scrape).
+    pub queue_depth: IntGaugeVec,
+    /// Whether the queue backend is connected (1) or not (0).
+    pub queue_connected: IntGauge,
 }
 
 impl HubMetrics {
@@ -43,10 +52,31 @@ impl HubMetrics {
             &["registry", "outcome"],
         )
         .expect("valid metric definition");
+        let retries = IntCounterVec::new(
+            Opts::new("retries_total", "Retries of async exchanges scheduled"),
+            &["registry", "code"],
+        )
+        .expect("valid metric definition");
+        let dead_letters = IntCounterVec::new(
+            Opts::new("dead_letters_total", "Async exchanges dead-lettered"),
+            &["registry"],
+        )
+        .expect("valid metric definition");
+        let queue_depth = IntGaugeVec::new(
+            Opts::new("queue_depth", "Async exchanges in progress by queue state"),
+            &["registry", "state"],
+        )
+        .expect("valid metric definition");
+        let queue_connected = IntGauge::new("queue_connected", "Queue backend connected")
+            .expect("valid metric definition");
         for collector in [
             Box::new(exchanges.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(exchange_seconds.clone()),
             Box::new(registry_call_seconds.clone()),
+            Box::new(retries.clone()),
+            Box::new(dead_letters.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(queue_connected.clone()),
         ] {
             registry
                 .register(collector)
@@ -57,6 +87,10 @@ impl HubMetrics {
             exchanges,
             exchange_seconds,
             registry_call_seconds,
+            retries,
+            dead_letters,
+            queue_depth,
+            queue_connected,
         }
     }
 

@@ -13,11 +13,14 @@ use tracing::{info, warn};
 use crate::api::{self, ApiState, OpsState};
 use crate::audit::PersonalDataDigester;
 use crate::catalog::{AccessMatrix, Catalog, Grant};
-use crate::config::{Settings, SettingsError};
+use crate::config::{QueueKind, Settings, SettingsError};
+use crate::crypto::sealing::Sealer;
 use crate::domain::Idno;
 use crate::exchange::Exchanger;
+use crate::exchange::RetryPolicy;
 use crate::mconnect::client::MconnectClient;
 use crate::metrics::HubMetrics;
+use crate::queue::{QueueBackend, QueueSettings, Rabbit, start_workers};
 use crate::store::Store;
 
 /// A built hub whose listeners are bound and which runs until stopped.
@@ -27,6 +30,7 @@ pub struct Application {
     api: Server,
     ops: Server,
     store: Store,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn read(path: &std::path::Path, key: &str) -> anyhow::Result<Vec<u8>> {
@@ -131,6 +135,23 @@ impl Application {
         .context("settings `tls.*`")?;
 
         let metrics = HubMetrics::new();
+        let queue_config = &settings.queue;
+        let queue = match queue_config.backend {
+            QueueKind::Embedded => QueueBackend::Embedded,
+            QueueKind::Rabbitmq => QueueBackend::Rabbit(
+                Rabbit::connect(
+                    queue_config
+                        .amqp_url
+                        .clone()
+                        .expect("validated by Settings::validate"),
+                    &queue_config.namespace,
+                    catalog.registries().map(|r| r.name.clone()).collect(),
+                )
+                .await
+                .context("setting `queue.amqp_url`: cannot reach RabbitMQ")?,
+            ),
+        };
+        info!(backend = queue.name(), "queue ready");
         let exchanger = Exchanger::new(
             catalog.clone(),
             access,
@@ -139,6 +160,31 @@ impl Application {
             mconnect,
             PersonalDataDigester::new(settings.audit.digest_key.clone()),
             metrics.clone(),
+            Sealer::from_secret(&settings.audit.digest_key),
+            queue,
+            RetryPolicy {
+                max_attempts: queue_config.max_attempts,
+                base_delay: Duration::from_millis(queue_config.base_delay_ms),
+                max_delay: Duration::from_millis(queue_config.max_delay_ms),
+                lease: Duration::from_millis(queue_config.lease_ms),
+            },
+        )
+        .with_operators(
+            settings
+                .clients
+                .iter()
+                .filter(|c| c.operator)
+                .map(|c| c.id.clone()),
+        );
+        let workers = start_workers(
+            exchanger.clone(),
+            QueueSettings {
+                concurrency_per_registry: queue_config.concurrency_per_registry,
+                poll_interval: Duration::from_millis(200),
+                republish_after: Duration::from_millis(queue_config.republish_after_ms),
+                breaker_threshold: queue_config.breaker_threshold,
+                breaker_cooldown: Duration::from_millis(queue_config.breaker_cooldown_ms),
+            },
         );
         let api_listener = TcpListener::bind(settings.server.listen).with_context(|| {
             format!(
@@ -154,6 +200,7 @@ impl Application {
         })?;
         let api_port = api_listener.local_addr()?.port();
         let ops_port = ops_listener.local_addr()?.port();
+        let exchanger_for_ops = exchanger.clone();
         let api = api::api_server(
             api_listener,
             tls,
@@ -171,6 +218,7 @@ impl Application {
                 store: store.clone(),
                 catalog,
                 metrics,
+                queue: exchanger_for_ops,
             },
         )?;
         info!(api_port, ops_port, "hub listening");
@@ -180,6 +228,7 @@ impl Application {
             api,
             ops,
             store,
+            workers,
         })
     }
 
@@ -195,9 +244,13 @@ impl Application {
         &self.store
     }
 
-    /// Serves until both listeners stop (Ctrl-C stops them gracefully).
+    /// Serves until both listeners stop (Ctrl-C stops them gracefully), then stops the
+    /// workers; exchanges they held are taken up again when their lease runs out.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (api, ops) = futures_util::future::join(self.api, self.ops).await;
+        for worker in self.workers {
+            worker.abort();
+        }
         api.and(ops)
     }
 }

@@ -1,11 +1,14 @@
-//! `POST /api/v1/exchanges`: an eSocial module asks for data about a person.
+//! `/api/v1/exchanges`: an eSocial module asks for data about a person, synchronously or
+//! asynchronously, and reads back asynchronous exchanges.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
+use serde_json::json;
 
 use crate::api::ApiState;
 use crate::crypto::tls::ClientIdentity;
-use crate::exchange::{ExchangeError, ExchangeFailure, ExchangeRequest};
+use crate::exchange::{ExchangeError, ExchangeFailure, ExchangeRequest, Mode};
+use crate::schema::Violation;
 
 /// The registered client behind this connection's certificate.
 pub(crate) fn caller(request: &HttpRequest, state: &ApiState) -> Result<String, ExchangeFailure> {
@@ -27,17 +30,33 @@ pub(crate) async fn read_limited(
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|error| ExchangeError::MalformedJson(error.to_string()))?;
         if body.len() + chunk.len() > limit {
-            return Err(
-                ExchangeError::InvalidRequest(vec![crate::schema::Violation {
-                    pointer: String::new(),
-                    message: format!("body is larger than {limit} bytes"),
-                }])
-                .into(),
-            );
+            return Err(ExchangeError::InvalidRequest(vec![Violation {
+                pointer: String::new(),
+                message: format!("body is larger than {limit} bytes"),
+            }])
+            .into());
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The `Idempotency-Key` header: 1 to 200 visible ASCII characters.
+fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ExchangeFailure> {
+    let Some(value) = request.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 200 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ExchangeError::InvalidRequest(vec![Violation {
+                pointer: String::new(),
+                message: "header Idempotency-Key must be 1 to 200 visible ASCII characters".into(),
+            }])
+        })?;
+    Ok(Some(key.to_string()))
 }
 
 pub async fn create_exchange(
@@ -48,6 +67,107 @@ pub async fn create_exchange(
     let client = caller(&request, &state)?;
     let body = read_limited(payload, state.max_body_bytes).await?;
     let exchange_request = ExchangeRequest::parse(&body)?;
-    let result = state.exchanger.run(&client, exchange_request).await?;
-    Ok(HttpResponse::Ok().json(result))
+    match exchange_request.mode {
+        Mode::Sync => {
+            let result = state.exchanger.run(&client, exchange_request).await?;
+            Ok(HttpResponse::Ok().json(result))
+        }
+        Mode::Async => {
+            let key = idempotency_key(&request)?;
+            let digest = crate::audit::message_digest(&body);
+            let accepted = state
+                .exchanger
+                .submit_async(&client, exchange_request, key, digest)
+                .await?;
+            let location = format!("/api/v1/exchanges/{}", accepted.exchange_id);
+            Ok(HttpResponse::Accepted()
+                .insert_header(("Location", location.clone()))
+                .json(json!({
+                    "exchangeId": accepted.exchange_id,
+                    "status": "accepted",
+                    "location": location,
+                    "repeated": accepted.repeated,
+                })))
+        }
+    }
+}
+
+/// `GET /api/v1/exchanges/{id}`: status and, once completed, the result.
+pub async fn get_exchange(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ExchangeFailure> {
+    let client = caller(&request, &state)?;
+    let id = path
+        .into_inner()
+        .parse()
+        .map_err(|_| ExchangeError::UnknownExchange)?;
+    let status = state.exchanger.status(Some(&client), id).await?;
+    Ok(HttpResponse::Ok().json(status))
+}
+
+fn operator(request: &HttpRequest, state: &ApiState) -> Result<String, ExchangeFailure> {
+    let client = caller(request, state)?;
+    if !state.exchanger.is_operator(&client) {
+        return Err(ExchangeError::AccessDenied {
+            client,
+            service: "hub.operations".into(),
+        }
+        .into());
+    }
+    Ok(client)
+}
+
+/// `GET /api/v1/admin/dead-letters`: the dead-lettered exchanges, newest first.
+pub async fn dead_letters(
+    request: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ExchangeFailure> {
+    operator(&request, &state)?;
+    let ids = state
+        .exchanger
+        .store()
+        .dead_letters(500)
+        .await
+        .map_err(|_| ExchangeError::StoreUnavailable)?;
+    let mut items = Vec::new();
+    for id in ids {
+        let mut item = state.exchanger.status(None, id).await?;
+        if let Some(object) = item.as_object_mut() {
+            object.remove("result");
+        }
+        items.push(item);
+    }
+    Ok(HttpResponse::Ok().json(json!({ "deadLetters": items })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ReplayBody {
+    exchange_ids: Vec<uuid::Uuid>,
+}
+
+/// `POST /api/v1/admin/replay`: replays dead-lettered exchanges, each as a new exchange whose
+/// `parentId` is the original.
+pub async fn replay(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ExchangeFailure> {
+    operator(&request, &state)?;
+    let bytes = read_limited(payload, state.max_body_bytes).await?;
+    let body: ReplayBody = serde_json::from_slice(&bytes)
+        .map_err(|error| ExchangeError::MalformedJson(error.to_string()))?;
+    let mut replayed = Vec::new();
+    let mut refused = Vec::new();
+    for original in body.exchange_ids {
+        match state.exchanger.replay(original).await {
+            Ok(replay) => replayed.push(json!({"original": original, "replay": replay})),
+            Err(failure) => {
+                refused.push(json!({"exchangeId": original, "code": failure.error.code()}))
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({"replayed": replayed, "refused": refused})))
 }

@@ -21,6 +21,16 @@ pub async fn ready(state: web::Data<OpsState>) -> HttpResponse {
     ready &= store_ok;
     checks.insert("store".into(), json!(if store_ok { "up" } else { "down" }));
     checks.insert("signingKey".into(), json!("loaded"));
+    let queue = state.queue.queue();
+    let queue_ok = match queue {
+        crate::queue::QueueBackend::Embedded => store_ok,
+        crate::queue::QueueBackend::Rabbit(rabbit) => rabbit.ensure_connected().await,
+    };
+    ready &= queue_ok;
+    checks.insert(
+        format!("queue.{}", queue.name()),
+        json!(if queue_ok { "up" } else { "down" }),
+    );
     for registry in state.catalog.registries() {
         let reachable = registry_reachable(&registry.endpoint).await;
         ready &= reachable;
@@ -56,7 +66,28 @@ async fn registry_reachable(endpoint: &str) -> bool {
     .is_ok_and(|connection| connection.is_ok())
 }
 
+/// Refreshes the queue gauges from the store (and the broker), then renders every metric.
 pub async fn metrics(state: web::Data<OpsState>) -> HttpResponse {
+    let metrics = &state.metrics;
+    if let Ok(depths) = state.store.queue_depths().await {
+        metrics.queue_depth.reset();
+        for (registry, queue_state, count) in depths {
+            metrics
+                .queue_depth
+                .with_label_values(&[registry.as_str(), queue_state.as_str()])
+                .set(count);
+        }
+    }
+    let queue = state.queue.queue();
+    metrics.queue_connected.set(i64::from(queue.is_connected()));
+    if let crate::queue::QueueBackend::Rabbit(rabbit) = queue {
+        for (name, count) in rabbit.depths().await {
+            metrics
+                .queue_depth
+                .with_label_values(&[name.as_str(), "broker"])
+                .set(i64::from(count));
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

@@ -32,6 +32,8 @@ pub struct OpsState {
     pub store: Store,
     pub catalog: Arc<Catalog>,
     pub metrics: HubMetrics,
+    /// For the queue's health and depths.
+    pub queue: Exchanger,
 }
 
 /// Starts the mTLS API on `listener`. Each connection's verified client certificate is kept
@@ -50,6 +52,15 @@ pub fn api_server(
                 "/api/v1/exchanges",
                 web::post().to(exchanges::create_exchange),
             )
+            .route(
+                "/api/v1/exchanges/{id}",
+                web::get().to(exchanges::get_exchange),
+            )
+            .route(
+                "/api/v1/admin/dead-letters",
+                web::get().to(exchanges::dead_letters),
+            )
+            .route("/api/v1/admin/replay", web::post().to(exchanges::replay))
             .route("/api/v1/services", web::get().to(services::list))
             .route("/api/v1/services/allowed", web::get().to(services::allowed))
             .route(

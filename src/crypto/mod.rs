@@ -3,5 +3,6 @@
 
 pub mod jws;
 pub mod pki;
+pub mod sealing;
 pub mod tls;
 pub mod wssec;

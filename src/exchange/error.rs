@@ -53,6 +53,16 @@ pub enum ExchangeError {
     RegistryResultInvalid(Vec<Violation>),
     #[error("the exchange log is unavailable")]
     StoreUnavailable,
+    #[error("the queue did not confirm the exchange; it was not accepted")]
+    QueueUnavailable,
+    #[error("service `{0}` cannot run asynchronously")]
+    AsyncNotSupported(String),
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyConflict,
+    #[error("no such exchange for this client")]
+    UnknownExchange,
+    #[error("the exchange is not dead-lettered, so it cannot be replayed")]
+    NotDeadLettered,
     #[error("internal error")]
     Internal,
 }
@@ -79,6 +89,11 @@ impl ExchangeError {
             Self::RegistryInvalidResponse(_) => "registry.invalid_response",
             Self::RegistryResultInvalid(_) => "registry.result_invalid",
             Self::StoreUnavailable => "hub.store_unavailable",
+            Self::QueueUnavailable => "hub.queue_unavailable",
+            Self::AsyncNotSupported(_) => "caller.async_not_supported",
+            Self::IdempotencyConflict => "caller.idempotency_conflict",
+            Self::UnknownExchange => "caller.unknown_exchange",
+            Self::NotDeadLettered => "caller.not_dead_lettered",
             Self::Internal => "hub.internal",
         }
     }
@@ -99,6 +114,7 @@ impl ExchangeError {
                 | Self::RegistryUnavailable(_)
                 | Self::RegistryFault(_)
                 | Self::StoreUnavailable
+                | Self::QueueUnavailable
                 | Self::Internal
         )
     }
@@ -118,7 +134,10 @@ impl ExchangeError {
             | Self::RegistryFault(_)
             | Self::RegistryInvalidResponse(_)
             | Self::RegistryResultInvalid(_) => 502,
-            Self::StoreUnavailable => 503,
+            Self::StoreUnavailable | Self::QueueUnavailable => 503,
+            Self::AsyncNotSupported(_) => 422,
+            Self::IdempotencyConflict | Self::NotDeadLettered => 409,
+            Self::UnknownExchange => 404,
             Self::Internal => 500,
         }
     }

@@ -1,11 +1,13 @@
 //! The outbound exchange flow: check the caller's grant, record the exchange, encode and sign
 //! the registry request, verify and decode the answer, and close the record with one outcome.
 
+mod asynchronous;
 mod error;
 mod request;
 
+pub use asynchronous::{Accepted, ProcessOutcome, RetryPolicy};
 pub use error::{ExchangeError, Fault};
-pub use request::{ExchangeRequest, Purpose};
+pub use request::{ExchangeRequest, Mode, Purpose};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,11 +24,13 @@ use crate::audit::PersonalDataDigester;
 use crate::catalog::{
     AccessMatrix, Catalog, Composite, ContractPart, Grant, Operation, RegistryFailure, Service,
 };
+use crate::crypto::sealing::Sealer;
 use crate::domain::Idno;
 use crate::mconnect::client::{CallError, Destination, MconnectClient};
 use crate::mconnect::envelope::{self, CallContext, Envelope};
 use crate::mconnect::xml;
 use crate::metrics::HubMetrics;
+use crate::queue::QueueBackend;
 use crate::store::{ExchangeOutcome, NewExchange, Store};
 
 /// The canonical answer of a completed exchange (see `schemas/exchange-result.schema.json`).
@@ -74,10 +78,16 @@ pub struct Exchanger {
     catalog: Arc<Catalog>,
     access: Arc<AccessMatrix>,
     clients: Arc<BTreeMap<String, Idno>>,
+    operators: Arc<std::collections::BTreeSet<String>>,
     store: Store,
     mconnect: MconnectClient,
     digester: PersonalDataDigester,
     metrics: HubMetrics,
+    sealer: Sealer,
+    queue: QueueBackend,
+    /// Wakes the embedded queue's workers when work arrives.
+    queue_notify: Arc<tokio::sync::Notify>,
+    retry: RetryPolicy,
 }
 
 /// What the registry call produced before it is written to the log.
@@ -94,13 +104,14 @@ struct WireDigests {
     response: Option<String>,
 }
 
-fn now_text(moment: OffsetDateTime) -> String {
+pub(crate) fn now_text(moment: OffsetDateTime) -> String {
     moment
         .format(&Rfc3339)
         .expect("UTC timestamps always format as RFC 3339")
 }
 
 impl Exchanger {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         catalog: Arc<Catalog>,
         access: AccessMatrix,
@@ -109,16 +120,46 @@ impl Exchanger {
         mconnect: MconnectClient,
         digester: PersonalDataDigester,
         metrics: HubMetrics,
+        sealer: Sealer,
+        queue: QueueBackend,
+        retry: RetryPolicy,
     ) -> Self {
         Self {
             catalog,
             access: Arc::new(access),
             clients: Arc::new(clients),
+            operators: Arc::default(),
             store,
             mconnect,
             digester,
             metrics,
+            sealer,
+            queue,
+            queue_notify: Arc::new(tokio::sync::Notify::new()),
+            retry,
         }
+    }
+
+    /// Clients allowed to list and replay dead letters.
+    pub fn with_operators(mut self, operators: impl IntoIterator<Item = String>) -> Self {
+        self.operators = Arc::new(operators.into_iter().collect());
+        self
+    }
+
+    pub fn is_operator(&self, client: &str) -> bool {
+        self.operators.contains(client)
+    }
+
+    pub fn queue(&self) -> &QueueBackend {
+        &self.queue
+    }
+
+    pub fn queue_notify(&self) -> Arc<tokio::sync::Notify> {
+        self.queue_notify.clone()
+    }
+
+    pub fn metrics(&self) -> &HubMetrics {
+        &self.metrics
     }
 
     pub fn catalog(&self) -> &Catalog {

@@ -17,9 +17,19 @@ pub struct Purpose {
     pub case_id: Option<String>,
 }
 
+/// Whether the caller waits for the registry's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Sync,
+    Async,
+}
+
 /// A checked request for data about one person from one service.
 #[derive(Debug, Clone)]
 pub struct ExchangeRequest {
+    pub mode: Mode,
     pub service: String,
     pub subject: Idnp,
     pub purpose: Purpose,
@@ -31,6 +41,8 @@ pub struct ExchangeRequest {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Body {
+    #[serde(default)]
+    mode: Mode,
     service: String,
     subject: SubjectBody,
     purpose: PurposeBody,
@@ -94,6 +106,7 @@ impl ExchangeRequest {
                 problem: error.to_string(),
             })?;
         Ok(Self {
+            mode: body.mode,
             service: body.service,
             subject,
             purpose: Purpose {

@@ -36,6 +36,59 @@ pub struct Behaviour {
     pub unsigned: bool,
     /// Sign with a timestamp that expired before the answer was sent.
     pub expired: bool,
+    /// Answer this many requests (shared by clones) with HTTP 503 before behaving.
+    pub failures_before_success: Option<Arc<std::sync::atomic::AtomicU32>>,
+    /// Answer every request with this HTTP status and no SOAP or JWS body.
+    pub fail_status: Option<u16>,
+    /// Answer 200 with a body that is neither XML nor JWS.
+    pub garbage: bool,
+    /// Start an answer and break the connection in the middle.
+    pub drop_connection: bool,
+}
+
+impl Behaviour {
+    /// Fails the first `count` requests with HTTP 503, then answers normally.
+    pub fn failing_first(count: u32) -> Self {
+        Self {
+            failures_before_success: Some(Arc::new(std::sync::atomic::AtomicU32::new(count))),
+            ..Self::default()
+        }
+    }
+
+    /// The misbehaviour for this request, if any.
+    fn fault(&self) -> Option<HttpResponse> {
+        use std::sync::atomic::Ordering;
+        if let Some(left) = &self.failures_before_success
+            && left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Some(HttpResponse::ServiceUnavailable().body("maintenance"));
+        }
+        if let Some(status) = self.fail_status {
+            let status = actix_web::http::StatusCode::from_u16(status).unwrap_or_default();
+            return Some(HttpResponse::build(status).body("registry failure"));
+        }
+        if self.garbage {
+            return Some(
+                HttpResponse::Ok()
+                    .content_type("text/xml")
+                    .body("<<< this is not a signed answer >>>"),
+            );
+        }
+        if self.drop_connection {
+            let broken = futures_util::stream::iter([
+                Ok::<_, std::io::Error>(web::Bytes::from_static(b"<soap:Envelope")),
+                Err(std::io::Error::other("connection dropped")),
+            ]);
+            return Some(
+                HttpResponse::Ok()
+                    .content_type("text/xml")
+                    .streaming(broken),
+            );
+        }
+        None
+    }
 }
 
 pub struct SimulatorConfig {
@@ -228,6 +281,9 @@ async fn handle(
     }
     if !state.behaviour.delay.is_zero() {
         tokio::time::sleep(state.behaviour.delay).await;
+    }
+    if let Some(response) = state.behaviour.fault() {
+        return response;
     }
     let text = String::from_utf8_lossy(&body).to_string();
     let signing_time = if state.behaviour.expired {

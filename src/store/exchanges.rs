@@ -84,9 +84,16 @@ pub struct ExchangeRecord {
     pub registry_message_id: Option<String>,
     pub received_at: String,
     pub completed_at: Option<String>,
+    /// `sync` or `async`.
+    pub mode: String,
+    pub attempts: i64,
+    pub queue_state: Option<String>,
+    pub dead_letter_reason: Option<String>,
+    /// The canonical result of a completed async exchange, sealed.
+    pub sealed_result: Option<String>,
 }
 
-fn timestamp(moment: OffsetDateTime) -> String {
+pub(super) fn timestamp(moment: OffsetDateTime) -> String {
     moment
         .to_offset(time::UtcOffset::UTC)
         .format(&Rfc3339)
@@ -166,12 +173,13 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Fails every exchange left in progress by a previous process (a crash or kill), so that
-    /// each accepted exchange still reaches a terminal state. Returns how many were closed.
+    /// Fails every synchronous exchange left in progress by a previous process (a crash or
+    /// kill): its caller has lost the connection, so it still gets a terminal state. Async
+    /// exchanges are not touched; their workers pick them up again. Returns how many closed.
     pub async fn fail_interrupted_exchanges(&self) -> Result<u64, StoreError> {
         let result = sqlx::query(
             "UPDATE exchanges SET status = 'failed', error_code = 'hub.interrupted', \
-             completed_at = $1 WHERE status = 'in_progress'",
+             completed_at = $1 WHERE status = 'in_progress' AND mode = 'sync'",
         )
         .bind(timestamp(OffsetDateTime::now_utc()))
         .execute(self.pool())
@@ -183,7 +191,8 @@ impl Store {
         let row = sqlx::query(
             "SELECT id, parent_id, client_id, service, legal_basis, reason, case_id, calling_user_digest, \
              subject_digest, status, error_code, request_digest, response_digest, \
-             registry_message_id, received_at, completed_at FROM exchanges WHERE id = $1",
+             registry_message_id, received_at, completed_at, mode, attempts, queue_state, \
+             dead_letter_reason, sealed_result FROM exchanges WHERE id = $1",
         )
         .bind(id.to_string())
         .fetch_optional(self.pool())
@@ -211,6 +220,11 @@ impl Store {
             registry_message_id: row.try_get("registry_message_id")?,
             received_at: row.try_get("received_at")?,
             completed_at: row.try_get("completed_at")?,
+            mode: row.try_get("mode")?,
+            attempts: row.try_get("attempts")?,
+            queue_state: row.try_get("queue_state")?,
+            dead_letter_reason: row.try_get("dead_letter_reason")?,
+            sealed_result: row.try_get("sealed_result")?,
         }))
     }
 

@@ -2,8 +2,10 @@
 //! PostgreSQL, for production. Migrations are embedded and run at connection.
 
 mod exchanges;
+mod queue;
 
 pub use exchanges::{ExchangeOutcome, ExchangeRecord, ExchangeStatus, NewExchange};
+pub use queue::{ClaimedExchange, DueExchange, NewAsyncExchange, Submission, now_millis};
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -35,6 +35,8 @@ pub struct SpawnOptions {
     pub store_url: Option<String>,
     /// Adapter and contract folders other than the shipped ones.
     pub catalog_dirs: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Queue settings; the embedded queue with the defaults when absent.
+    pub queue: Option<esocial_hub::config::QueueConfig>,
 }
 
 pub struct TestApp {
@@ -131,6 +133,9 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
     }
     if let Some(url) = options.store_url {
         settings.store.url = SecretString::from(url);
+    }
+    if let Some(queue) = options.queue {
+        settings.queue = queue;
     }
     let application = Application::build(settings).await.expect("hub builds");
     let api_port = application.api_port();

@@ -4,5 +4,6 @@ mod exchanges;
 mod health;
 mod helpers;
 mod postgres;
+mod queue;
 mod registries;
 mod store;

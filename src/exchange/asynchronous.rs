@@ -1,0 +1,467 @@
+//! Asynchronous exchanges: accepted into the store and the queue, answered `202`, carried out
+//! by workers with retries, and ended exactly once (completed, failed or dead-lettered).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use super::{ExchangeError, ExchangeFailure, ExchangeRequest, ExchangeResult, Exchanger, Purpose};
+use super::{RegistryReceipt, now_text};
+use crate::domain::Idnp;
+use crate::store::{ExchangeOutcome, NewAsyncExchange, NewExchange, Submission};
+
+/// The request as sealed in the store: everything a worker needs, nothing else.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SealedRequest {
+    service: String,
+    subject_idnp: String,
+    legal_basis: String,
+    reason: String,
+    case_id: Option<String>,
+    calling_user_idnp: String,
+    params: BTreeMap<String, String>,
+}
+
+impl SealedRequest {
+    fn from_request(request: &ExchangeRequest) -> Self {
+        Self {
+            service: request.service.clone(),
+            subject_idnp: request.subject.expose().to_string(),
+            legal_basis: request.purpose.legal_basis.clone(),
+            reason: request.purpose.reason.clone(),
+            case_id: request.purpose.case_id.clone(),
+            calling_user_idnp: request.calling_user.expose().to_string(),
+            params: request.params.clone(),
+        }
+    }
+
+    fn into_request(self) -> Option<ExchangeRequest> {
+        Some(ExchangeRequest {
+            mode: super::request::Mode::Async,
+            service: self.service,
+            subject: Idnp::parse(&self.subject_idnp).ok()?,
+            purpose: Purpose {
+                legal_basis: self.legal_basis,
+                reason: self.reason,
+                case_id: self.case_id,
+            },
+            calling_user: Idnp::parse(&self.calling_user_idnp).ok()?,
+            params: self.params,
+        })
+    }
+}
+
+/// How a worker's turn with an exchange ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessOutcome {
+    /// Not claimable: already ended, or another worker holds it.
+    Skipped,
+    Completed,
+    Failed,
+    /// A retryable failure; due again later.
+    Retrying,
+    /// The last attempt failed; the exchange is dead-lettered.
+    DeadLettered,
+}
+
+/// Retry policy of asynchronous exchanges.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// How long a claimed exchange stays with its worker before another may take it.
+    pub lease: Duration,
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `attempts + 1`: exponential from `base_delay`, with jitter.
+    pub fn delay_after(&self, attempts: u32) -> Duration {
+        ExponentialBuilder::default()
+            .with_min_delay(self.base_delay)
+            .with_max_delay(self.max_delay)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build()
+            .nth(attempts.saturating_sub(1) as usize)
+            .unwrap_or(self.max_delay)
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What the caller gets back for an accepted async exchange.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub exchange_id: Uuid,
+    /// The idempotency key had been used for the same submission.
+    pub repeated: bool,
+}
+
+/// A stable error code's fault and retryability, for errors read back from the log.
+fn code_facts(code: &str) -> (&'static str, bool) {
+    let fault = match code.split('.').next() {
+        Some("caller") => "caller",
+        Some("registry") => "registry",
+        _ => "hub",
+    };
+    let retryable = matches!(
+        code,
+        "registry.timeout"
+            | "registry.unavailable"
+            | "registry.fault"
+            | "hub.store_unavailable"
+            | "hub.internal"
+            | "hub.interrupted"
+            | "hub.queue_unavailable"
+    );
+    (fault, retryable)
+}
+
+impl Exchanger {
+    /// Accepts an async exchange: checks the grant, seals the request into the store and hands
+    /// it to the queue. Returns once both hold it durably.
+    pub async fn submit_async(
+        &self,
+        client: &str,
+        request: ExchangeRequest,
+        idempotency_key: Option<String>,
+        submission_digest: String,
+    ) -> Result<Accepted, ExchangeFailure> {
+        self.authenticate(client)?;
+        if self.catalog.composite(&request.service).is_some() {
+            return Err(ExchangeError::AsyncNotSupported(request.service.clone()).into());
+        }
+        let service = self
+            .catalog
+            .service(&request.service)
+            .ok_or_else(|| ExchangeError::UnknownService(request.service.clone()))?;
+        if !self.access.allows(client, &service.id) {
+            return Err(ExchangeError::AccessDenied {
+                client: client.to_string(),
+                service: service.id.clone(),
+            }
+            .into());
+        }
+        let exchange_id = Uuid::new_v4();
+        let sealed = serde_json::to_vec(&SealedRequest::from_request(&request))
+            .map_err(|_| ExchangeError::Internal)?;
+        let submission = NewAsyncExchange {
+            exchange: NewExchange {
+                id: exchange_id,
+                parent_id: None,
+                client_id: client.to_string(),
+                service: service.id.clone(),
+                legal_basis: request.purpose.legal_basis.clone(),
+                reason: request.purpose.reason.clone(),
+                case_id: request.purpose.case_id.clone(),
+                calling_user_digest: self.digester.digest(request.calling_user.expose()),
+                subject_digest: self.digester.digest(request.subject.expose()),
+                received_at: OffsetDateTime::now_utc(),
+            },
+            registry: service.registry.clone(),
+            idempotency_key,
+            submission_digest,
+            sealed_request: self.sealer.seal(&sealed),
+        };
+        let submitted = self
+            .store
+            .submit_async(&submission)
+            .await
+            .map_err(|error| {
+                warn!(%error, "cannot record the async exchange; refusing it");
+                ExchangeFailure::from(ExchangeError::StoreUnavailable)
+            })?;
+        match submitted {
+            Submission::Repeated { id, same: true } => {
+                return Ok(Accepted {
+                    exchange_id: id,
+                    repeated: true,
+                });
+            }
+            Submission::Repeated { same: false, .. } => {
+                return Err(ExchangeError::IdempotencyConflict.into());
+            }
+            Submission::Accepted => {}
+        }
+        if let Err(error) = self.queue.publish(&service.registry, exchange_id).await {
+            // Not confirmed by the broker, so not accepted: end it now, answer 503.
+            warn!(%error, %exchange_id, "queue did not confirm; refusing the exchange");
+            let outcome = ExchangeOutcome::Failed {
+                error_code: "hub.queue_unavailable".into(),
+                request_digest: None,
+                response_digest: None,
+            };
+            let _ = self
+                .store
+                .finish_async(exchange_id, &outcome, None, None)
+                .await;
+            return Err(ExchangeFailure {
+                exchange_id: Some(exchange_id),
+                error: ExchangeError::QueueUnavailable,
+            });
+        }
+        self.queue_notify.notify_waiters();
+        info!(%exchange_id, service = %service.id, "async exchange accepted");
+        Ok(Accepted {
+            exchange_id,
+            repeated: false,
+        })
+    }
+
+    /// One worker turn with an exchange: claim it, call the registry, and end it or schedule
+    /// a retry.
+    pub async fn process(&self, exchange_id: Uuid) -> ProcessOutcome {
+        let claimed = match self
+            .store
+            .claim(exchange_id, self.retry.lease.as_millis() as i64)
+            .await
+        {
+            Ok(Some(claimed)) => claimed,
+            Ok(None) => return ProcessOutcome::Skipped,
+            Err(error) => {
+                warn!(%error, %exchange_id, "cannot claim; leaving it for later");
+                return ProcessOutcome::Skipped;
+            }
+        };
+        let started = std::time::Instant::now();
+        let fail = |code: &'static str| async move {
+            let outcome = ExchangeOutcome::Failed {
+                error_code: code.into(),
+                request_digest: None,
+                response_digest: None,
+            };
+            let _ = self
+                .store
+                .finish_async(exchange_id, &outcome, None, None)
+                .await;
+            ProcessOutcome::Failed
+        };
+        let Some(request) = self
+            .sealer
+            .open(&claimed.sealed_request)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<SealedRequest>(&bytes).ok())
+            .and_then(SealedRequest::into_request)
+        else {
+            warn!(%exchange_id, "sealed request cannot be opened");
+            return fail("hub.internal").await;
+        };
+        let Some(service) = self.catalog.service(&claimed.service).cloned() else {
+            return fail("caller.unknown_service").await;
+        };
+        let Some(entity) = self.clients.get(&claimed.client_id).cloned() else {
+            return fail("caller.unknown_client").await;
+        };
+        let Some(grant) = self.access.grant(&claimed.client_id, &service.id).cloned() else {
+            return fail("caller.access_denied").await;
+        };
+        let (outcome, digests) = self.call_registry(&service, &entity, &request).await;
+        let attempts = claimed.attempts.max(0) as u32;
+        let label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
+        self.observe(&service.id, label, started);
+        match outcome {
+            Ok(decoded) => {
+                let result = ExchangeResult {
+                    exchange_id,
+                    service: service.id.clone(),
+                    status: "completed",
+                    registry: Some(RegistryReceipt {
+                        name: service.registry.clone(),
+                        message_id: decoded.message_id.clone(),
+                        signed_by: decoded.signer,
+                    }),
+                    received_at: claimed.received_at.clone(),
+                    completed_at: now_text(OffsetDateTime::now_utc()),
+                    data: grant.filter(decoded.data),
+                };
+                let sealed = serde_json::to_vec(&result)
+                    .map(|bytes| self.sealer.seal(&bytes))
+                    .ok();
+                let log = ExchangeOutcome::Completed {
+                    request_digest: digests.request.unwrap_or_default(),
+                    response_digest: digests.response.unwrap_or_default(),
+                    registry_message_id: Some(decoded.message_id),
+                };
+                match self
+                    .store
+                    .finish_async(exchange_id, &log, sealed.as_deref(), None)
+                    .await
+                {
+                    Ok(true) => ProcessOutcome::Completed,
+                    Ok(false) => ProcessOutcome::Skipped,
+                    Err(error) => {
+                        // The lease runs out and another attempt is made; the answer is not
+                        // lost, only delayed.
+                        warn!(%error, %exchange_id, "cannot record the completion");
+                        ProcessOutcome::Retrying
+                    }
+                }
+            }
+            Err(error) if error.retryable() && attempts < self.retry.max_attempts => {
+                let delay = self.retry.delay_after(attempts);
+                let due = crate::store::now_millis() + delay.as_millis() as i64;
+                self.metrics
+                    .retries
+                    .with_label_values(&[service.registry.as_str(), error.code()])
+                    .inc();
+                let _ = self.store.retry_later(exchange_id, due, error.code()).await;
+                info!(%exchange_id, attempts, delay_ms = delay.as_millis() as u64, code = error.code(), "retry scheduled");
+                ProcessOutcome::Retrying
+            }
+            Err(error) => {
+                let dead = error.retryable();
+                let log = ExchangeOutcome::Failed {
+                    error_code: error.code().into(),
+                    request_digest: digests.request,
+                    response_digest: digests.response,
+                };
+                let reason = dead.then(|| format!("{} after {attempts} attempts", error.code()));
+                let _ = self
+                    .store
+                    .finish_async(exchange_id, &log, None, reason.as_deref())
+                    .await;
+                if dead {
+                    self.metrics
+                        .dead_letters
+                        .with_label_values(&[service.registry.as_str()])
+                        .inc();
+                    warn!(%exchange_id, attempts, code = error.code(), "dead-lettered");
+                    ProcessOutcome::DeadLettered
+                } else {
+                    ProcessOutcome::Failed
+                }
+            }
+        }
+    }
+
+    /// The state of an exchange, for the client that made it (others get 404) or, with
+    /// `client` None, for an operator.
+    pub async fn status(
+        &self,
+        client: Option<&str>,
+        exchange_id: Uuid,
+    ) -> Result<Value, ExchangeFailure> {
+        let record = self
+            .store
+            .exchange(exchange_id)
+            .await
+            .map_err(|_| ExchangeError::StoreUnavailable)?
+            .filter(|record| client.is_none_or(|c| record.client_id == c))
+            .ok_or(ExchangeError::UnknownExchange)?;
+        let status = match (record.status, &record.dead_letter_reason) {
+            (crate::store::ExchangeStatus::InProgress, _) => "in_progress",
+            (crate::store::ExchangeStatus::Completed, _) => "completed",
+            (crate::store::ExchangeStatus::Failed, Some(_)) => "dead_lettered",
+            (crate::store::ExchangeStatus::Failed, None) => "failed",
+        };
+        let mut body = json!({
+            "exchangeId": record.id,
+            "service": record.service,
+            "mode": record.mode,
+            "status": status,
+            "attempts": record.attempts,
+            "receivedAt": record.received_at,
+        });
+        if let Some(completed_at) = &record.completed_at {
+            body["completedAt"] = json!(completed_at);
+        }
+        if let Some(parent) = &record.parent_id {
+            body["parentId"] = json!(parent);
+        }
+        if let Some(result) = record
+            .sealed_result
+            .as_deref()
+            .and_then(|sealed| self.sealer.open(sealed).ok())
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        {
+            body["result"] = result;
+        }
+        if status == "failed" || status == "dead_lettered" {
+            let code = record
+                .error_code
+                .clone()
+                .unwrap_or_else(|| "hub.internal".into());
+            let (fault, retryable) = code_facts(&code);
+            body["error"] = json!({"code": code, "fault": fault, "retryable": retryable});
+            if let Some(reason) = &record.dead_letter_reason {
+                body["error"]["detail"] = json!(reason);
+            }
+        }
+        Ok(body)
+    }
+
+    /// Starts a new async exchange from a dead-lettered one (lineage kept in `parentId`).
+    pub async fn replay(&self, original: Uuid) -> Result<Uuid, ExchangeFailure> {
+        let record = self
+            .store
+            .exchange(original)
+            .await
+            .map_err(|_| ExchangeError::StoreUnavailable)?
+            .ok_or(ExchangeError::UnknownExchange)?;
+        let replay = self
+            .store
+            .replay(original)
+            .await
+            .map_err(|_| ExchangeError::StoreUnavailable)?
+            .ok_or(ExchangeError::NotDeadLettered)?;
+        let registry = self
+            .catalog
+            .service(&record.service)
+            .map(|s| s.registry.clone())
+            .unwrap_or_default();
+        if self.queue.publish(&registry, replay).await.is_err() {
+            // Stays queued in the store; the sweeper publishes it when the broker is back.
+            warn!(%replay, "replay not yet confirmed by the broker");
+        }
+        self.queue_notify.notify_waiters();
+        info!(%original, %replay, "dead-lettered exchange replayed");
+        Ok(replay)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_and_stay_bounded() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+            lease: Duration::from_secs(1),
+        };
+        for attempts in 1..=10 {
+            let delay = policy.delay_after(attempts);
+            assert!(delay >= Duration::from_millis(100), "{attempts}: {delay:?}");
+            assert!(delay <= Duration::from_secs(4), "{attempts}: {delay:?}");
+        }
+        assert!(policy.delay_after(1) < Duration::from_millis(250));
+        assert!(policy.delay_after(6) >= Duration::from_secs(2));
+    }
+
+    #[test]
+    fn stored_codes_keep_their_fault_and_retryability() {
+        assert_eq!(code_facts("registry.timeout"), ("registry", true));
+        assert_eq!(code_facts("caller.subject_not_found"), ("caller", false));
+        assert_eq!(code_facts("hub.queue_unavailable"), ("hub", true));
+    }
+}

@@ -1,0 +1,370 @@
+//! Asynchronous exchanges in the store, which is the durable queue's source of truth: each
+//! async exchange in progress is work to do, claimed by one worker at a time under a lease,
+//! retried later after a retryable failure, and ended exactly once.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use super::exchanges::timestamp;
+use super::{ExchangeOutcome, NewExchange, Store, StoreError};
+
+/// Milliseconds since the Unix epoch, the unit of the queue columns.
+pub fn now_millis() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// An async exchange as accepted: the log row plus its sealed request.
+#[derive(Debug, Clone)]
+pub struct NewAsyncExchange {
+    pub exchange: NewExchange,
+    pub registry: String,
+    pub idempotency_key: Option<String>,
+    /// Digest of the submission, to tell a repeat from a conflicting reuse of the key.
+    pub submission_digest: String,
+    pub sealed_request: String,
+}
+
+/// What submitting produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submission {
+    Accepted,
+    /// The idempotency key was used before: the earlier exchange, and whether the submission
+    /// was the same.
+    Repeated {
+        id: uuid::Uuid,
+        same: bool,
+    },
+}
+
+/// A claimed piece of work.
+#[derive(Debug, Clone)]
+pub struct ClaimedExchange {
+    pub id: uuid::Uuid,
+    pub client_id: String,
+    pub service: String,
+    pub attempts: i64,
+    pub sealed_request: String,
+    pub received_at: String,
+}
+
+/// An exchange to (re)publish to the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueExchange {
+    pub id: uuid::Uuid,
+    pub registry: String,
+}
+
+fn parse_id(text: &str) -> Result<uuid::Uuid, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("exchange id `{text}`")))
+}
+
+/// Rows a worker may take now: queued ones, retries that are due, and work whose lease ran
+/// out (its worker died).
+const CLAIMABLE: &str = "status = 'in_progress' AND mode = 'async' AND (\
+    queue_state = 'queued' \
+    OR (queue_state = 'waiting' AND available_at <= $1) \
+    OR (queue_state = 'working' AND lease_until < $1))";
+
+impl Store {
+    /// Records an accepted async exchange, ready for a worker. With an idempotency key that
+    /// was used before, nothing is written and the earlier exchange is returned.
+    pub async fn submit_async(
+        &self,
+        submission: &NewAsyncExchange,
+    ) -> Result<Submission, StoreError> {
+        if let Some(previous) = self.find_by_idempotency_key(submission).await? {
+            return Ok(previous);
+        }
+        let exchange = &submission.exchange;
+        let now = now_millis();
+        let inserted = sqlx::query(
+            "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
+             calling_user_digest, subject_digest, status, received_at, parent_id, mode, registry, \
+             queue_state, attempts, available_at, enqueued_at, idempotency_key, \
+             submission_digest, sealed_request) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'in_progress', $9, $10, 'async', $11, \
+             'queued', 0, $12, $12, $13, $14, $15)",
+        )
+        .bind(exchange.id.to_string())
+        .bind(&exchange.client_id)
+        .bind(&exchange.service)
+        .bind(&exchange.legal_basis)
+        .bind(&exchange.reason)
+        .bind(exchange.case_id.clone())
+        .bind(&exchange.calling_user_digest)
+        .bind(&exchange.subject_digest)
+        .bind(timestamp(exchange.received_at))
+        .bind(exchange.parent_id.map(|id| id.to_string()))
+        .bind(&submission.registry)
+        .bind(now)
+        .bind(submission.idempotency_key.clone())
+        .bind(&submission.submission_digest)
+        .bind(&submission.sealed_request)
+        .execute(self.pool())
+        .await;
+        match inserted {
+            Ok(_) => Ok(Submission::Accepted),
+            // Two submissions with one key raced; the loser answers with the winner.
+            Err(error) => match self.find_by_idempotency_key(submission).await? {
+                Some(previous) => Ok(previous),
+                None => Err(error.into()),
+            },
+        }
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        submission: &NewAsyncExchange,
+    ) -> Result<Option<Submission>, StoreError> {
+        let Some(key) = &submission.idempotency_key else {
+            return Ok(None);
+        };
+        let row = sqlx::query(
+            "SELECT id, submission_digest FROM exchanges WHERE client_id = $1 AND idempotency_key = $2",
+        )
+        .bind(&submission.exchange.client_id)
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("id")?;
+        let digest: Option<String> = row.try_get("submission_digest")?;
+        Ok(Some(Submission::Repeated {
+            id: parse_id(&id)?,
+            same: digest.as_deref() == Some(submission.submission_digest.as_str()),
+        }))
+    }
+
+    /// Async exchanges of `registry` a worker may take now, oldest due first.
+    pub async fn claimable(
+        &self,
+        registry: &str,
+        limit: i64,
+    ) -> Result<Vec<uuid::Uuid>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT id FROM exchanges WHERE registry = $2 AND {CLAIMABLE} \
+             ORDER BY available_at LIMIT $3"
+        ))
+        .bind(now_millis())
+        .bind(registry)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| parse_id(&row.try_get::<String, _>("id")?))
+            .collect()
+    }
+
+    /// Takes an exchange for `lease_ms`, counting one more attempt. `None` when it is not
+    /// claimable (ended, or another worker holds it).
+    pub async fn claim(
+        &self,
+        id: uuid::Uuid,
+        lease_ms: i64,
+    ) -> Result<Option<ClaimedExchange>, StoreError> {
+        let now = now_millis();
+        let claimed = sqlx::query(&format!(
+            "UPDATE exchanges SET queue_state = 'working', lease_until = $2, attempts = attempts + 1 \
+             WHERE id = $3 AND {CLAIMABLE}"
+        ))
+        .bind(now)
+        .bind(now + lease_ms)
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        if claimed.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT client_id, service, attempts, sealed_request, received_at FROM exchanges WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(Some(ClaimedExchange {
+            id,
+            client_id: row.try_get("client_id")?,
+            service: row.try_get("service")?,
+            attempts: row.try_get("attempts")?,
+            sealed_request: row
+                .try_get::<Option<String>, _>("sealed_request")?
+                .ok_or_else(|| StoreError::Corrupt("async exchange without request".into()))?,
+            received_at: row.try_get("received_at")?,
+        }))
+    }
+
+    /// Puts claimed work back to wait until `available_at` after a retryable failure.
+    pub async fn retry_later(
+        &self,
+        id: uuid::Uuid,
+        available_at: i64,
+        error_code: &str,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE exchanges SET queue_state = 'waiting', available_at = $1, lease_until = NULL, \
+             error_code = $2 WHERE id = $3 AND status = 'in_progress' AND queue_state = 'working'",
+        )
+        .bind(available_at)
+        .bind(error_code)
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Ends an async exchange: completed with its sealed result, failed, or dead-lettered
+    /// (failed with a reason after its last attempt). Returns `false` if it had already ended.
+    pub async fn finish_async(
+        &self,
+        id: uuid::Uuid,
+        outcome: &ExchangeOutcome,
+        sealed_result: Option<&str>,
+        dead_letter_reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let (status, error_code, request_digest, response_digest, message_id) = match outcome {
+            ExchangeOutcome::Completed {
+                request_digest,
+                response_digest,
+                registry_message_id,
+            } => (
+                "completed",
+                None,
+                Some(request_digest.clone()),
+                Some(response_digest.clone()),
+                registry_message_id.clone(),
+            ),
+            ExchangeOutcome::Failed {
+                error_code,
+                request_digest,
+                response_digest,
+            } => (
+                "failed",
+                Some(error_code.clone()),
+                request_digest.clone(),
+                response_digest.clone(),
+                None,
+            ),
+        };
+        // One statement, so the exchange is either still in progress or ended, never between.
+        let closed = sqlx::query(
+            "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
+             response_digest = $4, registry_message_id = $5, completed_at = $6, \
+             queue_state = NULL, lease_until = NULL, sealed_result = $7, dead_letter_reason = $8 \
+             WHERE id = $9 AND status = 'in_progress'",
+        )
+        .bind(status)
+        .bind(error_code)
+        .bind(request_digest)
+        .bind(response_digest)
+        .bind(message_id)
+        .bind(timestamp(OffsetDateTime::now_utc()))
+        .bind(sealed_result)
+        .bind(dead_letter_reason)
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(closed.rows_affected() == 1)
+    }
+
+    /// Async exchanges to hand to the broker: retries that are due, work whose lease ran out,
+    /// and queued work whose message may have been lost (enqueued more than `stale_ms` ago).
+    pub async fn due_for_publish(&self, stale_ms: i64) -> Result<Vec<DueExchange>, StoreError> {
+        let now = now_millis();
+        let rows = sqlx::query(
+            "SELECT id, registry FROM exchanges WHERE status = 'in_progress' AND mode = 'async' AND (\
+             (queue_state = 'waiting' AND available_at <= $1) \
+             OR (queue_state = 'working' AND lease_until < $1) \
+             OR (queue_state = 'queued' AND enqueued_at < $2)) \
+             ORDER BY available_at LIMIT 500",
+        )
+        .bind(now)
+        .bind(now - stale_ms)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DueExchange {
+                    id: parse_id(&row.try_get::<String, _>("id")?)?,
+                    registry: row.try_get("registry")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Notes that a message for the exchange is in the broker.
+    pub async fn mark_enqueued(&self, id: uuid::Uuid) -> Result<(), StoreError> {
+        let now = now_millis();
+        sqlx::query(
+            "UPDATE exchanges SET queue_state = 'queued', enqueued_at = $1, lease_until = NULL \
+             WHERE id = $2 AND status = 'in_progress' AND mode = 'async' AND (\
+             queue_state = 'queued' OR (queue_state = 'waiting' AND available_at <= $1) \
+             OR (queue_state = 'working' AND lease_until < $1))",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Dead-lettered exchanges, newest first.
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<uuid::Uuid>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM exchanges WHERE dead_letter_reason IS NOT NULL \
+             ORDER BY completed_at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| parse_id(&row.try_get::<String, _>("id")?))
+            .collect()
+    }
+
+    /// Starts a new async exchange from a dead-lettered one, keeping the lineage in
+    /// `parent_id`. `None` if `original` is not dead-lettered.
+    pub async fn replay(&self, original: uuid::Uuid) -> Result<Option<uuid::Uuid>, StoreError> {
+        let replay = uuid::Uuid::new_v4();
+        let now = now_millis();
+        let inserted = sqlx::query(
+            "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
+             calling_user_digest, subject_digest, status, received_at, parent_id, mode, registry, \
+             queue_state, attempts, available_at, enqueued_at, submission_digest, sealed_request) \
+             SELECT $1, client_id, service, legal_basis, reason, case_id, calling_user_digest, \
+             subject_digest, 'in_progress', $2, id, 'async', registry, 'queued', 0, $3, $3, \
+             submission_digest, sealed_request FROM exchanges \
+             WHERE id = $4 AND dead_letter_reason IS NOT NULL AND sealed_request IS NOT NULL",
+        )
+        .bind(replay.to_string())
+        .bind(timestamp(OffsetDateTime::now_utc()))
+        .bind(now)
+        .bind(original.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok((inserted.rows_affected() == 1).then_some(replay))
+    }
+
+    /// Async exchanges in progress by registry and queue state, for metrics.
+    pub async fn queue_depths(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT registry, queue_state, COUNT(*) AS n FROM exchanges \
+             WHERE status = 'in_progress' AND mode = 'async' GROUP BY registry, queue_state",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<Option<String>, _>("registry")?
+                        .unwrap_or_default(),
+                    row.try_get::<Option<String>, _>("queue_state")?
+                        .unwrap_or_default(),
+                    row.try_get("n")?,
+                ))
+            })
+            .collect()
+    }
+}
