@@ -1,0 +1,295 @@
+//! Fault tests of asynchronous exchanges against real processes: the hub binary killed with
+//! SIGKILL in the middle of a load and started again, and the RabbitMQ broker restarted in
+//! the middle of a load. Afterwards every accepted exchange must have ended exactly once.
+//! These run in their own test binary because they stop shared servers.
+
+// Shared with the API tests; not every helper is used here.
+#[allow(dead_code)]
+#[path = "api/async_helpers.rs"]
+mod async_helpers;
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use esocial_hub::catalog::Catalog;
+use esocial_hub::crypto::pki::{PkiLayout, client_holder, init_dev_pki, registry_holder};
+use esocial_hub::simulate::population::Population;
+use esocial_hub::simulate::{Behaviour, SimulatorConfig};
+use esocial_hub::store::{ExchangeStatus, Store};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::async_helpers::{Backend, rabbit_url, spawn_async_app};
+use crate::helpers::{SpawnOptions, adapters_dir, client_with, contracts_dir};
+
+const HUB: &str = env!("CARGO_BIN_EXE_esocial-hub");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A hub settings file for the binary, pointing at simulators of this process.
+fn settings_toml(pki: &PkiLayout, db: &Path, api: u16, ops: u16, civil: u16) -> String {
+    let p = |path: std::path::PathBuf| path.display().to_string();
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{api}"
+ops_listen = "127.0.0.1:{ops}"
+[tls]
+cert = "{hub_cert}"
+key = "{hub_key}"
+client_ca = "{ca}"
+[mconnect]
+signing_cert = "{hub_cert}"
+signing_key = "{hub_key}"
+trust_ca = "{ca}"
+[store]
+url = "sqlite://{db}?mode=rwc"
+[audit]
+digest_key = "fault-test-digest-key-0123456789abcdef"
+[adapters]
+dir = "{adapters}"
+[contracts]
+dir = "{contracts}"
+[queue]
+max_attempts = 5
+base_delay_ms = 20
+max_delay_ms = 200
+lease_ms = 1500
+concurrency_per_registry = 4
+[registries.civil]
+endpoint = "https://127.0.0.1:{civil}/civil"
+[[clients]]
+id = "case-management"
+idno = "1008600038413"
+[[grants]]
+client = "case-management"
+service = "civil.person-details"
+"#,
+        hub_cert = p(pki.cert("hub")),
+        hub_key = p(pki.key("hub")),
+        ca = p(pki.ca_cert()),
+        db = db.display(),
+        adapters = p(adapters_dir()),
+        contracts = p(contracts_dir()),
+    )
+}
+
+fn start_hub(config: &Path) -> Child {
+    Command::new(HUB)
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the hub binary starts")
+}
+
+async fn wait_live(ops: u16) {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..200 {
+        if client
+            .get(format!("http://127.0.0.1:{ops}/health/live"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the hub did not come up");
+}
+
+#[tokio::test]
+async fn a_hub_killed_mid_load_finishes_every_accepted_exchange_after_restart() {
+    // Arrange: a civil simulator in this process, the hub as a child process.
+    esocial_hub::telemetry::init("warn", false);
+    let dir = tempfile::tempdir().unwrap();
+    let pki = PkiLayout::new(dir.path().join("pki"));
+    init_dev_pki(&pki, &["civil".into()], &["case-management".into()]).unwrap();
+    let catalog = Catalog::load(&adapters_dir(), &contracts_dir()).unwrap();
+    let population = Arc::new(Population::synthetic(5, 200));
+    let holder = registry_holder("civil");
+    let simulator = esocial_hub::simulate::start(
+        &catalog,
+        "civil",
+        SimulatorConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls_cert: pki.cert(&holder),
+            tls_key: pki.key(&holder),
+            client_ca: pki.ca_cert(),
+            signing_cert_pem: std::fs::read(pki.cert(&holder)).unwrap(),
+            signing_key_pem: std::fs::read(pki.key(&holder)).unwrap(),
+            population: population.clone(),
+            behaviour: Behaviour {
+                delay: Duration::from_millis(150),
+                ..Behaviour::default()
+            },
+        },
+    )
+    .unwrap();
+    let civil = simulator.port;
+    tokio::spawn(simulator.server);
+    let db = dir.path().join("hub.db");
+    let (api, ops) = (free_port(), free_port());
+    let config = dir.path().join("hub.toml");
+    std::fs::write(&config, settings_toml(&pki, &db, api, ops, civil)).unwrap();
+    let mut hub = start_hub(&config);
+    wait_live(ops).await;
+    let client = client_with(&pki, &client_holder("case-management"));
+    let subjects: Vec<String> = population
+        .persons()
+        .iter()
+        .take(40)
+        .map(|p| p.idnp.expose().to_string())
+        .collect();
+
+    // Act: submit 40 async exchanges; kill -9 the hub after 20 were accepted.
+    let mut accepted = Vec::new();
+    for (index, idnp) in subjects.iter().enumerate() {
+        if index == 20 {
+            hub.kill().expect("SIGKILL the hub");
+            hub.wait().unwrap();
+            hub = start_hub(&config);
+            wait_live(ops).await;
+        }
+        let body = json!({
+            "mode": "async",
+            "service": "civil.person-details",
+            "subject": {"idnp": idnp},
+            "purpose": {"legalBasis": "Legea nr. 123/2010, art. 12", "reason": "Evaluare"},
+            "caller": {"userIdnp": subjects[0]},
+        });
+        let response = client
+            .post(format!("https://127.0.0.1:{api}/api/v1/exchanges"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 202);
+        let body: Value = response.json().await.unwrap();
+        accepted.push(body["exchangeId"].as_str().unwrap().to_string());
+    }
+
+    // Assert: after the restart, every accepted exchange completes, once.
+    let store = Store::connect(
+        &SecretString::from(format!("sqlite://{}?mode=rwc", db.display())),
+        2,
+    )
+    .await
+    .unwrap();
+    let mut in_progress = i64::MAX;
+    for _ in 0..300 {
+        in_progress = store
+            .count_by_status(ExchangeStatus::InProgress)
+            .await
+            .unwrap();
+        if in_progress == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    hub.kill().ok();
+    hub.wait().ok();
+    assert_eq!(in_progress, 0, "nothing stays in progress after the crash");
+    for id in &accepted {
+        let record = store
+            .exchange(id.parse().unwrap())
+            .await
+            .unwrap()
+            .expect("not lost");
+        assert_eq!(record.status, ExchangeStatus::Completed, "{id}");
+    }
+    assert_eq!(
+        store
+            .count_by_status(ExchangeStatus::Completed)
+            .await
+            .unwrap(),
+        accepted.len() as i64,
+        "none lost, none extra"
+    );
+}
+
+#[tokio::test]
+async fn a_broker_restarted_mid_load_loses_nothing() {
+    if rabbit_url().is_none() {
+        return;
+    }
+    let restart = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/restart-rabbitmq.sh");
+    let Some(app) = spawn_async_app(
+        Backend::Rabbit,
+        5,
+        SpawnOptions {
+            behaviour: Behaviour {
+                delay: Duration::from_millis(50),
+                ..Behaviour::default()
+            },
+            ..SpawnOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+
+    // Act: submit while the broker restarts.
+    let restarting = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        let output = Command::new("bash")
+            .arg(restart)
+            .output()
+            .expect("restart script runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    });
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !restarting.is_finished() || accepted.len() < 30 {
+        if std::time::Instant::now() > deadline {
+            break;
+        }
+        let response = app.submit_async(&app.valid_request(), None).await;
+        match response.status().as_u16() {
+            202 => {
+                let body: Value = response.json().await.unwrap();
+                accepted.push(body["exchangeId"].as_str().unwrap().to_string());
+            }
+            503 => {
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(body["code"], "hub.queue_unavailable");
+                refused += 1;
+            }
+            other => panic!("unexpected HTTP {other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    restarting.await.unwrap();
+
+    // Assert: every accepted exchange completes; refused ones ended as refused.
+    for id in &accepted {
+        let status = app.wait_until_ended(id).await;
+        assert_eq!(status["status"], "completed", "{status}");
+    }
+    assert!(accepted.len() >= 30, "only {} accepted", accepted.len());
+    app.assert_all_ended_once(accepted.len() + refused).await;
+    eprintln!(
+        "broker restart: {} accepted and completed, {refused} refused with 503",
+        accepted.len()
+    );
+}
