@@ -245,3 +245,78 @@ pub fn mconnect_verify(trust: &Path) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+/// `queue dead-letters`: list dead-lettered exchanges (no personal data: ids, service, reason).
+pub fn queue_dead_letters(config: &Path) -> anyhow::Result<ExitCode> {
+    let settings =
+        Settings::load(config).with_context(|| format!("settings from `{}`", config.display()))?;
+    runtime()?.block_on(async {
+        let store = crate::store::Store::connect(&settings.store.url, 2)
+            .await
+            .context("setting `store.url`: cannot open the store")?;
+        let mut out = std::io::stdout().lock();
+        let ids = store.dead_letters(10_000).await?;
+        writeln!(out, "{} dead-lettered exchange(s)", ids.len())?;
+        for id in ids {
+            if let Some(record) = store.exchange(id).await? {
+                writeln!(
+                    out,
+                    "{id}  {}  {}  attempts={}  {}",
+                    record.completed_at.unwrap_or_default(),
+                    record.service,
+                    record.attempts,
+                    record.dead_letter_reason.unwrap_or_default()
+                )?;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `queue replay`: replay dead-lettered exchanges; each replay is a new exchange whose parent
+/// is the original. With RabbitMQ the replays are published at once.
+pub fn queue_replay(config: &Path, ids: &[uuid::Uuid]) -> anyhow::Result<ExitCode> {
+    let settings =
+        Settings::load(config).with_context(|| format!("settings from `{}`", config.display()))?;
+    runtime()?.block_on(async {
+        let store = crate::store::Store::connect(&settings.store.url, 2)
+            .await
+            .context("setting `store.url`: cannot open the store")?;
+        let rabbit = match (&settings.queue.backend, &settings.queue.amqp_url) {
+            (crate::config::QueueKind::Rabbitmq, Some(url)) => Some(
+                crate::queue::Rabbit::connect(url.clone(), &settings.queue.namespace, Vec::new())
+                    .await
+                    .context("setting `queue.amqp_url`: cannot reach RabbitMQ")?,
+            ),
+            _ => None,
+        };
+        let mut out = std::io::stdout().lock();
+        let mut refused = 0;
+        for original in ids {
+            let record = store.exchange(*original).await?;
+            match store.replay(*original).await? {
+                Some(replay) => {
+                    if let (Some(rabbit), Some(record)) = (&rabbit, &record) {
+                        let registry = record.service.split('.').next().unwrap_or_default();
+                        if rabbit.publish(registry, replay).await.is_err() {
+                            writeln!(out, "{replay}: queued; the hub's sweeper will publish it")?;
+                        }
+                    }
+                    writeln!(out, "{original} -> {replay}")?;
+                }
+                None => {
+                    refused += 1;
+                    writeln!(
+                        out,
+                        "{original}: not a dead-lettered exchange, not replayed"
+                    )?;
+                }
+            }
+        }
+        Ok(if refused == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
+}

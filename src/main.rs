@@ -69,6 +69,11 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         delay_ms: u64,
     },
+    /// Operators' controls of asynchronous exchanges.
+    Queue {
+        #[command(subcommand)]
+        action: QueueAction,
+    },
     /// Published contracts for integrators.
     Contract {
         #[command(subcommand)]
@@ -83,6 +88,24 @@ enum Command {
     Mconnect {
         #[command(subcommand)]
         action: MconnectAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueueAction {
+    /// List dead-lettered exchanges: id, when, service, attempts and reason.
+    DeadLetters {
+        #[arg(long, short, default_value = "deploy/hub.example.toml")]
+        config: PathBuf,
+    },
+    /// Replay dead-lettered exchanges; each replay is a new exchange whose parent is the
+    /// original. Exits 1 if any id was not a dead letter.
+    Replay {
+        #[arg(long, short, default_value = "deploy/hub.example.toml")]
+        config: PathBuf,
+        /// Exchange ids to replay.
+        #[arg(required = true)]
+        ids: Vec<uuid::Uuid>,
     },
 }
 
@@ -193,6 +216,12 @@ fn main() -> std::process::ExitCode {
             contracts,
             delay_ms,
         } => commands::simulate(&registry, listen, &pki, &adapters, &contracts, delay_ms),
+        Command::Queue {
+            action: QueueAction::DeadLetters { config },
+        } => commands::queue_dead_letters(&config),
+        Command::Queue {
+            action: QueueAction::Replay { config, ids },
+        } => commands::queue_replay(&config, &ids),
         Command::Contract {
             action:
                 ContractAction::Validate {

@@ -112,12 +112,10 @@ async fn wait_live(ops: u16) {
     panic!("the hub did not come up");
 }
 
-#[tokio::test]
-async fn a_hub_killed_mid_load_finishes_every_accepted_exchange_after_restart() {
-    // Arrange: a civil simulator in this process, the hub as a child process.
+/// A development PKI and a civil simulator in this process; returns the simulator's port.
+fn civil_simulator(dir: &Path, behaviour: Behaviour) -> (PkiLayout, Arc<Population>, u16) {
     esocial_hub::telemetry::init("warn", false);
-    let dir = tempfile::tempdir().unwrap();
-    let pki = PkiLayout::new(dir.path().join("pki"));
+    let pki = PkiLayout::new(dir.join("pki"));
     init_dev_pki(&pki, &["civil".into()], &["case-management".into()]).unwrap();
     let catalog = Catalog::load(&adapters_dir(), &contracts_dir()).unwrap();
     let population = Arc::new(Population::synthetic(5, 200));
@@ -133,15 +131,112 @@ async fn a_hub_killed_mid_load_finishes_every_accepted_exchange_after_restart() 
             signing_cert_pem: std::fs::read(pki.cert(&holder)).unwrap(),
             signing_key_pem: std::fs::read(pki.key(&holder)).unwrap(),
             population: population.clone(),
-            behaviour: Behaviour {
-                delay: Duration::from_millis(150),
-                ..Behaviour::default()
-            },
+            behaviour,
         },
     )
     .unwrap();
-    let civil = simulator.port;
+    let port = simulator.port;
     tokio::spawn(simulator.server);
+    (pki, population, port)
+}
+
+fn async_body(idnp: &str, user: &str) -> Value {
+    json!({
+        "mode": "async",
+        "service": "civil.person-details",
+        "subject": {"idnp": idnp},
+        "purpose": {"legalBasis": "Legea nr. 123/2010, art. 12", "reason": "Evaluare"},
+        "caller": {"userIdnp": user},
+    })
+}
+
+#[tokio::test]
+async fn operators_list_and_replay_dead_letters_from_the_command_line() {
+    // Arrange: a registry that always fails, so the exchange is dead-lettered.
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, population, civil) = civil_simulator(
+        dir.path(),
+        Behaviour {
+            fail_status: Some(503),
+            ..Behaviour::default()
+        },
+    );
+    let db = dir.path().join("hub.db");
+    let (api, ops) = (free_port(), free_port());
+    let config = dir.path().join("hub.toml");
+    std::fs::write(&config, settings_toml(&pki, &db, api, ops, civil)).unwrap();
+    let mut hub = start_hub(&config);
+    wait_live(ops).await;
+    let client = client_with(&pki, &client_holder("case-management"));
+    let idnp = population.persons()[0].idnp.expose().to_string();
+    let response = client
+        .post(format!("https://127.0.0.1:{api}/api/v1/exchanges"))
+        .json(&async_body(&idnp, &idnp))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let id = body["exchangeId"].as_str().unwrap().to_string();
+    let store = Store::connect(
+        &SecretString::from(format!("sqlite://{}?mode=rwc", db.display())),
+        2,
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if !store.dead_letters(10).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Act
+    let listed = Command::new(HUB)
+        .args(["queue", "dead-letters", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let replayed = Command::new(HUB)
+        .args(["queue", "replay", "--config"])
+        .arg(&config)
+        .arg(&id)
+        .output()
+        .unwrap();
+    hub.kill().ok();
+    hub.wait().ok();
+
+    // Assert
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    assert!(listing.contains(&id), "{listing}");
+    assert!(
+        listing.contains("registry.unavailable after 5 attempts"),
+        "{listing}"
+    );
+    assert!(!listing.contains(&idnp), "no IDNP in the listing");
+    let output = String::from_utf8_lossy(&replayed.stdout);
+    assert!(replayed.status.success(), "{output}");
+    let replay: uuid::Uuid = output
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .expect("the replay's id");
+    let record = store.exchange(replay).await.unwrap().unwrap();
+    assert_eq!(record.parent_id.as_deref(), Some(id.as_str()));
+}
+
+#[tokio::test]
+async fn a_hub_killed_mid_load_finishes_every_accepted_exchange_after_restart() {
+    // Arrange: a civil simulator in this process, the hub as a child process.
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, population, civil) = civil_simulator(
+        dir.path(),
+        Behaviour {
+            delay: Duration::from_millis(150),
+            ..Behaviour::default()
+        },
+    );
     let db = dir.path().join("hub.db");
     let (api, ops) = (free_port(), free_port());
     let config = dir.path().join("hub.toml");
@@ -165,13 +260,7 @@ async fn a_hub_killed_mid_load_finishes_every_accepted_exchange_after_restart() 
             hub = start_hub(&config);
             wait_live(ops).await;
         }
-        let body = json!({
-            "mode": "async",
-            "service": "civil.person-details",
-            "subject": {"idnp": idnp},
-            "purpose": {"legalBasis": "Legea nr. 123/2010, art. 12", "reason": "Evaluare"},
-            "caller": {"userIdnp": subjects[0]},
-        });
+        let body = async_body(idnp, &subjects[0]);
         let response = client
             .post(format!("https://127.0.0.1:{api}/api/v1/exchanges"))
             .json(&body)
