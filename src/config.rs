@@ -211,6 +211,9 @@ pub struct ClientSettings {
     /// May list and replay dead-lettered exchanges.
     #[serde(default)]
     pub operator: bool,
+    /// HTTPS URLs this client may name as `callbackUrl` of async exchanges.
+    #[serde(default)]
+    pub callback_urls: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -402,6 +405,14 @@ impl Settings {
                     format!("clients[{index}].id"),
                     format!("duplicate client `{}`", client.id),
                 ));
+            }
+            for (url_index, url) in client.callback_urls.iter().enumerate() {
+                if !url.starts_with("https://") {
+                    return Err(SettingsError::invalid(
+                        format!("clients[{index}].callback_urls[{url_index}]"),
+                        "must be an https:// URL",
+                    ));
+                }
             }
             Idno::parse(&client.idno).map_err(|error| {
                 SettingsError::invalid(format!("clients[{index}].idno"), error.to_string())

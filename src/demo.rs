@@ -127,11 +127,13 @@ pub fn embedded_settings(
                 id: DEMO_CLIENT.into(),
                 idno: DEMO_CLIENT_IDNO.into(),
                 operator: true,
+                callback_urls: Vec::new(),
             },
             ClientSettings {
                 id: DEMO_UNGRANTED_CLIENT.into(),
                 idno: DEMO_UNGRANTED_CLIENT_IDNO.into(),
                 operator: false,
+                callback_urls: Vec::new(),
             },
         ],
         grants,

@@ -175,6 +175,13 @@ impl Application {
                 .iter()
                 .filter(|c| c.operator)
                 .map(|c| c.id.clone()),
+        )
+        .with_callbacks(
+            settings
+                .clients
+                .iter()
+                .map(|c| (c.id.clone(), c.callback_urls.clone()))
+                .collect(),
         );
         let workers = start_workers(
             exchanger.clone(),

@@ -68,6 +68,13 @@ pub async fn create_exchange(
     let body = read_limited(payload, state.max_body_bytes).await?;
     let exchange_request = ExchangeRequest::parse(&body)?;
     match exchange_request.mode {
+        Mode::Sync if exchange_request.callback_url.is_some() => {
+            Err(ExchangeError::InvalidRequest(vec![Violation {
+                pointer: "/callbackUrl".into(),
+                message: "a callback is only for \"mode\": \"async\"".into(),
+            }])
+            .into())
+        }
         Mode::Sync => {
             let result = state.exchanger.run(&client, exchange_request).await?;
             Ok(HttpResponse::Ok().json(result))

@@ -54,6 +54,7 @@ impl SealedRequest {
             },
             calling_user: Idnp::parse(&self.calling_user_idnp).ok()?,
             params: self.params,
+            callback_url: None,
         })
     }
 }
@@ -160,6 +161,14 @@ impl Exchanger {
             }
             .into());
         }
+        if let Some(url) = &request.callback_url
+            && !self
+                .callbacks
+                .get(client)
+                .is_some_and(|registered| registered.contains(url))
+        {
+            return Err(ExchangeError::CallbackNotRegistered.into());
+        }
         let exchange_id = Uuid::new_v4();
         let sealed = serde_json::to_vec(&SealedRequest::from_request(&request))
             .map_err(|_| ExchangeError::Internal)?;
@@ -180,6 +189,7 @@ impl Exchanger {
             idempotency_key,
             submission_digest,
             sealed_request: self.sealer.seal(&sealed),
+            callback_url: request.callback_url.clone(),
         };
         let submitted = self
             .store
@@ -406,6 +416,52 @@ impl Exchanger {
             }
         }
         Ok(body)
+    }
+
+    /// Delivers the completion callbacks that are due: a JWS signed by the hub over
+    /// `{"exchangeId", "status", "completedAt"}`, without personal data (the module reads the
+    /// result with GET). Failed deliveries are retried with backoff, up to ten attempts.
+    pub async fn deliver_callbacks(&self) {
+        let due = match self.store.due_callbacks(50).await {
+            Ok(due) => due,
+            Err(error) => {
+                warn!(%error, "cannot read due callbacks");
+                return;
+            }
+        };
+        for (exchange_id, _client, url, attempts) in due {
+            let Ok(status) = self.status(None, exchange_id).await else {
+                continue;
+            };
+            let notice = json!({
+                "exchangeId": exchange_id,
+                "status": status["status"],
+                "completedAt": status["completedAt"],
+                "location": format!("/api/v1/exchanges/{exchange_id}"),
+            });
+            let delivered = match self.mconnect.sign_notice(notice.to_string().as_bytes()) {
+                Ok(token) => self
+                    .mconnect
+                    .notify(&url, token)
+                    .await
+                    .is_ok_and(|status| (200..300).contains(&status)),
+                Err(_) => false,
+            };
+            let attempts = attempts.max(0) as u32 + 1;
+            let retry_at = (!delivered && attempts < 10).then(|| {
+                crate::store::now_millis() + self.retry.delay_after(attempts).as_millis() as i64
+            });
+            if !delivered {
+                warn!(%exchange_id, attempts, "callback not delivered");
+            }
+            if let Err(error) = self
+                .store
+                .record_callback(exchange_id, delivered, retry_at)
+                .await
+            {
+                warn!(%error, "cannot record a callback delivery");
+            }
+        }
     }
 
     /// Starts a new async exchange from a dead-lettered one (lineage kept in `parentId`).

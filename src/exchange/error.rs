@@ -61,6 +61,8 @@ pub enum ExchangeError {
     IdempotencyConflict,
     #[error("no such exchange for this client")]
     UnknownExchange,
+    #[error("`callbackUrl` is not one of the client's registered callback URLs")]
+    CallbackNotRegistered,
     #[error("the exchange is not dead-lettered, so it cannot be replayed")]
     NotDeadLettered,
     #[error("internal error")]
@@ -93,6 +95,7 @@ impl ExchangeError {
             Self::AsyncNotSupported(_) => "caller.async_not_supported",
             Self::IdempotencyConflict => "caller.idempotency_conflict",
             Self::UnknownExchange => "caller.unknown_exchange",
+            Self::CallbackNotRegistered => "caller.callback_not_registered",
             Self::NotDeadLettered => "caller.not_dead_lettered",
             Self::Internal => "hub.internal",
         }
@@ -135,7 +138,7 @@ impl ExchangeError {
             | Self::RegistryInvalidResponse(_)
             | Self::RegistryResultInvalid(_) => 502,
             Self::StoreUnavailable | Self::QueueUnavailable => 503,
-            Self::AsyncNotSupported(_) => 422,
+            Self::AsyncNotSupported(_) | Self::CallbackNotRegistered => 422,
             Self::IdempotencyConflict | Self::NotDeadLettered => 409,
             Self::UnknownExchange => 404,
             Self::Internal => 500,

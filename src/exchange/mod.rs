@@ -79,6 +79,8 @@ pub struct Exchanger {
     access: Arc<AccessMatrix>,
     clients: Arc<BTreeMap<String, Idno>>,
     operators: Arc<std::collections::BTreeSet<String>>,
+    /// Registered callback URLs by client.
+    callbacks: Arc<BTreeMap<String, Vec<String>>>,
     store: Store,
     mconnect: MconnectClient,
     digester: PersonalDataDigester,
@@ -129,6 +131,7 @@ impl Exchanger {
             access: Arc::new(access),
             clients: Arc::new(clients),
             operators: Arc::default(),
+            callbacks: Arc::default(),
             store,
             mconnect,
             digester,
@@ -143,6 +146,12 @@ impl Exchanger {
     /// Clients allowed to list and replay dead letters.
     pub fn with_operators(mut self, operators: impl IntoIterator<Item = String>) -> Self {
         self.operators = Arc::new(operators.into_iter().collect());
+        self
+    }
+
+    /// The callback URLs each client may name.
+    pub fn with_callbacks(mut self, callbacks: BTreeMap<String, Vec<String>>) -> Self {
+        self.callbacks = Arc::new(callbacks);
         self
     }
 

@@ -36,6 +36,8 @@ pub struct ExchangeRequest {
     /// The person acting in the calling module.
     pub calling_user: Idnp,
     pub params: BTreeMap<String, String>,
+    /// Async only: where to announce completion; one of the client's registered URLs.
+    pub callback_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +51,7 @@ struct Body {
     caller: CallerBody,
     #[serde(default)]
     params: BTreeMap<String, String>,
+    callback_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +119,7 @@ impl ExchangeRequest {
             },
             calling_user,
             params: body.params,
+            callback_url: body.callback_url,
         })
     }
 }

@@ -184,6 +184,33 @@ impl MconnectClient {
         }
     }
 
+    /// Signs a notice (a completion callback) as JWS with the hub's identity.
+    pub fn sign_notice(&self, payload: &[u8]) -> Result<String, CallError> {
+        jws::sign_compact(
+            payload,
+            &self.jws_signer,
+            SystemTime::now(),
+            self.timestamp_ttl,
+        )
+        .map_err(CallError::SignJws)
+    }
+
+    /// Posts a signed notice over mTLS and returns the HTTP status.
+    pub async fn notify(&self, url: &str, token: String) -> Result<u16, CallError> {
+        let response = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.http
+                .post(url)
+                .header("Content-Type", "application/jose")
+                .body(token)
+                .send(),
+        )
+        .await
+        .map_err(|_| CallError::Timeout(Duration::from_secs(10)))?
+        .map_err(|error| CallError::Connect(describe(&error)))?;
+        Ok(response.status().as_u16())
+    }
+
     /// Signs `payload` as JWS, posts it and verifies the signed answer (errors included).
     pub async fn call_rest(
         &self,

@@ -72,6 +72,8 @@ pub struct Rabbit {
     topology: Topology,
     registries: Arc<Vec<String>>,
     link: Arc<RwLock<Option<Link>>>,
+    /// Set while the broker is unreachable, so the outage is logged once, not per attempt.
+    outage: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Rabbit {
@@ -86,6 +88,7 @@ impl Rabbit {
             topology: Topology::new(namespace),
             registries: Arc::new(registries),
             link: Arc::new(RwLock::new(None)),
+            outage: Arc::default(),
         };
         rabbit.reconnect().await?;
         Ok(rabbit)
@@ -124,10 +127,18 @@ impl Rabbit {
         if self.is_connected() {
             return true;
         }
+        use std::sync::atomic::Ordering;
         match self.reconnect().await {
-            Ok(()) => true,
+            Ok(()) => {
+                if self.outage.swap(false, Ordering::SeqCst) {
+                    info!("RabbitMQ is back");
+                }
+                true
+            }
             Err(error) => {
-                warn!(%error, "RabbitMQ still unavailable");
+                if !self.outage.swap(true, Ordering::SeqCst) {
+                    warn!(%error, "RabbitMQ unavailable; reconnecting until it is back");
+                }
                 false
             }
         }

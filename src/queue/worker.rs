@@ -1,6 +1,6 @@
 //! Workers of asynchronous exchanges: per registry, a bounded number at a time, behind a
-//! circuit breaker so that one dead registry does not hold the others' workers. With
-//! RabbitMQ, a sweeper also republishes what is due for retry or was lost.
+//! circuit breaker so that one dead registry does not hold the others' workers; a callback
+//! dispatcher; and, with RabbitMQ, a sweeper that republishes what is due or was lost.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
@@ -99,6 +99,13 @@ pub fn start_workers(exchanger: Exchanger, settings: QueueSettings) -> Vec<JoinH
             }
         });
     }
+    let callbacks = exchanger.clone();
+    handles.push(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            callbacks.deliver_callbacks().await;
+        }
+    }));
     if let QueueBackend::Rabbit(rabbit) = exchanger.queue().clone() {
         handles.push(tokio::spawn(sweep(exchanger, rabbit, settings)));
     }
@@ -170,8 +177,8 @@ async fn consume(
         let prefetch = settings.concurrency_per_registry.min(u16::MAX as usize) as u16;
         let (channel, mut consumer) = match rabbit.consumer(&registry, prefetch).await {
             Ok(pair) => pair,
-            Err(error) => {
-                warn!(%error, registry, "cannot consume; retrying");
+            Err(_) => {
+                // `Rabbit` logs the outage once; keep trying quietly.
                 tokio::time::sleep(RECONNECT_DELAY).await;
                 continue;
             }

@@ -22,6 +22,8 @@ pub struct NewAsyncExchange {
     /// Digest of the submission, to tell a repeat from a conflicting reuse of the key.
     pub submission_digest: String,
     pub sealed_request: String,
+    /// Where to announce completion (one of the client's registered URLs).
+    pub callback_url: Option<String>,
 }
 
 /// What submitting produced.
@@ -82,9 +84,9 @@ impl Store {
             "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
              calling_user_digest, subject_digest, status, received_at, parent_id, mode, registry, \
              queue_state, attempts, available_at, enqueued_at, idempotency_key, \
-             submission_digest, sealed_request) \
+             submission_digest, sealed_request, callback_url) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'in_progress', $9, $10, 'async', $11, \
-             'queued', 0, $12, $12, $13, $14, $15)",
+             'queued', 0, $12, $12, $13, $14, $15, $16)",
         )
         .bind(exchange.id.to_string())
         .bind(&exchange.client_id)
@@ -101,6 +103,7 @@ impl Store {
         .bind(submission.idempotency_key.clone())
         .bind(&submission.submission_digest)
         .bind(&submission.sealed_request)
+        .bind(submission.callback_url.clone())
         .execute(self.pool())
         .await;
         match inserted {
@@ -252,7 +255,9 @@ impl Store {
         let closed = sqlx::query(
             "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
              response_digest = $4, registry_message_id = $5, completed_at = $6, \
-             queue_state = NULL, lease_until = NULL, sealed_result = $7, dead_letter_reason = $8 \
+             queue_state = NULL, lease_until = NULL, sealed_result = $7, dead_letter_reason = $8, \
+             callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END, \
+             callback_due = $10 \
              WHERE id = $9 AND status = 'in_progress'",
         )
         .bind(status)
@@ -264,6 +269,7 @@ impl Store {
         .bind(sealed_result)
         .bind(dead_letter_reason)
         .bind(id.to_string())
+        .bind(now_millis())
         .execute(self.pool())
         .await?;
         Ok(closed.rows_affected() == 1)
@@ -345,6 +351,72 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok((inserted.rows_affected() == 1).then_some(replay))
+    }
+
+    /// Callbacks due now: exchange id, client and URL.
+    pub async fn due_callbacks(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(uuid::Uuid, String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, client_id, callback_url, callback_attempts FROM exchanges \
+             WHERE callback_state = 'pending' AND callback_due <= $1 ORDER BY callback_due LIMIT $2",
+        )
+        .bind(now_millis())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_id(&row.try_get::<String, _>("id")?)?,
+                    row.try_get("client_id")?,
+                    row.try_get("callback_url")?,
+                    row.try_get("callback_attempts")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Records a callback delivery attempt: delivered, due again at `retry_at`, or given up.
+    pub async fn record_callback(
+        &self,
+        id: uuid::Uuid,
+        delivered: bool,
+        retry_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let state = match (delivered, retry_at) {
+            (true, _) => "delivered",
+            (false, Some(_)) => "pending",
+            (false, None) => "failed",
+        };
+        sqlx::query(
+            "UPDATE exchanges SET callback_state = $1, callback_due = $2, \
+             callback_attempts = callback_attempts + 1 WHERE id = $3 AND callback_state = 'pending'",
+        )
+        .bind(state)
+        .bind(retry_at)
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The callback state of an exchange: (state, attempts).
+    pub async fn callback_state(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let row =
+            sqlx::query("SELECT callback_state, callback_attempts FROM exchanges WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(self.pool())
+                .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let state: Option<String> = row.try_get("callback_state")?;
+        Ok(state.map(|s| (s, row.try_get("callback_attempts").unwrap_or_default())))
     }
 
     /// Async exchanges in progress by registry and queue state, for metrics.

@@ -37,6 +37,8 @@ pub struct SpawnOptions {
     pub catalog_dirs: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Queue settings; the embedded queue with the defaults when absent.
     pub queue: Option<esocial_hub::config::QueueConfig>,
+    /// Callback URLs registered for the case-management client.
+    pub callback_urls: Vec<String>,
 }
 
 pub struct TestApp {
@@ -137,6 +139,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
     if let Some(queue) = options.queue {
         settings.queue = queue;
     }
+    settings.clients[0].callback_urls = options.callback_urls.clone();
     let application = Application::build(settings).await.expect("hub builds");
     let api_port = application.api_port();
     let ops_port = application.ops_port();
@@ -158,7 +161,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
 
 /// One development PKI for the whole test binary (RSA key generation is the slow part of
 /// spawning an app); registries missing from it are added on first use.
-fn shared_pki(registries: &[String]) -> PkiLayout {
+pub fn shared_pki(registries: &[String]) -> PkiLayout {
     static SHARED: std::sync::OnceLock<(TempDir, std::sync::Mutex<()>)> =
         std::sync::OnceLock::new();
     let (dir, lock) = SHARED.get_or_init(|| (tempfile::tempdir().unwrap(), Default::default()));

@@ -28,6 +28,7 @@ on_both_backends!(
     retryable_faults_are_retried_until_success,
     exhausted_retries_dead_letter_and_replay_keeps_lineage,
     every_kind_of_registry_failure_ends_each_exchange_once,
+    a_registered_callback_is_signed_and_retried_until_delivered,
 );
 
 async fn an_async_exchange_is_accepted_then_completed(backend: Backend) {
@@ -273,4 +274,101 @@ async fn async_is_refused_for_composites() {
         .submit_async(&app.request_for("profile.social"), None)
         .await;
     crate::helpers::assert_problem(response, 422, "caller.async_not_supported").await;
+}
+
+/// An HTTPS receiver of completion notices (mTLS, like an eSocial module): answers the first
+/// one with 500, then 200, and keeps the verified notices.
+async fn callback_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let pki = crate::helpers::shared_pki(&["civil".to_string()]);
+    let holder = esocial_hub::crypto::pki::registry_holder("civil");
+    let tls = esocial_hub::crypto::tls::mutual_tls_acceptor(
+        &pki.cert(&holder),
+        &pki.key(&holder),
+        &pki.ca_cert(),
+    )
+    .unwrap();
+    let verifier = std::sync::Arc::new(
+        esocial_hub::crypto::jws::JwsVerifier::from_pem(&std::fs::read(pki.ca_cert()).unwrap())
+            .unwrap(),
+    );
+    let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let kept = notices.clone();
+    let server = HttpServer::new(move || {
+        let (verifier, kept, calls) = (verifier.clone(), kept.clone(), calls.clone());
+        App::new().default_service(web::post().to(move |body: String| {
+            let (verifier, kept, calls) = (verifier.clone(), kept.clone(), calls.clone());
+            async move {
+                if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return HttpResponse::InternalServerError().finish();
+                }
+                let verified = esocial_hub::crypto::jws::verify_compact(
+                    &body,
+                    &verifier,
+                    std::time::SystemTime::now(),
+                )
+                .expect("the notice is signed by the hub");
+                assert_eq!(verified.signer_common_name, "hub");
+                let notice: Value = serde_json::from_slice(&verified.payload).unwrap();
+                kept.lock().unwrap().push(notice);
+                HttpResponse::Ok().finish()
+            }
+        }))
+    })
+    .workers(1)
+    .listen_openssl(listener, tls)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    (format!("https://127.0.0.1:{port}/notices"), notices)
+}
+
+async fn a_registered_callback_is_signed_and_retried_until_delivered(backend: Backend) {
+    let (url, notices) = callback_receiver().await;
+    let Some(app) = spawn_async_app(
+        backend,
+        3,
+        SpawnOptions {
+            callback_urls: vec![url.clone()],
+            ..SpawnOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let mut request = app.valid_request();
+    request["callbackUrl"] = json!("https://elsewhere.example/notices");
+    let refused = app.submit_async(&request, None).await;
+    crate::helpers::assert_problem(refused, 422, "caller.callback_not_registered").await;
+
+    request["callbackUrl"] = json!(url);
+    let id = app.accepted(&request).await;
+    app.wait_until_ended(&id).await;
+    let mut delivered = Vec::new();
+    for _ in 0..100 {
+        delivered = notices.lock().unwrap().clone();
+        if !delivered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    assert_eq!(delivered.len(), 1, "delivered once, after one failed try");
+    assert_eq!(delivered[0]["exchangeId"], id.as_str());
+    assert_eq!(delivered[0]["status"], "completed");
+    assert!(
+        delivered[0].get("result").is_none(),
+        "no personal data in the notice"
+    );
+    let (state, attempts) = app
+        .store
+        .callback_state(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((state.as_str(), attempts), ("delivered", 2));
 }
