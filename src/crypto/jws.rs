@@ -28,10 +28,7 @@ use openssl::nid::Nid;
 use openssl::pkey::{Id as PKeyId, PKey, Private};
 use openssl::rsa::Padding;
 use openssl::sign::{Signer, Verifier};
-use openssl::stack::Stack;
-use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::verify::X509VerifyParam;
-use openssl::x509::{X509, X509StoreContext};
+use openssl::x509::X509;
 use serde_json::{Map, Value};
 
 // ---------------------------------------------------------------------------
@@ -211,39 +208,16 @@ impl JwsVerifier {
 
     /// Verifies `cert` (with untrusted `intermediates`) against the anchors at `now`.
     fn verify_chain(&self, cert: &X509, intermediates: Vec<X509>, now: SystemTime) -> Result<()> {
-        let mut builder = X509StoreBuilder::new().map_err(untrusted)?;
-        for ca in &self.cas {
-            builder.add_cert(ca.clone()).map_err(untrusted)?;
-        }
-        let mut param = X509VerifyParam::new().map_err(untrusted)?;
         let now_secs = i64::try_from(unix_secs(now)?)
             .map_err(|_| JwsError::UntrustedSigner("verification time out of range".into()))?;
-        param.set_time(now_secs as _);
-        param.set_depth(MAX_CHAIN_DEPTH);
-        builder.set_param(&param).map_err(untrusted)?;
-        let store = builder.build();
-        let mut chain: Stack<X509> = Stack::new().map_err(untrusted)?;
-        for c in intermediates {
-            chain.push(c).map_err(untrusted)?;
-        }
-        let mut ctx = X509StoreContext::new().map_err(untrusted)?;
-        let outcome = ctx
-            .init(&store, cert, &chain, |c| {
-                Ok(if c.verify_cert()? {
-                    None
-                } else {
-                    Some(format!(
-                        "{} (depth {})",
-                        c.error().error_string(),
-                        c.error_depth()
-                    ))
-                })
-            })
-            .map_err(untrusted)?;
-        match outcome {
-            None => Ok(()),
-            Some(reason) => Err(JwsError::UntrustedSigner(reason)),
-        }
+        super::x509::verify_chain_at(
+            &self.cas,
+            cert,
+            intermediates,
+            now_secs,
+            Some(MAX_CHAIN_DEPTH as u32),
+        )
+        .map_err(JwsError::UntrustedSigner)
     }
 }
 

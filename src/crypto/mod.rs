@@ -6,3 +6,4 @@ pub mod pki;
 pub mod sealing;
 pub mod tls;
 pub mod wssec;
+pub mod x509;

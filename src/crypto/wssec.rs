@@ -26,10 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use bergshamra::xml::uppsala;
 use openssl::pkey::{Id as PKeyId, PKey, Private};
-use openssl::stack::Stack;
-use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::verify::X509VerifyParam;
-use openssl::x509::{X509, X509StoreContext};
+use openssl::x509::X509;
 use zeroize::Zeroize as _;
 
 // ---------------------------------------------------------------------------
@@ -1077,35 +1074,8 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
 }
 
 fn verify_chain(cert: &X509, trust: &TrustAnchors, now: SystemTime) -> Result<()> {
-    let untrusted = |e: openssl::error::ErrorStack| WsSecurityError::UntrustedSigner(e.to_string());
-    let mut builder = X509StoreBuilder::new().map_err(untrusted)?;
-    for ca in &trust.certs {
-        builder.add_cert(ca.clone()).map_err(untrusted)?;
-    }
-    let mut param = X509VerifyParam::new().map_err(untrusted)?;
-    param.set_time(unix_secs(now)? as _);
-    builder.set_param(&param).map_err(untrusted)?;
-    let store = builder.build();
-    let chain: Stack<X509> = Stack::new().map_err(untrusted)?;
-    let mut ctx = X509StoreContext::new().map_err(untrusted)?;
-    let outcome = ctx
-        .init(&store, cert, &chain, |c| {
-            let ok = c.verify_cert()?;
-            Ok(if ok {
-                None
-            } else {
-                Some(format!(
-                    "{} (depth {})",
-                    c.error().error_string(),
-                    c.error_depth()
-                ))
-            })
-        })
-        .map_err(untrusted)?;
-    match outcome {
-        None => Ok(()),
-        Some(reason) => Err(WsSecurityError::UntrustedSigner(reason)),
-    }
+    super::x509::verify_chain_at(&trust.certs, cert, Vec::new(), unix_secs(now)? as i64, None)
+        .map_err(WsSecurityError::UntrustedSigner)
 }
 
 /// Cross-check bergshamra's verified references on its own (uppsala) DOM.

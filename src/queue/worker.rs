@@ -264,3 +264,30 @@ async fn sweep(exchanger: Exchanger, rabbit: Rabbit, settings: Arc<QueueSettings
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_opens_after_consecutive_failures_and_a_success_resets_it() {
+        let settings = QueueSettings {
+            breaker_threshold: 3,
+            breaker_cooldown: Duration::from_secs(5),
+            ..QueueSettings::default()
+        };
+        let breaker = Breaker::default();
+        breaker.record(ProcessOutcome::Retrying, &settings, "civil");
+        breaker.record(ProcessOutcome::Retrying, &settings, "civil");
+        assert!(breaker.wait().is_none(), "two failures keep it closed");
+        breaker.record(ProcessOutcome::Completed, &settings, "civil");
+        breaker.record(ProcessOutcome::Retrying, &settings, "civil");
+        breaker.record(ProcessOutcome::Retrying, &settings, "civil");
+        assert!(breaker.wait().is_none(), "a success reset the count");
+        breaker.record(ProcessOutcome::DeadLettered, &settings, "civil");
+        let wait = breaker.wait().expect("open after three in a row");
+        assert!(wait <= Duration::from_secs(5) && wait > Duration::from_secs(4));
+        breaker.record(ProcessOutcome::Skipped, &settings, "civil");
+        assert!(breaker.wait().is_some(), "a skipped delivery says nothing");
+    }
+}

@@ -93,6 +93,43 @@ pub struct ExchangeRecord {
     pub sealed_result: Option<String>,
 }
 
+/// The columns an outcome sets: status, error code, request and response digests, and the
+/// registry's message id.
+pub(super) fn outcome_columns(
+    outcome: &ExchangeOutcome,
+) -> (
+    &'static str,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+) {
+    match outcome {
+        ExchangeOutcome::Completed {
+            request_digest,
+            response_digest,
+            registry_message_id,
+        } => (
+            ExchangeStatus::Completed.as_str(),
+            None,
+            Some(request_digest.clone()),
+            Some(response_digest.clone()),
+            registry_message_id.clone(),
+        ),
+        ExchangeOutcome::Failed {
+            error_code,
+            request_digest,
+            response_digest,
+        } => (
+            ExchangeStatus::Failed.as_str(),
+            Some(error_code.clone()),
+            request_digest.clone(),
+            response_digest.clone(),
+            None,
+        ),
+    }
+}
+
 pub(super) fn timestamp(moment: OffsetDateTime) -> String {
     moment
         .to_offset(time::UtcOffset::UTC)
@@ -132,36 +169,14 @@ impl Store {
         outcome: &ExchangeOutcome,
         completed_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let (status, error_code, request_digest, response_digest, message_id) = match outcome {
-            ExchangeOutcome::Completed {
-                request_digest,
-                response_digest,
-                registry_message_id,
-            } => (
-                ExchangeStatus::Completed,
-                None,
-                Some(request_digest.clone()),
-                Some(response_digest.clone()),
-                registry_message_id.clone(),
-            ),
-            ExchangeOutcome::Failed {
-                error_code,
-                request_digest,
-                response_digest,
-            } => (
-                ExchangeStatus::Failed,
-                Some(error_code.clone()),
-                request_digest.clone(),
-                response_digest.clone(),
-                None,
-            ),
-        };
+        let (status, error_code, request_digest, response_digest, message_id) =
+            outcome_columns(outcome);
         let result = sqlx::query(
             "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
              response_digest = $4, registry_message_id = $5, completed_at = $6 \
              WHERE id = $7 AND status = 'in_progress'",
         )
-        .bind(status.as_str())
+        .bind(status)
         .bind(error_code)
         .bind(request_digest)
         .bind(response_digest)

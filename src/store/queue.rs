@@ -227,30 +227,8 @@ impl Store {
         sealed_result: Option<&str>,
         dead_letter_reason: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let (status, error_code, request_digest, response_digest, message_id) = match outcome {
-            ExchangeOutcome::Completed {
-                request_digest,
-                response_digest,
-                registry_message_id,
-            } => (
-                "completed",
-                None,
-                Some(request_digest.clone()),
-                Some(response_digest.clone()),
-                registry_message_id.clone(),
-            ),
-            ExchangeOutcome::Failed {
-                error_code,
-                request_digest,
-                response_digest,
-            } => (
-                "failed",
-                Some(error_code.clone()),
-                request_digest.clone(),
-                response_digest.clone(),
-                None,
-            ),
-        };
+        let (status, error_code, request_digest, response_digest, message_id) =
+            super::exchanges::outcome_columns(outcome);
         // One statement, so the exchange is either still in progress or ended, never between.
         let closed = sqlx::query(
             "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
