@@ -49,6 +49,8 @@ const RESULT_PREFIX: &str = "BENCH-RESULT ";
 /// Set (to a variant name) in the environment of child processes.
 const CHILD_VAR: &str = "ASYNC_BENCH_CHILD";
 const PKI_VAR: &str = "ASYNC_BENCH_PKI";
+/// Where the diagnostic variants keep their SQLite file.
+const TMPFS: &str = "/dev/shm";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -58,14 +60,20 @@ enum Variant {
     Rabbit,
     LapinSequential,
     LapinPipelined,
+    /// Diagnostics: the same hubs with the SQLite file in memory (tmpfs), to tell the store's
+    /// commits apart from the rest.
+    EmbeddedTmpfs,
+    RabbitTmpfs,
 }
 
 impl Variant {
-    const ALL: [Variant; 4] = [
+    const ALL: [Variant; 6] = [
         Variant::Embedded,
         Variant::Rabbit,
         Variant::LapinSequential,
         Variant::LapinPipelined,
+        Variant::EmbeddedTmpfs,
+        Variant::RabbitTmpfs,
     ];
 
     fn key(self) -> &'static str {
@@ -74,6 +82,8 @@ impl Variant {
             Variant::Rabbit => "rabbitmq",
             Variant::LapinSequential => "lapin-sequential",
             Variant::LapinPipelined => "lapin-pipelined",
+            Variant::EmbeddedTmpfs => "embedded-tmpfs",
+            Variant::RabbitTmpfs => "rabbitmq-tmpfs",
         }
     }
 
@@ -91,11 +101,21 @@ impl Variant {
             Variant::LapinPipelined => {
                 format!("Raw lapin, confirms pipelined in windows of {window} (no hub)")
             }
+            Variant::EmbeddedTmpfs => "Diagnostic: hub, embedded queue, SQLite on tmpfs".into(),
+            Variant::RabbitTmpfs => "Diagnostic: hub, RabbitMQ queue, SQLite on tmpfs".into(),
         }
     }
 
     fn is_hub(self) -> bool {
-        matches!(self, Variant::Embedded | Variant::Rabbit)
+        !matches!(self, Variant::LapinSequential | Variant::LapinPipelined)
+    }
+
+    fn uses_rabbit(self) -> bool {
+        !matches!(self, Variant::Embedded | Variant::EmbeddedTmpfs)
+    }
+
+    fn on_tmpfs(self) -> bool {
+        matches!(self, Variant::EmbeddedTmpfs | Variant::RabbitTmpfs)
     }
 }
 
@@ -109,6 +129,7 @@ struct Knobs {
     runs: usize,
     window: usize,
     warmup: usize,
+    diagnostics: bool,
     amqp_url: Option<String>,
 }
 
@@ -127,12 +148,13 @@ impl Knobs {
         let n = env_usize("BENCH_N", 2000).max(1);
         Self {
             n,
-            lapin_n: env_usize("BENCH_LAPIN_N", n).max(1),
+            lapin_n: env_usize("BENCH_LAPIN_N", 20_000).max(1),
             concurrency: env_usize("BENCH_CONCURRENCY", 32).max(1),
             workers: env_usize("BENCH_WORKERS", 16).clamp(1, 256),
             runs: env_usize("BENCH_RUNS", 3).max(1),
             window: env_usize("BENCH_WINDOW", 100).max(1),
             warmup: env_usize("BENCH_WARMUP", n / 10),
+            diagnostics: env_usize("BENCH_DIAGNOSTICS", 1) != 0 && Path::new(TMPFS).is_dir(),
             amqp_url: std::env::var("ESOCIAL_TEST_AMQP_URL")
                 .ok()
                 .filter(|u| !u.is_empty()),
@@ -153,7 +175,7 @@ impl Knobs {
             concurrency_per_registry: self.workers,
             ..QueueConfig::default()
         };
-        if variant == Variant::Rabbit {
+        if matches!(variant, Variant::Rabbit | Variant::RabbitTmpfs) {
             config.backend = QueueKind::Rabbitmq;
             config.amqp_url = Some(SecretString::from(
                 self.amqp_url
@@ -215,19 +237,21 @@ fn parent(knobs: &Knobs) -> Result<(), BoxError> {
         &[DEMO_CLIENT.to_string(), DEMO_UNGRANTED_CLIENT.to_string()],
     )?;
 
-    let variants: Vec<Variant> = if knobs.amqp_url.is_some() {
-        Variant::ALL.to_vec()
-    } else {
+    if knobs.amqp_url.is_none() {
         eprintln!(
             "async_throughput: ESOCIAL_TEST_AMQP_URL is not set: measuring the embedded queue \
              only (scripts/bench-async.sh starts a RabbitMQ and measures everything)"
         );
-        vec![Variant::Embedded]
-    };
+    }
+    let variants: Vec<Variant> = Variant::ALL
+        .into_iter()
+        .filter(|v| knobs.amqp_url.is_some() || !v.uses_rabbit())
+        .filter(|v| knobs.diagnostics || !v.on_tmpfs())
+        .collect();
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
     if knobs.warmup > 0 {
-        for variant in variants.iter().filter(|v| v.is_hub()) {
+        for variant in variants.iter().filter(|v| v.is_hub() && !v.on_tmpfs()) {
             eprintln!(
                 "async_throughput: warm-up {} ({} exchanges, not reported)",
                 variant.key(),
@@ -305,7 +329,9 @@ fn run_child(variant: Variant, n: usize, pki: &Path) -> Result<Value, BoxError> 
 
 async fn child(variant: Variant, n: usize, knobs: &Knobs) -> Result<Value, BoxError> {
     match variant {
-        Variant::Embedded | Variant::Rabbit => hub_run(variant, n, knobs).await,
+        Variant::Embedded | Variant::Rabbit | Variant::EmbeddedTmpfs | Variant::RabbitTmpfs => {
+            hub_run(variant, n, knobs).await
+        }
         Variant::LapinSequential => lapin_run(n, 1, knobs).await,
         Variant::LapinPipelined => lapin_run(n, knobs.window, knobs).await,
     }
@@ -323,7 +349,11 @@ struct Hub {
 async fn start_hub(variant: Variant, knobs: &Knobs) -> Result<Hub, BoxError> {
     esocial_hub::telemetry::init("warn", false);
     let pki = PkiLayout::new(std::env::var(PKI_VAR)?);
-    let dir = tempfile::tempdir()?;
+    let dir = if variant.on_tmpfs() {
+        tempfile::tempdir_in(TMPFS)?
+    } else {
+        tempfile::tempdir()?
+    };
     let catalog = Catalog::load(&adapters_dir(), &contracts_dir())?;
     let population = Arc::new(Population::default_population());
     let mut settings = embedded_settings(
@@ -772,6 +802,167 @@ fn ratios(a: &[Value], b: &[Value], key: &str) -> (f64, f64) {
     (median(&mut paired), median_of(a, key) / median_of(b, key))
 }
 
+/// A few sentences on what bounds each figure, written from the measured medians. Claims
+/// that depend on the numbers are only made when the numbers support them.
+fn interpretation(knobs: &Knobs, results: &BTreeMap<Variant, Vec<Value>>) -> String {
+    let get = |v: Variant| results.get(&v).map(Vec::as_slice).unwrap_or(&[]);
+    let med = |v: Variant, key: &str| {
+        let runs = get(v);
+        (!runs.is_empty()).then(|| median_of(runs, key))
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let pct = |x: f64| format!("{:.0} %", x * 100.0);
+    let mut text: Vec<String> = Vec::new();
+
+    // The embedded queue against its polling bound.
+    if let Some(emb) = med(Variant::Embedded, "throughput") {
+        let busy = med(Variant::Embedded, "cpu_busy").unwrap_or(f64::NAN);
+        // `startup.rs` polls the embedded queue every 200 ms.
+        let bound = knobs.workers as f64 / 0.2;
+        let tmpfs = med(Variant::EmbeddedTmpfs, "throughput");
+        let mut sentence = format!(
+            "The embedded queue completed {emb:.0} exchanges/s with the {cores} CPUs only {} \
+             busy",
+            pct(busy)
+        );
+        if emb <= bound * 1.15 && busy < 0.7 {
+            sentence.push_str(&format!(
+                ": its worker claims work when a new submission wakes it or when its 200 ms \
+                 poll fires, and a finished exchange does not wake it, so with a backlog \
+                 larger than its {} slots it cannot exceed about {} / 0.2 s = {bound:.0} \
+                 exchanges/s",
+                knobs.workers, knobs.workers
+            ));
+            if let Some(t) = tmpfs {
+                sentence.push_str(&format!(
+                    " (with the SQLite file on tmpfs it did {t:.0}/s, so the disk is not \
+                     what holds it back)"
+                ));
+            }
+        } else if let Some(t) = tmpfs {
+            sentence.push_str(&format!(
+                "; with the SQLite file on tmpfs it did {t:.0}/s ({:.2}× on disk)",
+                t / emb
+            ));
+        }
+        sentence.push('.');
+        text.push(sentence);
+    }
+
+    // The hub through RabbitMQ: store, CPU or broker?
+    if let Some(rab) = med(Variant::Rabbit, "throughput") {
+        let busy = med(Variant::Rabbit, "cpu_busy").unwrap_or(f64::NAN);
+        let mut sentence = format!(
+            "Through RabbitMQ the hub completed {rab:.0} exchanges/s at {} CPU",
+            pct(busy)
+        );
+        if let Some(emb) = med(Variant::Embedded, "throughput") {
+            sentence.push_str(&format!(" ({:.2}× the embedded queue)", rab / emb));
+        }
+        match (
+            med(Variant::RabbitTmpfs, "throughput"),
+            med(Variant::RabbitTmpfs, "cpu_busy"),
+        ) {
+            (Some(t), Some(t_busy)) if t > rab * 1.3 => sentence.push_str(&format!(
+                "; with the SQLite file on tmpfs it reached {t:.0}/s at {} CPU, so on disk it \
+                 is bounded by the store's synchronous SQLite commits (at least three per \
+                 exchange: submit, claim, finish) rather than by the broker, and without them \
+                 by the CPU that hub, simulator (mTLS, WS-Security signing and verification on \
+                 both sides), load generator and broker share",
+                pct(t_busy)
+            )),
+            (Some(t), _) => sentence.push_str(&format!(
+                "; with the SQLite file on tmpfs it did {t:.0}/s, so the store's disk writes \
+                 are not what bounds it"
+            )),
+            _ if busy > 0.8 => sentence.push_str(
+                ", i.e. it is CPU-bound: hub, simulator, load generator and broker share the \
+                 same cores",
+            ),
+            _ => {}
+        }
+        sentence.push('.');
+        text.push(sentence);
+    }
+
+    // What the broker itself costs.
+    if let (Some(rab), Some(seq)) = (
+        med(Variant::Rabbit, "throughput"),
+        med(Variant::LapinSequential, "throughput"),
+    ) {
+        let seq_p50 = med(Variant::LapinSequential, "p50_ms").unwrap_or(f64::NAN);
+        let mut sentence = format!(
+            "The broker is not the limit: raw lapin got {seq:.0} persistent messages/s \
+             waiting for each confirm (median publish→confirm {seq_p50:.2} ms)"
+        );
+        if let Some(pip) = med(Variant::LapinPipelined, "throughput") {
+            sentence.push_str(&format!(
+                " and {pip:.0}/s with {} confirms in flight",
+                knobs.window
+            ));
+        }
+        sentence.push_str(&format!(
+            ", so the hub through RabbitMQ runs at {:.1} % of even the confirm-each rate (one \
+             confirmed publish per exchange is a small part of its cost)",
+            rab / seq * 100.0
+        ));
+        let runs = get(Variant::Rabbit);
+        let broker = median(&mut field(runs, "cpu_broker_s"));
+        let own = median(&mut field(runs, "cpu_own_s"));
+        if broker.is_finite() && own.is_finite() && own + broker > 0.0 {
+            sentence.push_str(&format!(
+                "; the broker used {} of the CPU time of a hub run",
+                pct(broker / (own + broker))
+            ));
+        }
+        sentence.push('.');
+        text.push(sentence);
+    }
+
+    // What the latency percentiles mean.
+    let bursty: Vec<String> = [Variant::Embedded, Variant::Rabbit]
+        .into_iter()
+        .filter_map(|v| {
+            let accept = med(v, "accept_rate")?;
+            let done = med(v, "throughput")?;
+            (accept > done * 1.5).then(|| format!("{accept:.0}/s accepted vs {done:.0}/s done"))
+        })
+        .collect();
+    if !bursty.is_empty() {
+        text.push(format!(
+            "The latencies are those of a burst: the {} exchanges are accepted much faster \
+             than they complete ({}), so accept→completion percentiles are mostly time spent \
+             waiting in the queue (p50 is roughly half the drain time) and grow with N; they \
+             are not the latency of one exchange on an idle hub.",
+            knobs.n,
+            bursty.join("; ")
+        ));
+    }
+
+    // Noise.
+    let spreads: Vec<String> = Variant::ALL
+        .into_iter()
+        .filter(|v| get(*v).len() > 1)
+        .map(|v| {
+            let mut values = field(get(v), "throughput");
+            let m = median(&mut values);
+            let (lo, hi) = (values[0], values[values.len() - 1]);
+            format!("{} ±{:.0} %", v.key(), (hi - lo) / 2.0 / m * 100.0)
+        })
+        .collect();
+    if !spreads.is_empty() {
+        text.push(format!(
+            "Everything shares {cores} CPUs with whatever else runs on the machine, so single \
+             runs are noisy (half the min–max spread of throughput relative to the median: \
+             {}); the medians and the paired ratios are the figures to quote.",
+            spreads.join(", ")
+        ));
+    }
+    text.join(" ")
+}
+
 fn percent(value: &Value) -> String {
     value
         .as_f64()
@@ -943,6 +1134,13 @@ fn render_report(
          then wait for their {} confirms. The queue is deleted afterwards.",
         knobs.lapin_n, knobs.window, knobs.window
     ));
+    line(
+        "- Diagnostic variants (not asked for; `BENCH_DIAGNOSTICS=0` leaves them out): the \
+         same hub runs with the SQLite file on tmpfs (`/dev/shm`) instead of disk, to tell \
+         the store's synchronous commits apart from the rest. The embedded queue polls the \
+         store every 200 ms (fixed in `startup.rs`) besides being woken by submissions."
+            .into(),
+    );
     line(format!(
         "- Every run is a fresh child process (fresh hub, SQLite file, simulator, broker \
          namespace). {} rounds; the variants run in each round, in an order rotated from \
@@ -1033,10 +1231,11 @@ fn render_report(
             } else {
                 "publish→confirms of one window"
             };
-            line(format!(
-                "| Run | Messages/s | p50 ms | p95 ms | p99 ms | Wall s | CPU busy | Broker CPU s |\n\
-                 |---|---:|---:|---:|---:|---:|---:|---:|"
-            ));
+            line(
+                "| Run | Messages/s | p50 ms | p95 ms | p99 ms | Wall s | CPU busy | Broker CPU s |"
+                    .into(),
+            );
+            line("|---|---:|---:|---:|---:|---:|---:|---:|".into());
             for run in runs {
                 line(format!(
                     "| {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |",
@@ -1084,13 +1283,84 @@ fn render_report(
     }
     line(String::new());
 
-    let (embedded, rabbit, sequential, pipelined) = (
+    let (embedded, rabbit, sequential, pipelined, embedded_tmpfs, rabbit_tmpfs) = (
         get(Variant::Embedded),
         get(Variant::Rabbit),
         get(Variant::LapinSequential),
         get(Variant::LapinPipelined),
+        get(Variant::EmbeddedTmpfs),
+        get(Variant::RabbitTmpfs),
     );
-    if !rabbit.is_empty() {
+    let window = knobs.window;
+    let comparisons: Vec<(String, &[Value], &[Value], &str)> = vec![
+        (
+            "Throughput: hub via RabbitMQ / hub via embedded queue".into(),
+            rabbit,
+            embedded,
+            "throughput",
+        ),
+        (
+            "p50 latency: RabbitMQ / embedded".into(),
+            rabbit,
+            embedded,
+            "p50_ms",
+        ),
+        (
+            "p95 latency: RabbitMQ / embedded".into(),
+            rabbit,
+            embedded,
+            "p95_ms",
+        ),
+        (
+            "p99 latency: RabbitMQ / embedded".into(),
+            rabbit,
+            embedded,
+            "p99_ms",
+        ),
+        (
+            "Throughput: hub via RabbitMQ / raw lapin, confirm each".into(),
+            rabbit,
+            sequential,
+            "throughput",
+        ),
+        (
+            format!("Throughput: hub via RabbitMQ / raw lapin, confirms in windows of {window}"),
+            rabbit,
+            pipelined,
+            "throughput",
+        ),
+        (
+            "Throughput: raw lapin pipelined / raw lapin confirm each".into(),
+            pipelined,
+            sequential,
+            "throughput",
+        ),
+        (
+            "Diagnostic, throughput: embedded queue, SQLite on tmpfs / on disk".into(),
+            embedded_tmpfs,
+            embedded,
+            "throughput",
+        ),
+        (
+            "Diagnostic, throughput: RabbitMQ queue, SQLite on tmpfs / on disk".into(),
+            rabbit_tmpfs,
+            rabbit,
+            "throughput",
+        ),
+    ];
+    let comparisons: Vec<_> = comparisons
+        .into_iter()
+        .filter(|(_, a, b, _)| !a.is_empty() && !b.is_empty())
+        .collect();
+    if rabbit.is_empty() {
+        line(
+            "RabbitMQ was not available (`ESOCIAL_TEST_AMQP_URL` unset), so only the embedded \
+             queue was measured."
+                .into(),
+        );
+        line(String::new());
+    }
+    if !comparisons.is_empty() {
         line("## Ratios".into());
         line(String::new());
         line(
@@ -1101,63 +1371,15 @@ fn render_report(
         line(String::new());
         line("| Ratio | Paired | Of medians |".into());
         line("|---|---:|---:|".into());
-        let mut ratio = |label: &str, a: &[Value], b: &[Value], key: &str| {
+        for (label, a, b, key) in comparisons {
             let (paired, of_medians) = ratios(a, b, key);
             line(format!("| {label} | {paired:.3} | {of_medians:.3} |"));
-        };
-        ratio(
-            "Throughput: hub via RabbitMQ / hub via embedded queue",
-            rabbit,
-            embedded,
-            "throughput",
-        );
-        ratio(
-            "p50 latency: RabbitMQ / embedded",
-            rabbit,
-            embedded,
-            "p50_ms",
-        );
-        ratio(
-            "p95 latency: RabbitMQ / embedded",
-            rabbit,
-            embedded,
-            "p95_ms",
-        );
-        ratio(
-            "p99 latency: RabbitMQ / embedded",
-            rabbit,
-            embedded,
-            "p99_ms",
-        );
-        ratio(
-            "Throughput: hub via RabbitMQ / raw lapin, confirm each",
-            rabbit,
-            sequential,
-            "throughput",
-        );
-        ratio(
-            &format!(
-                "Throughput: hub via RabbitMQ / raw lapin, confirms in windows of {}",
-                knobs.window
-            ),
-            rabbit,
-            pipelined,
-            "throughput",
-        );
-        ratio(
-            "Throughput: raw lapin pipelined / raw lapin confirm each",
-            pipelined,
-            sequential,
-            "throughput",
-        );
-        line(String::new());
-    } else {
-        line(
-            "RabbitMQ was not available (`ESOCIAL_TEST_AMQP_URL` unset), so only the embedded \
-             queue was measured and there are no ratios."
-                .into(),
-        );
+        }
         line(String::new());
     }
+    line("## Interpretation".into());
+    line(String::new());
+    line(interpretation(knobs, results));
+    line(String::new());
     md
 }

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod exchange;
 pub mod mconnect;
 pub mod metrics;
+pub mod mpi;
 pub mod queue;
 pub mod schema;
 pub mod simulate;

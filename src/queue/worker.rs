@@ -127,9 +127,14 @@ async fn poll_store(
             continue;
         }
         let free = permits.available_permits();
-        let due = if free == 0 {
-            Vec::new()
-        } else {
+        if free == 0 {
+            // Every slot is busy: wait for one to free up rather than for the next poll.
+            if let Ok(permit) = permits.clone().acquire_owned().await {
+                drop(permit);
+            }
+            continue;
+        }
+        let due = {
             match exchanger.store().claimable(&registry, free as i64).await {
                 Ok(due) => due,
                 Err(error) => {
@@ -161,6 +166,8 @@ async fn poll_store(
                 drop(permit);
             });
         }
+        // Claimed work is in flight; look again at once for more.
+        tokio::task::yield_now().await;
     }
 }
 
