@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use esocial_hub::catalog::Catalog;
 use esocial_hub::config::{QueueConfig, QueueKind, RegistryOverride};
-use esocial_hub::crypto::pki::{PkiLayout, client_holder, init_dev_pki, registry_holder};
+use esocial_hub::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
 use esocial_hub::demo::{DEMO_CLIENT, DEMO_UNGRANTED_CLIENT, demo_grants, embedded_settings};
 use esocial_hub::simulate::population::Population;
 use esocial_hub::simulate::{Behaviour, SimulatorConfig};
@@ -380,20 +380,16 @@ async fn start_hub(variant: Variant, knobs: &Knobs) -> Result<Hub, BoxError> {
         .ok_or("unknown service")?
         .registry
         .clone();
-    let holder = registry_holder(&registry);
     let simulator = esocial_hub::simulate::start(
         &catalog,
         &registry,
-        SimulatorConfig {
-            listen: "127.0.0.1:0".parse()?,
-            tls_cert: pki.cert(&holder),
-            tls_key: pki.key(&holder),
-            client_ca: pki.ca_cert(),
-            signing_cert_pem: std::fs::read(pki.cert(&holder))?,
-            signing_key_pem: std::fs::read(pki.key(&holder))?,
-            population: population.clone(),
-            behaviour: Behaviour::default(),
-        },
+        SimulatorConfig::from_dev_pki(
+            &pki,
+            &registry,
+            "127.0.0.1:0".parse()?,
+            population.clone(),
+            Behaviour::default(),
+        )?,
     )?;
     tokio::spawn(simulator.server);
     let endpoint = catalog.registry(&registry).ok_or("unknown registry")?;

@@ -11,7 +11,7 @@ use anyhow::Context;
 
 use crate::catalog::{Catalog, ContractPart};
 use crate::config::Settings;
-use crate::crypto::pki::{PkiLayout, init_dev_pki, registry_holder};
+use crate::crypto::pki::{PkiLayout, init_dev_pki};
 use crate::crypto::wssec::{self, SigningIdentity, TrustAnchors};
 use crate::simulate::population::Population;
 use crate::simulate::{self, Behaviour, SimulatorConfig};
@@ -86,20 +86,22 @@ pub fn simulate(
                 None => default_listen(&registry.endpoint)
                     .with_context(|| format!("endpoint of `{name}`"))?,
             };
-            let holder = registry_holder(name);
-            let config = SimulatorConfig {
-                listen: address,
-                tls_cert: layout.cert(&holder),
-                tls_key: layout.key(&holder),
-                client_ca: layout.ca_cert(),
-                signing_cert_pem: read_file(&layout.cert(&holder), "--pki")?,
-                signing_key_pem: read_file(&layout.key(&holder), "--pki")?,
-                population: population.clone(),
-                behaviour: Behaviour {
+            let config = SimulatorConfig::from_dev_pki(
+                &layout,
+                name,
+                address,
+                population.clone(),
+                Behaviour {
                     delay: Duration::from_millis(delay_ms),
                     ..Behaviour::default()
                 },
-            };
+            )
+            .with_context(|| {
+                format!(
+                    "--pki: no certificate and key for registry `{name}` in `{}`",
+                    layout.dir.display()
+                )
+            })?;
             servers.push(simulate::start(&catalog, name, config)?.server);
         }
         for result in futures_util::future::join_all(servers).await {

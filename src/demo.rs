@@ -16,7 +16,7 @@ use crate::config::{
     AdapterSettings, AuditSettings, ClientSettings, ContractSettings, GrantSettings,
     MconnectSettings, RegistryOverride, ServerSettings, Settings, StoreSettings, TlsSettings,
 };
-use crate::crypto::pki::{PkiLayout, client_holder, init_dev_pki, registry_holder};
+use crate::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
 use crate::simulate::population::Population;
 use crate::simulate::{Behaviour, SimulatorConfig};
 use crate::startup::Application;
@@ -182,20 +182,16 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let mut endpoints = Vec::new();
     let mut simulators = Vec::new();
     for registry in catalog.registries() {
-        let holder = registry_holder(&registry.name);
         let simulator = crate::simulate::start(
             &catalog,
             &registry.name,
-            SimulatorConfig {
-                listen: "127.0.0.1:0".parse()?,
-                tls_cert: pki.cert(&holder),
-                tls_key: pki.key(&holder),
-                client_ca: pki.ca_cert(),
-                signing_cert_pem: std::fs::read(pki.cert(&holder))?,
-                signing_key_pem: std::fs::read(pki.key(&holder))?,
-                population: population.clone(),
-                behaviour: Behaviour::default(),
-            },
+            SimulatorConfig::from_dev_pki(
+                &pki,
+                &registry.name,
+                "127.0.0.1:0".parse()?,
+                population.clone(),
+                Behaviour::default(),
+            )?,
         )?;
         let base = reqwest::Url::parse(&registry.endpoint)?;
         endpoints.push((

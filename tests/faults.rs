@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use esocial_hub::catalog::Catalog;
-use esocial_hub::crypto::pki::{PkiLayout, client_holder, init_dev_pki, registry_holder};
+use esocial_hub::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
 use esocial_hub::simulate::population::Population;
 use esocial_hub::simulate::{Behaviour, SimulatorConfig};
 use esocial_hub::store::{ExchangeStatus, Store};
@@ -119,20 +119,17 @@ fn civil_simulator(dir: &Path, behaviour: Behaviour) -> (PkiLayout, Arc<Populati
     init_dev_pki(&pki, &["civil".into()], &["case-management".into()]).unwrap();
     let catalog = Catalog::load(&adapters_dir(), &contracts_dir()).unwrap();
     let population = Arc::new(Population::synthetic(5, 200));
-    let holder = registry_holder("civil");
     let simulator = esocial_hub::simulate::start(
         &catalog,
         "civil",
-        SimulatorConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls_cert: pki.cert(&holder),
-            tls_key: pki.key(&holder),
-            client_ca: pki.ca_cert(),
-            signing_cert_pem: std::fs::read(pki.cert(&holder)).unwrap(),
-            signing_key_pem: std::fs::read(pki.key(&holder)).unwrap(),
-            population: population.clone(),
+        SimulatorConfig::from_dev_pki(
+            &pki,
+            "civil",
+            "127.0.0.1:0".parse().unwrap(),
+            population.clone(),
             behaviour,
-        },
+        )
+        .unwrap(),
     )
     .unwrap();
     let port = simulator.port;

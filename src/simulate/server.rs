@@ -105,6 +105,30 @@ pub struct SimulatorConfig {
     pub behaviour: Behaviour,
 }
 
+impl SimulatorConfig {
+    /// The simulator of `registry` with its certificate and key from a development PKI
+    /// (`registry-<name>.pem/.key`, trusting `ca.pem`), listening on `listen`.
+    pub fn from_dev_pki(
+        pki: &crate::crypto::pki::PkiLayout,
+        registry: &str,
+        listen: std::net::SocketAddr,
+        population: Arc<Population>,
+        behaviour: Behaviour,
+    ) -> std::io::Result<Self> {
+        let holder = crate::crypto::pki::registry_holder(registry);
+        Ok(Self {
+            listen,
+            tls_cert: pki.cert(&holder),
+            tls_key: pki.key(&holder),
+            client_ca: pki.ca_cert(),
+            signing_cert_pem: std::fs::read(pki.cert(&holder))?,
+            signing_key_pem: std::fs::read(pki.key(&holder))?,
+            population,
+            behaviour,
+        })
+    }
+}
+
 pub struct RunningSimulator {
     pub port: u16,
     pub server: Server,
