@@ -295,16 +295,14 @@ pub fn queue_replay(config: &Path, ids: &[uuid::Uuid]) -> anyhow::Result<ExitCod
         let mut out = std::io::stdout().lock();
         let mut refused = 0;
         for original in ids {
-            let record = store.exchange(*original).await?;
             match store.replay(*original).await? {
-                Some(replay) => {
-                    if let (Some(rabbit), Some(record)) = (&rabbit, &record) {
-                        let registry = record.service.split('.').next().unwrap_or_default();
-                        if rabbit.publish(registry, replay).await.is_err() {
-                            writeln!(out, "{replay}: queued; the hub's sweeper will publish it")?;
-                        }
+                Some(due) => {
+                    if let Some(rabbit) = &rabbit
+                        && rabbit.publish(&due.registry, due.id).await.is_err()
+                    {
+                        writeln!(out, "{}: queued; the hub's sweeper will publish it", due.id)?;
                     }
-                    writeln!(out, "{original} -> {replay}")?;
+                    writeln!(out, "{original} -> {}", due.id)?;
                 }
                 None => {
                     refused += 1;

@@ -59,6 +59,18 @@ pub async fn allowed(
     Ok(HttpResponse::Ok().json(json!({ "services": services })))
 }
 
+/// The contract of a registry service or composite, or a 404 naming it.
+fn contract_of<'a>(
+    state: &'a ApiState,
+    id: &str,
+) -> Result<&'a crate::catalog::ServiceContract, ExchangeError> {
+    state
+        .exchanger
+        .catalog()
+        .contract(id)
+        .ok_or_else(|| ExchangeError::UnknownService(id.to_string()))
+}
+
 /// `GET /api/v1/services/{id}/contract`: the request and response schemas and the registry's
 /// wire contract.
 pub async fn contract(
@@ -68,11 +80,7 @@ pub async fn contract(
 ) -> Result<HttpResponse, ExchangeFailure> {
     caller(&request, &state)?;
     let id = path.into_inner();
-    let contract = state
-        .exchanger
-        .catalog()
-        .contract(&id)
-        .ok_or_else(|| ExchangeError::UnknownService(id.clone()))?;
+    let contract = contract_of(&state, &id)?;
     let wire = match &contract.wire {
         Some(wire) => json!({"type": wire.kind, "document": wire.document}),
         None => json!({"type": "none", "document": ""}),
@@ -101,11 +109,7 @@ pub async fn validate(
 ) -> Result<HttpResponse, ExchangeFailure> {
     caller(&request, &state)?;
     let id = path.into_inner();
-    let contract = state
-        .exchanger
-        .catalog()
-        .contract(&id)
-        .ok_or_else(|| ExchangeError::UnknownService(id.clone()))?;
+    let contract = contract_of(&state, &id)?;
     let bytes = read_limited(payload, state.max_body_bytes).await?;
     let body: ValidateBody = serde_json::from_slice(&bytes)
         .map_err(|error| ExchangeError::MalformedJson(error.to_string()))?;

@@ -116,26 +116,6 @@ pub struct Accepted {
     pub repeated: bool,
 }
 
-/// A stable error code's fault and retryability, for errors read back from the log.
-fn code_facts(code: &str) -> (&'static str, bool) {
-    let fault = match code.split('.').next() {
-        Some("caller") => "caller",
-        Some("registry") => "registry",
-        _ => "hub",
-    };
-    let retryable = matches!(
-        code,
-        "registry.timeout"
-            | "registry.unavailable"
-            | "registry.fault"
-            | "hub.store_unavailable"
-            | "hub.internal"
-            | "hub.interrupted"
-            | "hub.queue_unavailable"
-    );
-    (fault, retryable)
-}
-
 impl Exchanger {
     /// Accepts an async exchange: checks the grant, seals the request into the store and hands
     /// it to the queue. Returns once both hold it durably.
@@ -409,8 +389,11 @@ impl Exchanger {
                 .error_code
                 .clone()
                 .unwrap_or_else(|| "hub.internal".into());
-            let (fault, retryable) = code_facts(&code);
-            body["error"] = json!({"code": code, "fault": fault, "retryable": retryable});
+            body["error"] = json!({
+                "code": code,
+                "fault": super::error::fault_of_code(&code),
+                "retryable": super::error::retryable_code(&code),
+            });
             if let Some(reason) = &record.dead_letter_reason {
                 body["error"]["detail"] = json!(reason);
             }
@@ -466,24 +449,17 @@ impl Exchanger {
 
     /// Starts a new async exchange from a dead-lettered one (lineage kept in `parentId`).
     pub async fn replay(&self, original: Uuid) -> Result<Uuid, ExchangeFailure> {
-        let record = self
-            .store
-            .exchange(original)
-            .await
-            .map_err(|_| ExchangeError::StoreUnavailable)?
-            .ok_or(ExchangeError::UnknownExchange)?;
-        let replay = self
-            .store
-            .replay(original)
-            .await
-            .map_err(|_| ExchangeError::StoreUnavailable)?
-            .ok_or(ExchangeError::NotDeadLettered)?;
-        let registry = self
-            .catalog
-            .service(&record.service)
-            .map(|s| s.registry.clone())
-            .unwrap_or_default();
-        if self.queue.publish(&registry, replay).await.is_err() {
+        let unavailable = |_| ExchangeError::StoreUnavailable;
+        let Some(due) = self.store.replay(original).await.map_err(unavailable)? else {
+            let exists = self.store.exchange(original).await.map_err(unavailable)?;
+            return Err(match exists {
+                Some(_) => ExchangeError::NotDeadLettered,
+                None => ExchangeError::UnknownExchange,
+            }
+            .into());
+        };
+        let replay = due.id;
+        if self.queue.publish(&due.registry, replay).await.is_err() {
             // Stays queued in the store; the sweeper publishes it when the broker is back.
             warn!(%replay, "replay not yet confirmed by the broker");
         }
@@ -516,8 +492,13 @@ mod tests {
 
     #[test]
     fn stored_codes_keep_their_fault_and_retryability() {
-        assert_eq!(code_facts("registry.timeout"), ("registry", true));
-        assert_eq!(code_facts("caller.subject_not_found"), ("caller", false));
-        assert_eq!(code_facts("hub.queue_unavailable"), ("hub", true));
+        use super::super::Fault;
+        use super::super::error::{fault_of_code, retryable_code};
+        assert_eq!(fault_of_code("registry.timeout"), Fault::Registry);
+        assert!(retryable_code("registry.timeout"));
+        assert_eq!(fault_of_code("caller.subject_not_found"), Fault::Caller);
+        assert!(!retryable_code("caller.subject_not_found"));
+        assert_eq!(fault_of_code("hub.queue_unavailable"), Fault::Hub);
+        assert!(retryable_code("hub.queue_unavailable"));
     }
 }

@@ -12,6 +12,30 @@ pub enum Fault {
     Registry,
 }
 
+/// Whose fault a stable code is, from its prefix.
+pub fn fault_of_code(code: &str) -> Fault {
+    match code.split('.').next() {
+        Some("caller") => Fault::Caller,
+        Some("registry") => Fault::Registry,
+        _ => Fault::Hub,
+    }
+}
+
+/// Whether the failure a stable code names may go away on a later attempt. The one list of
+/// retryable codes, for live errors and for codes read back from the exchange log.
+pub fn retryable_code(code: &str) -> bool {
+    matches!(
+        code,
+        "registry.timeout"
+            | "registry.unavailable"
+            | "registry.fault"
+            | "hub.store_unavailable"
+            | "hub.queue_unavailable"
+            | "hub.internal"
+            | "hub.interrupted"
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
     #[error("the request body is not valid JSON: {0}")]
@@ -102,24 +126,12 @@ impl ExchangeError {
     }
 
     pub fn fault(&self) -> Fault {
-        match self.code().split('.').next() {
-            Some("caller") => Fault::Caller,
-            Some("registry") => Fault::Registry,
-            _ => Fault::Hub,
-        }
+        fault_of_code(self.code())
     }
 
     /// Whether sending the same request later may succeed.
     pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::RegistryTimeout(_)
-                | Self::RegistryUnavailable(_)
-                | Self::RegistryFault(_)
-                | Self::StoreUnavailable
-                | Self::QueueUnavailable
-                | Self::Internal
-        )
+        retryable_code(self.code())
     }
 
     /// The HTTP status that carries this error.

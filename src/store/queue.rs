@@ -309,8 +309,9 @@ impl Store {
     }
 
     /// Starts a new async exchange from a dead-lettered one, keeping the lineage in
-    /// `parent_id`. `None` if `original` is not dead-lettered.
-    pub async fn replay(&self, original: uuid::Uuid) -> Result<Option<uuid::Uuid>, StoreError> {
+    /// `parent_id`; returns it with its registry, to publish it to. `None` if `original` is
+    /// not dead-lettered.
+    pub async fn replay(&self, original: uuid::Uuid) -> Result<Option<DueExchange>, StoreError> {
         let replay = uuid::Uuid::new_v4();
         let now = now_millis();
         let inserted = sqlx::query(
@@ -328,7 +329,19 @@ impl Store {
         .bind(original.to_string())
         .execute(self.pool())
         .await?;
-        Ok((inserted.rows_affected() == 1).then_some(replay))
+        if inserted.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT registry FROM exchanges WHERE id = $1")
+            .bind(replay.to_string())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(Some(DueExchange {
+            id: replay,
+            registry: row
+                .try_get::<Option<String>, _>("registry")?
+                .ok_or_else(|| StoreError::Corrupt("async exchange without registry".into()))?,
+        }))
     }
 
     /// Callbacks due now: exchange id, client and URL.
