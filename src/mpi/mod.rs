@@ -1,4 +1,4 @@
-//! The beneficiary master index: who is who across registries. So far, the normalisation of
-//! names and birth dates that matching builds on.
+//! The beneficiary master index: who is who across registries.
 
 pub mod normalize;
+pub mod record;
