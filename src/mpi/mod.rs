@@ -1,4 +1,7 @@
 //! The beneficiary master index: who is who across registries.
 
+pub mod compare;
+pub mod index;
+pub mod model;
 pub mod normalize;
 pub mod record;

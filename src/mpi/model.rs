@@ -1,0 +1,315 @@
+//! The Fellegi–Sunter model: for every attribute and agreement level, the probability `m` of
+//! seeing it when two records are the same person and `u` when they are not. A pair's score is
+//! the sum of log2(m/u) over its attributes, with exact name agreement weighed by how common
+//! the name is (term-frequency adjustment). `u` is estimated from random pairs, `m` learned by
+//! expectation–maximisation over the pairs blocking proposes.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::mpi::compare::{ATTRIBUTES, Attribute, Comparison};
+
+/// Probabilities are kept away from 0 and 1 so that no single attribute decides alone.
+const PROBABILITY_FLOOR: f64 = 1e-5;
+/// The rarest a name can count as, so that a one-off typo is not mistaken for a rare name.
+const TERM_FREQUENCY_FLOOR: f64 = 1e-5;
+const EM_ITERATIONS: usize = 40;
+const EM_TOLERANCE: f64 = 1e-6;
+
+/// m and u per attribute and level, and the share of matches among candidate pairs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub m: Vec<Vec<f64>>,
+    pub u: Vec<Vec<f64>>,
+    /// Share of true matches among the pairs blocking proposes, as EM estimated it.
+    pub match_share: f64,
+    /// How the model was obtained: "prior" or "em".
+    pub source: String,
+    /// Candidate and random pairs the estimates rest on.
+    pub candidate_pairs: usize,
+    pub random_pairs: usize,
+}
+
+/// What one attribute added to a score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contribution {
+    pub attribute: &'static str,
+    pub level: &'static str,
+    /// log2(m/u), after term-frequency adjustment.
+    pub weight: f64,
+    /// Set when a name agreed exactly and its weight reflects how common it is.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub term_frequency_adjusted: bool,
+}
+
+/// A pair's total match weight with its explanation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Score {
+    pub weight: f64,
+    pub contributions: Vec<Contribution>,
+}
+
+/// How common the agreeing names are: the share of records with that exact value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NameFrequencies {
+    pub first: Option<f64>,
+    pub last: Option<f64>,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Self::prior()
+    }
+}
+
+impl Model {
+    /// Hand-set starting values, used before any training and as EM's starting point.
+    pub fn prior() -> Self {
+        let table = |attribute: Attribute| -> (Vec<f64>, Vec<f64>) {
+            let (m, u): (&[f64], &[f64]) = match attribute {
+                Attribute::Idnp => (&[0.93, 0.01, 0.03, 0.03], &[1e-6, 1e-7, 1e-5, 0.99999]),
+                Attribute::FirstName => (&[0.85, 0.08, 0.05, 0.02], &[0.01, 0.005, 0.02, 0.965]),
+                Attribute::LastName => (&[0.8, 0.08, 0.05, 0.07], &[0.005, 0.003, 0.01, 0.982]),
+                Attribute::Patronymic => (&[0.95, 0.05], &[0.05, 0.95]),
+                Attribute::BirthDate => (
+                    &[0.85, 0.02, 0.05, 0.02, 0.02, 0.02, 0.02],
+                    &[3e-5, 1e-6, 1e-3, 1e-3, 0.01, 0.02, 0.968],
+                ),
+                Attribute::Sex => (&[0.98, 0.02], &[0.5, 0.5]),
+                Attribute::Address => (
+                    &[0.6, 0.1, 0.15, 0.05, 0.1],
+                    &[1e-4, 1e-3, 0.02, 0.05, 0.93],
+                ),
+                Attribute::Phone => (&[0.7, 0.3], &[1e-5, 0.99999]),
+                Attribute::Identifier => (&[0.9, 0.1], &[1e-6, 0.999999]),
+            };
+            (m.to_vec(), u.to_vec())
+        };
+        let (m, u) = Attribute::ALL.iter().map(|a| table(*a)).unzip();
+        Self {
+            m,
+            u,
+            match_share: 0.1,
+            source: "prior".into(),
+            candidate_pairs: 0,
+            random_pairs: 0,
+        }
+    }
+
+    /// log2(m/u) of one attribute at one level.
+    pub fn weight(&self, attribute: Attribute, level: u8) -> f64 {
+        let (a, l) = (attribute.index(), level as usize);
+        (self.m[a][l] / self.u[a][l]).log2()
+    }
+
+    /// Scores a comparison; exact name agreement is weighed by the name's frequency.
+    pub fn score(&self, comparison: &Comparison, frequencies: NameFrequencies) -> Score {
+        let mut contributions = Vec::with_capacity(ATTRIBUTES);
+        let mut total = 0.0;
+        for attribute in Attribute::ALL {
+            let Some(level) = comparison.levels[attribute.index()] else {
+                continue;
+            };
+            let frequency = match attribute {
+                Attribute::FirstName => frequencies.first,
+                Attribute::LastName => frequencies.last,
+                _ => None,
+            };
+            let (weight, adjusted) = match frequency {
+                Some(share) if level == 0 => {
+                    let m = self.m[attribute.index()][0];
+                    ((m / share.max(TERM_FREQUENCY_FLOOR)).log2(), true)
+                }
+                _ => (self.weight(attribute, level), false),
+            };
+            total += weight;
+            contributions.push(Contribution {
+                attribute: attribute.name(),
+                level: attribute.levels()[level as usize],
+                weight: (weight * 100.0).round() / 100.0,
+                term_frequency_adjusted: adjusted,
+            });
+        }
+        Score {
+            weight: (total * 100.0).round() / 100.0,
+            contributions,
+        }
+    }
+
+    /// Estimates `u` from comparisons of random pairs (almost all non-matches) and then `m`
+    /// and the match share by EM over candidate pairs, starting from `self`.
+    pub fn train(&self, candidates: &[Comparison], random: &[Comparison]) -> Self {
+        let mut model = self.clone();
+        if !random.is_empty() {
+            for attribute in Attribute::ALL {
+                let a = attribute.index();
+                let mut counts = vec![1.0; attribute.levels().len()];
+                for comparison in random {
+                    if let Some(level) = comparison.levels[a] {
+                        counts[level as usize] += 1.0;
+                    }
+                }
+                let total: f64 = counts.iter().sum();
+                model.u[a] = counts.iter().map(|c| clamp(c / total)).collect();
+            }
+        }
+        // EM over distinct patterns, weighted by how often each occurs.
+        let mut patterns: HashMap<[Option<u8>; ATTRIBUTES], f64> = HashMap::new();
+        for comparison in candidates {
+            *patterns.entry(comparison.levels).or_default() += 1.0;
+        }
+        let patterns: Vec<([Option<u8>; ATTRIBUTES], f64)> = patterns.into_iter().collect();
+        if !patterns.is_empty() {
+            for _ in 0..EM_ITERATIONS {
+                let mut m_counts: Vec<Vec<f64>> = model
+                    .m
+                    .iter()
+                    .map(|levels| vec![0.0; levels.len()])
+                    .collect();
+                let mut expected_matches = 0.0;
+                let mut total = 0.0;
+                for (levels, count) in &patterns {
+                    let mut log_m = model.match_share.ln();
+                    let mut log_u = (1.0 - model.match_share).ln();
+                    for (a, level) in levels.iter().enumerate() {
+                        if let Some(level) = level {
+                            log_m += model.m[a][*level as usize].ln();
+                            log_u += model.u[a][*level as usize].ln();
+                        }
+                    }
+                    let posterior = 1.0 / (1.0 + (log_u - log_m).exp());
+                    expected_matches += posterior * count;
+                    total += count;
+                    for (a, level) in levels.iter().enumerate() {
+                        if let Some(level) = level {
+                            m_counts[a][*level as usize] += posterior * count;
+                        }
+                    }
+                }
+                let mut change: f64 = 0.0;
+                for (a, counts) in m_counts.iter().enumerate() {
+                    let sum: f64 = counts.iter().sum();
+                    if sum <= 0.0 {
+                        continue;
+                    }
+                    for (level, count) in counts.iter().enumerate() {
+                        let updated = clamp(count / sum);
+                        change = change.max((updated - model.m[a][level]).abs());
+                        model.m[a][level] = updated;
+                    }
+                }
+                let share = clamp(expected_matches / total);
+                change = change.max((share - model.match_share).abs());
+                model.match_share = share;
+                if change < EM_TOLERANCE {
+                    break;
+                }
+            }
+        }
+        model.source = "em".into();
+        model.candidate_pairs = candidates.len();
+        model.random_pairs = random.len();
+        model
+    }
+}
+
+fn clamp(p: f64) -> f64 {
+    p.clamp(PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comparison(levels: &[(Attribute, u8)]) -> Comparison {
+        let mut all = [None; ATTRIBUTES];
+        for (attribute, level) in levels {
+            all[attribute.index()] = Some(*level);
+        }
+        Comparison {
+            levels: all,
+            names_swapped: false,
+            idnp_conflict: false,
+        }
+    }
+
+    #[test]
+    fn a_common_surname_counts_for_less_than_a_rare_one() {
+        let model = Model::prior();
+        let pair = comparison(&[(Attribute::LastName, 0), (Attribute::FirstName, 0)]);
+        let common = model.score(
+            &pair,
+            NameFrequencies {
+                first: Some(0.03),
+                last: Some(0.02),
+            },
+        );
+        let rare = model.score(
+            &pair,
+            NameFrequencies {
+                first: Some(0.03),
+                last: Some(0.0001),
+            },
+        );
+        assert!(rare.weight > common.weight + 5.0, "{rare:?} vs {common:?}");
+        assert!(rare.contributions[1].term_frequency_adjusted);
+    }
+
+    #[test]
+    fn explanations_list_every_compared_attribute() {
+        let model = Model::prior();
+        let pair = comparison(&[(Attribute::BirthDate, 0), (Attribute::Sex, 1)]);
+        let score = model.score(&pair, NameFrequencies::default());
+        let described: Vec<(&str, &str)> = score
+            .contributions
+            .iter()
+            .map(|c| (c.attribute, c.level))
+            .collect();
+        assert_eq!(described, vec![("birthDate", "exact"), ("sex", "differs")]);
+        assert!(score.contributions[0].weight > 0.0);
+        assert!(score.contributions[1].weight < 0.0);
+        let sum: f64 = score.contributions.iter().map(|c| c.weight).sum();
+        assert!((sum - score.weight).abs() < 0.02);
+    }
+
+    #[test]
+    fn em_recovers_m_probabilities_from_unlabelled_pairs() {
+        // Matches agree on the date 90% of the time, non-matches 1%.
+        let mut candidates = Vec::new();
+        for i in 0..1000 {
+            let date = if i % 10 == 0 { 6 } else { 0 };
+            let name = if i % 20 == 5 { 3 } else { 0 };
+            candidates.push(comparison(&[
+                (Attribute::BirthDate, date),
+                (Attribute::FirstName, name),
+            ]));
+        }
+        for i in 0..4000 {
+            let date = if i % 100 == 0 { 0 } else { 6 };
+            let name = if i % 50 == 25 { 0 } else { 3 };
+            candidates.push(comparison(&[
+                (Attribute::BirthDate, date),
+                (Attribute::FirstName, name),
+            ]));
+        }
+        let random: Vec<Comparison> = (0..10_000)
+            .map(|i| {
+                let date = if i % 100 == 0 { 0 } else { 6 };
+                let name = if i % 50 == 0 { 0 } else { 3 };
+                comparison(&[(Attribute::BirthDate, date), (Attribute::FirstName, name)])
+            })
+            .collect();
+        let trained = Model::prior().train(&candidates, &random);
+        let m_date_exact = trained.m[Attribute::BirthDate.index()][0];
+        assert!((m_date_exact - 0.9).abs() < 0.05, "m = {m_date_exact}");
+        assert!(
+            (trained.match_share - 0.2).abs() < 0.05,
+            "share = {}",
+            trained.match_share
+        );
+        assert_eq!(trained.source, "em");
+    }
+}
