@@ -2,9 +2,14 @@
 //! PostgreSQL, for production. Migrations are embedded and run at connection.
 
 mod exchanges;
+mod mpi;
 mod queue;
 
 pub use exchanges::{ExchangeOutcome, ExchangeRecord, ExchangeStatus, NewExchange};
+pub use mpi::{
+    MpiAuditRow, MpiBatch, MpiHistoryRow, MpiNonMatchRow, MpiPersonRow, MpiRecordRow, MpiRelink,
+    MpiReviewRow,
+};
 pub use queue::{ClaimedExchange, DueExchange, NewAsyncExchange, Submission, now_millis};
 
 use secrecy::{ExposeSecret, SecretString};

@@ -1,0 +1,1514 @@
+//! The master index's operations: match, register, link, unlink, merge, undo, review
+//! decisions and person views. Each operation is planned against the in-memory index, written
+//! to the store in one transaction, and only then applied in memory, so a failed write changes
+//! nothing. Writers are serialised, so two registrations of the same new person make one
+//! person.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::crypto::sealing::Sealer;
+use crate::mpi::compare::{Attribute, Features};
+use crate::mpi::index::{Candidate, Index, Link, PersonId, RecordRef};
+use crate::mpi::model::{Contribution, Model};
+use crate::mpi::record::{IdnpEvidence, RecordError, SourceRecord};
+use crate::store::{
+    MpiAuditRow, MpiBatch, MpiHistoryRow, MpiNonMatchRow, MpiPersonRow, MpiRecordRow, MpiRelink,
+    MpiReviewRow, Store, StoreError, now_millis,
+};
+
+/// Match-weight thresholds (sums of log2 m/u) of the three outcomes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub struct Thresholds {
+    /// At or above: linked automatically (if nothing calls for a human).
+    pub auto_link: f64,
+    /// At or above (and below `auto_link`): a possible match for the review queue.
+    pub review: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            auto_link: 20.0,
+            review: 8.0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MpiError {
+    #[error("invalid record: {0}")]
+    InvalidRecord(#[from] RecordError),
+    #[error("no person with this id")]
+    UnknownPerson,
+    #[error("no source record with this source and localId")]
+    UnknownRecord,
+    #[error("no review with this id")]
+    UnknownReview,
+    #[error("no history entry with this id")]
+    UnknownEntry,
+    /// The request is valid but the index's state does not allow it; `code` is stable.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("master index storage failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("stored record cannot be opened: {0}")]
+    Sealing(String),
+}
+
+fn conflict(code: &'static str, message: impl Into<String>) -> MpiError {
+    MpiError::Conflict {
+        code,
+        message: message.into(),
+    }
+}
+
+/// What matching concluded for a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    AutoLink,
+    Review,
+    NoMatch,
+}
+
+/// A candidate person as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidateView {
+    pub person_id: PersonId,
+    pub weight: f64,
+    /// What this candidate alone would lead to.
+    pub outcome: Outcome,
+    /// Why a high score still needs a human, if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs_review_because: Option<&'static str>,
+    pub matched_record: RecordRef,
+    pub names_swapped: bool,
+    pub idnp_conflict: bool,
+    pub explanation: Vec<Contribution>,
+}
+
+/// The result of `POST /persons/match`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchResult {
+    pub outcome: Outcome,
+    pub candidates: Vec<CandidateView>,
+}
+
+/// The result of registering a record.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registration {
+    pub person_id: PersonId,
+    pub outcome: Outcome,
+    /// A new person was created for the record.
+    pub created_person: bool,
+    /// The record was already known (its attributes were replaced).
+    pub updated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    pub history_entry: Uuid,
+}
+
+/// A record's membership of a person, as history keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    pub person: PersonId,
+    pub link: Link,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordChange {
+    pub record: RecordRef,
+    pub before: Option<Membership>,
+    pub after: Option<Membership>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonChange {
+    pub person: PersonId,
+    pub merged_into_before: Option<PersonId>,
+    pub merged_into_after: Option<PersonId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NonMatchChange {
+    pub record: RecordRef,
+    pub person: PersonId,
+    /// `true`: the decision was recorded; `false`: it was withdrawn.
+    pub added: bool,
+}
+
+/// The exact before and after state of everything one operation changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Changes {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordChange>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub persons: Vec<PersonChange>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_matches: Vec<NonMatchChange>,
+}
+
+impl Changes {
+    fn persons(&self) -> Vec<String> {
+        let mut persons: Vec<String> = Vec::new();
+        let mut add = |p: &PersonId| {
+            let p = p.to_string();
+            if !persons.contains(&p) {
+                persons.push(p);
+            }
+        };
+        for change in &self.records {
+            for membership in change.before.iter().chain(change.after.iter()) {
+                add(&membership.person);
+            }
+        }
+        for change in &self.persons {
+            add(&change.person);
+            for target in change
+                .merged_into_after
+                .iter()
+                .chain(&change.merged_into_before)
+            {
+                add(target);
+            }
+        }
+        for change in &self.non_matches {
+            add(&change.person);
+        }
+        persons
+    }
+
+    /// The changes that take the state back from `after` to `before`.
+    fn inverse(&self) -> Result<Self, MpiError> {
+        let mut records = Vec::new();
+        for change in &self.records {
+            if change.before.is_none() {
+                return Err(conflict(
+                    "not-undoable",
+                    "the entry registered a new record; unlink it instead of undoing",
+                ));
+            }
+            records.push(RecordChange {
+                record: change.record.clone(),
+                before: change.after.clone(),
+                after: change.before.clone(),
+            });
+        }
+        Ok(Self {
+            records,
+            persons: self
+                .persons
+                .iter()
+                .map(|p| PersonChange {
+                    person: p.person,
+                    merged_into_before: p.merged_into_after,
+                    merged_into_after: p.merged_into_before,
+                })
+                .collect(),
+            non_matches: self
+                .non_matches
+                .iter()
+                .map(|n| NonMatchChange {
+                    record: n.record.clone(),
+                    person: n.person,
+                    added: !n.added,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// One change to make to the in-memory index once the store has it.
+enum IndexOp {
+    EnsurePerson(PersonId, i64),
+    Upsert(RecordRef, Box<Features>, PersonId, Link),
+    Relink(RecordRef, PersonId, Link),
+    MergedInto(PersonId, Option<PersonId>),
+    NonMatch(RecordRef, PersonId, bool),
+    ReviewOpened(RecordRef, PersonId),
+    ReviewClosed(RecordRef, PersonId),
+}
+
+/// What an operation will change: rows for the store and steps for the index.
+#[derive(Default)]
+pub struct Plan {
+    pub batch: MpiBatch,
+    ops: Vec<IndexOp>,
+}
+
+/// A record as the person view shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkedRecord {
+    pub source: String,
+    pub local_id: String,
+    pub link: Link,
+    pub attributes: SourceRecord,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonView {
+    pub person_id: PersonId,
+    /// `active`, `merged` (see `mergedInto`) or `empty` (every record left).
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<PersonId>,
+    pub records: Vec<LinkedRecord>,
+    /// `idnp`: the person's records carry different valid IDNPs.
+    pub conflicts: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub id: String,
+    pub action: String,
+    pub actor: String,
+    pub at: i64,
+    pub changes: Changes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undoes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undone_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    pub id: String,
+    pub record: RecordRef,
+    pub candidate_person_id: String,
+    pub weight: f64,
+    pub reason: String,
+    pub explanation: Value,
+    pub status: String,
+    pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<i64>,
+}
+
+/// A reviewer's verdict on a possible match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Match,
+    NonMatch,
+}
+
+/// How the exchange flow names its subject when it does not give an IDNP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectRef {
+    Person(PersonId),
+    Record(RecordRef),
+}
+
+/// Why a subject reference cannot be turned into one IDNP.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubjectError {
+    #[error("the master index has no such person or record")]
+    Unknown,
+    #[error("no record of this person carries a valid IDNP")]
+    NoIdnp,
+    #[error("this person's records carry different valid IDNPs; resolve the conflict first")]
+    ConflictingIdnps,
+}
+
+/// The master index: the in-memory index, its store and its settings.
+pub struct MasterIndex {
+    index: RwLock<Index>,
+    writer: tokio::sync::Mutex<()>,
+    open_reviews: RwLock<HashSet<(RecordRef, PersonId)>>,
+    store: Store,
+    sealer: Sealer,
+    thresholds: Thresholds,
+}
+
+fn relink_row(record: &RecordRef, person: PersonId, link: &Link) -> MpiRelink {
+    MpiRelink {
+        source: record.source.clone(),
+        local_id: record.local_id.clone(),
+        person_id: person.to_string(),
+        link: serde_json::to_string(link).expect("links serialise"),
+    }
+}
+
+impl MasterIndex {
+    /// Loads the index from the store: the model, persons, records (unsealed to compute their
+    /// features) and human decisions. `progress` is told the number of records loaded.
+    pub async fn load(
+        store: Store,
+        sealer: Sealer,
+        thresholds: Thresholds,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Self, MpiError> {
+        let model = match store.mpi_model().await? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| MpiError::Store(StoreError::Corrupt(format!("mpi model: {e}"))))?,
+            None => Model::prior(),
+        };
+        let mut index = Index::new(model);
+        for person in store.mpi_persons().await? {
+            let id = parse_person(&person.id)?;
+            index.ensure_person(id, person.created_at);
+            if let Some(target) = person.merged_into {
+                index.set_merged_into(id, Some(parse_person(&target)?));
+            }
+        }
+        let mut loaded = 0;
+        let mut failure = None;
+        store
+            .mpi_each_record(|row| {
+                let attributes = match open_record(&sealer, &row.sealed_attributes) {
+                    Ok(attributes) => attributes,
+                    Err(error) => {
+                        failure = Some(error);
+                        return Err(StoreError::Corrupt("sealed record".into()));
+                    }
+                };
+                let features = Features::of(&attributes, index.interner())
+                    .map_err(|e| StoreError::Corrupt(format!("stored record: {e}")))?;
+                let link: Link = serde_json::from_str(&row.link)
+                    .map_err(|e| StoreError::Corrupt(format!("stored link: {e}")))?;
+                let person = Uuid::parse_str(&row.person_id)
+                    .map_err(|_| StoreError::Corrupt("stored person id".into()))?;
+                let record = RecordRef {
+                    source: row.source,
+                    local_id: row.local_id,
+                };
+                index.upsert(record, features, person, link);
+                loaded += 1;
+                if loaded % 10_000 == 0 {
+                    progress(loaded);
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|error| failure.take().unwrap_or(MpiError::Store(error)))?;
+        progress(loaded);
+        for row in store.mpi_non_match_rows().await? {
+            let record = RecordRef {
+                source: row.source,
+                local_id: row.local_id,
+            };
+            index.add_non_match(&record, parse_person(&row.person_id)?);
+        }
+        let mut open_reviews = HashSet::new();
+        let mut offset = 0;
+        loop {
+            let page = store.mpi_reviews("open", 1000, offset).await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len() as i64;
+            for review in page {
+                open_reviews.insert((
+                    RecordRef {
+                        source: review.source,
+                        local_id: review.local_id,
+                    },
+                    parse_person(&review.person_id)?,
+                ));
+            }
+        }
+        Ok(Self {
+            index: RwLock::new(index),
+            writer: tokio::sync::Mutex::new(()),
+            open_reviews: RwLock::new(open_reviews),
+            store,
+            sealer,
+            thresholds,
+        })
+    }
+
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Live records and persons.
+    pub fn counts(&self) -> (usize, usize) {
+        let index = self.read();
+        (index.record_count(), index.person_count())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Candidates for a record, with scores and explanations. Changes nothing.
+    pub fn find(&self, record: &SourceRecord, limit: usize) -> Result<MatchResult, MpiError> {
+        record.check()?;
+        let features = Features::of(record, &mut crate::mpi::compare::NoInterning)?;
+        let index = self.read();
+        let candidates = index.candidates(&features, None);
+        let (outcome, _) = self.decide(&candidates);
+        let views = candidates
+            .iter()
+            .take(limit)
+            .map(|c| self.view(c))
+            .collect();
+        Ok(MatchResult {
+            outcome,
+            candidates: views,
+        })
+    }
+
+    fn view(&self, candidate: &Candidate) -> CandidateView {
+        let needs_review_because = needs_human(candidate);
+        let outcome = if candidate.score.weight >= self.thresholds.auto_link
+            && needs_review_because.is_none()
+        {
+            Outcome::AutoLink
+        } else if candidate.score.weight >= self.thresholds.review
+            || (needs_review_because.is_some()
+                && candidate.score.weight >= self.thresholds.auto_link)
+        {
+            Outcome::Review
+        } else {
+            Outcome::NoMatch
+        };
+        CandidateView {
+            person_id: candidate.person,
+            weight: candidate.score.weight,
+            outcome,
+            needs_review_because: needs_review_because
+                .filter(|_| candidate.score.weight >= self.thresholds.review),
+            matched_record: (*candidate.record).clone(),
+            names_swapped: candidate.comparison.names_swapped,
+            idnp_conflict: candidate.idnp_conflict,
+            explanation: candidate.score.contributions.clone(),
+        }
+    }
+
+    /// The outcome for a record given its candidates (already stripped of persons a human
+    /// ruled out), and the candidate it concerns.
+    fn decide<'a>(&self, candidates: &'a [Candidate]) -> (Outcome, Option<&'a Candidate>) {
+        let Some(top) = candidates.first() else {
+            return (Outcome::NoMatch, None);
+        };
+        if top.score.weight < self.thresholds.review {
+            return (Outcome::NoMatch, None);
+        }
+        let runner_up_also_high = candidates
+            .get(1)
+            .is_some_and(|c| c.score.weight >= self.thresholds.auto_link);
+        if top.score.weight >= self.thresholds.auto_link
+            && needs_human(top).is_none()
+            && !runner_up_also_high
+        {
+            (Outcome::AutoLink, Some(top))
+        } else {
+            (Outcome::Review, Some(top))
+        }
+    }
+
+    /// Registers or updates a source record and links it. Serialised with every other change.
+    pub async fn register(
+        &self,
+        source: &str,
+        record: &SourceRecord,
+        actor: &str,
+    ) -> Result<Registration, MpiError> {
+        check_source(source)?;
+        record.check()?;
+        let _writer = self.writer.lock().await;
+        let (plan, registration) = {
+            let mut index = self.write();
+            let features = Features::of(record, index.interner())?;
+            let reviews = self.open_reviews.read().unwrap_or_else(|e| e.into_inner());
+            self.plan_register(
+                &index,
+                &reviews,
+                source,
+                record,
+                features,
+                actor,
+                now_millis(),
+            )?
+        };
+        self.commit(plan).await?;
+        Ok(registration)
+    }
+
+    /// Writes a plan's rows, then applies it to the index.
+    async fn commit(&self, plan: Plan) -> Result<(), MpiError> {
+        self.store.mpi_apply(&plan.batch).await?;
+        self.apply(plan.ops);
+        Ok(())
+    }
+
+    fn apply(&self, ops: Vec<IndexOp>) {
+        let mut index = self.write();
+        let mut reviews = self.open_reviews.write().unwrap_or_else(|e| e.into_inner());
+        apply_ops(&mut index, &mut reviews, ops);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan_register(
+        &self,
+        index: &Index,
+        open_reviews: &HashSet<(RecordRef, PersonId)>,
+        source: &str,
+        record: &SourceRecord,
+        features: Features,
+        actor: &str,
+        now: i64,
+    ) -> Result<(Plan, Registration), MpiError> {
+        let key = RecordRef {
+            source: source.to_owned(),
+            local_id: record.local_id.trim().to_owned(),
+        };
+        let existing = index.slot(&key).map(|slot| Membership {
+            person: slot.person,
+            link: slot.link.clone(),
+        });
+        let mut plan = Plan::default();
+        let entry_id = Uuid::now_v7();
+        let mut review_id = None;
+        let candidates: Vec<Candidate> = index
+            .candidates(&features, Some(&key))
+            .into_iter()
+            .filter(|c| !index.is_non_match(&key, &c.person))
+            .collect();
+        // A pinned record stays where a human put it; an automatic one stays with its person
+        // while it still matches it well enough.
+        let keep = existing.as_ref().filter(|m| {
+            m.link.pinned
+                || index.records_of(&m.person).len() <= 1
+                || candidates
+                    .iter()
+                    .any(|c| c.person == m.person && c.score.weight >= self.thresholds.review)
+        });
+        let (person, link, outcome, created, score) = if let Some(kept) = keep {
+            (
+                kept.person,
+                kept.link.clone(),
+                Outcome::AutoLink,
+                false,
+                kept.link.score,
+            )
+        } else {
+            let (outcome, candidate) = self.decide(&candidates);
+            match (outcome, candidate) {
+                (Outcome::AutoLink, Some(candidate)) => (
+                    candidate.person,
+                    Link {
+                        rule: "auto".into(),
+                        score: Some(candidate.score.weight),
+                        anchor: Some((*candidate.record).clone()),
+                        actor: actor.to_owned(),
+                        at: now,
+                        pinned: false,
+                    },
+                    Outcome::AutoLink,
+                    false,
+                    Some(candidate.score.weight),
+                ),
+                (outcome, candidate) => {
+                    let person = Uuid::now_v7();
+                    plan.batch.persons.push(MpiPersonRow {
+                        id: person.to_string(),
+                        created_at: now,
+                        merged_into: None,
+                    });
+                    plan.ops.push(IndexOp::EnsurePerson(person, now));
+                    if let (Outcome::Review, Some(candidate)) = (outcome, candidate)
+                        && !open_reviews.contains(&(key.clone(), candidate.person))
+                    {
+                        let id = Uuid::now_v7();
+                        review_id = Some(id);
+                        plan.batch.reviews.push(MpiReviewRow {
+                            id: id.to_string(),
+                            source: key.source.clone(),
+                            local_id: key.local_id.clone(),
+                            person_id: candidate.person.to_string(),
+                            score: candidate.score.weight,
+                            reason: review_reason(candidate, &self.thresholds).into(),
+                            explanation: serde_json::to_string(&candidate.score.contributions)
+                                .expect("contributions serialise"),
+                            status: "open".into(),
+                            created_at: now,
+                            decided_by: None,
+                            decided_at: None,
+                        });
+                        plan.ops
+                            .push(IndexOp::ReviewOpened(key.clone(), candidate.person));
+                    }
+                    (
+                        person,
+                        Link {
+                            rule: "new".into(),
+                            score: None,
+                            anchor: None,
+                            actor: actor.to_owned(),
+                            at: now,
+                            pinned: false,
+                        },
+                        outcome,
+                        true,
+                        candidate.map(|c| c.score.weight),
+                    )
+                }
+            }
+        };
+        let after = Membership {
+            person,
+            link: link.clone(),
+        };
+        let changes = Changes {
+            records: vec![RecordChange {
+                record: key.clone(),
+                before: existing.clone(),
+                after: Some(after),
+            }],
+            ..Changes::default()
+        };
+        plan.batch.records.push(MpiRecordRow {
+            source: key.source.clone(),
+            local_id: key.local_id.clone(),
+            person_id: person.to_string(),
+            sealed_attributes: self
+                .sealer
+                .seal(&serde_json::to_vec(record).expect("records serialise")),
+            link: serde_json::to_string(&link).expect("links serialise"),
+            updated_at: now,
+        });
+        plan.batch.history.push(history_row(
+            entry_id,
+            if existing.is_some() {
+                "update"
+            } else {
+                "register"
+            },
+            actor,
+            now,
+            &changes,
+            None,
+        ));
+        plan.ops
+            .push(IndexOp::Upsert(key, Box::new(features), person, link));
+        Ok((
+            plan,
+            Registration {
+                person_id: person,
+                outcome,
+                created_person: created,
+                updated: existing.is_some(),
+                review_id,
+                score,
+                history_entry: entry_id,
+            },
+        ))
+    }
+
+    /// The person with its records (attributes unsealed from the store).
+    pub async fn person(&self, id: PersonId) -> Result<PersonView, MpiError> {
+        let merged_into = self
+            .read()
+            .person(&id)
+            .ok_or(MpiError::UnknownPerson)?
+            .merged_into;
+        let rows = self.store.mpi_records_of(&id.to_string()).await?;
+        let mut records = Vec::with_capacity(rows.len());
+        let mut valid_idnps = HashSet::new();
+        for row in rows {
+            let attributes = open_record(&self.sealer, &row.sealed_attributes)?;
+            if let Ok(Some(IdnpEvidence::Valid(idnp))) = attributes.idnp_evidence() {
+                valid_idnps.insert(idnp);
+            }
+            records.push(LinkedRecord {
+                source: row.source,
+                local_id: row.local_id,
+                link: serde_json::from_str(&row.link)
+                    .map_err(|e| MpiError::Store(StoreError::Corrupt(format!("link: {e}"))))?,
+                attributes,
+            });
+        }
+        let status = match (merged_into, records.is_empty()) {
+            (Some(_), _) => "merged",
+            (None, true) => "empty",
+            (None, false) => "active",
+        };
+        Ok(PersonView {
+            person_id: id,
+            status,
+            merged_into,
+            records,
+            conflicts: if valid_idnps.len() > 1 {
+                vec!["idnp"]
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// Links a record to a person by hand; the decision is pinned.
+    pub async fn link(
+        &self,
+        person: PersonId,
+        record: &RecordRef,
+        actor: &str,
+    ) -> Result<HistoryEntry, MpiError> {
+        let _writer = self.writer.lock().await;
+        let now = now_millis();
+        let changes = {
+            let index = self.read();
+            active_person(&index, person)?;
+            let slot = index.slot(record).ok_or(MpiError::UnknownRecord)?;
+            if slot.person == person {
+                return Err(conflict(
+                    "already-linked",
+                    "the record already belongs to this person",
+                ));
+            }
+            let mut changes = Changes {
+                records: vec![RecordChange {
+                    record: record.clone(),
+                    before: Some(Membership {
+                        person: slot.person,
+                        link: slot.link.clone(),
+                    }),
+                    after: Some(Membership {
+                        person,
+                        link: manual_link("manual", None, actor, now),
+                    }),
+                }],
+                ..Changes::default()
+            };
+            if index.is_non_match(record, &person) {
+                changes.non_matches.push(NonMatchChange {
+                    record: record.clone(),
+                    person,
+                    added: false,
+                });
+            }
+            changes
+        };
+        self.commit_changes("link", actor, now, changes, None).await
+    }
+
+    /// Takes a record out of a person into a new person of its own, and remembers that it is
+    /// not that person.
+    pub async fn unlink(
+        &self,
+        person: PersonId,
+        record: &RecordRef,
+        actor: &str,
+    ) -> Result<HistoryEntry, MpiError> {
+        let _writer = self.writer.lock().await;
+        let now = now_millis();
+        let (changes, new_person) = {
+            let index = self.read();
+            active_person(&index, person)?;
+            let slot = index.slot(record).ok_or(MpiError::UnknownRecord)?;
+            if slot.person != person {
+                return Err(conflict(
+                    "not-linked",
+                    "the record does not belong to this person",
+                ));
+            }
+            if index.records_of(&person).len() < 2 {
+                return Err(conflict(
+                    "only-record",
+                    "the record is the person's only record; there is nothing to unlink it from",
+                ));
+            }
+            let new_person = Uuid::now_v7();
+            let changes = Changes {
+                records: vec![RecordChange {
+                    record: record.clone(),
+                    before: Some(Membership {
+                        person,
+                        link: slot.link.clone(),
+                    }),
+                    after: Some(Membership {
+                        person: new_person,
+                        link: manual_link("manual", None, actor, now),
+                    }),
+                }],
+                non_matches: vec![NonMatchChange {
+                    record: record.clone(),
+                    person,
+                    added: true,
+                }],
+                ..Changes::default()
+            };
+            (changes, new_person)
+        };
+        self.commit_changes("unlink", actor, now, changes, Some(new_person))
+            .await
+    }
+
+    /// Moves every record of `merged` into `target`; `merged` then points at `target`.
+    /// Persons with different valid IDNPs are merged only when the caller acknowledges it.
+    pub async fn merge(
+        &self,
+        target: PersonId,
+        merged: PersonId,
+        acknowledge_idnp_conflict: bool,
+        actor: &str,
+    ) -> Result<HistoryEntry, MpiError> {
+        let _writer = self.writer.lock().await;
+        let now = now_millis();
+        let changes = {
+            let index = self.read();
+            if target == merged {
+                return Err(conflict(
+                    "same-person",
+                    "a person cannot be merged into itself",
+                ));
+            }
+            active_person(&index, target)?;
+            active_person(&index, merged)?;
+            let idnps = |p: &PersonId| -> HashSet<String> {
+                index
+                    .records_of(p)
+                    .iter()
+                    .filter_map(|s| match &s.features.idnp {
+                        Some(IdnpEvidence::Valid(d)) => Some(d.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let (a, b) = (idnps(&target), idnps(&merged));
+            if !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) && !acknowledge_idnp_conflict {
+                return Err(conflict(
+                    "idnp-conflict",
+                    "the persons carry different valid IDNPs; set acknowledgeIdnpConflict to merge anyway",
+                ));
+            }
+            Changes {
+                records: index
+                    .records_of(&merged)
+                    .iter()
+                    .map(|slot| RecordChange {
+                        record: (*slot.record).clone(),
+                        before: Some(Membership {
+                            person: merged,
+                            link: slot.link.clone(),
+                        }),
+                        after: Some(Membership {
+                            person: target,
+                            link: manual_link("merge", None, actor, now),
+                        }),
+                    })
+                    .collect(),
+                persons: vec![PersonChange {
+                    person: merged,
+                    merged_into_before: None,
+                    merged_into_after: Some(target),
+                }],
+                ..Changes::default()
+            }
+        };
+        self.commit_changes("merge", actor, now, changes, None)
+            .await
+    }
+
+    /// Undoes the latest merge of `merged` into `target`, restoring both exactly.
+    pub async fn unmerge(
+        &self,
+        target: PersonId,
+        merged: PersonId,
+        actor: &str,
+    ) -> Result<HistoryEntry, MpiError> {
+        let entry = self
+            .store
+            .mpi_history_of(&merged.to_string())
+            .await?
+            .into_iter()
+            .rev()
+            .find(|entry| {
+                entry.action == "merge"
+                    && entry.undone_by.is_none()
+                    && serde_json::from_str::<Changes>(&entry.changes).is_ok_and(|c| {
+                        c.persons
+                            .iter()
+                            .any(|p| p.person == merged && p.merged_into_after == Some(target))
+                    })
+            })
+            .ok_or_else(|| {
+                conflict(
+                    "not-merged",
+                    "no merge of that person into this one to undo",
+                )
+            })?;
+        self.undo(&entry.id, actor).await
+    }
+
+    /// Undoes a history entry if nothing it changed has changed since.
+    pub async fn undo(&self, entry_id: &str, actor: &str) -> Result<HistoryEntry, MpiError> {
+        let _writer = self.writer.lock().await;
+        let entry = self
+            .store
+            .mpi_history_entry(entry_id)
+            .await?
+            .ok_or(MpiError::UnknownEntry)?;
+        if entry.undone_by.is_some() {
+            return Err(conflict("already-undone", "this entry was already undone"));
+        }
+        let changes: Changes = serde_json::from_str(&entry.changes)
+            .map_err(|e| MpiError::Store(StoreError::Corrupt(format!("history: {e}"))))?;
+        let inverse = changes.inverse()?;
+        {
+            let index = self.read();
+            for change in &inverse.records {
+                let current = index.slot(&change.record).map(|s| Membership {
+                    person: s.person,
+                    link: s.link.clone(),
+                });
+                if current != change.before {
+                    return Err(conflict(
+                        "changed-since",
+                        "a record this entry changed has changed since; undo the later entries first",
+                    ));
+                }
+            }
+            for change in &inverse.persons {
+                let current = index.person(&change.person).and_then(|p| p.merged_into);
+                if current != change.merged_into_before {
+                    return Err(conflict(
+                        "changed-since",
+                        "a person this entry changed has changed since; undo the later entries first",
+                    ));
+                }
+            }
+        }
+        let now = now_millis();
+        self.commit_changes(
+            "undo",
+            actor,
+            now,
+            inverse,
+            CommitContext::Undoes(entry_id.to_owned()),
+        )
+        .await
+    }
+
+    /// Writes hand-made changes with their history entry, then applies them.
+    async fn commit_changes(
+        &self,
+        action: &str,
+        actor: &str,
+        now: i64,
+        changes: Changes,
+        context: impl Into<CommitContext>,
+    ) -> Result<HistoryEntry, MpiError> {
+        let context = context.into();
+        let mut plan = Plan::default();
+        if let CommitContext::NewPerson(person) = context {
+            plan.batch.persons.push(MpiPersonRow {
+                id: person.to_string(),
+                created_at: now,
+                merged_into: None,
+            });
+            plan.ops.push(IndexOp::EnsurePerson(person, now));
+        }
+        let undoes = match &context {
+            CommitContext::Undoes(id) => Some(id.clone()),
+            _ => None,
+        };
+        let entry_id = Uuid::now_v7().to_string();
+        changes_into_plan(&changes, actor, now, &mut plan);
+        if let Some(undone) = &undoes {
+            plan.batch.undone.push((undone.clone(), entry_id.clone()));
+        }
+        plan.batch.history.push(history_row_with_id(
+            &entry_id,
+            action,
+            actor,
+            now,
+            &changes,
+            undoes.clone(),
+        ));
+        self.commit(plan).await?;
+        Ok(HistoryEntry {
+            id: entry_id,
+            action: action.to_owned(),
+            actor: actor.to_owned(),
+            at: now,
+            changes,
+            undoes,
+            undone_by: None,
+        })
+    }
+
+    /// A person's history, oldest first.
+    pub async fn history(&self, person: PersonId) -> Result<Vec<HistoryEntry>, MpiError> {
+        if self.read().person(&person).is_none() {
+            return Err(MpiError::UnknownPerson);
+        }
+        self.store
+            .mpi_history_of(&person.to_string())
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(HistoryEntry {
+                    changes: serde_json::from_str(&row.changes).map_err(|e| {
+                        MpiError::Store(StoreError::Corrupt(format!("history: {e}")))
+                    })?,
+                    id: row.id,
+                    action: row.action,
+                    actor: row.actor,
+                    at: row.at,
+                    undoes: row.undoes,
+                    undone_by: row.undone_by,
+                })
+            })
+            .collect()
+    }
+
+    /// Reviews by status (`open`, `match`, `non-match`), oldest first.
+    pub async fn reviews(
+        &self,
+        status: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Review>, MpiError> {
+        let rows = self.store.mpi_reviews(status, limit, offset).await?;
+        Ok(rows.into_iter().map(review_view).collect())
+    }
+
+    /// Records a reviewer's verdict. A match links the record to the candidate (pinned); a
+    /// non-match is remembered so automatic matching never proposes that person again.
+    pub async fn decide_review(
+        &self,
+        review_id: &str,
+        verdict: Verdict,
+        actor: &str,
+    ) -> Result<HistoryEntry, MpiError> {
+        let _writer = self.writer.lock().await;
+        let review = self
+            .store
+            .mpi_review(review_id)
+            .await?
+            .ok_or(MpiError::UnknownReview)?;
+        if review.status != "open" {
+            return Err(conflict(
+                "already-decided",
+                "this review was already decided",
+            ));
+        }
+        let candidate = parse_person(&review.person_id)?;
+        let record = RecordRef {
+            source: review.source.clone(),
+            local_id: review.local_id.clone(),
+        };
+        let now = now_millis();
+        let (changes, status) = {
+            let index = self.read();
+            let slot = index.slot(&record).ok_or(MpiError::UnknownRecord)?;
+            let target = index
+                .person(&candidate)
+                .and_then(|p| p.merged_into)
+                .unwrap_or(candidate);
+            match verdict {
+                Verdict::Match if slot.person == target => (Changes::default(), "match"),
+                Verdict::Match => (
+                    Changes {
+                        records: vec![RecordChange {
+                            record: record.clone(),
+                            before: Some(Membership {
+                                person: slot.person,
+                                link: slot.link.clone(),
+                            }),
+                            after: Some(Membership {
+                                person: target,
+                                link: manual_link(
+                                    "review",
+                                    Some((review.score, record.clone())),
+                                    actor,
+                                    now,
+                                ),
+                            }),
+                        }],
+                        ..Changes::default()
+                    },
+                    "match",
+                ),
+                Verdict::NonMatch => (
+                    Changes {
+                        non_matches: vec![NonMatchChange {
+                            record: record.clone(),
+                            person: candidate,
+                            added: true,
+                        }],
+                        ..Changes::default()
+                    },
+                    "non-match",
+                ),
+            }
+        };
+        let mut plan = Plan::default();
+        let entry_id = Uuid::now_v7().to_string();
+        changes_into_plan(&changes, actor, now, &mut plan);
+        plan.batch
+            .review_decisions
+            .push((review.id.clone(), status.into(), actor.into(), now));
+        plan.ops.push(IndexOp::ReviewClosed(record, candidate));
+        let action = format!("review-{status}");
+        plan.batch.history.push(history_row_with_id(
+            &entry_id, &action, actor, now, &changes, None,
+        ));
+        self.commit(plan).await?;
+        Ok(HistoryEntry {
+            id: entry_id,
+            action,
+            actor: actor.to_owned(),
+            at: now,
+            changes,
+            undoes: None,
+            undone_by: None,
+        })
+    }
+
+    /// The one valid IDNP a subject reference stands for.
+    pub fn resolve_subject(&self, subject: &SubjectRef) -> Result<String, SubjectError> {
+        let index = self.read();
+        let mut person = match subject {
+            SubjectRef::Person(id) => *id,
+            SubjectRef::Record(record) => index.slot(record).ok_or(SubjectError::Unknown)?.person,
+        };
+        for _ in 0..16 {
+            match index.person(&person).and_then(|p| p.merged_into) {
+                Some(target) => person = target,
+                None => break,
+            }
+        }
+        index.person(&person).ok_or(SubjectError::Unknown)?;
+        let idnps: HashSet<&str> = index
+            .records_of(&person)
+            .iter()
+            .filter_map(|s| match &s.features.idnp {
+                Some(IdnpEvidence::Valid(d)) => Some(d.as_str()),
+                _ => None,
+            })
+            .collect();
+        match idnps.len() {
+            0 => Err(SubjectError::NoIdnp),
+            1 => Ok(idnps.into_iter().next().expect("one").to_owned()),
+            _ => Err(SubjectError::ConflictingIdnps),
+        }
+    }
+
+    /// Writes audit rows (who accessed which person's data).
+    pub async fn audit(
+        &self,
+        client: &str,
+        action: &str,
+        person: Option<PersonId>,
+        outcome: &str,
+    ) -> Result<(), MpiError> {
+        let batch = MpiBatch {
+            audit: vec![MpiAuditRow {
+                id: Uuid::now_v7().to_string(),
+                at: now_millis(),
+                client_id: client.to_owned(),
+                action: action.to_owned(),
+                person_id: person.map(|p| p.to_string()),
+                outcome: outcome.to_owned(),
+            }],
+            ..MpiBatch::default()
+        };
+        Ok(self.store.mpi_apply(&batch).await?)
+    }
+
+    /// Re-estimates the model from the index (EM) and stores it.
+    pub async fn train(&self, pairs: usize) -> Result<Model, MpiError> {
+        let _writer = self.writer.lock().await;
+        let model = {
+            let index = self.read();
+            let (candidates, random) = index.training_pairs(pairs, 0x5eed);
+            Model::prior().train(&candidates, &random)
+        };
+        self.store
+            .mpi_save_model(
+                &serde_json::to_string(&model).expect("models serialise"),
+                now_millis(),
+            )
+            .await?;
+        self.write().model = model.clone();
+        Ok(model)
+    }
+
+    /// Bulk registration: plans and applies each record in memory at once, and returns the
+    /// rows to write; the caller writes them in large batches. Only for exclusive use of the
+    /// store (the import command).
+    pub fn register_unwritten(
+        &self,
+        source: &str,
+        record: &SourceRecord,
+        actor: &str,
+    ) -> Result<(MpiBatch, Registration), MpiError> {
+        check_source(source)?;
+        record.check()?;
+        let mut index = self.write();
+        let mut reviews = self.open_reviews.write().unwrap_or_else(|e| e.into_inner());
+        let features = Features::of(record, index.interner())?;
+        let (plan, registration) = self.plan_register(
+            &index,
+            &reviews,
+            source,
+            record,
+            features,
+            actor,
+            now_millis(),
+        )?;
+        apply_ops(&mut index, &mut reviews, plan.ops);
+        Ok((plan.batch, registration))
+    }
+
+    /// Runs `f` over the index (exports, statistics).
+    pub fn with_index<T>(&self, f: impl FnOnce(&Index) -> T) -> T {
+        f(&self.read())
+    }
+}
+
+enum CommitContext {
+    None,
+    NewPerson(PersonId),
+    Undoes(String),
+}
+
+impl From<Option<PersonId>> for CommitContext {
+    fn from(person: Option<PersonId>) -> Self {
+        person.map_or(Self::None, Self::NewPerson)
+    }
+}
+
+fn apply_ops(index: &mut Index, reviews: &mut HashSet<(RecordRef, PersonId)>, ops: Vec<IndexOp>) {
+    for op in ops {
+        match op {
+            IndexOp::EnsurePerson(id, at) => index.ensure_person(id, at),
+            IndexOp::Upsert(record, features, person, link) => {
+                index.upsert(record, *features, person, link)
+            }
+            IndexOp::Relink(record, person, link) => {
+                index.relink(&record, person, link);
+            }
+            IndexOp::MergedInto(person, target) => index.set_merged_into(person, target),
+            IndexOp::NonMatch(record, person, true) => index.add_non_match(&record, person),
+            IndexOp::NonMatch(record, person, false) => index.remove_non_match(&record, &person),
+            IndexOp::ReviewOpened(record, person) => {
+                reviews.insert((record, person));
+            }
+            IndexOp::ReviewClosed(record, person) => {
+                reviews.remove(&(record, person));
+            }
+        }
+    }
+}
+
+/// Turns hand-made changes into rows and index steps.
+fn changes_into_plan(changes: &Changes, actor: &str, now: i64, plan: &mut Plan) {
+    for change in &changes.records {
+        if let Some(after) = &change.after {
+            plan.batch
+                .relinks
+                .push(relink_row(&change.record, after.person, &after.link));
+            plan.ops.push(IndexOp::Relink(
+                change.record.clone(),
+                after.person,
+                after.link.clone(),
+            ));
+        }
+    }
+    for change in &changes.persons {
+        plan.batch.person_merges.push((
+            change.person.to_string(),
+            change.merged_into_after.map(|p| p.to_string()),
+        ));
+        plan.ops
+            .push(IndexOp::MergedInto(change.person, change.merged_into_after));
+    }
+    for change in &changes.non_matches {
+        if change.added {
+            plan.batch.non_matches.push(MpiNonMatchRow {
+                source: change.record.source.clone(),
+                local_id: change.record.local_id.clone(),
+                person_id: change.person.to_string(),
+                actor: actor.to_owned(),
+                at: now,
+            });
+        } else {
+            plan.batch.non_match_removals.push((
+                change.record.source.clone(),
+                change.record.local_id.clone(),
+                change.person.to_string(),
+            ));
+        }
+        plan.ops.push(IndexOp::NonMatch(
+            change.record.clone(),
+            change.person,
+            change.added,
+        ));
+    }
+}
+
+/// Why a candidate that scores high enough must still be seen by a person, if it must.
+fn needs_human(candidate: &Candidate) -> Option<&'static str> {
+    if candidate.idnp_conflict || candidate.comparison.idnp_conflict {
+        return Some("the records carry different valid IDNPs");
+    }
+    let level = |a: Attribute| candidate.comparison.levels[a.index()];
+    let strong_identifier =
+        level(Attribute::Idnp) == Some(0) || level(Attribute::Identifier) == Some(0);
+    if strong_identifier {
+        return None;
+    }
+    match (
+        level(Attribute::FirstName),
+        level(Attribute::LastName),
+        level(Attribute::BirthDate),
+    ) {
+        (Some(3), _, _) => Some("first names differ and no identifier agrees (twins, siblings)"),
+        (_, Some(3), _) => Some("surnames differ and no identifier agrees (a name change?)"),
+        (None, _, _) | (_, None, _) => Some("a name is missing and no identifier agrees"),
+        (_, _, None) => Some("a birth date is missing and no identifier agrees"),
+        (_, _, Some(level)) if level >= 4 => {
+            Some("birth dates agree only on the year and no identifier agrees")
+        }
+        _ if level(Attribute::Sex) == Some(1) => Some("sexes differ and no identifier agrees"),
+        _ => None,
+    }
+}
+
+fn review_reason(candidate: &Candidate, thresholds: &Thresholds) -> &'static str {
+    needs_human(candidate).unwrap_or(if candidate.score.weight >= thresholds.auto_link {
+        "more than one person scores above the auto-link threshold"
+    } else {
+        "the score is between the review and auto-link thresholds"
+    })
+}
+
+fn manual_link(rule: &str, score: Option<(f64, RecordRef)>, actor: &str, now: i64) -> Link {
+    let (score, anchor) = match score {
+        Some((score, _)) => (Some(score), None),
+        None => (None, None),
+    };
+    Link {
+        rule: rule.into(),
+        score,
+        anchor,
+        actor: actor.to_owned(),
+        at: now,
+        pinned: true,
+    }
+}
+
+fn history_row(
+    id: Uuid,
+    action: &str,
+    actor: &str,
+    at: i64,
+    changes: &Changes,
+    undoes: Option<String>,
+) -> MpiHistoryRow {
+    history_row_with_id(&id.to_string(), action, actor, at, changes, undoes)
+}
+
+fn history_row_with_id(
+    id: &str,
+    action: &str,
+    actor: &str,
+    at: i64,
+    changes: &Changes,
+    undoes: Option<String>,
+) -> MpiHistoryRow {
+    MpiHistoryRow {
+        id: id.to_owned(),
+        action: action.to_owned(),
+        actor: actor.to_owned(),
+        at,
+        changes: serde_json::to_string(changes).expect("changes serialise"),
+        undoes,
+        undone_by: None,
+        persons: changes.persons(),
+    }
+}
+
+fn review_view(row: MpiReviewRow) -> Review {
+    Review {
+        id: row.id,
+        record: RecordRef {
+            source: row.source,
+            local_id: row.local_id,
+        },
+        candidate_person_id: row.person_id,
+        weight: row.score,
+        reason: row.reason,
+        explanation: serde_json::from_str(&row.explanation).unwrap_or(Value::Null),
+        status: row.status,
+        created_at: row.created_at,
+        decided_by: row.decided_by,
+        decided_at: row.decided_at,
+    }
+}
+
+fn active_person(index: &Index, id: PersonId) -> Result<(), MpiError> {
+    let person = index.person(&id).ok_or(MpiError::UnknownPerson)?;
+    if person.merged_into.is_some() {
+        return Err(conflict(
+            "person-merged",
+            "the person was merged into another person",
+        ));
+    }
+    Ok(())
+}
+
+fn parse_person(id: &str) -> Result<PersonId, MpiError> {
+    Uuid::parse_str(id).map_err(|_| MpiError::Store(StoreError::Corrupt("person id".into())))
+}
+
+fn open_record(sealer: &Sealer, sealed: &str) -> Result<SourceRecord, MpiError> {
+    let bytes = sealer
+        .open(sealed)
+        .map_err(|e| MpiError::Sealing(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| MpiError::Sealing(e.to_string()))
+}
+
+/// A source system's name: 1 to 64 of a-z, 0-9, `-`, `_`, `.`.
+pub fn check_source(source: &str) -> Result<(), RecordError> {
+    let ok = !source.is_empty()
+        && source.len() <= 64
+        && source.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(RecordError {
+            field: "source".into(),
+            problem: "must be 1 to 64 characters of a-z, 0-9, '-', '_' or '.'".into(),
+        })
+    }
+}
+
+/// Shared handle used by the API.
+pub type SharedMasterIndex = Arc<MasterIndex>;
