@@ -15,7 +15,8 @@ evaluate       Score a grouping (our linker's output) against the truth.
 
     TRUTH.jsonl    one line per record:  {"localId": "R0000001", "personId": "P0000001"}
     CLUSTERS.jsonl one line per found person:
-                   {"personId": "<uuid>", "records": [{"source": "legacy", "localId": "R0000001"}, ...]}
+                   {"personId": "<uuid>",
+                    "records": [{"source": "legacy", "localId": "R0000001"}, ...]}
                    `source` is ignored; each localId must appear once in all clusters.
 
     Every clustered record must be in the truth. By default every truth record must also be
@@ -28,8 +29,9 @@ recordlinkage  Link RECORDS with `recordlinkage` (blocking, comparison, unsuperv
 
     mpi_quality.py recordlinkage --records RECORDS.jsonl --truth TRUTH.jsonl [--json OUT.json]
                                  [--max-records N] [--clusters-out CLUSTERS.jsonl] [--jobs J]
+                                 [--window W]
 
-    RECORDS.jsonl  the master index's import format (contracts: src/mpi/record.rs), one record a
+    RECORDS.jsonl  the master index's import format (defined in src/mpi/record.rs), one record a
                    line; every field but localId is optional:
                    {"localId", "idnp", "identifiers": [{"system", "value"}], "firstName",
                     "lastName", "patronymic", "birthDate": "YYYY-MM-DD|YYYY-MM|YYYY",
@@ -39,7 +41,8 @@ recordlinkage  Link RECORDS with `recordlinkage` (blocking, comparison, unsuperv
                    memory and compares in Python; 50k-100k records is practical, 1M is not).
                    The score then covers those N records only.
 
-    Pipeline (a competent reading of the recordlinkage documentation, not tuned to our data):
+    Pipeline (a competent reading of the recordlinkage documentation; the one choice made
+    after seeing scores on our synthetic data is to leave two extra indexers off, see below):
       preprocessing  Cyrillic transliterated with a simple Romanian-oriented letter table, then
                      recordlinkage.preprocessing.clean(strip_accents="unicode") (lower case,
                      diacritics such as s/t with comma or cedilla, a, a-circumflex, i-circumflex
@@ -80,18 +83,24 @@ errors name the file and line number, not the value.
 Requirements
 ------------
 `evaluate` and `selftest` need only Python 3 (3.11 tested). `recordlinkage` needs these pip
-packages (versions tested with Debian's python3 3.11.2 in a virtualenv):
+packages, tested with Debian's python3 3.11.2 in a virtualenv (recordlinkage, jellyfish, pandas
+and numpy are used directly; the rest are their dependencies as pip resolved them):
 
     recordlinkage==0.16 jellyfish==1.3.0 pandas==2.3.3 numpy==2.4.6 scipy==1.17.1
-    scikit-learn==1.9.1 joblib==1.6.0
+    scikit-learn==1.9.1 joblib==1.6.0 python-dateutil==4.0.0 pytz==2026.6 tzdata==2026.6
+    threadpoolctl==3.8.0 narwhals==2.29.0 cloudpickle==3.1.2
 
-    python3 -m venv VENV && VENV/bin/pip install recordlinkage==0.16 jellyfish==1.3.0 \\
-        pandas==2.3.3 numpy==2.4.6 scipy==1.17.1 scikit-learn==1.9.1 joblib==1.6.0
+    python3 -m venv VENV
+    VENV/bin/pip install recordlinkage==0.16 jellyfish==1.3.0 pandas==2.3.3 numpy==2.4.6 \
+        scipy==1.17.1 scikit-learn==1.9.1 joblib==1.6.0 python-dateutil==4.0.0 pytz==2026.6 \
+        tzdata==2026.6 threadpoolctl==3.8.0 narwhals==2.29.0 cloudpickle==3.1.2
+    VENV/bin/python scripts/mpi_quality.py selftest
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import itertools
 import json
 import os
@@ -151,10 +160,11 @@ def required_string(obj, key, where):
 def read_clusters(path):
     """Reads CLUSTERS.jsonl into {localId: cluster number}; returns (mapping, cluster count)."""
     found = {}
-    first_line = {}
-    clusters = 0
+    cluster_lines = []
     for number, obj in iter_jsonl(path):
         where = f"{path}:{number}"
+        cluster = len(cluster_lines)
+        cluster_lines.append(number)
         records = obj.get("records")
         if not isinstance(records, list):
             raise InputError(f"{where}: \"records\" must be a list")
@@ -165,12 +175,10 @@ def read_clusters(path):
             if local_id in found:
                 raise InputError(
                     f"{where}: records[{index}]: localId already listed on line "
-                    f"{first_line[local_id]}; each record must be in one cluster only"
+                    f"{cluster_lines[found[local_id]]}; each record must be in one cluster only"
                 )
-            found[local_id] = clusters
-            first_line[local_id] = number
-        clusters += 1
-    return found, clusters
+            found[local_id] = cluster
+    return found, len(cluster_lines)
 
 
 def read_truth(path, wanted=None):
@@ -301,7 +309,8 @@ def print_scores(result, out=sys.stdout):
         ("persons found exactly", fmt_count(result["exactPersons"])),
     ]
     if result.get("truthRecordsNotScored"):
-        rows.append(("truth records not scored (--subset)", fmt_count(result["truthRecordsNotScored"])))
+        rows.append(("truth records not scored (not clustered/linked)",
+                     fmt_count(result["truthRecordsNotScored"])))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"  {name:<{width}}  {value:>14}", file=out)
@@ -478,18 +487,27 @@ def preprocess(columns):
     import pandas as pd
     from recordlinkage.preprocessing import clean, phonetic
 
-    df = pd.DataFrame(columns)
+    df = pd.DataFrame(columns, dtype=object)
+
+    def on_present(series, function):
+        """Applies a Series function to the present values only (pandas' .str accessor
+        refuses a column that holds no string at all); missing values stay NaN."""
+        present = series.dropna()
+        result = pd.Series(np.nan, index=series.index, dtype=object)
+        if len(present):
+            result.loc[present.index] = function(present).replace("", np.nan)
+        return result
 
     def name(series):
-        cleaned = clean(series.map(transliterate), strip_accents="unicode")
-        return cleaned.replace("", np.nan)
+        return clean(series.map(transliterate), strip_accents="unicode")
 
     for column in ("first_name", "last_name", "patronymic", "locality"):
-        df[column] = name(df[column])
-    df["birth_year"] = df["birth_date"].str.slice(0, 4)
-    df["surname_initial"] = df["last_name"].str.slice(0, 1)
-    df["surname_soundex"] = phonetic(df["last_name"], method="soundex")
-    df["name_key"] = df["last_name"] + " " + df["first_name"].fillna("")
+        df[column] = on_present(df[column], name)
+    df["birth_year"] = on_present(df["birth_date"], lambda s: s.str.slice(0, 4))
+    df["surname_initial"] = on_present(df["last_name"], lambda s: s.str.slice(0, 1))
+    df["surname_soundex"] = on_present(df["last_name"],
+                                       lambda s: phonetic(s, method="soundex"))
+    df["name_key"] = on_present(df["last_name"], lambda s: s) + " " + df["first_name"].fillna("")
     return df
 
 
@@ -539,8 +557,9 @@ def package_versions():
 
 
 def import_recordlinkage():
+    """Imports the toolkit, or says which packages are missing."""
     try:
-        import recordlinkage  # noqa: F401
+        return importlib.import_module("recordlinkage")
     except ImportError as error:
         raise InputError(
             f"the recordlinkage subcommand needs pip packages not installed here ({error}); "
@@ -549,8 +568,7 @@ def import_recordlinkage():
 
 
 def cmd_recordlinkage(args):
-    import_recordlinkage()
-    import recordlinkage
+    recordlinkage = import_recordlinkage()
 
     progress = Progress(args.quiet)
     progress.begin("load", f"reading records from {args.records}"
@@ -558,12 +576,15 @@ def cmd_recordlinkage(args):
     columns = load_records(args.records, args.max_records, progress)
     n = len(columns["local_id"])
     progress.say(f"{fmt_count(n)} records")
+    if n < 2:
+        raise InputError(f"{args.records}: {n} record(s); linking needs at least 2")
 
     progress.begin("preprocess")
     df = preprocess(columns)
     del columns
 
-    progress.begin("index", "indexing (blocking" + (" and sorted neighbourhood)" if args.window else ")"))
+    progress.begin("index", "indexing (blocking"
+                   + (" and sorted neighbourhood)" if args.window else ")"))
     indexer = recordlinkage.Index()
     indexer.block("idnp")
     indexer.block(["birth_date", "surname_initial"])
@@ -612,6 +633,7 @@ def cmd_recordlinkage(args):
     local_ids = df["local_id"].tolist()
     del df
     if args.clusters_out:
+        progress.begin("write clusters", f"writing clusters to {args.clusters_out}")
         write_clusters(args.clusters_out, local_ids, roots)
         progress.say(f"wrote {args.clusters_out}")
 
@@ -660,13 +682,20 @@ def cmd_recordlinkage(args):
 
 
 def brute_force(labels):
-    """Pairwise counts by enumerating every pair: the O(n^2) reference for small inputs."""
+    """The scores by enumerating every pair and comparing record sets: O(n^2), small inputs."""
     true_pairs = predicted = both = 0
     for (t1, f1), (t2, f2) in itertools.combinations(labels, 2):
         true_pairs += t1 == t2
         predicted += f1 == f2
         both += t1 == t2 and f1 == f2
-    return true_pairs, predicted, both
+    truth_sets, found_sets = {}, {}
+    for record, (t, f) in enumerate(labels):
+        truth_sets.setdefault(t, set()).add(record)
+        found_sets.setdefault(f, set()).add(record)
+    merges = sum(1 for s in found_sets.values() if len({labels[r][0] for r in s}) >= 2)
+    missed = sum(1 for s in truth_sets.values() if len({labels[r][1] for r in s}) >= 2)
+    exact = sum(1 for s in truth_sets.values() if s in found_sets.values())
+    return true_pairs, predicted, both, merges, missed, exact
 
 
 def cmd_selftest(args):
@@ -752,20 +781,22 @@ def cmd_selftest(args):
             labels.append((t, f))
         result = score(labels)
         reference = brute_force(labels)
-        got = (result["truePairs"], result["predictedPairs"], result["truePositives"])
+        got = tuple(result[key] for key in ("truePairs", "predictedPairs", "truePositives",
+                                            "falseMerges", "missedLinks", "exactPersons"))
         mismatches += got != reference
         links = [(i, j) for i, j in itertools.combinations(range(n), 2)
                  if labels[i][1] == labels[j][1]]
         union = union_find_clusters(n, [i for i, _ in links], [j for _, j in links])
         regrouped = score((labels[i][0], union[i]) for i in range(n))
-        mismatches += (regrouped["predictedPairs"], regrouped["truePositives"]) != reference[1:]
+        mismatches += (regrouped["predictedPairs"], regrouped["truePositives"]) != reference[1:3]
     check("random groupings matching brute force (and union-find regrouping)", mismatches, 0)
 
     print("name preprocessing:")
     for raw, expected in [
         ("Țurcanu", "turcanu"), ("ŢURCANU", "turcanu"), ("Ţurcanu", "turcanu"),
         ("Цуркану", "turcanu"), ("Ștefan", "stefan"), ("Şevciuc", "sevciuc"),
-        ("Чебан", "ceban"), ("Bălan", "balan"), ("Sârbu", "sarbu"), ("Cojocaru-Rusu", "cojocaru rusu"),
+        ("Чебан", "ceban"), ("Bălan", "balan"), ("Sârbu", "sarbu"),
+        ("Cojocaru-Rusu", "cojocaru rusu"),
     ]:
         check(f"fold {raw!r}", fold_name(raw), expected)
     try:
@@ -803,11 +834,9 @@ def positive_int(text):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="mpi_quality.py",
-        description="Pairwise quality (precision, recall, F1) of beneficiary record linkage "
-                    "against a truth file, and a recordlinkage (PyPI) baseline on the same data.",
-        epilog="Run 'mpi_quality.py SUBCOMMAND --help' for each subcommand's options; the "
-               "module docstring describes file formats, the baseline pipeline and the "
-               "pinned pip packages.",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'mpi_quality.py SUBCOMMAND --help' for each subcommand's options.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
 

@@ -56,6 +56,60 @@ pub struct Settings {
     /// The access matrix: without a grant, a client may call nothing.
     #[serde(default)]
     pub grants: Vec<GrantSettings>,
+    /// The beneficiary master index: thresholds and who may use it.
+    #[serde(default)]
+    pub mpi: MpiSettings,
+}
+
+/// `[mpi]`: match-weight thresholds and the roles of clients in the master index.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MpiSettings {
+    /// Match weight (sum of log2 m/u) at or above which a record is linked automatically.
+    pub auto_link: f64,
+    /// Match weight at or above which a possible match goes to the review queue.
+    pub review: f64,
+    /// Without an entry here a client may not use the master index at all.
+    pub access: Vec<MpiAccess>,
+}
+
+impl Default for MpiSettings {
+    fn default() -> Self {
+        let thresholds = crate::mpi::Thresholds::default();
+        Self {
+            auto_link: thresholds.auto_link,
+            review: thresholds.review,
+            access: Vec::new(),
+        }
+    }
+}
+
+impl MpiSettings {
+    pub fn thresholds(&self) -> crate::mpi::Thresholds {
+        crate::mpi::Thresholds {
+            auto_link: self.auto_link,
+            review: self.review,
+        }
+    }
+}
+
+/// What one client may do with the master index.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MpiAccess {
+    pub client: String,
+    pub roles: Vec<MpiRole>,
+}
+
+/// `match`: look for candidates; `register`: send source records; `read`: see persons and
+/// their history; `steward`: link, unlink, merge, unmerge, undo and decide reviews.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MpiRole {
+    Match,
+    Register,
+    Read,
+    Steward,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,6 +350,23 @@ impl Settings {
                 "store.max_connections",
                 "must be between 1 and 256",
             ));
+        }
+        if !(self.mpi.review.is_finite()
+            && self.mpi.auto_link.is_finite()
+            && self.mpi.review < self.mpi.auto_link)
+        {
+            return Err(SettingsError::invalid(
+                "mpi.review",
+                "must be a number below mpi.auto_link",
+            ));
+        }
+        for (index, access) in self.mpi.access.iter().enumerate() {
+            if !self.clients.iter().any(|c| c.id == access.client) {
+                return Err(SettingsError::invalid(
+                    format!("mpi.access[{index}].client"),
+                    format!("`{}` is not a registered client", access.client),
+                ));
+            }
         }
         if self.audit.digest_key.expose_secret().len() < 32 {
             return Err(SettingsError::invalid(

@@ -14,7 +14,8 @@ use secrecy::SecretString;
 use crate::catalog::Catalog;
 use crate::config::{
     AdapterSettings, AuditSettings, ClientSettings, ContractSettings, GrantSettings,
-    MconnectSettings, RegistryOverride, ServerSettings, Settings, StoreSettings, TlsSettings,
+    MconnectSettings, MpiAccess, MpiRole, MpiSettings, RegistryOverride, ServerSettings, Settings,
+    StoreSettings, TlsSettings,
 };
 use crate::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
 use crate::simulate::population::Population;
@@ -137,6 +138,18 @@ pub fn embedded_settings(
             },
         ],
         grants,
+        mpi: MpiSettings {
+            access: vec![MpiAccess {
+                client: DEMO_CLIENT.into(),
+                roles: vec![
+                    MpiRole::Match,
+                    MpiRole::Register,
+                    MpiRole::Read,
+                    MpiRole::Steward,
+                ],
+            }],
+            ..MpiSettings::default()
+        },
     }
 }
 

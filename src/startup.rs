@@ -20,6 +20,7 @@ use crate::exchange::Exchanger;
 use crate::exchange::RetryPolicy;
 use crate::mconnect::client::MconnectClient;
 use crate::metrics::HubMetrics;
+use crate::mpi::MasterIndex;
 use crate::queue::{QueueBackend, QueueSettings, Rabbit, start_workers};
 use crate::store::Store;
 
@@ -207,6 +208,24 @@ impl Application {
         })?;
         let api_port = api_listener.local_addr()?.port();
         let ops_port = ops_listener.local_addr()?.port();
+        let mpi = Arc::new(
+            MasterIndex::load(
+                store.clone(),
+                Sealer::from_secret(&settings.audit.digest_key),
+                settings.mpi.thresholds(),
+                |records| info!(records, "master index loading"),
+            )
+            .await
+            .context("loading the master index")?,
+        );
+        let (records, persons) = mpi.counts();
+        info!(records, persons, "master index ready");
+        let mpi_roles = settings
+            .mpi
+            .access
+            .iter()
+            .map(|access| (access.client.clone(), access.roles.clone()))
+            .collect();
         let exchanger_for_ops = exchanger.clone();
         let api = api::api_server(
             api_listener,
@@ -216,6 +235,8 @@ impl Application {
                 max_body_bytes: settings.server.max_body_bytes,
                 openapi: std::fs::read_to_string(settings.contracts.dir.join("openapi.json"))
                     .context("setting `contracts.dir`: cannot read openapi.json")?,
+                mpi,
+                mpi_roles,
             },
             settings.server.workers,
         )?;

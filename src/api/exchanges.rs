@@ -8,6 +8,8 @@ use serde_json::json;
 use crate::api::ApiState;
 use crate::crypto::tls::ClientIdentity;
 use crate::exchange::{ExchangeError, ExchangeFailure, ExchangeRequest, Mode};
+use crate::mpi::engine::SubjectRef;
+use crate::mpi::index::RecordRef;
 use crate::schema::Violation;
 
 /// The registered client behind this connection's certificate.
@@ -66,7 +68,7 @@ pub async fn create_exchange(
 ) -> Result<HttpResponse, ExchangeFailure> {
     let client = caller(&request, &state)?;
     let body = read_limited(payload, state.max_body_bytes).await?;
-    let exchange_request = ExchangeRequest::parse(&body)?;
+    let exchange_request = ExchangeRequest::parse(&resolve_subject(&body, &state)?)?;
     match exchange_request.mode {
         Mode::Sync if exchange_request.callback_url.is_some() => {
             Err(ExchangeError::InvalidRequest(vec![Violation {
@@ -97,6 +99,38 @@ pub async fn create_exchange(
                 })))
         }
     }
+}
+
+/// A subject given by `personId` or by `source` + `localId` is replaced by the one valid IDNP
+/// the master index holds for that person; a subject with an IDNP is left as it is.
+fn resolve_subject(body: &[u8], state: &ApiState) -> Result<Vec<u8>, ExchangeFailure> {
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(body.to_vec());
+    };
+    let Some(subject) = value.get("subject").and_then(|s| s.as_object()) else {
+        return Ok(body.to_vec());
+    };
+    if subject.contains_key("idnp") || subject.len() > 2 {
+        return Ok(body.to_vec());
+    }
+    let text = |key: &str| subject.get(key).and_then(|v| v.as_str());
+    let reference = match (text("personId"), text("source"), text("localId")) {
+        (Some(id), None, None) => match uuid::Uuid::parse_str(id) {
+            Ok(id) => SubjectRef::Person(id),
+            Err(_) => return Ok(body.to_vec()),
+        },
+        (None, Some(source), Some(local_id)) => SubjectRef::Record(RecordRef {
+            source: source.to_owned(),
+            local_id: local_id.to_owned(),
+        }),
+        _ => return Ok(body.to_vec()),
+    };
+    let idnp = state
+        .mpi
+        .resolve_subject(&reference)
+        .map_err(ExchangeError::UnresolvedSubject)?;
+    value["subject"] = json!({ "idnp": idnp });
+    Ok(serde_json::to_vec(&value).expect("JSON values serialise"))
 }
 
 /// `GET /api/v1/exchanges/{id}`: status and, once completed, the result.

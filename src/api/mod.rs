@@ -3,9 +3,11 @@
 
 mod exchanges;
 mod health;
+mod persons;
 pub mod problem;
 mod services;
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -14,9 +16,11 @@ use actix_web::{App, HttpServer, web};
 use openssl::ssl::SslAcceptorBuilder;
 
 use crate::catalog::Catalog;
+use crate::config::MpiRole;
 use crate::crypto::tls::client_identity;
 use crate::exchange::Exchanger;
 use crate::metrics::HubMetrics;
+use crate::mpi::MasterIndex;
 use crate::store::Store;
 
 /// Shared state of the mTLS API.
@@ -25,6 +29,10 @@ pub struct ApiState {
     pub max_body_bytes: usize,
     /// `contracts/openapi.json`, served at `/openapi.json`.
     pub openapi: String,
+    /// The beneficiary master index.
+    pub mpi: Arc<MasterIndex>,
+    /// Each client's roles in the master index; absent clients have none.
+    pub mpi_roles: HashMap<String, Vec<MpiRole>>,
 }
 
 /// Shared state of the operations listener.
@@ -61,6 +69,32 @@ pub fn api_server(
                 web::get().to(exchanges::dead_letters),
             )
             .route("/api/v1/admin/replay", web::post().to(exchanges::replay))
+            .route("/api/v1/persons/match", web::post().to(persons::find))
+            .route("/api/v1/persons/records", web::post().to(persons::register))
+            .route("/api/v1/persons/reviews", web::get().to(persons::reviews))
+            .route(
+                "/api/v1/persons/reviews/{id}/decision",
+                web::post().to(persons::decide),
+            )
+            .route(
+                "/api/v1/persons/history/{entry}/undo",
+                web::post().to(persons::undo),
+            )
+            .route("/api/v1/persons/{id}", web::get().to(persons::get))
+            .route(
+                "/api/v1/persons/{id}/history",
+                web::get().to(persons::history),
+            )
+            .route("/api/v1/persons/{id}/link", web::post().to(persons::link))
+            .route(
+                "/api/v1/persons/{id}/unlink",
+                web::post().to(persons::unlink),
+            )
+            .route("/api/v1/persons/{id}/merge", web::post().to(persons::merge))
+            .route(
+                "/api/v1/persons/{id}/unmerge",
+                web::post().to(persons::unmerge),
+            )
             .route("/api/v1/services", web::get().to(services::list))
             .route("/api/v1/services/allowed", web::get().to(services::allowed))
             .route(

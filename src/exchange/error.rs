@@ -1,6 +1,7 @@
 //! Every way an exchange can fail, with whose fault it is, a stable code and whether retrying
 //! may help.
 
+use crate::mpi::engine::SubjectError;
 use crate::schema::Violation;
 
 /// Who caused a failure, in the spirit of X-Road's `Client.*` / `Server.*` codes.
@@ -89,6 +90,8 @@ pub enum ExchangeError {
     CallbackNotRegistered,
     #[error("the exchange is not dead-lettered, so it cannot be replayed")]
     NotDeadLettered,
+    #[error("the subject cannot be resolved through the master index: {0}")]
+    UnresolvedSubject(crate::mpi::engine::SubjectError),
     #[error("internal error")]
     Internal,
 }
@@ -121,6 +124,9 @@ impl ExchangeError {
             Self::UnknownExchange => "caller.unknown_exchange",
             Self::CallbackNotRegistered => "caller.callback_not_registered",
             Self::NotDeadLettered => "caller.not_dead_lettered",
+            Self::UnresolvedSubject(SubjectError::Unknown) => "caller.unknown_subject",
+            Self::UnresolvedSubject(SubjectError::NoIdnp) => "caller.subject_without_idnp",
+            Self::UnresolvedSubject(SubjectError::ConflictingIdnps) => "caller.subject_ambiguous",
             Self::Internal => "hub.internal",
         }
     }
@@ -153,6 +159,9 @@ impl ExchangeError {
             Self::AsyncNotSupported(_) | Self::CallbackNotRegistered => 422,
             Self::IdempotencyConflict | Self::NotDeadLettered => 409,
             Self::UnknownExchange => 404,
+            Self::UnresolvedSubject(SubjectError::Unknown) => 404,
+            Self::UnresolvedSubject(SubjectError::NoIdnp) => 422,
+            Self::UnresolvedSubject(SubjectError::ConflictingIdnps) => 409,
             Self::Internal => 500,
         }
     }

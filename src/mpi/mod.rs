@@ -1,5 +1,6 @@
 //! The beneficiary master index: who is who across registries.
 
+pub mod bulk;
 pub mod compare;
 pub mod engine;
 pub mod index;

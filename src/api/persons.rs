@@ -1,0 +1,446 @@
+//! `/api/v1/persons`: the beneficiary master index over HTTP. Matching, registration of source
+//! records, persons and their history, links, merges, undo and the review queue. Each client
+//! needs a role for each kind of use (`[mpi.access]`), and every call touching a person is
+//! written to the audit table.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::api::ApiState;
+use crate::api::exchanges::{caller, read_limited};
+use crate::api::problem::Problem;
+use crate::config::MpiRole;
+use crate::exchange::Fault;
+use crate::mpi::MpiError;
+use crate::mpi::engine::Verdict;
+use crate::mpi::index::RecordRef;
+use crate::mpi::record::{RecordError, SourceRecord};
+use crate::schema::Violation;
+
+/// Most candidates one match returns.
+const MAX_CANDIDATES: usize = 50;
+
+/// A failed call, answered as problem+json.
+#[derive(Debug)]
+pub struct PersonsFailure(Box<Problem>);
+
+impl std::fmt::Display for PersonsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.detail)
+    }
+}
+
+impl ResponseError for PersonsFailure {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.0.response()
+    }
+}
+
+fn caller_problem(status: u16, code: &str, detail: impl Into<String>) -> PersonsFailure {
+    PersonsFailure(Box::new(Problem::new(
+        status,
+        code,
+        Fault::Caller,
+        false,
+        detail.into(),
+    )))
+}
+
+fn invalid_record(error: &RecordError, prefix: &str) -> PersonsFailure {
+    let mut problem = Problem::new(
+        422,
+        "caller.invalid_record",
+        Fault::Caller,
+        false,
+        error.to_string(),
+    );
+    problem.violations = vec![Violation {
+        pointer: format!("{prefix}/{}", error.field.replace('.', "/")),
+        message: error.problem.clone(),
+    }];
+    PersonsFailure(Box::new(problem))
+}
+
+impl From<MpiError> for PersonsFailure {
+    fn from(error: MpiError) -> Self {
+        match &error {
+            MpiError::InvalidRecord(record) => invalid_record(record, "/record"),
+            MpiError::UnknownPerson => {
+                caller_problem(404, "caller.unknown_person", error.to_string())
+            }
+            MpiError::UnknownRecord => {
+                caller_problem(404, "caller.unknown_record", error.to_string())
+            }
+            MpiError::UnknownReview => {
+                caller_problem(404, "caller.unknown_review", error.to_string())
+            }
+            MpiError::UnknownEntry => {
+                caller_problem(404, "caller.unknown_history_entry", error.to_string())
+            }
+            MpiError::Conflict { code, message } => caller_problem(
+                409,
+                &format!("caller.{}", code.replace('-', "_")),
+                message.clone(),
+            ),
+            MpiError::Store(_) => PersonsFailure(Box::new(Problem::new(
+                503,
+                "hub.store_unavailable",
+                Fault::Hub,
+                true,
+                "the master index's store is unavailable".into(),
+            ))),
+            MpiError::Sealing(_) => PersonsFailure(Box::new(Problem::new(
+                500,
+                "hub.internal",
+                Fault::Hub,
+                false,
+                "a stored record could not be opened".into(),
+            ))),
+        }
+    }
+}
+
+/// The calling client, if it holds `role`.
+fn authorise(
+    request: &HttpRequest,
+    state: &ApiState,
+    role: MpiRole,
+) -> Result<String, PersonsFailure> {
+    let client = caller(request, state).map_err(|failure| {
+        PersonsFailure(Box::new(Problem::from_exchange_error(&failure.error, None)))
+    })?;
+    let allowed = state
+        .mpi_roles
+        .get(&client)
+        .is_some_and(|roles| roles.contains(&role));
+    if !allowed {
+        return Err(caller_problem(
+            403,
+            "caller.access_denied",
+            format!(
+                "client `{client}` has no `{}` role in the master index",
+                role_name(role)
+            ),
+        ));
+    }
+    Ok(client)
+}
+
+fn role_name(role: MpiRole) -> &'static str {
+    match role {
+        MpiRole::Match => "match",
+        MpiRole::Register => "register",
+        MpiRole::Read => "read",
+        MpiRole::Steward => "steward",
+    }
+}
+
+async fn body<T: for<'de> Deserialize<'de>>(
+    payload: web::Payload,
+    state: &ApiState,
+) -> Result<T, PersonsFailure> {
+    let bytes = read_limited(payload, state.max_body_bytes)
+        .await
+        .map_err(|failure| {
+            PersonsFailure(Box::new(Problem::from_exchange_error(&failure.error, None)))
+        })?;
+    serde_json::from_slice(&bytes).map_err(|error| {
+        caller_problem(
+            400,
+            "caller.malformed_json",
+            format!("the request body is not valid: {error}"),
+        )
+    })
+}
+
+fn person_id(raw: &str) -> Result<Uuid, PersonsFailure> {
+    Uuid::parse_str(raw)
+        .map_err(|_| caller_problem(404, "caller.unknown_person", "no person with this id"))
+}
+
+async fn audit(
+    state: &ApiState,
+    client: &str,
+    action: &str,
+    person: Option<Uuid>,
+    outcome: &str,
+) -> Result<(), PersonsFailure> {
+    state.mpi.audit(client, action, person, outcome).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchBody {
+    record: Value,
+    limit: Option<usize>,
+}
+
+/// `POST /api/v1/persons/match`: candidates with scores and explanations; changes nothing.
+pub async fn find(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = authorise(&request, &state, MpiRole::Match)?;
+    let MatchBody { mut record, limit } = body(payload, &state).await?;
+    // A record being looked for has no key of its own yet.
+    if let Some(object) = record.as_object_mut() {
+        object.entry("localId").or_insert_with(|| json!("query"));
+    }
+    let record: SourceRecord = serde_json::from_value(record).map_err(|error| {
+        caller_problem(422, "caller.invalid_record", format!("record: {error}"))
+    })?;
+    let limit = limit.unwrap_or(10).clamp(1, MAX_CANDIDATES);
+    let result = state.mpi.find(&record, limit)?;
+    audit(
+        &state,
+        &client,
+        "match",
+        None,
+        &format!("candidates={}", result.candidates.len()),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    source: String,
+    record: SourceRecord,
+}
+
+/// `POST /api/v1/persons/records`: registers or updates a source record and links it.
+pub async fn register(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = authorise(&request, &state, MpiRole::Register)?;
+    let RegisterBody { source, record } = body(payload, &state).await?;
+    crate::mpi::engine::check_source(&source).map_err(|e| invalid_record(&e, ""))?;
+    let registration = state.mpi.register(&source, &record, &client).await?;
+    audit(
+        &state,
+        &client,
+        "register",
+        Some(registration.person_id),
+        "ok",
+    )
+    .await?;
+    let status = if registration.updated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(HttpResponse::build(status)
+        .insert_header((
+            "Location",
+            format!("/api/v1/persons/{}", registration.person_id),
+        ))
+        .json(registration))
+}
+
+/// `GET /api/v1/persons/{id}`: the person and its linked records.
+pub async fn get(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = authorise(&request, &state, MpiRole::Read)?;
+    let id = person_id(&path)?;
+    let person = state.mpi.person(id).await;
+    audit(
+        &state,
+        &client,
+        "read",
+        Some(id),
+        if person.is_ok() { "ok" } else { "refused" },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(person?))
+}
+
+/// `GET /api/v1/persons/{id}/history`: every change that concerned the person, oldest first.
+pub async fn history(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = authorise(&request, &state, MpiRole::Read)?;
+    let id = person_id(&path)?;
+    let entries = state.mpi.history(id).await?;
+    audit(&state, &client, "history", Some(id), "ok").await?;
+    Ok(HttpResponse::Ok().json(json!({ "personId": id, "entries": entries })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RecordBody {
+    source: String,
+    local_id: String,
+}
+
+/// `POST /api/v1/persons/{id}/link`: puts a source record in this person (pinned).
+pub async fn link(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = authorise(&request, &state, MpiRole::Steward)?;
+    let id = person_id(&path)?;
+    let RecordBody { source, local_id } = body(payload, &state).await?;
+    let entry = state
+        .mpi
+        .link(id, &RecordRef { source, local_id }, &client)
+        .await?;
+    audit(&state, &client, "link", Some(id), "ok").await?;
+    Ok(HttpResponse::Ok().json(entry))
+}
+
+/// `POST /api/v1/persons/{id}/unlink`: takes a source record out into a new person.
+pub async fn unlink(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = authorise(&request, &state, MpiRole::Steward)?;
+    let id = person_id(&path)?;
+    let RecordBody { source, local_id } = body(payload, &state).await?;
+    let entry = state
+        .mpi
+        .unlink(id, &RecordRef { source, local_id }, &client)
+        .await?;
+    audit(&state, &client, "unlink", Some(id), "ok").await?;
+    Ok(HttpResponse::Ok().json(entry))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MergeBody {
+    person_id: Uuid,
+    #[serde(default)]
+    acknowledge_idnp_conflict: bool,
+}
+
+/// `POST /api/v1/persons/{id}/merge`: moves every record of `personId` into this person.
+pub async fn merge(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = authorise(&request, &state, MpiRole::Steward)?;
+    let id = person_id(&path)?;
+    let MergeBody {
+        person_id: other,
+        acknowledge_idnp_conflict,
+    } = body(payload, &state).await?;
+    let entry = state
+        .mpi
+        .merge(id, other, acknowledge_idnp_conflict, &client)
+        .await?;
+    audit(&state, &client, "merge", Some(id), "ok").await?;
+    Ok(HttpResponse::Ok().json(entry))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UnmergeBody {
+    person_id: Uuid,
+}
+
+/// `POST /api/v1/persons/{id}/unmerge`: undoes the merge of `personId` into this person.
+pub async fn unmerge(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = authorise(&request, &state, MpiRole::Steward)?;
+    let id = person_id(&path)?;
+    let UnmergeBody { person_id: other } = body(payload, &state).await?;
+    let entry = state.mpi.unmerge(id, other, &client).await?;
+    audit(&state, &client, "unmerge", Some(id), "ok").await?;
+    Ok(HttpResponse::Ok().json(entry))
+}
+
+/// `POST /api/v1/persons/history/{entryId}/undo`: undoes one history entry.
+pub async fn undo(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = authorise(&request, &state, MpiRole::Steward)?;
+    let entry = state.mpi.undo(&path, &client).await?;
+    audit(&state, &client, "undo", None, "ok").await?;
+    Ok(HttpResponse::Ok().json(entry))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `GET /api/v1/persons/reviews`: possible matches, oldest first (`status`: open, match,
+/// non-match).
+pub async fn reviews(
+    request: HttpRequest,
+    query: web::Query<ReviewQuery>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = authorise(&request, &state, MpiRole::Steward)?;
+    let status = query.status.as_deref().unwrap_or("open");
+    if !matches!(status, "open" | "match" | "non-match") {
+        return Err(caller_problem(
+            400,
+            "caller.invalid_request",
+            "status must be open, match or non-match",
+        ));
+    }
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let offset = query.offset.unwrap_or(0).max(0);
+    let items = state.mpi.reviews(status, limit, offset).await?;
+    audit(
+        &state,
+        &client,
+        "reviews",
+        None,
+        &format!("items={}", items.len()),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({ "reviews": items })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    verdict: Verdict,
+}
+
+/// `POST /api/v1/persons/reviews/{id}/decision`: `match` or `non-match`; remembered.
+pub async fn decide(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = authorise(&request, &state, MpiRole::Steward)?;
+    let DecisionBody { verdict } = body(payload, &state).await?;
+    let entry = state.mpi.decide_review(&path, verdict, &client).await?;
+    audit(&state, &client, "review-decision", None, "ok").await?;
+    Ok(HttpResponse::Ok().json(entry))
+}
