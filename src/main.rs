@@ -79,6 +79,12 @@ enum Command {
         #[command(subcommand)]
         action: ContractAction,
     },
+    /// The beneficiary master index: bulk import from legacy systems, exports, synthetic test
+    /// data and training of the match weights.
+    Mpi {
+        #[command(subcommand)]
+        action: MpiAction,
+    },
     /// Development certificates.
     Certs {
         #[command(subcommand)]
@@ -106,6 +112,107 @@ enum QueueAction {
         /// Exchange ids to replay.
         #[arg(required = true)]
         ids: Vec<uuid::Uuid>,
+    },
+}
+
+/// Where the index is, and the secret sealing its identity attributes.
+#[derive(clap::Args)]
+struct IndexArgs {
+    /// The index's store: `sqlite://FILE?mode=rwc` or `postgres://...` (same as the server's
+    /// store.url).
+    #[arg(long, env = "HUB__STORE__URL", hide_env_values = true)]
+    db: secrecy::SecretString,
+}
+
+/// Match-weight thresholds (defaults as in `[mpi]` of the settings).
+#[derive(clap::Args)]
+struct ThresholdArgs {
+    /// Weight at or above which a record is linked automatically.
+    #[arg(long, default_value_t = esocial_hub::mpi::Thresholds::default().auto_link)]
+    auto_link: f64,
+    /// Weight at or above which a possible match goes to the review queue.
+    #[arg(long, default_value_t = esocial_hub::mpi::Thresholds::default().review)]
+    review: f64,
+}
+
+#[derive(Subcommand)]
+enum MpiAction {
+    /// Import source records from JSON Lines (one record per line, see
+    /// contracts/mpi/source-record.md) or CSV, linking each as it is read. Bad lines are
+    /// reported with their line number and skipped. Exit status: 0 all imported, 3 some lines
+    /// rejected, 1 the import stopped. Needs HUB__AUDIT__DIGEST_KEY (the server's
+    /// audit.digest_key), which seals identity attributes.
+    Import {
+        #[command(flatten)]
+        index: IndexArgs,
+        /// Name of the source system (a-z, 0-9, - _ .), e.g. `legacy-sas`.
+        #[arg(long)]
+        source: String,
+        /// Input file.
+        file: PathBuf,
+        /// `jsonl`, or `csv` (with a header row). Default: from the file extension.
+        #[arg(long, value_parser = ["jsonl", "csv"])]
+        format: Option<String>,
+        /// CSV only: `field=column,...`, e.g. `localId=cod,lastName=nume,address.district=raion`.
+        /// Unmapped fields are read from a column with the field's own name.
+        #[arg(long)]
+        columns: Option<String>,
+        /// Learn the match weights from this file even if the index has learned ones.
+        #[arg(long)]
+        train: bool,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+        #[arg(
+            long,
+            env = "HUB__AUDIT__DIGEST_KEY",
+            hide_env_values = true,
+            hide = true
+        )]
+        key: Option<secrecy::SecretString>,
+    },
+    /// Export the index's links or clusters as JSON Lines.
+    Export {
+        #[command(flatten)]
+        index: IndexArgs,
+        /// One line per linked pair of records: {"a":{source,localId},"b":{...},"score":...}.
+        #[arg(
+            long,
+            conflicts_with = "clusters",
+            required_unless_present = "clusters"
+        )]
+        links: Option<PathBuf>,
+        /// One line per person: {"personId":...,"records":[{source,localId},...]}.
+        #[arg(long)]
+        clusters: Option<PathBuf>,
+    },
+    /// Generate realistic synthetic Moldovan records with duplicates and the truth of who is
+    /// who: Romanian and Russian names, transliterations, typos, missing fields, name changes.
+    Synth {
+        /// Number of distinct persons (records are about 1.6 times as many).
+        #[arg(long)]
+        persons: usize,
+        /// Records, one JSON line each (the import format).
+        #[arg(long)]
+        out: PathBuf,
+        /// Truth: one line per record, {"localId":...,"personId":...}.
+        #[arg(long)]
+        truth: PathBuf,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Re-learn the match weights (EM) from every record in the index and print them.
+    Train {
+        #[command(flatten)]
+        index: IndexArgs,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+        #[arg(
+            long,
+            env = "HUB__AUDIT__DIGEST_KEY",
+            hide_env_values = true,
+            hide = true
+        )]
+        key: Option<secrecy::SecretString>,
     },
 }
 
@@ -177,6 +284,79 @@ enum MconnectAction {
     },
 }
 
+fn thresholds(args: &ThresholdArgs) -> anyhow::Result<esocial_hub::mpi::Thresholds> {
+    anyhow::ensure!(
+        args.review < args.auto_link,
+        "--review must be below --auto-link"
+    );
+    Ok(esocial_hub::mpi::Thresholds {
+        auto_link: args.auto_link,
+        review: args.review,
+    })
+}
+
+fn run_mpi(action: MpiAction) -> anyhow::Result<std::process::ExitCode> {
+    use esocial_hub::commands::mpi;
+    use esocial_hub::mpi::bulk::{InputFormat, parse_column_map};
+    match action {
+        MpiAction::Import {
+            index,
+            source,
+            file,
+            format,
+            columns,
+            train,
+            thresholds: threshold_args,
+            key,
+        } => {
+            let csv = match format.as_deref() {
+                Some(format) => format == "csv",
+                None => file
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv")),
+            };
+            let format = match (csv, columns) {
+                (true, columns) => InputFormat::Csv {
+                    columns: parse_column_map(columns.as_deref().unwrap_or(""))
+                        .map_err(|e| anyhow::anyhow!("--columns: {e}"))?,
+                },
+                (false, None) => InputFormat::JsonLines,
+                (false, Some(_)) => anyhow::bail!("--columns is only for CSV input"),
+            };
+            mpi::import(mpi::ImportOptions {
+                db: &index.db,
+                key: key.as_ref(),
+                source: &source,
+                file: &file,
+                format,
+                thresholds: thresholds(&threshold_args)?,
+                train,
+                actor: "cli-import",
+            })
+        }
+        MpiAction::Export {
+            index,
+            links,
+            clusters,
+        } => match (links, clusters) {
+            (Some(file), None) => mpi::export(&index.db, false, &file),
+            (None, Some(file)) => mpi::export(&index.db, true, &file),
+            _ => anyhow::bail!("give exactly one of --links FILE or --clusters FILE"),
+        },
+        MpiAction::Synth {
+            persons,
+            out,
+            truth,
+            seed,
+        } => mpi::synth(persons, &out, &truth, seed),
+        MpiAction::Train {
+            index,
+            thresholds: threshold_args,
+            key,
+        } => mpi::train(&index.db, key.as_ref(), thresholds(&threshold_args)?),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
@@ -241,6 +421,7 @@ fn main() -> std::process::ExitCode {
             &adapters,
             &contracts,
         ),
+        Command::Mpi { action } => run_mpi(action),
         Command::Certs {
             action:
                 CertsAction::Init {

@@ -1239,6 +1239,21 @@ impl MasterIndex {
         Ok(self.store.mpi_apply(&batch).await?)
     }
 
+    /// Replaces the model (and stores it when `persist`).
+    pub async fn set_model(&self, model: Model, persist: bool) -> Result<(), MpiError> {
+        let _writer = self.writer.lock().await;
+        if persist {
+            self.store
+                .mpi_save_model(
+                    &serde_json::to_string(&model).expect("models serialise"),
+                    now_millis(),
+                )
+                .await?;
+        }
+        self.write().model = model;
+        Ok(())
+    }
+
     /// Re-estimates the model from the index (EM) and stores it.
     pub async fn train(&self, pairs: usize) -> Result<Model, MpiError> {
         let _writer = self.writer.lock().await;

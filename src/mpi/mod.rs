@@ -7,5 +7,6 @@ pub mod index;
 pub mod model;
 pub mod normalize;
 pub mod record;
+pub mod synth;
 
 pub use engine::{MasterIndex, MpiError, Thresholds};

@@ -4,6 +4,7 @@ mod async_helpers;
 mod exchanges;
 mod health;
 mod helpers;
+mod persons;
 mod postgres;
 mod queue;
 mod registries;

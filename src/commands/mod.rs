@@ -1,5 +1,7 @@
 //! The command-line commands, each returning the process exit code.
 
+pub mod mpi;
+
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;

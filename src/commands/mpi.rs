@@ -1,0 +1,270 @@
+//! `esocial-hub mpi ...`: bulk work on the beneficiary master index from the command line
+//! (import, export, synthetic data, training). The index is the store at `--db`.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::crypto::sealing::Sealer;
+use crate::mpi::bulk::{self, InputFormat, RecordReader};
+use crate::mpi::{MasterIndex, Thresholds};
+use crate::store::Store;
+
+/// The environment variable holding the secret that seals identity attributes (the same
+/// secret as the server's `audit.digest_key`).
+pub const KEY_VARIABLE: &str = "HUB__AUDIT__DIGEST_KEY";
+
+fn sealer(key: Option<&SecretString>) -> anyhow::Result<Sealer> {
+    let key = key.with_context(|| {
+        format!("{KEY_VARIABLE} is not set: it holds the secret (32+ characters) that seals identity attributes in the index")
+    })?;
+    anyhow::ensure!(
+        key.expose_secret().len() >= 32,
+        "{KEY_VARIABLE} must be at least 32 characters of secret material"
+    );
+    Ok(Sealer::from_secret(key))
+}
+
+async fn open_store(db: &SecretString) -> anyhow::Result<Store> {
+    let url = db.expose_secret();
+    anyhow::ensure!(
+        url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"),
+        "--db must start with sqlite:, postgres:// or postgresql://"
+    );
+    Store::connect(db, 4)
+        .await
+        .context("--db: cannot open the master index's store")
+}
+
+/// A progress bar on standard error when it is a terminal; otherwise a line every `every`.
+fn progress_bar(length: Option<u64>, unit: &str) -> ProgressBar {
+    let bar = match length {
+        Some(length) => ProgressBar::new(length),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+    let template = match length {
+        Some(_) => format!(
+            "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})"
+        ),
+        None => format!("{{elapsed_precise}} {{spinner}} {{pos}} {unit} ({{per_sec}})"),
+    };
+    bar.set_style(ProgressStyle::with_template(&template).expect("valid template"));
+    bar
+}
+
+/// Options of `mpi import`.
+pub struct ImportOptions<'a> {
+    pub db: &'a SecretString,
+    pub key: Option<&'a SecretString>,
+    pub source: &'a str,
+    pub file: &'a Path,
+    pub format: InputFormat,
+    pub thresholds: Thresholds,
+    /// Learn the model from this file even if the index already has one.
+    pub train: bool,
+    pub actor: &'a str,
+}
+
+/// `mpi import`: reads, checks and links every record; bad lines are reported with their line
+/// number and skipped. Exits 0 when every line was imported, 3 when some were rejected.
+pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
+    let sealer = sealer(options.key)?;
+    crate::mpi::engine::check_source(options.source)
+        .map_err(|e| anyhow::anyhow!("--source {}", e.problem))?;
+    let open = |what: &str| -> anyhow::Result<BufReader<File>> {
+        let file = File::open(options.file)
+            .with_context(|| format!("{what}: cannot open `{}`", options.file.display()))?;
+        Ok(BufReader::with_capacity(1 << 20, file))
+    };
+    let size = std::fs::metadata(options.file).map(|m| m.len()).ok();
+    super::runtime()?.block_on(async {
+        let store = open_store(options.db).await?;
+        let bar = progress_bar(None, "records loaded");
+        let index = MasterIndex::load(store.clone(), sealer, options.thresholds, |n| {
+            bar.set_position(n as u64)
+        })
+        .await
+        .context("loading the master index")?;
+        bar.finish_and_clear();
+        let (existing, _) = index.counts();
+        let mut trained = false;
+        if options.train || store.mpi_model().await?.is_none() {
+            let started = Instant::now();
+            eprintln!(
+                "learning match weights (EM) from the first {} records...",
+                bulk::TRAINING_SAMPLE
+            );
+            let reader = RecordReader::new(open("training")?, &options.format)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", options.file.display()))?;
+            let model = bulk::learn_model(reader, bulk::TRAINING_SAMPLE);
+            eprintln!(
+                "learned from {} candidate and {} random pairs in {:.1} s (match share {:.3})",
+                model.candidate_pairs,
+                model.random_pairs,
+                started.elapsed().as_secs_f64(),
+                model.match_share
+            );
+            index.set_model(model, true).await?;
+            trained = true;
+        }
+        let reader = RecordReader::new(open("input")?, &options.format)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", options.file.display()))?;
+        // Lines are not known in advance; bytes are, so the bar follows lines against an
+        // estimate refined as we go.
+        let bar = progress_bar(None, "lines");
+        let mut rejected_lines = 0usize;
+        let mut summary = bulk::import(
+            &index,
+            options.source,
+            reader,
+            options.actor,
+            |rejected| {
+                rejected_lines += 1;
+                bar.suspend(|| eprintln!("line {}: {}", rejected.line, rejected.reason));
+            },
+            |line| bar.set_position(line as u64),
+        )
+        .await
+        .context("import stopped; records before the last committed batch are kept")?;
+        bar.finish_and_clear();
+        summary.trained = trained;
+        index
+            .audit(
+                options.actor,
+                "import",
+                None,
+                &format!(
+                    "source={} imported={} rejected={}",
+                    options.source, summary.imported, summary.rejected
+                ),
+            )
+            .await?;
+        let (records, persons) = index.counts();
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "imported {} of {} lines from `{}` as source `{}` in {:.1} s ({:.0} records/s){}",
+            summary.imported,
+            summary.lines,
+            options.file.display(),
+            options.source,
+            summary.seconds,
+            summary.imported as f64 / summary.seconds.max(1e-9),
+            size.map(|s| format!(", {:.1} MB", s as f64 / 1e6))
+                .unwrap_or_default(),
+        )?;
+        writeln!(
+            out,
+            "  new persons {}, linked automatically {}, sent to review {}, updated {}, rejected {}",
+            summary.new_persons,
+            summary.auto_linked,
+            summary.reviews,
+            summary.updated,
+            summary.rejected
+        )?;
+        writeln!(
+            out,
+            "  index: {records} records ({existing} before), {persons} persons"
+        )?;
+        debug_assert_eq!(rejected_lines, summary.rejected);
+        Ok(if summary.rejected == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(3)
+        })
+    })
+}
+
+/// `mpi export --links|--clusters FILE`.
+pub fn export(db: &SecretString, clusters: bool, file: &Path) -> anyhow::Result<ExitCode> {
+    super::runtime()?.block_on(async {
+        let store = open_store(db).await?;
+        let out =
+            File::create(file).with_context(|| format!("cannot create `{}`", file.display()))?;
+        let mut out = BufWriter::new(out);
+        let lines = bulk::export(&store, clusters, &mut out).await?;
+        writeln!(
+            std::io::stdout().lock(),
+            "wrote {lines} {} to `{}`",
+            if clusters { "persons" } else { "links" },
+            file.display()
+        )?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `mpi train`: re-learns the match weights from everything in the index.
+pub fn train(
+    db: &SecretString,
+    key: Option<&SecretString>,
+    thresholds: Thresholds,
+) -> anyhow::Result<ExitCode> {
+    let sealer = sealer(key)?;
+    super::runtime()?.block_on(async {
+        let store = open_store(db).await?;
+        let bar = progress_bar(None, "records loaded");
+        let index =
+            MasterIndex::load(store, sealer, thresholds, |n| bar.set_position(n as u64)).await?;
+        bar.finish_and_clear();
+        let model = index.train(bulk::TRAINING_PAIRS).await?;
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "trained on {} candidate and {} random pairs; match share {:.4}",
+            model.candidate_pairs, model.random_pairs, model.match_share
+        )?;
+        for attribute in crate::mpi::compare::Attribute::ALL {
+            let weights: Vec<String> = attribute
+                .levels()
+                .iter()
+                .enumerate()
+                .map(|(level, name)| format!("{name} {:+.1}", model.weight(attribute, level as u8)))
+                .collect();
+            writeln!(out, "  {:<12} {}", attribute.name(), weights.join(", "))?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `mpi synth`: synthetic records with duplicates, and the truth of who is who.
+pub fn synth(persons: usize, out: &Path, truth: &Path, seed: u64) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(persons > 0, "--persons must be at least 1");
+    let create = |path: &Path| -> anyhow::Result<BufWriter<File>> {
+        Ok(BufWriter::with_capacity(
+            1 << 20,
+            File::create(path).with_context(|| format!("cannot create `{}`", path.display()))?,
+        ))
+    };
+    let (mut records, mut truth_out) = (create(out)?, create(truth)?);
+    let bar = progress_bar(Some(persons as u64), "persons");
+    let started = Instant::now();
+    let summary = crate::mpi::synth::generate(
+        &crate::mpi::synth::SynthOptions { persons, seed },
+        &mut records,
+        &mut truth_out,
+        |done| bar.set_position(done as u64),
+    )
+    .context("writing synthetic records")?;
+    records.flush()?;
+    truth_out.flush()?;
+    bar.finish_and_clear();
+    writeln!(
+        std::io::stdout().lock(),
+        "wrote {} records of {} persons to `{}` and the truth to `{}` in {:.1} s",
+        summary.records,
+        summary.persons,
+        out.display(),
+        truth.display(),
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
