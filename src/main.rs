@@ -200,6 +200,26 @@ enum MpiAction {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Show the candidates, scores and explanations for each record of a JSON Lines file,
+    /// as `POST /api/v1/persons/match` would; changes nothing.
+    Match {
+        #[command(flatten)]
+        index: IndexArgs,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+        /// Records to look for, one JSON line each.
+        file: PathBuf,
+        /// Candidates shown per record.
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        #[arg(
+            long,
+            env = "HUB__AUDIT__DIGEST_KEY",
+            hide_env_values = true,
+            hide = true
+        )]
+        key: Option<secrecy::SecretString>,
+    },
     /// Re-learn the match weights (EM) from every record in the index and print them.
     Train {
         #[command(flatten)]
@@ -349,6 +369,19 @@ fn run_mpi(action: MpiAction) -> anyhow::Result<std::process::ExitCode> {
             truth,
             seed,
         } => mpi::synth(persons, &out, &truth, seed),
+        MpiAction::Match {
+            index,
+            thresholds: threshold_args,
+            file,
+            limit,
+            key,
+        } => mpi::find(
+            &index.db,
+            key.as_ref(),
+            thresholds(&threshold_args)?,
+            &file,
+            limit,
+        ),
         MpiAction::Train {
             index,
             thresholds: threshold_args,

@@ -268,3 +268,38 @@ pub fn synth(persons: usize, out: &Path, truth: &Path, seed: u64) -> anyhow::Res
     )?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `mpi match`: candidates, scores and explanations for each record of a JSON Lines file,
+/// against the index; changes nothing.
+pub fn find(
+    db: &SecretString,
+    key: Option<&SecretString>,
+    thresholds: Thresholds,
+    file: &Path,
+    limit: usize,
+) -> anyhow::Result<ExitCode> {
+    let sealer = sealer(key)?;
+    let input = BufReader::new(
+        File::open(file).with_context(|| format!("cannot open `{}`", file.display()))?,
+    );
+    super::runtime()?.block_on(async {
+        let store = open_store(db).await?;
+        let index = MasterIndex::load(store, sealer, thresholds, |_| {}).await?;
+        let mut out = std::io::stdout().lock();
+        for (line, record) in
+            RecordReader::new(input, &InputFormat::JsonLines).map_err(|e| anyhow::anyhow!(e))?
+        {
+            let record = record.map_err(|e| anyhow::anyhow!("line {line}: {e}"))?;
+            let result = index
+                .find(&record, limit)
+                .map_err(|e| anyhow::anyhow!("line {line}: {e}"))?;
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({"line": line, "match": result}),
+            )?;
+            writeln!(out)?;
+        }
+        index.audit("cli-match", "match", None, "ok").await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

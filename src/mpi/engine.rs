@@ -515,9 +515,11 @@ impl MasterIndex {
         if top.score.weight < self.thresholds.review {
             return (Outcome::NoMatch, None);
         }
-        let runner_up_also_high = candidates
-            .get(1)
-            .is_some_and(|c| c.score.weight >= self.thresholds.auto_link);
+        // Two persons that could each take the record mean the index may hold a duplicate;
+        // a human decides.
+        let runner_up_also_high = candidates.get(1).is_some_and(|c| {
+            c.score.weight >= self.thresholds.auto_link && needs_human(c).is_none()
+        });
         if top.score.weight >= self.thresholds.auto_link
             && needs_human(top).is_none()
             && !runner_up_also_high

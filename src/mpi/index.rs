@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::mpi::compare::{Attribute, Comparison, Features, Interner, Name, compare};
-use crate::mpi::model::{Model, NameFrequencies, Score};
+use crate::mpi::model::{Model, NameFrequencies, Score, TrainingBlock};
 
 /// Blocks larger than this are skipped: a key that many records share says too little.
 pub const MAX_BLOCK: u32 = 400;
@@ -152,17 +152,76 @@ fn block_key(parts: impl Hash) -> u64 {
     hasher.finish()
 }
 
-/// The blocking keys of a record's features.
-pub fn blocking_keys(features: &Features) -> Vec<u64> {
+/// A blocking rule: which attributes two records must share to be compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlockRule {
+    Idnp,
+    Phone,
+    Identifier,
+    /// Full birth date (day and month in either order) and the sound of either name.
+    DateName,
+    /// Birth year and the sounds of both names.
+    YearNames,
+    /// The sounds of both names and the locality.
+    NamesLocality,
+}
+
+impl BlockRule {
+    pub const ALL: [BlockRule; 6] = [
+        Self::Idnp,
+        Self::Phone,
+        Self::Identifier,
+        Self::DateName,
+        Self::YearNames,
+        Self::NamesLocality,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Idnp => "idnp",
+            Self::Phone => "phone",
+            Self::Identifier => "identifier",
+            Self::DateName => "date-name",
+            Self::YearNames => "year-names",
+            Self::NamesLocality => "names-locality",
+        }
+    }
+
+    /// The attributes that agree (at least roughly) on every pair the rule proposes.
+    pub fn blocked_on(self) -> Vec<Attribute> {
+        match self {
+            Self::Idnp => vec![Attribute::Idnp],
+            Self::Phone => vec![Attribute::Phone],
+            Self::Identifier => vec![Attribute::Identifier],
+            Self::DateName | Self::YearNames => {
+                vec![
+                    Attribute::BirthDate,
+                    Attribute::FirstName,
+                    Attribute::LastName,
+                ]
+            }
+            Self::NamesLocality => {
+                vec![
+                    Attribute::FirstName,
+                    Attribute::LastName,
+                    Attribute::Address,
+                ]
+            }
+        }
+    }
+}
+
+/// The blocking keys of a record's features, with the rule that made each.
+pub fn blocking_keys(features: &Features) -> Vec<(BlockRule, u64)> {
     let mut keys = Vec::with_capacity(8);
     if let Some(idnp) = &features.idnp {
-        keys.push(block_key(("idnp", idnp.digits())));
+        keys.push((BlockRule::Idnp, block_key(("idnp", idnp.digits()))));
     }
     if let Some(phone) = features.phone {
-        keys.push(block_key(("phone", phone)));
+        keys.push((BlockRule::Phone, block_key(("phone", phone))));
     }
     for (system, value) in &features.identifiers {
-        keys.push(block_key(("id", system, value)));
+        keys.push((BlockRule::Identifier, block_key(("id", system, value))));
     }
     let sounds: Vec<&str> = [&features.first, &features.last]
         .into_iter()
@@ -175,18 +234,21 @@ pub fn blocking_keys(features: &Features) -> Vec<u64> {
             // Day and month in order of size, so a swapped date falls in the same block.
             let (low, high) = (month.min(day), month.max(day));
             for sound in &sounds {
-                keys.push(block_key(("date-name", birth.year, low, high, sound)));
+                let key = block_key(("date-name", birth.year, low, high, sound));
+                keys.push((BlockRule::DateName, key));
             }
         }
         if let [a, b] = sounds[..] {
-            keys.push(block_key(("year-names", birth.year, a.min(b), a.max(b))));
+            let key = block_key(("year-names", birth.year, a.min(b), a.max(b)));
+            keys.push((BlockRule::YearNames, key));
         }
     }
     if let ([a, b], Some(locality)) = (&sounds[..], &features.place.locality) {
-        keys.push(block_key(("names-locality", a.min(b), a.max(b), locality)));
+        let key = block_key(("names-locality", a.min(b), a.max(b), locality));
+        keys.push((BlockRule::NamesLocality, key));
     }
-    keys.sort_unstable();
-    keys.dedup();
+    keys.sort_unstable_by_key(|(_, key)| *key);
+    keys.dedup_by_key(|(_, key)| *key);
     keys
 }
 
@@ -285,7 +347,7 @@ impl Index {
         self.remove(&record);
         let record = Arc::new(record);
         let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion record versions");
-        for key in blocking_keys(&features) {
+        for (_, key) in blocking_keys(&features) {
             let block = self.blocks.entry(key).or_insert(Block {
                 head: NO_POSTING,
                 len: 0,
@@ -389,8 +451,19 @@ impl Index {
 
     /// The live slots sharing a blocking key with `features`, each once.
     pub fn candidate_slots(&self, features: &Features) -> Vec<u32> {
+        let mut found = self.slots_by_rule(features, None);
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// The live slots sharing a key of `rule` (of any rule if `None`) with `features`.
+    fn slots_by_rule(&self, features: &Features, rule: Option<BlockRule>) -> Vec<u32> {
         let mut found = Vec::new();
-        for key in blocking_keys(features) {
+        for (key_rule, key) in blocking_keys(features) {
+            if rule.is_some_and(|r| r != key_rule) {
+                continue;
+            }
             let Some(block) = self.blocks.get(&key) else {
                 continue;
             };
@@ -406,8 +479,6 @@ impl Index {
                 posting = next;
             }
         }
-        found.sort_unstable();
-        found.dedup();
         found
     }
 
@@ -455,20 +526,33 @@ impl Index {
         candidates
     }
 
-    /// Comparisons for training: pairs blocking proposes, and random pairs, each up to `limit`.
-    pub fn training_pairs(&self, limit: usize, seed: u64) -> (Vec<Comparison>, Vec<Comparison>) {
-        let live: Vec<u32> = self.by_record.values().copied().collect();
-        let mut candidates = Vec::new();
-        'outer: for &slot_id in &live {
-            let features = &self.slots[slot_id as usize].features;
-            for other in self.candidate_slots(features) {
-                if other > slot_id {
-                    candidates.push(compare(features, &self.slots[other as usize].features));
-                    if candidates.len() >= limit {
-                        break 'outer;
+    /// Comparisons for training: the pairs each blocking rule proposes (up to `limit` per
+    /// rule), and up to `limit` random pairs.
+    pub fn training_pairs(&self, limit: usize, seed: u64) -> (Vec<TrainingBlock>, Vec<Comparison>) {
+        let mut live: Vec<u32> = self.by_record.values().copied().collect();
+        live.sort_unstable();
+        let mut blocks = Vec::new();
+        for rule in BlockRule::ALL {
+            let mut pairs = Vec::new();
+            'records: for &slot_id in &live {
+                let features = &self.slots[slot_id as usize].features;
+                let mut others = self.slots_by_rule(features, Some(rule));
+                others.sort_unstable();
+                others.dedup();
+                for other in others {
+                    if other > slot_id {
+                        pairs.push(compare(features, &self.slots[other as usize].features));
+                        if pairs.len() >= limit {
+                            break 'records;
+                        }
                     }
                 }
             }
+            blocks.push(TrainingBlock {
+                rule: rule.name(),
+                excluded: rule.blocked_on(),
+                pairs,
+            });
         }
         let mut random = Vec::new();
         if live.len() >= 2 {
@@ -491,7 +575,7 @@ impl Index {
                 }
             }
         }
-        (candidates, random)
+        (blocks, random)
     }
 
     /// Approximate heap bytes held, for the benchmark report.

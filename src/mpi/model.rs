@@ -139,9 +139,12 @@ impl Model {
         }
     }
 
-    /// Estimates `u` from comparisons of random pairs (almost all non-matches) and then `m`
-    /// and the match share by EM over candidate pairs, starting from `self`.
-    pub fn train(&self, candidates: &[Comparison], random: &[Comparison]) -> Self {
+    /// Estimates `u` from random pairs (almost all non-matches), then `m` by EM with `u` held
+    /// fixed, separately over the pairs each blocking rule proposes, leaving out the
+    /// attributes that rule blocked on (they agree by construction there, so they say
+    /// nothing). Each attribute's `m` is the average over the rules that could estimate it,
+    /// weighted by their expected matches.
+    pub fn train(&self, blocks: &[TrainingBlock], random: &[Comparison]) -> Self {
         let mut model = self.clone();
         if !random.is_empty() {
             for attribute in Attribute::ALL {
@@ -156,64 +159,103 @@ impl Model {
                 model.u[a] = counts.iter().map(|c| clamp(c / total)).collect();
             }
         }
-        // EM over distinct patterns, weighted by how often each occurs.
-        let mut patterns: HashMap<[Option<u8>; ATTRIBUTES], f64> = HashMap::new();
-        for comparison in candidates {
-            *patterns.entry(comparison.levels).or_default() += 1.0;
-        }
-        let patterns: Vec<([Option<u8>; ATTRIBUTES], f64)> = patterns.into_iter().collect();
-        if !patterns.is_empty() {
-            for _ in 0..EM_ITERATIONS {
-                let mut m_counts: Vec<Vec<f64>> = model
-                    .m
-                    .iter()
-                    .map(|levels| vec![0.0; levels.len()])
-                    .collect();
-                let mut expected_matches = 0.0;
-                let mut total = 0.0;
-                for (levels, count) in &patterns {
-                    let mut log_m = model.match_share.ln();
-                    let mut log_u = (1.0 - model.match_share).ln();
-                    for (a, level) in levels.iter().enumerate() {
-                        if let Some(level) = level {
-                            log_m += model.m[a][*level as usize].ln();
-                            log_u += model.u[a][*level as usize].ln();
-                        }
-                    }
-                    let posterior = 1.0 / (1.0 + (log_u - log_m).exp());
-                    expected_matches += posterior * count;
-                    total += count;
-                    for (a, level) in levels.iter().enumerate() {
-                        if let Some(level) = level {
-                            m_counts[a][*level as usize] += posterior * count;
-                        }
-                    }
+        let mut m_sums: Vec<Vec<f64>> = model.m.iter().map(|l| vec![0.0; l.len()]).collect();
+        let mut m_weights = vec![0.0; ATTRIBUTES];
+        let mut matches = 0.0;
+        let mut pairs = 0.0;
+        for block in blocks.iter().filter(|b| !b.pairs.is_empty()) {
+            let (m, expected_matches) = em_for_block(&model, block);
+            matches += expected_matches;
+            pairs += block.pairs.len() as f64;
+            for attribute in Attribute::ALL {
+                let a = attribute.index();
+                if block.excluded.contains(&attribute) || expected_matches <= 0.0 {
+                    continue;
                 }
-                let mut change: f64 = 0.0;
-                for (a, counts) in m_counts.iter().enumerate() {
-                    let sum: f64 = counts.iter().sum();
-                    if sum <= 0.0 {
-                        continue;
-                    }
-                    for (level, count) in counts.iter().enumerate() {
-                        let updated = clamp(count / sum);
-                        change = change.max((updated - model.m[a][level]).abs());
-                        model.m[a][level] = updated;
-                    }
+                for (level, p) in m[a].iter().enumerate() {
+                    m_sums[a][level] += p * expected_matches;
                 }
-                let share = clamp(expected_matches / total);
-                change = change.max((share - model.match_share).abs());
-                model.match_share = share;
-                if change < EM_TOLERANCE {
-                    break;
-                }
+                m_weights[a] += expected_matches;
             }
         }
+        for a in 0..ATTRIBUTES {
+            if m_weights[a] > 0.0 {
+                model.m[a] = m_sums[a].iter().map(|s| clamp(s / m_weights[a])).collect();
+            }
+        }
+        if pairs > 0.0 {
+            model.match_share = clamp(matches / pairs);
+        }
         model.source = "em".into();
-        model.candidate_pairs = candidates.len();
+        model.candidate_pairs = blocks.iter().map(|b| b.pairs.len()).sum();
         model.random_pairs = random.len();
         model
     }
+}
+
+/// The pairs one blocking rule proposed, and the attributes it blocked on.
+#[derive(Debug, Clone, Default)]
+pub struct TrainingBlock {
+    pub rule: &'static str,
+    pub excluded: Vec<Attribute>,
+    pub pairs: Vec<Comparison>,
+}
+
+/// EM over one rule's pairs with `u` fixed: returns `m` and the expected number of matches.
+fn em_for_block(start: &Model, block: &TrainingBlock) -> (Vec<Vec<f64>>, f64) {
+    let mut patterns: HashMap<[Option<u8>; ATTRIBUTES], f64> = HashMap::new();
+    for comparison in &block.pairs {
+        let mut levels = comparison.levels;
+        for attribute in &block.excluded {
+            levels[attribute.index()] = None;
+        }
+        *patterns.entry(levels).or_default() += 1.0;
+    }
+    let mut m = start.m.clone();
+    let mut share = 0.5;
+    let mut expected_matches = 0.0;
+    for _ in 0..EM_ITERATIONS {
+        let mut m_counts: Vec<Vec<f64>> = m.iter().map(|l| vec![0.0; l.len()]).collect();
+        expected_matches = 0.0;
+        let mut total = 0.0;
+        for (levels, count) in &patterns {
+            let mut log_m = f64::ln(share);
+            let mut log_u = f64::ln(1.0 - share);
+            for (a, level) in levels.iter().enumerate() {
+                if let Some(level) = level {
+                    log_m += m[a][*level as usize].ln();
+                    log_u += start.u[a][*level as usize].ln();
+                }
+            }
+            let posterior = 1.0 / (1.0 + (log_u - log_m).exp());
+            expected_matches += posterior * count;
+            total += count;
+            for (a, level) in levels.iter().enumerate() {
+                if let Some(level) = level {
+                    m_counts[a][*level as usize] += posterior * count;
+                }
+            }
+        }
+        let mut change: f64 = 0.0;
+        for (a, counts) in m_counts.iter().enumerate() {
+            let sum: f64 = counts.iter().sum();
+            if sum <= 0.0 {
+                continue;
+            }
+            for (level, count) in counts.iter().enumerate() {
+                let updated = clamp(count / sum);
+                change = change.max((updated - m[a][level]).abs());
+                m[a][level] = updated;
+            }
+        }
+        let updated_share = clamp(expected_matches / total);
+        change = change.max((updated_share - share).abs());
+        share = updated_share;
+        if change < EM_TOLERANCE {
+            break;
+        }
+    }
+    (m, expected_matches)
 }
 
 fn clamp(p: f64) -> f64 {
@@ -277,36 +319,42 @@ mod tests {
 
     #[test]
     fn em_recovers_m_probabilities_from_unlabelled_pairs() {
-        // Matches agree on the date 90% of the time, non-matches 1%.
-        let mut candidates = Vec::new();
-        for i in 0..1000 {
-            let date = if i % 10 == 0 { 6 } else { 0 };
-            let name = if i % 20 == 5 { 3 } else { 0 };
-            candidates.push(comparison(&[
+        // Three conditionally independent attributes; 1,000 matches among 5,000 pairs.
+        let mut state = 7u64;
+        let mut chance = |per_mille: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % 1000 < per_mille
+        };
+        let mut pair = |date: u64, name: u64, place: u64| {
+            let date = if chance(date) { 0 } else { 6 };
+            let name = if chance(name) { 0 } else { 3 };
+            let place = if chance(place) { 0 } else { 4 };
+            comparison(&[
                 (Attribute::BirthDate, date),
                 (Attribute::FirstName, name),
-            ]));
-        }
-        for i in 0..4000 {
-            let date = if i % 100 == 0 { 0 } else { 6 };
-            let name = if i % 50 == 25 { 0 } else { 3 };
-            candidates.push(comparison(&[
-                (Attribute::BirthDate, date),
-                (Attribute::FirstName, name),
-            ]));
-        }
-        let random: Vec<Comparison> = (0..10_000)
-            .map(|i| {
-                let date = if i % 100 == 0 { 0 } else { 6 };
-                let name = if i % 50 == 0 { 0 } else { 3 };
-                comparison(&[(Attribute::BirthDate, date), (Attribute::FirstName, name)])
-            })
-            .collect();
-        let trained = Model::prior().train(&candidates, &random);
-        let m_date_exact = trained.m[Attribute::BirthDate.index()][0];
-        assert!((m_date_exact - 0.9).abs() < 0.05, "m = {m_date_exact}");
+                (Attribute::Address, place),
+            ])
+        };
+        let mut candidates: Vec<Comparison> = (0..1000).map(|_| pair(900, 950, 700)).collect();
+        candidates.extend((0..4000).map(|_| pair(10, 30, 100)));
+        let random: Vec<Comparison> = (0..10_000).map(|_| pair(10, 30, 100)).collect();
+        let block = TrainingBlock {
+            rule: "test",
+            excluded: Vec::new(),
+            pairs: candidates,
+        };
+        let trained = Model::prior().train(&[block], &random);
+        let m = |a: Attribute, level: usize| trained.m[a.index()][level];
         assert!(
-            (trained.match_share - 0.2).abs() < 0.05,
+            (m(Attribute::BirthDate, 0) - 0.9).abs() < 0.05,
+            "{trained:?}"
+        );
+        assert!((m(Attribute::Address, 0) - 0.7).abs() < 0.05, "{trained:?}");
+        assert!((trained.u[Attribute::FirstName.index()][0] - 0.03).abs() < 0.02);
+        assert!(
+            (trained.match_share - 0.2).abs() < 0.03,
             "share = {}",
             trained.match_share
         );
