@@ -236,13 +236,19 @@ fn name_level(a: &Name, b: &Name) -> u8 {
     } else if a.stem == b.stem || (!a.phonetic.is_empty() && a.phonetic == b.phonetic) {
         1
     } else if jaro_winkler(&a.stem, &b.stem) >= 0.9
-        || damerau_levenshtein(&a.stem, &b.stem) <= 1
+        || damerau_levenshtein(&a.stem, &b.stem) <= typos_tolerated(&a.stem, &b.stem)
         || shares_a_word(a, b)
     {
         2
     } else {
         3
     }
+}
+
+/// Edits a name may have and still count as a typo: one, or two in names of eight letters
+/// or more.
+fn typos_tolerated(a: &str, b: &str) -> usize {
+    if a.len().min(b.len()) >= 8 { 2 } else { 1 }
 }
 
 /// Double names: "Ana-Maria" and "Ana" share a word.

@@ -1389,31 +1389,55 @@ fn changes_into_plan(changes: &Changes, actor: &str, now: i64, plan: &mut Plan) 
 }
 
 /// Why a candidate that scores high enough must still be seen by a person, if it must.
+///
+/// Fellegi–Sunter treats attributes as independent; family members are not (twins share a
+/// surname, birth date and address). So a score alone never links records that contradict
+/// each other on who the person is, unless an identifier agrees; and with an agreeing
+/// identifier, two contradictions still call for a human (a relative's IDNP copied by
+/// mistake).
 fn needs_human(candidate: &Candidate) -> Option<&'static str> {
     if candidate.idnp_conflict || candidate.comparison.idnp_conflict {
         return Some("the records carry different valid IDNPs");
     }
     let level = |a: Attribute| candidate.comparison.levels[a.index()];
-    let strong_identifier =
+    let identifier_agrees =
         level(Attribute::Idnp) == Some(0) || level(Attribute::Identifier) == Some(0);
-    if strong_identifier {
+    // One typo away, one side failing its check digit: the same number mistyped.
+    let identifier_nearly_agrees = level(Attribute::Idnp) == Some(2);
+    let contradictions: Vec<&'static str> = [
+        (level(Attribute::FirstName) == Some(3), "first names differ"),
+        (level(Attribute::LastName) == Some(3), "surnames differ"),
+        (
+            level(Attribute::BirthDate).is_some_and(|l| l >= 4),
+            "birth dates agree at most on the year",
+        ),
+        (level(Attribute::Sex) == Some(1), "sexes differ"),
+    ]
+    .into_iter()
+    .filter_map(|(contradicts, why)| contradicts.then_some(why))
+    .collect();
+    if identifier_agrees {
+        return (contradictions.len() >= 2)
+            .then_some("the IDNP agrees but two attributes contradict it (a relative's number?)");
+    }
+    if let Some(first) = contradictions.first() {
+        return Some(match *first {
+            "first names differ" => "first names differ and no identifier agrees (twins, siblings)",
+            "surnames differ" => "surnames differ and no identifier agrees (a name change?)",
+            "sexes differ" => "sexes differ and no identifier agrees",
+            _ => "birth dates agree at most on the year and no identifier agrees",
+        });
+    }
+    if identifier_nearly_agrees {
         return None;
     }
-    match (
-        level(Attribute::FirstName),
-        level(Attribute::LastName),
-        level(Attribute::BirthDate),
-    ) {
-        (Some(3), _, _) => Some("first names differ and no identifier agrees (twins, siblings)"),
-        (_, Some(3), _) => Some("surnames differ and no identifier agrees (a name change?)"),
-        (None, _, _) | (_, None, _) => Some("a name is missing and no identifier agrees"),
-        (_, _, None) => Some("a birth date is missing and no identifier agrees"),
-        (_, _, Some(level)) if level >= 4 => {
-            Some("birth dates agree only on the year and no identifier agrees")
-        }
-        _ if level(Attribute::Sex) == Some(1) => Some("sexes differ and no identifier agrees"),
-        _ => None,
+    if level(Attribute::FirstName).is_none() || level(Attribute::LastName).is_none() {
+        return Some("a name is missing and no identifier agrees");
     }
+    if level(Attribute::BirthDate).is_none() {
+        return Some("a birth date is missing and no identifier agrees");
+    }
+    None
 }
 
 fn review_reason(candidate: &Candidate, thresholds: &Thresholds) -> &'static str {
