@@ -152,13 +152,14 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "imported {} of {} lines from `{}` as source `{}` in {:.1} s ({:.0} records/s){}",
+            "imported {} of {} lines from `{}` as source `{}` in {:.1} s ({:.0} records/s; {:.1} s of it waiting for the store){}",
             summary.imported,
             summary.lines,
             options.file.display(),
             options.source,
             summary.seconds,
             summary.imported as f64 / summary.seconds.max(1e-9),
+            summary.waiting_seconds,
             size.map(|s| format!(", {:.1} MB", s as f64 / 1e6))
                 .unwrap_or_default(),
         )?;

@@ -89,6 +89,8 @@ pub struct ImportSummary {
     pub updated: usize,
     pub trained: bool,
     pub seconds: f64,
+    /// Of `seconds`, the time linking waited for the store (writes overlap linking).
+    pub waiting_seconds: f64,
 }
 
 /// Reads records one by one from JSON Lines or CSV; yields (line number, record or reason).
@@ -281,6 +283,7 @@ pub async fn import<R: BufRead>(
     let mut summary = ImportSummary::default();
     let mut pending = MpiBatch::default();
     let mut pending_records = 0;
+    let mut writer = BatchWriter::new(index.store().clone());
     for (line, record) in reader {
         summary.lines = summary.lines.max(line);
         let outcome = record.and_then(|record| {
@@ -313,38 +316,75 @@ pub async fn import<R: BufRead>(
             }
         }
         if pending_records >= IMPORT_BATCH {
-            write_batch(index.store(), &mut pending).await?;
+            let waiting = Instant::now();
+            writer.write(std::mem::take(&mut pending)).await?;
+            summary.waiting_seconds += waiting.elapsed().as_secs_f64();
             pending_records = 0;
         }
         if line % 1000 == 0 {
             progress(line);
         }
     }
-    write_batch(index.store(), &mut pending).await?;
+    let waiting = Instant::now();
+    writer.write(pending).await?;
+    writer.finish().await?;
+    summary.waiting_seconds += waiting.elapsed().as_secs_f64();
     progress(summary.lines);
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 
-/// Writes a batch, keeping only the last version of a record seen twice in it.
-async fn write_batch(store: &Store, batch: &mut MpiBatch) -> Result<(), MpiError> {
-    let mut seen = HashMap::new();
-    let mut records = std::mem::take(&mut batch.records);
-    for (position, record) in records.iter().enumerate() {
-        seen.insert((record.source.clone(), record.local_id.clone()), position);
+/// Writes batches in the background, one at a time and in order, so that linking the next
+/// batch overlaps writing this one.
+struct BatchWriter {
+    store: Store,
+    in_flight: Option<tokio::task::JoinHandle<Result<(), MpiError>>>,
+}
+
+impl BatchWriter {
+    fn new(store: Store) -> Self {
+        Self {
+            store,
+            in_flight: None,
+        }
     }
-    if seen.len() < records.len() {
+
+    /// Waits for the previous batch, then starts writing this one.
+    async fn write(&mut self, mut batch: MpiBatch) -> Result<(), MpiError> {
+        self.finish().await?;
+        keep_last_versions(&mut batch);
+        let store = self.store.clone();
+        self.in_flight = Some(tokio::spawn(async move {
+            store.mpi_apply(&batch).await.map_err(MpiError::from)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the batch being written, if any.
+    async fn finish(&mut self) -> Result<(), MpiError> {
+        match self.in_flight.take() {
+            None => Ok(()),
+            Some(handle) => handle.await.map_err(|e| {
+                MpiError::Store(StoreError::Corrupt(format!("import writer stopped: {e}")))
+            })?,
+        }
+    }
+}
+
+/// Keeps only the last version of a record seen twice in a batch (one row per key).
+fn keep_last_versions(batch: &mut MpiBatch) {
+    let mut last = HashMap::new();
+    for (position, record) in batch.records.iter().enumerate() {
+        last.insert((record.source.clone(), record.local_id.clone()), position);
+    }
+    if last.len() < batch.records.len() {
         let mut position = 0;
-        records.retain(|record| {
-            let keep = seen[&(record.source.clone(), record.local_id.clone())] == position;
+        batch.records.retain(|record| {
+            let keep = last[&(record.source.clone(), record.local_id.clone())] == position;
             position += 1;
             keep
         });
     }
-    batch.records = records;
-    store.mpi_apply(batch).await?;
-    *batch = MpiBatch::default();
-    Ok(())
 }
 
 /// Writes one JSON line per linked pair (`--links`) or per person (`--clusters`), straight

@@ -160,7 +160,7 @@ impl Model {
             }
         }
         let mut m_sums: Vec<Vec<f64>> = model.m.iter().map(|l| vec![0.0; l.len()]).collect();
-        let mut m_weights = vec![0.0; ATTRIBUTES];
+        let mut m_weights = [0.0; ATTRIBUTES];
         let mut matches = 0.0;
         let mut pairs = 0.0;
         for block in blocks.iter().filter(|b| !b.pairs.is_empty()) {

@@ -43,8 +43,9 @@ pub struct SynthSummary {
     pub records: usize,
 }
 
-/// Writes one JSON line per record to `records` (a SourceRecord) and one line per record to `truth`: {"localId":"…","personId":"…"}.
-/// `progress` is called with the number of persons done, about every 1000 persons and at the end.
+/// Writes one JSON line per record to `records` (a [`SourceRecord`]) and one line per record
+/// to `truth`: `{"localId":"…","personId":"…"}`. `progress` is called with the number of
+/// persons done, about every 1000 persons and at the end.
 ///
 /// Local ids are `R0000001`, `R0000002`... in file order; person ids are `P0000001`...
 /// Write to buffered writers: every record is a separate small write.
@@ -58,8 +59,7 @@ pub fn generate(
     let mut output = Shuffler::new(records, truth);
     let mut household = Vec::new();
     let mut batch = Vec::new();
-    let mut done = 0;
-    let mut reported = None;
+    let (mut done, mut next_report, mut reported) = (0, REPORT_EVERY, None);
     while done < options.persons {
         household.clear();
         generator.household(options.persons - done, &mut household);
@@ -70,9 +70,10 @@ pub fn generate(
             }
         }
         done += household.len();
-        if done / REPORT_EVERY > reported.unwrap_or(0) / REPORT_EVERY {
+        if done >= next_report {
             progress(done);
             reported = Some(done);
+            next_report = (done / REPORT_EVERY + 1) * REPORT_EVERY;
         }
     }
     output.finish(&mut generator.rng)?;
@@ -214,780 +215,120 @@ fn days_in_month(year: u16, month: u8) -> u8 {
 // Names
 // ---------------------------------------------------------------------------------------------
 
-/// Romanian men's names, most frequent first: the register spelling, and the Russian form in
-/// Cyrillic ("" when it is the Moldovan Cyrillic spelling, derived from the Romanian one). The
-/// Russian form gives the Russian transliteration (Gheorghe → Georgii) and the patronymic.
-const ROMANIAN_MEN: &[(&str, &str)] = &[
-    ("Ion", ""),
-    ("Vasile", "Василий"),
-    ("Gheorghe", "Георгий"),
-    ("Nicolae", "Николай"),
-    ("Mihai", "Михаил"),
-    ("Andrei", "Андрей"),
-    ("Alexandru", "Александр"),
-    ("Dumitru", "Дмитрий"),
-    ("Sergiu", "Сергей"),
-    ("Victor", ""),
-    ("Ștefan", "Стефан"),
-    ("Petru", "Пётр"),
-    ("Constantin", "Константин"),
-    ("Valeriu", "Валерий"),
-    ("Iurie", "Юрий"),
-    ("Tudor", ""),
-    ("Pavel", "Павел"),
-    ("Grigore", "Григорий"),
-    ("Vitalie", "Виталий"),
-    ("Anatol", "Анатолий"),
-    ("Eugen", "Евгений"),
-    ("Valentin", ""),
-    ("Ilie", "Илья"),
-    ("Radu", ""),
-    ("Octavian", ""),
-    ("Veaceslav", "Вячеслав"),
-    ("Cristian", ""),
-    ("Daniel", "Даниил"),
-    ("David", "Давид"),
-    ("Maxim", "Максим"),
-    ("Denis", "Денис"),
-    ("Dan", ""),
-    ("Adrian", ""),
-    ("Marin", ""),
-    ("Mircea", ""),
-    ("Sorin", ""),
-    ("Florin", ""),
-    ("Cătălin", ""),
-    ("Ionel", ""),
-    ("Ioan", ""),
-    ("Vlad", ""),
-    ("Emil", ""),
-    ("Liviu", ""),
-    ("Lucian", ""),
-    ("Marcel", ""),
-    ("Mihail", "Михаил"),
-    ("Nicu", ""),
-    ("Simion", "Семён"),
-    ("Toma", ""),
-    ("Iacob", "Яков"),
-    ("Iosif", "Иосиф"),
-    ("Efim", "Ефим"),
-    ("Filip", "Филипп"),
-    ("Gavril", "Гавриил"),
-    ("Luca", "Лука"),
-    ("Matei", "Матвей"),
-    ("Ghenadie", "Геннадий"),
-    ("Arcadie", "Аркадий"),
-    ("Chiril", "Кирилл"),
-    ("Eduard", "Эдуард"),
-    ("Gabriel", ""),
-    ("Iulian", ""),
-    ("Marian", ""),
-    ("Ovidiu", ""),
-    ("Rareș", ""),
-    ("Sandu", ""),
-    ("Teodor", "Фёдор"),
-    ("Traian", ""),
-    ("Veniamin", "Вениамин"),
-    ("Viorel", ""),
-    ("Artur", ""),
-    ("Aurel", ""),
-    ("Bogdan", ""),
-    ("Călin", ""),
-    ("Corneliu", ""),
-    ("Dorin", ""),
-    ("Dragoș", ""),
-    ("Eugeniu", "Евгений"),
-    ("Horia", ""),
-    ("Ilarion", "Илларион"),
-    ("Lilian", ""),
-    ("Marius", ""),
-    ("Petrică", ""),
-    ("Timotei", "Тимофей"),
-    ("Zaharia", "Захар"),
-    ("Pantelei", "Пантелей"),
-    ("Nichifor", "Никифор"),
-    ("Trofim", "Трофим"),
-    ("Ionuț", ""),
-    ("Costel", ""),
-    ("Emanuel", ""),
-    ("Nicolai", "Николай"),
-    ("Petre", "Пётр"),
-    ("Roman", "Роман"),
-    ("Anton", "Антон"),
-    ("Leonid", "Леонид"),
-    ("Savelie", "Савелий"),
-    ("Vasilică", ""),
-    ("Gheorghiță", ""),
-    ("Laurențiu", ""),
-    ("Severin", ""),
-    ("Damian", ""),
-    ("Isidor", ""),
-    ("Pantelimon", ""),
-    ("Stanislav", "Станислав"),
-    ("Tudorel", ""),
-    ("Andrian", ""),
-    ("Valerian", ""),
-    ("Nelu", ""),
-    ("Robert", ""),
-    ("Răzvan", ""),
-    ("Mihăiță", ""),
-];
+// Name tables list names most frequent first, separated by white space. Romanian names are
+// in the register's spelling, the others in Cyrillic.
 
-/// Russian, Ukrainian, Gagauz and Bulgarian men's names in Cyrillic, most frequent first. The
-/// register spelling is the Romanian transliteration (Сергей → Serghei).
-const RUSSIAN_MEN: &[&str] = &[
-    "Сергей",
-    "Владимир",
-    "Дмитрий",
-    "Александр",
-    "Алексей",
-    "Андрей",
-    "Николай",
-    "Игорь",
-    "Олег",
-    "Юрий",
-    "Евгений",
-    "Виктор",
-    "Максим",
-    "Артём",
-    "Иван",
-    "Михаил",
-    "Павел",
-    "Роман",
-    "Вадим",
-    "Виталий",
-    "Валерий",
-    "Анатолий",
-    "Геннадий",
-    "Борис",
-    "Григорий",
-    "Василий",
-    "Пётр",
-    "Фёдор",
-    "Константин",
-    "Станислав",
-    "Вячеслав",
-    "Леонид",
-    "Аркадий",
-    "Эдуард",
-    "Денис",
-    "Кирилл",
-    "Никита",
-    "Илья",
-    "Антон",
-    "Тимур",
-    "Руслан",
-    "Ярослав",
-    "Богдан",
-    "Степан",
-    "Семён",
-    "Тарас",
-    "Владислав",
-    "Егор",
-    "Глеб",
-    "Матвей",
-    "Тимофей",
-    "Захар",
-    "Арсений",
-    "Даниил",
-    "Георгий",
-    "Валентин",
-    "Вениамин",
-    "Лев",
-    "Яков",
-    "Марк",
-    "Всеволод",
-    "Святослав",
-    "Филипп",
-    "Савелий",
-    "Родион",
-    "Гавриил",
-    "Ефим",
-    "Давид",
-    "Герман",
-    "Альберт",
-    "Тодор",
-    "Христо",
-    "Димитр",
-    "Стоян",
-    "Петко",
-];
+/// Romanian men's names. `Name/Форма` adds the Russian form where it is not simply the
+/// Moldovan Cyrillic spelling (which is derived): the Russian form gives the Russian
+/// transliteration (Gheorghe/Георгий → Georgii) and the children's patronymic (Georgievici).
+const ROMANIAN_MEN: &str = "
+    Ion Vasile/Василий Gheorghe/Георгий Nicolae/Николай Mihai/Михаил Andrei/Андрей
+    Alexandru/Александр Dumitru/Дмитрий Sergiu/Сергей Victor Ștefan/Стефан Petru/Пётр
+    Constantin/Константин Valeriu/Валерий Iurie/Юрий Tudor Pavel/Павел Grigore/Григорий
+    Vitalie/Виталий Anatol/Анатолий Eugen/Евгений Valentin Ilie/Илья Radu Octavian
+    Veaceslav/Вячеслав Cristian Daniel/Даниил David/Давид Maxim/Максим Denis/Денис Dan Adrian
+    Marin Mircea Sorin Florin Cătălin Ionel Ioan Vlad Emil Liviu Lucian Marcel Mihail/Михаил
+    Nicu Simion/Семён Toma Iacob/Яков Iosif/Иосиф Efim/Ефим Filip/Филипп Gavril/Гавриил
+    Luca/Лука Matei/Матвей Ghenadie/Геннадий Arcadie/Аркадий Chiril/Кирилл Eduard/Эдуард Gabriel
+    Iulian Marian Ovidiu Rareș Sandu Teodor/Фёдор Traian Veniamin/Вениамин Viorel Artur Aurel
+    Bogdan Călin Corneliu Dorin Dragoș Eugeniu/Евгений Horia Ilarion/Илларион Lilian Marius
+    Petrică Timotei/Тимофей Zaharia/Захар Pantelei/Пантелей Nichifor/Никифор Trofim/Трофим Ionuț
+    Costel Emanuel Nicolai/Николай Petre/Пётр Roman/Роман Anton/Антон Leonid/Леонид
+    Savelie/Савелий Vasilică Gheorghiță Laurențiu Severin Damian Isidor Pantelimon
+    Stanislav/Станислав Tudorel Andrian Valerian Nelu Robert Răzvan Mihăiță
+";
 
-/// Romanian women's names, most frequent first, as [`ROMANIAN_MEN`].
-const ROMANIAN_WOMEN: &[(&str, &str)] = &[
-    ("Maria", "Мария"),
-    ("Elena", "Елена"),
-    ("Ana", "Анна"),
-    ("Tatiana", "Татьяна"),
-    ("Natalia", "Наталья"),
-    ("Ecaterina", "Екатерина"),
-    ("Valentina", "Валентина"),
-    ("Galina", "Галина"),
-    ("Nadejda", "Надежда"),
-    ("Cristina", "Кристина"),
-    ("Doina", "Дойна"),
-    ("Mariana", "Марианна"),
-    ("Lilia", "Лилия"),
-    ("Aurelia", ""),
-    ("Diana", "Диана"),
-    ("Ionela", ""),
-    ("Corina", ""),
-    ("Veronica", "Вероника"),
-    ("Mihaela", ""),
-    ("Angela", "Анжела"),
-    ("Svetlana", "Светлана"),
-    ("Olga", "Ольга"),
-    ("Irina", "Ирина"),
-    ("Eugenia", "Евгения"),
-    ("Zinaida", "Зинаида"),
-    ("Nina", "Нина"),
-    ("Vera", "Вера"),
-    ("Raisa", "Раиса"),
-    ("Ludmila", "Людмила"),
-    ("Larisa", "Лариса"),
-    ("Victoria", "Виктория"),
-    ("Alexandra", "Александра"),
-    ("Daniela", ""),
-    ("Andreea", ""),
-    ("Alina", "Алина"),
-    ("Adriana", ""),
-    ("Ana-Maria", ""),
-    ("Anastasia", "Анастасия"),
-    ("Antonina", "Антонина"),
-    ("Aliona", "Алёна"),
-    ("Carolina", ""),
-    ("Cătălina", ""),
-    ("Claudia", ""),
-    ("Constanța", ""),
-    ("Dorina", ""),
-    ("Domnica", ""),
-    ("Dumitrița", ""),
-    ("Eleonora", "Элеонора"),
-    ("Emilia", ""),
-    ("Felicia", ""),
-    ("Gabriela", ""),
-    ("Iuliana", ""),
-    ("Ina", "Инна"),
-    ("Ioana", ""),
-    ("Iulia", "Юлия"),
-    ("Lidia", "Лидия"),
-    ("Liliana", ""),
-    ("Lucia", ""),
-    ("Marcela", ""),
-    ("Margareta", "Маргарита"),
-    ("Marina", "Марина"),
-    ("Melania", ""),
-    ("Mirela", ""),
-    ("Nicoleta", ""),
-    ("Nelea", ""),
-    ("Olesea", "Олеся"),
-    ("Parascovia", "Прасковья"),
-    ("Paulina", "Полина"),
-    ("Profira", ""),
-    ("Rodica", ""),
-    ("Silvia", ""),
-    ("Sofia", "София"),
-    ("Stela", "Стелла"),
-    ("Tamara", "Тамара"),
-    ("Teodora", ""),
-    ("Valeria", "Валерия"),
-    ("Violeta", ""),
-    ("Viorica", ""),
-    ("Zoia", "Зоя"),
-    ("Agafia", "Агафья"),
-    ("Alexandrina", ""),
-    ("Axenia", "Аксинья"),
-    ("Efrosinia", "Ефросинья"),
-    ("Eudochia", "Евдокия"),
-    ("Ileana", ""),
-    ("Lucreția", ""),
-    ("Mădălina", ""),
-    ("Maia", "Майя"),
-    ("Nadia", ""),
-    ("Oana", ""),
-    ("Raluca", ""),
-    ("Sanda", ""),
-    ("Simona", ""),
-    ("Smaranda", ""),
-    ("Vasilica", ""),
-    ("Xenia", "Ксения"),
-    ("Ariadna", ""),
-    ("Cristiana", ""),
-    ("Elina", ""),
-    ("Ilinca", ""),
-    ("Loredana", ""),
-    ("Petronela", ""),
-    ("Tudora", ""),
-    ("Virginia", ""),
-    ("Zina", ""),
-    ("Georgeta", ""),
-    ("Liuba", "Люба"),
-    ("Lenuța", ""),
-    ("Aurica", ""),
-    ("Florica", ""),
-    ("Marioara", ""),
-    ("Paraschiva", ""),
-    ("Anișoara", ""),
-    ("Maricica", ""),
-];
+/// Russian, Ukrainian, Gagauz and Bulgarian men's names. The register spells them in Romanian
+/// transliteration (Сергей → Serghei).
+const RUSSIAN_MEN: &str = "
+    Сергей Владимир Дмитрий Александр Алексей Андрей Николай Игорь Олег Юрий Евгений Виктор
+    Максим Артём Иван Михаил Павел Роман Вадим Виталий Валерий Анатолий Геннадий Борис Григорий
+    Василий Пётр Фёдор Константин Станислав Вячеслав Леонид Аркадий Эдуард Денис Кирилл Никита
+    Илья Антон Тимур Руслан Ярослав Богдан Степан Семён Тарас Владислав Егор Глеб Матвей Тимофей
+    Захар Арсений Даниил Георгий Валентин Вениамин Лев Яков Марк Всеволод Святослав Филипп
+    Савелий Родион Гавриил Ефим Давид Герман Альберт Тодор Христо Димитр Стоян Петко
+";
 
-/// Russian, Ukrainian, Gagauz and Bulgarian women's names in Cyrillic, most frequent first.
-const RUSSIAN_WOMEN: &[&str] = &[
-    "Светлана",
-    "Татьяна",
-    "Наталья",
-    "Ольга",
-    "Ирина",
-    "Галина",
-    "Людмила",
-    "Лариса",
-    "Оксана",
-    "Екатерина",
-    "Елена",
-    "Анна",
-    "Мария",
-    "Валентина",
-    "Надежда",
-    "Вера",
-    "Любовь",
-    "Нина",
-    "Тамара",
-    "Раиса",
-    "Антонина",
-    "Евгения",
-    "Юлия",
-    "Анастасия",
-    "Дарья",
-    "Алёна",
-    "Ксения",
-    "Виктория",
-    "Алина",
-    "Кристина",
-    "Марина",
-    "Елизавета",
-    "Полина",
-    "Софья",
-    "Ульяна",
-    "Варвара",
-    "Маргарита",
-    "Алла",
-    "Инна",
-    "Жанна",
-    "Эльвира",
-    "Лидия",
-    "Клавдия",
-    "Валерия",
-    "Вероника",
-    "Диана",
-    "Яна",
-    "Олеся",
-    "Алиса",
-    "Ангелина",
-    "Арина",
-    "Василиса",
-    "Милана",
-    "Таисия",
-    "Зоя",
-    "Римма",
-    "Снежана",
-    "Ярослава",
-    "Зинаида",
-    "Кира",
-    "Майя",
-    "Тодора",
-    "Стояна",
-    "Донка",
-];
+/// Romanian women's names, written as [`ROMANIAN_MEN`].
+const ROMANIAN_WOMEN: &str = "
+    Maria/Мария Elena/Елена Ana/Анна Tatiana/Татьяна Natalia/Наталья Ecaterina/Екатерина
+    Valentina/Валентина Galina/Галина Nadejda/Надежда Cristina/Кристина Doina/Дойна
+    Mariana/Марианна Lilia/Лилия Aurelia Diana/Диана Ionela Corina Veronica/Вероника Mihaela
+    Angela/Анжела Svetlana/Светлана Olga/Ольга Irina/Ирина Eugenia/Евгения Zinaida/Зинаида
+    Nina/Нина Vera/Вера Raisa/Раиса Ludmila/Людмила Larisa/Лариса Victoria/Виктория
+    Alexandra/Александра Daniela Andreea Alina/Алина Adriana Ana-Maria Anastasia/Анастасия
+    Antonina/Антонина Aliona/Алёна Carolina Cătălina Claudia Constanța Dorina Domnica Dumitrița
+    Eleonora/Элеонора Emilia Felicia Gabriela Iuliana Ina/Инна Ioana Iulia/Юлия Lidia/Лидия
+    Liliana Lucia Marcela Margareta/Маргарита Marina/Марина Melania Mirela Nicoleta Nelea
+    Olesea/Олеся Parascovia/Прасковья Paulina/Полина Profira Rodica Silvia Sofia/София
+    Stela/Стелла Tamara/Тамара Teodora Valeria/Валерия Violeta Viorica Zoia/Зоя Agafia/Агафья
+    Alexandrina Axenia/Аксинья Efrosinia/Ефросинья Eudochia/Евдокия Ileana Lucreția Mădălina
+    Maia/Майя Nadia Oana Raluca Sanda Simona Smaranda Vasilica Xenia/Ксения Ariadna Cristiana
+    Elina Ilinca Loredana Petronela Tudora Virginia Zina Georgeta Liuba/Люба Lenuța Aurica
+    Florica Marioara Paraschiva Anișoara Maricica
+";
 
-/// Romanian surnames, most frequent first. They do not change with sex.
-const ROMANIAN_SURNAMES: &[&str] = &[
-    "Rusu",
-    "Ceban",
-    "Popa",
-    "Ciobanu",
-    "Țurcan",
-    "Lungu",
-    "Munteanu",
-    "Cebotari",
-    "Cojocaru",
-    "Moraru",
-    "Țurcanu",
-    "Rotari",
-    "Sîrbu",
-    "Ursu",
-    "Guțu",
-    "Bivol",
-    "Cazacu",
-    "Mocanu",
-    "Botnaru",
-    "Grosu",
-    "Stratan",
-    "Croitoru",
-    "Bejenaru",
-    "Vrabie",
-    "Roșca",
-    "Negru",
-    "Sandu",
-    "Ungureanu",
-    "Lupu",
-    "Găină",
-    "Cozma",
-    "Cucu",
-    "Crețu",
-    "Rotaru",
-    "Prodan",
-    "Pascari",
-    "Morari",
-    "Doroftei",
-    "Plămădeală",
-    "Gheorghiță",
-    "Ojog",
-    "Bulat",
-    "Buzu",
-    "Chiriac",
-    "Cîrlan",
-    "Ștefănucă",
-    "Țîbîrnă",
-    "Păduraru",
-    "Gîrlea",
-    "Zgardan",
-    "Tabacaru",
-    "Bîrcă",
-    "Burlacu",
-    "Ciubotaru",
-    "Cernei",
-    "Donciu",
-    "Dragan",
-    "Frunze",
-    "Furtună",
-    "Ganea",
-    "Golban",
-    "Hîncu",
-    "Ionescu",
-    "Iordache",
-    "Istrati",
-    "Josan",
-    "Leahu",
-    "Leu",
-    "Lozan",
-    "Manole",
-    "Marin",
-    "Moldovan",
-    "Mihăilă",
-    "Nistor",
-    "Olaru",
-    "Onu",
-    "Pîrvu",
-    "Paraschiv",
-    "Pleșca",
-    "Popovici",
-    "Postolachi",
-    "Răileanu",
-    "Robu",
-    "Russu",
-    "Sîrghi",
-    "Scutaru",
-    "Spînu",
-    "Surdu",
-    "Știrbu",
-    "Tcaci",
-    "Toma",
-    "Tofan",
-    "Ulinici",
-    "Vasilachi",
-    "Vieru",
-    "Zaporojan",
-    "Arnaut",
-    "Bostan",
-    "Calancea",
-    "Cazac",
-    "Căldare",
-    "Ciumac",
-    "Cojocari",
-    "Colesnic",
-    "Condrea",
-    "Covali",
-    "Cristea",
-    "Dabija",
-    "Dascăl",
-    "Diaconu",
-    "Dima",
-    "Duca",
-    "Eremia",
-    "Focșa",
-    "Gavriliță",
-    "Ghețu",
-    "Gonța",
-    "Gore",
-    "Grecu",
-    "Gribincea",
-    "Guzun",
-    "Harea",
-    "Ignat",
-    "Iovu",
-    "Jitaru",
-    "Lazăr",
-    "Lisnic",
-    "Luca",
-    "Lupașcu",
-    "Mardari",
-    "Mereuță",
-    "Mîțu",
-    "Morozan",
-    "Mustață",
-    "Nedelcu",
-    "Niculiță",
-    "Oprea",
-    "Palii",
-    "Pîslari",
-    "Pîntea",
-    "Plugaru",
-    "Pogor",
-    "Popescu",
-    "Prisăcaru",
-    "Railean",
-    "Rață",
-    "Roman",
-    "Rusnac",
-    "Sava",
-    "Soltan",
-    "Stanciu",
-    "Stoica",
-    "Suruceanu",
-    "Talmaci",
-    "Tănase",
-    "Toderaș",
-    "Tomșa",
-    "Ursachi",
-    "Vicol",
-    "Vlas",
-    "Zugrav",
-    "Andronic",
-    "Arseni",
-    "Baciu",
-    "Bălan",
-    "Banari",
-    "Bîrlădeanu",
-    "Bobeică",
-    "Bodiu",
-    "Bolboceanu",
-    "Bulgaru",
-    "Bunduc",
-    "Buruiană",
-    "Butnaru",
-    "Căpățînă",
-    "Chicu",
-    "Chistol",
-    "Cîrstea",
-    "Ciocan",
-    "Ciocîrlan",
-    "Cioban",
-    "Cîrnaț",
-    "Comerzan",
-    "Corcimari",
-    "Cornea",
-    "Costin",
-    "Curmei",
-    "Damian",
-    "Danu",
-    "Druță",
-    "Dumbravă",
-    "Efros",
-    "Enache",
-    "Faur",
-    "Frecăuțanu",
-    "Gheorghiu",
-    "Gîrbu",
-    "Gorea",
-    "Hîrbu",
-    "Iachim",
-    "Jardan",
-    "Lipcan",
-    "Lozovan",
-    "Macovei",
-    "Malai",
-    "Manea",
-    "Mîndru",
-    "Moroșan",
-    "Negară",
-    "Nistreanu",
-    "Panfil",
-    "Pavaloi",
-    "Plăcintă",
-    "Puiu",
-    "Racu",
-    "Roibu",
-    "Saracuța",
-    "Sclifos",
-    "Scripcaru",
-    "Sochircă",
-    "Stamati",
-    "Șova",
-    "Tătaru",
-    "Untilă",
-    "Varzari",
-    "Voicu",
-    "Zamfir",
-    "Agache",
-    "Albu",
-    "Ambros",
-    "Anghel",
-    "Babii",
-    "Borș",
-    "Brînză",
-    "Bucur",
-    "Cebanu",
-    "Chirilă",
-    "Cibotaru",
-    "Cucoș",
-    "Dulgheru",
-    "Gangan",
-    "Gușan",
-    "Mazilu",
-    "Mija",
-    "Nastas",
-    "Onică",
-    "Pînzari",
-    "Pripa",
-    "Rotundu",
-    "Sîrcu",
-    "Strătulat",
-    "Șchiopu",
-    "Tabără",
-    "Țăranu",
-    "Vartic",
-    "Vizitiu",
-];
+/// Russian, Ukrainian, Gagauz and Bulgarian women's names.
+const RUSSIAN_WOMEN: &str = "
+    Светлана Татьяна Наталья Ольга Ирина Галина Людмила Лариса Оксана Екатерина Елена Анна Мария
+    Валентина Надежда Вера Любовь Нина Тамара Раиса Антонина Евгения Юлия Анастасия Дарья Алёна
+    Ксения Виктория Алина Кристина Марина Елизавета Полина Софья Ульяна Варвара Маргарита Алла
+    Инна Жанна Эльвира Лидия Клавдия Валерия Вероника Диана Яна Олеся Алиса Ангелина Арина
+    Василиса Милана Таисия Зоя Римма Снежана Ярослава Зинаида Кира Майя Тодора Стояна Донка
+";
 
-/// Russian and Ukrainian surnames in Cyrillic, masculine form, most frequent first. Those in
-/// -ов/-ев/-ин and -ский/-цкий take a feminine form (Иванова, Ковальская); the others
-/// (Шевченко, Ткачук) do not change.
-const SLAVIC_SURNAMES: &[&str] = &[
-    "Иванов",
-    "Шевченко",
-    "Попов",
-    "Бондаренко",
-    "Петров",
-    "Ткаченко",
-    "Смирнов",
-    "Коваленко",
-    "Кузнецов",
-    "Мельник",
-    "Волков",
-    "Кравченко",
-    "Соколов",
-    "Ткачук",
-    "Лебедев",
-    "Бойко",
-    "Козлов",
-    "Олейник",
-    "Новиков",
-    "Мороз",
-    "Морозов",
-    "Савчук",
-    "Васильев",
-    "Полищук",
-    "Павлов",
-    "Лысенко",
-    "Семёнов",
-    "Коваль",
-    "Степанов",
-    "Марченко",
-    "Фёдоров",
-    "Кравчук",
-    "Михайлов",
-    "Руденко",
-    "Андреев",
-    "Гончарук",
-    "Алексеев",
-    "Петренко",
-    "Николаев",
-    "Ковальчук",
-    "Романов",
-    "Степанюк",
-    "Егоров",
-    "Кушнир",
-    "Макаров",
-    "Романюк",
-    "Ильин",
-    "Гаврилюк",
-    "Никитин",
-    "Остапенко",
-    "Сорокин",
-    "Приходько",
-    "Захаров",
-    "Павленко",
-    "Борисов",
-    "Литвиненко",
-    "Яковлев",
-    "Федорчук",
-    "Григорьев",
-    "Мазур",
-    "Медведев",
-    "Шевчук",
-    "Антонов",
-    "Грищенко",
-    "Тарасов",
-    "Левченко",
-    "Белов",
-    "Костенко",
-    "Орлов",
-    "Зинченко",
-    "Киселёв",
-    "Яковенко",
-    "Ковалёв",
-    "Климчук",
-    "Сергеев",
-    "Данилов",
-    "Жуков",
-    "Фролов",
-    "Калинин",
-    "Дмитриев",
-    "Ковальский",
-    "Вишневский",
-    "Зелинский",
-    "Левицкий",
-    "Садовский",
-    "Ясинский",
-    "Чернов",
-    "Комаров",
-    "Баранов",
-    "Гусев",
-    "Титов",
-    "Кузьмин",
-    "Куликов",
-    "Максимов",
-];
+/// Romanian surnames. They do not change with sex.
+const ROMANIAN_SURNAMES: &str = "
+    Rusu Ceban Popa Ciobanu Țurcan Lungu Munteanu Cebotari Cojocaru Moraru Țurcanu Rotari Sîrbu
+    Ursu Guțu Bivol Cazacu Mocanu Botnaru Grosu Stratan Croitoru Bejenaru Vrabie Roșca Negru
+    Sandu Ungureanu Lupu Găină Cozma Cucu Crețu Rotaru Prodan Pascari Morari Doroftei Plămădeală
+    Gheorghiță Ojog Bulat Buzu Chiriac Cîrlan Ștefănucă Țîbîrnă Păduraru Gîrlea Zgardan Tabacaru
+    Bîrcă Burlacu Ciubotaru Cernei Donciu Dragan Frunze Furtună Ganea Golban Hîncu Ionescu
+    Iordache Istrati Josan Leahu Leu Lozan Manole Marin Moldovan Mihăilă Nistor Olaru Onu Pîrvu
+    Paraschiv Pleșca Popovici Postolachi Răileanu Robu Russu Sîrghi Scutaru Spînu Surdu Știrbu
+    Tcaci Toma Tofan Ulinici Vasilachi Vieru Zaporojan Arnaut Bostan Calancea Cazac Căldare
+    Ciumac Cojocari Colesnic Condrea Covali Cristea Dabija Dascăl Diaconu Dima Duca Eremia Focșa
+    Gavriliță Ghețu Gonța Gore Grecu Gribincea Guzun Harea Ignat Iovu Jitaru Lazăr Lisnic Luca
+    Lupașcu Mardari Mereuță Mîțu Morozan Mustață Nedelcu Niculiță Oprea Palii Pîslari Pîntea
+    Plugaru Pogor Popescu Prisăcaru Railean Rață Roman Rusnac Sava Soltan Stanciu Stoica
+    Suruceanu Talmaci Tănase Toderaș Tomșa Ursachi Vicol Vlas Zugrav Andronic Arseni Baciu Bălan
+    Banari Bîrlădeanu Bobeică Bodiu Bolboceanu Bulgaru Bunduc Buruiană Butnaru Căpățînă Chicu
+    Chistol Cîrstea Ciocan Ciocîrlan Cioban Cîrnaț Comerzan Corcimari Cornea Costin Curmei
+    Damian Danu Druță Dumbravă Efros Enache Faur Frecăuțanu Gheorghiu Gîrbu Gorea Hîrbu Iachim
+    Jardan Lipcan Lozovan Macovei Malai Manea Mîndru Moroșan Negară Nistreanu Panfil Pavaloi
+    Plăcintă Puiu Racu Roibu Saracuța Sclifos Scripcaru Sochircă Stamati Șova Tătaru Untilă
+    Varzari Voicu Zamfir Agache Albu Ambros Anghel Babii Borș Brînză Bucur Cebanu Chirilă
+    Cibotaru Cucoș Dulgheru Gangan Gușan Mazilu Mija Nastas Onică Pînzari Pripa Rotundu Sîrcu
+    Strătulat Șchiopu Tabără Țăranu Vartic Vizitiu
+";
 
-/// Gagauz and Bulgarian surnames of the south, in Cyrillic, most frequent first.
-const SOUTHERN_SURNAMES: &[&str] = &[
-    "Топал",
-    "Гайдаржи",
-    "Стоянов",
-    "Караман",
-    "Кара",
-    "Узун",
-    "Влах",
-    "Дерменжи",
-    "Колца",
-    "Чолак",
-    "Курдогло",
-    "Димитров",
-    "Кечеджи",
-    "Терзи",
-    "Таушанжи",
-    "Петков",
-    "Бузаджи",
-    "Янул",
-    "Формузал",
-    "Кысса",
-    "Арабаджи",
-    "Георгиев",
-    "Тодоров",
-    "Ангелов",
-    "Манолов",
-    "Станчев",
-    "Колев",
-];
+/// Russian and Ukrainian surnames, masculine form. Those in -ов/-ев/-ин and -ский/-цкий take a
+/// feminine form (Иванова, Ковальская); the others (Шевченко, Ткачук) do not change.
+const SLAVIC_SURNAMES: &str = "
+    Иванов Шевченко Попов Бондаренко Петров Ткаченко Смирнов Коваленко Кузнецов Мельник Волков
+    Кравченко Соколов Ткачук Лебедев Бойко Козлов Олейник Новиков Мороз Морозов Савчук Васильев
+    Полищук Павлов Лысенко Семёнов Коваль Степанов Марченко Фёдоров Кравчук Михайлов Руденко
+    Андреев Гончарук Алексеев Петренко Николаев Ковальчук Романов Степанюк Егоров Кушнир Макаров
+    Романюк Ильин Гаврилюк Никитин Остапенко Сорокин Приходько Захаров Павленко Борисов
+    Литвиненко Яковлев Федорчук Григорьев Мазур Медведев Шевчук Антонов Грищенко Тарасов
+    Левченко Белов Костенко Орлов Зинченко Киселёв Яковенко Ковалёв Климчук Сергеев Данилов
+    Жуков Фролов Калинин Дмитриев Ковальский Вишневский Зелинский Левицкий Садовский Ясинский
+    Чернов Комаров Баранов Гусев Титов Кузьмин Куликов Максимов
+";
+
+/// Gagauz and Bulgarian surnames of the south, gendered as [`SLAVIC_SURNAMES`].
+const SOUTHERN_SURNAMES: &str = "
+    Топал Гайдаржи Стоянов Караман Кара Узун Влах Дерменжи Колца Чолак Курдогло Димитров Кечеджи
+    Терзи Таушанжи Петков Бузаджи Янул Формузал Кысса Арабаджи Георгиев Тодоров Ангелов Манолов
+    Станчев Колев
+";
+
+/// The entries of a table of Romanian names: `Name` or `Name/Форма`.
+fn entries(table: &'static str) -> impl Iterator<Item = (&'static str, &'static str)> {
+    table
+        .split_whitespace()
+        .map(|entry| entry.split_once('/').unwrap_or((entry, "")))
+}
 
 /// Every spelling of one name that records may carry.
 #[derive(Debug, Clone)]
@@ -1044,6 +385,20 @@ struct GivenName {
     patronymic: Option<[Spellings; 2]>,
 }
 
+impl GivenName {
+    fn new(spellings: Spellings, sex: Sex) -> Self {
+        let patronymic = (sex == Sex::Male).then(|| {
+            [Sex::Male, Sex::Female]
+                .map(|child| Spellings::cyrillic(&patronymic(&spellings.russian, child)))
+        });
+        Self {
+            spellings,
+            sex,
+            patronymic,
+        }
+    }
+}
+
 /// A surname's masculine and feminine forms (equal for most).
 type Surname = [Spellings; 2];
 
@@ -1065,45 +420,38 @@ fn feminine_surname(masculine: &str) -> Option<String> {
 /// The patronymic, in Cyrillic, of a child whose father's name has this Russian form:
 /// Иван → Иванович / Ивановна, Юрий → Юрьевич, Дмитрий → Дмитриевич, Илья → Ильич.
 fn patronymic(father: &str, sex: Sex) -> String {
-    let (masculine, feminine) = ("ич", "на");
-    let irregular = match father {
-        "Пётр" => Some("Петров"),
-        "Павел" => Some("Павлов"),
-        "Лев" => Some("Львов"),
-        "Михаил" => Some("Михайлов"),
-        "Яков" => Some("Яковлев"),
-        _ => None,
-    };
-    let chars: Vec<char> = father.chars().collect();
-    let stem = if let Some(stem) = irregular {
-        stem.to_owned()
-    } else if let Some(base) = father.strip_suffix(['а', 'я']) {
-        // Никита → Никитич / Никитична.
+    // Никита → Никитич / Никитична, Илья → Ильич / Ильична.
+    if let Some(base) = father.strip_suffix(['а', 'я']) {
         return match sex {
             Sex::Male => format!("{base}ич"),
             Sex::Female => format!("{base}ична"),
         };
-    } else if let Some(base) = father.strip_suffix("ий") {
-        // Дмитрий → Дмитриев, after two consonants; Юрий → Юрьев otherwise.
-        let before = chars.len().checked_sub(4).map(|index| chars[index]);
-        if before.is_some_and(|c| !is_cyrillic_vowel(c)) {
-            format!("{base}иев")
-        } else {
-            format!("{base}ьев")
+    }
+    let stem = match father {
+        "Пётр" => "Петров".to_owned(),
+        "Павел" => "Павлов".to_owned(),
+        "Лев" => "Львов".to_owned(),
+        "Михаил" => "Михайлов".to_owned(),
+        "Яков" => "Яковлев".to_owned(),
+        _ => {
+            if let Some(base) = father.strip_suffix("ий") {
+                // Юрий → Юрьев, but Дмитрий → Дмитриев after two consonants.
+                let cluster = base.chars().rev().take(2).all(|c| !is_cyrillic_vowel(c));
+                format!("{base}{}", if cluster { "иев" } else { "ьев" })
+            } else if let Some(base) = father.strip_suffix(['й', 'ь']) {
+                format!("{base}ев")
+            } else if father.ends_with(['ж', 'ш', 'ч', 'щ', 'ц']) {
+                format!("{father}ев")
+            } else {
+                // Moldovan names ending in a vowel drop it: Раду → Радович.
+                let base = father.strip_suffix(is_cyrillic_vowel).unwrap_or(father);
+                format!("{base}ов")
+            }
         }
-    } else if let Some(base) = father.strip_suffix(['й', 'ь']) {
-        format!("{base}ев")
-    } else if father.ends_with(['ж', 'ш', 'ч', 'щ', 'ц']) {
-        format!("{father}ев")
-    } else if let Some(base) = father.strip_suffix(is_cyrillic_vowel) {
-        // Moldovan names ending in a vowel: Раду → Радович.
-        format!("{base}ов")
-    } else {
-        format!("{father}ов")
     };
     match sex {
-        Sex::Male => stem + masculine,
-        Sex::Female => stem + feminine,
+        Sex::Male => stem + "ич",
+        Sex::Female => stem + "на",
     }
 }
 
@@ -1377,7 +725,7 @@ enum Script {
     },
     /// Cyrillic; Romanian names in their Russian form or in Moldovan Cyrillic.
     Cyrillic {
-        russian_form: bool,
+        russian: bool,
     },
 }
 
@@ -1455,10 +803,8 @@ fn restyle(text: &str, style: Style) -> String {
 fn render(spellings: &Spellings, style: Style) -> String {
     let base = match style.script {
         Script::RussianLatin { english } => &spellings.russian_latin[usize::from(english)],
-        Script::Cyrillic { russian_form: true } => &spellings.russian,
-        Script::Cyrillic {
-            russian_form: false,
-        } => &spellings.cyrillic,
+        Script::Cyrillic { russian: true } => &spellings.russian,
+        Script::Cyrillic { russian: false } => &spellings.cyrillic,
         _ => &spellings.latin,
     };
     restyle(base, style)
@@ -1468,13 +814,19 @@ fn render(spellings: &Spellings, style: Style) -> String {
 // Places
 // ---------------------------------------------------------------------------------------------
 
-/// Districts with their share of the population (per mille, roughly) and localities with
-/// their postal codes; the first locality is the district's town.
-const DISTRICTS: &[(&str, u64, &[(&str, u16)])] = &[
-    (
-        "mun. Chișinău",
-        300,
-        &[
+/// A district, its share of the population (per mille, roughly), and its localities with their
+/// postal codes, the district's town first.
+struct District {
+    name: &'static str,
+    weight: u64,
+    localities: &'static [(&'static str, u16)],
+}
+
+const DISTRICTS: &[District] = &[
+    District {
+        name: "mun. Chișinău",
+        weight: 300,
+        localities: &[
             ("Chișinău", 2001),
             ("Durlești", 2003),
             ("Codru", 2019),
@@ -1482,16 +834,16 @@ const DISTRICTS: &[(&str, u64, &[(&str, u16)])] = &[
             ("Stăuceni", 2052),
             ("Vadul lui Vodă", 2046),
         ],
-    ),
-    (
-        "mun. Bălți",
-        55,
-        &[("Bălți", 3100), ("Elizaveta", 3130), ("Sadovoe", 3125)],
-    ),
-    (
-        "UTA Găgăuzia",
-        45,
-        &[
+    },
+    District {
+        name: "mun. Bălți",
+        weight: 55,
+        localities: &[("Bălți", 3100), ("Elizaveta", 3130), ("Sadovoe", 3125)],
+    },
+    District {
+        name: "UTA Găgăuzia",
+        weight: 45,
+        localities: &[
             ("Comrat", 3801),
             ("Ceadîr-Lunga", 6101),
             ("Vulcănești", 5301),
@@ -1500,304 +852,304 @@ const DISTRICTS: &[(&str, u64, &[(&str, u16)])] = &[
             ("Baurci", 6106),
             ("Avdarma", 3804),
         ],
-    ),
-    (
-        "Orhei",
-        40,
-        &[
+    },
+    District {
+        name: "Orhei",
+        weight: 40,
+        localities: &[
             ("Orhei", 3501),
             ("Peresecina", 3543),
             ("Ivancea", 3535),
             ("Susleni", 3549),
             ("Pelivan", 3541),
         ],
-    ),
-    (
-        "Cahul",
-        40,
-        &[
+    },
+    District {
+        name: "Cahul",
+        weight: 40,
+        localities: &[
             ("Cahul", 3901),
             ("Giurgiulești", 5318),
             ("Crihana Veche", 3917),
             ("Slobozia Mare", 5324),
             ("Colibași", 5316),
         ],
-    ),
-    (
-        "Ungheni",
-        37,
-        &[
+    },
+    District {
+        name: "Ungheni",
+        weight: 37,
+        localities: &[
             ("Ungheni", 3601),
             ("Cornești", 3610),
             ("Valea Mare", 3662),
             ("Pîrlița", 3649),
             ("Sculeni", 3656),
         ],
-    ),
-    (
-        "Hîncești",
-        38,
-        &[
+    },
+    District {
+        name: "Hîncești",
+        weight: 38,
+        localities: &[
             ("Hîncești", 3401),
             ("Lăpușna", 3430),
             ("Cărpineni", 3426),
             ("Mingir", 3436),
             ("Bobeica", 3418),
         ],
-    ),
-    (
-        "Soroca",
-        33,
-        &[
+    },
+    District {
+        name: "Soroca",
+        weight: 33,
+        localities: &[
             ("Soroca", 3001),
             ("Vădeni", 3053),
             ("Racovăț", 3031),
             ("Cosăuți", 3022),
         ],
-    ),
-    (
-        "Ialoveni",
-        35,
-        &[
+    },
+    District {
+        name: "Ialoveni",
+        weight: 35,
+        localities: &[
             ("Ialoveni", 6801),
             ("Costești", 6819),
             ("Puhoi", 6823),
             ("Bardar", 6808),
             ("Văsieni", 6826),
         ],
-    ),
-    (
-        "Strășeni",
-        30,
-        &[
+    },
+    District {
+        name: "Strășeni",
+        weight: 30,
+        localities: &[
             ("Strășeni", 3701),
             ("Bucovăț", 3719),
             ("Lozova", 3726),
             ("Vorniceni", 3736),
             ("Micăuți", 3729),
         ],
-    ),
-    (
-        "Anenii Noi",
-        28,
-        &[
+    },
+    District {
+        name: "Anenii Noi",
+        weight: 28,
+        localities: &[
             ("Anenii Noi", 6501),
             ("Bulboaca", 6511),
             ("Varnița", 6550),
             ("Mereni", 6530),
         ],
-    ),
-    (
-        "Criuleni",
-        24,
-        &[
+    },
+    District {
+        name: "Criuleni",
+        weight: 24,
+        localities: &[
             ("Criuleni", 4801),
             ("Dubăsarii Vechi", 4815),
             ("Măgdăcești", 4829),
             ("Cruglic", 4813),
         ],
-    ),
-    (
-        "Căușeni",
-        28,
-        &[
+    },
+    District {
+        name: "Căușeni",
+        weight: 28,
+        localities: &[
             ("Căușeni", 4301),
             ("Zaim", 4339),
             ("Tănătari", 4331),
             ("Cîrnățeni", 4315),
         ],
-    ),
-    (
-        "Edineț",
-        26,
-        &[
+    },
+    District {
+        name: "Edineț",
+        weight: 26,
+        localities: &[
             ("Edineț", 4601),
             ("Cupcini", 4616),
             ("Gordinești", 4637),
             ("Brătușeni", 4623),
         ],
-    ),
-    (
-        "Florești",
-        26,
-        &[
+    },
+    District {
+        name: "Florești",
+        weight: 26,
+        localities: &[
             ("Florești", 5001),
             ("Mărculești", 5010),
             ("Ghindești", 5033),
             ("Prodănești", 5044),
         ],
-    ),
-    (
-        "Drochia",
-        26,
-        &[
+    },
+    District {
+        name: "Drochia",
+        weight: 26,
+        localities: &[
             ("Drochia", 5201),
             ("Pelinia", 5236),
             ("Zgurița", 5250),
             ("Ochiul Alb", 5233),
         ],
-    ),
-    (
-        "Fălești",
-        28,
-        &[
+    },
+    District {
+        name: "Fălești",
+        weight: 28,
+        localities: &[
             ("Fălești", 5901),
             ("Catranîc", 5920),
             ("Năvîrneț", 5938),
             ("Pîrlița", 5943),
         ],
-    ),
-    (
-        "Sîngerei",
-        27,
-        &[
+    },
+    District {
+        name: "Sîngerei",
+        weight: 27,
+        localities: &[
             ("Sîngerei", 6201),
             ("Biruința", 6203),
             ("Coșcodeni", 6225),
             ("Bilicenii Vechi", 6212),
         ],
-    ),
-    (
-        "Rîșcani",
-        22,
-        &[
+    },
+    District {
+        name: "Rîșcani",
+        weight: 22,
+        localities: &[
             ("Rîșcani", 5601),
             ("Costești", 5629),
             ("Corlăteni", 5621),
             ("Pociumbăuți", 5641),
         ],
-    ),
-    (
-        "Briceni",
-        22,
-        &[
+    },
+    District {
+        name: "Briceni",
+        weight: 22,
+        localities: &[
             ("Briceni", 4701),
             ("Lipcani", 4725),
             ("Corjeuți", 4732),
             ("Criva", 4735),
         ],
-    ),
-    (
-        "Ocnița",
-        16,
-        &[
+    },
+    District {
+        name: "Ocnița",
+        weight: 16,
+        localities: &[
             ("Ocnița", 7101),
             ("Otaci", 7105),
             ("Frunză", 7102),
             ("Naslavcea", 7133),
         ],
-    ),
-    (
-        "Dondușeni",
-        14,
-        &[("Dondușeni", 5101), ("Sudarca", 5141), ("Corbu", 5111)],
-    ),
-    (
-        "Glodeni",
-        18,
-        &[("Glodeni", 4901), ("Cuhnești", 4920), ("Balatina", 4910)],
-    ),
-    (
-        "Telenești",
-        22,
-        &[
+    },
+    District {
+        name: "Dondușeni",
+        weight: 14,
+        localities: &[("Dondușeni", 5101), ("Sudarca", 5141), ("Corbu", 5111)],
+    },
+    District {
+        name: "Glodeni",
+        weight: 18,
+        localities: &[("Glodeni", 4901), ("Cuhnești", 4920), ("Balatina", 4910)],
+    },
+    District {
+        name: "Telenești",
+        weight: 22,
+        localities: &[
             ("Telenești", 5801),
             ("Sărătenii Vechi", 5843),
             ("Mîndrești", 5835),
         ],
-    ),
-    (
-        "Rezina",
-        15,
-        &[("Rezina", 5401), ("Ignăței", 5427), ("Mateuți", 5433)],
-    ),
-    (
-        "Șoldănești",
-        13,
-        &[
+    },
+    District {
+        name: "Rezina",
+        weight: 15,
+        localities: &[("Rezina", 5401), ("Ignăței", 5427), ("Mateuți", 5433)],
+    },
+    District {
+        name: "Șoldănești",
+        weight: 13,
+        localities: &[
             ("Șoldănești", 7201),
             ("Cotiujenii Mari", 7212),
             ("Olișcani", 7226),
         ],
-    ),
-    (
-        "Călărași",
-        22,
-        &[
+    },
+    District {
+        name: "Călărași",
+        weight: 22,
+        localities: &[
             ("Călărași", 4401),
             ("Sipoteni", 4433),
             ("Hîrjauca", 4420),
             ("Bravicea", 4410),
         ],
-    ),
-    (
-        "Nisporeni",
-        22,
-        &[
+    },
+    District {
+        name: "Nisporeni",
+        weight: 22,
+        localities: &[
             ("Nisporeni", 6401),
             ("Grozești", 6419),
             ("Bălănești", 6415),
             ("Vărzărești", 6433),
         ],
-    ),
-    (
-        "Leova",
-        16,
-        &[("Leova", 6301), ("Iargara", 6323), ("Sărata Nouă", 6334)],
-    ),
-    (
-        "Cimișlia",
-        18,
-        &[
+    },
+    District {
+        name: "Leova",
+        weight: 16,
+        localities: &[("Leova", 6301), ("Iargara", 6323), ("Sărata Nouă", 6334)],
+    },
+    District {
+        name: "Cimișlia",
+        weight: 18,
+        localities: &[
             ("Cimișlia", 4101),
             ("Gura Galbenei", 4126),
             ("Selemet", 4138),
         ],
-    ),
-    (
-        "Basarabeasca",
-        8,
-        &[
+    },
+    District {
+        name: "Basarabeasca",
+        weight: 8,
+        localities: &[
             ("Basarabeasca", 6701),
             ("Iordanovca", 6713),
             ("Sadaclia", 6720),
         ],
-    ),
-    (
-        "Cantemir",
-        18,
-        &[
+    },
+    District {
+        name: "Cantemir",
+        weight: 18,
+        localities: &[
             ("Cantemir", 7301),
             ("Baimaclia", 7310),
             ("Cociulia", 7320),
             ("Gotești", 7330),
         ],
-    ),
-    (
-        "Ștefan Vodă",
-        21,
-        &[
+    },
+    District {
+        name: "Ștefan Vodă",
+        weight: 21,
+        localities: &[
             ("Ștefan Vodă", 4201),
             ("Slobozia", 4233),
             ("Purcari", 4230),
             ("Olănești", 4229),
         ],
-    ),
-    (
-        "Taraclia",
-        12,
-        &[
+    },
+    District {
+        name: "Taraclia",
+        weight: 12,
+        localities: &[
             ("Taraclia", 7401),
             ("Corten", 7413),
             ("Tvardița", 7420),
             ("Vinogradovca", 7424),
         ],
-    ),
-    (
-        "Dubăsari",
-        10,
-        &[("Cocieri", 4571), ("Molovata", 4578), ("Doroțcaia", 4573)],
-    ),
+    },
+    District {
+        name: "Dubăsari",
+        weight: 10,
+        localities: &[("Cocieri", 4571), ("Molovata", 4578), ("Doroțcaia", 4573)],
+    },
 ];
 /// Rows of [`DISTRICTS`] the generator treats specially.
 const CHISINAU: usize = 0;
@@ -1936,7 +1288,7 @@ struct Person {
     /// The birth surname, when marriage changed it.
     maiden: Option<u16>,
     /// The father's given name, which makes the patronymic.
-    father: u16,
+    father_name: u16,
     birth: Date,
     idnp: [u8; 13],
     home: Home,
@@ -2001,6 +1353,24 @@ impl Pool {
     }
 }
 
+/// Appends given names to `given` and returns their pool.
+fn given_pool(
+    given: &mut Vec<GivenName>,
+    sex: Sex,
+    names: impl Iterator<Item = Spellings>,
+) -> Pool {
+    let start = given.len() as u16;
+    given.extend(names.map(|spellings| GivenName::new(spellings, sex)));
+    Pool::new((start..given.len() as u16).collect(), 5)
+}
+
+/// Appends surnames to `surnames` and returns their pool.
+fn surname_pool(surnames: &mut Vec<Surname>, names: impl Iterator<Item = Surname>) -> Pool {
+    let start = surnames.len() as u16;
+    surnames.extend(names);
+    Pool::new((start..surnames.len() as u16).collect(), 10)
+}
+
 /// IDNPs of recent persons, for records that carry someone else's number.
 const RECENT_IDNPS: usize = 256;
 
@@ -2020,63 +1390,47 @@ struct Generator {
 
 impl Generator {
     fn new(seed: u64) -> Self {
+        let romanian =
+            |table| entries(table).map(|(latin, russian)| Spellings::romanian(latin, russian));
+        let cyrillic = |table: &'static str| table.split_whitespace().map(Spellings::cyrillic);
         let mut given = Vec::new();
-        let mut given_pools_members: [[Vec<u16>; 2]; 2] = Default::default();
-        let mut add_given = |spellings: Spellings, russian: &str, sex: Sex, romanian: bool| {
-            let patronymic = (sex == Sex::Male).then(|| {
-                [Sex::Male, Sex::Female]
-                    .map(|child| Spellings::cyrillic(&patronymic(russian, child)))
-            });
-            given_pools_members[usize::from(romanian)][sex.index()].push(given.len() as u16);
-            given.push(GivenName {
-                spellings,
-                sex,
-                patronymic,
-            });
-        };
-        for &(latin, russian) in ROMANIAN_MEN {
-            let spellings = Spellings::romanian(latin, russian);
-            let russian = spellings.russian.clone();
-            add_given(spellings, &russian, Sex::Male, true);
-        }
-        for &(latin, russian) in ROMANIAN_WOMEN {
-            add_given(Spellings::romanian(latin, russian), "", Sex::Female, true);
-        }
-        for &name in RUSSIAN_MEN {
-            add_given(Spellings::cyrillic(name), name, Sex::Male, false);
-        }
-        for &name in RUSSIAN_WOMEN {
-            add_given(Spellings::cyrillic(name), "", Sex::Female, false);
-        }
-
-        let mut surnames: Vec<Surname> = Vec::new();
-        let mut surname_pool = |names: &mut dyn Iterator<Item = Surname>| {
-            let start = surnames.len() as u16;
-            surnames.extend(names);
-            Pool::new((start..surnames.len() as u16).collect(), 10)
-        };
-        let romanian = surname_pool(&mut ROMANIAN_SURNAMES.iter().map(|&latin| {
-            let spellings = Spellings::romanian(latin, "");
-            [spellings.clone(), spellings]
-        }));
-        let cyrillic = |&masculine: &&str| {
+        let given_pools = [
+            [
+                given_pool(&mut given, Sex::Male, cyrillic(RUSSIAN_MEN)),
+                given_pool(&mut given, Sex::Female, cyrillic(RUSSIAN_WOMEN)),
+            ],
+            [
+                given_pool(&mut given, Sex::Male, romanian(ROMANIAN_MEN)),
+                given_pool(&mut given, Sex::Female, romanian(ROMANIAN_WOMEN)),
+            ],
+        ];
+        let mut surnames = Vec::new();
+        let invariable = |spellings: Spellings| [spellings.clone(), spellings];
+        let gendered = |masculine: &str| {
             let feminine = feminine_surname(masculine).unwrap_or_else(|| masculine.to_owned());
             [
                 Spellings::cyrillic(masculine),
                 Spellings::cyrillic(&feminine),
             ]
         };
-        let slavic = surname_pool(&mut SLAVIC_SURNAMES.iter().map(cyrillic));
-        let southern = surname_pool(&mut SOUTHERN_SURNAMES.iter().map(cyrillic));
-
+        let surname_pools = [
+            surname_pool(&mut surnames, romanian(ROMANIAN_SURNAMES).map(invariable)),
+            surname_pool(
+                &mut surnames,
+                SLAVIC_SURNAMES.split_whitespace().map(gendered),
+            ),
+            surname_pool(
+                &mut surnames,
+                SOUTHERN_SURNAMES.split_whitespace().map(gendered),
+            ),
+        ];
         Self {
             rng: Rng(seed),
             given,
             surnames,
-            given_pools: given_pools_members
-                .map(|pools| pools.map(|members| Pool::new(members, 5))),
-            surname_pools: [romanian, slavic, southern],
-            districts: Weighted::new(DISTRICTS.iter().map(|district| district.1)),
+            given_pools,
+            surname_pools,
+            districts: Weighted::new(DISTRICTS.iter().map(|district| district.weight)),
             streets: Weighted::zipf(STREETS.len(), 3),
             next_person: 0,
             recent: Vec::with_capacity(RECENT_IDNPS),
@@ -2110,11 +1464,7 @@ impl Generator {
         } else {
             self.rng.between(1961, 2006)
         };
-        let sex = if self.rng.chance(500) {
-            Sex::Male
-        } else {
-            Sex::Female
-        };
+        let sex = self.random_sex();
         let surname = self.surname(origin);
         let mut person = self.adult(sex, origin, year, surname, home);
         // A widow or divorcee keeps her married name.
@@ -2139,26 +1489,17 @@ impl Generator {
             origin
         };
         let birth_surname = self.other_surname(wife_origin, family);
-        let mut wife = self.adult(Sex::Female, wife_origin, wife_year, family, home);
+        let mut wife = self.adult(Sex::Female, wife_origin, wife_year, birth_surname, home);
+        // Most wives take their husband's surname.
         if self.rng.chance(880) {
-            wife.maiden = Some(birth_surname);
-        } else {
-            wife.surname = birth_surname;
+            wife.maiden = Some(wife.surname);
+            wife.surname = family;
         }
-        let grandparent = (with_children && self.rng.chance(120)).then(|| {
-            let year = husband_year
-                .saturating_sub(self.rng.between(20, 34))
-                .max(FIRST_BIRTH_YEAR);
-            if self.rng.chance(350) {
-                let grandfather = self.adult(Sex::Male, origin, year, family, home);
-                husband.father = grandfather.first;
-                grandfather
-            } else {
-                let mut grandmother = self.adult(Sex::Female, origin, year, family, home);
-                grandmother.maiden = Some(self.other_surname(origin, family));
-                grandmother
-            }
-        });
+        let grandparent = if with_children && self.rng.chance(120) {
+            Some(self.grandparent(&mut husband))
+        } else {
+            None
+        };
         out.push(husband);
         out.push(wife);
         if with_children {
@@ -2171,6 +1512,18 @@ impl Generator {
             self.children(parents, out);
         }
         out.extend(grandparent);
+    }
+
+    /// The husband's widowed father or mother, living with the family.
+    fn grandparent(&mut self, son: &mut Person) -> Person {
+        let year = son.birth.year.saturating_sub(self.rng.between(20, 34));
+        let sex = self.random_sex();
+        let mut grandparent = self.adult(sex, son.origin, year, son.surname, son.home);
+        match sex {
+            Sex::Male => son.father_name = grandparent.first,
+            Sex::Female => grandparent.maiden = Some(self.other_surname(son.origin, son.surname)),
+        }
+        grandparent
     }
 
     fn single_parent(&mut self, origin: Origin, home: Home, out: &mut Vec<Person>) {
@@ -2227,7 +1580,7 @@ impl Generator {
             first,
             surname: parents.family,
             maiden: None,
-            father: parents.father_name,
+            father_name: parents.father_name,
             birth,
             idnp: [0; 13],
             home: parents.mother.home,
@@ -2256,7 +1609,7 @@ impl Generator {
             first: self.given_name(sex, origin),
             surname,
             maiden: None,
-            father: self.given_name(Sex::Male, origin),
+            father_name: self.given_name(Sex::Male, origin),
             birth: self
                 .rng
                 .date_in(year.clamp(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR)),
@@ -2283,6 +1636,7 @@ impl Generator {
             } else {
                 family_phone.filter(|_| self.rng.chance(600))
             };
+            // A bijection of the person number, like the IDNP's serial: passports are unique.
             person.passport = (person.birth.age() >= 16 && self.rng.chance(600))
                 .then(|| ((number * 48_271 + 1_700_000) % 100_000_000) as u32);
             if self.recent.len() < RECENT_IDNPS {
@@ -2339,15 +1693,7 @@ impl Generator {
         if let Some(name) = namesake.filter(|&name| !taken(name)) {
             return name;
         }
-        let origin = parents.mother.origin;
-        let mut name = self.given_name(sex, origin);
-        for _ in 0..20 {
-            if !taken(name) {
-                break;
-            }
-            name = self.given_name(sex, origin);
-        }
-        name
+        self.unused_name(sex, parents.mother.origin, siblings)
     }
 
     /// The second twin's name: often one that looks like the first twin's (Ion and Ionel,
@@ -2373,11 +1719,17 @@ impl Generator {
                 return *self.rng.pick(&similar);
             }
         }
-        let mut name = self.given_name(sex, origin);
-        while taken(name) {
-            name = self.given_name(sex, origin);
+        self.unused_name(sex, origin, siblings)
+    }
+
+    /// A name none of the siblings has.
+    fn unused_name(&mut self, sex: Sex, origin: Origin, siblings: &[Person]) -> u16 {
+        loop {
+            let name = self.given_name(sex, origin);
+            if siblings.iter().all(|sibling| sibling.first != name) {
+                return name;
+            }
         }
-        name
     }
 
     // --- Places ----------------------------------------------------------------------------
@@ -2399,7 +1751,7 @@ impl Generator {
     }
 
     fn home_in(&mut self, district: usize) -> Home {
-        let localities = DISTRICTS[district].2;
+        let localities = DISTRICTS[district].localities;
         let locality = if self.rng.chance(550) {
             0
         } else {
@@ -2454,7 +1806,7 @@ impl Generator {
         // Some records of a married woman predate the marriage.
         let maiden = person
             .maiden
-            .filter(|_| copies > 1 && person.birth.age() > 20 && self.rng.chance(300));
+            .filter(|_| copies > 1 && person.birth.age() > 20 && self.rng.chance(420));
         let maiden_records = if maiden.is_some() {
             1 + self.rng.below(copies - 1)
         } else {
@@ -2480,7 +1832,7 @@ impl Generator {
         let mut first = render(&self.given[usize::from(person.first)].spellings, style);
         let mut last = render(&self.surnames[usize::from(version.surname)][sex], style);
         let patronymic = if self.rng.chance(person.patronymic_rate()) {
-            self.given[usize::from(person.father)]
+            self.given[usize::from(person.father_name)]
                 .patronymic
                 .as_ref()
                 .map(|forms| render(&forms[sex], style))
@@ -2524,7 +1876,7 @@ impl Generator {
                 english: self.rng.chance(500),
             },
             _ => Script::Cyrillic {
-                russian_form: self.rng.chance(300),
+                russian: self.rng.chance(300),
             },
         };
         let upper = self.rng.chance(if primary { 50 } else { 100 });
@@ -2701,7 +2053,7 @@ impl Generator {
             _ if elsewhere => self.moved(person.home),
             _ => person.home,
         };
-        let (district, _, localities) = DISTRICTS[usize::from(home.district)];
+        let district = &DISTRICTS[usize::from(home.district)];
         let variant = if primary { 0 } else { self.rng.below(8) };
         let partial = !primary && self.rng.chance(60);
         let house = (!partial).then(|| {
@@ -2724,8 +2076,11 @@ impl Generator {
                 _ => format!("MD-{}", home.postal_code),
             });
         Some(Address {
-            district: Some(restyle(&district_variant(district, variant), style)),
-            locality: Some(restyle(localities[usize::from(home.locality)].0, style)),
+            district: Some(restyle(&district_variant(district.name, variant), style)),
+            locality: Some(restyle(
+                district.localities[usize::from(home.locality)].0,
+                style,
+            )),
             street: (!partial).then(|| restyle(STREETS[usize::from(home.street)], style)),
             house,
             postal_code,
@@ -2863,7 +2218,8 @@ mod tests {
         progress: Vec<usize>,
     }
 
-    fn run(persons: usize, seed: u64) -> Run {
+    /// Generates in memory and reads the output back.
+    fn synthesize(persons: usize, seed: u64) -> Run {
         let (mut records_bytes, mut truth_bytes, mut progress) =
             (Vec::new(), Vec::new(), Vec::new());
         let summary = generate(
@@ -2917,7 +2273,7 @@ mod tests {
 
     #[test]
     fn every_record_passes_the_checks() {
-        let run = run(3000, 1);
+        let run = synthesize(3000, 1);
         assert!(!run.records.is_empty());
         for record in &run.records {
             assert_eq!(record.check(), Ok(()), "{record:?}");
@@ -2931,18 +2287,18 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_bytes() {
-        let first = run(1500, 7);
-        let again = run(1500, 7);
+        let first = synthesize(1500, 7);
+        let again = synthesize(1500, 7);
         assert_eq!(first.records_bytes, again.records_bytes);
         assert_eq!(first.truth_bytes, again.truth_bytes);
         assert_eq!(first.summary, again.summary);
-        let other = run(1500, 8);
+        let other = synthesize(1500, 8);
         assert_ne!(first.records_bytes, other.records_bytes);
     }
 
     #[test]
     fn the_truth_names_the_person_of_every_record() {
-        let run = run(3000, 2);
+        let run = synthesize(3000, 2);
         assert_eq!(
             run.summary,
             SynthSummary {
@@ -2963,7 +2319,7 @@ mod tests {
 
     #[test]
     fn progress_is_reported_every_thousand_persons_and_at_the_end() {
-        let run = run(2500, 3);
+        let run = synthesize(2500, 3);
         assert_eq!(run.progress.len(), 3, "{:?}", run.progress);
         assert!(
             (1000..1010).contains(&run.progress[0]),
@@ -2976,12 +2332,12 @@ mod tests {
             run.progress
         );
         assert_eq!(run.progress[2], 2500);
-        assert_eq!(super::tests::run(0, 3).progress, [0]);
+        assert_eq!(synthesize(0, 3).progress, [0]);
     }
 
     #[test]
     fn duplicates_come_at_the_intended_rate() {
-        let run = run(5000, 4);
+        let run = synthesize(5000, 4);
         let mut per_person: HashMap<&str, usize> = HashMap::new();
         for (_, person) in &run.truth {
             *per_person.entry(person.as_str()).or_default() += 1;
@@ -3007,7 +2363,7 @@ mod tests {
 
     #[test]
     fn records_carry_every_kind_of_variant() {
-        let run = run(5000, 5);
+        let run = synthesize(5000, 5);
         let total = run.records.len();
         let names = |record: &SourceRecord| {
             format!(
@@ -3071,7 +2427,7 @@ mod tests {
 
     #[test]
     fn a_persons_records_mostly_agree_on_the_birth_date_and_name() {
-        let run = run(3000, 6);
+        let run = synthesize(3000, 6);
         let mut by_person: HashMap<&str, Vec<&SourceRecord>> = HashMap::new();
         for (record, (_, person)) in run.records.iter().zip(&run.truth) {
             by_person.entry(person).or_default().push(record);
@@ -3124,7 +2480,10 @@ mod tests {
         for household in &households {
             for (index, a) in household.iter().enumerate() {
                 for b in &household[index + 1..] {
-                    if a.birth == b.birth && a.surname == b.surname && a.father == b.father {
+                    if a.birth == b.birth
+                        && a.surname == b.surname
+                        && a.father_name == b.father_name
+                    {
                         assert_ne!(a.first, b.first, "twins have different names");
                         twins += 1;
                         let prefix = |name: &str| name.chars().take(3).collect::<String>();
@@ -3369,25 +2728,35 @@ mod tests {
 
     #[test]
     fn tables_are_large_and_hold_no_repeats() {
-        assert!(ROMANIAN_MEN.len() + RUSSIAN_MEN.len() >= 150);
-        assert!(ROMANIAN_WOMEN.len() + RUSSIAN_WOMEN.len() >= 150);
-        assert!(ROMANIAN_SURNAMES.len() + SLAVIC_SURNAMES.len() + SOUTHERN_SURNAMES.len() >= 300);
+        let count = |tables: &[&str]| -> usize {
+            tables
+                .iter()
+                .map(|table| table.split_whitespace().count())
+                .sum()
+        };
+        assert!(count(&[ROMANIAN_MEN, RUSSIAN_MEN]) >= 150);
+        assert!(count(&[ROMANIAN_WOMEN, RUSSIAN_WOMEN]) >= 150);
+        assert!(count(&[ROMANIAN_SURNAMES, SLAVIC_SURNAMES, SOUTHERN_SURNAMES]) >= 300);
         fn unique(names: impl IntoIterator<Item = &'static str>) {
             let mut seen = HashSet::new();
             for name in names {
                 assert!(seen.insert(name), "{name} is listed twice");
             }
         }
-        unique(ROMANIAN_MEN.iter().map(|name| name.0));
-        unique(ROMANIAN_WOMEN.iter().map(|name| name.0));
-        unique(RUSSIAN_MEN.iter().copied());
-        unique(RUSSIAN_WOMEN.iter().copied());
-        unique(ROMANIAN_SURNAMES.iter().copied());
-        unique(SLAVIC_SURNAMES.iter().chain(SOUTHERN_SURNAMES).copied());
-        assert_eq!(DISTRICTS[CHISINAU].0, "mun. Chișinău");
-        assert_eq!(DISTRICTS[BALTI].0, "mun. Bălți");
-        assert_eq!(DISTRICTS[GAGAUZIA].0, "UTA Găgăuzia");
-        assert_eq!(DISTRICTS[TARACLIA].0, "Taraclia");
+        unique(entries(ROMANIAN_MEN).map(|(latin, _)| latin));
+        unique(entries(ROMANIAN_WOMEN).map(|(latin, _)| latin));
+        unique(RUSSIAN_MEN.split_whitespace());
+        unique(RUSSIAN_WOMEN.split_whitespace());
+        unique(ROMANIAN_SURNAMES.split_whitespace());
+        unique(
+            SLAVIC_SURNAMES
+                .split_whitespace()
+                .chain(SOUTHERN_SURNAMES.split_whitespace()),
+        );
+        assert_eq!(DISTRICTS[CHISINAU].name, "mun. Chișinău");
+        assert_eq!(DISTRICTS[BALTI].name, "mun. Bălți");
+        assert_eq!(DISTRICTS[GAGAUZIA].name, "UTA Găgăuzia");
+        assert_eq!(DISTRICTS[TARACLIA].name, "Taraclia");
         assert!(STREETS.len() < usize::from(u8::MAX));
     }
 }

@@ -6,12 +6,12 @@ use futures_util::TryStreamExt;
 use sqlx::Row;
 use sqlx::any::AnyArguments;
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, AnyArguments<'q>>;
 
 /// Rows per multi-row INSERT; keeps the bound parameters under SQLite's and PostgreSQL's limits.
-const ROWS_PER_STATEMENT: usize = 400;
+const ROWS_PER_STATEMENT: usize = 200;
 
 #[derive(Debug, Clone)]
 pub struct MpiPersonRow {
@@ -141,8 +141,16 @@ impl MpiBatch {
     }
 }
 
-/// `INSERT INTO table (columns) VALUES ($1, ...), (...) [suffix]` for `rows` rows.
-fn multi_row_insert(head: &str, columns: usize, rows: usize, suffix: &str) -> String {
+/// `INSERT INTO table (columns) VALUES ($1, ...), (...) [suffix]` for `rows` rows. SQLite gets
+/// anonymous `?` placeholders: its driver resolves numbered ones by name, one lookup over all
+/// parameters per parameter, which is quadratic in a multi-row statement.
+fn multi_row_insert(
+    head: &str,
+    columns: usize,
+    rows: usize,
+    suffix: &str,
+    backend: Backend,
+) -> String {
     let mut sql = String::with_capacity(head.len() + rows * columns * 6 + suffix.len());
     sql.push_str(head);
     sql.push_str(" VALUES ");
@@ -156,8 +164,13 @@ fn multi_row_insert(head: &str, columns: usize, rows: usize, suffix: &str) -> St
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&parameter.to_string());
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&parameter.to_string());
+                }
+            }
             parameter += 1;
         }
         sql.push(')');
@@ -169,6 +182,7 @@ fn multi_row_insert(head: &str, columns: usize, rows: usize, suffix: &str) -> St
 
 async fn insert_many<R>(
     connection: &mut sqlx::AnyConnection,
+    backend: Backend,
     head: &str,
     columns: usize,
     suffix: &str,
@@ -176,7 +190,7 @@ async fn insert_many<R>(
     bind: impl for<'q> Fn(AnyQuery<'q>, &R) -> AnyQuery<'q>,
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = multi_row_insert(head, columns, chunk.len(), suffix);
+        let sql = multi_row_insert(head, columns, chunk.len(), suffix, backend);
         let mut query = sqlx::query(&sql);
         for row in chunk {
             query = bind(query, row);
@@ -248,6 +262,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         insert_many(
             &mut tx,
+            self.backend(),
             "INSERT INTO mpi_persons (id, created_at, merged_into)",
             3,
             "",
@@ -268,6 +283,7 @@ impl Store {
         }
         insert_many(
             &mut tx,
+            self.backend(),
             &format!("INSERT INTO mpi_records ({RECORD_COLUMNS})"),
             6,
             "ON CONFLICT (source, local_id) DO UPDATE SET person_id = excluded.person_id, \
@@ -297,6 +313,7 @@ impl Store {
         }
         insert_many(
             &mut tx,
+            self.backend(),
             &format!("INSERT INTO mpi_history ({HISTORY_COLUMNS})"),
             7,
             "",
@@ -319,6 +336,7 @@ impl Store {
             .collect();
         insert_many(
             &mut tx,
+            self.backend(),
             "INSERT INTO mpi_history_persons (person_id, entry_id)",
             2,
             "ON CONFLICT DO NOTHING",
@@ -335,6 +353,7 @@ impl Store {
         }
         insert_many(
             &mut tx,
+            self.backend(),
             &format!("INSERT INTO mpi_reviews ({REVIEW_COLUMNS})"),
             11,
             "",
@@ -367,6 +386,7 @@ impl Store {
         }
         insert_many(
             &mut tx,
+            self.backend(),
             "INSERT INTO mpi_non_matches (source, local_id, person_id, actor, at)",
             5,
             "ON CONFLICT DO NOTHING",
@@ -392,6 +412,7 @@ impl Store {
         }
         insert_many(
             &mut tx,
+            self.backend(),
             "INSERT INTO mpi_audit (id, at, client_id, action, person_id, outcome)",
             6,
             "",
@@ -568,8 +589,18 @@ mod tests {
     #[test]
     fn multi_row_inserts_number_their_parameters_in_order() {
         assert_eq!(
-            multi_row_insert("INSERT INTO t (a, b)", 2, 2, "ON CONFLICT DO NOTHING"),
+            multi_row_insert(
+                "INSERT INTO t (a, b)",
+                2,
+                2,
+                "ON CONFLICT DO NOTHING",
+                Backend::Postgres
+            ),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            multi_row_insert("INSERT INTO t (a)", 1, 2, "", Backend::Sqlite),
+            "INSERT INTO t (a) VALUES (?), (?) "
         );
     }
 }

@@ -5,6 +5,7 @@ mod exchanges;
 mod health;
 mod helpers;
 mod persons;
+mod persons_contract;
 mod postgres;
 mod queue;
 mod registries;

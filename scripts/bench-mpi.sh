@@ -1,0 +1,651 @@
+#!/usr/bin/env bash
+# Benchmark of the beneficiary master index (src/mpi/): linkage quality against a known truth
+# (and against the PyPI `recordlinkage` toolkit on the same file), bulk import at 1M records
+# into SQLite and PostgreSQL, and match latency (benches/mpi_match.rs). Writes
+# reports/mpi-benchmark.md with every figure next to the command that measured it.
+#
+#   1. builds the release binary and the mpi_match bench, and copies both into a work dir so
+#      that rebuilds during the run cannot swap them; makes (once, cached) a virtualenv with
+#      the pinned packages of scripts/mpi_quality.py for the recordlinkage baseline;
+#   2. quality: `mpi synth` of BENCH_MPI_QUALITY_PERSONS persons; import into a fresh SQLite
+#      index; export clusters; `mpi_quality.py evaluate`; `mpi_quality.py recordlinkage` on the
+#      same records and truth; both side by side;
+#   3. scale: `mpi synth` of BENCH_MPI_PERSONS persons; BENCH_MPI_QUERIES records are held out
+#      (every k-th line) as match queries, the rest is imported into a fresh SQLite index and a
+#      fresh PostgreSQL database (throwaway server, scripts/start-postgres.sh), each import
+#      under `/usr/bin/time -v`; the SQLite index is exported and evaluated;
+#   4. latency: the mpi_match bench against both 1M indexes with the held-out queries;
+#   5. renders the report from what the steps wrote (nothing in it is not measured here).
+#
+# Every step runs under `/usr/bin/time -v` with the load average and the busiest other
+# processes noted before it, since the machine may be shared.
+#
+# Knobs (environment):
+#   BENCH_MPI_PERSONS (625000)          persons of the scale run (≈1.6 records each)
+#   BENCH_MPI_QUALITY_PERSONS (60000)   persons of the quality run
+#   BENCH_MPI_QUERIES (10000)           held-out query records, and timed matches per run
+#   BENCH_MPI_IMPORT_RUNS (1)           imports per database at scale (median reported)
+#   BENCH_MPI_RL_MAX_RECORDS (all)      cap on the records given to recordlinkage
+#   BENCH_MPI_SKIP_POSTGRES=1           no PostgreSQL import or latency run
+#   BENCH_MPI_SKIP_RECORDLINKAGE=1      no recordlinkage baseline (no virtualenv either)
+#   BENCH_MPI_SKIP_SCALE=1              quality step only
+#   BENCH_MPI_SEED (20261123)           synth seed (the scale run uses SEED + 1)
+#   BENCH_MPI_VENV ($CARGO_TARGET_DIR or target/, then bench-mpi-venv)
+#   BENCH_MPI_WORKDIR (a fresh mktemp -d under /tmp, removed on exit unless BENCH_MPI_KEEP=1)
+#   BENCH_MPI_REPORT (reports/mpi-benchmark.md)
+#   CARGO_TARGET_DIR is honoured. Extra arguments are passed to both cargo builds.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf 'bench-mpi: %s\n' "$*" >&2; }
+die() { printf 'bench-mpi: ERROR: %s\n' "$*" >&2; exit 1; }
+
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null 2>&1 || die "cargo not found on PATH"
+command -v python3 >/dev/null 2>&1 || die "python3 not found on PATH"
+
+PERSONS="${BENCH_MPI_PERSONS:-625000}"
+QUALITY_PERSONS="${BENCH_MPI_QUALITY_PERSONS:-60000}"
+QUERIES="${BENCH_MPI_QUERIES:-10000}"
+IMPORT_RUNS="${BENCH_MPI_IMPORT_RUNS:-1}"
+RL_MAX="${BENCH_MPI_RL_MAX_RECORDS:-}"
+SKIP_PG="${BENCH_MPI_SKIP_POSTGRES:-0}"
+SKIP_RL="${BENCH_MPI_SKIP_RECORDLINKAGE:-0}"
+SKIP_SCALE="${BENCH_MPI_SKIP_SCALE:-0}"
+SEED="${BENCH_MPI_SEED:-20261123}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+VENV="${BENCH_MPI_VENV:-$TARGET_DIR/bench-mpi-venv}"
+REPORT="${BENCH_MPI_REPORT:-$ROOT/reports/mpi-benchmark.md}"
+case "$REPORT" in /*) ;; *) REPORT="$ROOT/$REPORT" ;; esac
+for knob in PERSONS QUALITY_PERSONS QUERIES IMPORT_RUNS SEED; do
+    [[ "${!knob}" =~ ^[1-9][0-9]*$ ]] || die "BENCH_MPI_$knob must be a positive whole number"
+done
+[[ -z "$RL_MAX" || "$RL_MAX" =~ ^[1-9][0-9]*$ ]] || die "BENCH_MPI_RL_MAX_RECORDS must be a positive whole number"
+
+# The pins of scripts/mpi_quality.py's docstring.
+RL_PACKAGES=(recordlinkage==0.16 jellyfish==1.3.0 pandas==2.3.3 numpy==2.4.6 scipy==1.17.1
+    scikit-learn==1.9.1 joblib==1.6.0 python-dateutil==4.0.0 pytz==2026.6 tzdata==2026.6
+    threadpoolctl==3.8.0 narwhals==2.29.0 cloudpickle==3.1.2)
+
+# --- work dir and cleanup ------------------------------------------------------------------
+if [[ -n "${BENCH_MPI_WORKDIR:-}" ]]; then
+    WORK="$BENCH_MPI_WORKDIR"
+    mkdir -p "$WORK"
+else
+    WORK="$(mktemp -d /tmp/bench-mpi.XXXXXXXX)"
+fi
+WORK="$(cd "$WORK" && pwd)"
+FACTS="$WORK/facts"
+mkdir -p "$FACTS"
+
+unset ESOCIAL_PG_DATADIR # only ever stop the server started below
+on_exit() {
+    local rc=$?
+    if [[ -n "${ESOCIAL_PG_DATADIR:-}" ]]; then
+        bash "$ROOT/scripts/stop-postgres.sh" "$ESOCIAL_PG_DATADIR" || true
+        unset ESOCIAL_PG_DATADIR
+    fi
+    if [[ "${BENCH_MPI_KEEP:-0}" == 1 || -n "${BENCH_MPI_WORKDIR:-}" ]]; then
+        log "work dir kept: $WORK"
+    else
+        rm -rf -- "$WORK"
+    fi
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+T0="$EPOCHREALTIME"
+elapsed() { LC_ALL=C awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }'; }
+
+# --- /usr/bin/time ---------------------------------------------------------------------------
+if [[ ! -x /usr/bin/time ]]; then
+    if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        log "installing GNU time (apt-get install time)"
+        apt-get install -y -q time >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q time >/dev/null; }
+    fi
+    [[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) is missing: apt-get install time"
+fi
+
+# --- build -------------------------------------------------------------------------------------
+log "building the release binary and the mpi_match bench (target dir $TARGET_DIR)"
+build_started="$EPOCHREALTIME"
+cargo build --release --bin esocial-hub "$@"
+bench_exe="$(cargo bench --bench mpi_match --no-run --message-format=json "$@" \
+    | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == "mpi_match" \
+            and msg.get("executable"):
+        print(msg["executable"])
+')"
+[[ -x "$bench_exe" ]] || die "could not find the mpi_match bench executable"
+mkdir -p "$WORK/bin"
+cp "$TARGET_DIR/release/esocial-hub" "$WORK/bin/esocial-hub"
+cp "$bench_exe" "$WORK/bin/mpi_match"
+HUB="$WORK/bin/esocial-hub"
+BENCH="$WORK/bin/mpi_match"
+LC_ALL=C awk -v a="$build_started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }' >"$FACTS/build.seconds"
+
+export RUST_LOG=error
+HUB__AUDIT__DIGEST_KEY="bench-mpi-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+export HUB__AUDIT__DIGEST_KEY
+
+# --- facts about the machine and the tree --------------------------------------------------------
+{
+    printf 'nproc=%s\n' "$(nproc)"
+    printf 'cpu=%s\n' "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+    printf 'mem_kib=%s\n' "$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+    printf 'kernel=%s\n' "$(uname -sr)"
+    printf 'commit=%s\n' "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    printf 'dirty=%s\n' "$(git status --porcelain --untracked-files=no 2>/dev/null | awk '{ print $2 }' | paste -sd ' ' -)"
+    printf 'date=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    printf 'rustc=%s\n' "$(rustc --version 2>/dev/null || echo unknown)"
+    printf 'python=%s\n' "$(python3 --version 2>&1)"
+    printf 'sqlite_note=%s\n' "SQLite file in $WORK (same disk as /tmp)"
+    printf 'persons=%s\nquality_persons=%s\nqueries=%s\nimport_runs=%s\nseed=%s\n' \
+        "$PERSONS" "$QUALITY_PERSONS" "$QUERIES" "$IMPORT_RUNS" "$SEED"
+    printf 'rl_max=%s\nskip_pg=%s\nskip_rl=%s\nskip_scale=%s\n' "$RL_MAX" "$SKIP_PG" "$SKIP_RL" "$SKIP_SCALE"
+} >"$FACTS/env.txt"
+
+# --- running a measured step -------------------------------------------------------------------
+# step NAME CMD...: runs CMD under /usr/bin/time -v; stdout to NAME.out, stderr to NAME.err,
+# the command (work dir shown as $W, secrets masked) to NAME.cmd, the exit code to NAME.rc,
+# and what else the machine was doing to NAME.ctx. Exit code 3 of `mpi import` (some lines
+# rejected) is recorded, not fatal.
+busy_others() {
+    # The busiest processes other than this script's own, by name only (never arguments).
+    ps -eo pid=,ppid=,pcpu=,rss=,comm= --sort=-pcpu 2>/dev/null \
+        | awk -v me="$$" '$1 != me && $2 != me && $3 >= 5.0 { printf "%s (%s%% CPU, %d MiB); ", $5, $3, $4 / 1024 }' \
+        | head -c 600
+}
+show_cmd() {
+    local text="$*"
+    text="${text//$WORK/\$W}"
+    text="${text//$ROOT\//}"
+    text="${text//$VENV/\$VENV}"
+    # shellcheck disable=SC2001
+    sed -E 's#(postgres(ql)?://[^:/@]+):[^@]*@#\1:***@#g' <<<"$text"
+}
+step() {
+    local name="$1"
+    shift
+    show_cmd "$@" >"$FACTS/$name.cmd"
+    {
+        printf 'loadavg_before=%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+        printf 'others_before=%s\n' "$(busy_others)"
+        printf 'started=%s\n' "$(date -u +%H:%M:%S)"
+    } >"$FACTS/$name.ctx"
+    log "[$(elapsed)s] $name: $(cat "$FACTS/$name.cmd")"
+    local rc=0
+    /usr/bin/time -v -o "$FACTS/$name.time" "$@" >"$FACTS/$name.out" 2>"$FACTS/$name.err" || rc=$?
+    printf 'loadavg_after=%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$FACTS/$name.ctx"
+    echo "$rc" >"$FACTS/$name.rc"
+    if [[ $rc -ne 0 && $rc -ne 3 ]]; then
+        tail -n 30 "$FACTS/$name.err" >&2 || true
+        die "$name failed with exit code $rc"
+    fi
+    sed 's/^/    /' "$FACTS/$name.out" | head -n 12 >&2
+}
+
+# --- recordlinkage's virtualenv (cached) ----------------------------------------------------------
+if [[ "$SKIP_RL" != 1 ]]; then
+    pins="${RL_PACKAGES[*]}"
+    if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.bench-mpi-pins" 2>/dev/null)" != "$pins" ]]; then
+        log "making the recordlinkage virtualenv in $VENV"
+        rm -rf -- "$VENV"
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install -q --disable-pip-version-check "${RL_PACKAGES[@]}"
+        printf '%s' "$pins" >"$VENV/.bench-mpi-pins"
+    fi
+    "$VENV/bin/python" scripts/mpi_quality.py selftest >/dev/null \
+        || die "scripts/mpi_quality.py selftest failed in $VENV"
+fi
+
+sqlite_url() { printf 'sqlite://%s?mode=rwc' "$1"; }
+
+# --- 2. quality ------------------------------------------------------------------------------------
+log "quality: $QUALITY_PERSONS persons"
+Q="$WORK/quality"
+mkdir -p "$Q"
+step q_synth "$HUB" mpi synth --persons "$QUALITY_PERSONS" --seed "$SEED" \
+    --out "$Q/records.jsonl" --truth "$Q/truth.jsonl"
+wc -l <"$Q/records.jsonl" >"$FACTS/q_records.count"
+step q_import "$HUB" mpi import --db "$(sqlite_url "$Q/index.db")" --source legacy "$Q/records.jsonl"
+step q_export "$HUB" mpi export --db "$(sqlite_url "$Q/index.db")" --clusters "$Q/clusters.jsonl"
+step q_evaluate python3 scripts/mpi_quality.py evaluate --truth "$Q/truth.jsonl" \
+    --clusters "$Q/clusters.jsonl" --json "$FACTS/q_evaluate.json"
+if [[ "$SKIP_RL" != 1 ]]; then
+    rl_args=(--records "$Q/records.jsonl" --truth "$Q/truth.jsonl" --json "$FACTS/q_recordlinkage.json")
+    if [[ -n "$RL_MAX" ]]; then
+        rl_args+=(--max-records "$RL_MAX")
+    fi
+    step q_recordlinkage "$VENV/bin/python" scripts/mpi_quality.py recordlinkage "${rl_args[@]}"
+    if [[ -n "$RL_MAX" ]] && ((RL_MAX < $(cat "$FACTS/q_records.count"))); then
+        # Score our clusters on the same first records, for a like-for-like row.
+        head -n "$RL_MAX" "$Q/records.jsonl" >"$Q/records-subset.jsonl"
+        python3 - "$Q/records-subset.jsonl" "$Q/clusters.jsonl" "$Q/clusters-subset.jsonl" <<'PY'
+import json, sys
+wanted = {json.loads(line)["localId"] for line in open(sys.argv[1], encoding="utf-8") if line.strip()}
+with open(sys.argv[3], "w", encoding="utf-8") as out:
+    for line in open(sys.argv[2], encoding="utf-8"):
+        cluster = json.loads(line)
+        kept = [r for r in cluster["records"] if r["localId"] in wanted]
+        if kept:
+            out.write(json.dumps({"personId": cluster["personId"], "records": kept}) + "\n")
+PY
+        step q_evaluate_subset python3 scripts/mpi_quality.py evaluate --truth "$Q/truth.jsonl" \
+            --clusters "$Q/clusters-subset.jsonl" --subset --json "$FACTS/q_evaluate_subset.json"
+    fi
+fi
+rm -f -- "$Q/index.db" "$Q"/index.db-* "$Q/records-subset.jsonl"
+
+# --- 3. scale ----------------------------------------------------------------------------------------
+if [[ "$SKIP_SCALE" != 1 ]]; then
+    log "scale: $PERSONS persons"
+    S="$WORK/scale"
+    mkdir -p "$S"
+    step s_synth "$HUB" mpi synth --persons "$PERSONS" --seed "$((SEED + 1))" \
+        --out "$S/all.jsonl" --truth "$S/all-truth.jsonl"
+    # Hold out every k-th record as a match query; the truth is split the same way (its lines
+    # follow the records' lines; checked).
+    python3 - "$S" "$QUERIES" >"$FACTS/s_split.txt" <<'PY'
+import json, sys
+work, wanted = sys.argv[1], int(sys.argv[2])
+with open(f"{work}/all.jsonl", "rb") as handle:
+    total = sum(1 for line in handle if line.strip())
+every = max(2, total // wanted)
+held = imported = 0
+with open(f"{work}/all.jsonl", encoding="utf-8") as records, \
+        open(f"{work}/all-truth.jsonl", encoding="utf-8") as truth, \
+        open(f"{work}/import.jsonl", "w", encoding="utf-8") as out, \
+        open(f"{work}/import-truth.jsonl", "w", encoding="utf-8") as out_truth, \
+        open(f"{work}/queries.jsonl", "w", encoding="utf-8") as queries:
+    for number, (record, fact) in enumerate(zip(records, truth, strict=True), start=1):
+        if json.loads(record)["localId"] != json.loads(fact)["localId"]:
+            sys.exit(f"line {number}: records and truth are not in the same order")
+        if number % every == 0 and held < wanted:
+            queries.write(record)
+            held += 1
+        else:
+            out.write(record)
+            out_truth.write(fact)
+            imported += 1
+print(f"total={total}\nevery={every}\nheld_out={held}\nimported={imported}")
+PY
+    rm -f -- "$S/all.jsonl" "$S/all-truth.jsonl"
+    cat "$FACTS/s_split.txt" >&2
+
+    for ((run = 1; run <= IMPORT_RUNS; run++)); do
+        rm -f -- "$S/index.db" "$S"/index.db-*
+        step "s_sqlite_import_$run" "$HUB" mpi import --db "$(sqlite_url "$S/index.db")" \
+            --source legacy "$S/import.jsonl"
+        du -k "$S/index.db" | cut -f1 >"$FACTS/s_sqlite_import_$run.dbsize"
+    done
+    SQLITE_DB="$(sqlite_url "$S/index.db")"
+    step s_export "$HUB" mpi export --db "$SQLITE_DB" --clusters "$S/clusters.jsonl"
+    step s_evaluate python3 scripts/mpi_quality.py evaluate --truth "$S/import-truth.jsonl" \
+        --clusters "$S/clusters.jsonl" --json "$FACTS/s_evaluate.json"
+    rm -f -- "$S/clusters.jsonl"
+
+    PG_DB=""
+    if [[ "$SKIP_PG" != 1 ]]; then
+        pg_env="$(bash "$ROOT/scripts/start-postgres.sh")"
+        eval "$pg_env"
+        export ESOCIAL_PG_DATADIR
+        PG_VERSION="$(cat "$ESOCIAL_PG_DATADIR/PG_VERSION")"
+        PSQL="/usr/lib/postgresql/$PG_VERSION/bin/psql"
+        echo "PostgreSQL $("$PSQL" --version | awk '{ print $3 }'), throwaway server of scripts/start-postgres.sh (fsync, synchronous_commit and full_page_writes off)" >"$FACTS/pg_version.txt"
+        for ((run = 1; run <= IMPORT_RUNS; run++)); do
+            db="mpi_bench_$run"
+            "$PSQL" -q "$ESOCIAL_TEST_POSTGRES_URL" -c "CREATE DATABASE $db" >/dev/null
+            PG_DB="${ESOCIAL_TEST_POSTGRES_URL%/*}/$db"
+            step "s_pg_import_$run" "$HUB" mpi import --db "$PG_DB" --source legacy "$S/import.jsonl"
+            "$PSQL" -qtA "$PG_DB" -c "SELECT pg_database_size(current_database()) / 1024" \
+                >"$FACTS/s_pg_import_$run.dbsize"
+            if ((run < IMPORT_RUNS)); then
+                "$PSQL" -q "$ESOCIAL_TEST_POSTGRES_URL" -c "DROP DATABASE $db" >/dev/null
+            fi
+        done
+    fi
+
+    # --- 4. latency ------------------------------------------------------------------------------
+    step l_sqlite env MPI_BENCH_DB="$SQLITE_DB" MPI_BENCH_QUERIES="$S/queries.jsonl" \
+        MPI_BENCH_N="$QUERIES" MPI_BENCH_LABEL=sqlite MPI_BENCH_REPORT_JSON="$FACTS/l_sqlite.json" \
+        "$BENCH" --bench
+    if [[ -n "$PG_DB" ]]; then
+        step l_postgres env MPI_BENCH_DB="$PG_DB" MPI_BENCH_QUERIES="$S/queries.jsonl" \
+            MPI_BENCH_N="$QUERIES" MPI_BENCH_LABEL=postgres \
+            MPI_BENCH_REPORT_JSON="$FACTS/l_postgres.json" "$BENCH" --bench
+    fi
+fi
+
+elapsed >"$FACTS/total.seconds"
+date -u +%Y-%m-%dT%H:%M:%SZ >"$FACTS/finished.txt"
+
+# --- 5. report ---------------------------------------------------------------------------------------
+mkdir -p "$(dirname "$REPORT")"
+python3 - "$FACTS" "$REPORT" <<'PY'
+import json, os, re, statistics, sys
+
+facts, report = sys.argv[1], sys.argv[2]
+
+
+def path(name):
+    return os.path.join(facts, name)
+
+
+def exists(name):
+    return os.path.exists(path(name))
+
+
+def text(name):
+    with open(path(name), encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
+def load(name):
+    with open(path(name), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def keyvals(name):
+    return dict(line.split("=", 1) for line in text(name).splitlines() if "=" in line)
+
+
+def gnu_time(name):
+    """Wall seconds, CPU seconds, CPU share and peak RSS (MiB) from `/usr/bin/time -v`."""
+    values = {}
+    for line in text(name + ".time").splitlines():
+        key, _, value = line.strip().rpartition(": ")
+        values[key] = value
+    wall = 0.0
+    for part in values["Elapsed (wall clock) time (h:mm:ss or m:ss)"].split(":"):
+        wall = wall * 60 + float(part)
+    return {
+        "wall": wall,
+        "user": float(values["User time (seconds)"]),
+        "sys": float(values["System time (seconds)"]),
+        "cpu": values["Percent of CPU this job got"],
+        "rss_mib": int(values["Maximum resident set size (kbytes)"]) / 1024,
+    }
+
+
+def import_figures(name):
+    out = text(name + ".out")
+    first = re.search(r"imported (\d+) of (\d+) lines .* in ([\d.]+) s \((\d+) records/s\)", out)
+    second = re.search(r"new persons (\d+), linked automatically (\d+), sent to review (\d+), "
+                       r"updated (\d+), rejected (\d+)", out)
+    third = re.search(r"index: (\d+) records \((\d+) before\), (\d+) persons", out)
+    learned = re.search(r"learned from (\d+) candidate and (\d+) random pairs in ([\d.]+) s", text(name + ".err"))
+    figures = {
+        "imported": int(first[1]), "lines": int(first[2]), "seconds": float(first[3]),
+        "rate": int(first[4]),
+        "new_persons": int(second[1]), "auto_linked": int(second[2]), "reviews": int(second[3]),
+        "rejected": int(second[5]), "persons": int(third[3]),
+        "train_seconds": float(learned[3]) if learned else None,
+        "rc": int(text(name + ".rc")),
+        **gnu_time(name),
+    }
+    if exists(name + ".dbsize"):
+        figures["db_mib"] = int(text(name + ".dbsize")) / 1024
+    return figures
+
+
+def ctx(name):
+    values = keyvals(name + ".ctx")
+    others = values.get("others_before", "").strip().rstrip(";")
+    return (f"load average {values.get('loadavg_before', '?')} before, "
+            f"{values.get('loadavg_after', '?')} after; busy at start: {others or 'nothing above 5% CPU'}")
+
+
+def cmd(name):
+    return text(name + ".cmd")
+
+
+def f(value, digits=4):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def n(value):
+    return f"{value:,}"
+
+
+def met(ok):
+    return "**met**" if ok else "**not met**"
+
+
+env = keyvals("env.txt")
+lines = []
+out = lines.append
+goal_rows = []
+
+out("# Master index benchmark")
+out("")
+out("Written by `scripts/bench-mpi.sh`; every figure below was measured by that run. "
+    "`esocial-hub` and `mpi_match` are the release builds of the commit below, copied into the "
+    "run's work dir (`$W`) before measuring; `$VENV` is the virtualenv with "
+    "`scripts/mpi_quality.py`'s pinned packages.")
+out("")
+out("## Machine and run")
+out("")
+out(f"- Machine: {env['nproc']} CPUs ({env['cpu']}), {int(env['mem_kib']) / 1024 / 1024:.1f} GiB RAM, {env['kernel']}")
+dirty = env.get("dirty", "").strip()
+out(f"- Commit: `{env['commit']}`" + (f" with uncommitted changes in the working tree at build time: {', '.join('`' + d + '`' for d in dirty.split())}" if dirty else " (clean working tree)"))
+out(f"- Started {env['date']}, finished {text('finished.txt')}; the whole script took {text('total.seconds')} s "
+    f"(of which the release build {text('build.seconds')} s)")
+out(f"- {env['rustc']}; {env['python']}")
+out(f"- Knobs: BENCH_MPI_QUALITY_PERSONS={env['quality_persons']}, BENCH_MPI_PERSONS={env['persons']}, "
+    f"BENCH_MPI_QUERIES={env['queries']}, BENCH_MPI_IMPORT_RUNS={env['import_runs']}, seed {env['seed']}"
+    + (f", BENCH_MPI_RL_MAX_RECORDS={env['rl_max']}" if env.get("rl_max") else ""))
+out("- The machine is shared and noisy: each step below notes the load average around it and "
+    "the other processes using ≥5% CPU when it started.")
+out("")
+
+# --- quality
+quality = load("q_evaluate.json")["quality"]
+q_import = import_figures("q_import")
+out("## 1. Linkage quality (synthetic records with known truth)")
+out("")
+q_synth = gnu_time("q_synth")
+out(f"`{cmd('q_synth')}` → {n(int(text('q_records.count')))} records of {env['quality_persons']} persons ({q_synth['wall']:.1f} s).")
+out("")
+rl = load("q_recordlinkage.json") if exists("q_recordlinkage.json") else None
+subset = load("q_evaluate_subset.json")["quality"] if exists("q_evaluate_subset.json") else None
+ours = subset if subset else quality
+header = "| | esocial-hub MPI | recordlinkage 0.16 (ECM) | MPI / recordlinkage |" if rl else "| | esocial-hub MPI |"
+out(header)
+out("|---|---:|---:|---:|" if rl else "|---|---:|")
+
+
+def row(label, mine, theirs=None, fmt=f, ratio=True):
+    if rl is None:
+        out(f"| {label} | {fmt(mine)} |")
+        return
+    r = (f"{mine / theirs:.3f}" if ratio and mine is not None and theirs else "")
+    out(f"| {label} | {fmt(mine)} | {fmt(theirs)} | {r} |")
+
+
+rq = rl["quality"] if rl else {}
+row("records linked", ours["records"], rq.get("records"), fmt=lambda v: n(v) if v is not None else "n/a", ratio=False)
+row("precision", ours["precision"], rq.get("precision"))
+row("recall", ours["recall"], rq.get("recall"))
+row("F1", ours["f1"], rq.get("f1"))
+row("false-positive pairs", ours["falsePositivePairs"], rq.get("falsePositivePairs"), fmt=lambda v: n(v) if v is not None else "n/a", ratio=False)
+row("false-negative pairs", ours["falseNegativePairs"], rq.get("falseNegativePairs"), fmt=lambda v: n(v) if v is not None else "n/a", ratio=False)
+row("clusters mixing ≥2 persons", ours["falseMerges"], rq.get("falseMerges"), fmt=lambda v: n(v) if v is not None else "n/a", ratio=False)
+row("persons split over ≥2 clusters", ours["missedLinks"], rq.get("missedLinks"), fmt=lambda v: n(v) if v is not None else "n/a", ratio=False)
+if rl:
+    row("wall time, s (link; for MPI: import incl. EM)", q_import["wall"], gnu_time("q_recordlinkage")["wall"], fmt=lambda v: f"{v:.1f}")
+    row("peak RSS, MiB", q_import["rss_mib"], gnu_time("q_recordlinkage")["rss_mib"], fmt=lambda v: f"{v:.0f}")
+else:
+    row("wall time of the import, s", q_import["wall"], fmt=lambda v: f"{v:.1f}")
+    row("peak RSS, MiB", q_import["rss_mib"], fmt=lambda v: f"{v:.0f}")
+out("")
+if subset:
+    out(f"recordlinkage was given the first {n(rl['recordsLinked'])} records only "
+        f"(BENCH_MPI_RL_MAX_RECORDS); the MPI column scores the MPI's clusters (from the import of "
+        f"all {n(quality['records'])} records) restricted to the same records. On all records the MPI has "
+        f"precision {f(quality['precision'])}, recall {f(quality['recall'])}, F1 {f(quality['f1'])}.")
+    out("")
+if rl:
+    secs = rl["seconds"]
+    out(f"recordlinkage: {n(rl['candidatePairs'])} candidate pairs, {n(rl['predictedLinks'])} predicted links; "
+        "stage seconds " + ", ".join(f"{k} {v:.1f}" for k, v in secs.items()) + f"; peak RSS {rl['peakRssMiB']:.0f} MiB (its own count). "
+        f"Versions: {', '.join(f'{k} {v}' for k, v in rl.get('versions', {}).items())}.")
+    out("")
+out(f"MPI import: {n(q_import['imported'])} records in {q_import['seconds']:.1f} s of linking "
+    f"({n(q_import['rate'])} records/s), after learning the weights in "
+    f"{f(q_import['train_seconds'], 1)} s; {n(q_import['persons'])} persons, {n(q_import['auto_linked'])} records linked "
+    f"automatically, {n(q_import['reviews'])} sent to review, {q_import['rejected']} rejected. "
+    "Records sent to review stay in a person of their own until a human decides, so they count as missed links here.")
+out("")
+out("Commands:")
+out("")
+for name in ("q_import", "q_export", "q_evaluate", "q_evaluate_subset", "q_recordlinkage"):
+    if exists(name + ".cmd"):
+        out(f"- `{cmd(name)}` ({ctx(name)})")
+out("")
+goal_rows.append(("F1 ≥ 0.995 with precision ≥ 0.998",
+                  f"{n(quality['records'])} records: F1 {f(quality['f1'])}, precision {f(quality['precision'])}",
+                  met(quality["f1"] is not None and quality["f1"] >= 0.995 and quality["precision"] >= 0.998)))
+
+# --- scale
+if exists("s_synth.cmd"):
+    split = keyvals("s_split.txt")
+    s_synth = gnu_time("s_synth")
+    out("## 2. Import at scale")
+    out("")
+    out(f"`{cmd('s_synth')}` → {n(int(split['total']))} records ({s_synth['wall']:.1f} s); every "
+        f"{split['every']}th record ({n(int(split['held_out']))} in all) was held out as a match query, "
+        f"the other {n(int(split['imported']))} were imported.")
+    out("")
+    out("| Database | Run | Records | Wall s | Linking s | Records/s (linking) | Records/s (wall) | EM s | Peak RSS MiB | CPU | DB size MiB |")
+    out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    medians = {}
+    for db, prefix in (("SQLite", "s_sqlite_import_"), ("PostgreSQL", "s_pg_import_")):
+        runs = []
+        run = 1
+        while exists(f"{prefix}{run}.cmd"):
+            runs.append(import_figures(f"{prefix}{run}"))
+            run += 1
+        for i, r in enumerate(runs, start=1):
+            out(f"| {db} | {i} | {n(r['imported'])} | {r['wall']:.1f} | {r['seconds']:.1f} | {n(r['rate'])} | "
+                f"{r['imported'] / r['wall']:,.0f} | {f(r['train_seconds'], 1)} | {r['rss_mib']:.0f} | {r['cpu']} | "
+                f"{r.get('db_mib', float('nan')):.0f} |")
+        if runs:
+            medians[db] = {
+                "rate": statistics.median(r["rate"] for r in runs),
+                "wall_rate": statistics.median(r["imported"] / r["wall"] for r in runs),
+                "rss": statistics.median(r["rss_mib"] for r in runs),
+                "records": runs[-1]["imported"], "persons": runs[-1]["persons"], "runs": len(runs),
+                "rejected": runs[-1]["rejected"], "reviews": runs[-1]["reviews"],
+            }
+    out("")
+    out("Records/s (linking) is what `mpi import` prints: records over the linking-and-writing time, "
+        "after the index is opened and the weights learned (EM s). Records/s (wall) divides by the "
+        "whole process's wall time. Peak RSS is `/usr/bin/time -v`'s maximum resident set size of "
+        "the import process (the PostgreSQL server's own memory is not included).")
+    if exists("pg_version.txt"):
+        out(f" PostgreSQL: {text('pg_version.txt')}.")
+    out("")
+    for db, m in medians.items():
+        out(f"- {db}: median over {m['runs']} run(s) {n(int(m['rate']))} records/s linking, "
+            f"{n(int(m['wall_rate']))} records/s wall; {n(m['records'])} records → {n(m['persons'])} persons, "
+            f"{n(m['reviews'])} sent to review, {m['rejected']} rejected.")
+    out("")
+    s_quality = load("s_evaluate.json")["quality"]
+    out(f"Quality of the SQLite import ({n(s_quality['records'])} records): precision {f(s_quality['precision'])}, "
+        f"recall {f(s_quality['recall'])}, F1 {f(s_quality['f1'])}; {n(s_quality['falsePositivePairs'])} false-positive "
+        f"and {n(s_quality['falseNegativePairs'])} false-negative pairs, {n(s_quality['falseMerges'])} clusters mixing "
+        f"persons, {n(s_quality['missedLinks'])} persons split.")
+    out("")
+    out("Commands:")
+    out("")
+    names = sorted(name[:-4] for name in os.listdir(facts) if name.startswith(("s_sqlite_import_", "s_pg_import_")) and name.endswith(".cmd"))
+    for name in ["s_synth", *names, "s_export", "s_evaluate"]:
+        out(f"- `{cmd(name)}` ({ctx(name)})")
+    out("")
+    goal_rows.append(("F1 ≥ 0.995 with precision ≥ 0.998 (at scale)",
+                      f"{n(s_quality['records'])} records: F1 {f(s_quality['f1'])}, precision {f(s_quality['precision'])}",
+                      met(s_quality["f1"] is not None and s_quality["f1"] >= 0.995 and s_quality["precision"] >= 0.998)))
+    for db, m in medians.items():
+        goal_rows.append((f"import ≥ 20,000 records/s ({db})",
+                          f"{n(int(m['rate']))} records/s linking ({n(int(m['wall_rate']))} over the whole process), {n(m['records'])} records",
+                          met(m["rate"] >= 20_000)))
+
+    # --- latency
+    out("## 3. Match latency (`find(record, 10)`, the work of `POST /api/v1/persons/match`)")
+    out("")
+    benches = [(db, load(name)) for db, name in (("SQLite", "l_sqlite.json"), ("PostgreSQL", "l_postgres.json")) if exists(name)]
+    if benches:
+        out("| Index loaded from | Records | Persons | Load s | RSS after load MiB | Peak RSS MiB | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | 1 thread /s | 2 threads /s | p99 ms (2 threads) |")
+        out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for db, b in benches:
+            s, c = b["singleThread"], b["concurrent"] or {}
+            lat = s["latencyMicros"]
+            out(f"| {db} | {n(b['index']['records'])} | {n(b['index']['persons'])} | {b['index']['loadSeconds']:.1f} | "
+                f"{b['memory']['afterLoad']['vmRssKiB'] / 1024:.0f} | {b['memory']['afterRuns']['vmHwmKiB'] / 1024:.0f} | "
+                f"{lat['p50'] / 1e3:.3f} | {lat['p90'] / 1e3:.3f} | {lat['p99'] / 1e3:.3f} | {lat['p999'] / 1e3:.3f} | "
+                f"{lat['max'] / 1e3:.3f} | {s['throughputPerSecond']:,.0f} | "
+                f"{c.get('throughputPerSecond', float('nan')):,.0f} | {c.get('latencyMicros', {}).get('p99', float('nan')) / 1e3:.3f} |")
+        out("")
+        b0 = benches[0][1]
+        out(f"{n(b0['queries']['timedPerRun'])} timed queries per run (the held-out records, each its own query), after "
+            f"{n(b0['queries']['warmup'])} unreported warm-up matches; one thread, then the same queries over "
+            f"{(b0['concurrent'] or {}).get('threads', 0)} threads sharing the index. Outcomes of the single-thread run:")
+        out("")
+        for db, b in benches:
+            s = b["singleThread"]
+            by = ", ".join(f"{k} {n(v)} (p50 {s['latencyMicrosByOutcome'][k]['p50'] / 1e3:.3f} ms, p99 {s['latencyMicrosByOutcome'][k]['p99'] / 1e3:.3f} ms)"
+                           for k, v in s["outcomes"].items())
+            out(f"- {db}: {by}; {s['errors']} errors; {s['meanCandidatesReturned']:.2f} candidates returned on average; "
+                f"`approximate_bytes` of the index {b['index']['approximateBytes'] / 2**20:.0f} MiB; "
+                f"RSS before load {b['memory']['beforeLoad']['vmRssKiB'] / 1024:.0f} MiB; load average {b['loadavgBefore'].split()[0]} → {b['loadavgAfter'].split()[0]}.")
+        out("")
+        out("Commands (the `MPI_BENCH_*` variables were set as named in benches/mpi_match.rs: "
+            "MPI_BENCH_DB the index, MPI_BENCH_QUERIES `$W/scale/queries.jsonl`, "
+            f"MPI_BENCH_N {env['queries']}):")
+        out("")
+        for name in ("l_sqlite", "l_postgres"):
+            if exists(name + ".cmd"):
+                out(f"- `{cmd(name)}` ({ctx(name)})")
+        out("")
+        worst_p99 = max(b["singleThread"]["latencyMicros"]["p99"] for _, b in benches) / 1e3
+        goal_rows.append(("match p99 ≤ 10 ms",
+                          "; ".join(f"{db} p99 {b['singleThread']['latencyMicros']['p99'] / 1e3:.3f} ms (1 thread), "
+                                    f"{(b['concurrent'] or {}).get('latencyMicros', {}).get('p99', float('nan')) / 1e3:.3f} ms (2 threads)"
+                                    for db, b in benches),
+                          met(worst_p99 <= 10.0)))
+        b = benches[0][1]
+        serving = b["memory"]["afterLoad"]["vmRssKiB"] / 1024
+        peak_import = max((import_figures(nm)["rss_mib"] for nm in names), default=0)
+        persons = b["index"]["persons"]
+        goal_ok = serving < 1024 and peak_import < 1024
+        verdict = met(goal_ok) if persons >= 1_000_000 else (
+            ("**met at this size; not measured at 1M persons**" if goal_ok else "**not met**"))
+        goal_rows.append(("memory well under 2 GB for 1M persons",
+                          f"{n(persons)} persons / {n(b['index']['records'])} records: RSS {serving:.0f} MiB with the index loaded, "
+                          f"import peak {peak_import:.0f} MiB (\"well under\" read as < 1 GiB)",
+                          verdict))
+
+out("## Goals")
+out("")
+out("| Goal (from the issue) | Measured | Verdict |")
+out("|---|---|---|")
+for goal, measured, verdict in goal_rows:
+    out(f"| {goal} | {measured} | {verdict} |")
+out("")
+with open(report, "w", encoding="utf-8") as handle:
+    handle.write("\n".join(lines))
+PY
+log "report written to $REPORT ($(elapsed) s in all)"
