@@ -252,6 +252,23 @@ pub struct Plan {
     ops: Vec<IndexOp>,
 }
 
+/// What matching concluded for one record.
+struct Decision<'a> {
+    outcome: Outcome,
+    candidate: Option<&'a Candidate>,
+    also_matches: Option<&'a Candidate>,
+}
+
+impl Default for Decision<'_> {
+    fn default() -> Self {
+        Self {
+            outcome: Outcome::NoMatch,
+            candidate: None,
+            also_matches: None,
+        }
+    }
+}
+
 /// A record as the person view shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -467,7 +484,7 @@ impl MasterIndex {
         let features = Features::of(record, &mut crate::mpi::compare::NoInterning)?;
         let index = self.read();
         let candidates = index.candidates(&features, None);
-        let (outcome, _) = self.decide(&candidates);
+        let outcome = self.decide(&candidates).outcome;
         let views = candidates
             .iter()
             .take(limit)
@@ -507,26 +524,36 @@ impl MasterIndex {
     }
 
     /// The outcome for a record given its candidates (already stripped of persons a human
-    /// ruled out), and the candidate it concerns.
-    fn decide<'a>(&self, candidates: &'a [Candidate]) -> (Outcome, Option<&'a Candidate>) {
-        let Some(top) = candidates.first() else {
-            return (Outcome::NoMatch, None);
+    /// ruled out): the candidate it concerns, and a second person that matches as well as the
+    /// first (the index may hold that person twice; a human should look).
+    fn decide<'a>(&self, candidates: &'a [Candidate]) -> Decision<'a> {
+        let auto_link = self.thresholds.auto_link;
+        // Different valid IDNPs and a score that would not link anyway: different people
+        // (usually relatives sharing a surname and an address), not worth a review.
+        let mut plausible = candidates
+            .iter()
+            .filter(|c| !(c.idnp_conflict && c.score.weight < auto_link));
+        let Some(top) = plausible
+            .next()
+            .filter(|c| c.score.weight >= self.thresholds.review)
+        else {
+            return Decision::default();
         };
-        if top.score.weight < self.thresholds.review {
-            return (Outcome::NoMatch, None);
-        }
-        // Two persons that could each take the record mean the index may hold a duplicate;
-        // a human decides.
-        let runner_up_also_high = candidates.get(1).is_some_and(|c| {
-            c.score.weight >= self.thresholds.auto_link && needs_human(c).is_none()
-        });
-        if top.score.weight >= self.thresholds.auto_link
-            && needs_human(top).is_none()
-            && !runner_up_also_high
-        {
-            (Outcome::AutoLink, Some(top))
+        if top.score.weight >= auto_link && needs_human(top).is_none() {
+            let also = plausible
+                .next()
+                .filter(|c| c.score.weight >= auto_link && needs_human(c).is_none());
+            Decision {
+                outcome: Outcome::AutoLink,
+                candidate: Some(top),
+                also_matches: also,
+            }
         } else {
-            (Outcome::Review, Some(top))
+            Decision {
+                outcome: Outcome::Review,
+                candidate: Some(top),
+                also_matches: None,
+            }
         }
     }
 
@@ -616,8 +643,26 @@ impl MasterIndex {
                 kept.link.score,
             )
         } else {
-            let (outcome, candidate) = self.decide(&candidates);
-            match (outcome, candidate) {
+            let decision = self.decide(&candidates);
+            if let (Some(top), Some(other)) = (decision.candidate, decision.also_matches)
+                && !open_reviews.contains(&(key.clone(), other.person))
+            {
+                let id = Uuid::now_v7();
+                review_id = Some(id);
+                plan.batch.reviews.push(review_row(
+                    id,
+                    &key,
+                    other,
+                    &format!(
+                        "linked to person {} but matches this person as well: possibly one person held twice",
+                        top.person
+                    ),
+                    now,
+                ));
+                plan.ops
+                    .push(IndexOp::ReviewOpened(key.clone(), other.person));
+            }
+            match (decision.outcome, decision.candidate) {
                 (Outcome::AutoLink, Some(candidate)) => (
                     candidate.person,
                     Link {
@@ -645,20 +690,13 @@ impl MasterIndex {
                     {
                         let id = Uuid::now_v7();
                         review_id = Some(id);
-                        plan.batch.reviews.push(MpiReviewRow {
-                            id: id.to_string(),
-                            source: key.source.clone(),
-                            local_id: key.local_id.clone(),
-                            person_id: candidate.person.to_string(),
-                            score: candidate.score.weight,
-                            reason: review_reason(candidate, &self.thresholds).into(),
-                            explanation: serde_json::to_string(&candidate.score.contributions)
-                                .expect("contributions serialise"),
-                            status: "open".into(),
-                            created_at: now,
-                            decided_by: None,
-                            decided_at: None,
-                        });
+                        plan.batch.reviews.push(review_row(
+                            id,
+                            &key,
+                            candidate,
+                            review_reason(candidate),
+                            now,
+                        ));
                         plan.ops
                             .push(IndexOp::ReviewOpened(key.clone(), candidate.person));
                     }
@@ -1440,12 +1478,31 @@ fn needs_human(candidate: &Candidate) -> Option<&'static str> {
     None
 }
 
-fn review_reason(candidate: &Candidate, thresholds: &Thresholds) -> &'static str {
-    needs_human(candidate).unwrap_or(if candidate.score.weight >= thresholds.auto_link {
-        "more than one person scores above the auto-link threshold"
-    } else {
-        "the score is between the review and auto-link thresholds"
-    })
+fn review_row(
+    id: Uuid,
+    record: &RecordRef,
+    candidate: &Candidate,
+    reason: &str,
+    now: i64,
+) -> MpiReviewRow {
+    MpiReviewRow {
+        id: id.to_string(),
+        source: record.source.clone(),
+        local_id: record.local_id.clone(),
+        person_id: candidate.person.to_string(),
+        score: candidate.score.weight,
+        reason: reason.to_owned(),
+        explanation: serde_json::to_string(&candidate.score.contributions)
+            .expect("contributions serialise"),
+        status: "open".into(),
+        created_at: now,
+        decided_by: None,
+        decided_at: None,
+    }
+}
+
+fn review_reason(candidate: &Candidate) -> &'static str {
+    needs_human(candidate).unwrap_or("the score is between the review and auto-link thresholds")
 }
 
 fn manual_link(rule: &str, score: Option<(f64, RecordRef)>, actor: &str, now: i64) -> Link {
