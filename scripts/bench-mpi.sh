@@ -382,7 +382,8 @@ def gnu_time(name):
 
 def import_figures(name):
     out = text(name + ".out")
-    first = re.search(r"imported (\d+) of (\d+) lines .* in ([\d.]+) s \((\d+) records/s\)", out)
+    first = re.search(r"imported (\d+) of (\d+) lines .* in ([\d.]+) s \((\d+) records/s[;)]", out)
+    waiting = re.search(r"([\d.]+) s of it waiting for the store", out)
     second = re.search(r"new persons (\d+), linked automatically (\d+), sent to review (\d+), "
                        r"updated (\d+), rejected (\d+)", out)
     third = re.search(r"index: (\d+) records \((\d+) before\), (\d+) persons", out)
@@ -393,6 +394,7 @@ def import_figures(name):
         "new_persons": int(second[1]), "auto_linked": int(second[2]), "reviews": int(second[3]),
         "rejected": int(second[5]), "persons": int(third[3]),
         "train_seconds": float(learned[3]) if learned else None,
+        "waiting_seconds": float(waiting[1]) if waiting else None,
         "rc": int(text(name + ".rc")),
         **gnu_time(name),
     }
@@ -529,8 +531,8 @@ if exists("s_synth.cmd"):
         f"{split['every']}th record ({n(int(split['held_out']))} in all) was held out as a match query, "
         f"the other {n(int(split['imported']))} were imported.")
     out("")
-    out("| Database | Run | Records | Wall s | Linking s | Records/s (linking) | Records/s (wall) | EM s | Peak RSS MiB | CPU | DB size MiB |")
-    out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out("| Database | Run | Records | Wall s | Linking s | of it waiting for the store s | Records/s (linking) | Records/s (wall) | EM s | Peak RSS MiB | CPU | DB size MiB |")
+    out("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     medians = {}
     for db, prefix in (("SQLite", "s_sqlite_import_"), ("PostgreSQL", "s_pg_import_")):
         runs = []
@@ -539,7 +541,7 @@ if exists("s_synth.cmd"):
             runs.append(import_figures(f"{prefix}{run}"))
             run += 1
         for i, r in enumerate(runs, start=1):
-            out(f"| {db} | {i} | {n(r['imported'])} | {r['wall']:.1f} | {r['seconds']:.1f} | {n(r['rate'])} | "
+            out(f"| {db} | {i} | {n(r['imported'])} | {r['wall']:.1f} | {r['seconds']:.1f} | {f(r['waiting_seconds'], 1)} | {n(r['rate'])} | "
                 f"{r['imported'] / r['wall']:,.0f} | {f(r['train_seconds'], 1)} | {r['rss_mib']:.0f} | {r['cpu']} | "
                 f"{r.get('db_mib', float('nan')):.0f} |")
         if runs:

@@ -6,6 +6,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::api::ApiState;
+use crate::config::MpiRole;
 use crate::crypto::tls::ClientIdentity;
 use crate::exchange::{ExchangeError, ExchangeFailure, ExchangeRequest, Mode};
 use crate::mpi::engine::SubjectRef;
@@ -68,7 +69,7 @@ pub async fn create_exchange(
 ) -> Result<HttpResponse, ExchangeFailure> {
     let client = caller(&request, &state)?;
     let body = read_limited(payload, state.max_body_bytes).await?;
-    let exchange_request = ExchangeRequest::parse(&resolve_subject(&body, &state)?)?;
+    let exchange_request = ExchangeRequest::parse(&resolve_subject(&body, &client, &state).await?)?;
     match exchange_request.mode {
         Mode::Sync if exchange_request.callback_url.is_some() => {
             Err(ExchangeError::InvalidRequest(vec![Violation {
@@ -102,8 +103,13 @@ pub async fn create_exchange(
 }
 
 /// A subject given by `personId` or by `source` + `localId` is replaced by the one valid IDNP
-/// the master index holds for that person; a subject with an IDNP is left as it is.
-fn resolve_subject(body: &[u8], state: &ApiState) -> Result<Vec<u8>, ExchangeFailure> {
+/// the master index holds for that person; a subject with an IDNP is left as it is. Looking a
+/// person up needs the `read` role in the master index, and is audited like any read.
+async fn resolve_subject(
+    body: &[u8],
+    client: &str,
+    state: &ApiState,
+) -> Result<Vec<u8>, ExchangeFailure> {
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return Ok(body.to_vec());
     };
@@ -125,10 +131,31 @@ fn resolve_subject(body: &[u8], state: &ApiState) -> Result<Vec<u8>, ExchangeFai
         }),
         _ => return Ok(body.to_vec()),
     };
-    let idnp = state
+    let may_read = state
+        .mpi_roles
+        .get(client)
+        .is_some_and(|roles| roles.contains(&MpiRole::Read));
+    if !may_read {
+        return Err(ExchangeError::AccessDenied {
+            client: client.to_owned(),
+            service: "master index (subject by person or record)".into(),
+        }
+        .into());
+    }
+    let resolved = state.mpi.resolve_subject(&reference);
+    let audited = state
         .mpi
-        .resolve_subject(&reference)
-        .map_err(ExchangeError::UnresolvedSubject)?;
+        .audit(
+            client,
+            "resolve-subject",
+            resolved.as_ref().ok().map(|(person, _)| *person),
+            if resolved.is_ok() { "ok" } else { "refused" },
+        )
+        .await;
+    if audited.is_err() {
+        return Err(ExchangeError::StoreUnavailable.into());
+    }
+    let (_, idnp) = resolved.map_err(ExchangeError::UnresolvedSubject)?;
     value["subject"] = json!({ "idnp": idnp });
     Ok(serde_json::to_vec(&value).expect("JSON values serialise"))
 }

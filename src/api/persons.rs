@@ -17,7 +17,7 @@ use crate::exchange::Fault;
 use crate::mpi::MpiError;
 use crate::mpi::engine::Verdict;
 use crate::mpi::index::RecordRef;
-use crate::mpi::record::{RecordError, SourceRecord};
+use crate::mpi::record::{RecordError, SourceRecord, json_problem};
 use crate::schema::Violation;
 
 /// Most candidates one match returns.
@@ -62,7 +62,14 @@ fn invalid_record(error: &RecordError, prefix: &str) -> PersonsFailure {
         error.to_string(),
     );
     problem.violations = vec![Violation {
-        pointer: format!("{prefix}/{}", error.field.replace('.', "/")),
+        pointer: format!(
+            "{prefix}/{}",
+            error
+                .field
+                .replace('[', ".")
+                .replace(']', "")
+                .replace('.', "/")
+        ),
         message: error.problem.clone(),
     }];
     PersonsFailure(Box::new(problem))
@@ -215,7 +222,18 @@ pub async fn find(
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     source: String,
-    record: SourceRecord,
+    record: Value,
+}
+
+/// A record from a request body; a wrong field or type is a 422 naming it, never its value.
+fn parse_record(record: Value) -> Result<SourceRecord, PersonsFailure> {
+    serde_json::from_value(record).map_err(|error| {
+        caller_problem(
+            422,
+            "caller.invalid_record",
+            format!("record: {}", json_problem(&error)),
+        )
+    })
 }
 
 /// `POST /api/v1/persons/records`: registers or updates a source record and links it.
@@ -226,6 +244,7 @@ pub async fn register(
 ) -> Result<HttpResponse, PersonsFailure> {
     let client = authorise(&request, &state, MpiRole::Register)?;
     let RegisterBody { source, record } = body(payload, &state).await?;
+    let record = parse_record(record)?;
     crate::mpi::engine::check_source(&source).map_err(|e| invalid_record(&e, ""))?;
     let registration = state.mpi.register(&source, &record, &client).await?;
     audit(
@@ -399,10 +418,16 @@ pub struct ReviewQuery {
 /// non-match).
 pub async fn reviews(
     request: HttpRequest,
-    query: web::Query<ReviewQuery>,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, PersonsFailure> {
     let client = authorise(&request, &state, MpiRole::Steward)?;
+    let query = web::Query::<ReviewQuery>::from_query(request.query_string()).map_err(|_| {
+        caller_problem(
+            400,
+            "caller.invalid_request",
+            "query parameters: status (open, match, non-match), limit and offset (integers)",
+        )
+    })?;
     let status = query.status.as_deref().unwrap_or("open");
     if !matches!(status, "open" | "match" | "non-match") {
         return Err(caller_problem(

@@ -12,7 +12,7 @@ use crate::mpi::compare::Features;
 use crate::mpi::engine::{MasterIndex, MpiError, Outcome};
 use crate::mpi::index::{Index, Link};
 use crate::mpi::model::Model;
-use crate::mpi::record::SourceRecord;
+use crate::mpi::record::{SourceRecord, json_problem};
 use crate::store::{MpiBatch, Store, StoreError};
 
 /// Records written per transaction during an import.
@@ -163,11 +163,8 @@ impl<R: BufRead> Iterator for RecordReader<R> {
                 if text.trim().is_empty() {
                     continue;
                 }
-                let parsed = serde_json::from_str::<SourceRecord>(&text).map_err(|e| {
-                    // serde's message names the field; it quotes values only for unknown
-                    // variants, which SourceRecord has none of.
-                    format!("not a valid record: {}", strip_position(&e.to_string()))
-                });
+                let parsed = serde_json::from_str::<SourceRecord>(&text)
+                    .map_err(|e| format!("not a valid record: {}", json_problem(&e)));
                 return Some((*line, parsed));
             },
             ReaderKind::Csv { reader, fields } => {
@@ -186,12 +183,6 @@ impl<R: BufRead> Iterator for RecordReader<R> {
             }
         }
     }
-}
-
-fn strip_position(message: &str) -> &str {
-    message
-        .rfind(" at line ")
-        .map_or(message, |end| &message[..end])
 }
 
 fn csv_problem(error: &csv::Error) -> String {
@@ -231,7 +222,8 @@ fn csv_record(row: &csv::StringRecord, fields: &[(String, usize)]) -> Result<Sou
     if !address.is_empty() {
         object.insert("address".into(), Value::Object(address));
     }
-    serde_json::from_value(Value::Object(object)).map_err(|e| format!("not a valid record: {e}"))
+    serde_json::from_value(Value::Object(object))
+        .map_err(|e| format!("not a valid record: {}", json_problem(&e)))
 }
 
 /// Learns a model from the first records of an input, before linking it.
@@ -424,10 +416,16 @@ pub async fn export(
             written += 1;
         } else {
             let (first_source, first_local, _) = &records[0];
+            let in_person = |anchor: &crate::mpi::index::RecordRef| {
+                records
+                    .iter()
+                    .any(|(s, l, _)| *s == anchor.source && *l == anchor.local_id)
+            };
             for (source, local_id, link) in records.iter().skip(1) {
+                // The record it was matched with, if that one is still in the same person.
                 let (b_source, b_local) = match &link.anchor {
-                    Some(anchor) => (&anchor.source, &anchor.local_id),
-                    None => (first_source, first_local),
+                    Some(anchor) if in_person(anchor) => (&anchor.source, &anchor.local_id),
+                    _ => (first_source, first_local),
                 };
                 let line = json!({
                     "a": {"source": source, "localId": local_id},

@@ -1228,8 +1228,11 @@ impl MasterIndex {
         })
     }
 
-    /// The one valid IDNP a subject reference stands for.
-    pub fn resolve_subject(&self, subject: &SubjectRef) -> Result<String, SubjectError> {
+    /// The person a subject reference stands for (after merges) and its one valid IDNP.
+    pub fn resolve_subject(
+        &self,
+        subject: &SubjectRef,
+    ) -> Result<(PersonId, String), SubjectError> {
         let index = self.read();
         let mut person = match subject {
             SubjectRef::Person(id) => *id,
@@ -1252,7 +1255,7 @@ impl MasterIndex {
             .collect();
         match idnps.len() {
             0 => Err(SubjectError::NoIdnp),
-            1 => Ok(idnps.into_iter().next().expect("one").to_owned()),
+            1 => Ok((person, idnps.into_iter().next().expect("one").to_owned())),
             _ => Err(SubjectError::ConflictingIdnps),
         }
     }

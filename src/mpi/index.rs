@@ -39,9 +39,9 @@ pub struct Link {
     /// `auto` (score above the auto-link threshold), `new` (no candidate: a new person),
     /// `review` (a reviewer said match), `manual` (linked or unlinked by hand), `merge`.
     pub rule: String,
-    /// Match weight against `anchor` when the rule is `auto` or `review`.
+    /// Match weight when the rule is `auto` (against `anchor`) or `review` (as reviewed).
     pub score: Option<f64>,
-    /// The record it was matched with.
+    /// The record it was matched with, for `auto` links.
     pub anchor: Option<RecordRef>,
     pub actor: String,
     /// Epoch milliseconds.

@@ -204,6 +204,35 @@ impl SourceRecord {
     }
 }
 
+/// A JSON (serde) error as a message that names the field or type but never repeats the
+/// value: "invalid type: string \"Rusu\", expected ..." loses the quoted value; positions are
+/// dropped too.
+pub fn json_problem(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let message = message
+        .rfind(" at line ")
+        .map_or(message.as_str(), |end| &message[..end]);
+    if !(message.starts_with("invalid type") || message.starts_with("invalid value")) {
+        return message.to_owned();
+    }
+    let mut redacted = String::with_capacity(message.len());
+    let mut quote = None;
+    for c in message.chars() {
+        match quote {
+            Some(open) if c == open => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '`' => {
+                quote = Some(c);
+                if redacted.ends_with(' ') {
+                    redacted.pop();
+                }
+            }
+            None => redacted.push(c),
+        }
+    }
+    redacted
+}
+
 fn check_text(field: &str, value: Option<&str>) -> Result<(), RecordError> {
     if let Some(value) = value
         && (value.chars().count() > MAX_FIELD_CHARS || value.chars().any(char::is_control))
@@ -237,6 +266,24 @@ mod tests {
         let error = serde_json::from_str::<SourceRecord>(r#"{"localId":"1","idnpp":"x"}"#)
             .expect_err("typo in a field name");
         assert!(error.to_string().contains("idnpp"), "{error}");
+    }
+
+    #[test]
+    fn json_errors_name_the_problem_without_the_value() {
+        let error = serde_json::from_str::<SourceRecord>(r#"{"localId":"1","lastName":7730}"#)
+            .expect_err("a number is not a name");
+        let message = json_problem(&error);
+        assert!(message.starts_with("invalid type: integer"), "{message}");
+        assert!(!message.contains("7730"), "{message}");
+        let error = serde_json::from_str::<SourceRecord>(
+            r#"{"localId":"1","address":"str. Florilor 5, Cahul"}"#,
+        )
+        .expect_err("an address is an object");
+        let message = json_problem(&error);
+        assert!(!message.contains("Florilor"), "{message}");
+        let error = serde_json::from_str::<SourceRecord>(r#"{"localId":"1","surname":"x"}"#)
+            .expect_err("unknown field");
+        assert!(json_problem(&error).contains("surname"));
     }
 
     #[test]

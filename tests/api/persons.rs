@@ -473,3 +473,25 @@ async fn an_exchange_can_name_its_subject_by_person_or_source_record() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn resolving_a_subject_through_the_index_needs_the_read_role() {
+    let app = spawn_app().await;
+    let subject = app.population.sample_subject();
+    register(
+        &app,
+        "social",
+        json!({"localId": "C-1", "idnp": subject.idnp.expose()}),
+    )
+    .await;
+    let benefits = client_with(&app.pki, &client_holder(DEMO_UNGRANTED_CLIENT));
+    let mut request = app.valid_request();
+    request["service"] = json!("health.insurance-status");
+    request["subject"] = json!({"source": "social", "localId": "C-1"});
+    let refused = app.post_exchange_as(&benefits, &request).await;
+    let problem = assert_problem(refused, 403, "caller.access_denied").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("master index"),
+        "{problem}"
+    );
+}
