@@ -250,9 +250,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     )?;
 
     let subject = population.sample_subject();
+    let client = demo_client(&pki)?;
+    let api = format!("https://127.0.0.1:{api_port}/api/v1");
+    let education_record = index_sample_subject(&client, &api, subject, &mut out).await?;
     let request = serde_json::json!({
         "service": "civil.person-details",
-        "subject": {"idnp": subject.idnp.expose()},
+        "subject": {"source": "education", "localId": education_record},
         "purpose": {
             "legalBasis": "Legea nr. 123/2010 cu privire la serviciile sociale, art. 12",
             "reason": "Evaluarea inițială a cazului",
@@ -260,10 +263,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         },
         "caller": {"userIdnp": population.persons()[1].idnp.expose()}
     });
-    let client = demo_client(&pki)?;
     writeln!(
         out,
-        "\nSending a sample exchange as `{DEMO_CLIENT}` (synthetic person):"
+        "\nSending a sample exchange as `{DEMO_CLIENT}` about that person, named by the \
+         school's record:"
     )?;
     let response = client
         .post(format!("https://127.0.0.1:{api_port}/api/v1/exchanges"))
@@ -316,6 +319,79 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Registers the sample subject in the master index twice: as a social-assistance record with
+/// the IDNP, and as a school record in Cyrillic without it (day and month swapped). Prints
+/// how the second was linked, and returns its local id.
+async fn index_sample_subject(
+    client: &reqwest::Client,
+    api: &str,
+    subject: &crate::simulate::population::SyntheticPerson,
+    out: &mut impl Write,
+) -> anyhow::Result<String> {
+    let (year, month, day) = subject.birth_date;
+    let swapped = if day <= 12 && day != month {
+        format!("{year:04}-{day:02}-{month:02}")
+    } else {
+        subject.birth_date_text()
+    };
+    let records = [
+        (
+            "social",
+            serde_json::json!({
+                "localId": "SAS-1001",
+                "idnp": subject.idnp.expose(),
+                "firstName": subject.first_name,
+                "lastName": subject.last_name,
+                "birthDate": subject.birth_date_text(),
+            }),
+        ),
+        (
+            "education",
+            serde_json::json!({
+                "localId": "SIME-77",
+                "firstName": crate::mpi::synth::moldovan_cyrillic(&subject.first_name),
+                "lastName": crate::mpi::synth::moldovan_cyrillic(&subject.last_name),
+                "birthDate": swapped,
+            }),
+        ),
+    ];
+    writeln!(
+        out,
+        "\nMaster index: registering two records of one synthetic person:"
+    )?;
+    let mut last = serde_json::Value::Null;
+    for (source, record) in &records {
+        let response = client
+            .post(format!("{api}/persons/records"))
+            .json(&serde_json::json!({"source": source, "record": record}))
+            .send()
+            .await
+            .context("registering a record in the master index")?;
+        last = response.json().await.context("reading the registration")?;
+        writeln!(
+            out,
+            "  {source:<10} {}  ->  person {} ({}{})",
+            record["localId"].as_str().unwrap_or("?"),
+            last["personId"].as_str().unwrap_or("?"),
+            if last["updated"] == true {
+                "already known, updated"
+            } else {
+                last["outcome"].as_str().unwrap_or("?")
+            },
+            last["score"]
+                .as_f64()
+                .map(|s| format!(", weight {s:.1}"))
+                .unwrap_or_default(),
+        )?;
+    }
+    writeln!(
+        out,
+        "  GET {api}/persons/{} shows both records",
+        last["personId"].as_str().unwrap_or("?")
+    )?;
+    Ok("SIME-77".into())
 }
 
 fn demo_client(pki: &PkiLayout) -> anyhow::Result<reqwest::Client> {

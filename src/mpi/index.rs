@@ -21,6 +21,8 @@ use crate::mpi::model::{Model, NameFrequencies, Score, TrainingBlock};
 /// Blocks larger than this are skipped: a key that many records share says too little.
 pub const MAX_BLOCK: u32 = 400;
 const NO_POSTING: u32 = u32::MAX;
+/// Names an index must hold before their frequencies adjust the weights.
+pub const MIN_NAMES_FOR_FREQUENCIES: u32 = 1_000;
 
 pub type PersonId = Uuid;
 
@@ -420,6 +422,10 @@ impl Index {
 
     fn frequencies(&self, features: &Features, comparison: &Comparison) -> NameFrequencies {
         let share = |counts: &HashMap<Box<str>, u32>, total: u32, name: &Option<Arc<Name>>| {
+            // Frequencies in a small index say nothing yet; the model's u stands in.
+            if total < MIN_NAMES_FOR_FREQUENCIES {
+                return None;
+            }
             let name = name.as_ref()?;
             let count = counts.get(&name.folded).copied().unwrap_or(0).max(1);
             Some(f64::from(count) / f64::from(total.max(1)))

@@ -490,7 +490,7 @@ fn push_cased(out: &mut String, text: &str, upper: bool) {
 
 /// Romanian Latin to Moldovan Cyrillic: Gheorghe → Георге, Ciobanu → Чобану,
 /// Munteanu → Мунтяну, Cebotari → Чеботарь, Ștefan → Штефан.
-fn moldovan_cyrillic(latin: &str) -> String {
+pub fn moldovan_cyrillic(latin: &str) -> String {
     let chars: Vec<char> = latin.chars().collect();
     let at = |index: usize| chars.get(index).copied().map(lower);
     let last_letter = |index: usize| !at(index + 1).is_some_and(char::is_alphabetic);
