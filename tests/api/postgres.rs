@@ -50,3 +50,80 @@ async fn an_exchange_completes_and_is_logged_on_postgres() {
     let record = app.store.exchange(id).await.unwrap().unwrap();
     assert_eq!(record.status, esocial_hub::store::ExchangeStatus::Completed);
 }
+
+#[tokio::test]
+async fn the_master_index_links_merges_and_restores_on_postgres() {
+    let Some(url) = fresh_postgres_database().await else {
+        return;
+    };
+    let app = spawn_app_with(SpawnOptions {
+        store_url: Some(url),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let record = |local_id: &str, first: &str| {
+        serde_json::json!({"source": "social", "record": {
+            "localId": local_id, "idnp": "2000000000015", "firstName": first,
+            "lastName": "Ceban", "birthDate": "1980-04-07", "sex": "M"}})
+    };
+    let first: Value = app
+        .post_json("/api/v1/persons/records", &record("1", "Ion"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second: Value = app
+        .post_json("/api/v1/persons/records", &record("2", "Ион"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["personId"], second["personId"]);
+    let other: Value = app
+        .post_json(
+            "/api/v1/persons/records",
+            &serde_json::json!({"source": "police", "record": {"localId": "9", "lastName": "Lungu"}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (a, b) = (
+        first["personId"].as_str().unwrap(),
+        other["personId"].as_str().unwrap(),
+    );
+    let before: Value = app
+        .get(&format!("/api/v1/persons/{b}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let merge = app
+        .post_json(
+            &format!("/api/v1/persons/{a}/merge"),
+            &serde_json::json!({"personId": b}),
+        )
+        .await;
+    assert_eq!(merge.status(), 200);
+    let unmerge = app
+        .post_json(
+            &format!("/api/v1/persons/{a}/unmerge"),
+            &serde_json::json!({"personId": b}),
+        )
+        .await;
+    assert_eq!(unmerge.status(), 200);
+    let after: Value = app
+        .get(&format!("/api/v1/persons/{b}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    let history: Value = app
+        .get(&format!("/api/v1/persons/{a}/history"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["entries"].as_array().unwrap().len(), 4, "{history}");
+}

@@ -1,0 +1,167 @@
+//! The master index's bulk commands as an operator runs them: synthetic data, import with bad
+//! lines reported by number, CSV with a column map, exports of clusters and links.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const HUB: &str = env!("CARGO_BIN_EXE_esocial-hub");
+const KEY: &str = "test-digest-key-0123456789abcdef0123456789";
+
+fn mpi(dir: &Path, args: &[&str]) -> Output {
+    Command::new(HUB)
+        .arg("mpi")
+        .args(args)
+        .env(
+            "HUB__STORE__URL",
+            format!("sqlite://{}?mode=rwc", dir.join("index.db").display()),
+        )
+        .env("HUB__AUDIT__DIGEST_KEY", KEY)
+        .env("RUST_LOG", "error")
+        .current_dir(dir)
+        .output()
+        .expect("the hub binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn synthetic_records_import_and_export_as_clusters_covering_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = mpi(
+        dir.path(),
+        &[
+            "synth",
+            "--persons",
+            "300",
+            "--out",
+            "r.jsonl",
+            "--truth",
+            "t.jsonl",
+        ],
+    );
+    assert!(synth.status.success(), "{}", text(&synth.stderr));
+    let records = json_lines(&dir.path().join("r.jsonl")).len();
+    assert!(records > 300, "duplicates expected, got {records} records");
+
+    let import = mpi(dir.path(), &["import", "--source", "legacy", "r.jsonl"]);
+    assert_eq!(import.status.code(), Some(0), "{}", text(&import.stderr));
+    let out = text(&import.stdout);
+    assert!(
+        out.contains(&format!("imported {records} of {records} lines")),
+        "{out}"
+    );
+
+    let export = mpi(dir.path(), &["export", "--clusters", "c.jsonl"]);
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    let clusters = json_lines(&dir.path().join("c.jsonl"));
+    let exported: usize = clusters
+        .iter()
+        .map(|c| c["records"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(exported, records);
+    assert!(clusters.len() < records, "some records were linked");
+
+    let links = mpi(dir.path(), &["export", "--links", "l.jsonl"]);
+    assert!(links.status.success());
+    let links = json_lines(&dir.path().join("l.jsonl"));
+    assert_eq!(links.len(), records - clusters.len());
+    assert!(
+        links
+            .iter()
+            .all(|l| l["a"]["source"] == "legacy" && l["b"]["localId"].is_string())
+    );
+}
+
+#[test]
+fn bad_lines_are_reported_by_number_without_their_values_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        concat!(
+            "{\"localId\":\"1\",\"firstName\":\"Ion\",\"lastName\":\"Rusu\",\"birthDate\":\"1980-01-02\"}\n",
+            "{\"localId\":\"2\",\"birthDate\":\"1980-02-30\"}\n",
+            "not json\n",
+            "{\"localId\":\"4\",\"lastName\":7730}\n",
+            "{\"localId\":\"5\",\"idnp\":\"2000000000005\"}\n",
+        ),
+    )
+    .unwrap();
+    let import = mpi(dir.path(), &["import", "--source", "legacy", "in.jsonl"]);
+    assert_eq!(import.status.code(), Some(3), "some lines rejected");
+    let errors = text(&import.stderr);
+    assert!(
+        errors.contains("line 2: invalid record: birthDate"),
+        "{errors}"
+    );
+    assert!(errors.contains("line 3:"), "{errors}");
+    assert!(
+        errors.contains("line 4:") && !errors.contains("7730"),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains("line 1:") && !errors.contains("line 5:"),
+        "{errors}"
+    );
+    assert!(text(&import.stdout).contains("imported 2 of 5 lines"));
+}
+
+#[test]
+fn csv_is_read_through_a_column_map_and_a_missing_key_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "cod,nume,prenume,data\nA1,Ceban,Ion,1980-04-07\nA2,Чебан,Ион,1980-07-04\n",
+    )
+    .unwrap();
+    let import = mpi(
+        dir.path(),
+        &[
+            "import",
+            "--source",
+            "school",
+            "in.csv",
+            "--columns",
+            "localId=cod,lastName=nume,firstName=prenume,birthDate=data",
+        ],
+    );
+    assert_eq!(import.status.code(), Some(0), "{}", text(&import.stderr));
+    assert!(
+        text(&import.stdout).contains("imported 2 of 3 lines"),
+        "{}",
+        text(&import.stdout)
+    );
+
+    let unknown = mpi(
+        dir.path(),
+        &[
+            "import",
+            "--source",
+            "school",
+            "in.csv",
+            "--columns",
+            "surname=nume",
+        ],
+    );
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("surname"));
+    let no_key = Command::new(HUB)
+        .args(["mpi", "import", "--source", "school", "in.csv"])
+        .env("HUB__STORE__URL", "sqlite::memory:")
+        .env_remove("HUB__AUDIT__DIGEST_KEY")
+        .output()
+        .unwrap();
+    assert!(!no_key.status.success());
+    assert!(text(&no_key.stderr).contains("HUB__AUDIT__DIGEST_KEY"));
+}
