@@ -349,7 +349,22 @@ fn the_demo_completes_a_signed_exchange_and_exits_zero_with_once() {
     let request: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("sample-request.json")).unwrap())
             .unwrap();
-    let idnp = request["subject"]["idnp"].as_str().unwrap();
+    assert_eq!(
+        request["subject"],
+        serde_json::json!({"source": "education", "localId": "SIME-77"})
+    );
+    assert!(
+        stdout.contains("education  SIME-77  ->  person"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("auto-link"), "{stdout}");
+    // The subject's IDNP, as the registry's answer shows it, never reaches the logs.
+    let idnp_at = stdout
+        .find("\"idnp\": \"")
+        .expect("the answer names the IDNP")
+        + 9;
+    let idnp = &stdout[idnp_at..idnp_at + 13];
+    assert!(idnp.bytes().all(|b| b.is_ascii_digit()), "{idnp}");
     assert!(
         !logs.contains(idnp),
         "the subject's IDNP must not reach the logs"
