@@ -15,7 +15,9 @@
 //!    (the latency figures: p50, p90, p99, p99.9, max, also by outcome);
 //! 5. runs the same queries again spread over `MPI_BENCH_THREADS` threads sharing the index
 //!    (throughput, and the latency each query saw under that load);
-//! 6. prints a short summary and writes every figure as JSON.
+//! 6. repeats 4 and 5 `MPI_BENCH_RUNS` times; every number of the summary is the median over
+//!    the runs (each run's figures are kept too);
+//! 7. prints a short summary and writes every figure as JSON.
 //!
 //! `find` only reads the in-memory index, so the store behind it matters for the load time,
 //! not for the latency. The machine's load average before and after is recorded: other
@@ -28,6 +30,7 @@
 //! - `MPI_BENCH_QUERIES` (required): JSON Lines file of query records;
 //! - `MPI_BENCH_N` (10000): timed queries per run; `MPI_BENCH_WARMUP` (1000): warm-up queries;
 //! - `MPI_BENCH_THREADS` (2): threads of the concurrent run (0 = none);
+//! - `MPI_BENCH_RUNS` (3): repetitions of the single-thread and concurrent passes;
 //! - `MPI_BENCH_LIMIT` (10): candidates returned per match;
 //! - `MPI_BENCH_LABEL` (the backend's name): a name for this run in the JSON;
 //! - `MPI_BENCH_REPORT_JSON` (none): where to write the JSON results.
@@ -59,6 +62,7 @@ struct Knobs {
     n: usize,
     warmup: usize,
     threads: usize,
+    runs: usize,
     limit: usize,
     label: Option<String>,
     report: Option<PathBuf>,
@@ -105,6 +109,7 @@ impl Knobs {
             n: env_usize("MPI_BENCH_N", 10_000)?.max(1),
             warmup: env_usize("MPI_BENCH_WARMUP", 1_000)?,
             threads: env_usize("MPI_BENCH_THREADS", 2)?,
+            runs: env_usize("MPI_BENCH_RUNS", 3)?.max(1),
             limit: env_usize("MPI_BENCH_LIMIT", 10)?.max(1),
             label: env_optional("MPI_BENCH_LABEL"),
             report: env_optional("MPI_BENCH_REPORT_JSON").map(PathBuf::from),
@@ -303,6 +308,41 @@ fn concurrent(index: &MasterIndex, queries: &[SourceRecord], knobs: &Knobs) -> V
     })
 }
 
+/// The median over runs of every number in their results (objects are merged key by key;
+/// anything else is taken from the first run).
+fn median_of(values: &[&Value]) -> Value {
+    let Some(first) = values.first() else {
+        return Value::Null;
+    };
+    match first {
+        Value::Number(_) => {
+            let mut numbers: Vec<f64> = values.iter().filter_map(|v| v.as_f64()).collect();
+            numbers.sort_by(f64::total_cmp);
+            let middle = numbers.len() / 2;
+            let median = if numbers.len() % 2 == 1 {
+                numbers[middle]
+            } else {
+                (numbers[middle - 1] + numbers[middle]) / 2.0
+            };
+            if values.iter().all(|v| v.is_u64()) && median.fract() == 0.0 {
+                json!(median as u64)
+            } else {
+                json!(median)
+            }
+        }
+        Value::Object(object) => Value::Object(
+            object
+                .keys()
+                .map(|key| {
+                    let column: Vec<&Value> = values.iter().map(|v| &v[key.as_str()]).collect();
+                    (key.clone(), median_of(&column))
+                })
+                .collect(),
+        ),
+        other => (*other).clone(),
+    }
+}
+
 fn run(knobs: &Knobs) -> Result<Value, BoxError> {
     let started_at = OffsetDateTime::now_utc().format(&Rfc3339)?;
     let load_before = loadavg();
@@ -356,18 +396,27 @@ fn run(knobs: &Knobs) -> Result<Value, BoxError> {
     let warmup_seconds = warmup_started.elapsed().as_secs_f64();
     eprintln!("mpi_match: warm-up of {} queries done", knobs.warmup);
 
-    let single = single_thread(&index, &queries, knobs);
-    eprintln!("mpi_match: single thread: {}", single["latencyMicros"]);
-    let concurrent = if knobs.threads > 0 {
-        let value = concurrent(&index, &queries, knobs);
+    let mut runs = Vec::with_capacity(knobs.runs);
+    for run in 1..=knobs.runs {
+        let single = single_thread(&index, &queries, knobs);
         eprintln!(
-            "mpi_match: {} threads: {:.0} matches/s, {}",
-            knobs.threads, value["throughputPerSecond"], value["latencyMicros"]
+            "mpi_match: run {run}/{}: 1 thread: {}",
+            knobs.runs, single["latencyMicros"]
         );
-        value
-    } else {
-        Value::Null
-    };
+        let concurrent = if knobs.threads > 0 {
+            let value = concurrent(&index, &queries, knobs);
+            eprintln!(
+                "mpi_match: run {run}/{}: {} threads: {:.0} matches/s, {}",
+                knobs.runs, knobs.threads, value["throughputPerSecond"], value["latencyMicros"]
+            );
+            value
+        } else {
+            Value::Null
+        };
+        runs.push(json!({"run": run, "singleThread": single, "concurrent": concurrent}));
+    }
+    let single = median_of(&runs.iter().map(|r| &r["singleThread"]).collect::<Vec<_>>());
+    let concurrent = median_of(&runs.iter().map(|r| &r["concurrent"]).collect::<Vec<_>>());
     let memory_after = memory();
 
     Ok(json!({
@@ -397,8 +446,10 @@ fn run(knobs: &Knobs) -> Result<Value, BoxError> {
             "afterLoad": memory_loaded,
             "afterRuns": memory_after,
         },
+        "runs": knobs.runs,
         "singleThread": single,
         "concurrent": concurrent,
+        "eachRun": runs,
         "loadavgBefore": load_before,
         "loadavgAfter": loadavg(),
         "nproc": std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -413,13 +464,15 @@ fn summary(result: &Value) -> String {
     let kib_to_mib = |v: &Value| v.as_f64().map_or(f64::NAN, |k| k / 1024.0);
     let single = &result["singleThread"];
     let mut text = format!(
-        "mpi_match [{}]: {} records / {} persons loaded in {:.1} s; RSS {:.0} MiB, peak {:.0} MiB\n",
+        "mpi_match [{}]: {} records / {} persons loaded in {:.1} s; RSS {:.0} MiB, peak {:.0} MiB; \
+         medians of {} runs:\n",
         result["label"].as_str().unwrap_or("?"),
         result["index"]["records"],
         result["index"]["persons"],
         result["index"]["loadSeconds"].as_f64().unwrap_or(f64::NAN),
         kib_to_mib(&result["memory"]["afterLoad"]["vmRssKiB"]),
         kib_to_mib(&result["memory"]["afterLoad"]["vmHwmKiB"]),
+        result["runs"],
     );
     let latency = &single["latencyMicros"];
     text.push_str(&format!(

@@ -15,7 +15,9 @@
 #      fresh PostgreSQL database (throwaway server, scripts/start-postgres.sh), each import
 #      under `/usr/bin/time -v`; the SQLite index is exported and evaluated;
 #   4. latency: the mpi_match bench against both 1M indexes with the held-out queries;
-#   5. renders the report from what the steps wrote (nothing in it is not measured here).
+#   5. memory at the goal's size: the same for BENCH_MPI_MEMORY_PERSONS persons (1M persons,
+#      ≈1.6M records), SQLite only;
+#   6. renders the report from what the steps wrote (nothing in it is not measured here).
 #
 # Every step runs under `/usr/bin/time -v` with the load average and the busiest other
 # processes noted before it, since the machine may be shared.
@@ -25,6 +27,9 @@
 #   BENCH_MPI_QUALITY_PERSONS (60000)   persons of the quality run
 #   BENCH_MPI_QUERIES (10000)           held-out query records, and timed matches per run
 #   BENCH_MPI_IMPORT_RUNS (1)           imports per database at scale (median reported)
+#   BENCH_MPI_MEMORY_PERSONS (1000000)  persons of a further SQLite-only run at the memory goal's
+#                                       size (import, quality, latency); 0 = skip
+#   MPI_BENCH_RUNS (3)                  passes of the latency bench (medians reported)
 #   BENCH_MPI_RL_MAX_RECORDS (all)      cap on the records given to recordlinkage
 #   BENCH_MPI_SKIP_POSTGRES=1           no PostgreSQL import or latency run
 #   BENCH_MPI_SKIP_RECORDLINKAGE=1      no recordlinkage baseline (no virtualenv either)
@@ -51,6 +56,7 @@ command -v python3 >/dev/null 2>&1 || die "python3 not found on PATH"
 PERSONS="${BENCH_MPI_PERSONS:-625000}"
 QUALITY_PERSONS="${BENCH_MPI_QUALITY_PERSONS:-60000}"
 QUERIES="${BENCH_MPI_QUERIES:-10000}"
+MEMORY_PERSONS="${BENCH_MPI_MEMORY_PERSONS:-1000000}"
 IMPORT_RUNS="${BENCH_MPI_IMPORT_RUNS:-1}"
 RL_MAX="${BENCH_MPI_RL_MAX_RECORDS:-}"
 SKIP_PG="${BENCH_MPI_SKIP_POSTGRES:-0}"
@@ -64,6 +70,7 @@ case "$REPORT" in /*) ;; *) REPORT="$ROOT/$REPORT" ;; esac
 for knob in PERSONS QUALITY_PERSONS QUERIES IMPORT_RUNS SEED; do
     [[ "${!knob}" =~ ^[1-9][0-9]*$ ]] || die "BENCH_MPI_$knob must be a positive whole number"
 done
+[[ "$MEMORY_PERSONS" =~ ^[0-9]+$ ]] || die "BENCH_MPI_MEMORY_PERSONS must be a whole number (0 = skip)"
 [[ -z "$RL_MAX" || "$RL_MAX" =~ ^[1-9][0-9]*$ ]] || die "BENCH_MPI_RL_MAX_RECORDS must be a positive whole number"
 
 # The pins of scripts/mpi_quality.py's docstring.
@@ -83,8 +90,13 @@ FACTS="$WORK/facts"
 mkdir -p "$FACTS"
 
 unset ESOCIAL_PG_DATADIR # only ever stop the server started below
+SAMPLER_PID=""
 on_exit() {
     local rc=$?
+    if [[ -n "$SAMPLER_PID" ]]; then
+        kill "$SAMPLER_PID" 2>/dev/null || true
+        wait "$SAMPLER_PID" 2>/dev/null || true
+    fi
     if [[ -n "${ESOCIAL_PG_DATADIR:-}" ]]; then
         bash "$ROOT/scripts/stop-postgres.sh" "$ESOCIAL_PG_DATADIR" || true
         unset ESOCIAL_PG_DATADIR
@@ -152,22 +164,108 @@ export HUB__AUDIT__DIGEST_KEY
     printf 'rustc=%s\n' "$(rustc --version 2>/dev/null || echo unknown)"
     printf 'python=%s\n' "$(python3 --version 2>&1)"
     printf 'sqlite_note=%s\n' "SQLite file in $WORK (same disk as /tmp)"
-    printf 'persons=%s\nquality_persons=%s\nqueries=%s\nimport_runs=%s\nseed=%s\n' \
-        "$PERSONS" "$QUALITY_PERSONS" "$QUERIES" "$IMPORT_RUNS" "$SEED"
+    printf 'persons=%s\nquality_persons=%s\nqueries=%s\nimport_runs=%s\nseed=%s\nmemory_persons=%s\nbench_runs=%s\n' \
+        "$PERSONS" "$QUALITY_PERSONS" "$QUERIES" "$IMPORT_RUNS" "$SEED" "$MEMORY_PERSONS" "${MPI_BENCH_RUNS:-3}"
     printf 'rl_max=%s\nskip_pg=%s\nskip_rl=%s\nskip_scale=%s\n' "$RL_MAX" "$SKIP_PG" "$SKIP_RL" "$SKIP_SCALE"
 } >"$FACTS/env.txt"
 
 # --- running a measured step -------------------------------------------------------------------
+# A sampler notes every 2 s the load average and the CPU used by each process, split into
+# this script's own (descendants of this shell) and everything else, so that the report can say
+# what else ran during each step.
+python3 - "$$" "$FACTS/cpu-samples.jsonl" <<'PY' &
+import json, os, sys, time
+
+root, out = int(sys.argv[1]), sys.argv[2]
+before = time.monotonic()
+# Daemons this script starts (PostgreSQL) are re-parented to init; their pids are listed here.
+extra_roots_file = os.path.join(os.path.dirname(out), "own-daemons.txt")
+ticks = os.sysconf("SC_CLK_TCK")
+
+
+def processes():
+    found = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="utf-8", errors="replace") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        # ppid, utime + stime, start time (ticks since boot), cutime + cstime (reaped children)
+        found[int(name)] = (comm, int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[19]),
+                            int(fields[13]) + int(fields[14]))
+    return found
+
+
+def busy_ticks():
+    with open("/proc/stat", encoding="utf-8") as handle:
+        fields = [int(v) for v in handle.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal: everything but idle and iowait
+    return sum(fields[:8]) - fields[3] - fields[4]
+
+
+def uptime_ticks():
+    with open("/proc/uptime", encoding="utf-8") as handle:
+        return float(handle.read().split()[0]) * ticks
+
+
+previous, busy_before, boot_before = processes(), busy_ticks(), uptime_ticks()
+tree_before = None
+with open(out, "a", encoding="utf-8") as handle:
+    while True:
+        time.sleep(2)
+        now = time.monotonic()
+        current, busy_now, boot_now = processes(), busy_ticks(), uptime_ticks()
+        elapsed = now - before
+        parents = {pid: entry[1] for pid, entry in current.items()}
+        try:
+            with open(extra_roots_file, encoding="utf-8") as extra:
+                roots = {root, *(int(p) for p in extra.read().split())}
+        except (OSError, ValueError):
+            roots = {root}
+
+        def mine(pid):
+            for _ in range(64):
+                if pid in roots:
+                    return True
+                pid = parents.get(pid, 0)
+                if pid <= 1:
+                    return False
+            return False
+
+        # CPU of this script's process tree: live members' own time plus what they reaped
+        # (an exited child's time moves into its parent's), so short-lived children count too.
+        tree_now = sum(entry[2] + entry[4] for pid, entry in current.items() if mine(pid))
+        mine_total = None if tree_before is None else max(0, tree_now - tree_before) / ticks / elapsed * 100
+        sample = {"t": time.time(), "load1": float(open("/proc/loadavg").read().split()[0]),
+                  "busy": round((busy_now - busy_before) / ticks / elapsed * 100, 1),
+                  "mineTotal": None if mine_total is None else round(mine_total, 1),
+                  "mine": {}, "others": {}}
+        for pid, (comm, _, cpu, started, _) in current.items():
+            if pid in previous and previous[pid][0] == comm:
+                spent = cpu - previous[pid][2]
+            elif started >= boot_before:
+                spent = cpu  # started since the last sample
+            else:
+                continue
+            percent = spent / ticks / elapsed * 100
+            if percent >= 1:
+                group = sample["mine" if mine(pid) else "others"]
+                group[comm] = round(group.get(comm, 0) + percent, 1)
+        previous, before, busy_before, boot_before, tree_before = current, now, busy_now, boot_now, tree_now
+        handle.write(json.dumps(sample) + "\n")
+        handle.flush()
+PY
+SAMPLER_PID=$!
+
 # step NAME CMD...: runs CMD under /usr/bin/time -v; stdout to NAME.out, stderr to NAME.err,
 # the command (work dir shown as $W, secrets masked) to NAME.cmd, the exit code to NAME.rc,
-# and what else the machine was doing to NAME.ctx. Exit code 3 of `mpi import` (some lines
-# rejected) is recorded, not fatal.
-busy_others() {
-    # The busiest processes other than this script's own, by name only (never arguments).
-    ps -eo pid=,ppid=,pcpu=,rss=,comm= --sort=-pcpu 2>/dev/null \
-        | awk -v me="$$" '$1 != me && $2 != me && $3 >= 5.0 { printf "%s (%s%% CPU, %d MiB); ", $5, $3, $4 / 1024 }' \
-        | head -c 600
-}
+# and when it ran to NAME.ctx. Exit code 3 of `mpi import` (some lines rejected) is recorded,
+# not fatal.
 show_cmd() {
     local text="$*"
     text="${text//$WORK/\$W}"
@@ -182,13 +280,12 @@ step() {
     show_cmd "$@" >"$FACTS/$name.cmd"
     {
         printf 'loadavg_before=%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-        printf 'others_before=%s\n' "$(busy_others)"
-        printf 'started=%s\n' "$(date -u +%H:%M:%S)"
+        printf 'start=%s\n' "$EPOCHREALTIME"
     } >"$FACTS/$name.ctx"
     log "[$(elapsed)s] $name: $(cat "$FACTS/$name.cmd")"
     local rc=0
     /usr/bin/time -v -o "$FACTS/$name.time" "$@" >"$FACTS/$name.out" 2>"$FACTS/$name.err" || rc=$?
-    printf 'loadavg_after=%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$FACTS/$name.ctx"
+    printf 'loadavg_after=%s\nend=%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" "$EPOCHREALTIME" >>"$FACTS/$name.ctx"
     echo "$rc" >"$FACTS/$name.rc"
     if [[ $rc -ne 0 && $rc -ne 3 ]]; then
         tail -n 30 "$FACTS/$name.err" >&2 || true
@@ -249,16 +346,12 @@ PY
 fi
 rm -f -- "$Q/index.db" "$Q"/index.db-* "$Q/records-subset.jsonl"
 
-# --- 3. scale ----------------------------------------------------------------------------------------
-if [[ "$SKIP_SCALE" != 1 ]]; then
-    log "scale: $PERSONS persons"
-    S="$WORK/scale"
-    mkdir -p "$S"
-    step s_synth "$HUB" mpi synth --persons "$PERSONS" --seed "$((SEED + 1))" \
-        --out "$S/all.jsonl" --truth "$S/all-truth.jsonl"
-    # Hold out every k-th record as a match query; the truth is split the same way (its lines
-    # follow the records' lines; checked).
-    python3 - "$S" "$QUERIES" >"$FACTS/s_split.txt" <<'PY'
+# split_holdout DIR TAG: holds out every k-th record of DIR/all.jsonl (BENCH_MPI_QUERIES in all)
+# as match queries (DIR/queries.jsonl); the rest goes to DIR/import.jsonl, and the truth is split
+# the same way (its lines follow the records' lines; checked).
+split_holdout() {
+    local dir="$1" tag="$2"
+    python3 - "$dir" "$QUERIES" >"$FACTS/${tag}_split.txt" <<'PY'
 import json, sys
 work, wanted = sys.argv[1], int(sys.argv[2])
 with open(f"{work}/all.jsonl", "rb") as handle:
@@ -282,8 +375,18 @@ with open(f"{work}/all.jsonl", encoding="utf-8") as records, \
             imported += 1
 print(f"total={total}\nevery={every}\nheld_out={held}\nimported={imported}")
 PY
-    rm -f -- "$S/all.jsonl" "$S/all-truth.jsonl"
-    cat "$FACTS/s_split.txt" >&2
+    rm -f -- "$dir/all.jsonl" "$dir/all-truth.jsonl"
+    sed 's/^/    /' "$FACTS/${tag}_split.txt" >&2
+}
+
+# --- 3. scale ----------------------------------------------------------------------------------------
+if [[ "$SKIP_SCALE" != 1 ]]; then
+    log "scale: $PERSONS persons"
+    S="$WORK/scale"
+    mkdir -p "$S"
+    step s_synth "$HUB" mpi synth --persons "$PERSONS" --seed "$((SEED + 1))" \
+        --out "$S/all.jsonl" --truth "$S/all-truth.jsonl"
+    split_holdout "$S" s
 
     for ((run = 1; run <= IMPORT_RUNS; run++)); do
         rm -f -- "$S/index.db" "$S"/index.db-*
@@ -302,6 +405,7 @@ PY
         pg_env="$(bash "$ROOT/scripts/start-postgres.sh")"
         eval "$pg_env"
         export ESOCIAL_PG_DATADIR
+        head -n 1 "$ESOCIAL_PG_DATADIR/postmaster.pid" >>"$FACTS/own-daemons.txt"
         PG_VERSION="$(cat "$ESOCIAL_PG_DATADIR/PG_VERSION")"
         PSQL="/usr/lib/postgresql/$PG_VERSION/bin/psql"
         echo "PostgreSQL $("$PSQL" --version | awk '{ print $3 }'), throwaway server of scripts/start-postgres.sh (fsync, synchronous_commit and full_page_writes off)" >"$FACTS/pg_version.txt"
@@ -327,12 +431,34 @@ PY
             MPI_BENCH_N="$QUERIES" MPI_BENCH_LABEL=postgres \
             MPI_BENCH_REPORT_JSON="$FACTS/l_postgres.json" "$BENCH" --bench
     fi
+    rm -f -- "$S/index.db" "$S"/index.db-*
+
+    # --- 5. memory at the goal's size (1M persons), SQLite only -----------------------------------
+    if ((MEMORY_PERSONS > 0)); then
+        log "memory: $MEMORY_PERSONS persons"
+        M="$WORK/memory"
+        mkdir -p "$M"
+        step m_synth "$HUB" mpi synth --persons "$MEMORY_PERSONS" --seed "$((SEED + 2))" \
+            --out "$M/all.jsonl" --truth "$M/all-truth.jsonl"
+        split_holdout "$M" m
+        step m_sqlite_import_1 "$HUB" mpi import --db "$(sqlite_url "$M/index.db")" \
+            --source legacy "$M/import.jsonl"
+        du -k "$M/index.db" | cut -f1 >"$FACTS/m_sqlite_import_1.dbsize"
+        step m_export "$HUB" mpi export --db "$(sqlite_url "$M/index.db")" --clusters "$M/clusters.jsonl"
+        step m_evaluate python3 scripts/mpi_quality.py evaluate --truth "$M/import-truth.jsonl" \
+            --clusters "$M/clusters.jsonl" --json "$FACTS/m_evaluate.json"
+        rm -f -- "$M/clusters.jsonl"
+        step l_memory env MPI_BENCH_DB="$(sqlite_url "$M/index.db")" MPI_BENCH_QUERIES="$M/queries.jsonl" \
+            MPI_BENCH_N="$QUERIES" MPI_BENCH_LABEL=sqlite-1M-persons \
+            MPI_BENCH_REPORT_JSON="$FACTS/l_memory.json" "$BENCH" --bench
+        rm -f -- "$M/index.db" "$M"/index.db-*
+    fi
 fi
 
 elapsed >"$FACTS/total.seconds"
 date -u +%Y-%m-%dT%H:%M:%SZ >"$FACTS/finished.txt"
 
-# --- 5. report ---------------------------------------------------------------------------------------
+# --- 6. report ---------------------------------------------------------------------------------------
 mkdir -p "$(dirname "$REPORT")"
 python3 - "$FACTS" "$REPORT" <<'PY'
 import json, os, re, statistics, sys
@@ -403,11 +529,43 @@ def import_figures(name):
     return figures
 
 
+SAMPLES = []
+if exists("cpu-samples.jsonl"):
+    with open(path("cpu-samples.jsonl"), encoding="utf-8") as handle:
+        SAMPLES = [json.loads(line) for line in handle if line.strip()]
+
+
+def others_cpu(start, end):
+    """Mean CPU (% of one core) of processes not started by this script, between two times:
+    all CPU time the kernel counted (/proc/stat) less what this script's processes used; and
+    the processes seen, by name (short-lived ones can be missed)."""
+    window = [s for s in SAMPLES if start <= s["t"] <= end + 2]
+    if not window:
+        return None, {}
+    by_name = {}
+    total = 0.0
+    for sample in window:
+        own = sample.get("mineTotal")
+        own = sum(sample["mine"].values()) if own is None else own
+        total += max(0.0, sample["busy"] - own) / len(window)
+        for comm, percent in sample["others"].items():
+            by_name[comm] = by_name.get(comm, 0) + percent / len(window)
+    return total, dict(sorted(by_name.items(), key=lambda kv: -kv[1]))
+
+
+def describe_others(total, by_name):
+    if total is None:
+        return "too short for the 2-s CPU sampler"
+    busy = ", ".join(f"{comm} {percent:.0f}%" for comm, percent in by_name.items() if percent >= 5)
+    return f"other processes {total:.0f}% CPU" + (f" ({busy})" if busy else "")
+
+
 def ctx(name):
     values = keyvals(name + ".ctx")
-    others = values.get("others_before", "").strip().rstrip(";")
-    return (f"load average {values.get('loadavg_before', '?')} before, "
-            f"{values.get('loadavg_after', '?')} after; busy at start: {others or 'nothing above 5% CPU'}")
+    start, end = float(values["start"]), float(values["end"])
+    total, by_name = others_cpu(start, end)
+    return (f"{end - start:.1f} s; load average {values['loadavg_before'].split()[0]} → "
+            f"{values['loadavg_after'].split()[0]}; {describe_others(total, by_name)}")
 
 
 def cmd(name):
@@ -449,8 +607,15 @@ out(f"- {env['rustc']}; {env['python']}")
 out(f"- Knobs: BENCH_MPI_QUALITY_PERSONS={env['quality_persons']}, BENCH_MPI_PERSONS={env['persons']}, "
     f"BENCH_MPI_QUERIES={env['queries']}, BENCH_MPI_IMPORT_RUNS={env['import_runs']}, seed {env['seed']}"
     + (f", BENCH_MPI_RL_MAX_RECORDS={env['rl_max']}" if env.get("rl_max") else ""))
-out("- The machine is shared and noisy: each step below notes the load average around it and "
-    "the other processes using ≥5% CPU when it started.")
+out("- The machine is shared and noisy. A sampler read every process's CPU time every 2 s; "
+    "each command below is followed by its wall time, the 1-minute load average before → after "
+    f"it, and the mean CPU that processes not started by this script used while it ran (100% = one "
+    f"of the {env['nproc']} cores; names with ≥5% listed).")
+if SAMPLES:
+    total, by_name = others_cpu(SAMPLES[0]["t"], SAMPLES[-1]["t"])
+    loads = [s["load1"] for s in SAMPLES]
+    out(f"- Over the whole measured part of the run (after the build): {describe_others(total, by_name)}; "
+        f"1-minute load average median {statistics.median(loads):.2f}, max {max(loads):.2f}.")
 out("")
 
 # --- quality
@@ -556,9 +721,8 @@ if exists("s_synth.cmd"):
     out("Records/s (linking) is what `mpi import` prints: records over the linking-and-writing time, "
         "after the index is opened and the weights learned (EM s). Records/s (wall) divides by the "
         "whole process's wall time. Peak RSS is `/usr/bin/time -v`'s maximum resident set size of "
-        "the import process (the PostgreSQL server's own memory is not included).")
-    if exists("pg_version.txt"):
-        out(f" PostgreSQL: {text('pg_version.txt')}.")
+        "the import process (the PostgreSQL server's own memory is not included)."
+        + (f" PostgreSQL: {text('pg_version.txt')}." if exists("pg_version.txt") else ""))
     out("")
     for db, m in medians.items():
         out(f"- {db}: median over {m['runs']} run(s) {n(int(m['rate']))} records/s linking, "
@@ -573,7 +737,8 @@ if exists("s_synth.cmd"):
     out("")
     out("Commands:")
     out("")
-    names = sorted(name[:-4] for name in os.listdir(facts) if name.startswith(("s_sqlite_import_", "s_pg_import_")) and name.endswith(".cmd"))
+    names = sorted((name[:-4] for name in os.listdir(facts) if name.startswith(("s_sqlite_import_", "s_pg_import_")) and name.endswith(".cmd")),
+                   key=lambda name: (name.startswith("s_pg"), name))
     for name in ["s_synth", *names, "s_export", "s_evaluate"]:
         out(f"- `{cmd(name)}` ({ctx(name)})")
     out("")

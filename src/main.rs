@@ -137,11 +137,12 @@ struct ThresholdArgs {
 
 #[derive(Subcommand)]
 enum MpiAction {
-    /// Import source records from JSON Lines (one record per line, see
-    /// contracts/mpi/source-record.md) or CSV, linking each as it is read. Bad lines are
-    /// reported with their line number and skipped. Exit status: 0 all imported, 3 some lines
-    /// rejected, 1 the import stopped. Needs HUB__AUDIT__DIGEST_KEY (the server's
-    /// audit.digest_key), which seals identity attributes.
+    /// Import source records (JSON Lines or CSV), linking each as it is read.
+    ///
+    /// The format is in contracts/mpi/source-record.md. Bad lines are reported with their line
+    /// number and skipped. Exit status: 0 all imported, 3 some lines rejected, 1 the import
+    /// stopped (batches written before stay). Needs HUB__AUDIT__DIGEST_KEY (the server's
+    /// audit.digest_key), which seals identity attributes in the store.
     Import {
         #[command(flatten)]
         index: IndexArgs,
@@ -185,8 +186,10 @@ enum MpiAction {
         #[arg(long)]
         clusters: Option<PathBuf>,
     },
-    /// Generate realistic synthetic Moldovan records with duplicates and the truth of who is
-    /// who: Romanian and Russian names, transliterations, typos, missing fields, name changes.
+    /// Generate synthetic Moldovan records with duplicates, and the truth of who is who.
+    ///
+    /// Romanian and Russian names, transliterations and Cyrillic, typos, missing fields, name
+    /// changes, twins and relatives sharing addresses.
     Synth {
         /// Number of distinct persons (records are about 1.6 times as many).
         #[arg(long)]
@@ -200,8 +203,9 @@ enum MpiAction {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Show the candidates, scores and explanations for each record of a JSON Lines file,
-    /// as `POST /api/v1/persons/match` would; changes nothing.
+    /// Show candidates, scores and explanations for records of a JSON Lines file.
+    ///
+    /// The same as `POST /api/v1/persons/match` for each line; changes nothing.
     Match {
         #[command(flatten)]
         index: IndexArgs,
