@@ -69,7 +69,9 @@ pub async fn create_exchange(
 ) -> Result<HttpResponse, ExchangeFailure> {
     let client = caller(&request, &state)?;
     let body = read_limited(payload, state.max_body_bytes).await?;
-    let exchange_request = ExchangeRequest::parse(&resolve_subject(&body, &client, &state).await?)?;
+    let mut value = ExchangeRequest::json(&body)?;
+    resolve_subject(&mut value, &client, &state).await?;
+    let exchange_request = ExchangeRequest::from_value(value)?;
     match exchange_request.mode {
         Mode::Sync if exchange_request.callback_url.is_some() => {
             Err(ExchangeError::InvalidRequest(vec![Violation {
@@ -106,30 +108,27 @@ pub async fn create_exchange(
 /// the master index holds for that person; a subject with an IDNP is left as it is. Looking a
 /// person up needs the `read` role in the master index, and is audited like any read.
 async fn resolve_subject(
-    body: &[u8],
+    value: &mut serde_json::Value,
     client: &str,
     state: &ApiState,
-) -> Result<Vec<u8>, ExchangeFailure> {
-    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return Ok(body.to_vec());
-    };
+) -> Result<(), ExchangeFailure> {
     let Some(subject) = value.get("subject").and_then(|s| s.as_object()) else {
-        return Ok(body.to_vec());
+        return Ok(());
     };
     if subject.contains_key("idnp") || subject.len() > 2 {
-        return Ok(body.to_vec());
+        return Ok(());
     }
     let text = |key: &str| subject.get(key).and_then(|v| v.as_str());
     let reference = match (text("personId"), text("source"), text("localId")) {
         (Some(id), None, None) => match uuid::Uuid::parse_str(id) {
             Ok(id) => SubjectRef::Person(id),
-            Err(_) => return Ok(body.to_vec()),
+            Err(_) => return Ok(()),
         },
         (None, Some(source), Some(local_id)) => SubjectRef::Record(RecordRef {
             source: source.to_owned(),
             local_id: local_id.to_owned(),
         }),
-        _ => return Ok(body.to_vec()),
+        _ => return Ok(()),
     };
     let may_read = state
         .mpi_roles
@@ -157,7 +156,7 @@ async fn resolve_subject(
     }
     let (_, idnp) = resolved.map_err(ExchangeError::UnresolvedSubject)?;
     value["subject"] = json!({ "idnp": idnp });
-    Ok(serde_json::to_vec(&value).expect("JSON values serialise"))
+    Ok(())
 }
 
 /// `GET /api/v1/exchanges/{id}`: status and, once completed, the result.

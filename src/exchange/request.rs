@@ -85,8 +85,17 @@ impl ExchangeRequest {
     /// Parses raw request bytes. The checks run from the most specific (a missing legal basis
     /// gets its own code) to the general schema, then the identifiers' check digits.
     pub fn parse(bytes: &[u8]) -> Result<Self, ExchangeError> {
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|error| ExchangeError::MalformedJson(error.to_string()))?;
+        Self::from_value(Self::json(bytes)?)
+    }
+
+    /// The request body as JSON, not yet checked.
+    pub fn json(bytes: &[u8]) -> Result<Value, ExchangeError> {
+        serde_json::from_slice(bytes)
+            .map_err(|error| ExchangeError::MalformedJson(error.to_string()))
+    }
+
+    /// Checks a request already read as JSON, as [`ExchangeRequest::parse`] does.
+    pub fn from_value(value: Value) -> Result<Self, ExchangeError> {
         let purpose = value.get("purpose");
         if is_blank(purpose.and_then(|p| p.get("legalBasis"))) {
             return Err(ExchangeError::MissingLegalBasis);

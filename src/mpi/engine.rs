@@ -5,7 +5,7 @@
 //! person.
 
 use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,8 +22,7 @@ use crate::store::{
 };
 
 /// Match-weight thresholds (sums of log2 m/u) of the three outcomes.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
     /// At or above: linked automatically (if nothing calls for a human).
     pub auto_link: f64,
@@ -250,6 +249,18 @@ enum IndexOp {
 pub struct Plan {
     pub batch: MpiBatch,
     ops: Vec<IndexOp>,
+}
+
+impl Plan {
+    /// A new, empty person.
+    fn add_person(&mut self, person: PersonId, now: i64) {
+        self.batch.persons.push(MpiPersonRow {
+            id: person.to_string(),
+            created_at: now,
+            merged_into: None,
+        });
+        self.ops.push(IndexOp::EnsurePerson(person, now));
+    }
 }
 
 /// What matching concluded for one record.
@@ -679,12 +690,7 @@ impl MasterIndex {
                 ),
                 (outcome, candidate) => {
                     let person = Uuid::now_v7();
-                    plan.batch.persons.push(MpiPersonRow {
-                        id: person.to_string(),
-                        created_at: now,
-                        merged_into: None,
-                    });
-                    plan.ops.push(IndexOp::EnsurePerson(person, now));
+                    plan.add_person(person, now);
                     if let (Outcome::Review, Some(candidate)) = (outcome, candidate)
                         && !open_reviews.contains(&(key.clone(), candidate.person))
                     {
@@ -740,7 +746,7 @@ impl MasterIndex {
             updated_at: now,
         });
         plan.batch.history.push(history_row(
-            entry_id,
+            &entry_id.to_string(),
             if existing.is_some() {
                 "update"
             } else {
@@ -850,7 +856,8 @@ impl MasterIndex {
             }
             changes
         };
-        self.commit_changes("link", actor, now, changes, None).await
+        self.commit_changes("link", actor, now, changes, Plan::default(), None)
+            .await
     }
 
     /// Takes a record out of a person into a new person of its own, and remembers that it is
@@ -901,7 +908,9 @@ impl MasterIndex {
             };
             (changes, new_person)
         };
-        self.commit_changes("unlink", actor, now, changes, Some(new_person))
+        let mut plan = Plan::default();
+        plan.add_person(new_person, now);
+        self.commit_changes("unlink", actor, now, changes, plan, None)
             .await
     }
 
@@ -967,7 +976,7 @@ impl MasterIndex {
                 ..Changes::default()
             }
         };
-        self.commit_changes("merge", actor, now, changes, None)
+        self.commit_changes("merge", actor, now, changes, Plan::default(), None)
             .await
     }
 
@@ -1046,40 +1055,29 @@ impl MasterIndex {
             actor,
             now,
             inverse,
-            CommitContext::Undoes(entry_id.to_owned()),
+            Plan::default(),
+            Some(entry_id.to_owned()),
         )
         .await
     }
 
-    /// Writes hand-made changes with their history entry, then applies them.
+    /// Writes hand-made changes with their history entry (and whatever `plan` already holds),
+    /// then applies them. `undoes` names the entry this one undoes.
     async fn commit_changes(
         &self,
         action: &str,
         actor: &str,
         now: i64,
         changes: Changes,
-        context: impl Into<CommitContext>,
+        mut plan: Plan,
+        undoes: Option<String>,
     ) -> Result<HistoryEntry, MpiError> {
-        let context = context.into();
-        let mut plan = Plan::default();
-        if let CommitContext::NewPerson(person) = context {
-            plan.batch.persons.push(MpiPersonRow {
-                id: person.to_string(),
-                created_at: now,
-                merged_into: None,
-            });
-            plan.ops.push(IndexOp::EnsurePerson(person, now));
-        }
-        let undoes = match &context {
-            CommitContext::Undoes(id) => Some(id.clone()),
-            _ => None,
-        };
         let entry_id = Uuid::now_v7().to_string();
         changes_into_plan(&changes, actor, now, &mut plan);
         if let Some(undone) = &undoes {
             plan.batch.undone.push((undone.clone(), entry_id.clone()));
         }
-        plan.batch.history.push(history_row_with_id(
+        plan.batch.history.push(history_row(
             &entry_id,
             action,
             actor,
@@ -1180,12 +1178,7 @@ impl MasterIndex {
                             }),
                             after: Some(Membership {
                                 person: target,
-                                link: manual_link(
-                                    "review",
-                                    Some((review.score, record.clone())),
-                                    actor,
-                                    now,
-                                ),
+                                link: manual_link("review", Some(review.score), actor, now),
                             }),
                         }],
                         ..Changes::default()
@@ -1206,26 +1199,12 @@ impl MasterIndex {
             }
         };
         let mut plan = Plan::default();
-        let entry_id = Uuid::now_v7().to_string();
-        changes_into_plan(&changes, actor, now, &mut plan);
         plan.batch
             .review_decisions
             .push((review.id.clone(), status.into(), actor.into(), now));
         plan.ops.push(IndexOp::ReviewClosed(record, candidate));
-        let action = format!("review-{status}");
-        plan.batch.history.push(history_row_with_id(
-            &entry_id, &action, actor, now, &changes, None,
-        ));
-        self.commit(plan).await?;
-        Ok(HistoryEntry {
-            id: entry_id,
-            action,
-            actor: actor.to_owned(),
-            at: now,
-            changes,
-            undoes: None,
-            undone_by: None,
-        })
+        self.commit_changes(&format!("review-{status}"), actor, now, changes, plan, None)
+            .await
     }
 
     /// The person a subject reference stands for (after merges) and its one valid IDNP.
@@ -1345,18 +1324,6 @@ impl MasterIndex {
     /// Runs `f` over the index (exports, statistics).
     pub fn with_index<T>(&self, f: impl FnOnce(&Index) -> T) -> T {
         f(&self.read())
-    }
-}
-
-enum CommitContext {
-    None,
-    NewPerson(PersonId),
-    Undoes(String),
-}
-
-impl From<Option<PersonId>> for CommitContext {
-    fn from(person: Option<PersonId>) -> Self {
-        person.map_or(Self::None, Self::NewPerson)
     }
 }
 
@@ -1508,15 +1475,12 @@ fn review_reason(candidate: &Candidate) -> &'static str {
     needs_human(candidate).unwrap_or("the score is between the review and auto-link thresholds")
 }
 
-fn manual_link(rule: &str, score: Option<(f64, RecordRef)>, actor: &str, now: i64) -> Link {
-    let (score, anchor) = match score {
-        Some((score, _)) => (Some(score), None),
-        None => (None, None),
-    };
+/// A link made by a person (pinned), with the reviewed score if there was one.
+fn manual_link(rule: &str, score: Option<f64>, actor: &str, now: i64) -> Link {
     Link {
         rule: rule.into(),
         score,
-        anchor,
+        anchor: None,
         actor: actor.to_owned(),
         at: now,
         pinned: true,
@@ -1524,17 +1488,6 @@ fn manual_link(rule: &str, score: Option<(f64, RecordRef)>, actor: &str, now: i6
 }
 
 fn history_row(
-    id: Uuid,
-    action: &str,
-    actor: &str,
-    at: i64,
-    changes: &Changes,
-    undoes: Option<String>,
-) -> MpiHistoryRow {
-    history_row_with_id(&id.to_string(), action, actor, at, changes, undoes)
-}
-
-fn history_row_with_id(
     id: &str,
     action: &str,
     actor: &str,
@@ -1610,6 +1563,3 @@ pub fn check_source(source: &str) -> Result<(), RecordError> {
         })
     }
 }
-
-/// Shared handle used by the API.
-pub type SharedMasterIndex = Arc<MasterIndex>;

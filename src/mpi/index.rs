@@ -302,10 +302,6 @@ impl Index {
             .filter(|(_, p)| p.merged_into.is_none() && !p.slots.is_empty())
     }
 
-    pub fn slot_at(&self, slot: u32) -> &Slot {
-        &self.slots[slot as usize]
-    }
-
     pub fn is_non_match(&self, record: &RecordRef, person: &PersonId) -> bool {
         self.non_matches
             .get(record)
@@ -517,8 +513,12 @@ impl Index {
         let mut candidates: Vec<Candidate> = best.into_values().collect();
         if let Some(crate::mpi::record::IdnpEvidence::Valid(digits)) = &features.idnp {
             for candidate in &mut candidates {
-                candidate.idnp_conflict = self.records_of(&candidate.person).iter().any(|s| {
-                    matches!(&s.features.idnp,
+                let slots = self
+                    .persons
+                    .get(&candidate.person)
+                    .map(|p| p.slots.as_slice());
+                candidate.idnp_conflict = slots.unwrap_or_default().iter().any(|&slot| {
+                    matches!(&self.slots[slot as usize].features.idnp,
                         Some(crate::mpi::record::IdnpEvidence::Valid(other)) if other != digits)
                 });
             }

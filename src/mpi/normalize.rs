@@ -732,7 +732,8 @@ fn digits(part: &str, width: usize) -> Option<u16> {
     part.parse().ok()
 }
 
-fn days_in_month(year: u16, month: u8) -> u8 {
+/// Days in `month` of `year` (Gregorian leap years).
+pub(crate) fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         4 | 6 | 9 | 11 => 30,
         2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {

@@ -25,6 +25,7 @@
 use std::io::{self, Write};
 
 use crate::domain::idnp::check_digit;
+use crate::mpi::normalize::days_in_month;
 use crate::mpi::record::{Address, Identifier, SourceRecord};
 
 /// What to generate.
@@ -102,11 +103,7 @@ struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        crate::simulate::population::splitmix64(&mut self.0)
     }
 
     /// A value in `0..bound` (0 when `bound` is 0).
@@ -197,17 +194,6 @@ impl Date {
     /// Age reached during the last year of births.
     fn age(self) -> u16 {
         LAST_BIRTH_YEAR.saturating_sub(self.year)
-    }
-}
-
-fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
-            29
-        }
-        2 => 28,
-        _ => 31,
     }
 }
 
