@@ -72,6 +72,10 @@ pub enum ExchangeError {
     RegistrySignature(String),
     #[error("the registry answered with a fault: {0}")]
     RegistryFault(String),
+    #[error("the registry's signed answer is not bound to this request: {0}")]
+    RegistryUnboundAnswer(&'static str),
+    #[error("the registry's answer was seen before (a replay)")]
+    RegistryReplayedAnswer,
     #[error("the registry's answer is not usable: {0}")]
     RegistryInvalidResponse(String),
     #[error("the registry's answer does not match the service data schema")]
@@ -116,6 +120,8 @@ impl ExchangeError {
             Self::RegistrySignature(_) => "registry.invalid_signature",
             Self::RegistryFault(_) => "registry.fault",
             Self::RegistryInvalidResponse(_) => "registry.invalid_response",
+            Self::RegistryUnboundAnswer(_) => "registry.unbound_answer",
+            Self::RegistryReplayedAnswer => "registry.replayed_answer",
             Self::RegistryResultInvalid(_) => "registry.result_invalid",
             Self::StoreUnavailable => "hub.store_unavailable",
             Self::QueueUnavailable => "hub.queue_unavailable",
@@ -154,6 +160,8 @@ impl ExchangeError {
             | Self::RegistrySignature(_)
             | Self::RegistryFault(_)
             | Self::RegistryInvalidResponse(_)
+            | Self::RegistryUnboundAnswer(_)
+            | Self::RegistryReplayedAnswer
             | Self::RegistryResultInvalid(_) => 502,
             Self::StoreUnavailable | Self::QueueUnavailable => 503,
             Self::AsyncNotSupported(_) | Self::CallbackNotRegistered => 422,

@@ -44,6 +44,8 @@ pub enum CallError {
     Jws(#[source] JwsError),
     #[error("signed answer is not the expected JSON: {0}")]
     NotJson(String),
+    #[error("signed answer is not bound to this request: {0}")]
+    Unbound(&'static str),
 }
 
 /// A REST answer whose JWS signature verified.
@@ -52,6 +54,10 @@ pub struct VerifiedRestAnswer {
     /// The signed payload: `{"mconnect": …, "response": …}` or `{"mconnect": …, "error": …}`.
     pub payload: serde_json::Value,
     pub signer: String,
+    /// The answer's own message id (its binding to the request was checked).
+    pub message_id: String,
+    /// When the answer's signature stops being valid: a replay cache keeps its id until then.
+    pub expires: SystemTime,
     pub request_digest: String,
     pub response_digest: String,
 }
@@ -62,6 +68,10 @@ pub struct VerifiedAnswer {
     pub text: String,
     /// Common name of the certificate that signed the answer.
     pub signer: String,
+    /// The answer's own message id (its binding to the request was checked).
+    pub message_id: String,
+    /// When the answer's signature stops being valid: a replay cache keeps its id until then.
+    pub expires: SystemTime,
     /// SHA-256 of the signed request as sent, and of the answer as received.
     pub request_digest: String,
     pub response_digest: String,
@@ -211,11 +221,14 @@ impl MconnectClient {
         Ok(response.status().as_u16())
     }
 
-    /// Signs `payload` as JWS, posts it and verifies the signed answer (errors included).
+    /// Signs `payload` as JWS, posts it and verifies the signed answer (errors included) and
+    /// its binding: `mconnect.relatesTo` must be `message_id` and `mconnect.requestHash` the
+    /// hash of the token sent.
     pub async fn call_rest(
         &self,
         destination: &Destination<'_>,
         payload: &serde_json::Value,
+        message_id: &str,
     ) -> Result<VerifiedRestAnswer, CallError> {
         let signed = jws::sign_compact(
             payload.to_string().as_bytes(),
@@ -225,6 +238,7 @@ impl MconnectClient {
         )
         .map_err(CallError::SignJws)?;
         let request_digest = crate::audit::message_digest(signed.as_bytes());
+        let request_hash = super::request_hash(signed.as_bytes());
         let (status, body) = self.post(destination, "application/jose", signed).await?;
         let response_digest = crate::audit::message_digest(&body);
         let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
@@ -235,21 +249,38 @@ impl MconnectClient {
             Err(error) => return Err(CallError::Jws(error)),
         };
         let signer = Self::check_signer(destination, verified.signer_common_name)?;
-        let payload = serde_json::from_slice(&verified.payload)
+        let payload: serde_json::Value = serde_json::from_slice(&verified.payload)
             .map_err(|error| CallError::NotJson(error.to_string()))?;
+        let block = &payload["mconnect"];
+        let text = |key: &str| block.get(key).and_then(serde_json::Value::as_str);
+        if text("relatesTo") != Some(message_id) {
+            return Err(CallError::Unbound("relatesTo is not our messageId"));
+        }
+        if text("requestHash") != Some(request_hash.as_str()) {
+            return Err(CallError::Unbound("requestHash is not the hash of our request"));
+        }
+        let answer_id = text("messageId")
+            .filter(|id| !id.is_empty())
+            .ok_or(CallError::Unbound("the answer has no messageId"))?
+            .to_string();
         Ok(VerifiedRestAnswer {
             payload,
             signer,
+            message_id: answer_id,
+            expires: verified.expires,
             request_digest,
             response_digest,
         })
     }
 
-    /// Signs `envelope`, posts it and verifies the answer's signature (faults included).
+    /// Signs `envelope`, posts it and verifies the answer's signature (faults included) and
+    /// its signed binding: `RelatesTo` must be `message_id` and `RequestHash` the hash of the
+    /// envelope sent.
     pub async fn call_soap(
         &self,
         destination: &Destination<'_>,
         envelope: &str,
+        message_id: &str,
     ) -> Result<VerifiedAnswer, CallError> {
         let signed = wssec::sign_envelope(
             envelope,
@@ -259,6 +290,7 @@ impl MconnectClient {
         )
         .map_err(CallError::Sign)?;
         let request_digest = crate::audit::message_digest(signed.as_bytes());
+        let request_hash = super::request_hash(signed.as_bytes());
         let (status, body) = self
             .post(destination, "text/xml; charset=utf-8", signed)
             .await?;
@@ -276,9 +308,29 @@ impl MconnectClient {
         };
         let signer = common_name(&verified.signer_certificate_der).unwrap_or_default();
         let signer = Self::check_signer(destination, signer)?;
+        // Every header was signed (verify_envelope refuses an unsigned one), so the binding
+        // read here is the one the registry signed.
+        let binding = {
+            let document = super::xml::parse(&text)
+                .map_err(|_| CallError::Unbound("the answer cannot be read"))?;
+            super::envelope::Envelope::read(&document)
+                .ok()
+                .and_then(|envelope| envelope.binding())
+                .ok_or(CallError::Unbound(
+                    "the answer lacks MessageId, RelatesTo or RequestHash",
+                ))?
+        };
+        if binding.relates_to != message_id {
+            return Err(CallError::Unbound("RelatesTo is not our MessageId"));
+        }
+        if binding.request_hash != request_hash {
+            return Err(CallError::Unbound("RequestHash is not the hash of our request"));
+        }
         Ok(VerifiedAnswer {
             text,
             signer,
+            message_id: binding.message_id,
+            expires: verified.expires,
             request_digest,
             response_digest,
         })

@@ -309,6 +309,7 @@ async fn handle(
     if let Some(response) = state.behaviour.fault() {
         return response;
     }
+    let request_hash = crate::mconnect::request_hash(&body);
     let text = String::from_utf8_lossy(&body).to_string();
     let signing_time = if state.behaviour.expired {
         SystemTime::now() - Duration::from_secs(20 * 60)
@@ -316,8 +317,8 @@ async fn handle(
         SystemTime::now()
     };
     match state.registry.transport {
-        Transport::Soap => soap_answer(&text, &state, signing_time),
-        Transport::Rest => rest_answer(request.path(), &text, &state, signing_time),
+        Transport::Soap => soap_answer(&text, request_hash, &state, signing_time),
+        Transport::Rest => rest_answer(request.path(), &text, request_hash, &state, signing_time),
     }
 }
 
@@ -338,9 +339,13 @@ fn look_up(state: &SimulatorState, simulated: &SimulatedService, idnp: &str) -> 
     }
 }
 
-fn soap_answer(text: &str, state: &SimulatorState, signing_time: SystemTime) -> HttpResponse {
-    let answer_id = uuid::Uuid::new_v4().to_string();
-    let (unsigned, is_fault) = soap_body(text, state, &answer_id);
+fn soap_answer(
+    text: &str,
+    request_hash: String,
+    state: &SimulatorState,
+    signing_time: SystemTime,
+) -> HttpResponse {
+    let (unsigned, is_fault) = soap_body(text, state, request_hash);
     let signed = match wssec::sign_envelope(
         &unsigned,
         &state.signer,
@@ -367,9 +372,17 @@ fn soap_answer(text: &str, state: &SimulatorState, signing_time: SystemTime) -> 
         .body(signed)
 }
 
-fn soap_body(text: &str, state: &SimulatorState, answer_id: &str) -> (String, bool) {
+fn soap_body(text: &str, state: &SimulatorState, request_hash: String) -> (String, bool) {
+    let binding = |relates: &str| envelope::AnswerBinding {
+        message_id: uuid::Uuid::new_v4().to_string(),
+        relates_to: relates.to_string(),
+        request_hash: request_hash.clone(),
+    };
     let fault = |relates: &str, code: &str, message: &str| {
-        (envelope::fault(answer_id, relates, code, message), true)
+        (
+            envelope::fault(&binding(relates), code, message, None),
+            true,
+        )
     };
     if let Err(error) = wssec::verify_envelope(text, &state.trust, SystemTime::now()) {
         return fault("", "Client.InvalidSignature", &error.to_string());
@@ -411,12 +424,12 @@ fn soap_body(text: &str, state: &SimulatorState, answer_id: &str) -> (String, bo
         Lookup::Fixture(body) => {
             let is_fault = body.contains("Fault") && body.contains(envelope::SOAP_NS);
             (
-                envelope::response(answer_id, &relates, body.trim()),
+                envelope::response(&binding(&relates), body.trim()),
                 is_fault,
             )
         }
         Lookup::Generated(WireAnswer::Soap(body)) => {
-            (envelope::response(answer_id, &relates, &body), false)
+            (envelope::response(&binding(&relates), &body), false)
         }
         Lookup::Generated(WireAnswer::Rest(_)) | Lookup::NotFound => fault(
             &relates,
@@ -429,12 +442,15 @@ fn soap_body(text: &str, state: &SimulatorState, answer_id: &str) -> (String, bo
 fn rest_answer(
     path: &str,
     text: &str,
+    request_hash: String,
     state: &SimulatorState,
     signing_time: SystemTime,
 ) -> HttpResponse {
     let answer_id = uuid::Uuid::new_v4().to_string();
     let (status, relates, outcome) = rest_body(path, text, state);
-    let mut payload = json!({"mconnect": {"messageId": answer_id, "relatesTo": relates}});
+    let mut payload = json!({"mconnect": {
+        "messageId": answer_id, "relatesTo": relates, "requestHash": request_hash,
+    }});
     match outcome {
         Ok(response) => payload["response"] = response,
         Err((code, message)) => payload["error"] = json!({"code": code, "message": message}),

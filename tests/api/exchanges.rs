@@ -60,9 +60,13 @@ async fn a_completed_exchange_is_logged_with_digests_and_no_personal_data() {
     assert_eq!(record.legal_basis, "Legea nr. 123/2010, art. 12");
     assert_eq!(record.case_id.as_deref(), Some("CASE-42"));
     assert_eq!(
-        record.registry_message_id.as_deref(),
+        record.message_ids.response.as_deref(),
         body["registry"]["messageId"].as_str()
     );
+    let outgoing = record.message_ids.request.as_deref().expect("our MessageId");
+    assert!(uuid::Uuid::parse_str(outgoing).is_ok());
+    assert_ne!(record.message_ids.request, record.message_ids.response);
+    assert_eq!(record.direction, "outbound");
     let idnp = request["subject"]["idnp"].as_str().unwrap();
     assert_eq!(record.subject_digest.len(), 64);
     assert_ne!(record.subject_digest, idnp);
