@@ -258,7 +258,11 @@ fn envelopes_signed_by_xmlsec1_verify_with_the_hub_and_tampering_fails() {
         signed.replacen("2000000000004</civ:IDNP>", "2000000000012</civ:IDNP>", 1),
         signed.replacen("<wsu:Expires>2", "<wsu:Expires>3", 1),
         signed.replacen("art. 12</mc:CallBasis>", "art. 13</mc:CallBasis>", 1),
-        signed.replacen("000000000001</mc:MessageId>", "000000000009</mc:MessageId>", 1),
+        signed.replacen(
+            "000000000001</mc:MessageId>",
+            "000000000009</mc:MessageId>",
+            1,
+        ),
     ] {
         assert_ne!(tampered, signed);
         let rejected = hub(

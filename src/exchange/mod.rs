@@ -571,7 +571,12 @@ impl Exchanger {
                     .map(|answer| {
                         wire.request_digest = Some(answer.request_digest.clone());
                         wire.response_digest = Some(answer.response_digest.clone());
-                        (answer.signer.clone(), answer.message_id.clone(), answer.expires, Answer::Soap(answer.text))
+                        (
+                            answer.signer.clone(),
+                            answer.message_id.clone(),
+                            answer.expires,
+                            Answer::Soap(answer.text),
+                        )
                     })
             }
             Operation::Rest { path } => {
@@ -602,7 +607,12 @@ impl Exchanger {
                     .map(|answer| {
                         wire.request_digest = Some(answer.request_digest.clone());
                         wire.response_digest = Some(answer.response_digest.clone());
-                        (answer.signer.clone(), answer.message_id.clone(), answer.expires, Answer::Rest(answer.payload))
+                        (
+                            answer.signer.clone(),
+                            answer.message_id.clone(),
+                            answer.expires,
+                            Answer::Rest(answer.payload),
+                        )
                     })
             }
         };
@@ -611,7 +621,9 @@ impl Exchanger {
                 wire.message_ids.response = Some(message_id.clone());
                 match self.remember_answer(&signer, &message_id, expires).await {
                     Ok(()) => match answer {
-                        Answer::Soap(text) => decode_soap_answer(service, &text, message_id, signer),
+                        Answer::Soap(text) => {
+                            decode_soap_answer(service, &text, message_id, signer)
+                        }
                         Answer::Rest(payload) => {
                             decode_rest_answer(service, &payload, message_id, signer)
                         }

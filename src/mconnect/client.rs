@@ -257,7 +257,9 @@ impl MconnectClient {
             return Err(CallError::Unbound("relatesTo is not our messageId"));
         }
         if text("requestHash") != Some(request_hash.as_str()) {
-            return Err(CallError::Unbound("requestHash is not the hash of our request"));
+            return Err(CallError::Unbound(
+                "requestHash is not the hash of our request",
+            ));
         }
         let answer_id = text("messageId")
             .filter(|id| !id.is_empty())
@@ -324,7 +326,9 @@ impl MconnectClient {
             return Err(CallError::Unbound("RelatesTo is not our MessageId"));
         }
         if binding.request_hash != request_hash {
-            return Err(CallError::Unbound("RequestHash is not the hash of our request"));
+            return Err(CallError::Unbound(
+                "RequestHash is not the hash of our request",
+            ));
         }
         Ok(VerifiedAnswer {
             text,

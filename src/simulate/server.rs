@@ -44,6 +44,11 @@ pub struct Behaviour {
     pub garbage: bool,
     /// Start an answer and break the connection in the middle.
     pub drop_connection: bool,
+    /// Give every answer this message id (correctly signed and bound), as a registry whose
+    /// answers could be replayed would.
+    pub answer_id: Option<String>,
+    /// Send the first signed answer again, byte for byte, to every later request.
+    pub replay_first_answer: bool,
 }
 
 impl Behaviour {
@@ -157,6 +162,27 @@ struct SimulatorState {
     jws_verifier: JwsVerifier,
     population: Arc<Population>,
     behaviour: Behaviour,
+    /// The first signed answer, for `Behaviour::replay_first_answer`.
+    first_answer: std::sync::Mutex<Option<String>>,
+}
+
+impl SimulatorState {
+    /// A fresh answer message id, or the one the behaviour fixes.
+    fn answer_id(&self) -> String {
+        self.behaviour
+            .answer_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    }
+
+    /// `signed`, or the first answer ever sent when the behaviour replays it.
+    fn maybe_replayed(&self, signed: String) -> String {
+        if !self.behaviour.replay_first_answer {
+            return signed;
+        }
+        let mut first = self.first_answer.lock().expect("not poisoned");
+        first.get_or_insert(signed).clone()
+    }
 }
 
 const MARKER: &str = "SUBJECTMARKER";
@@ -266,6 +292,7 @@ pub fn start(
         services,
         population: config.population,
         behaviour: config.behaviour,
+        first_answer: std::sync::Mutex::new(None),
     });
     let tls = crate::crypto::tls::mutual_tls_acceptor(
         &config.tls_cert,
@@ -356,7 +383,7 @@ fn soap_answer(
         Ok(signed) if state.behaviour.tamper => {
             signed.replacen("</soap:Body>", "<altered/></soap:Body>", 1)
         }
-        Ok(signed) => signed,
+        Ok(signed) => state.maybe_replayed(signed),
         Err(error) => {
             warn!(%error, "simulator could not sign its answer");
             return HttpResponse::InternalServerError().finish();
@@ -374,7 +401,7 @@ fn soap_answer(
 
 fn soap_body(text: &str, state: &SimulatorState, request_hash: String) -> (String, bool) {
     let binding = |relates: &str| envelope::AnswerBinding {
-        message_id: uuid::Uuid::new_v4().to_string(),
+        message_id: state.answer_id(),
         relates_to: relates.to_string(),
         request_hash: request_hash.clone(),
     };
@@ -446,7 +473,7 @@ fn rest_answer(
     state: &SimulatorState,
     signing_time: SystemTime,
 ) -> HttpResponse {
-    let answer_id = uuid::Uuid::new_v4().to_string();
+    let answer_id = state.answer_id();
     let (status, relates, outcome) = rest_body(path, text, state);
     let mut payload = json!({"mconnect": {
         "messageId": answer_id, "relatesTo": relates, "requestHash": request_hash,
@@ -466,7 +493,7 @@ fn rest_answer(
             Duration::from_secs(15 * 60),
         ) {
             Ok(token) if state.behaviour.tamper => tamper_jws(&token),
-            Ok(token) => token,
+            Ok(token) => state.maybe_replayed(token),
             Err(error) => {
                 warn!(%error, "simulator could not sign its answer");
                 return HttpResponse::InternalServerError().finish();
