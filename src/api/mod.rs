@@ -3,6 +3,7 @@
 
 mod exchanges;
 mod health;
+pub mod mconnect;
 mod persons;
 pub mod problem;
 mod services;
@@ -33,6 +34,8 @@ pub struct ApiState {
     pub mpi: Arc<MasterIndex>,
     /// Each client's roles in the master index; absent clients have none.
     pub mpi_roles: HashMap<String, Vec<MpiRole>>,
+    /// eSocial's MConnect services for agencies.
+    pub provider: Arc<crate::provider::Provider>,
 }
 
 /// Shared state of the operations listener.
@@ -106,6 +109,8 @@ pub fn api_server(
                 web::post().to(services::validate),
             )
             .route("/openapi.json", web::get().to(services::openapi))
+            .route("/mconnect/v1/soap", web::post().to(mconnect::soap))
+            .route("/mconnect/v1/{service}", web::post().to(mconnect::rest))
             .default_service(web::to(problem::not_found))
     })
     .on_connect(|connection, data| {

@@ -34,6 +34,7 @@ pub fn retryable_code(code: &str) -> bool {
             | "hub.queue_unavailable"
             | "hub.internal"
             | "hub.interrupted"
+            | "hub.overloaded"
     )
 }
 
@@ -96,6 +97,34 @@ pub enum ExchangeError {
     NotDeadLettered,
     #[error("the subject cannot be resolved through the master index: {0}")]
     UnresolvedSubject(crate::mpi::engine::SubjectError),
+    #[error("the certificate `{0}` is not a registered agency")]
+    UnknownAgency(String),
+    #[error("the message is not signed: {0}")]
+    UnsignedMessage(String),
+    #[error("the message signature is invalid: {0}")]
+    InvalidSignature(String),
+    #[error("the signature does not cover every part it must: {0}")]
+    IncompleteSignature(String),
+    #[error("the message was signed by a certificate that is not trusted: {0}")]
+    UntrustedSigner(String),
+    #[error("the message was signed by another certificate than the connection's")]
+    SignerMismatch,
+    #[error("the message has expired or was made valid for too long")]
+    ExpiredMessage,
+    #[error("the message was made in the future")]
+    MessageFromFuture,
+    #[error("this message id was used before (a replay)")]
+    ReplayedMessage,
+    #[error("the message is not a well-formed MConnect message: {0}")]
+    MalformedMessage(String),
+    #[error("the message is larger than {0} bytes")]
+    MessageTooLarge(usize),
+    #[error("the MConnect header `{0}` is required")]
+    MissingHeader(&'static str),
+    #[error("`CallingEntity` is not the IDNO of the calling agency")]
+    EntityMismatch,
+    #[error("the hub is too busy to check this message now")]
+    Overloaded,
     #[error("internal error")]
     Internal,
 }
@@ -133,6 +162,21 @@ impl ExchangeError {
             Self::UnresolvedSubject(SubjectError::Unknown) => "caller.unknown_subject",
             Self::UnresolvedSubject(SubjectError::NoIdnp) => "caller.subject_without_idnp",
             Self::UnresolvedSubject(SubjectError::ConflictingIdnps) => "caller.subject_ambiguous",
+            Self::UnresolvedSubject(SubjectError::SeveralPersons) => "hub.subject_ambiguous",
+            Self::UnknownAgency(_) => "caller.unknown_agency",
+            Self::UnsignedMessage(_) => "caller.unsigned_message",
+            Self::InvalidSignature(_) => "caller.invalid_signature",
+            Self::IncompleteSignature(_) => "caller.incomplete_signature",
+            Self::UntrustedSigner(_) => "caller.untrusted_signer",
+            Self::SignerMismatch => "caller.signer_mismatch",
+            Self::ExpiredMessage => "caller.expired_message",
+            Self::MessageFromFuture => "caller.message_from_future",
+            Self::ReplayedMessage => "caller.replayed_message",
+            Self::MalformedMessage(_) => "caller.malformed_message",
+            Self::MessageTooLarge(_) => "caller.message_too_large",
+            Self::MissingHeader(_) => "caller.missing_header",
+            Self::EntityMismatch => "caller.entity_mismatch",
+            Self::Overloaded => "hub.overloaded",
             Self::Internal => "hub.internal",
         }
     }
@@ -170,6 +214,20 @@ impl ExchangeError {
             Self::UnresolvedSubject(SubjectError::Unknown) => 404,
             Self::UnresolvedSubject(SubjectError::NoIdnp) => 422,
             Self::UnresolvedSubject(SubjectError::ConflictingIdnps) => 409,
+            Self::UnresolvedSubject(SubjectError::SeveralPersons) => 409,
+            Self::UnknownAgency(_)
+            | Self::UntrustedSigner(_)
+            | Self::SignerMismatch
+            | Self::EntityMismatch => 403,
+            Self::UnsignedMessage(_)
+            | Self::InvalidSignature(_)
+            | Self::IncompleteSignature(_)
+            | Self::ExpiredMessage
+            | Self::MessageFromFuture => 401,
+            Self::ReplayedMessage => 409,
+            Self::MalformedMessage(_) | Self::MissingHeader(_) => 400,
+            Self::MessageTooLarge(_) => 413,
+            Self::Overloaded => 503,
             Self::Internal => 500,
         }
     }

@@ -293,8 +293,16 @@ impl Exchanger {
             .observe(started.elapsed().as_secs_f64());
     }
 
+    pub(crate) fn digester(&self) -> &PersonalDataDigester {
+        &self.digester
+    }
+
+    pub(crate) fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
     /// One registry service: record, call, decode, filter by the grant, close the record.
-    async fn run_service(
+    pub(crate) async fn run_service(
         &self,
         client: &str,
         entity: &Idno,
