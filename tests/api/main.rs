@@ -7,6 +7,7 @@ mod helpers;
 mod persons;
 mod persons_contract;
 mod postgres;
+mod provider_contracts;
 mod queue;
 mod registries;
 mod store;
