@@ -13,9 +13,9 @@ use secrecy::SecretString;
 
 use crate::catalog::Catalog;
 use crate::config::{
-    AdapterSettings, AgencyGrantSettings, AgencySettings, AuditSettings, ClientSettings, ContractSettings, GrantSettings,
-    MconnectSettings, MpiAccess, MpiRole, MpiSettings, RegistryOverride, ServerSettings, Settings,
-    StoreSettings, TlsSettings,
+    AdapterSettings, AgencyGrantSettings, AgencySettings, AuditSettings, ClientSettings,
+    ContractSettings, GrantSettings, MconnectSettings, MpiAccess, MpiRole, MpiSettings,
+    RegistryOverride, ServerSettings, Settings, StoreSettings, TlsSettings,
 };
 use crate::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
 use crate::simulate::population::Population;
@@ -41,9 +41,21 @@ pub const DEMO_UNGRANTED_CLIENT_IDNO: &str = "1002600012347";
 /// The agencies of the demo (certificate common name, IDNO, title), which ask eSocial over
 /// MConnect.
 pub const DEMO_AGENCIES: &[(&str, &str, &str)] = &[
-    ("agency-police", "1003600001014", "Inspectoratul General al Poliției"),
-    ("agency-school", "1003600002022", "Liceul Teoretic „Mihai Eminescu”"),
-    ("agency-clinic", "1003600003030", "Centrul de Sănătate Orhei"),
+    (
+        "agency-police",
+        "1003600001014",
+        "Inspectoratul General al Poliției",
+    ),
+    (
+        "agency-school",
+        "1003600002022",
+        "Liceul Teoretic „Mihai Eminescu”",
+    ),
+    (
+        "agency-clinic",
+        "1003600003030",
+        "Centrul de Sănătate Orhei",
+    ),
 ];
 
 /// What each demo agency may ask and see: the police learn whether a child-protection or
@@ -63,7 +75,12 @@ pub fn demo_agency_grants() -> Vec<AgencyGrantSettings> {
         grant(
             "agency-police",
             "GetActiveCases",
-            Some(&["hasActiveCase", "cases.type", "cases.agency", "cases.caseManager"]),
+            Some(&[
+                "hasActiveCase",
+                "cases.type",
+                "cases.agency",
+                "cases.caseManager",
+            ]),
             Some(&["child_protection", "domestic_violence"]),
         ),
         grant("agency-police", "NotifyCaseRelevantEvent", None, None),
@@ -241,11 +258,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let dir = dir.canonicalize()?;
     let pki = PkiLayout::new(dir.join("pki"));
     let registries = crate::commands::registry_names(&options.adapters)?;
-    let created = init_dev_pki(
-        &pki,
-        &registries,
-        &demo_certificate_holders(),
-    )?;
+    let created = init_dev_pki(&pki, &registries, &demo_certificate_holders())?;
     if !created.is_empty() {
         writeln!(out, "Created a development PKI in {}", pki.dir.display())?;
     }

@@ -59,7 +59,8 @@ impl Received {
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ExchangeError> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ExchangeError::MalformedMessage("body not readable".into()))?;
+        let chunk =
+            chunk.map_err(|_| ExchangeError::MalformedMessage("body not readable".into()))?;
         if body.len() + chunk.len() > limit {
             return Err(ExchangeError::MessageTooLarge(limit));
         }
@@ -128,11 +129,11 @@ pub async fn soap(
         })
         .await;
     match signed {
-        Ok(Ok(signed)) => HttpResponse::build(
-            actix_web::http::StatusCode::from_u16(status).expect("200 or 500"),
-        )
-        .content_type("text/xml; charset=utf-8")
-        .body(signed),
+        Ok(Ok(signed)) => {
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("200 or 500"))
+                .content_type("text/xml; charset=utf-8")
+                .body(signed)
+        }
         _ => {
             tracing::warn!("cannot sign the SOAP answer");
             HttpResponse::ServiceUnavailable().finish()
@@ -157,7 +158,10 @@ fn soap_fault_body(refused: &Refused) -> String {
         retry = error.retryable(),
         exchange = refused
             .exchange_id
-            .map(|id| format!("<mc:ExchangeId xmlns:mc=\"{}\">{id}</mc:ExchangeId>", envelope::MCONNECT_NS))
+            .map(|id| format!(
+                "<mc:ExchangeId xmlns:mc=\"{}\">{id}</mc:ExchangeId>",
+                envelope::MCONNECT_NS
+            ))
             .unwrap_or_default(),
     )
 }
@@ -361,7 +365,11 @@ pub async fn rest(
             // RFC 7515 appendix F: the payload part left out, the body carries it.
             let mut parts = token.split('.');
             let (header, _, signature) = (parts.next(), parts.next(), parts.next());
-            let detached = format!("{}..{}", header.unwrap_or_default(), signature.unwrap_or_default());
+            let detached = format!(
+                "{}..{}",
+                header.unwrap_or_default(),
+                signature.unwrap_or_default()
+            );
             HttpResponse::build(
                 actix_web::http::StatusCode::from_u16(problem.status)
                     .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),

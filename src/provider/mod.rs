@@ -274,12 +274,19 @@ impl Provider {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        self.begin(exchange_id, &call.agency, call.service.name(), &call.headers, &subject, received_at)
-            .await
-            .map_err(|error| Refused {
-                exchange_id: None,
-                error,
-            })?;
+        self.begin(
+            exchange_id,
+            &call.agency,
+            call.service.name(),
+            &call.headers,
+            &subject,
+            received_at,
+        )
+        .await
+        .map_err(|error| Refused {
+            exchange_id: None,
+            error,
+        })?;
         let answer_message_id = Uuid::new_v4().to_string();
         let outcome = self.answer(exchange_id, &call).await;
         let message_ids = MessageIds {
@@ -589,10 +596,7 @@ impl Provider {
         let event = CaseEvent::parse(request)?;
         let event_id = Uuid::now_v7();
         let received_at = crate::exchange::now_text(OffsetDateTime::now_utc());
-        let sealed = self
-            .exchanger
-            .sealer()
-            .seal(request.to_string().as_bytes());
+        let sealed = self.exchanger.sealer().seal(request.to_string().as_bytes());
         self.exchanger
             .store()
             .insert_case_event(&NewCaseEvent {
@@ -713,8 +717,9 @@ impl CaseEvent {
             ));
         }
         let occurred = text("occurredAt").ok_or_else(|| missing("occurredAt"))?;
-        let occurred = OffsetDateTime::parse(occurred, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| invalid("occurredAt", "must be an RFC 3339 date-time"))?;
+        let occurred =
+            OffsetDateTime::parse(occurred, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| invalid("occurredAt", "must be an RFC 3339 date-time"))?;
         if occurred > OffsetDateTime::now_utc() + crate::crypto::wssec::CLOCK_SKEW {
             return Err(invalid("occurredAt", "lies in the future"));
         }
@@ -729,7 +734,10 @@ impl CaseEvent {
         if let Some(reference) = request.get("reference")
             && reference.as_str().is_none_or(|r| r.chars().count() > 100)
         {
-            return Err(invalid("reference", "must be text of at most 100 characters"));
+            return Err(invalid(
+                "reference",
+                "must be text of at most 100 characters",
+            ));
         }
         Ok(Self {
             event_type: event_type.to_string(),
@@ -819,7 +827,11 @@ mod tests {
             ]})
         );
         let released = released_fields(&answer);
-        assert!(!released.iter().any(|f| f.contains("notes") || f.contains("risk")));
+        assert!(
+            !released
+                .iter()
+                .any(|f| f.contains("notes") || f.contains("risk"))
+        );
         assert!(released.contains(&"cases.caseManager.workPhone".to_string()));
     }
 
@@ -854,7 +866,9 @@ mod tests {
             let mut bad = good.clone();
             bad[field] = value;
             match CaseEvent::parse(&bad) {
-                Err(ExchangeError::InvalidRequest(v)) => assert_eq!(v[0].pointer, format!("/{field}")),
+                Err(ExchangeError::InvalidRequest(v)) => {
+                    assert_eq!(v[0].pointer, format!("/{field}"))
+                }
                 other => panic!("{field}: {:?}", other.err()),
             }
         }

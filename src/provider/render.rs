@@ -139,7 +139,10 @@ mod tests {
         );
         let document = xml::parse(&text).unwrap();
         let fields = request_fields(document.root_element()).unwrap();
-        assert_eq!(fields, json!({"idnp": "2000000000004", "eventType": "police.callout"}));
+        assert_eq!(
+            fields,
+            json!({"idnp": "2000000000004", "eventType": "police.callout"})
+        );
         let twice = text.replace(
             "</es:NotifyCaseRelevantEventRequest>",
             "<es:IDNP>2000000000015</es:IDNP></es:NotifyCaseRelevantEventRequest>",

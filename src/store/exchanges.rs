@@ -169,6 +169,49 @@ pub(super) fn outcome_columns(outcome: &ExchangeOutcome) -> OutcomeColumns {
     }
 }
 
+const RECORD_COLUMNS: &str = "id, parent_id, client_id, service, legal_basis, reason, case_id, \
+    calling_user_digest, subject_digest, status, error_code, request_digest, response_digest, \
+    direction, request_message_id, response_message_id, fields_released, received_at, \
+    completed_at, mode, attempts, queue_state, dead_letter_reason, sealed_result";
+
+fn record_of(row: &sqlx::any::AnyRow) -> Result<ExchangeRecord, StoreError> {
+    let id_text: String = row.try_get("id")?;
+    Ok(ExchangeRecord {
+        id: id_text
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("exchange id `{id_text}`")))?,
+        parent_id: row.try_get("parent_id")?,
+        client_id: row.try_get("client_id")?,
+        service: row.try_get("service")?,
+        legal_basis: row.try_get("legal_basis")?,
+        reason: row.try_get("reason")?,
+        case_id: row.try_get("case_id")?,
+        calling_user_digest: row.try_get("calling_user_digest")?,
+        subject_digest: row.try_get("subject_digest")?,
+        status: ExchangeStatus::parse(&row.try_get::<String, _>("status")?)?,
+        error_code: row.try_get("error_code")?,
+        request_digest: row.try_get("request_digest")?,
+        response_digest: row.try_get("response_digest")?,
+        direction: row.try_get("direction")?,
+        message_ids: MessageIds {
+            request: row.try_get("request_message_id")?,
+            response: row.try_get("response_message_id")?,
+        },
+        fields_released: row
+            .try_get::<Option<String>, _>("fields_released")?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|_| StoreError::Corrupt("fields_released".into()))?,
+        received_at: row.try_get("received_at")?,
+        completed_at: row.try_get("completed_at")?,
+        mode: row.try_get("mode")?,
+        attempts: row.try_get("attempts")?,
+        queue_state: row.try_get("queue_state")?,
+        dead_letter_reason: row.try_get("dead_letter_reason")?,
+        sealed_result: row.try_get("sealed_result")?,
+    })
+}
+
 pub(super) fn timestamp(moment: OffsetDateTime) -> String {
     moment
         .to_offset(time::UtcOffset::UTC)
@@ -245,54 +288,24 @@ impl Store {
     }
 
     pub async fn exchange(&self, id: uuid::Uuid) -> Result<Option<ExchangeRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, parent_id, client_id, service, legal_basis, reason, case_id, calling_user_digest, \
-             subject_digest, status, error_code, request_digest, response_digest, \
-             direction, request_message_id, response_message_id, fields_released, \
-             received_at, completed_at, mode, attempts, queue_state, \
-             dead_letter_reason, sealed_result FROM exchanges WHERE id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM exchanges WHERE id = $1"
+        ))
         .bind(id.to_string())
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let id_text: String = row.try_get("id")?;
-        Ok(Some(ExchangeRecord {
-            id: id_text
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("exchange id `{id_text}`")))?,
-            parent_id: row.try_get("parent_id")?,
-            client_id: row.try_get("client_id")?,
-            service: row.try_get("service")?,
-            legal_basis: row.try_get("legal_basis")?,
-            reason: row.try_get("reason")?,
-            case_id: row.try_get("case_id")?,
-            calling_user_digest: row.try_get("calling_user_digest")?,
-            subject_digest: row.try_get("subject_digest")?,
-            status: ExchangeStatus::parse(&row.try_get::<String, _>("status")?)?,
-            error_code: row.try_get("error_code")?,
-            request_digest: row.try_get("request_digest")?,
-            response_digest: row.try_get("response_digest")?,
-            direction: row.try_get("direction")?,
-            message_ids: MessageIds {
-                request: row.try_get("request_message_id")?,
-                response: row.try_get("response_message_id")?,
-            },
-            fields_released: row
-                .try_get::<Option<String>, _>("fields_released")?
-                .map(|text| serde_json::from_str(&text))
-                .transpose()
-                .map_err(|_| StoreError::Corrupt("fields_released".into()))?,
-            received_at: row.try_get("received_at")?,
-            completed_at: row.try_get("completed_at")?,
-            mode: row.try_get("mode")?,
-            attempts: row.try_get("attempts")?,
-            queue_state: row.try_get("queue_state")?,
-            dead_letter_reason: row.try_get("dead_letter_reason")?,
-            sealed_result: row.try_get("sealed_result")?,
-        }))
+        row.as_ref().map(record_of).transpose()
+    }
+
+    /// The inbound exchanges (agencies asking eSocial), oldest first.
+    pub async fn inbound_exchanges(&self) -> Result<Vec<ExchangeRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM exchanges WHERE direction = 'inbound' \
+             ORDER BY received_at, id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(record_of).collect()
     }
 
     /// The parts of a composite exchange.

@@ -11,7 +11,7 @@ use esocial_hub::crypto::pki::{
     CertificateRole, KeyPair, PkiLayout, client_holder, generate_ca, init_dev_pki, issue_leaf,
     registry_holder,
 };
-use esocial_hub::demo::{DEMO_CLIENT, DEMO_UNGRANTED_CLIENT, demo_grants, embedded_settings};
+use esocial_hub::demo::{DEMO_CLIENT, demo_certificate_holders, demo_grants, embedded_settings};
 use esocial_hub::simulate::population::Population;
 use esocial_hub::simulate::{Behaviour, SimulatorConfig};
 use esocial_hub::startup::Application;
@@ -167,12 +167,7 @@ pub fn shared_pki(registries: &[String]) -> PkiLayout {
     let (dir, lock) = SHARED.get_or_init(|| (tempfile::tempdir().unwrap(), Default::default()));
     let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let pki = PkiLayout::new(dir.path());
-    init_dev_pki(
-        &pki,
-        registries,
-        &[DEMO_CLIENT.to_string(), DEMO_UNGRANTED_CLIENT.to_string()],
-    )
-    .expect("development PKI");
+    init_dev_pki(&pki, registries, &demo_certificate_holders()).expect("development PKI");
     pki
 }
 

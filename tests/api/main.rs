@@ -4,6 +4,7 @@ mod async_helpers;
 mod exchanges;
 mod health;
 mod helpers;
+mod inbound;
 mod persons;
 mod persons_contract;
 mod postgres;
