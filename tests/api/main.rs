@@ -1,5 +1,6 @@
 //! Integration tests of the hub's API: one binary, sharing `helpers`.
 
+mod agency;
 mod async_helpers;
 mod exchanges;
 mod health;
