@@ -635,7 +635,8 @@ impl Exchanger {
                         Answer::Rest(payload) => {
                             decode_rest_answer(service, &payload, message_id, signer)
                         }
-                    },
+                    }
+                    .and_then(|decoded| about_the_subject(decoded, request)),
                     Err(error) => Err(error),
                 }
             }
@@ -680,6 +681,23 @@ impl Exchanger {
                 Err(ExchangeError::StoreUnavailable)
             }
         }
+    }
+}
+
+/// An answer that names a person must name the one asked about: a registry's mix-up must not
+/// put one person's data in another's file.
+fn about_the_subject(
+    decoded: Decoded,
+    request: &ExchangeRequest,
+) -> Result<Decoded, ExchangeError> {
+    match decoded.data.get("idnp").and_then(Value::as_str) {
+        Some(idnp) if idnp != request.subject.expose() => {
+            warn!("registry answer is about another person than asked; refusing it");
+            Err(ExchangeError::RegistryUnboundAnswer(
+                "the answer is about another person than the one asked about",
+            ))
+        }
+        _ => Ok(decoded),
     }
 }
 

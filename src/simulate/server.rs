@@ -49,6 +49,9 @@ pub struct Behaviour {
     pub answer_id: Option<String>,
     /// Send the first signed answer again, byte for byte, to every later request.
     pub replay_first_answer: bool,
+    /// Answer every question with what is known about this person instead, as a registry that
+    /// mixes up its records would.
+    pub answer_about: Option<String>,
 }
 
 impl Behaviour {
@@ -357,6 +360,7 @@ enum Lookup {
 }
 
 fn look_up(state: &SimulatorState, simulated: &SimulatedService, idnp: &str) -> Lookup {
+    let idnp = state.behaviour.answer_about.as_deref().unwrap_or(idnp);
     if let Some(fixture) = simulated.fixtures.get(idnp) {
         return Lookup::Fixture(fixture.clone());
     }

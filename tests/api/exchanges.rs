@@ -393,6 +393,33 @@ async fn a_replayed_answer_is_refused_on_both_transports() {
 }
 
 #[tokio::test]
+async fn an_answer_about_another_person_is_refused() {
+    for service in ["civil.person-details", "health.insurance-status"] {
+        // Arrange: the registry answers, correctly signed and bound, about someone else.
+        let population = esocial_hub::simulate::population::Population::synthetic(11, 300);
+        let other = population.persons()[5].idnp.expose().to_string();
+        let app = spawn_app_with(SpawnOptions {
+            behaviour: Behaviour {
+                answer_about: Some(other.clone()),
+                ..Behaviour::default()
+            },
+            ..SpawnOptions::default()
+        })
+        .await;
+        let mut request = app.valid_request();
+        request["service"] = json!(service);
+        assert_ne!(request["subject"]["idnp"], other.as_str());
+
+        // Act
+        let response = app.post_exchange(&request).await;
+
+        // Assert
+        let problem = assert_problem(response, 502, "registry.unbound_answer").await;
+        assert!(!problem.to_string().contains(&other), "{service}");
+    }
+}
+
+#[tokio::test]
 async fn an_answer_reusing_a_message_id_is_refused_as_a_replay() {
     for service in ["civil.person-details", "health.insurance-status"] {
         let app = spawn_app_with(SpawnOptions {
