@@ -49,9 +49,9 @@ pub enum ExchangeError {
         field: &'static str,
         problem: String,
     },
-    #[error("`purpose.legalBasis` is required: state the legal basis of the request")]
+    #[error("`purpose.legalBasis` is required: state the legal basis of the request in words")]
     MissingLegalBasis,
-    #[error("`purpose.reason` is required: state why the data is needed")]
+    #[error("`purpose.reason` is required: state in words why the data is needed")]
     MissingReason,
     #[error("no client certificate was presented")]
     NoClientCertificate,
