@@ -153,11 +153,9 @@ async fn body<T: for<'de> Deserialize<'de>>(
     payload: web::Payload,
     state: &ApiState,
 ) -> Result<T, PersonsFailure> {
-    let bytes = read_limited(payload, state.max_body_bytes)
-        .await
-        .map_err(|failure| {
-            PersonsFailure(Box::new(Problem::from_exchange_error(&failure.error, None)))
-        })?;
+    let bytes = read_limited(payload, state).await.map_err(|failure| {
+        PersonsFailure(Box::new(Problem::from_exchange_error(&failure.error, None)))
+    })?;
     serde_json::from_slice(&bytes).map_err(|error| {
         caller_problem(
             400,
