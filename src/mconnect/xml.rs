@@ -429,7 +429,7 @@ mod tests {
     }
 
     #[test]
-    fn signed_envelopes_and_the_adapters_fixtures_pass() {
+    fn signed_envelopes_and_the_shipped_xml_pass() {
         use crate::crypto::pki::{CertificateRole, generate_ca, issue_leaf};
         use crate::crypto::wssec::{SigningIdentity, sign_envelope};
         let ca = generate_ca("Test CA").unwrap();
@@ -457,14 +457,22 @@ mod tests {
         .unwrap();
         assert!(parse(&signed).is_ok());
 
-        let mut folders = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters")];
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut folders = vec![
+            root.join("adapters"),
+            root.join("contracts"),
+            root.join("tests/fixtures"),
+        ];
         let mut checked = 0;
         while let Some(folder) = folders.pop() {
             for entry in std::fs::read_dir(folder).unwrap() {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     folders.push(path);
-                } else if path.extension().is_some_and(|e| e == "xml") {
+                } else if path
+                    .extension()
+                    .is_some_and(|e| e == "xml" || e == "wsdl" || e == "xsd")
+                {
                     let text = std::fs::read_to_string(&path).unwrap();
                     assert_eq!(check_markup(&text), Ok(()), "{}", path.display());
                     checked += 1;
