@@ -1,5 +1,5 @@
 //! Slow clients: a request body trickled one byte a second is cut off at the deadline, by the
-//! hub and by the registry simulators.
+//! hub (its API and its MConnect endpoints) and by the registry simulators.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -104,7 +104,7 @@ fn port_of(app: &TestApp) -> u16 {
 }
 
 #[tokio::test]
-async fn a_body_trickled_to_the_hub_is_answered_408_at_the_deadline() {
+async fn a_body_trickled_to_the_hub_is_cut_off_at_the_deadline() {
     let app = spawn_app_with(SpawnOptions {
         body_read_timeout_ms: Some(1_500),
         ..SpawnOptions::default()
@@ -118,33 +118,38 @@ async fn a_body_trickled_to_the_hub_is_answered_408_at_the_deadline() {
         app.pki.key(&holder),
     );
 
-    let seen = tokio::task::spawn_blocking(move || {
-        trickle(
-            port,
-            ca,
-            cert,
-            key,
-            "/api/v1/exchanges",
-            Duration::from_secs(8),
-        )
-    })
-    .await
-    .unwrap();
+    for path in ["/api/v1/exchanges", "/mconnect/v1/soap"] {
+        let (ca, cert, key) = (ca.clone(), cert.clone(), key.clone());
+        let seen = tokio::task::spawn_blocking(move || {
+            trickle(port, ca, cert, key, path, Duration::from_secs(8))
+        })
+        .await
+        .unwrap();
 
-    let ended = seen.ended_after.expect("the hub ends the request");
-    assert!(
-        ended < Duration::from_millis(4_000),
-        "ended after {ended:?}"
-    );
-    assert!(seen.sent < 6, "{} bytes were taken", seen.sent);
-    let text = seen.text();
-    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
-    assert!(text.contains("application/problem+json"), "{text}");
-    assert!(
-        text.contains(r#""code":"caller.request_timeout""#),
-        "{text}"
-    );
-    assert!(text.contains(r#""fault":"caller""#), "{text}");
+        let ended = seen.ended_after.expect("the hub ends the request");
+        assert!(
+            ended < Duration::from_millis(4_000),
+            "{path}: after {ended:?}"
+        );
+        assert!(seen.sent < 6, "{path}: {} bytes were taken", seen.sent);
+        let text = seen.text();
+        if path.starts_with("/api/") {
+            assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+            assert!(text.contains("application/problem+json"), "{text}");
+            assert!(
+                text.contains(r#""code":"caller.request_timeout""#),
+                "{text}"
+            );
+            assert!(text.contains(r#""fault":"caller""#), "{text}");
+        } else {
+            // MConnect answers refusals with a signed SOAP 1.1 Fault (HTTP 500).
+            assert!(
+                text.contains("<faultcode>soap:Client</faultcode>"),
+                "{text}"
+            );
+            assert!(text.contains(">caller.request_timeout</mc:Code>"), "{text}");
+        }
+    }
 }
 
 #[tokio::test]
