@@ -129,6 +129,9 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Time a client has to send a request's head, and then its body, in milliseconds.
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
 }
 
 fn default_max_body_bytes() -> usize {
@@ -137,6 +140,10 @@ fn default_max_body_bytes() -> usize {
 
 fn default_workers() -> usize {
     2
+}
+
+fn default_body_read_timeout_ms() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -343,6 +350,12 @@ impl Settings {
             return Err(SettingsError::invalid(
                 "server.workers",
                 "must be between 1 and 64",
+            ));
+        }
+        if !(100..=600_000).contains(&self.server.body_read_timeout_ms) {
+            return Err(SettingsError::invalid(
+                "server.body_read_timeout_ms",
+                "must be between 100 and 600000",
             ));
         }
         for (key, path) in [

@@ -167,6 +167,7 @@ pub fn embedded_settings(
             ops_listen,
             max_body_bytes: 64 * 1024,
             workers: 2,
+            body_read_timeout_ms: 10_000,
         },
         tls: TlsSettings {
             cert: pki.cert("hub"),

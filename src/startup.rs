@@ -276,6 +276,7 @@ impl Application {
             ApiState {
                 exchanger,
                 max_body_bytes: settings.server.max_body_bytes,
+                body_read_timeout: Duration::from_millis(settings.server.body_read_timeout_ms),
                 openapi: std::fs::read_to_string(settings.contracts.dir.join("openapi.json"))
                     .context("setting `contracts.dir`: cannot read openapi.json")?,
                 mpi,

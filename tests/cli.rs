@@ -413,6 +413,14 @@ fn serve_names_the_bad_setting_and_exits_non_zero() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("`tls.cert`"));
+
+    let output = Command::new(HUB)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("HUB__SERVER__BODY_READ_TIMEOUT_MS", "5")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`server.body_read_timeout_ms`"));
 }
 
 #[test]

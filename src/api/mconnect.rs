@@ -2,7 +2,7 @@
 //! REST with JWS at `/mconnect/v1/<service>`. They read and verify the signed message, hand it
 //! to the provider, and sign whatever they answer, refusals included.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
@@ -55,18 +55,28 @@ impl Received {
     }
 }
 
-/// Reads the body up to `limit`; a larger one is refused before it is read whole.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ExchangeError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| ExchangeError::MalformedMessage("body not readable".into()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ExchangeError::MessageTooLarge(limit));
+/// Reads the body up to `limit` and within `deadline`; a larger one is refused before it is
+/// read whole, a slower one when the deadline passes.
+async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Vec<u8>, ExchangeError> {
+    let read = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|_| ExchangeError::MalformedMessage("body not readable".into()))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ExchangeError::MessageTooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        Ok(body)
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .map_err(|_| ExchangeError::RequestTimeout(deadline.as_millis()))?
 }
 
 fn declared_too_large(request: &HttpRequest, limit: usize) -> bool {
@@ -89,7 +99,7 @@ pub async fn soap(
     let body = if declared_too_large(&request, limit) {
         Err(ExchangeError::MessageTooLarge(limit))
     } else {
-        read_body(payload, limit).await
+        read_body(payload, limit, state.body_read_timeout).await
     };
     let body_bytes = body.as_deref().unwrap_or_default();
     let mut received = Received::new(&request, body_bytes);
@@ -293,7 +303,7 @@ pub async fn rest(
     let body = if declared_too_large(&request, limit) {
         Err(ExchangeError::MessageTooLarge(limit))
     } else {
-        read_body(payload, limit).await
+        read_body(payload, limit, state.body_read_timeout).await
     };
     let body_bytes = body.as_deref().unwrap_or_default();
     let token = String::from_utf8_lossy(body_bytes).trim().to_string();

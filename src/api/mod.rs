@@ -11,6 +11,7 @@ mod services;
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -28,6 +29,8 @@ use crate::store::Store;
 pub struct ApiState {
     pub exchanger: Exchanger,
     pub max_body_bytes: usize,
+    /// How long a client has to send a request's head, and then its body.
+    pub body_read_timeout: Duration,
     /// `contracts/openapi.json`, served at `/openapi.json`.
     pub openapi: String,
     /// The beneficiary master index.
@@ -55,6 +58,7 @@ pub fn api_server(
     state: ApiState,
     workers: usize,
 ) -> std::io::Result<Server> {
+    let request_timeout = state.body_read_timeout;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -123,6 +127,7 @@ pub fn api_server(
         }
     })
     .workers(workers)
+    .client_request_timeout(request_timeout)
     .listen_openssl(listener, tls)?
     .run();
     Ok(server)

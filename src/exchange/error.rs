@@ -49,10 +49,12 @@ pub enum ExchangeError {
         field: &'static str,
         problem: String,
     },
-    #[error("`purpose.legalBasis` is required: state the legal basis of the request")]
+    #[error("`purpose.legalBasis` is required: state the legal basis of the request in words")]
     MissingLegalBasis,
-    #[error("`purpose.reason` is required: state why the data is needed")]
+    #[error("`purpose.reason` is required: state in words why the data is needed")]
     MissingReason,
+    #[error("the request was not received within {0} ms")]
+    RequestTimeout(u128),
     #[error("no client certificate was presented")]
     NoClientCertificate,
     #[error("client `{0}` is not registered with the hub")]
@@ -138,6 +140,7 @@ impl ExchangeError {
             Self::InvalidIdnp { .. } => "caller.invalid_idnp",
             Self::MissingLegalBasis => "caller.missing_legal_basis",
             Self::MissingReason => "caller.missing_reason",
+            Self::RequestTimeout(_) => "caller.request_timeout",
             Self::NoClientCertificate => "caller.no_client_certificate",
             Self::UnknownClient(_) => "caller.unknown_client",
             Self::UnknownService(_) => "caller.unknown_service",
@@ -195,6 +198,7 @@ impl ExchangeError {
         match self {
             Self::MalformedJson(_) | Self::InvalidRequest(_) => 400,
             Self::InvalidIdnp { .. } | Self::MissingLegalBasis | Self::MissingReason => 422,
+            Self::RequestTimeout(_) => 408,
             Self::NoClientCertificate => 401,
             Self::UnknownClient(_) | Self::AccessDenied { .. } => 403,
             Self::UnknownService(_) | Self::SubjectNotFound => 404,
@@ -263,6 +267,7 @@ mod tests {
                 service: "b".into(),
             },
             ExchangeError::RegistryTimeout(5),
+            ExchangeError::RequestTimeout(5),
             ExchangeError::RegistrySignature("x".into()),
             ExchangeError::StoreUnavailable,
         ];

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::catalog::Grant;
 use crate::crypto::jws::{JwsSigner, JwsVerifier};
 use crate::crypto::wssec::{SigningIdentity, TrustAnchors};
+use crate::domain::text::has_words;
 use crate::domain::{Idno, Idnp};
 use crate::exchange::{ExchangeError, ExchangeRequest, Exchanger, Mode, Purpose};
 use crate::mpi::MasterIndex;
@@ -644,11 +645,6 @@ impl Provider {
             }
         }
     }
-}
-
-/// Whether a stated purpose is made of real words, not blanks, dashes or invisible characters.
-fn has_words(text: &str) -> bool {
-    text.chars().filter(|c| c.is_alphabetic()).count() >= 3
 }
 
 /// The subject's IDNP from a canonical request.

@@ -323,16 +323,26 @@ async fn handle(
     mut payload: web::Payload,
     state: web::Data<SimulatorState>,
 ) -> HttpResponse {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return HttpResponse::BadRequest().finish();
-        };
-        if body.len() + chunk.len() > xml::MAX_MESSAGE_BYTES {
-            return HttpResponse::PayloadTooLarge().finish();
+    // The hub sends its requests whole; a body still incomplete after this is answered 408.
+    const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
+    let read = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let Ok(chunk) = chunk else {
+                return Err(HttpResponse::BadRequest().finish());
+            };
+            if body.len() + chunk.len() > xml::MAX_MESSAGE_BYTES {
+                return Err(HttpResponse::PayloadTooLarge().finish());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(body)
+    };
+    let body = match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(refused)) => return refused,
+        Err(_) => return HttpResponse::RequestTimeout().finish(),
+    };
     if !state.behaviour.delay.is_zero() {
         tokio::time::sleep(state.behaviour.delay).await;
     }

@@ -39,6 +39,8 @@ pub struct SpawnOptions {
     pub queue: Option<esocial_hub::config::QueueConfig>,
     /// Callback URLs registered for the case-management client.
     pub callback_urls: Vec<String>,
+    /// `server.body_read_timeout_ms`, overriding the default.
+    pub body_read_timeout_ms: Option<u64>,
 }
 
 pub struct TestApp {
@@ -140,6 +142,9 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         settings.queue = queue;
     }
     settings.clients[0].callback_urls = options.callback_urls.clone();
+    if let Some(timeout) = options.body_read_timeout_ms {
+        settings.server.body_read_timeout_ms = timeout;
+    }
     let application = Application::build(settings).await.expect("hub builds");
     let api_port = application.api_port();
     let ops_port = application.ops_port();
