@@ -309,6 +309,17 @@ fn check_size(xml: &str) -> Result<()> {
 /// Parse with roxmltree, refusing DTDs, and enforce size / node / depth limits.
 fn parse_guarded(xml: &str) -> Result<roxmltree::Document<'_>> {
     check_size(xml)?;
+    // The linear pre-scan first: what it refuses (too many attributes or namespace
+    // declarations on an element, markup declarations) would make parsing itself costly.
+    crate::mconnect::xml::check_markup(xml).map_err(|error| {
+        use crate::mconnect::xml::XmlError;
+        match error {
+            XmlError::TooLarge => WsSecurityError::TooLarge(error.to_string()),
+            XmlError::DtdForbidden => WsSecurityError::DtdForbidden,
+            XmlError::TooDeep => WsSecurityError::TooDeep(MAX_ELEMENT_DEPTH),
+            other => malformed(other.to_string()),
+        }
+    })?;
     let opts = roxmltree::ParsingOptions {
         allow_dtd: false,
         nodes_limit: MAX_NODES,
@@ -1873,5 +1884,20 @@ pub(crate) mod tests {
         assert!(forged.contains(&created));
         let e = verify_envelope(&forged, &trust, now).unwrap_err();
         assert!(matches!(e, WsSecurityError::LifetimeTooLong), "{e:?}");
+    }
+
+    #[test]
+    fn costly_markup_is_refused_before_parsing() {
+        let (s, trust, now, _) = signed();
+        let attributes: String = (0..5000).map(|i| format!(" a{i}=\"x\"")).collect();
+        let costly = s.replacen("<civ:IDNP>", &format!("<civ:IDNP{attributes}>"), 1);
+        let e = verify_envelope(&costly, &trust, now).unwrap_err();
+        assert!(matches!(e, WsSecurityError::Malformed(_)), "{e:?}");
+        let namespaces: String = (0..400)
+            .map(|i| format!(" xmlns:n{i}=\"urn:{i}\""))
+            .collect();
+        let costly = s.replacen("<civ:IDNP>", &format!("<civ:IDNP{namespaces}>"), 1);
+        let e = verify_envelope(&costly, &trust, now).unwrap_err();
+        assert!(matches!(e, WsSecurityError::Malformed(_)), "{e:?}");
     }
 }

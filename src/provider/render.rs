@@ -127,8 +127,8 @@ mod tests {
         assert!(text.contains("<es:IDNP>2000000000004</es:IDNP>"));
         assert!(text.contains("<es:HasActiveCase>true</es:HasActiveCase>"));
         assert!(text.contains(
-            "<es:Cases><es:Case><es:Type>child_protection</es:Type><es:CaseManager><es:WorkPhone>+373 &lt;1&gt;</es:WorkPhone></es:CaseManager></es:Case></es:Cases>"
-        ));
+            "<es:Cases><es:Case><es:CaseManager><es:WorkPhone>+373 &lt;1&gt;</es:WorkPhone></es:CaseManager><es:Type>child_protection</es:Type></es:Case></es:Cases>"
+        ), "{text}");
         xml::parse(&text).unwrap();
     }
 
