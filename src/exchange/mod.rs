@@ -725,6 +725,7 @@ fn map_call_error(error: &CallError, timeout: std::time::Duration) -> ExchangeEr
         }
         CallError::Unbound(detail) => ExchangeError::RegistryUnboundAnswer(detail),
         CallError::Sign(_) | CallError::SignJws(_) => ExchangeError::Internal,
+        CallError::Overloaded(_) => ExchangeError::Overloaded,
     }
 }
 

@@ -46,6 +46,8 @@ pub enum CallError {
     NotJson(String),
     #[error("signed answer is not bound to this request: {0}")]
     Unbound(&'static str),
+    #[error("signature work gave up: {0}")]
+    Overloaded(#[source] crate::crypto::offload::OffloadError),
 }
 
 /// A REST answer whose JWS signature verified.
@@ -96,6 +98,8 @@ pub struct MconnectClient {
     jws_signer: std::sync::Arc<JwsSigner>,
     jws_verifier: std::sync::Arc<JwsVerifier>,
     timestamp_ttl: Duration,
+    /// Signing and verification run here, off the async workers.
+    crypto: crate::crypto::offload::CryptoPool,
 }
 
 impl MconnectClient {
@@ -135,6 +139,7 @@ impl MconnectClient {
             jws_signer: std::sync::Arc::new(jws_signer),
             jws_verifier: std::sync::Arc::new(jws_verifier),
             timestamp_ttl,
+            crypto: Default::default(),
         })
     }
 
@@ -230,19 +235,29 @@ impl MconnectClient {
         payload: &serde_json::Value,
         message_id: &str,
     ) -> Result<VerifiedRestAnswer, CallError> {
-        let signed = jws::sign_compact(
-            payload.to_string().as_bytes(),
-            &self.jws_signer,
-            SystemTime::now(),
+        let (signer, ttl, bytes) = (
+            self.jws_signer.clone(),
             self.timestamp_ttl,
-        )
-        .map_err(CallError::SignJws)?;
+            payload.to_string(),
+        );
+        let signed = self
+            .crypto
+            .run(move || jws::sign_compact(bytes.as_bytes(), &signer, SystemTime::now(), ttl))
+            .await
+            .map_err(CallError::Overloaded)?
+            .map_err(CallError::SignJws)?;
         let request_digest = crate::audit::message_digest(signed.as_bytes());
         let request_hash = super::request_hash(signed.as_bytes());
         let (status, body) = self.post(destination, "application/jose", signed).await?;
         let response_digest = crate::audit::message_digest(&body);
         let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
-        let verified = match jws::verify_compact(text.trim(), &self.jws_verifier, SystemTime::now())
+        let verifier = self.jws_verifier.clone();
+        let token = text.trim().to_string();
+        let verified = match self
+            .crypto
+            .run(move || jws::verify_compact(&token, &verifier, SystemTime::now()))
+            .await
+            .map_err(CallError::Overloaded)?
         {
             Ok(verified) => verified,
             Err(_) if status >= 500 => return Err(CallError::HttpStatus(status)),
@@ -284,13 +299,17 @@ impl MconnectClient {
         envelope: &str,
         message_id: &str,
     ) -> Result<VerifiedAnswer, CallError> {
-        let signed = wssec::sign_envelope(
-            envelope,
-            &self.identity,
-            SystemTime::now(),
+        let (identity, ttl, unsigned) = (
+            self.identity.clone(),
             self.timestamp_ttl,
-        )
-        .map_err(CallError::Sign)?;
+            envelope.to_string(),
+        );
+        let signed = self
+            .crypto
+            .run(move || wssec::sign_envelope(&unsigned, &identity, SystemTime::now(), ttl))
+            .await
+            .map_err(CallError::Overloaded)?
+            .map_err(CallError::Sign)?;
         let request_digest = crate::audit::message_digest(signed.as_bytes());
         let request_hash = super::request_hash(signed.as_bytes());
         let (status, body) = self
@@ -301,7 +320,18 @@ impl MconnectClient {
         }
         let response_digest = crate::audit::message_digest(&body);
         let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
-        let verified = match wssec::verify_envelope(&text, &self.trust, SystemTime::now()) {
+        let trust = self.trust.clone();
+        let (verified, text) = self
+            .crypto
+            .run(move || {
+                (
+                    wssec::verify_envelope(&text, &trust, SystemTime::now()),
+                    text,
+                )
+            })
+            .await
+            .map_err(CallError::Overloaded)?;
+        let verified = match verified {
             Ok(verified) => verified,
             Err(_) if status == 500 && !text.contains("Envelope") => {
                 return Err(CallError::HttpStatus(status));

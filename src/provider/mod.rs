@@ -7,7 +7,7 @@ pub mod render;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::catalog::Grant;
 use crate::crypto::jws::{JwsSigner, JwsVerifier};
+use crate::crypto::offload::CryptoPool;
 use crate::crypto::wssec::{SigningIdentity, TrustAnchors};
 use crate::domain::text::has_words;
 use crate::domain::{Idno, Idnp};
@@ -30,11 +31,6 @@ pub const CASE_TYPES: &[&str] = &[
     "disability",
     "poverty",
 ];
-
-/// How long signature checks of one message may take before the hub gives up on it.
-pub const CRYPTO_DEADLINE: Duration = Duration::from_secs(2);
-/// Signature checks running at once; the rest wait (within the deadline).
-const CRYPTO_SLOTS: usize = 4;
 
 /// The MConnect services eSocial provides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -206,7 +202,7 @@ pub struct Provider {
     grants: BTreeMap<(String, InboundService), AgencyGrant>,
     exchanger: Exchanger,
     mpi: Arc<MasterIndex>,
-    crypto_slots: Arc<tokio::sync::Semaphore>,
+    crypto: CryptoPool,
 }
 
 impl Provider {
@@ -229,7 +225,7 @@ impl Provider {
                 .collect(),
             exchanger,
             mpi,
-            crypto_slots: Arc::new(tokio::sync::Semaphore::new(CRYPTO_SLOTS)),
+            crypto: CryptoPool::default(),
         }
     }
 
@@ -240,29 +236,15 @@ impl Provider {
             .ok_or_else(|| ExchangeError::UnknownAgency(common_name.to_string()))
     }
 
-    /// Runs signature work on the blocking pool, a few at a time, within [`CRYPTO_DEADLINE`],
-    /// so that a costly message holds no request worker and cannot hold one for long.
+    /// Runs signature work off the request workers (see [`CryptoPool`]).
     pub async fn crypto<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ExchangeError> {
-        let deadline = tokio::time::Instant::now() + CRYPTO_DEADLINE;
-        let permit = tokio::time::timeout_at(deadline, self.crypto_slots.clone().acquire_owned())
-            .await
-            .map_err(|_| ExchangeError::Overloaded)?
-            .map_err(|_| ExchangeError::Internal)?;
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        });
-        match tokio::time::timeout_at(deadline, task).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(_)) => Err(ExchangeError::Internal),
-            Err(_) => {
-                warn!("signature work ran past its deadline; refusing the message");
-                Err(ExchangeError::Overloaded)
-            }
-        }
+        self.crypto.run(work).await.map_err(|error| {
+            warn!(%error, "refusing the message");
+            ExchangeError::Overloaded
+        })
     }
 
     /// Serves a verified request: purpose, replay, grant, record, answer, minimise, close.
