@@ -365,6 +365,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
             body["exchangeId"].as_str().unwrap_or("?")
         )?;
     }
+    let answered = ask_as_police(&pki, &client, api_port, &population, &mut out).await?;
+    let completed = completed && answered;
     let request_file = dir.join("sample-request.json");
     std::fs::write(&request_file, serde_json::to_vec_pretty(&request)?)?;
     writeln!(out, "\nTry it yourself:")?;
@@ -394,6 +396,111 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The provider side: the police ask, over MConnect REST, whether a child of the synthetic
+/// population has an open case and whom to call. Prints the signed, minimised answer.
+async fn ask_as_police(
+    pki: &PkiLayout,
+    module: &reqwest::Client,
+    api_port: u16,
+    population: &Population,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    use crate::simulate::generators::{WireAnswer, generate};
+    let has_child_case = |idnp: &str| match generate("cases.active-cases", population, idnp) {
+        Some(WireAnswer::Rest(answer)) => answer["cases"]["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|c| c["type"] == "child_protection")),
+        _ => false,
+    };
+    let Some(child) = population
+        .persons()
+        .iter()
+        .find(|p| has_child_case(p.idnp.expose()))
+    else {
+        writeln!(
+            out,
+            "
+(no child in the synthetic population has an open case)"
+        )?;
+        return Ok(true);
+    };
+    module
+        .post(format!(
+            "https://127.0.0.1:{api_port}/api/v1/persons/records"
+        ))
+        .json(&serde_json::json!({"source": "social", "record": {
+            "localId": "SAS-2002", "idnp": child.idnp.expose(),
+            "firstName": child.first_name, "lastName": child.last_name,
+            "birthDate": child.birth_date_text()}}))
+        .send()
+        .await
+        .context("registering the child in the master index")?;
+    let agency = "agency-police";
+    let holder = client_holder(agency);
+    let signer = crate::crypto::jws::JwsSigner::from_pem(
+        &std::fs::read(pki.key(&holder))?,
+        &std::fs::read(pki.cert(&holder))?,
+    )?;
+    let message_id = uuid::Uuid::new_v4().to_string();
+    let payload = serde_json::json!({
+        "mconnect": {
+            "callingUser": population.persons()[2].idnp.expose(),
+            "callingEntity": DEMO_AGENCIES[0].1,
+            "callBasis": "Legea nr. 45/2007 cu privire la prevenirea și combaterea violenței în familie, art. 8",
+            "callReason": "Intervenție la un apel de violență în familie",
+            "messageId": message_id,
+        },
+        "request": {"idnp": child.idnp.expose()},
+    });
+    let token = crate::crypto::jws::sign_compact(
+        payload.to_string().as_bytes(),
+        &signer,
+        std::time::SystemTime::now(),
+        Duration::from_secs(300),
+    )?;
+    writeln!(
+        out,
+        "
+The police ask eSocial over MConnect (REST, JWS) whether a child has an open case:"
+    )?;
+    let response = client_as(pki, agency)?
+        .post(format!(
+            "https://127.0.0.1:{api_port}/mconnect/v1/active-cases"
+        ))
+        .header("Content-Type", "application/jose")
+        .body(token)
+        .send()
+        .await
+        .context("asking as the police")?;
+    let status = response.status();
+    let body = response.text().await?;
+    let verifier = crate::crypto::jws::JwsVerifier::from_pem(&std::fs::read(pki.ca_cert())?)?;
+    let Ok(verified) =
+        crate::crypto::jws::verify_compact(body.trim(), &verifier, std::time::SystemTime::now())
+    else {
+        writeln!(
+            out,
+            "HTTP {status}: the answer is not a signed JWS
+{body}"
+        )?;
+        return Ok(false);
+    };
+    let answer: serde_json::Value = serde_json::from_slice(&verified.payload)?;
+    writeln!(
+        out,
+        "HTTP {status}, signed by `{}`
+{}",
+        verified.signer_common_name,
+        serde_json::to_string_pretty(&answer)?
+    )?;
+    writeln!(
+        out,
+        "Only what the police's grant releases left the hub: case type, agency and the case \
+         manager's work contact; no notes, risk level or benefits."
+    )?;
+    Ok(status.is_success() && answer["mconnect"]["relatesTo"] == message_id.as_str())
 }
 
 /// Registers the sample subject in the master index twice: as a social-assistance record with
@@ -470,7 +577,12 @@ async fn index_sample_subject(
 }
 
 fn demo_client(pki: &PkiLayout) -> anyhow::Result<reqwest::Client> {
-    let holder = client_holder(DEMO_CLIENT);
+    client_as(pki, DEMO_CLIENT)
+}
+
+/// An HTTPS client presenting the development certificate of `holder` (a client or agency).
+fn client_as(pki: &PkiLayout, name: &str) -> anyhow::Result<reqwest::Client> {
+    let holder = client_holder(name);
     let identity = reqwest::Identity::from_pkcs8_pem(
         &std::fs::read(pki.cert(&holder))?,
         &std::fs::read(pki.key(&holder))?,
