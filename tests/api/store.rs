@@ -146,3 +146,69 @@ async fn migrations_are_idempotent_across_restarts() {
 
     assert!(reopened.exchange(exchange.id).await.unwrap().is_some());
 }
+
+/// Two connections to one database stand for a restarted hub, or two replicas: a message id
+/// one remembered, the other refuses; another sender may use the same id; an expired entry
+/// is swept.
+async fn message_ids_are_remembered_across_connections(url: String) {
+    let first = Store::connect(&SecretString::from(url.clone()), 2)
+        .await
+        .unwrap();
+    let second = Store::connect(&SecretString::from(url), 2).await.unwrap();
+    let later = esocial_hub::store::now_millis() + 60_000;
+
+    assert!(
+        first
+            .remember_message("agency-police", "m-1", later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !second
+            .remember_message("agency-police", "m-1", later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        second
+            .remember_message("agency-school", "m-1", later)
+            .await
+            .unwrap()
+    );
+
+    let past = esocial_hub::store::now_millis() - 1;
+    assert!(
+        first
+            .remember_message("agency-police", "m-2", past)
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // Kept at least until it was remembered, then swept by the next insert.
+    assert!(
+        second
+            .remember_message("agency-police", "m-3", later)
+            .await
+            .unwrap()
+    );
+    assert!(
+        first
+            .remember_message("agency-police", "m-2", later)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn sqlite_message_ids_are_remembered_across_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+    message_ids_are_remembered_across_connections(url).await;
+}
+
+#[tokio::test]
+async fn postgres_message_ids_are_remembered_across_connections() {
+    if let Some(url) = fresh_postgres_database().await {
+        message_ids_are_remembered_across_connections(url).await;
+    }
+}
