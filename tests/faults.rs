@@ -333,8 +333,10 @@ async fn a_broker_restarted_mid_load_loses_nothing() {
     // Act: submit while the broker restarts.
     let restarting = tokio::task::spawn_blocking(move || {
         std::thread::sleep(Duration::from_millis(500));
+        // Down for a few seconds, so that some submissions are surely refused.
         let output = Command::new("bash")
             .arg(restart)
+            .env("ESOCIAL_RABBITMQ_DOWN_SECS", "3")
             .output()
             .expect("restart script runs");
         assert!(
@@ -344,13 +346,15 @@ async fn a_broker_restarted_mid_load_loses_nothing() {
         );
     });
     let mut accepted = Vec::new();
-    let mut refused = 0;
+    let mut refused = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !restarting.is_finished() || accepted.len() < 30 {
         if std::time::Instant::now() > deadline {
             break;
         }
-        let response = app.submit_async(&app.valid_request(), None).await;
+        let key = uuid::Uuid::new_v4().to_string();
+        let request = app.valid_request();
+        let response = app.submit_async(&request, Some(&key)).await;
         match response.status().as_u16() {
             202 => {
                 let body: Value = response.json().await.unwrap();
@@ -359,13 +363,37 @@ async fn a_broker_restarted_mid_load_loses_nothing() {
             503 => {
                 let body: Value = response.json().await.unwrap();
                 assert_eq!(body["code"], "hub.queue_unavailable");
-                refused += 1;
+                assert_eq!(body["retryable"], true);
+                refused.push((key, request));
             }
             other => panic!("unexpected HTTP {other}"),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     restarting.await.unwrap();
+
+    // A refused submission holds no key: retried with the same key once the broker is back,
+    // as `retryable: true` invites, it is accepted afresh and runs.
+    let refused_count = refused.len();
+    assert!(
+        refused_count > 0,
+        "the broker was down, yet nothing was refused"
+    );
+    for (key, request) in refused.iter().take(5) {
+        let mut retried = None;
+        for _ in 0..50 {
+            let response = app.submit_async(request, Some(key)).await;
+            if response.status() == 202 {
+                retried = Some(response.json::<Value>().await.unwrap());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let body = retried.expect("the broker came back and the retry was accepted");
+        assert_eq!(body["repeated"], false, "{body}");
+        accepted.push(body["exchangeId"].as_str().unwrap().to_string());
+    }
+    let refused = refused_count;
 
     // Assert: every accepted exchange completes; refused ones ended as refused.
     for id in &accepted {

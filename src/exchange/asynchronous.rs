@@ -195,16 +195,7 @@ impl Exchanger {
         if let Err(error) = self.queue.publish(&service.registry, exchange_id).await {
             // Not confirmed by the broker, so not accepted: end it now, answer 503.
             warn!(%error, %exchange_id, "queue did not confirm; refusing the exchange");
-            let outcome = ExchangeOutcome::Failed {
-                error_code: "hub.queue_unavailable".into(),
-                request_digest: None,
-                response_digest: None,
-                message_ids: Default::default(),
-            };
-            let _ = self
-                .store
-                .finish_async(exchange_id, &outcome, None, None)
-                .await;
+            let _ = self.store.refuse_submission(exchange_id).await;
             return Err(ExchangeFailure {
                 exchange_id: Some(exchange_id),
                 error: ExchangeError::QueueUnavailable,

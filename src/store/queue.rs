@@ -218,6 +218,22 @@ impl Store {
         Ok(result.rows_affected() == 1)
     }
 
+    /// Ends a submission the queue did not confirm: failed with `hub.queue_unavailable`, and its
+    /// `Idempotency-Key` released in the same statement, so that a retry with the same key is a
+    /// new submission rather than the repeat of one that will never run.
+    pub async fn refuse_submission(&self, id: uuid::Uuid) -> Result<bool, StoreError> {
+        let refused = sqlx::query(
+            "UPDATE exchanges SET status = 'failed', error_code = 'hub.queue_unavailable', \
+             completed_at = $1, queue_state = NULL, idempotency_key = NULL \
+             WHERE id = $2 AND status = 'in_progress'",
+        )
+        .bind(timestamp(OffsetDateTime::now_utc()))
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(refused.rows_affected() == 1)
+    }
+
     /// Ends an async exchange: completed with its sealed result, failed, or dead-lettered
     /// (failed with a reason after its last attempt). Returns `false` if it had already ended.
     pub async fn finish_async(
