@@ -52,11 +52,26 @@ impl Store {
         } else {
             Backend::Postgres
         };
-        let pool = AnyPoolOptions::new()
+        let mut options = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
-            .await?;
+            .acquire_timeout(std::time::Duration::from_secs(5));
+        if backend == Backend::Sqlite {
+            // Write-ahead logging: readers no longer wait for the writer, and a commit is one
+            // append and one fsync instead of a journal round trip. `synchronous` stays FULL,
+            // so a commit the hub acknowledged survives a power cut.
+            options = options.after_connect(|connection, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *connection)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = FULL")
+                        .execute(&mut *connection)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool, backend })
     }
