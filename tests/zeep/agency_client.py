@@ -12,7 +12,9 @@ coverage; the Timestamp; RelatesTo against the MessageId sent and RequestHash ag
 of the exact bytes sent. It prints the parsed answer as JSON.
 
 Exit status: 0 for a verified answer, 2 for a verified SOAP Fault (printed as JSON with its
-stable code), 1 for anything else (nothing printed on standard output).
+stable code), 1 for anything else (nothing printed on standard output). With --replay it calls
+nobody and checks a saved answer against a saved request, so that its checks can be seen to
+refuse an altered answer.
 """
 
 import argparse
@@ -287,14 +289,27 @@ class MConnectSignature(BinarySignature):
 
 
 class CapturingTransport(zeep.Transport):
-    """zeep's transport, keeping the exact bytes posted and received."""
+    """zeep's transport, keeping the exact bytes posted and received.
 
-    def __init__(self, *args, **kwargs):
+    With `replay` (the bytes of a request and of its answer, saved before) it posts nothing:
+    the saved request counts as sent and the saved answer as received, so that the answer's
+    checks can be seen to refuse an altered answer.
+    """
+
+    def __init__(self, *args, replay=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.replay = replay
         self.sent = None
         self.received = None
 
     def post(self, address, message, headers):
+        if self.replay is not None:
+            self.sent, self.received = self.replay
+            response = requests.Response()
+            response.status_code = 200
+            response.headers["Content-Type"] = "text/xml; charset=utf-8"
+            response._content = self.received
+            return response
         self.sent = message if isinstance(message, bytes) else message.encode("utf-8")
         response = super().post(address, message, headers)
         self.received = response.content
@@ -345,6 +360,10 @@ def parse_args(argv):
     )
     parser.add_argument("--save-request", default=None, help="write the bytes sent here")
     parser.add_argument("--save-answer", default=None, help="write the bytes received here")
+    parser.add_argument(
+        "--replay", nargs=2, metavar=("REQUEST", "ANSWER"), default=None,
+        help="call nobody: check the saved ANSWER as the answer to the saved REQUEST",
+    )
     return parser.parse_args(argv)
 
 
@@ -354,8 +373,11 @@ def call(args):
     session.trust_env = False  # no proxy, no CA bundle from the environment
     session.cert = (args.cert, args.key)
     session.verify = args.ca
+    replay = None
+    if args.replay:
+        replay = tuple(Path(file).read_bytes() for file in args.replay)
     transport = CapturingTransport(
-        session=session, timeout=args.timeout, operation_timeout=args.timeout
+        session=session, timeout=args.timeout, operation_timeout=args.timeout, replay=replay
     )
     wsse = MConnectSignature(
         args.key, args.cert, args.ca, args.signer, unsigned=args.unsigned_header
@@ -449,7 +471,9 @@ def main(argv=None):
         print(f"agency_client: {error}", file=sys.stderr)
         return 1
     except (zeep.exceptions.Error, requests.RequestException, OSError) as error:
-        print(f"agency_client: {type(error).__name__}: {error}", file=sys.stderr)
+        # The first line only: some of zeep's messages go on with the whole answer.
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        print(f"agency_client: {type(error).__name__}: {first_line}", file=sys.stderr)
         return 1
     json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
