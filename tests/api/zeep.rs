@@ -14,6 +14,8 @@ use crate::agency::{CHILD, MOTHER, OFFICER, idno, in_care};
 use crate::helpers::{TestApp, spawn_app};
 
 const PYTHON: &str = "python3";
+const WSU_NS: &str =
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/zeep/agency_client.py")
@@ -283,6 +285,13 @@ async fn zeep_refuses_an_answer_altered_or_bound_to_another_request() {
         "{answer}"
     );
     let other_id = uuid::Uuid::new_v4().to_string();
+    let body_id = roxmltree::Document::parse(&answer)
+        .unwrap()
+        .descendants()
+        .find(|n| n.has_tag_name("Body"))
+        .and_then(|body| body.attribute((WSU_NS, "Id")))
+        .expect("the Body's wsu:Id")
+        .to_string();
     let replay = |case, refusal| Replay {
         case,
         request: run.request.clone(),
@@ -305,6 +314,17 @@ async fn zeep_refuses_an_answer_altered_or_bound_to_another_request() {
         Replay {
             answer: answer.replacen("</soap:Header>", "<mc:Extra>x</mc:Extra></soap:Header>", 1),
             ..replay("an unsigned header added", Some("does not cover exactly"))
+        },
+        Replay {
+            answer: answer.replacen(
+                "<wsse:Security ",
+                &format!("<wsse:Security xml:id=\"{body_id}\" "),
+                1,
+            ),
+            ..replay(
+                "the Body's id given to the Security header",
+                Some("names two elements"),
+            )
         },
         other_bytes,
         Replay {

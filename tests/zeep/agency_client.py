@@ -165,10 +165,10 @@ class MConnectSignature(BinarySignature):
             raise SignatureVerificationFailed(f"answer signature: {reason}")
 
         soap_env = detect_soap_env(envelope)
-        header = envelope.find(QName(soap_env, "Header"))
-        body = envelope.find(QName(soap_env, "Body"))
-        if header is None or body is None:
-            fail("no soap:Header or soap:Body")
+        parts = [child for child in envelope if isinstance(child.tag, str)]
+        if [child.tag for child in parts] != [QName(soap_env, "Header"), QName(soap_env, "Body")]:
+            fail("the Envelope is not one soap:Header and one soap:Body")
+        header, body = parts
         securities = header.findall(QName(ns.WSSE, "Security"))
         if len(securities) != 1:
             fail(f"{len(securities)} wsse:Security headers")
@@ -187,13 +187,16 @@ class MConnectSignature(BinarySignature):
         ):
             fail("comment or processing instruction in a signed message")
 
-        ids = {}
+        # References resolve by wsu:Id, but xmlsec (libxml2) also knows xml:id, and other stacks
+        # other Id attributes: no value may name two elements in any of them.
+        ids, seen = {}, {}
         for element in envelope.iter(etree.Element):
-            value = element.get(ID_ATTR)
-            if value is not None:
-                if value in ids:
-                    fail(f"wsu:Id {value!r} used twice")
-                ids[value] = element
+            for name, value in element.attrib.items():
+                if QName(name).localname.lower() == "id":
+                    if seen.setdefault(value, element) is not element:
+                        fail(f"the Id {value!r} names two elements")
+            if element.get(ID_ATTR) is not None:
+                ids[element.get(ID_ATTR)] = element
 
         signed_info = signature.find(QName(ns.DS, "SignedInfo"))
         if signed_info is None:
