@@ -2,13 +2,16 @@
 # The project's single test command (CI runs it via .ci/run).
 #
 #   1. installs missing system packages (xmlsec1, libxml2-utils, postgresql,
-#      rabbitmq-server, libssl-dev, pkg-config) with apt -- only when something is missing;
+#      rabbitmq-server, libssl-dev, pkg-config, python3-pip) with apt -- only when something
+#      is missing;
 #   2. starts a throwaway PostgreSQL (scripts/start-postgres.sh) and RabbitMQ
 #      (scripts/start-rabbitmq.sh), exports ESOCIAL_TEST_POSTGRES_URL,
 #      ESOCIAL_TEST_AMQP_URL, ESOCIAL_REQUIRE_POSTGRES=1, ESOCIAL_REQUIRE_RABBITMQ=1,
 #      ESOCIAL_REQUIRE_XMLSEC1=1 and ESOCIAL_REQUIRE_XMLLINT=1 (so those tests fail
 #      rather than skip), stops them on exit;
-#   3. cargo fmt --check, cargo clippy -D warnings, cargo test.
+#   3. installs the zeep agency client's Python packages (scripts/install-zeep.sh, only when
+#      they are missing) and exports ESOCIAL_REQUIRE_ZEEP=1;
+#   4. cargo fmt --check, cargo clippy -D warnings, cargo test.
 #
 # Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh -- store`).
 # ESOCIAL_SKIP_APT=1 skips the package check entirely.
@@ -38,6 +41,7 @@ have_pg_server && id -u postgres >/dev/null 2>&1 || missing+=(postgresql)
 [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 dpkg_installed libssl-dev || missing+=(libssl-dev)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 
 if [[ "${ESOCIAL_SKIP_APT:-0}" != 1 && ${#missing[@]} -gt 0 ]]; then
     step_begin "apt-get install ${missing[*]}"
@@ -102,7 +106,14 @@ export ESOCIAL_REQUIRE_RABBITMQ=1
 echo "ESOCIAL_TEST_AMQP_URL=${ESOCIAL_TEST_AMQP_URL/hub:hub@/hub:***@}"
 step_end "start RabbitMQ"
 
-# --- 3. cargo ----------------------------------------------------------------
+# --- 3. the zeep agency client ------------------------------------------------------
+step_begin "Python packages of tests/zeep"
+bash "$ROOT/scripts/install-zeep.sh"
+# tests/api/zeep.rs must run, not skip.
+export ESOCIAL_REQUIRE_ZEEP=1
+step_end "Python packages"
+
+# --- 4. cargo ----------------------------------------------------------------
 step_begin "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 step_end "cargo fmt"

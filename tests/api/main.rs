@@ -14,3 +14,4 @@ mod provider_contracts;
 mod queue;
 mod registries;
 mod store;
+mod zeep;
