@@ -480,3 +480,71 @@ fn the_openapi_document_has_the_three_endpoints_signed_bodies_and_signed_problem
     }
     assert_eq!(external, 6, "each operation's request and response schema");
 }
+
+/// The live endpoints conform to the published contracts: a signed answer, a minimised answer
+/// and a signed Fault from the running hub validate against the XSDs, and a REST answer
+/// against the JSON Schema of its operation.
+#[tokio::test]
+async fn live_answers_and_faults_conform_to_the_contracts() {
+    use crate::agency::{Agency, CHILD, in_care};
+    if !xmllint_available() {
+        eprintln!("xmllint not installed: skipping");
+        return;
+    }
+    let app = crate::helpers::spawn_app().await;
+    in_care(&app, CHILD, "S-1").await;
+    let police = Agency::new(&app, "agency-police");
+    let school = Agency::new(&app, "agency-school");
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers = Vec::new();
+    let (status, answer) = police
+        .post_soap(&app, police.soap_request("GetActiveCases", CHILD))
+        .await;
+    assert_eq!(status, 200);
+    answers.push(("answer", answer));
+    let (status, fault) = school
+        .post_soap(&app, school.soap_request("GetBeneficiaryStatus", CHILD))
+        .await;
+    assert_eq!(status, 500);
+    answers.push(("fault", fault));
+    let (status, unsigned_fault) = police
+        .post_soap(
+            &app,
+            police.unsigned(
+                &police.context(),
+                "GetActiveCases",
+                &format!("<es:IDNP>{CHILD}</es:IDNP>"),
+            ),
+        )
+        .await;
+    assert_eq!(status, 500);
+    answers.push(("fault-unverified", unsigned_fault));
+    for (name, text) in answers {
+        let file = dir.path().join(format!("{name}.xml"));
+        std::fs::write(&file, &text).unwrap();
+        assert!(xmllint_accepts(&file), "live {name} fails the XSD:\n{text}");
+    }
+
+    let context = police.context();
+    let token = police.rest_request(&context, serde_json::json!({"idnp": CHILD}));
+    let response = police.post_rest(&app, "active-cases", token).await;
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    use base64::Engine as _;
+    let payload: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(body.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(provider().join("GetActiveCases/response.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(
+        validator.is_valid(&payload["response"]),
+        "{}",
+        payload["response"]
+    );
+}
