@@ -308,11 +308,15 @@ async fn a_hub_killed_mid_load_finishes_every_accepted_exchange_after_restart() 
     );
 }
 
+/// The tests that stop or freeze the shared broker take turns.
+static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn a_broker_restarted_mid_load_loses_nothing() {
     if rabbit_url().is_none() {
         return;
     }
+    let _broker = BROKER.lock().await;
     let restart = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/restart-rabbitmq.sh");
     let Some(app) = spawn_async_app(
         Backend::Rabbit,
@@ -406,4 +410,63 @@ async fn a_broker_restarted_mid_load_loses_nothing() {
         "broker restart: {} accepted and completed, {refused} refused with 503",
         accepted.len()
     );
+}
+
+/// A frozen broker (SIGSTOP) holds its TCP connections open and answers nothing: a submission
+/// must be refused within the publisher-confirm timeout, not hang, and the hub must take work
+/// again once the broker thaws.
+#[tokio::test]
+async fn a_frozen_broker_gets_submissions_refused_in_bounded_time() {
+    if rabbit_url().is_none() {
+        return;
+    }
+    let _broker = BROKER.lock().await;
+    let base = std::env::var("ESOCIAL_RABBITMQ_BASE").expect("the test script sets it");
+    let pid = std::fs::read_to_string(Path::new(&base).join("rabbitmq.pid"))
+        .expect("the broker's pid file")
+        .trim()
+        .to_string();
+    let Some(app) = spawn_async_app(Backend::Rabbit, 3, SpawnOptions::default()).await else {
+        return;
+    };
+    let first = app.submit_async(&app.valid_request(), None).await;
+    assert_eq!(first.status(), 202);
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), pid.clone()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name}");
+    };
+
+    // Act: freeze the broker and submit.
+    signal("STOP");
+    let started = std::time::Instant::now();
+    let frozen = app.submit_async(&app.valid_request(), None).await;
+    let waited = started.elapsed();
+    signal("CONT");
+
+    // Assert: refused, retryable, within the confirm timeout (and some slack).
+    assert_eq!(frozen.status(), 503);
+    let body: Value = frozen.json().await.unwrap();
+    assert_eq!(body["code"], "hub.queue_unavailable");
+    assert!(
+        waited < esocial_hub::queue::CONFIRM_TIMEOUT + Duration::from_secs(3),
+        "a frozen broker held the caller {waited:?}"
+    );
+    let mut thawed = false;
+    for _ in 0..100 {
+        let response = app.submit_async(&app.valid_request(), None).await;
+        if response.status() == 202 {
+            let body: Value = response.json().await.unwrap();
+            let status = app
+                .wait_until_ended(body["exchangeId"].as_str().unwrap())
+                .await;
+            assert_eq!(status["status"], "completed", "{status}");
+            thawed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(thawed, "the hub takes work again once the broker thaws");
 }

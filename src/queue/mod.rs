@@ -6,7 +6,7 @@
 pub mod rabbit;
 pub mod worker;
 
-pub use rabbit::{Rabbit, RabbitError, Topology};
+pub use rabbit::{CONFIRM_TIMEOUT, Rabbit, RabbitError, Topology};
 pub use worker::{QueueSettings, start_workers};
 
 /// Which queue carries asynchronous exchanges.

@@ -74,6 +74,31 @@ pub struct Rabbit {
     link: Arc<RwLock<Option<Link>>>,
     /// Set while the broker is unreachable, so the outage is logged once, not per attempt.
     outage: Arc<std::sync::atomic::AtomicBool>,
+    /// One reconnect attempt at a time, with backoff: whoever needs the broker while it is
+    /// away waits on this attempt's outcome instead of starting its own.
+    reconnecting: Arc<tokio::sync::Mutex<Backoff>>,
+}
+
+/// Longest wait for the broker's publisher confirm; then the submission is refused (503).
+pub const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Longest wait for one connection attempt.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+const LONGEST_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// When the next reconnect attempt may be made.
+struct Backoff {
+    next_attempt: tokio::time::Instant,
+    delay: std::time::Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            next_attempt: tokio::time::Instant::now(),
+            delay: FIRST_RETRY,
+        }
+    }
 }
 
 impl Rabbit {
@@ -89,14 +114,19 @@ impl Rabbit {
             registries: Arc::new(registries),
             link: Arc::new(RwLock::new(None)),
             outage: Arc::default(),
+            reconnecting: Arc::default(),
         };
         rabbit.reconnect().await?;
         Ok(rabbit)
     }
 
     async fn reconnect(&self) -> Result<(), RabbitError> {
-        let connection =
-            Connection::connect(self.url.expose_secret(), ConnectionProperties::default()).await?;
+        let connection = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect(self.url.expose_secret(), ConnectionProperties::default()),
+        )
+        .await
+        .map_err(|_| RabbitError::Unavailable("connection attempt timed out".into()))??;
         let publisher = connection.create_channel().await?;
         declare_topology(&publisher, &self.topology, &self.registries).await?;
         publisher
@@ -122,20 +152,33 @@ impl Rabbit {
             .unwrap_or(true)
     }
 
-    /// Reconnects when the connection is down; returns whether it is up afterwards.
+    /// Reconnects when the connection is down; returns whether it is up afterwards. Only one
+    /// attempt runs at a time and attempts back off (250 ms doubling to 10 s): callers meanwhile
+    /// wait for the running attempt, or learn at once that the broker is still away.
     pub async fn ensure_connected(&self) -> bool {
         if self.is_connected() {
             return true;
         }
         use std::sync::atomic::Ordering;
+        let mut backoff = self.reconnecting.lock().await;
+        if self.is_connected() {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        if now < backoff.next_attempt {
+            return false;
+        }
         match self.reconnect().await {
             Ok(()) => {
+                *backoff = Backoff::default();
                 if self.outage.swap(false, Ordering::SeqCst) {
                     info!("RabbitMQ is back");
                 }
                 true
             }
             Err(error) => {
+                backoff.next_attempt = tokio::time::Instant::now() + backoff.delay;
+                backoff.delay = (backoff.delay * 2).min(LONGEST_RETRY);
                 if !self.outage.swap(true, Ordering::SeqCst) {
                     warn!(%error, "RabbitMQ unavailable; reconnecting until it is back");
                 }
@@ -144,8 +187,28 @@ impl Rabbit {
         }
     }
 
-    /// Publishes a persistent message naming the exchange and waits for the broker's confirm.
+    /// Publishes a persistent message naming the exchange and waits for the broker's confirm,
+    /// at most [`CONFIRM_TIMEOUT`]: a broker that stops answering (frozen, partitioned) gets
+    /// the submission refused, not a caller that hangs.
     pub async fn publish(
+        &self,
+        registry: &str,
+        exchange_id: uuid::Uuid,
+    ) -> Result<(), RabbitError> {
+        tokio::time::timeout(
+            CONFIRM_TIMEOUT,
+            self.publish_confirmed(registry, exchange_id),
+        )
+        .await
+        .map_err(|_| {
+            RabbitError::Unavailable(format!(
+                "no publisher confirm within {} s",
+                CONFIRM_TIMEOUT.as_secs()
+            ))
+        })?
+    }
+
+    async fn publish_confirmed(
         &self,
         registry: &str,
         exchange_id: uuid::Uuid,
