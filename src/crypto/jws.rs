@@ -24,7 +24,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
 use openssl::pkey::{Id as PKeyId, PKey, Private};
 use openssl::rsa::Padding;
 use openssl::sign::{Signer, Verifier};
@@ -511,20 +510,8 @@ fn b64url_decode(part: &str, what: &str) -> Result<Vec<u8>> {
 
 /// The single subject CN of `cert`.
 fn common_name(cert: &X509) -> Result<String> {
-    let mut names = cert.subject_name().entries_by_nid(Nid::COMMONNAME);
-    let (Some(cn), None) = (names.next(), names.next()) else {
-        return Err(JwsError::UntrustedSigner(
-            "signer certificate must have exactly one subject CN".into(),
-        ));
-    };
-    let bad_cn = || JwsError::UntrustedSigner("signer CN is not valid text".into());
-    let cn = cn.data().to_string().map_err(|_| bad_cn())?;
-    // Refuse NULs and other controls (`registry-civil\0.evil`) and undecodable bytes, which
-    // `to_string` turns into U+FFFD: the CN identifies the peer.
-    if cn.is_empty() || cn.chars().any(|c| c.is_control() || c == '\u{FFFD}') {
-        return Err(bad_cn());
-    }
-    Ok(cn)
+    super::x509::single_common_name(cert)
+        .map_err(|error| JwsError::UntrustedSigner(format!("signer certificate: {error}")))
 }
 
 /// Attacker-controlled header text made safe for an error message.

@@ -64,12 +64,30 @@ pub struct ClientIdentity {
     pub common_name: String,
 }
 
-/// Reads the common name of a peer certificate that the TLS layer has already verified.
+/// Reads the single common name of a peer certificate that the TLS layer has already verified.
+/// A certificate with no or several common names identifies nobody.
 pub fn client_identity(certificate: &X509) -> Option<ClientIdentity> {
-    let entry = certificate
-        .subject_name()
-        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
-        .next()?;
-    let common_name = entry.data().to_string().ok()?;
+    let common_name = super::x509::single_common_name(certificate).ok()?;
     Some(ClientIdentity { common_name })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::x509::tests::certificate_with_names;
+
+    #[test]
+    fn a_client_certificate_with_one_common_name_identifies_the_client() {
+        let certificate = certificate_with_names(&["case-management"]);
+        let identity = client_identity(&certificate).expect("one common name");
+        assert_eq!(identity.common_name, "case-management");
+    }
+
+    #[test]
+    fn a_client_certificate_with_several_or_no_common_names_identifies_nobody() {
+        for names in [&["case-management", "benefits"][..], &[][..]] {
+            let certificate = certificate_with_names(names);
+            assert!(client_identity(&certificate).is_none(), "{names:?}");
+        }
+    }
 }

@@ -285,14 +285,10 @@ impl MconnectClient {
     }
 }
 
-/// The common name of a DER certificate.
+/// The single common name of a DER certificate; none when it has no or several.
 pub fn common_name(certificate_der: &[u8]) -> Option<String> {
     let certificate = openssl::x509::X509::from_der(certificate_der).ok()?;
-    let entry = certificate
-        .subject_name()
-        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
-        .next()?;
-    entry.data().to_string().ok()
+    crate::crypto::x509::single_common_name(&certificate).ok()
 }
 
 /// A reqwest error with its causes, which carry the useful part (refused, reset, TLS).
