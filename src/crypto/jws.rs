@@ -301,7 +301,8 @@ pub fn sign_compact(
 /// without duplicate parameters; `alg == "RS256"`; no `crit`, `b64`, `jwk`, `jku`, `x5u`, `enc`,
 /// `zip`; `typ` absent or `JOSE`; integer `iat` and `exp` with `exp > iat`; `x5c` (signer first,
 /// then optional intermediates) chain-verified against the anchors at `now`; signer subject has
-/// exactly one plain-text CN; RSA key of at least 2048 bits; RS256 signature over
+/// exactly one plain-text CN; signer certificate fit to sign messages
+/// ([`super::x509::check_message_signer`]: key usage, extended key usage, not a CA); RSA key of at least 2048 bits; RS256 signature over
 /// `b64(header) '.' b64(payload)`; `exp` > `now`; `iat` not more than [`CLOCK_SKEW`] ahead of
 /// `now`.
 pub fn verify_compact(jws: &str, verifier: &JwsVerifier, now: SystemTime) -> Result<VerifiedJws> {
@@ -346,6 +347,8 @@ pub fn verify_compact(jws: &str, verifier: &JwsVerifier, now: SystemTime) -> Res
 
     verifier.verify_chain(&cert, certs.collect(), now)?;
     let signer_common_name = common_name(&cert)?;
+    super::x509::check_message_signer(&cert)
+        .map_err(|error| JwsError::UntrustedSigner(error.to_string()))?;
     let public_key = cert.public_key().map_err(untrusted)?;
     if public_key.id() != PKeyId::RSA {
         return Err(JwsError::UntrustedSigner(
@@ -569,8 +572,9 @@ mod tests {
     use crate::crypto::pki::{CertificateRole, KeyPair, generate_ca, issue_leaf};
     use openssl::asn1::Asn1Time;
     use openssl::rsa::Rsa;
+    use openssl::x509::X509Extension;
     use openssl::x509::X509NameBuilder;
-    use openssl::x509::extension::BasicConstraints;
+    use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
     use std::sync::OnceLock;
 
     /// Two CAs; CA A issues two signers, CA B one. RSA keys are generated once per test run.
@@ -941,6 +945,22 @@ mod tests {
         issuer_key: &PKey<Private>,
         is_ca: bool,
     ) -> X509 {
+        let extensions = if is_ca {
+            vec![BasicConstraints::new().critical().ca().build().unwrap()]
+        } else {
+            Vec::new()
+        };
+        issue_with(key, cns, issuer, issuer_key, extensions)
+    }
+
+    /// A certificate for `key` with the given subject CNs and extensions, issued by `issuer`.
+    fn issue_with(
+        key: &PKey<Private>,
+        cns: &[&str],
+        issuer: &X509,
+        issuer_key: &PKey<Private>,
+        extensions: Vec<X509Extension>,
+    ) -> X509 {
         let mut name = X509NameBuilder::new().unwrap();
         name.append_entry_by_text("O", "test").unwrap();
         for cn in cns {
@@ -952,13 +972,14 @@ mod tests {
         b.set_subject_name(&name).unwrap();
         b.set_issuer_name(issuer.subject_name()).unwrap();
         b.set_pubkey(key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        // An hour back, so that a token signed at the test's `now` finds it valid.
+        let an_hour_ago = unix_secs(SystemTime::now()).unwrap() as i64 - 3600;
+        b.set_not_before(&Asn1Time::from_unix(an_hour_ago as _).unwrap())
             .unwrap();
         b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
             .unwrap();
-        if is_ca {
-            let bc = BasicConstraints::new().critical().ca().build().unwrap();
-            b.append_extension(bc).unwrap();
+        for extension in extensions {
+            b.append_extension(extension).unwrap();
         }
         b.sign(issuer_key, MessageDigest::sha256()).unwrap();
         b.build()
@@ -1033,6 +1054,92 @@ mod tests {
         let t = sign_raw(&x5c(&[&leaf; MAX_X5C_CERTS + 1]), PAYLOAD, leaf_key);
         let e = verify_compact(&t, &verifier_a(), now).unwrap_err();
         assert!(matches!(e, JwsError::Malformed(_)), "{e:?}");
+    }
+
+    #[test]
+    fn a_certificate_not_meant_for_signing_is_untrusted() {
+        // Trusted chain, one plain CN and a valid signature, but the certificate is not a
+        // message signer's.
+        let f = fixture();
+        let now = now();
+        let key = &f.signer_a.key;
+        let ca = &f.ca_a;
+        let leaf = |extensions| {
+            issue_with(
+                key,
+                &["registry-civil"],
+                &ca.certificate,
+                &ca.key,
+                extensions,
+            )
+        };
+        let refused: Vec<(&str, Vec<X509Extension>)> = vec![
+            (
+                "keyCertSign only",
+                vec![KeyUsage::new().critical().key_cert_sign().build().unwrap()],
+            ),
+            (
+                "keyEncipherment only",
+                vec![KeyUsage::new().key_encipherment().build().unwrap()],
+            ),
+            (
+                "timeStamping only",
+                vec![ExtendedKeyUsage::new().time_stamping().build().unwrap()],
+            ),
+            (
+                "codeSigning and OCSP signing",
+                vec![
+                    ExtendedKeyUsage::new()
+                        .code_signing()
+                        .other("OCSPSigning")
+                        .build()
+                        .unwrap(),
+                ],
+            ),
+            (
+                "CA:TRUE",
+                vec![BasicConstraints::new().critical().ca().build().unwrap()],
+            ),
+        ];
+        for (name, extensions) in refused {
+            let t = token_with_cert(key, &leaf(extensions), now);
+            let e = verify_compact(&t, &verifier_a(), now).unwrap_err();
+            assert!(matches!(e, JwsError::UntrustedSigner(_)), "{name}: {e:?}");
+        }
+        let accepted: Vec<(&str, Vec<X509Extension>)> = vec![
+            ("no extensions", Vec::new()),
+            (
+                "nonRepudiation",
+                vec![
+                    KeyUsage::new()
+                        .critical()
+                        .non_repudiation()
+                        .build()
+                        .unwrap(),
+                ],
+            ),
+            (
+                "digitalSignature and clientAuth, CA:FALSE",
+                vec![
+                    KeyUsage::new()
+                        .critical()
+                        .digital_signature()
+                        .build()
+                        .unwrap(),
+                    ExtendedKeyUsage::new().client_auth().build().unwrap(),
+                    BasicConstraints::new().critical().build().unwrap(),
+                ],
+            ),
+        ];
+        for (name, extensions) in accepted {
+            let t = token_with_cert(key, &leaf(extensions), now);
+            verify_compact(&t, &verifier_a(), now).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+        // The CA's own key signing as a registry.
+        let ca_signer = signer_of(&f.ca_a);
+        let t = sign_compact(PAYLOAD, &ca_signer, now, TTL).unwrap();
+        let e = verify_compact(&t, &verifier_a(), now).unwrap_err();
+        assert!(matches!(e, JwsError::UntrustedSigner(_)), "{e:?}");
     }
 
     #[test]

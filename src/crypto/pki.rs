@@ -319,6 +319,33 @@ mod tests {
     }
 
     #[test]
+    fn leaves_may_sign_messages_and_the_ca_may_not() {
+        use crate::crypto::x509::{SignerCertificateError, check_message_signer};
+        use openssl::x509::{X509ExtendedKeyUsage, X509KeyUsage};
+        let ca = generate_ca("test CA").unwrap();
+        for (role, purposes) in [
+            (
+                CertificateRole::ServerAndClient,
+                X509ExtendedKeyUsage::SSL_SERVER | X509ExtendedKeyUsage::SSL_CLIENT,
+            ),
+            (CertificateRole::Client, X509ExtendedKeyUsage::SSL_CLIENT),
+        ] {
+            let leaf = issue_leaf(&ca, "holder", role).unwrap().certificate;
+            let usage = leaf.key_usage().unwrap();
+            assert!(
+                usage.contains(X509KeyUsage::DIGITAL_SIGNATURE | X509KeyUsage::KEY_ENCIPHERMENT),
+                "{role:?}"
+            );
+            assert_eq!(leaf.extended_key_usage(), Some(purposes), "{role:?}");
+            assert_eq!(check_message_signer(&leaf), Ok(()), "{role:?}");
+        }
+        assert_eq!(
+            check_message_signer(&ca.certificate),
+            Err(SignerCertificateError::CertificateAuthority)
+        );
+    }
+
+    #[test]
     fn running_twice_keeps_existing_files() {
         let dir = tempfile::tempdir().unwrap();
         let layout = PkiLayout::new(dir.path());

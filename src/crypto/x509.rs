@@ -6,7 +6,7 @@ use openssl::nid::Nid;
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyParam;
-use openssl::x509::{X509, X509Ref, X509StoreContext};
+use openssl::x509::{X509, X509KeyUsage, X509Ref, X509StoreContext};
 
 /// Why a certificate's subject does not name exactly one holder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +41,69 @@ pub fn single_common_name(certificate: &X509Ref) -> Result<String, CertificateNa
         return Err(CertificateNameError::NotText);
     }
     Ok(name)
+}
+
+/// Why a certificate may not sign messages (WS-Security envelopes, JWS).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignerCertificateError {
+    #[error("signer certificate key usage allows neither digitalSignature nor nonRepudiation")]
+    KeyUsage,
+    #[error(
+        "signer certificate extended key usage names no purpose compatible with message signing"
+    )]
+    ExtendedKeyUsage,
+    #[error("signer certificate is a CA certificate (basicConstraints CA:TRUE)")]
+    CertificateAuthority,
+    #[error("signer certificate extensions cannot be read")]
+    Unreadable,
+}
+
+/// Extended key usages under which a certificate may sign MConnect messages: any purpose, TLS
+/// client and server (MConnect systems sign with their system certificate), e-mail protection
+/// and document signing.
+const SIGNING_EXTENDED_KEY_USAGES: [&[u8]; 5] = [
+    der::ANY_EXTENDED_KEY_USAGE,
+    der::SERVER_AUTH,
+    der::CLIENT_AUTH,
+    der::EMAIL_PROTECTION,
+    der::DOCUMENT_SIGNING,
+];
+
+/// Checks that `certificate` may sign messages: a keyUsage extension, when present, includes
+/// digitalSignature or nonRepudiation; an extendedKeyUsage extension, when present, names a
+/// purpose compatible with signing; and it is not a CA certificate. Call it on the signer
+/// certificate of every WS-Security envelope and JWS, after the chain has verified.
+pub fn check_message_signer(certificate: &X509Ref) -> Result<(), SignerCertificateError> {
+    let der = certificate
+        .to_der()
+        .map_err(|_| SignerCertificateError::Unreadable)?;
+    let extensions = der::certificate_extensions(&der).ok_or(SignerCertificateError::Unreadable)?;
+    for extension in extensions {
+        if extension.oid == der::BASIC_CONSTRAINTS
+            && der::basic_constraints_ca(extension.value)
+                .ok_or(SignerCertificateError::Unreadable)?
+        {
+            return Err(SignerCertificateError::CertificateAuthority);
+        }
+        if extension.oid == der::EXTENDED_KEY_USAGE {
+            let purposes = der::object_identifiers(extension.value)
+                .ok_or(SignerCertificateError::Unreadable)?;
+            if !purposes
+                .iter()
+                .any(|purpose| SIGNING_EXTENDED_KEY_USAGES.contains(purpose))
+            {
+                return Err(SignerCertificateError::ExtendedKeyUsage);
+            }
+        }
+    }
+    // OpenSSL reports an empty key usage when the extensions are invalid (duplicates, bad
+    // encoding), so that case is refused here too.
+    if let Some(usage) = certificate.key_usage()
+        && !usage.intersects(X509KeyUsage::DIGITAL_SIGNATURE | X509KeyUsage::NON_REPUDIATION)
+    {
+        return Err(SignerCertificateError::KeyUsage);
+    }
+    Ok(())
 }
 
 /// Verifies `certificate`, with untrusted `intermediates`, against `anchors` as of
@@ -88,6 +151,144 @@ pub fn verify_chain_at(
     }
 }
 
+/// Just enough DER to read the certificate extensions OpenSSL's bindings do not expose
+/// (basicConstraints' cA flag, extendedKeyUsage OIDs).
+pub(crate) mod der {
+    const BOOLEAN: u8 = 0x01;
+    const OCTET_STRING: u8 = 0x04;
+    const OBJECT_IDENTIFIER: u8 = 0x06;
+    const SEQUENCE: u8 = 0x30;
+    /// `[3] EXPLICIT`: the extensions of a TBSCertificate.
+    const CERTIFICATE_EXTENSIONS: u8 = 0xA3;
+
+    /// 2.5.29.19
+    pub const BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1D, 0x13];
+    /// 2.5.29.37
+    pub const EXTENDED_KEY_USAGE: &[u8] = &[0x55, 0x1D, 0x25];
+    /// 2.5.29.37.0
+    pub const ANY_EXTENDED_KEY_USAGE: &[u8] = &[0x55, 0x1D, 0x25, 0x00];
+    /// 1.3.6.1.5.5.7.3.1
+    pub const SERVER_AUTH: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+    /// 1.3.6.1.5.5.7.3.2
+    pub const CLIENT_AUTH: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
+    /// 1.3.6.1.5.5.7.3.4
+    pub const EMAIL_PROTECTION: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04];
+    /// 1.3.6.1.5.5.7.3.36
+    pub const DOCUMENT_SIGNING: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24];
+
+    /// One extension: its OID (content bytes) and `extnValue` contents.
+    #[derive(Debug)]
+    pub struct Extension<'a> {
+        pub oid: &'a [u8],
+        pub value: &'a [u8],
+    }
+
+    /// Splits the first tag-length-value off `input`: its tag, its contents and what follows.
+    fn split(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        if tag & 0x1F == 0x1F {
+            return None;
+        }
+        let (&first, rest) = rest.split_first()?;
+        let (length, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let count = usize::from(first & 0x7F);
+            if count == 0 || count > 4 || rest.len() < count {
+                return None;
+            }
+            let (bytes, rest) = rest.split_at(count);
+            let length = bytes
+                .iter()
+                .fold(0usize, |length, byte| (length << 8) | usize::from(*byte));
+            (length, rest)
+        };
+        if rest.len() < length {
+            return None;
+        }
+        let (contents, rest) = rest.split_at(length);
+        Some((tag, contents, rest))
+    }
+
+    /// The single value of `input`, which must have the tag `expected` and nothing after it.
+    fn only(input: &[u8], expected: u8) -> Option<&[u8]> {
+        match split(input)? {
+            (tag, contents, []) if tag == expected => Some(contents),
+            _ => None,
+        }
+    }
+
+    /// The values inside a constructed value's contents.
+    fn elements(mut contents: &[u8]) -> Option<Vec<(u8, &[u8])>> {
+        let mut elements = Vec::new();
+        while !contents.is_empty() {
+            let (tag, value, rest) = split(contents)?;
+            elements.push((tag, value));
+            contents = rest;
+        }
+        Some(elements)
+    }
+
+    /// `Extensions ::= SEQUENCE OF Extension` inside an explicit tag's contents.
+    fn extension_list(explicit: &[u8]) -> Option<Vec<Extension<'_>>> {
+        elements(only(explicit, SEQUENCE)?)?
+            .into_iter()
+            .map(|(tag, extension)| {
+                if tag != SEQUENCE {
+                    return None;
+                }
+                match elements(extension)?.as_slice() {
+                    [(OBJECT_IDENTIFIER, oid), (OCTET_STRING, value)]
+                    | [
+                        (OBJECT_IDENTIFIER, oid),
+                        (BOOLEAN, [_]),
+                        (OCTET_STRING, value),
+                    ] => Some(Extension { oid, value }),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// The extensions of a signed structure whose to-be-signed part keeps them under `tag`;
+    /// none when absent, `None` when the DER cannot be read.
+    fn signed_extensions(der: &[u8], tag: u8) -> Option<Vec<Extension<'_>>> {
+        let signed = elements(only(der, SEQUENCE)?)?;
+        let (SEQUENCE, to_be_signed) = *signed.first()? else {
+            return None;
+        };
+        match elements(to_be_signed)?
+            .into_iter()
+            .find(|(element, _)| *element == tag)
+        {
+            Some((_, explicit)) => extension_list(explicit),
+            None => Some(Vec::new()),
+        }
+    }
+
+    /// The extensions of a DER certificate.
+    pub fn certificate_extensions(der: &[u8]) -> Option<Vec<Extension<'_>>> {
+        signed_extensions(der, CERTIFICATE_EXTENSIONS)
+    }
+
+    /// The cA flag of a basicConstraints value (`SEQUENCE { cA BOOLEAN DEFAULT FALSE, ... }`).
+    pub fn basic_constraints_ca(value: &[u8]) -> Option<bool> {
+        Some(match elements(only(value, SEQUENCE)?)?.first() {
+            Some((BOOLEAN, [flag])) => *flag != 0,
+            Some((BOOLEAN, _)) => return None,
+            _ => false,
+        })
+    }
+
+    /// The OIDs of a `SEQUENCE OF OBJECT IDENTIFIER` value (extendedKeyUsage).
+    pub fn object_identifiers(value: &[u8]) -> Option<Vec<&[u8]>> {
+        elements(only(value, SEQUENCE)?)?
+            .into_iter()
+            .map(|(tag, oid)| (tag == OBJECT_IDENTIFIER && !oid.is_empty()).then_some(oid))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -106,6 +307,14 @@ pub(crate) mod tests {
 
     /// A self-signed certificate whose subject has the given common names, in order.
     pub(crate) fn certificate_with_names(common_names: &[&str]) -> X509 {
+        certificate_with(common_names, Vec::new())
+    }
+
+    /// A self-signed certificate with the given common names and extensions.
+    pub(crate) fn certificate_with(
+        common_names: &[&str],
+        extensions: Vec<openssl::x509::X509Extension>,
+    ) -> X509 {
         let mut name = X509NameBuilder::new().unwrap();
         name.append_entry_by_text("O", "test").unwrap();
         for common_name in common_names {
@@ -123,8 +332,110 @@ pub(crate) mod tests {
         builder
             .set_not_after(&Asn1Time::days_from_now(30).unwrap())
             .unwrap();
+        for extension in extensions {
+            builder.append_extension(extension).unwrap();
+        }
         builder.sign(test_key(), MessageDigest::sha256()).unwrap();
         builder.build()
+    }
+
+    #[test]
+    fn message_signers_need_a_signing_key_usage_and_no_ca_flag() {
+        use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
+        let check = |extensions| check_message_signer(&certificate_with(&["signer"], extensions));
+        assert_eq!(check(Vec::new()), Ok(()));
+        assert_eq!(
+            check(vec![
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .key_encipherment()
+                    .build()
+                    .unwrap(),
+                ExtendedKeyUsage::new()
+                    .server_auth()
+                    .client_auth()
+                    .build()
+                    .unwrap(),
+                BasicConstraints::new().build().unwrap(),
+            ]),
+            Ok(())
+        );
+        assert_eq!(
+            check(vec![KeyUsage::new().non_repudiation().build().unwrap()]),
+            Ok(())
+        );
+        for accepted in [
+            "anyExtendedKeyUsage",
+            "emailProtection",
+            "1.3.6.1.5.5.7.3.36",
+        ] {
+            let usage = ExtendedKeyUsage::new().other(accepted).build().unwrap();
+            assert_eq!(check(vec![usage]), Ok(()), "{accepted}");
+        }
+
+        assert_eq!(
+            check(vec![
+                KeyUsage::new()
+                    .key_encipherment()
+                    .key_agreement()
+                    .build()
+                    .unwrap()
+            ]),
+            Err(SignerCertificateError::KeyUsage)
+        );
+        for refused in ["timeStamping", "OCSPSigning", "codeSigning", "1.2.3.4"] {
+            let usage = ExtendedKeyUsage::new().other(refused).build().unwrap();
+            assert_eq!(
+                check(vec![usage]),
+                Err(SignerCertificateError::ExtendedKeyUsage),
+                "{refused}"
+            );
+        }
+        for ca in [
+            BasicConstraints::new().critical().ca().build().unwrap(),
+            BasicConstraints::new().ca().pathlen(0).build().unwrap(),
+        ] {
+            assert_eq!(
+                check(vec![ca]),
+                Err(SignerCertificateError::CertificateAuthority)
+            );
+        }
+    }
+
+    #[test]
+    fn unreadable_der_is_not_taken_for_absent_extensions() {
+        let certificate = certificate_with(
+            &["signer"],
+            vec![
+                openssl::x509::extension::BasicConstraints::new()
+                    .ca()
+                    .build()
+                    .unwrap(),
+            ],
+        )
+        .to_der()
+        .unwrap();
+        let extensions = der::certificate_extensions(&certificate).unwrap();
+        assert_eq!(extensions.len(), 1);
+        assert_eq!(extensions[0].oid, der::BASIC_CONSTRAINTS);
+        assert_eq!(der::basic_constraints_ca(extensions[0].value), Some(true));
+        // Truncated, trailing bytes, or an overlong length: unreadable, never "no extensions".
+        for bad in [
+            &certificate[..certificate.len() - 1],
+            &[certificate.as_slice(), &[0]].concat(),
+            &[0x30, 0x84, 0xFF, 0xFF, 0xFF, 0xFF][..],
+            &[][..],
+        ] {
+            assert!(der::certificate_extensions(bad).is_none());
+        }
+        assert_eq!(der::basic_constraints_ca(&[0x30, 0x00]), Some(false));
+        assert_eq!(
+            der::basic_constraints_ca(&[0x30, 0x03, 0x01, 0x01, 0x00]),
+            Some(false)
+        );
+        assert_eq!(der::basic_constraints_ca(&[0x30, 0x02, 0x01, 0x00]), None);
+        assert_eq!(der::object_identifiers(&[0x30, 0x02, 0x06, 0x00]), None);
     }
 
     #[test]
