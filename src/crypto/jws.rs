@@ -9,7 +9,8 @@
 //!   base64 of its DER), optionally followed by intermediate CA certificates; `kid` is the
 //!   lower-case hex SHA-256 of the signer certificate DER (informational, not used to pick keys);
 //!   `iat` and `exp` are integer Unix seconds inside the *protected* header, so the signature
-//!   covers freshness;
+//!   covers freshness; `iat` at most [`CLOCK_SKEW`] ahead and `exp - iat` at most
+//!   [`MAX_LIFETIME`] (a verifier setting), so that no token stays valid for long;
 //! * `crit` is refused (no extension is understood), and so are `b64` (RFC 7797 unencoded
 //!   payloads) and the key-conveying parameters `jwk`, `jku` and `x5u`: the key comes from the
 //!   chain-verified `x5c` certificate only; duplicate header parameters are refused;
@@ -44,6 +45,9 @@ pub const MAX_X5C_CERTS: usize = 5;
 pub const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 /// Default token lifetime (`exp - iat`).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+/// Default longest lifetime (`exp - iat`) a verifier accepts; see
+/// [`JwsVerifier::with_max_lifetime`].
+pub const MAX_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// The only signature algorithm of the profile.
 pub const ALG_RS256: &str = "RS256";
 /// Minimum RSA modulus size for signing and verification.
@@ -70,6 +74,9 @@ pub enum JwsError {
     /// `iat` lies further in the future than [`CLOCK_SKEW`].
     #[error("JWS not yet valid (issued in the future)")]
     NotYetValid,
+    /// `exp - iat` is longer than the verifier's maximum lifetime.
+    #[error("JWS lifetime (exp - iat) exceeds {max_secs} seconds")]
+    LifetimeTooLong { max_secs: u64 },
     /// The `x5c` certificate does not chain to a trust anchor at the verification time, or its
     /// key is not acceptable.
     #[error("untrusted JWS signer: {0}")]
@@ -173,12 +180,15 @@ pub fn certificate_kid(cert_der: &[u8]) -> String {
     hex::encode(openssl::sha::sha256(cert_der))
 }
 
-/// CA certificates the `x5c` signer certificate must chain to.
+/// CA certificates the `x5c` signer certificate must chain to, and the longest token lifetime
+/// accepted.
 #[derive(Clone)]
 pub struct JwsVerifier {
     /// Trust anchors; an `X509Store` is built from them for every verification because the
     /// verification time is a store parameter.
     cas: Vec<X509>,
+    /// Longest `exp - iat` accepted.
+    max_lifetime: Duration,
 }
 
 impl fmt::Debug for JwsVerifier {
@@ -190,6 +200,7 @@ impl fmt::Debug for JwsVerifier {
             .collect();
         f.debug_struct("JwsVerifier")
             .field("ca_common_names", &subjects)
+            .field("max_lifetime", &self.max_lifetime)
             .finish()
     }
 }
@@ -202,7 +213,17 @@ impl JwsVerifier {
         if cas.is_empty() {
             return Err(JwsError::Key("CA bundle contains no certificate".into()));
         }
-        Ok(Self { cas })
+        Ok(Self {
+            cas,
+            max_lifetime: MAX_LIFETIME,
+        })
+    }
+
+    /// Accepts tokens whose `exp - iat` is at most `max_lifetime` (default [`MAX_LIFETIME`]),
+    /// so that a signer cannot mint a token that stays valid for years.
+    pub fn with_max_lifetime(mut self, max_lifetime: Duration) -> Self {
+        self.max_lifetime = max_lifetime;
+        self
     }
 
     /// Verifies `cert` (with untrusted `intermediates`) against the anchors at `now`.
@@ -304,7 +325,7 @@ pub fn sign_compact(
 /// exactly one plain-text CN; signer certificate fit to sign messages
 /// ([`super::x509::check_message_signer`]: key usage, extended key usage, not a CA); RSA key of at least 2048 bits; RS256 signature over
 /// `b64(header) '.' b64(payload)`; `exp` > `now`; `iat` not more than [`CLOCK_SKEW`] ahead of
-/// `now`.
+/// `now`; `exp - iat` at most the verifier's maximum lifetime ([`MAX_LIFETIME`] by default).
 pub fn verify_compact(jws: &str, verifier: &JwsVerifier, now: SystemTime) -> Result<VerifiedJws> {
     if jws.len() > MAX_JWS_BYTES {
         return Err(JwsError::TooLarge);
@@ -381,6 +402,12 @@ pub fn verify_compact(jws: &str, verifier: &JwsVerifier, now: SystemTime) -> Res
     }
     if header.iat > now_secs.saturating_add(CLOCK_SKEW.as_secs()) {
         return Err(JwsError::NotYetValid);
+    }
+    // `parse_header` made sure that exp > iat.
+    if header.exp - header.iat > verifier.max_lifetime.as_secs() {
+        return Err(JwsError::LifetimeTooLong {
+            max_secs: verifier.max_lifetime.as_secs(),
+        });
     }
     Ok(VerifiedJws {
         payload,
@@ -1191,6 +1218,45 @@ mod tests {
         .unwrap();
         let e = verify_compact(&jws, &verifier_a(), now).unwrap_err();
         assert!(matches!(e, JwsError::NotYetValid), "{e:?}");
+    }
+
+    #[test]
+    fn a_lifetime_beyond_the_maximum_fails() {
+        let f = fixture();
+        let now = now();
+        let hour = Duration::from_secs(3600);
+        // The most a signer may ask for by default, and its own-clock skew, are accepted.
+        let longest = sign_compact(PAYLOAD, &f.signer_a, now, MAX_LIFETIME).unwrap();
+        verify_compact(&longest, &verifier_a(), now).unwrap();
+        let ahead = sign_compact(PAYLOAD, &f.signer_a, now + CLOCK_SKEW, MAX_LIFETIME).unwrap();
+        verify_compact(&ahead, &verifier_a(), now).unwrap();
+
+        for lifetime in [MAX_LIFETIME + Duration::from_secs(1), 2 * hour] {
+            let jws = sign_compact(PAYLOAD, &f.signer_a, now, lifetime).unwrap();
+            let e = verify_compact(&jws, &verifier_a(), now).unwrap_err();
+            assert!(matches!(e, JwsError::LifetimeTooLong { .. }), "{e:?}");
+        }
+        // An exp in 2100.
+        let h = header_json(&f.signer_a, now, |h| h["exp"] = 4_102_444_800u64.into());
+        let e = verify_compact(&sign_raw(&h, PAYLOAD, &f.signer_a.key), &verifier_a(), now)
+            .unwrap_err();
+        assert!(matches!(e, JwsError::LifetimeTooLong { .. }), "{e:?}");
+
+        // The maximum is the verifier's.
+        let lenient = verifier_a().with_max_lifetime(3 * hour);
+        let jws = sign_compact(PAYLOAD, &f.signer_a, now, 2 * hour).unwrap();
+        verify_compact(&jws, &lenient, now).unwrap();
+        let strict = verifier_a().with_max_lifetime(Duration::from_secs(60));
+        let e = verify_compact(
+            &sign_compact(PAYLOAD, &f.signer_a, now, TTL).unwrap(),
+            &strict,
+            now,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, JwsError::LifetimeTooLong { max_secs: 60 }),
+            "{e:?}"
+        );
     }
 
     #[test]
