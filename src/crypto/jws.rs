@@ -31,6 +31,9 @@ use openssl::sign::{Signer, Verifier};
 use openssl::x509::X509;
 use serde_json::{Map, Value};
 
+use super::revocation::{Revocation, RevocationError};
+use super::x509::ChainError;
+
 // ---------------------------------------------------------------------------
 // Limits and constants
 // ---------------------------------------------------------------------------
@@ -81,6 +84,10 @@ pub enum JwsError {
     /// key is not acceptable.
     #[error("untrusted JWS signer: {0}")]
     UntrustedSigner(String),
+    /// The `x5c` certificate chain verified, but a certificate in it is revoked or not covered by
+    /// a current CRL.
+    #[error("JWS signer refused: {0}")]
+    Revoked(#[source] RevocationError),
     /// The signature does not verify with the `x5c` certificate key.
     #[error("JWS signature does not verify")]
     BadSignature,
@@ -180,8 +187,8 @@ pub fn certificate_kid(cert_der: &[u8]) -> String {
     hex::encode(openssl::sha::sha256(cert_der))
 }
 
-/// CA certificates the `x5c` signer certificate must chain to, and the longest token lifetime
-/// accepted.
+/// CA certificates the `x5c` signer certificate must chain to, the CRLs it is checked against
+/// and the longest token lifetime accepted.
 #[derive(Clone)]
 pub struct JwsVerifier {
     /// Trust anchors; an `X509Store` is built from them for every verification because the
@@ -189,6 +196,7 @@ pub struct JwsVerifier {
     cas: Vec<X509>,
     /// Longest `exp - iat` accepted.
     max_lifetime: Duration,
+    revocation: Revocation,
 }
 
 impl fmt::Debug for JwsVerifier {
@@ -201,6 +209,7 @@ impl fmt::Debug for JwsVerifier {
         f.debug_struct("JwsVerifier")
             .field("ca_common_names", &subjects)
             .field("max_lifetime", &self.max_lifetime)
+            .field("revocation", &self.revocation)
             .finish()
     }
 }
@@ -216,7 +225,15 @@ impl JwsVerifier {
         Ok(Self {
             cas,
             max_lifetime: MAX_LIFETIME,
+            revocation: Revocation::disabled(),
         })
+    }
+
+    /// Checks every certificate of the signer's chain against the CRLs of `revocation`
+    /// (none by default).
+    pub fn with_revocation(mut self, revocation: Revocation) -> Self {
+        self.revocation = revocation;
+        self
     }
 
     /// Accepts tokens whose `exp - iat` is at most `max_lifetime` (default [`MAX_LIFETIME`]),
@@ -230,14 +247,18 @@ impl JwsVerifier {
     fn verify_chain(&self, cert: &X509, intermediates: Vec<X509>, now: SystemTime) -> Result<()> {
         let now_secs = i64::try_from(unix_secs(now)?)
             .map_err(|_| JwsError::UntrustedSigner("verification time out of range".into()))?;
-        super::x509::verify_chain_at(
+        super::x509::verify_chain_and_revocation_at(
             &self.cas,
             cert,
             intermediates,
             now_secs,
             Some(MAX_CHAIN_DEPTH as u32),
+            &self.revocation,
         )
-        .map_err(JwsError::UntrustedSigner)
+        .map_err(|error| match error {
+            ChainError::Untrusted(reason) => JwsError::UntrustedSigner(reason),
+            ChainError::Revocation(error) => JwsError::Revoked(error),
+        })
     }
 }
 
@@ -321,7 +342,8 @@ pub fn sign_compact(
 /// Checks, in order: size; exactly three unpadded base64url parts; header is a JSON object
 /// without duplicate parameters; `alg == "RS256"`; no `crit`, `b64`, `jwk`, `jku`, `x5u`, `enc`,
 /// `zip`; `typ` absent or `JOSE`; integer `iat` and `exp` with `exp > iat`; `x5c` (signer first,
-/// then optional intermediates) chain-verified against the anchors at `now`; signer subject has
+/// then optional intermediates) chain-verified against the anchors at `now`, each certificate
+/// of the chain not revoked by the verifier's CRLs (when it has any); signer subject has
 /// exactly one plain-text CN; signer certificate fit to sign messages
 /// ([`super::x509::check_message_signer`]: key usage, extended key usage, not a CA); RSA key of at least 2048 bits; RS256 signature over
 /// `b64(header) '.' b64(payload)`; `exp` > `now`; `iat` not more than [`CLOCK_SKEW`] ahead of
@@ -1167,6 +1189,67 @@ mod tests {
         let t = sign_compact(PAYLOAD, &ca_signer, now, TTL).unwrap();
         let e = verify_compact(&t, &verifier_a(), now).unwrap_err();
         assert!(matches!(e, JwsError::UntrustedSigner(_)), "{e:?}");
+    }
+
+    #[test]
+    fn a_revoked_or_uncovered_signer_is_refused() {
+        use crate::crypto::pki::{revoked_entry, sign_crl};
+        use crate::crypto::revocation::StalePolicy;
+        use openssl::x509::X509Crl;
+        let f = fixture();
+        let now = now();
+        let secs = unix_secs(now).unwrap() as i64;
+        let at = |unix: i64| Asn1Time::from_unix(unix as _).unwrap();
+        let revoked = X509::from_der(f.signer_a2.certificate_der()).unwrap();
+        let crl = sign_crl(
+            &f.ca_a,
+            vec![revoked_entry(revoked.serial_number(), &at(secs - 60)).unwrap()],
+            1,
+            &at(secs - 3600),
+            &at(secs + 3600),
+        )
+        .unwrap();
+        let verifier = |policy| {
+            let revocation = Revocation::from_crls(
+                vec![X509Crl::from_der(&crl.to_der().unwrap()).unwrap()],
+                policy,
+                vec![f.ca_a.certificate.clone()],
+            )
+            .unwrap();
+            JwsVerifier::from_pem(&[f.ca_a_pem.clone(), f.ca_b_pem.clone()].concat())
+                .unwrap()
+                .with_revocation(revocation)
+        };
+        let refuse = verifier(StalePolicy::Refuse);
+
+        let t = sign_compact(PAYLOAD, &f.signer_a2, now, TTL).unwrap();
+        let e = verify_compact(&t, &refuse, now).unwrap_err();
+        assert!(
+            matches!(e, JwsError::Revoked(RevocationError::Revoked { .. })),
+            "{e:?}"
+        );
+        assert_no_payload(&e);
+        let t = sign_compact(PAYLOAD, &f.signer_a, now, TTL).unwrap();
+        assert_eq!(
+            verify_compact(&t, &refuse, now).unwrap().signer_common_name,
+            "registry-civil"
+        );
+        // CA B is trusted but has no CRL.
+        let t = sign_compact(PAYLOAD, &f.signer_b, now, TTL).unwrap();
+        let e = verify_compact(&t, &refuse, now).unwrap_err();
+        assert!(
+            matches!(e, JwsError::Revoked(RevocationError::NoCrl { .. })),
+            "{e:?}"
+        );
+        // Two hours later the CRL is out of date.
+        let later = now + Duration::from_secs(2 * 3600);
+        let t = sign_compact(PAYLOAD, &f.signer_a, later, TTL).unwrap();
+        let e = verify_compact(&t, &refuse, later).unwrap_err();
+        assert!(
+            matches!(e, JwsError::Revoked(RevocationError::Stale { .. })),
+            "{e:?}"
+        );
+        verify_compact(&t, &verifier(StalePolicy::Warn), later).unwrap();
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod jws;
 pub mod pki;
+pub mod revocation;
 pub mod sealing;
 pub mod tls;
 pub mod wssec;

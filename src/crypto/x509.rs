@@ -8,6 +8,8 @@ use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyParam;
 use openssl::x509::{X509, X509KeyUsage, X509Ref, X509StoreContext};
 
+use super::revocation::{Revocation, RevocationError};
+
 /// Why a certificate's subject does not name exactly one holder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CertificateNameError {
@@ -106,8 +108,21 @@ pub fn check_message_signer(certificate: &X509Ref) -> Result<(), SignerCertifica
     Ok(())
 }
 
+/// Why a certificate chain is not trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// OpenSSL's reason and the depth of the certificate it concerns.
+    #[error("{0}")]
+    Untrusted(String),
+    /// The chain verified, but a certificate in it is revoked or its revocation status is not
+    /// known.
+    #[error(transparent)]
+    Revocation(#[from] RevocationError),
+}
+
 /// Verifies `certificate`, with untrusted `intermediates`, against `anchors` as of
-/// `now_unix` (seconds). Returns the reason when the chain is not trusted.
+/// `now_unix` (seconds). Returns the reason when the chain is not trusted. Checks no
+/// revocation; see [`verify_chain_and_revocation_at`].
 pub fn verify_chain_at(
     anchors: &[X509],
     certificate: &X509,
@@ -115,7 +130,31 @@ pub fn verify_chain_at(
     now_unix: i64,
     max_depth: Option<u32>,
 ) -> Result<(), String> {
-    let failed = |e: openssl::error::ErrorStack| e.to_string();
+    verify_chain_and_revocation_at(
+        anchors,
+        certificate,
+        intermediates,
+        now_unix,
+        max_depth,
+        &Revocation::disabled(),
+    )
+    .map_err(|error| error.to_string())
+}
+
+/// Verifies `certificate` like [`verify_chain_at`], then checks every certificate of the
+/// verified chain below the trust anchor against its issuer's CRL in `revocation`, as of the same
+/// time (the semantics of OpenSSL's `X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL`, with the
+/// CRLs that `revocation` holds at the time of the call). This is the check for WS-Security and
+/// JWS signer certificates.
+pub fn verify_chain_and_revocation_at(
+    anchors: &[X509],
+    certificate: &X509,
+    intermediates: Vec<X509>,
+    now_unix: i64,
+    max_depth: Option<u32>,
+    revocation: &Revocation,
+) -> Result<(), ChainError> {
+    let failed = |e: openssl::error::ErrorStack| ChainError::Untrusted(e.to_string());
     let mut builder = X509StoreBuilder::new().map_err(failed)?;
     for anchor in anchors {
         builder.add_cert(anchor.clone()).map_err(failed)?;
@@ -135,9 +174,14 @@ pub fn verify_chain_at(
     let outcome = context
         .init(&store, certificate, &chain, |c| {
             Ok(if c.verify_cert()? {
-                None
+                // The chain OpenSSL built and verified, leaf first, trust anchor last.
+                let verified = c
+                    .chain()
+                    .map(|chain| chain.iter().map(X509Ref::to_owned).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                Ok(verified)
             } else {
-                Some(format!(
+                Err(format!(
                     "{} (depth {})",
                     c.error().error_string(),
                     c.error_depth()
@@ -145,19 +189,25 @@ pub fn verify_chain_at(
             })
         })
         .map_err(failed)?;
-    match outcome {
-        None => Ok(()),
-        Some(reason) => Err(reason),
+    let verified = outcome.map_err(ChainError::Untrusted)?;
+    if revocation.is_enabled() {
+        if verified.is_empty() {
+            return Err(ChainError::Untrusted("no verified chain".into()));
+        }
+        revocation.check_chain_at(&verified, now_unix)?;
     }
+    Ok(())
 }
 
-/// Just enough DER to read the certificate extensions OpenSSL's bindings do not expose
-/// (basicConstraints' cA flag, extendedKeyUsage OIDs).
+/// Just enough DER to read the certificate and CRL extensions OpenSSL's bindings do not expose
+/// (basicConstraints' cA flag, extendedKeyUsage OIDs, critical CRL extensions).
 pub(crate) mod der {
     const BOOLEAN: u8 = 0x01;
     const OCTET_STRING: u8 = 0x04;
     const OBJECT_IDENTIFIER: u8 = 0x06;
     const SEQUENCE: u8 = 0x30;
+    /// `[0] EXPLICIT`: the extensions of a TBSCertList.
+    const CRL_EXTENSIONS: u8 = 0xA0;
     /// `[3] EXPLICIT`: the extensions of a TBSCertificate.
     const CERTIFICATE_EXTENSIONS: u8 = 0xA3;
 
@@ -176,10 +226,11 @@ pub(crate) mod der {
     /// 1.3.6.1.5.5.7.3.36
     pub const DOCUMENT_SIGNING: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x24];
 
-    /// One extension: its OID (content bytes) and `extnValue` contents.
+    /// One extension: its OID (content bytes), criticality and `extnValue` contents.
     #[derive(Debug)]
     pub struct Extension<'a> {
         pub oid: &'a [u8],
+        pub critical: bool,
         pub value: &'a [u8],
     }
 
@@ -238,20 +289,28 @@ pub(crate) mod der {
                     return None;
                 }
                 match elements(extension)?.as_slice() {
-                    [(OBJECT_IDENTIFIER, oid), (OCTET_STRING, value)]
-                    | [
+                    [(OBJECT_IDENTIFIER, oid), (OCTET_STRING, value)] => Some(Extension {
+                        oid,
+                        critical: false,
+                        value,
+                    }),
+                    [
                         (OBJECT_IDENTIFIER, oid),
-                        (BOOLEAN, [_]),
+                        (BOOLEAN, [flag]),
                         (OCTET_STRING, value),
-                    ] => Some(Extension { oid, value }),
+                    ] => Some(Extension {
+                        oid,
+                        critical: *flag != 0,
+                        value,
+                    }),
                     _ => None,
                 }
             })
             .collect()
     }
 
-    /// The extensions of a signed structure whose to-be-signed part keeps them under `tag`;
-    /// none when absent, `None` when the DER cannot be read.
+    /// The extensions of a signed structure (certificate or CRL) whose to-be-signed part keeps
+    /// them under `tag`; none when absent, `None` when the DER cannot be read.
     fn signed_extensions(der: &[u8], tag: u8) -> Option<Vec<Extension<'_>>> {
         let signed = elements(only(der, SEQUENCE)?)?;
         let (SEQUENCE, to_be_signed) = *signed.first()? else {
@@ -269,6 +328,11 @@ pub(crate) mod der {
     /// The extensions of a DER certificate.
     pub fn certificate_extensions(der: &[u8]) -> Option<Vec<Extension<'_>>> {
         signed_extensions(der, CERTIFICATE_EXTENSIONS)
+    }
+
+    /// The extensions of a DER CRL (not those of its entries).
+    pub fn crl_extensions(der: &[u8]) -> Option<Vec<Extension<'_>>> {
+        signed_extensions(der, CRL_EXTENSIONS)
     }
 
     /// The cA flag of a basicConstraints value (`SEQUENCE { cA BOOLEAN DEFAULT FALSE, ... }`).
