@@ -4,6 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::crypto::jws::{self, JwsError, JwsSigner, JwsVerifier};
+use crate::crypto::revocation::Revocation;
 use crate::crypto::wssec::{self, SigningIdentity, TrustAnchors, WsSecurityError};
 use crate::mconnect::xml::MAX_MESSAGE_BYTES;
 
@@ -126,6 +127,13 @@ impl MconnectClient {
             jws_verifier: std::sync::Arc::new(jws_verifier),
             timestamp_ttl,
         })
+    }
+
+    /// Checks the certificate chains of signed REST answers (JWS) against `revocation`.
+    pub fn with_revocation(mut self, revocation: Revocation) -> Self {
+        self.jws_verifier =
+            std::sync::Arc::new((*self.jws_verifier).clone().with_revocation(revocation));
+        self
     }
 
     /// Posts `body` and returns the status and the size-limited answer body, within the

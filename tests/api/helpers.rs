@@ -39,6 +39,8 @@ pub struct SpawnOptions {
     pub queue: Option<esocial_hub::config::QueueConfig>,
     /// Callback URLs registered for the case-management client.
     pub callback_urls: Vec<String>,
+    /// CRL settings; the shared development CA's `crl.pem` when absent.
+    pub revocation: Option<esocial_hub::config::RevocationSettings>,
 }
 
 pub struct TestApp {
@@ -140,6 +142,9 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         settings.queue = queue;
     }
     settings.clients[0].callback_urls = options.callback_urls.clone();
+    if let Some(revocation) = options.revocation {
+        settings.revocation = revocation;
+    }
     let application = Application::build(settings).await.expect("hub builds");
     let api_port = application.api_port();
     let ops_port = application.ops_port();

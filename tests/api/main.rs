@@ -1,6 +1,7 @@
 //! Integration tests of the hub's API: one binary, sharing `helpers`.
 
 mod async_helpers;
+mod certificates;
 mod exchanges;
 mod health;
 mod helpers;
