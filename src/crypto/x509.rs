@@ -199,6 +199,102 @@ pub fn verify_chain_and_revocation_at(
     Ok(())
 }
 
+/// Why a registry's TLS certificate is refused after the handshake.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerCertificateError {
+    #[error("the connection exposes no peer certificate")]
+    Missing,
+    #[error("the peer certificate cannot be read: {0}")]
+    NotDer(String),
+    #[error("peer certificate: {0}")]
+    Name(#[from] CertificateNameError),
+    #[error("peer certificate belongs to `{actual}`, expected `{expected}`")]
+    WrongHolder { expected: String, actual: String },
+    #[error("peer certificate: {0}")]
+    Chain(#[from] ChainError),
+}
+
+/// Checks a TLS peer's certificate (`peer_der`, the leaf) once the TLS layer has verified its
+/// chain and host name: its single common name must be `expected_common_name` (when the peer is
+/// pinned), and, when `revocation` is on, its chain is built again from `anchors` (which must
+/// then hold any intermediate CA) and checked against the CRLs as of `now_unix`. Returns the
+/// peer's common name.
+pub fn check_peer_certificate(
+    peer_der: Option<&[u8]>,
+    expected_common_name: Option<&str>,
+    anchors: &[X509],
+    revocation: &Revocation,
+    now_unix: i64,
+) -> Result<Option<String>, PeerCertificateError> {
+    if expected_common_name.is_none() && !revocation.is_enabled() {
+        return Ok(None);
+    }
+    let der = peer_der.ok_or(PeerCertificateError::Missing)?;
+    let certificate =
+        X509::from_der(der).map_err(|error| PeerCertificateError::NotDer(error.to_string()))?;
+    let holder = single_common_name(&certificate)?;
+    if let Some(expected) = expected_common_name
+        && holder != expected
+    {
+        return Err(PeerCertificateError::WrongHolder {
+            expected: expected.to_string(),
+            actual: holder,
+        });
+    }
+    if revocation.is_enabled() {
+        verify_chain_and_revocation_at(
+            anchors,
+            &certificate,
+            Vec::new(),
+            now_unix,
+            None,
+            revocation,
+        )?;
+    }
+    Ok(Some(holder))
+}
+
+/// The trust anchors and CRLs a registry's TLS certificate is checked against after the
+/// handshake (see [`check_peer_certificate`]).
+#[derive(Clone, Default)]
+pub struct PeerCertificateCheck {
+    anchors: Vec<X509>,
+    revocation: Revocation,
+}
+
+impl PeerCertificateCheck {
+    /// Anchors from a PEM bundle, no revocation checking.
+    pub fn from_pem(anchors_pem: &[u8]) -> Result<Self, openssl::error::ErrorStack> {
+        Ok(Self {
+            anchors: X509::stack_from_pem(anchors_pem)?,
+            revocation: Revocation::disabled(),
+        })
+    }
+
+    pub fn with_revocation(mut self, revocation: Revocation) -> Self {
+        self.revocation = revocation;
+        self
+    }
+
+    /// [`check_peer_certificate`] now.
+    pub fn check(
+        &self,
+        peer_der: Option<&[u8]>,
+        expected_common_name: Option<&str>,
+    ) -> Result<Option<String>, PeerCertificateError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs() as i64);
+        check_peer_certificate(
+            peer_der,
+            expected_common_name,
+            &self.anchors,
+            &self.revocation,
+            now,
+        )
+    }
+}
+
 /// Just enough DER to read the certificate and CRL extensions OpenSSL's bindings do not expose
 /// (basicConstraints' cA flag, extendedKeyUsage OIDs, critical CRL extensions).
 pub(crate) mod der {
@@ -518,6 +614,91 @@ pub(crate) mod tests {
         for bad in ["registry-civil\0.evil", "line\nbreak"] {
             assert_eq!(name(&[bad]), Err(CertificateNameError::NotText), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_peer_certificate_must_be_the_pinned_holder_and_not_revoked() {
+        use crate::crypto::pki::{
+            CertificateRole, generate_ca, issue_leaf, revoked_entry, sign_crl,
+        };
+        use crate::crypto::revocation::StalePolicy;
+        let ca = generate_ca("peer test CA").unwrap();
+        let civil = issue_leaf(&ca, "registry-civil", CertificateRole::ServerAndClient)
+            .unwrap()
+            .certificate;
+        let police = issue_leaf(&ca, "registry-police", CertificateRole::ServerAndClient)
+            .unwrap()
+            .certificate;
+        let anchors = [ca.certificate.clone()];
+        let off = Revocation::disabled();
+        let now = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()) as i64;
+        let der = |certificate: &X509| certificate.to_der().unwrap();
+        let check = |peer: Option<&[u8]>, expected, revocation: &Revocation| {
+            check_peer_certificate(peer, expected, &anchors, revocation, now)
+        };
+
+        // Nothing pinned and no CRL: nothing to check.
+        assert_eq!(check(None, None, &off).unwrap(), None);
+        assert_eq!(
+            check(Some(&der(&civil)), Some("registry-civil"), &off).unwrap(),
+            Some("registry-civil".to_string())
+        );
+        assert!(matches!(
+            check(Some(&der(&police)), Some("registry-civil"), &off),
+            Err(PeerCertificateError::WrongHolder { .. })
+        ));
+        let two = certificate_with_names(&["registry-civil", "registry-police"]);
+        assert!(matches!(
+            check(Some(&der(&two)), Some("registry-civil"), &off),
+            Err(PeerCertificateError::Name(CertificateNameError::Several(2)))
+        ));
+        assert!(matches!(
+            check(None, Some("registry-civil"), &off),
+            Err(PeerCertificateError::Missing)
+        ));
+        assert!(matches!(
+            check(Some(b"garbage"), Some("registry-civil"), &off),
+            Err(PeerCertificateError::NotDer(_))
+        ));
+
+        let at = |unix: i64| openssl::asn1::Asn1Time::from_unix(unix as _).unwrap();
+        let crl = sign_crl(
+            &ca,
+            vec![revoked_entry(police.serial_number(), &at(now - 60)).unwrap()],
+            1,
+            &at(now - 60),
+            &at(now + 3600),
+        )
+        .unwrap();
+        let on = Revocation::from_crls(vec![crl], StalePolicy::Refuse, anchors.to_vec()).unwrap();
+        check(Some(&der(&civil)), Some("registry-civil"), &on).unwrap();
+        for expected in [Some("registry-police"), None] {
+            assert!(matches!(
+                check(Some(&der(&police)), expected, &on),
+                Err(PeerCertificateError::Chain(ChainError::Revocation(
+                    RevocationError::Revoked { .. }
+                )))
+            ));
+        }
+        // A certificate the anchors do not vouch for.
+        assert!(matches!(
+            check(Some(&der(&two)), None, &on),
+            Err(PeerCertificateError::Name(_))
+        ));
+        let stranger = issue_leaf(
+            &generate_ca("stranger CA").unwrap(),
+            "registry-civil",
+            CertificateRole::ServerAndClient,
+        )
+        .unwrap()
+        .certificate;
+        assert!(matches!(
+            check(Some(&der(&stranger)), Some("registry-civil"), &on),
+            Err(PeerCertificateError::Chain(ChainError::Untrusted(_)))
+        ));
     }
 
     #[test]

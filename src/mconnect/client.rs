@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use crate::crypto::jws::{self, JwsError, JwsSigner, JwsVerifier};
 use crate::crypto::revocation::Revocation;
 use crate::crypto::wssec::{self, SigningIdentity, TrustAnchors, WsSecurityError};
+use crate::crypto::x509::PeerCertificateCheck;
 use crate::mconnect::xml::MAX_MESSAGE_BYTES;
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +87,8 @@ pub struct MconnectClient {
     trust: std::sync::Arc<TrustAnchors>,
     jws_signer: std::sync::Arc<JwsSigner>,
     jws_verifier: std::sync::Arc<JwsVerifier>,
+    /// What a registry's TLS certificate is checked against once connected.
+    peer_check: std::sync::Arc<PeerCertificateCheck>,
     timestamp_ttl: Duration,
 }
 
@@ -110,7 +113,9 @@ impl MconnectClient {
             .https_only(true)
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(30));
+            .pool_idle_timeout(Duration::from_secs(30))
+            // Exposes the registry's certificate on each response, for `check_peer`.
+            .tls_info(true);
         for certificate in reqwest::Certificate::from_pem_bundle(trust_pem)
             .map_err(|error| ClientSetupError::Tls(error.to_string()))?
         {
@@ -125,15 +130,45 @@ impl MconnectClient {
             trust: std::sync::Arc::new(trust),
             jws_signer: std::sync::Arc::new(jws_signer),
             jws_verifier: std::sync::Arc::new(jws_verifier),
+            peer_check: std::sync::Arc::new(
+                PeerCertificateCheck::from_pem(trust_pem)
+                    .map_err(|error| ClientSetupError::Tls(error.to_string()))?,
+            ),
             timestamp_ttl,
         })
     }
 
-    /// Checks the certificate chains of signed REST answers (JWS) against `revocation`.
+    /// Checks registries' TLS certificates and the certificate chains of signed REST answers
+    /// (JWS) against `revocation`.
     pub fn with_revocation(mut self, revocation: Revocation) -> Self {
-        self.jws_verifier =
-            std::sync::Arc::new((*self.jws_verifier).clone().with_revocation(revocation));
+        self.jws_verifier = std::sync::Arc::new(
+            (*self.jws_verifier)
+                .clone()
+                .with_revocation(revocation.clone()),
+        );
+        self.peer_check =
+            std::sync::Arc::new((*self.peer_check).clone().with_revocation(revocation));
         self
+    }
+
+    /// Refuses a response whose TLS peer is not the registry: its certificate must carry the
+    /// destination's pinned common name and not be revoked. The request has been sent by then;
+    /// the TLS layer alone checked the peer before.
+    fn check_peer(
+        &self,
+        response: &reqwest::Response,
+        destination: &Destination<'_>,
+    ) -> Result<(), CallError> {
+        let peer = response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate());
+        self.peer_check
+            .check(peer, destination.expected_signer)
+            .map(|_| ())
+            .map_err(|error| {
+                CallError::Connect(format!("registry TLS certificate refused: {error}"))
+            })
     }
 
     /// Posts `body` and returns the status and the size-limited answer body, within the
@@ -157,6 +192,7 @@ impl MconnectClient {
                 .send()
                 .await
                 .map_err(|error| CallError::Connect(describe(&error)))?;
+            self.check_peer(&response, destination)?;
             let status = response.status().as_u16();
             if response
                 .content_length()

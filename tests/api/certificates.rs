@@ -118,27 +118,54 @@ async fn a_client_certificate_with_two_common_names_identifies_nobody() {
 }
 
 #[tokio::test]
-async fn an_answer_from_a_revoked_registry_certificate_is_refused() {
-    // Arrange: the health registry's certificate is revoked.
-    let pki = shared_pki(&["health".to_string()]);
+async fn a_registry_whose_certificate_is_revoked_is_not_used() {
+    // Arrange: the certificates of a SOAP and a REST registry are revoked.
+    let pki = shared_pki(&["civil".to_string(), "health".to_string()]);
     let ca = dev_ca(&pki);
-    let registry = X509::from_pem(&std::fs::read(pki.cert("registry-health")).unwrap()).unwrap();
+    let certificate =
+        |holder: &str| X509::from_pem(&std::fs::read(pki.cert(holder)).unwrap()).unwrap();
+    let revoked = [
+        certificate("registry-civil"),
+        certificate("registry-health"),
+    ];
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app_with(SpawnOptions {
-        revocation: Some(crl_revoking(&ca, &[&registry], &dir)),
+        revocation: Some(crl_revoking(&ca, &[&revoked[0], &revoked[1]], &dir)),
+        ..SpawnOptions::default()
+    })
+    .await;
+
+    for service in ["civil.person-details", "health.insurance-status"] {
+        // Act
+        let response = app.post_exchange(&app.request_for(service)).await;
+
+        // Assert
+        let problem = assert_problem(response, 502, "registry.unavailable").await;
+        let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
+        let record = app.store.exchange(id).await.unwrap().unwrap();
+        assert_eq!(record.status, ExchangeStatus::Failed, "{service}");
+    }
+}
+
+#[tokio::test]
+async fn a_registry_presenting_another_holders_tls_certificate_is_refused() {
+    // Arrange: the civil registry's address answers with the hub's certificate (same CA, valid
+    // for the address) while signing its answers with the civil registry's key.
+    let app = spawn_app_with(SpawnOptions {
+        impostor_tls: vec!["civil"],
         ..SpawnOptions::default()
     })
     .await;
 
     // Act
-    let response = app
+    let refused = app
+        .post_exchange(&app.request_for("civil.person-details"))
+        .await;
+    let accepted = app
         .post_exchange(&app.request_for("health.insurance-status"))
         .await;
 
     // Assert
-    let problem = assert_problem(response, 502, "registry.invalid_signature").await;
-    assert_eq!(problem["fault"], "registry");
-    let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
-    let record = app.store.exchange(id).await.unwrap().unwrap();
-    assert_eq!(record.status, ExchangeStatus::Failed);
+    assert_problem(refused, 502, "registry.unavailable").await;
+    assert_eq!(accepted.status().as_u16(), 200);
 }

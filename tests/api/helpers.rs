@@ -41,6 +41,9 @@ pub struct SpawnOptions {
     pub callback_urls: Vec<String>,
     /// CRL settings; the shared development CA's `crl.pem` when absent.
     pub revocation: Option<esocial_hub::config::RevocationSettings>,
+    /// Registries whose simulator presents the hub's TLS certificate instead of its own (same
+    /// CA, same address, another holder).
+    pub impostor_tls: Vec<&'static str>,
 }
 
 pub struct TestApp {
@@ -102,13 +105,18 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
                 std::fs::read(pki.key(&holder)).unwrap(),
             ),
         };
+        let tls_holder = if options.impostor_tls.contains(&registry.name.as_str()) {
+            "hub"
+        } else {
+            holder.as_str()
+        };
         let simulator = esocial_hub::simulate::start(
             &catalog,
             &registry.name,
             SimulatorConfig {
                 listen: "127.0.0.1:0".parse().unwrap(),
-                tls_cert: pki.cert(&holder),
-                tls_key: pki.key(&holder),
+                tls_cert: pki.cert(tls_holder),
+                tls_key: pki.key(tls_holder),
                 client_ca: pki.ca_cert(),
                 signing_cert_pem,
                 signing_key_pem,
