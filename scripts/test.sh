@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The project's single test command (CI runs it via .ci/run).
 #
-#   1. installs missing system packages (xmlsec1, postgresql, rabbitmq-server,
-#      libssl-dev, pkg-config) with apt -- only when something is missing;
+#   1. installs missing system packages (xmlsec1, libxml2-utils, postgresql,
+#      rabbitmq-server, libssl-dev, pkg-config) with apt -- only when something is missing;
 #   2. starts a throwaway PostgreSQL (scripts/start-postgres.sh) and RabbitMQ
 #      (scripts/start-rabbitmq.sh), exports ESOCIAL_TEST_POSTGRES_URL,
-#      ESOCIAL_TEST_AMQP_URL, ESOCIAL_REQUIRE_POSTGRES=1, ESOCIAL_REQUIRE_RABBITMQ=1
-#      and ESOCIAL_REQUIRE_XMLSEC1=1 (so those tests fail rather than skip), stops
-#      them on exit;
+#      ESOCIAL_TEST_AMQP_URL, ESOCIAL_REQUIRE_POSTGRES=1, ESOCIAL_REQUIRE_RABBITMQ=1,
+#      ESOCIAL_REQUIRE_XMLSEC1=1 and ESOCIAL_REQUIRE_XMLLINT=1 (so those tests fail
+#      rather than skip), stops them on exit;
 #   3. cargo fmt --check, cargo clippy -D warnings, cargo test.
 #
 # Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh -- store`).
@@ -33,6 +33,7 @@ dpkg_installed() {
 
 missing=()
 command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
+command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
 have_pg_server && id -u postgres >/dev/null 2>&1 || missing+=(postgresql)
 [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || missing+=(rabbitmq-server)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
@@ -86,6 +87,8 @@ export ESOCIAL_TEST_POSTGRES_URL ESOCIAL_PG_DATADIR
 export ESOCIAL_REQUIRE_POSTGRES=1
 # xmlsec1 was installed above; its interop tests must run, not skip.
 export ESOCIAL_REQUIRE_XMLSEC1=1
+# xmllint (libxml2-utils) too: the provider contracts' XML examples are checked with it.
+export ESOCIAL_REQUIRE_XMLLINT=1
 echo "ESOCIAL_TEST_POSTGRES_URL=${ESOCIAL_TEST_POSTGRES_URL/hub:hub@/hub:***@}"
 step_end "start PostgreSQL"
 

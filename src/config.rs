@@ -56,6 +56,12 @@ pub struct Settings {
     /// The access matrix: without a grant, a client may call nothing.
     #[serde(default)]
     pub grants: Vec<GrantSettings>,
+    /// Agencies that ask eSocial over MConnect (the provider side), by certificate common name.
+    #[serde(default)]
+    pub agencies: Vec<AgencySettings>,
+    /// What each agency may ask and see; without a grant, an agency may ask nothing.
+    #[serde(default)]
+    pub agency_grants: Vec<AgencyGrantSettings>,
     /// The beneficiary master index: thresholds and who may use it.
     #[serde(default)]
     pub mpi: MpiSettings,
@@ -126,6 +132,9 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     #[serde(default = "default_workers")]
     pub workers: usize,
+    /// Time a client has to send a request's head, and then its body, in milliseconds.
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
 }
 
 fn default_max_body_bytes() -> usize {
@@ -134,6 +143,10 @@ fn default_max_body_bytes() -> usize {
 
 fn default_workers() -> usize {
     2
+}
+
+fn default_body_read_timeout_ms() -> u64 {
+    10_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -283,6 +296,34 @@ pub struct GrantSettings {
     pub fields: Option<Vec<String>>,
 }
 
+/// `[[agencies]]`: an agency allowed to call eSocial's MConnect services.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgencySettings {
+    /// The common name of the agency's certificate (TLS client and message signer alike).
+    pub name: String,
+    /// IDNO of the agency; its requests must carry it as `CallingEntity`.
+    pub idno: String,
+    /// Human name, for operators.
+    #[serde(default)]
+    pub title: String,
+}
+
+/// `[[agency_grants]]`: one MConnect service an agency may call, and what it may see.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgencyGrantSettings {
+    pub agency: String,
+    /// `GetBeneficiaryStatus`, `GetActiveCases` or `NotifyCaseRelevantEvent`.
+    pub service: String,
+    /// Answer fields the agency may see (dotted paths, into list items too); all when absent.
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
+    /// `GetActiveCases` only: the case types the agency may learn of; all when absent.
+    #[serde(default)]
+    pub case_types: Option<Vec<String>>,
+}
+
 impl Settings {
     /// Reads the TOML file (if any), applies `HUB__…` environment overrides and checks the result.
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
@@ -312,6 +353,12 @@ impl Settings {
             return Err(SettingsError::invalid(
                 "server.workers",
                 "must be between 1 and 64",
+            ));
+        }
+        if !(100..=600_000).contains(&self.server.body_read_timeout_ms) {
+            return Err(SettingsError::invalid(
+                "server.body_read_timeout_ms",
+                "must be between 100 and 600000",
             ));
         }
         for (key, path) in [
@@ -516,6 +563,77 @@ impl Settings {
             }
         }
         self.revocation.validate()?;
+        self.validate_agencies()
+    }
+
+    fn validate_agencies(&self) -> Result<(), SettingsError> {
+        let mut agencies = std::collections::BTreeSet::new();
+        for (index, agency) in self.agencies.iter().enumerate() {
+            if agency.name.trim().is_empty() {
+                return Err(SettingsError::invalid(
+                    format!("agencies[{index}].name"),
+                    "must not be empty",
+                ));
+            }
+            if !agencies.insert(agency.name.as_str()) {
+                return Err(SettingsError::invalid(
+                    format!("agencies[{index}].name"),
+                    format!("duplicate agency `{}`", agency.name),
+                ));
+            }
+            Idno::parse(&agency.idno).map_err(|error| {
+                SettingsError::invalid(format!("agencies[{index}].idno"), error.to_string())
+            })?;
+        }
+        let mut granted = std::collections::BTreeSet::new();
+        for (index, grant) in self.agency_grants.iter().enumerate() {
+            if !agencies.contains(grant.agency.as_str()) {
+                return Err(SettingsError::invalid(
+                    format!("agency_grants[{index}].agency"),
+                    format!("unknown agency `{}`", grant.agency),
+                ));
+            }
+            let Some(service) = crate::provider::InboundService::parse(&grant.service) else {
+                return Err(SettingsError::invalid(
+                    format!("agency_grants[{index}].service"),
+                    "must be GetBeneficiaryStatus, GetActiveCases or NotifyCaseRelevantEvent",
+                ));
+            };
+            if !granted.insert((grant.agency.as_str(), service)) {
+                return Err(SettingsError::invalid(
+                    format!("agency_grants[{index}]"),
+                    "duplicate grant for this agency and service",
+                ));
+            }
+            if let Some(fields) = &grant.fields
+                && let Some(bad) = fields.iter().find(|f| !service.answer_has_field(f))
+            {
+                return Err(SettingsError::invalid(
+                    format!("agency_grants[{index}].fields"),
+                    format!("`{bad}` is not a field of {} answers", service.name()),
+                ));
+            }
+            if let Some(types) = &grant.case_types {
+                if service != crate::provider::InboundService::ActiveCases {
+                    return Err(SettingsError::invalid(
+                        format!("agency_grants[{index}].case_types"),
+                        "only GetActiveCases grants may limit case types",
+                    ));
+                }
+                if let Some(bad) = types
+                    .iter()
+                    .find(|t| !crate::provider::CASE_TYPES.contains(&t.as_str()))
+                {
+                    return Err(SettingsError::invalid(
+                        format!("agency_grants[{index}].case_types"),
+                        format!(
+                            "`{bad}` is not one of {}",
+                            crate::provider::CASE_TYPES.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -13,9 +13,9 @@ use secrecy::SecretString;
 
 use crate::catalog::Catalog;
 use crate::config::{
-    AdapterSettings, AuditSettings, ClientSettings, ContractSettings, GrantSettings,
-    MconnectSettings, MpiAccess, MpiRole, MpiSettings, RegistryOverride, RevocationSettings,
-    ServerSettings, Settings, StoreSettings, TlsSettings,
+    AdapterSettings, AgencyGrantSettings, AgencySettings, AuditSettings, ClientSettings,
+    ContractSettings, GrantSettings, MconnectSettings, MpiAccess, MpiRole, MpiSettings,
+    RegistryOverride, RevocationSettings, ServerSettings, Settings, StoreSettings, TlsSettings,
 };
 use crate::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
 use crate::simulate::population::Population;
@@ -37,6 +37,68 @@ pub const DEMO_CLIENT_IDNO: &str = "1008600038413";
 /// A second module with few grants, to show deny-by-default and field limits.
 pub const DEMO_UNGRANTED_CLIENT: &str = "benefits";
 pub const DEMO_UNGRANTED_CLIENT_IDNO: &str = "1002600012347";
+
+/// The agencies of the demo (certificate common name, IDNO, title), which ask eSocial over
+/// MConnect.
+pub const DEMO_AGENCIES: &[(&str, &str, &str)] = &[
+    (
+        "agency-police",
+        "1003600001014",
+        "Inspectoratul General al Poliției",
+    ),
+    (
+        "agency-school",
+        "1003600002022",
+        "Liceul Teoretic „Mihai Eminescu”",
+    ),
+    (
+        "agency-clinic",
+        "1003600003030",
+        "Centrul de Sănătate Orhei",
+    ),
+];
+
+/// What each demo agency may ask and see: the police learn whether a child-protection or
+/// domestic-violence case is open and whom to call, nothing of notes, risk or benefits; a
+/// school only of child-protection cases; a clinic whether a patient receives benefits, and
+/// it may report events.
+pub fn demo_agency_grants() -> Vec<AgencyGrantSettings> {
+    let grant = |agency: &str, service: &str, fields: Option<&[&str]>, types: Option<&[&str]>| {
+        AgencyGrantSettings {
+            agency: agency.into(),
+            service: service.into(),
+            fields: fields.map(|f| f.iter().map(|s| s.to_string()).collect()),
+            case_types: types.map(|t| t.iter().map(|s| s.to_string()).collect()),
+        }
+    };
+    vec![
+        grant(
+            "agency-police",
+            "GetActiveCases",
+            Some(&[
+                "hasActiveCase",
+                "cases.type",
+                "cases.agency",
+                "cases.caseManager",
+            ]),
+            Some(&["child_protection", "domestic_violence"]),
+        ),
+        grant("agency-police", "NotifyCaseRelevantEvent", None, None),
+        grant(
+            "agency-school",
+            "GetActiveCases",
+            Some(&["hasActiveCase", "cases.type", "cases.caseManager"]),
+            Some(&["child_protection"]),
+        ),
+        grant(
+            "agency-clinic",
+            "GetBeneficiaryStatus",
+            Some(&["beneficiary", "benefits.code", "benefits.name"]),
+            None,
+        ),
+        grant("agency-clinic", "NotifyCaseRelevantEvent", None, None),
+    ]
+}
 
 /// Services the demo's benefits module may call, with the fields it may see (None = all).
 const BENEFITS_GRANTS: &[(&str, Option<&[&str]>)] = &[
@@ -80,6 +142,13 @@ pub fn demo_grants(catalog: &Catalog) -> Vec<GrantSettings> {
     grants
 }
 
+/// The clients and agencies the demo's development PKI issues certificates for.
+pub fn demo_certificate_holders() -> Vec<String> {
+    let mut holders = vec![DEMO_CLIENT.to_string(), DEMO_UNGRANTED_CLIENT.to_string()];
+    holders.extend(DEMO_AGENCIES.iter().map(|(name, _, _)| name.to_string()));
+    holders
+}
+
 /// Settings of a hub on loopback with the development PKI in `pki` and SQLite in `store_path`.
 #[allow(clippy::too_many_arguments)]
 pub fn embedded_settings(
@@ -98,6 +167,7 @@ pub fn embedded_settings(
             ops_listen,
             max_body_bytes: 64 * 1024,
             workers: 2,
+            body_read_timeout_ms: 10_000,
         },
         tls: TlsSettings {
             cert: pki.cert("hub"),
@@ -138,6 +208,15 @@ pub fn embedded_settings(
             },
         ],
         grants,
+        agencies: DEMO_AGENCIES
+            .iter()
+            .map(|(name, idno, title)| AgencySettings {
+                name: (*name).into(),
+                idno: (*idno).into(),
+                title: (*title).into(),
+            })
+            .collect(),
+        agency_grants: demo_agency_grants(),
         mpi: MpiSettings {
             access: vec![MpiAccess {
                 client: DEMO_CLIENT.into(),
@@ -185,11 +264,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let dir = dir.canonicalize()?;
     let pki = PkiLayout::new(dir.join("pki"));
     let registries = crate::commands::registry_names(&options.adapters)?;
-    let created = init_dev_pki(
-        &pki,
-        &registries,
-        &[DEMO_CLIENT.to_string(), DEMO_UNGRANTED_CLIENT.to_string()],
-    )?;
+    let created = init_dev_pki(&pki, &registries, &demo_certificate_holders())?;
     if !created.is_empty() {
         writeln!(out, "Created a development PKI in {}", pki.dir.display())?;
     }

@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod mconnect;
 pub mod metrics;
 pub mod mpi;
+pub mod provider;
 pub mod queue;
 pub mod schema;
 pub mod simulate;

@@ -117,6 +117,48 @@ async fn load_revocation(settings: &Settings) -> anyhow::Result<Revocation> {
     Ok(revocation)
 }
 
+/// The provider side: agencies and their grants from the settings; answers signed with the
+/// hub's MConnect identity; agency signatures trusted when they chain to the client CA.
+fn build_provider(
+    settings: &Settings,
+    exchanger: Exchanger,
+    mpi: Arc<MasterIndex>,
+) -> anyhow::Result<crate::provider::Provider> {
+    use crate::crypto::jws::{JwsSigner, JwsVerifier};
+    use crate::crypto::wssec::{SigningIdentity, TrustAnchors};
+    use crate::provider::{Agency, AgencyGrant, InboundService, Provider, ProviderKeys};
+    let cert = read(&settings.mconnect.signing_cert, "mconnect.signing_cert")?;
+    let key = read(&settings.mconnect.signing_key, "mconnect.signing_key")?;
+    let client_ca = read(&settings.tls.client_ca, "tls.client_ca")?;
+    let keys = ProviderKeys {
+        identity: Arc::new(
+            SigningIdentity::from_pem(&key, &cert).context("settings `mconnect.signing_*`")?,
+        ),
+        jws_signer: Arc::new(
+            JwsSigner::from_pem(&key, &cert).context("settings `mconnect.signing_*`")?,
+        ),
+        trust: Arc::new(TrustAnchors::from_pem(&client_ca).context("setting `tls.client_ca`")?),
+        jws_verifier: Arc::new(
+            JwsVerifier::from_pem(&client_ca).context("setting `tls.client_ca`")?,
+        ),
+    };
+    let agencies = settings.agencies.iter().map(|agency| Agency {
+        name: agency.name.clone(),
+        idno: Idno::parse(&agency.idno).expect("validated by Settings::validate"),
+    });
+    let grants = settings.agency_grants.iter().map(|grant| {
+        (
+            grant.agency.clone(),
+            InboundService::parse(&grant.service).expect("validated by Settings::validate"),
+            AgencyGrant {
+                fields: grant.fields.clone(),
+                case_types: grant.case_types.clone(),
+            },
+        )
+    });
+    Ok(Provider::new(keys, agencies, grants, exchanger, mpi))
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
@@ -261,6 +303,7 @@ impl Application {
             .iter()
             .map(|access| (access.client.clone(), access.roles.clone()))
             .collect();
+        let provider = Arc::new(build_provider(&settings, exchanger.clone(), mpi.clone())?);
         let exchanger_for_ops = exchanger.clone();
         let api = api::api_server(
             api_listener,
@@ -268,10 +311,12 @@ impl Application {
             ApiState {
                 exchanger,
                 max_body_bytes: settings.server.max_body_bytes,
+                body_read_timeout: Duration::from_millis(settings.server.body_read_timeout_ms),
                 openapi: std::fs::read_to_string(settings.contracts.dir.join("openapi.json"))
                     .context("setting `contracts.dir`: cannot read openapi.json")?,
                 mpi,
                 mpi_roles,
+                provider,
             },
             settings.server.workers,
         )?;

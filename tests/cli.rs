@@ -49,12 +49,24 @@ fn xmlsec1_available() -> bool {
 }
 
 fn id_attributes() -> Vec<String> {
-    vec![
+    let mut attributes = vec![
         "--id-attr:Id".into(),
         format!("{SOAP_NS}:Body"),
         "--id-attr:Id".into(),
         format!("{WSU_NS}:Timestamp"),
-    ]
+    ];
+    // Every MConnect header is signed too.
+    for header in [
+        "CallingUser",
+        "CallingEntity",
+        "CallBasis",
+        "CallReason",
+        "MessageId",
+    ] {
+        attributes.push("--id-attr:Id".into());
+        attributes.push(format!("https://mconnect.gov.md:{header}"));
+    }
+    attributes
 }
 
 /// A development PKI made by the CLI itself.
@@ -164,6 +176,12 @@ fn envelopes_signed_by_the_hub_verify_with_xmlsec1_and_tampering_fails() {
     let tampered_path = dir.path().join("tampered.xml");
     std::fs::write(&tampered_path, &tampered).unwrap();
     assert!(!xmlsec1_verifies(dir.path(), &token_path, &tampered_path));
+    // The MConnect headers are signed: xmlsec1 notices a changed legal basis.
+    let header_tampered = signed.replacen("art. 12</mc:CallBasis>", "art. 13</mc:CallBasis>", 1);
+    assert_ne!(header_tampered, signed);
+    let header_path = dir.path().join("header-tampered.xml");
+    std::fs::write(&header_path, &header_tampered).unwrap();
+    assert!(!xmlsec1_verifies(dir.path(), &token_path, &header_path));
 
     let trust = dir.path().join("ca.pem");
     let ours = hub(
@@ -239,6 +257,12 @@ fn envelopes_signed_by_xmlsec1_verify_with_the_hub_and_tampering_fails() {
     for tampered in [
         signed.replacen("2000000000004</civ:IDNP>", "2000000000012</civ:IDNP>", 1),
         signed.replacen("<wsu:Expires>2", "<wsu:Expires>3", 1),
+        signed.replacen("art. 12</mc:CallBasis>", "art. 13</mc:CallBasis>", 1),
+        signed.replacen(
+            "000000000001</mc:MessageId>",
+            "000000000009</mc:MessageId>",
+            1,
+        ),
     ] {
         assert_ne!(tampered, signed);
         let rejected = hub(
@@ -437,6 +461,14 @@ fn serve_names_the_bad_setting_and_exits_non_zero() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("`tls.cert`"));
+
+    let output = Command::new(HUB)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("HUB__SERVER__BODY_READ_TIMEOUT_MS", "5")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`server.body_read_timeout_ms`"));
 }
 
 #[test]

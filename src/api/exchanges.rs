@@ -24,8 +24,19 @@ pub(crate) fn caller(request: &HttpRequest, state: &ApiState) -> Result<String, 
     Ok(client)
 }
 
-/// Reads the body up to the configured limit; larger bodies are refused, not truncated.
+/// Reads the body up to the configured size and within the configured time: larger bodies are
+/// refused, not truncated, and a body still incomplete at the deadline is answered 408.
 pub(crate) async fn read_limited(
+    payload: web::Payload,
+    state: &ApiState,
+) -> Result<web::BytesMut, ExchangeFailure> {
+    let deadline = state.body_read_timeout;
+    tokio::time::timeout(deadline, read_body(payload, state.max_body_bytes))
+        .await
+        .map_err(|_| ExchangeError::RequestTimeout(deadline.as_millis()))?
+}
+
+async fn read_body(
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<web::BytesMut, ExchangeFailure> {
@@ -68,7 +79,7 @@ pub async fn create_exchange(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ExchangeFailure> {
     let client = caller(&request, &state)?;
-    let body = read_limited(payload, state.max_body_bytes).await?;
+    let body = read_limited(payload, &state).await?;
     let mut value = ExchangeRequest::json(&body)?;
     resolve_subject(&mut value, &client, &state).await?;
     let exchange_request = ExchangeRequest::from_value(value)?;
@@ -223,7 +234,7 @@ pub async fn replay(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ExchangeFailure> {
     operator(&request, &state)?;
-    let bytes = read_limited(payload, state.max_body_bytes).await?;
+    let bytes = read_limited(payload, &state).await?;
     let body: ReplayBody = serde_json::from_slice(&bytes)
         .map_err(|error| ExchangeError::MalformedJson(error.to_string()))?;
     let mut replayed = Vec::new();

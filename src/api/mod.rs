@@ -3,6 +3,7 @@
 
 mod exchanges;
 mod health;
+pub mod mconnect;
 mod persons;
 pub mod problem;
 mod services;
@@ -10,6 +11,7 @@ mod services;
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -27,12 +29,16 @@ use crate::store::Store;
 pub struct ApiState {
     pub exchanger: Exchanger,
     pub max_body_bytes: usize,
+    /// How long a client has to send a request's head, and then its body.
+    pub body_read_timeout: Duration,
     /// `contracts/openapi.json`, served at `/openapi.json`.
     pub openapi: String,
     /// The beneficiary master index.
     pub mpi: Arc<MasterIndex>,
     /// Each client's roles in the master index; absent clients have none.
     pub mpi_roles: HashMap<String, Vec<MpiRole>>,
+    /// eSocial's MConnect services for agencies.
+    pub provider: Arc<crate::provider::Provider>,
 }
 
 /// Shared state of the operations listener.
@@ -52,6 +58,7 @@ pub fn api_server(
     state: ApiState,
     workers: usize,
 ) -> std::io::Result<Server> {
+    let request_timeout = state.body_read_timeout;
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -106,6 +113,8 @@ pub fn api_server(
                 web::post().to(services::validate),
             )
             .route("/openapi.json", web::get().to(services::openapi))
+            .route("/mconnect/v1/soap", web::post().to(mconnect::soap))
+            .route("/mconnect/v1/{service}", web::post().to(mconnect::rest))
             .default_service(web::to(problem::not_found))
     })
     .on_connect(|connection, data| {
@@ -118,6 +127,7 @@ pub fn api_server(
         }
     })
     .workers(workers)
+    .client_request_timeout(request_timeout)
     .listen_openssl(listener, tls)?
     .run();
     Ok(server)

@@ -153,16 +153,14 @@ async fn body<T: for<'de> Deserialize<'de>>(
     payload: web::Payload,
     state: &ApiState,
 ) -> Result<T, PersonsFailure> {
-    let bytes = read_limited(payload, state.max_body_bytes)
-        .await
-        .map_err(|failure| {
-            PersonsFailure(Box::new(Problem::from_exchange_error(&failure.error, None)))
-        })?;
+    let bytes = read_limited(payload, state).await.map_err(|failure| {
+        PersonsFailure(Box::new(Problem::from_exchange_error(&failure.error, None)))
+    })?;
     serde_json::from_slice(&bytes).map_err(|error| {
         caller_problem(
             400,
             "caller.malformed_json",
-            format!("the request body is not valid: {error}"),
+            format!("the request body is not valid: {}", json_problem(&error)),
         )
     })
 }
@@ -202,9 +200,7 @@ pub async fn find(
     if let Some(object) = record.as_object_mut() {
         object.entry("localId").or_insert_with(|| json!("query"));
     }
-    let record: SourceRecord = serde_json::from_value(record).map_err(|error| {
-        caller_problem(422, "caller.invalid_record", format!("record: {error}"))
-    })?;
+    let record = parse_record(record)?;
     let limit = limit.unwrap_or(10).clamp(1, MAX_CANDIDATES);
     let result = state.mpi.find(&record, limit)?;
     audit(

@@ -110,7 +110,7 @@ pub async fn validate(
     caller(&request, &state)?;
     let id = path.into_inner();
     let contract = contract_of(&state, &id)?;
-    let bytes = read_limited(payload, state.max_body_bytes).await?;
+    let bytes = read_limited(payload, &state).await?;
     let body: ValidateBody = serde_json::from_slice(&bytes)
         .map_err(|error| ExchangeError::MalformedJson(error.to_string()))?;
     let violations = contract

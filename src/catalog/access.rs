@@ -21,15 +21,27 @@ impl Grant {
             None => data,
             Some(fields) => {
                 let paths: Vec<Vec<&str>> = fields.iter().map(|f| f.split('.').collect()).collect();
-                keep(data, &paths)
+                keep(data, &paths).unwrap_or_else(|| Value::Object(Map::new()))
             }
         }
     }
 }
 
-fn keep(value: Value, paths: &[Vec<&str>]) -> Value {
-    let Value::Object(object) = value else {
-        return value;
+/// The parts of `value` the paths reach; `None` when a path goes below a plain value, which
+/// is then not what was granted.
+fn keep(value: Value, paths: &[Vec<&str>]) -> Option<Value> {
+    let object = match value {
+        Value::Object(object) => object,
+        // A path into a list applies to each of its items.
+        Value::Array(items) => {
+            return Some(Value::Array(
+                items
+                    .into_iter()
+                    .filter_map(|item| keep(item, paths))
+                    .collect(),
+            ));
+        }
+        _ => return None,
     };
     let mut kept = Map::new();
     for (key, inner) in object {
@@ -43,11 +55,11 @@ fn keep(value: Value, paths: &[Vec<&str>]) -> Value {
         }
         if matching.iter().any(Vec::is_empty) {
             kept.insert(key, inner);
-        } else {
-            kept.insert(key, keep(inner, &matching));
+        } else if let Some(inner) = keep(inner, &matching) {
+            kept.insert(key, inner);
         }
     }
-    Value::Object(kept)
+    Some(Value::Object(kept))
 }
 
 /// Grants by (client, service). Anything not granted is refused.
@@ -119,5 +131,21 @@ mod tests {
         );
         let full = grant("case-management", "civil.person-details", None);
         assert_eq!(full.filter(data.clone()), data);
+    }
+
+    #[test]
+    fn field_limits_apply_to_every_item_of_a_list() {
+        let limited = grant("police", "x", Some(&["orders.number"]));
+        let data = json!({"orders": [
+            {"number": "1", "measures": ["a"]},
+            {"number": "2", "notes": "secret"}
+        ], "notes": "secret"});
+        assert_eq!(
+            limited.filter(data),
+            json!({"orders": [{"number": "1"}, {"number": "2"}]})
+        );
+        // A path that goes below a plain value does not release the value.
+        let deep = grant("police", "x", Some(&["notes.text"]));
+        assert_eq!(deep.filter(json!({"notes": "secret"})), json!({}));
     }
 }

@@ -537,6 +537,41 @@ mod tests {
     }
 
     #[test]
+    fn list_items_map_nested_objects_both_ways_and_null_objects_are_left_out() {
+        let lists = BTreeMap::from([(
+            "cases".to_string(),
+            ListSpec {
+                items: "items".into(),
+                fields: fields(&[
+                    ("caseId", "caseId"),
+                    ("agency.code", "agency/code"),
+                    ("caseManager.name", "caseManager/name"),
+                    ("caseManager.workPhone", "caseManager/contact/workPhone"),
+                    ("amount", "payment/monthly|number"),
+                ]),
+            },
+        )]);
+        let mapping = ResponseMapping::new("cases", &fields(&[("idnp", "idnp")]), &lists).unwrap();
+        let tree = json!({"cases": {"idnp": "1", "items": [
+            {"caseId": "A", "agency": {"code": "DASPF-Orhei"},
+             "caseManager": {"name": "M", "contact": {"workPhone": "+37323522145"}},
+             "payment": {"monthly": 1234.5}},
+            {"caseId": "B", "agency": {"code": "DASPF-Cahul"}, "caseManager": null, "payment": null}
+        ]}});
+
+        let value = mapping.apply(&tree).unwrap();
+
+        assert_eq!(
+            value,
+            json!({"idnp": "1", "cases": [
+                {"caseId": "A", "agency": {"code": "DASPF-Orhei"},
+                 "caseManager": {"name": "M", "workPhone": "+37323522145"}, "amount": 1234.5},
+                {"caseId": "B", "agency": {"code": "DASPF-Cahul"}}
+            ]})
+        );
+    }
+
+    #[test]
     fn json_answers_keep_their_types_and_bad_types_are_errors() {
         let mapping = ResponseMapping::new(
             "enrolment",

@@ -6,9 +6,14 @@
 //! * `soap:Header/wsse:Security` (`soap:mustUnderstand="1"`) containing, in order,
 //!   `wsu:Timestamp` (Created/Expires, UTC), `wsse:BinarySecurityToken`
 //!   (X509v3, Base64Binary, signer certificate) and `ds:Signature`;
-//! * `ds:Signature`: exclusive C14N, RSA-SHA256, exactly two `#wsu:Id`
-//!   references (soap:Body and the Timestamp), each with one exc-c14n
-//!   transform and a SHA-256 digest;
+//! * `ds:Signature`: exclusive C14N, RSA-SHA256, one `#wsu:Id` reference to the
+//!   Timestamp, one to every other child of `soap:Header` (the MConnect headers:
+//!   who asks, why, the message ids and an answer's binding to its request) and
+//!   one to soap:Body, each with one exc-c14n transform and a SHA-256 digest;
+//!   no two Header children share a name, and the Timestamp's lifetime is at most
+//!   [`MAX_TTL`];
+//! * no comments or processing instructions anywhere (exclusive C14N drops
+//!   comments, so a reader stopping at one would see other text than was signed);
 //! * `ds:KeyInfo/wsse:SecurityTokenReference/wsse:Reference URI="#<bst id>"`.
 //!
 //! XML canonicalization, digesting and RSA signing/verification are done by
@@ -81,6 +86,9 @@ pub const MAX_NODES: u32 = 500_000;
 pub const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 /// Default Timestamp lifetime (`wsu:Expires - wsu:Created`).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+/// Longest Timestamp lifetime accepted: a message valid for longer could be replayed for
+/// longer than any replay cache remembers it.
+pub const MAX_TTL: Duration = Duration::from_secs(60 * 60);
 /// Minimum RSA modulus size accepted for signing and verification.
 const MIN_RSA_BITS: u32 = 2048;
 
@@ -113,6 +121,9 @@ pub enum WsSecurityError {
     /// wsu:Expires is not after the verification time.
     #[error("security timestamp expired at {0}")]
     Expired(String),
+    /// wsu:Expires lies further after wsu:Created than [`MAX_TTL`].
+    #[error("security timestamp valid for longer than {} s", MAX_TTL.as_secs())]
+    LifetimeTooLong,
     /// wsu:Created lies further in the future than the allowed clock skew.
     #[error("security timestamp not yet valid (created {0})")]
     NotYetValid(String),
@@ -298,6 +309,17 @@ fn check_size(xml: &str) -> Result<()> {
 /// Parse with roxmltree, refusing DTDs, and enforce size / node / depth limits.
 fn parse_guarded(xml: &str) -> Result<roxmltree::Document<'_>> {
     check_size(xml)?;
+    // The linear pre-scan first: what it refuses (too many attributes or namespace
+    // declarations on an element, markup declarations) would make parsing itself costly.
+    crate::mconnect::xml::check_markup(xml).map_err(|error| {
+        use crate::mconnect::xml::XmlError;
+        match error {
+            XmlError::TooLarge => WsSecurityError::TooLarge(error.to_string()),
+            XmlError::DtdForbidden => WsSecurityError::DtdForbidden,
+            XmlError::TooDeep => WsSecurityError::TooDeep(MAX_ELEMENT_DEPTH),
+            other => malformed(other.to_string()),
+        }
+    })?;
     let opts = roxmltree::ParsingOptions {
         allow_dtd: false,
         nodes_limit: MAX_NODES,
@@ -631,8 +653,8 @@ pub fn sign_envelope(
     now: SystemTime,
     ttl: Duration,
 ) -> Result<String> {
-    if ttl.is_zero() {
-        return Err(malformed("ttl must be positive"));
+    if ttl.is_zero() || ttl > MAX_TTL {
+        return Err(malformed("ttl must be positive and at most MAX_TTL"));
     }
     let doc = parse_guarded(envelope_xml)?;
     let parts = envelope_parts(&doc)?;
@@ -660,20 +682,15 @@ pub fn sign_envelope(
         ));
     }
 
-    // Body id: reuse an existing wsu:Id, refuse other ID-like attributes
-    // (two ID attributes on one element confuse ID-based resolution).
-    let body = parts.body;
-    let existing_body_id = wsu_id(&body).map(str::to_owned);
-    let other_body_id = body.attributes().any(|a| {
-        (ID_ATTR_LOCAL_NAMES.contains(&a.name()) || a.namespace() == Some(XML_NS))
-            && !(a.namespace() == Some(WSU_NS) && a.name() == "Id")
-    });
-    if other_body_id {
-        return Err(malformed(
-            "soap:Body carries an ID attribute other than wsu:Id; refusing to add a second one",
-        ));
-    }
-
+    // Every element signed besides the Timestamp: each child of the Header (the MConnect
+    // headers say who asks, why, and which request an answer belongs to) and the Body. Each
+    // keeps an existing wsu:Id or gets a fresh one; another ID-like attribute is refused (two
+    // ID attributes on one element confuse ID-based resolution).
+    let mut signed_parts: Vec<RNode<'_, '_>> = parts
+        .header
+        .map(|h| element_children(h).collect())
+        .unwrap_or_default();
+    signed_parts.push(parts.body);
     let fresh = |p: &str| -> Result<String> {
         for _ in 0..8 {
             let id = random_id(p)?;
@@ -683,10 +700,27 @@ pub fn sign_envelope(
         }
         Err(malformed("could not allocate a unique wsu:Id"))
     };
-    let body_id = match existing_body_id {
-        Some(id) => id,
-        None => fresh("id")?,
-    };
+    let mut part_ids: Vec<(RNode<'_, '_>, String, bool)> = Vec::new(); // (node, id, needs splice)
+    for node in &signed_parts {
+        let other_id = node.attributes().any(|a| {
+            (ID_ATTR_LOCAL_NAMES.contains(&a.name()) || a.namespace() == Some(XML_NS))
+                && !(a.namespace() == Some(WSU_NS) && a.name() == "Id")
+        });
+        if other_id {
+            return Err(malformed(format!(
+                "{} carries an ID attribute other than wsu:Id; refusing to add a second one",
+                node.tag_name().name()
+            )));
+        }
+        match wsu_id(node) {
+            Some(id) => part_ids.push((*node, id.to_owned(), false)),
+            None => part_ids.push((
+                *node,
+                fresh(if *node == parts.body { "id" } else { "H" })?,
+                true,
+            )),
+        }
+    }
     let ts_id = fresh("TS")?;
     let bst_id = fresh("X509")?;
 
@@ -718,30 +752,36 @@ pub fn sign_envelope(
 <wsse:BinarySecurityToken EncodingType=\"{BASE64_ENCODING}\" ValueType=\"{X509V3_VALUE_TYPE}\" wsu:Id=\"{bst_id}\">{cert_b64}</wsse:BinarySecurityToken>\
 <ds:Signature xmlns:ds=\"{DS_NS}\"><ds:SignedInfo>\
 <ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"/>\
-<ds:SignatureMethod Algorithm=\"{RSA_SHA256}\"/>{ref_ts}{ref_body}</ds:SignedInfo>\
+<ds:SignatureMethod Algorithm=\"{RSA_SHA256}\"/>{ref_ts}{ref_parts}</ds:SignedInfo>\
 <ds:SignatureValue></ds:SignatureValue>\
 <ds:KeyInfo><wsse:SecurityTokenReference><wsse:Reference URI=\"#{bst_id}\" ValueType=\"{X509V3_VALUE_TYPE}\"/></wsse:SecurityTokenReference></ds:KeyInfo>\
 </ds:Signature></wsse:Security>",
         ref_ts = reference(&ts_id),
-        ref_body = reference(&body_id),
+        ref_parts = part_ids
+            .iter()
+            .map(|(_, id, _)| reference(id))
+            .collect::<String>(),
     );
 
     // Text splices, applied from the highest offset down.
     let mut splices: Vec<(usize, usize, String)> = Vec::new(); // (start, end, replacement)
     // Offset of the Security element inside the Header splice's replacement.
     let sec_in_splice;
-    if wsu_id(&body).is_none() {
-        let (gt, self_closing) = start_tag_end(envelope_xml, body.range().start)?;
+    for (node, id, needs_id) in &part_ids {
+        if !needs_id {
+            continue;
+        }
+        let (gt, self_closing) = start_tag_end(envelope_xml, node.range().start)?;
         let at = if self_closing { gt - 1 } else { gt };
-        let (wsu_p, decl) = match body.lookup_prefix(WSU_NS).filter(|p| !p.is_empty()) {
+        let (wsu_p, decl) = match node.lookup_prefix(WSU_NS).filter(|p| !p.is_empty()) {
             Some(p) => (p.to_owned(), String::new()),
             None => {
-                let p = fresh_prefix(&body, "wsu");
+                let p = fresh_prefix(node, "wsu");
                 let d = format!(" xmlns:{p}=\"{WSU_NS}\"");
                 (p, d)
             }
         };
-        splices.push((at, at, format!("{decl} {wsu_p}:Id=\"{body_id}\"")));
+        splices.push((at, at, format!("{decl} {wsu_p}:Id=\"{id}\"")));
     }
     match parts.header {
         Some(h) => {
@@ -762,7 +802,7 @@ pub fn sign_envelope(
             }
         }
         None => {
-            let at = body.range().start;
+            let at = parts.body.range().start;
             let env = parts.envelope;
             let open = match usable_prefix(&env, SOAP11_NS) {
                 Some(p) => format!("<{p}:Header>"),
@@ -827,6 +867,8 @@ pub fn sign_envelope(
 struct SecurityLayout {
     body_id: String,
     ts_id: String,
+    /// wsu:Ids of the signed Header children (every child but the Security header).
+    header_ids: Vec<String>,
     created: SystemTime,
     expires: SystemTime,
     expires_text: String,
@@ -853,6 +895,35 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
         _ => return Err(malformed("more than one wsse:Security header")),
     };
     let ids = collect_ids(doc)?;
+
+    // Comments and processing instructions have no place in a signed message; exclusive C14N
+    // drops comments, so a reader that stops at one would see other text than was signed.
+    if doc.descendants().any(|n| n.is_comment() || n.is_pi()) {
+        return Err(malformed(
+            "comments and processing instructions are not accepted in a signed message",
+        ));
+    }
+
+    // Every other Header child must be signed, and no two may share a name, so that what a
+    // reader takes from a header is what was signed.
+    let header_parts: Vec<RNode<'_, '_>> = element_children(header)
+        .filter(|c| *c != security)
+        .collect();
+    let mut header_names = std::collections::HashSet::new();
+    let mut header_ids = Vec::with_capacity(header_parts.len());
+    for part in &header_parts {
+        let name = part.tag_name();
+        if !header_names.insert((name.namespace(), name.name())) {
+            return Err(malformed(format!("more than one {} header", name.name())));
+        }
+    }
+    for part in &header_parts {
+        let name = part.tag_name();
+        let id = wsu_id(part).ok_or_else(|| {
+            WsSecurityError::IncompleteCoverage(format!("header {} is not signed", name.name()))
+        })?;
+        header_ids.push(id.to_owned());
+    }
 
     // Exactly one ds:Signature anywhere in the Security header, as a direct
     // child, and it must be the first ds:Signature in document order (the one
@@ -895,6 +966,9 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
     let expires = parse_xsd_datetime(&expires_text)?;
     if created > expires {
         return Err(malformed("wsu:Created is after wsu:Expires"));
+    }
+    if expires.duration_since(created).unwrap_or_default() > MAX_TTL {
+        return Err(WsSecurityError::LifetimeTooLong);
     }
 
     let body_id = wsu_id(&parts.body)
@@ -943,6 +1017,7 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
     let refs = children_named(signed_info, DS_NS, "Reference");
     let mut covers_body = 0;
     let mut covers_ts = 0;
+    let mut covers_header = vec![0usize; header_parts.len()];
     for r in &refs {
         let uri = r.attribute("URI").ok_or_else(|| {
             WsSecurityError::IncompleteCoverage("ds:Reference without URI".into())
@@ -965,10 +1040,15 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
             covers_body += 1;
         } else if target == ts && id == ts_id {
             covers_ts += 1;
+        } else if let Some(index) = header_parts
+            .iter()
+            .position(|part| *part == target && wsu_id(part) == Some(id))
+        {
+            covers_header[index] += 1;
         } else {
             return Err(WsSecurityError::IncompleteCoverage(format!(
-                "reference {uri} points at <{}>, which is neither the envelope's soap:Body nor \
-                 the Security header's wsu:Timestamp",
+                "reference {uri} points at <{}>, which is neither the envelope's soap:Body, \
+                 a soap:Header child, nor the Security header's wsu:Timestamp",
                 target.tag_name().name()
             )));
         }
@@ -996,11 +1076,18 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
         }
         single_child(*r, DS_NS, "DigestValue")?;
     }
-    if covers_body != 1 || covers_ts != 1 || refs.len() != 2 {
+    if covers_body != 1 || covers_ts != 1 || refs.len() != 2 + header_parts.len() {
         return Err(WsSecurityError::IncompleteCoverage(format!(
-            "expected exactly one reference to soap:Body and one to wsu:Timestamp \
-             ({} references, body {covers_body}, timestamp {covers_ts})",
-            refs.len()
+            "expected exactly one reference to soap:Body, one to wsu:Timestamp and one to each \
+             header ({} references, body {covers_body}, timestamp {covers_ts}, {} headers)",
+            refs.len(),
+            header_parts.len()
+        )));
+    }
+    if let Some(index) = covers_header.iter().position(|count| *count != 1) {
+        return Err(WsSecurityError::IncompleteCoverage(format!(
+            "header {} is not signed exactly once",
+            header_parts[index].tag_name().name()
         )));
     }
 
@@ -1064,6 +1151,7 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
     Ok(SecurityLayout {
         body_id,
         ts_id,
+        header_ids,
         created,
         expires,
         expires_text,
@@ -1122,10 +1210,19 @@ fn check_on_uppsala(
             "verified signature is not Envelope/Header/Security/Signature",
         ));
     }
-    if references.len() != 2 {
-        return Err(cov("expected exactly two verified references"));
+    let header_parts: Vec<uppsala::NodeId> = udoc
+        .children(header)
+        .into_iter()
+        .filter(|c| udoc.element(*c).is_some() && *c != security)
+        .collect();
+    if header_parts.len() != layout.header_ids.len() {
+        return Err(cov("the Header has other children than were analysed"));
+    }
+    if references.len() != 2 + layout.header_ids.len() {
+        return Err(cov("verified references do not match the signed parts"));
     }
     let (mut body_ok, mut ts_ok) = (false, false);
+    let mut headers_ok = vec![false; layout.header_ids.len()];
     for r in references {
         if !r.digest_verified {
             return Err(cov("a reference digest was not verified locally"));
@@ -1147,14 +1244,23 @@ fn check_on_uppsala(
             && r.uri == format!("#{}", layout.ts_id)
         {
             ts_ok = true;
+        } else if let Some(index) = layout
+            .header_ids
+            .iter()
+            .position(|h| id == Some(h.as_str()) && r.uri == format!("#{h}"))
+            .filter(|_| parent == Some(header) && header_parts.contains(&node))
+        {
+            if std::mem::replace(&mut headers_ok[index], true) {
+                return Err(cov("a header is referenced twice"));
+            }
         } else {
             return Err(cov(&format!(
-                "verified reference {} is neither the real Body nor the Timestamp",
+                "verified reference {} is neither the real Body, a Header child, nor the Timestamp",
                 r.uri
             )));
         }
     }
-    if body_ok && ts_ok {
+    if body_ok && ts_ok && headers_ok.iter().all(|ok| *ok) {
         Ok(())
     } else {
         Err(cov("Body and Timestamp are not both covered"))
@@ -1623,7 +1729,7 @@ pub(crate) mod tests {
         );
         match verify_envelope(&e_, &trust, now).unwrap_err() {
             WsSecurityError::IncompleteCoverage(m) => {
-                assert!(m.contains("neither the envelope's soap:Body"), "{m}")
+                assert!(m.contains("neither") || m.contains("is not signed"), "{m}")
             }
             other => panic!("{other:?}"),
         }
@@ -1659,7 +1765,7 @@ pub(crate) mod tests {
         );
         match verify_envelope(&t, &trust, now).unwrap_err() {
             WsSecurityError::IncompleteCoverage(m) => {
-                assert!(m.contains("neither the envelope's soap:Body"), "{m}")
+                assert!(m.contains("neither") || m.contains("is not signed"), "{m}")
             }
             other => panic!("{other:?}"),
         }
@@ -1710,6 +1816,88 @@ pub(crate) mod tests {
     fn refuses_double_signing() {
         let (s, _trust, now, id) = signed();
         let e = sign_envelope(&s, &id, now, DEFAULT_TTL).unwrap_err();
+        assert!(matches!(e, WsSecurityError::Malformed(_)), "{e:?}");
+    }
+
+    #[test]
+    fn every_header_is_signed_and_bound() {
+        let (s, trust, now, _) = signed();
+        verify_envelope(&s, &trust, now).unwrap();
+        // Four references: the Timestamp, the one MConnect header and the Body.
+        assert_eq!(s.matches("<ds:Reference ").count(), 3);
+
+        // A signed header's text changed after signing.
+        let changed = s.replace("art. 12</mc:CallBasis>", "art. 13</mc:CallBasis>");
+        let e = verify_envelope(&changed, &trust, now).unwrap_err();
+        assert!(matches!(e, WsSecurityError::BadSignature(_)), "{e:?}");
+
+        // A header added after signing.
+        let added = s.replacen(
+            "<mc:CallBasis",
+            "<mc:RelatesTo>other-request</mc:RelatesTo><mc:CallBasis",
+            1,
+        );
+        match verify_envelope(&added, &trust, now).unwrap_err() {
+            WsSecurityError::IncompleteCoverage(m) => assert!(m.contains("RelatesTo"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+
+        // A second header of the same name, signed or not.
+        let twice = s.replacen(
+            "<mc:CallBasis",
+            "<mc:CallBasis>Alt temei</mc:CallBasis><mc:CallBasis",
+            1,
+        );
+        let e = verify_envelope(&twice, &trust, now).unwrap_err();
+        assert!(matches!(e, WsSecurityError::Malformed(_)), "{e:?}");
+    }
+
+    #[test]
+    fn comments_in_signed_text_are_refused() {
+        let (s, trust, now, _) = signed();
+        // Exclusive C14N drops the comment, so the digest would still match.
+        let commented = s.replace("art. 12</mc:CallBasis>", "art.<!-- x --> 12</mc:CallBasis>");
+        let e = verify_envelope(&commented, &trust, now).unwrap_err();
+        assert!(matches!(e, WsSecurityError::Malformed(_)), "{e:?}");
+    }
+
+    #[test]
+    fn timestamps_valid_too_long_are_refused() {
+        let (_pki, id, trust) = setup();
+        let now = SystemTime::now();
+        assert!(sign_envelope(ENVELOPE, &id, now, MAX_TTL + Duration::from_secs(1)).is_err());
+        let s = sign_envelope(ENVELOPE, &id, now, MAX_TTL).unwrap();
+        verify_envelope(&s, &trust, now).unwrap();
+        // The same lifetime check applies to a Timestamp made by someone else: rewrite
+        // Expires and re-sign the digest chain by signing a template with a long Expires is
+        // not possible through sign_envelope, so check the parsed layout directly.
+        let created = format_utc(now).unwrap();
+        let far = format_utc(now + Duration::from_secs(100 * 365 * 86_400)).unwrap();
+        let forged = s.replacen(
+            &format!(
+                "<wsu:Expires>{}</wsu:Expires>",
+                format_utc(now + MAX_TTL).unwrap()
+            ),
+            &format!("<wsu:Expires>{far}</wsu:Expires>"),
+            1,
+        );
+        assert!(forged.contains(&created));
+        let e = verify_envelope(&forged, &trust, now).unwrap_err();
+        assert!(matches!(e, WsSecurityError::LifetimeTooLong), "{e:?}");
+    }
+
+    #[test]
+    fn costly_markup_is_refused_before_parsing() {
+        let (s, trust, now, _) = signed();
+        let attributes: String = (0..5000).map(|i| format!(" a{i}=\"x\"")).collect();
+        let costly = s.replacen("<civ:IDNP>", &format!("<civ:IDNP{attributes}>"), 1);
+        let e = verify_envelope(&costly, &trust, now).unwrap_err();
+        assert!(matches!(e, WsSecurityError::Malformed(_)), "{e:?}");
+        let namespaces: String = (0..400)
+            .map(|i| format!(" xmlns:n{i}=\"urn:{i}\""))
+            .collect();
+        let costly = s.replacen("<civ:IDNP>", &format!("<civ:IDNP{namespaces}>"), 1);
+        let e = verify_envelope(&costly, &trust, now).unwrap_err();
         assert!(matches!(e, WsSecurityError::Malformed(_)), "{e:?}");
     }
 }

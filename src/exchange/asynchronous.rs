@@ -155,6 +155,7 @@ impl Exchanger {
         let submission = NewAsyncExchange {
             exchange: NewExchange {
                 id: exchange_id,
+                direction: crate::store::Direction::Outbound,
                 parent_id: None,
                 client_id: client.to_string(),
                 service: service.id.clone(),
@@ -198,6 +199,7 @@ impl Exchanger {
                 error_code: "hub.queue_unavailable".into(),
                 request_digest: None,
                 response_digest: None,
+                message_ids: Default::default(),
             };
             let _ = self
                 .store
@@ -237,6 +239,7 @@ impl Exchanger {
                 error_code: code.into(),
                 request_digest: None,
                 response_digest: None,
+                message_ids: Default::default(),
             };
             let _ = self
                 .store
@@ -263,7 +266,7 @@ impl Exchanger {
         let Some(grant) = self.access.grant(&claimed.client_id, &service.id).cloned() else {
             return fail("caller.access_denied").await;
         };
-        let (outcome, digests) = self.call_registry(&service, &entity, &request).await;
+        let (outcome, wire) = self.call_registry(&service, &entity, &request).await;
         let attempts = claimed.attempts.max(0) as u32;
         let label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
         self.observe(&service.id, label, started);
@@ -285,11 +288,7 @@ impl Exchanger {
                 let sealed = serde_json::to_vec(&result)
                     .map(|bytes| self.sealer.seal(&bytes))
                     .ok();
-                let log = ExchangeOutcome::Completed {
-                    request_digest: digests.request.unwrap_or_default(),
-                    response_digest: digests.response.unwrap_or_default(),
-                    registry_message_id: Some(decoded.message_id),
-                };
+                let log = wire.completed();
                 match self
                     .store
                     .finish_async(exchange_id, &log, sealed.as_deref(), None)
@@ -318,11 +317,7 @@ impl Exchanger {
             }
             Err(error) => {
                 let dead = error.retryable();
-                let log = ExchangeOutcome::Failed {
-                    error_code: error.code().into(),
-                    request_digest: digests.request,
-                    response_digest: digests.response,
-                };
+                let log = wire.failed(error.code());
                 let reason = dead.then(|| format!("{} after {attempts} attempts", error.code()));
                 let _ = self
                     .store

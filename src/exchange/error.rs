@@ -34,6 +34,7 @@ pub fn retryable_code(code: &str) -> bool {
             | "hub.queue_unavailable"
             | "hub.internal"
             | "hub.interrupted"
+            | "hub.overloaded"
     )
 }
 
@@ -48,10 +49,12 @@ pub enum ExchangeError {
         field: &'static str,
         problem: String,
     },
-    #[error("`purpose.legalBasis` is required: state the legal basis of the request")]
+    #[error("`purpose.legalBasis` is required: state the legal basis of the request in words")]
     MissingLegalBasis,
-    #[error("`purpose.reason` is required: state why the data is needed")]
+    #[error("`purpose.reason` is required: state in words why the data is needed")]
     MissingReason,
+    #[error("the request was not received within {0} ms")]
+    RequestTimeout(u128),
     #[error("no client certificate was presented")]
     NoClientCertificate,
     #[error("client `{0}` is not registered with the hub")]
@@ -72,6 +75,10 @@ pub enum ExchangeError {
     RegistrySignature(String),
     #[error("the registry answered with a fault: {0}")]
     RegistryFault(String),
+    #[error("the registry's signed answer is not bound to this request: {0}")]
+    RegistryUnboundAnswer(&'static str),
+    #[error("the registry's answer was seen before (a replay)")]
+    RegistryReplayedAnswer,
     #[error("the registry's answer is not usable: {0}")]
     RegistryInvalidResponse(String),
     #[error("the registry's answer does not match the service data schema")]
@@ -92,6 +99,34 @@ pub enum ExchangeError {
     NotDeadLettered,
     #[error("the subject cannot be resolved through the master index: {0}")]
     UnresolvedSubject(crate::mpi::engine::SubjectError),
+    #[error("the certificate `{0}` is not a registered agency")]
+    UnknownAgency(String),
+    #[error("the message is not signed: {0}")]
+    UnsignedMessage(String),
+    #[error("the message signature is invalid: {0}")]
+    InvalidSignature(String),
+    #[error("the signature does not cover every part it must: {0}")]
+    IncompleteSignature(String),
+    #[error("the message was signed by a certificate that is not trusted: {0}")]
+    UntrustedSigner(String),
+    #[error("the message was signed by another certificate than the connection's")]
+    SignerMismatch,
+    #[error("the message has expired or was made valid for too long")]
+    ExpiredMessage,
+    #[error("the message was made in the future")]
+    MessageFromFuture,
+    #[error("this message id was used before (a replay)")]
+    ReplayedMessage,
+    #[error("the message is not a well-formed MConnect message: {0}")]
+    MalformedMessage(String),
+    #[error("the message is larger than {0} bytes")]
+    MessageTooLarge(usize),
+    #[error("the MConnect header `{0}` is required")]
+    MissingHeader(&'static str),
+    #[error("`CallingEntity` is not the IDNO of the calling agency")]
+    EntityMismatch,
+    #[error("the hub is too busy to check this message now")]
+    Overloaded,
     #[error("internal error")]
     Internal,
 }
@@ -105,6 +140,7 @@ impl ExchangeError {
             Self::InvalidIdnp { .. } => "caller.invalid_idnp",
             Self::MissingLegalBasis => "caller.missing_legal_basis",
             Self::MissingReason => "caller.missing_reason",
+            Self::RequestTimeout(_) => "caller.request_timeout",
             Self::NoClientCertificate => "caller.no_client_certificate",
             Self::UnknownClient(_) => "caller.unknown_client",
             Self::UnknownService(_) => "caller.unknown_service",
@@ -116,6 +152,8 @@ impl ExchangeError {
             Self::RegistrySignature(_) => "registry.invalid_signature",
             Self::RegistryFault(_) => "registry.fault",
             Self::RegistryInvalidResponse(_) => "registry.invalid_response",
+            Self::RegistryUnboundAnswer(_) => "registry.unbound_answer",
+            Self::RegistryReplayedAnswer => "registry.replayed_answer",
             Self::RegistryResultInvalid(_) => "registry.result_invalid",
             Self::StoreUnavailable => "hub.store_unavailable",
             Self::QueueUnavailable => "hub.queue_unavailable",
@@ -127,6 +165,21 @@ impl ExchangeError {
             Self::UnresolvedSubject(SubjectError::Unknown) => "caller.unknown_subject",
             Self::UnresolvedSubject(SubjectError::NoIdnp) => "caller.subject_without_idnp",
             Self::UnresolvedSubject(SubjectError::ConflictingIdnps) => "caller.subject_ambiguous",
+            Self::UnresolvedSubject(SubjectError::SeveralPersons) => "hub.subject_ambiguous",
+            Self::UnknownAgency(_) => "caller.unknown_agency",
+            Self::UnsignedMessage(_) => "caller.unsigned_message",
+            Self::InvalidSignature(_) => "caller.invalid_signature",
+            Self::IncompleteSignature(_) => "caller.incomplete_signature",
+            Self::UntrustedSigner(_) => "caller.untrusted_signer",
+            Self::SignerMismatch => "caller.signer_mismatch",
+            Self::ExpiredMessage => "caller.expired_message",
+            Self::MessageFromFuture => "caller.message_from_future",
+            Self::ReplayedMessage => "caller.replayed_message",
+            Self::MalformedMessage(_) => "caller.malformed_message",
+            Self::MessageTooLarge(_) => "caller.message_too_large",
+            Self::MissingHeader(_) => "caller.missing_header",
+            Self::EntityMismatch => "caller.entity_mismatch",
+            Self::Overloaded => "hub.overloaded",
             Self::Internal => "hub.internal",
         }
     }
@@ -145,6 +198,7 @@ impl ExchangeError {
         match self {
             Self::MalformedJson(_) | Self::InvalidRequest(_) => 400,
             Self::InvalidIdnp { .. } | Self::MissingLegalBasis | Self::MissingReason => 422,
+            Self::RequestTimeout(_) => 408,
             Self::NoClientCertificate => 401,
             Self::UnknownClient(_) | Self::AccessDenied { .. } => 403,
             Self::UnknownService(_) | Self::SubjectNotFound => 404,
@@ -154,6 +208,8 @@ impl ExchangeError {
             | Self::RegistrySignature(_)
             | Self::RegistryFault(_)
             | Self::RegistryInvalidResponse(_)
+            | Self::RegistryUnboundAnswer(_)
+            | Self::RegistryReplayedAnswer
             | Self::RegistryResultInvalid(_) => 502,
             Self::StoreUnavailable | Self::QueueUnavailable => 503,
             Self::AsyncNotSupported(_) | Self::CallbackNotRegistered => 422,
@@ -162,6 +218,20 @@ impl ExchangeError {
             Self::UnresolvedSubject(SubjectError::Unknown) => 404,
             Self::UnresolvedSubject(SubjectError::NoIdnp) => 422,
             Self::UnresolvedSubject(SubjectError::ConflictingIdnps) => 409,
+            Self::UnresolvedSubject(SubjectError::SeveralPersons) => 409,
+            Self::UnknownAgency(_)
+            | Self::UntrustedSigner(_)
+            | Self::SignerMismatch
+            | Self::EntityMismatch => 403,
+            Self::UnsignedMessage(_)
+            | Self::InvalidSignature(_)
+            | Self::IncompleteSignature(_)
+            | Self::ExpiredMessage
+            | Self::MessageFromFuture => 401,
+            Self::ReplayedMessage => 409,
+            Self::MalformedMessage(_) | Self::MissingHeader(_) => 400,
+            Self::MessageTooLarge(_) => 413,
+            Self::Overloaded => 503,
             Self::Internal => 500,
         }
     }
@@ -197,6 +267,7 @@ mod tests {
                 service: "b".into(),
             },
             ExchangeError::RegistryTimeout(5),
+            ExchangeError::RequestTimeout(5),
             ExchangeError::RegistrySignature("x".into()),
             ExchangeError::StoreUnavailable,
         ];

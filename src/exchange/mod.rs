@@ -31,7 +31,7 @@ use crate::mconnect::envelope::{self, CallContext, Envelope};
 use crate::mconnect::xml;
 use crate::metrics::HubMetrics;
 use crate::queue::QueueBackend;
-use crate::store::{ExchangeOutcome, NewExchange, Store};
+use crate::store::{Direction, ExchangeOutcome, MessageIds, NewExchange, Store};
 
 /// The canonical answer of a completed exchange (see `schemas/exchange-result.schema.json`).
 #[derive(Debug, Clone, Serialize)]
@@ -99,11 +99,40 @@ struct Decoded {
     signer: String,
 }
 
-/// Digests of what went over the wire, when something did.
+/// What went over the wire, as far as it did: digests of both messages and their ids.
 #[derive(Default)]
-struct WireDigests {
-    request: Option<String>,
-    response: Option<String>,
+struct Wire {
+    request_digest: Option<String>,
+    response_digest: Option<String>,
+    message_ids: MessageIds,
+}
+
+impl Wire {
+    /// The log outcome of an exchange that ended with `result`.
+    fn outcome<T>(&self, result: &Result<T, ExchangeError>) -> ExchangeOutcome {
+        match result {
+            Ok(_) => self.completed(),
+            Err(error) => self.failed(error.code()),
+        }
+    }
+
+    fn completed(&self) -> ExchangeOutcome {
+        ExchangeOutcome::Completed {
+            request_digest: self.request_digest.clone().unwrap_or_default(),
+            response_digest: self.response_digest.clone().unwrap_or_default(),
+            message_ids: self.message_ids.clone(),
+            fields_released: None,
+        }
+    }
+
+    fn failed(&self, code: &str) -> ExchangeOutcome {
+        ExchangeOutcome::Failed {
+            error_code: code.to_string(),
+            request_digest: self.request_digest.clone(),
+            response_digest: self.response_digest.clone(),
+            message_ids: self.message_ids.clone(),
+        }
+    }
 }
 
 pub(crate) fn now_text(moment: OffsetDateTime) -> String {
@@ -235,6 +264,7 @@ impl Exchanger {
         self.store
             .begin_exchange(&NewExchange {
                 id: exchange_id,
+                direction: Direction::Outbound,
                 parent_id: parent,
                 client_id: client.to_string(),
                 service: service.to_string(),
@@ -263,8 +293,16 @@ impl Exchanger {
             .observe(started.elapsed().as_secs_f64());
     }
 
+    pub(crate) fn digester(&self) -> &PersonalDataDigester {
+        &self.digester
+    }
+
+    pub(crate) fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
     /// One registry service: record, call, decode, filter by the grant, close the record.
-    async fn run_service(
+    pub(crate) async fn run_service(
         &self,
         client: &str,
         entity: &Idno,
@@ -290,20 +328,9 @@ impl Exchanger {
         .await?;
         info!(%exchange_id, service = %service.id, "exchange accepted");
 
-        let (outcome, digests) = self.call_registry(service, entity, request).await;
+        let (outcome, wire) = self.call_registry(service, entity, request).await;
         let completed_at = OffsetDateTime::now_utc();
-        let log_outcome = match &outcome {
-            Ok(decoded) => ExchangeOutcome::Completed {
-                request_digest: digests.request.clone().unwrap_or_default(),
-                response_digest: digests.response.clone().unwrap_or_default(),
-                registry_message_id: Some(decoded.message_id.clone()),
-            },
-            Err(error) => ExchangeOutcome::Failed {
-                error_code: error.code().to_string(),
-                request_digest: digests.request.clone(),
-                response_digest: digests.response.clone(),
-            },
-        };
+        let log_outcome = wire.outcome(&outcome);
         let outcome_label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
         self.observe(&service.id, outcome_label, started);
         if let Err(error) = self
@@ -444,7 +471,8 @@ impl Exchanger {
             Ok(()) => ExchangeOutcome::Completed {
                 request_digest: self.digester.digest(request.subject.expose()),
                 response_digest: crate::audit::message_digest(data.to_string().as_bytes()),
-                registry_message_id: None,
+                message_ids: MessageIds::default(),
+                fields_released: None,
             },
             Err(violations) => {
                 warn!(?violations, "composite answer breaks its own contract");
@@ -452,6 +480,7 @@ impl Exchanger {
                     error_code: "hub.internal".into(),
                     request_digest: None,
                     response_digest: None,
+                    message_ids: MessageIds::default(),
                 }
             }
         };
@@ -489,15 +518,16 @@ impl Exchanger {
         })
     }
 
-    /// Encodes, sends, verifies and decodes. Returns the digests of what went over the wire.
+    /// Encodes, sends, verifies and decodes; an answer whose message id was seen before from
+    /// the same signer is refused as a replay. Returns what went over the wire.
     async fn call_registry(
         &self,
         service: &Service,
         entity: &Idno,
         request: &ExchangeRequest,
-    ) -> (Result<Decoded, ExchangeError>, WireDigests) {
+    ) -> (Result<Decoded, ExchangeError>, Wire) {
         let Some(registry) = self.catalog.registry(&service.registry) else {
-            return (Err(ExchangeError::Internal), WireDigests::default());
+            return (Err(ExchangeError::Internal), Wire::default());
         };
         let body = match service.request.render(|name| {
             if name == "subject.idnp" {
@@ -515,7 +545,7 @@ impl Exchanger {
                 };
                 return (
                     Err(ExchangeError::InvalidRequest(vec![violation])),
-                    WireDigests::default(),
+                    Wire::default(),
                 );
             }
         };
@@ -526,8 +556,15 @@ impl Exchanger {
             call_reason: request.purpose.reason.clone(),
             message_id: Uuid::new_v4().to_string(),
         };
+        let mut wire = Wire {
+            message_ids: MessageIds {
+                request: Some(context.message_id.clone()),
+                response: None,
+            },
+            ..Wire::default()
+        };
         let call_started = Instant::now();
-        let result = match &service.operation {
+        let answer = match &service.operation {
             Operation::Soap { soap_action } => {
                 let destination = Destination {
                     endpoint: &registry.endpoint,
@@ -536,24 +573,19 @@ impl Exchanger {
                     expected_signer: registry.signer.as_deref(),
                 };
                 let unsigned = envelope::request(&context, &body);
-                match self.mconnect.call_soap(&destination, &unsigned).await {
-                    Ok(answer) => {
-                        let digests = WireDigests {
-                            request: Some(answer.request_digest.clone()),
-                            response: Some(answer.response_digest.clone()),
-                        };
-                        Ok((
-                            decode_soap_answer(
-                                service,
-                                &context.message_id,
-                                &answer.text,
-                                answer.signer,
-                            ),
-                            digests,
-                        ))
-                    }
-                    Err(error) => Err(error),
-                }
+                self.mconnect
+                    .call_soap(&destination, &unsigned, &context.message_id)
+                    .await
+                    .map(|answer| {
+                        wire.request_digest = Some(answer.request_digest.clone());
+                        wire.response_digest = Some(answer.response_digest.clone());
+                        (
+                            answer.signer.clone(),
+                            answer.message_id.clone(),
+                            answer.expires,
+                            Answer::Soap(answer.text),
+                        )
+                    })
             }
             Operation::Rest { path } => {
                 let endpoint = format!("{}{path}", registry.endpoint);
@@ -565,7 +597,7 @@ impl Exchanger {
                 };
                 let rendered: Value = match serde_json::from_str(&body) {
                     Ok(value) => value,
-                    Err(_) => return (Err(ExchangeError::Internal), WireDigests::default()),
+                    Err(_) => return (Err(ExchangeError::Internal), wire),
                 };
                 let payload = json!({
                     "mconnect": {
@@ -577,32 +609,40 @@ impl Exchanger {
                     },
                     "request": rendered,
                 });
-                match self.mconnect.call_rest(&destination, &payload).await {
-                    Ok(answer) => {
-                        let digests = WireDigests {
-                            request: Some(answer.request_digest.clone()),
-                            response: Some(answer.response_digest.clone()),
-                        };
-                        Ok((
-                            decode_rest_answer(
-                                service,
-                                &context.message_id,
-                                &answer.payload,
-                                answer.signer,
-                            ),
-                            digests,
-                        ))
+                self.mconnect
+                    .call_rest(&destination, &payload, &context.message_id)
+                    .await
+                    .map(|answer| {
+                        wire.request_digest = Some(answer.request_digest.clone());
+                        wire.response_digest = Some(answer.response_digest.clone());
+                        (
+                            answer.signer.clone(),
+                            answer.message_id.clone(),
+                            answer.expires,
+                            Answer::Rest(answer.payload),
+                        )
+                    })
+            }
+        };
+        let outcome = match answer {
+            Ok((signer, message_id, expires, answer)) => {
+                wire.message_ids.response = Some(message_id.clone());
+                match self.remember_answer(&signer, &message_id, expires).await {
+                    Ok(()) => match answer {
+                        Answer::Soap(text) => {
+                            decode_soap_answer(service, &text, message_id, signer)
+                        }
+                        Answer::Rest(payload) => {
+                            decode_rest_answer(service, &payload, message_id, signer)
+                        }
                     }
+                    .and_then(|decoded| about_the_subject(decoded, request)),
                     Err(error) => Err(error),
                 }
             }
-        };
-        let (outcome, digests) = match result {
-            Ok(pair) => pair,
             Err(error) => {
-                let mapped = map_call_error(&error, registry.timeout);
                 warn!(registry = %registry.name, %error, "registry call failed");
-                (Err(mapped), WireDigests::default())
+                Err(map_call_error(&error, registry.timeout))
             }
         };
         let label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
@@ -610,8 +650,61 @@ impl Exchanger {
             .registry_call_seconds
             .with_label_values(&[registry.name.as_str(), label])
             .observe(call_started.elapsed().as_secs_f64());
-        (outcome, digests)
+        (outcome, wire)
     }
+
+    /// Records an answer's message id in the replay cache until its signature expires; a
+    /// second answer with the same id from the same signer is a replay.
+    async fn remember_answer(
+        &self,
+        signer: &str,
+        message_id: &str,
+        expires: std::time::SystemTime,
+    ) -> Result<(), ExchangeError> {
+        let expires_ms = expires
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+            + crate::crypto::wssec::CLOCK_SKEW.as_millis() as i64;
+        match self
+            .store
+            .remember_message(signer, message_id, expires_ms)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                warn!("registry answer replayed: its message id was seen before");
+                Err(ExchangeError::RegistryReplayedAnswer)
+            }
+            Err(error) => {
+                warn!(%error, "cannot record the answer's message id; refusing the answer");
+                Err(ExchangeError::StoreUnavailable)
+            }
+        }
+    }
+}
+
+/// An answer that names a person must name the one asked about: a registry's mix-up must not
+/// put one person's data in another's file.
+fn about_the_subject(
+    decoded: Decoded,
+    request: &ExchangeRequest,
+) -> Result<Decoded, ExchangeError> {
+    match decoded.data.get("idnp").and_then(Value::as_str) {
+        Some(idnp) if idnp != request.subject.expose() => {
+            warn!("registry answer is about another person than asked; refusing it");
+            Err(ExchangeError::RegistryUnboundAnswer(
+                "the answer is about another person than the one asked about",
+            ))
+        }
+        _ => Ok(decoded),
+    }
+}
+
+/// A verified answer, before decoding.
+enum Answer {
+    Soap(String),
+    Rest(Value),
 }
 
 fn map_call_error(error: &CallError, timeout: std::time::Duration) -> ExchangeError {
@@ -630,7 +723,9 @@ fn map_call_error(error: &CallError, timeout: std::time::Duration) -> ExchangeEr
         CallError::Signature(_) | CallError::Jws(_) | CallError::WrongSigner { .. } => {
             ExchangeError::RegistrySignature(error.to_string())
         }
+        CallError::Unbound(detail) => ExchangeError::RegistryUnboundAnswer(detail),
         CallError::Sign(_) | CallError::SignJws(_) => ExchangeError::Internal,
+        CallError::Overloaded(_) => ExchangeError::Overloaded,
     }
 }
 
@@ -648,21 +743,13 @@ fn from_failure(failure: RegistryFailure) -> ExchangeError {
 /// Reads a verified SOAP answer: a mapped fault, or the payload mapped and contract-checked.
 fn decode_soap_answer(
     service: &Service,
-    request_message_id: &str,
     text: &str,
+    message_id: String,
     signer: String,
 ) -> Result<Decoded, ExchangeError> {
     let invalid = |detail: String| ExchangeError::RegistryInvalidResponse(detail);
     let document = xml::parse(text).map_err(|error| invalid(error.to_string()))?;
     let envelope = Envelope::read(&document).map_err(|error| invalid(error.to_string()))?;
-    if envelope.mconnect_header("RelatesTo").as_deref() != Some(request_message_id) {
-        return Err(invalid(
-            "answer does not relate to our request's MessageId".into(),
-        ));
-    }
-    let message_id = envelope
-        .mconnect_header("MessageId")
-        .ok_or_else(|| invalid("answer has no MessageId".into()))?;
     let payload = envelope
         .payload()
         .ok_or_else(|| invalid("empty soap:Body".into()))?;
@@ -677,22 +764,10 @@ fn decode_soap_answer(
 /// Reads a verified REST answer the same way.
 fn decode_rest_answer(
     service: &Service,
-    request_message_id: &str,
     payload: &Value,
+    message_id: String,
     signer: String,
 ) -> Result<Decoded, ExchangeError> {
-    let invalid = |detail: &str| ExchangeError::RegistryInvalidResponse(detail.to_string());
-    let mconnect = payload
-        .get("mconnect")
-        .ok_or_else(|| invalid("answer has no mconnect block"))?;
-    if mconnect.get("relatesTo").and_then(Value::as_str) != Some(request_message_id) {
-        return Err(invalid("answer does not relate to our request's messageId"));
-    }
-    let message_id = mconnect
-        .get("messageId")
-        .and_then(Value::as_str)
-        .ok_or_else(|| invalid("answer has no messageId"))?
-        .to_string();
     let data = service.decode_rest(payload).map_err(from_failure)?;
     Ok(Decoded {
         data,

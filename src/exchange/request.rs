@@ -1,5 +1,5 @@
 //! The exchange request: parsed from the caller's JSON into a domain value that carries its
-//! invariants (valid IDNPs, a stated legal basis and reason).
+//! invariants (valid IDNPs, a legal basis and reason stated in words).
 
 use std::collections::BTreeMap;
 
@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::Idnp;
+use crate::domain::text::has_words;
 use crate::exchange::ExchangeError;
 
 /// Why the data is requested. Law 142/2018 makes basis and reason mandatory.
@@ -73,10 +74,12 @@ struct CallerBody {
     user_idnp: String,
 }
 
-fn is_blank(value: Option<&Value>) -> bool {
+/// Whether a purpose field states nothing: absent, null, or text without words (blank,
+/// punctuation, zero-width characters). Other types are left to the schema.
+fn states_nothing(value: Option<&Value>) -> bool {
     match value {
         None | Some(Value::Null) => true,
-        Some(Value::String(text)) => text.trim().is_empty(),
+        Some(Value::String(text)) => !has_words(text),
         Some(_) => false,
     }
 }
@@ -97,10 +100,10 @@ impl ExchangeRequest {
     /// Checks a request already read as JSON, as [`ExchangeRequest::parse`] does.
     pub fn from_value(value: Value) -> Result<Self, ExchangeError> {
         let purpose = value.get("purpose");
-        if is_blank(purpose.and_then(|p| p.get("legalBasis"))) {
+        if states_nothing(purpose.and_then(|p| p.get("legalBasis"))) {
             return Err(ExchangeError::MissingLegalBasis);
         }
-        if is_blank(purpose.and_then(|p| p.get("reason"))) {
+        if states_nothing(purpose.and_then(|p| p.get("reason"))) {
             return Err(ExchangeError::MissingReason);
         }
         crate::schema::validate("exchange-request", &value)
@@ -176,6 +179,44 @@ mod tests {
             parse(&body).unwrap_err().code(),
             "caller.missing_legal_basis"
         );
+    }
+
+    #[test]
+    fn a_basis_or_reason_without_words_is_missing_and_the_error_names_only_the_field() {
+        for (field, code, name) in [
+            (
+                "legalBasis",
+                "caller.missing_legal_basis",
+                "purpose.legalBasis",
+            ),
+            ("reason", "caller.missing_reason", "purpose.reason"),
+        ] {
+            for empty in [
+                "\u{200B}\u{200B}\u{200B}\u{200B}",
+                "\u{FEFF}\u{2060} \u{200E}\u{200F}",
+                "---",
+                "...",
+                " . ab . ",
+                "123/2010",
+            ] {
+                let mut body = valid();
+                body["purpose"][field] = json!(empty);
+                let error = parse(&body).unwrap_err();
+                assert_eq!(error.code(), code, "{field} = {empty:?}");
+                let message = error.to_string();
+                assert!(message.contains(name), "{message}");
+                assert!(!message.contains(empty), "{message}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_basis_and_reason_in_any_script_pass() {
+        let mut body = valid();
+        body["purpose"]["legalBasis"] = json!("Закон № 133/2011, ст. 8");
+        body["purpose"]["reason"] = json!("\u{200B}Anchetă socială");
+        let request = parse(&body).unwrap();
+        assert_eq!(request.purpose.legal_basis, "Закон № 133/2011, ст. 8");
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub enum CallError {
     Jws(#[source] JwsError),
     #[error("signed answer is not the expected JSON: {0}")]
     NotJson(String),
+    #[error("signed answer is not bound to this request: {0}")]
+    Unbound(&'static str),
+    #[error("signature work gave up: {0}")]
+    Overloaded(#[source] crate::crypto::offload::OffloadError),
 }
 
 /// A REST answer whose JWS signature verified.
@@ -54,6 +58,10 @@ pub struct VerifiedRestAnswer {
     /// The signed payload: `{"mconnect": …, "response": …}` or `{"mconnect": …, "error": …}`.
     pub payload: serde_json::Value,
     pub signer: String,
+    /// The answer's own message id (its binding to the request was checked).
+    pub message_id: String,
+    /// When the answer's signature stops being valid: a replay cache keeps its id until then.
+    pub expires: SystemTime,
     pub request_digest: String,
     pub response_digest: String,
 }
@@ -64,6 +72,10 @@ pub struct VerifiedAnswer {
     pub text: String,
     /// Common name of the certificate that signed the answer.
     pub signer: String,
+    /// The answer's own message id (its binding to the request was checked).
+    pub message_id: String,
+    /// When the answer's signature stops being valid: a replay cache keeps its id until then.
+    pub expires: SystemTime,
     /// SHA-256 of the signed request as sent, and of the answer as received.
     pub request_digest: String,
     pub response_digest: String,
@@ -90,6 +102,8 @@ pub struct MconnectClient {
     /// What a registry's TLS certificate is checked against once connected.
     peer_check: std::sync::Arc<PeerCertificateCheck>,
     timestamp_ttl: Duration,
+    /// Signing and verification run here, off the async workers.
+    crypto: crate::crypto::offload::CryptoPool,
 }
 
 impl MconnectClient {
@@ -135,6 +149,7 @@ impl MconnectClient {
                     .map_err(|error| ClientSetupError::Tls(error.to_string()))?,
             ),
             timestamp_ttl,
+            crypto: Default::default(),
         })
     }
 
@@ -255,54 +270,92 @@ impl MconnectClient {
         Ok(response.status().as_u16())
     }
 
-    /// Signs `payload` as JWS, posts it and verifies the signed answer (errors included).
+    /// Signs `payload` as JWS, posts it and verifies the signed answer (errors included) and
+    /// its binding: `mconnect.relatesTo` must be `message_id` and `mconnect.requestHash` the
+    /// hash of the token sent.
     pub async fn call_rest(
         &self,
         destination: &Destination<'_>,
         payload: &serde_json::Value,
+        message_id: &str,
     ) -> Result<VerifiedRestAnswer, CallError> {
-        let signed = jws::sign_compact(
-            payload.to_string().as_bytes(),
-            &self.jws_signer,
-            SystemTime::now(),
+        let (signer, ttl, bytes) = (
+            self.jws_signer.clone(),
             self.timestamp_ttl,
-        )
-        .map_err(CallError::SignJws)?;
+            payload.to_string(),
+        );
+        let signed = self
+            .crypto
+            .run(move || jws::sign_compact(bytes.as_bytes(), &signer, SystemTime::now(), ttl))
+            .await
+            .map_err(CallError::Overloaded)?
+            .map_err(CallError::SignJws)?;
         let request_digest = crate::audit::message_digest(signed.as_bytes());
+        let request_hash = super::request_hash(signed.as_bytes());
         let (status, body) = self.post(destination, "application/jose", signed).await?;
         let response_digest = crate::audit::message_digest(&body);
         let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
-        let verified = match jws::verify_compact(text.trim(), &self.jws_verifier, SystemTime::now())
+        let verifier = self.jws_verifier.clone();
+        let token = text.trim().to_string();
+        let verified = match self
+            .crypto
+            .run(move || jws::verify_compact(&token, &verifier, SystemTime::now()))
+            .await
+            .map_err(CallError::Overloaded)?
         {
             Ok(verified) => verified,
             Err(_) if status >= 500 => return Err(CallError::HttpStatus(status)),
             Err(error) => return Err(CallError::Jws(error)),
         };
         let signer = Self::check_signer(destination, verified.signer_common_name)?;
-        let payload = serde_json::from_slice(&verified.payload)
+        let payload: serde_json::Value = serde_json::from_slice(&verified.payload)
             .map_err(|error| CallError::NotJson(error.to_string()))?;
+        let block = &payload["mconnect"];
+        let text = |key: &str| block.get(key).and_then(serde_json::Value::as_str);
+        if text("relatesTo") != Some(message_id) {
+            return Err(CallError::Unbound("relatesTo is not our messageId"));
+        }
+        if text("requestHash") != Some(request_hash.as_str()) {
+            return Err(CallError::Unbound(
+                "requestHash is not the hash of our request",
+            ));
+        }
+        let answer_id = text("messageId")
+            .filter(|id| !id.is_empty())
+            .ok_or(CallError::Unbound("the answer has no messageId"))?
+            .to_string();
         Ok(VerifiedRestAnswer {
             payload,
             signer,
+            message_id: answer_id,
+            expires: verified.expires,
             request_digest,
             response_digest,
         })
     }
 
-    /// Signs `envelope`, posts it and verifies the answer's signature (faults included).
+    /// Signs `envelope`, posts it and verifies the answer's signature (faults included) and
+    /// its signed binding: `RelatesTo` must be `message_id` and `RequestHash` the hash of the
+    /// envelope sent.
     pub async fn call_soap(
         &self,
         destination: &Destination<'_>,
         envelope: &str,
+        message_id: &str,
     ) -> Result<VerifiedAnswer, CallError> {
-        let signed = wssec::sign_envelope(
-            envelope,
-            &self.identity,
-            SystemTime::now(),
+        let (identity, ttl, unsigned) = (
+            self.identity.clone(),
             self.timestamp_ttl,
-        )
-        .map_err(CallError::Sign)?;
+            envelope.to_string(),
+        );
+        let signed = self
+            .crypto
+            .run(move || wssec::sign_envelope(&unsigned, &identity, SystemTime::now(), ttl))
+            .await
+            .map_err(CallError::Overloaded)?
+            .map_err(CallError::Sign)?;
         let request_digest = crate::audit::message_digest(signed.as_bytes());
+        let request_hash = super::request_hash(signed.as_bytes());
         let (status, body) = self
             .post(destination, "text/xml; charset=utf-8", signed)
             .await?;
@@ -311,7 +364,18 @@ impl MconnectClient {
         }
         let response_digest = crate::audit::message_digest(&body);
         let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
-        let verified = match wssec::verify_envelope(&text, &self.trust, SystemTime::now()) {
+        let trust = self.trust.clone();
+        let (verified, text) = self
+            .crypto
+            .run(move || {
+                (
+                    wssec::verify_envelope(&text, &trust, SystemTime::now()),
+                    text,
+                )
+            })
+            .await
+            .map_err(CallError::Overloaded)?;
+        let verified = match verified {
             Ok(verified) => verified,
             Err(_) if status == 500 && !text.contains("Envelope") => {
                 return Err(CallError::HttpStatus(status));
@@ -320,9 +384,31 @@ impl MconnectClient {
         };
         let signer = common_name(&verified.signer_certificate_der).unwrap_or_default();
         let signer = Self::check_signer(destination, signer)?;
+        // Every header was signed (verify_envelope refuses an unsigned one), so the binding
+        // read here is the one the registry signed.
+        let binding = {
+            let document = super::xml::parse(&text)
+                .map_err(|_| CallError::Unbound("the answer cannot be read"))?;
+            super::envelope::Envelope::read(&document)
+                .ok()
+                .and_then(|envelope| envelope.binding())
+                .ok_or(CallError::Unbound(
+                    "the answer lacks MessageId, RelatesTo or RequestHash",
+                ))?
+        };
+        if binding.relates_to != message_id {
+            return Err(CallError::Unbound("RelatesTo is not our MessageId"));
+        }
+        if binding.request_hash != request_hash {
+            return Err(CallError::Unbound(
+                "RequestHash is not the hash of our request",
+            ));
+        }
         Ok(VerifiedAnswer {
             text,
             signer,
+            message_id: binding.message_id,
+            expires: verified.expires,
             request_digest,
             response_digest,
         })

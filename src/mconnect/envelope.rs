@@ -47,33 +47,56 @@ pub fn request(context: &CallContext, body_content: &str) -> String {
     )
 }
 
-/// Builds an unsigned answer envelope; `relates_to` is the request's message id.
-pub fn response(message_id: &str, relates_to: &str, body_content: &str) -> String {
+/// What ties an answer to the request it answers. All three travel as signed headers, so an
+/// answer cannot be replayed as the answer to another request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerBinding {
+    /// The answer's own message id.
+    pub message_id: String,
+    /// The request's message id.
+    pub relates_to: String,
+    /// [`super::request_hash`] of the signed request as received.
+    pub request_hash: String,
+}
+
+/// Builds an unsigned answer envelope bound to its request.
+pub fn response(binding: &AnswerBinding, body_content: &str) -> String {
     format!(
         concat!(
             r#"<soap:Envelope xmlns:soap="{soap}" xmlns:mc="{mc}">"#,
             "<soap:Header>",
             "<mc:MessageId>{id}</mc:MessageId>",
             "<mc:RelatesTo>{relates}</mc:RelatesTo>",
+            r#"<mc:RequestHash algorithmId="{algorithm}">{hash}</mc:RequestHash>"#,
             "</soap:Header>",
             "<soap:Body>{body}</soap:Body>",
             "</soap:Envelope>"
         ),
         soap = SOAP_NS,
         mc = MCONNECT_NS,
-        id = xml::escape(message_id),
-        relates = xml::escape(relates_to),
+        id = xml::escape(&binding.message_id),
+        relates = xml::escape(&binding.relates_to),
+        algorithm = super::REQUEST_HASH_ALGORITHM,
+        hash = xml::escape(&binding.request_hash),
         body = body_content,
     )
 }
 
-/// Builds an unsigned SOAP 1.1 Fault envelope. `fault_code` is e.g. `Client.PersonNotFound`.
-pub fn fault(message_id: &str, relates_to: &str, fault_code: &str, fault_string: &str) -> String {
+/// Builds an unsigned SOAP 1.1 Fault envelope. `fault_code` is e.g. `Client.PersonNotFound`;
+/// `code`, when given, is a stable code carried as `detail/mc:Code`.
+pub fn fault(
+    binding: &AnswerBinding,
+    fault_code: &str,
+    fault_string: &str,
+    code: Option<&str>,
+) -> String {
+    let detail = code
+        .map(|code| format!("<detail><mc:Code>{}</mc:Code></detail>", xml::escape(code)))
+        .unwrap_or_default();
     response(
-        message_id,
-        relates_to,
+        binding,
         &format!(
-            "<soap:Fault><faultcode>soap:{}</faultcode><faultstring>{}</faultstring></soap:Fault>",
+            "<soap:Fault><faultcode>soap:{}</faultcode><faultstring>{}</faultstring>{detail}</soap:Fault>",
             xml::escape(fault_code),
             xml::escape(fault_string)
         ),
@@ -144,6 +167,24 @@ impl<'a, 'input> Envelope<'a, 'input> {
             })
             .map(xml::text_of)
             .filter(|text| !text.is_empty())
+    }
+
+    /// The answer's binding to its request (`MessageId`, `RelatesTo`, `RequestHash` with the
+    /// one algorithm accepted), if the envelope carries all three.
+    pub fn binding(&self) -> Option<AnswerBinding> {
+        let hash = self.header?.children().find(|n| {
+            n.is_element()
+                && n.tag_name().name() == "RequestHash"
+                && n.tag_name().namespace() == Some(MCONNECT_NS)
+        })?;
+        if hash.attribute("algorithmId") != Some(super::REQUEST_HASH_ALGORITHM) {
+            return None;
+        }
+        Some(AnswerBinding {
+            message_id: self.mconnect_header("MessageId")?,
+            relates_to: self.mconnect_header("RelatesTo")?,
+            request_hash: xml::text_of(hash),
+        })
     }
 
     /// The first element inside the body (the payload or the Fault).
@@ -218,10 +259,23 @@ mod tests {
     }
 
     #[test]
-    fn fault_round_trips() {
-        let text = fault("m-2", "m-1", "Client.PersonNotFound", "unknown person");
+    fn fault_round_trips_with_its_binding() {
+        let binding = AnswerBinding {
+            message_id: "m-2".into(),
+            relates_to: "m-1".into(),
+            request_hash: crate::mconnect::request_hash(b"request"),
+        };
+        let text = fault(
+            &binding,
+            "Client.PersonNotFound",
+            "unknown person",
+            Some("caller.subject_not_found"),
+        );
         let document = xml::parse(&text).unwrap();
-        let fault = Envelope::read(&document).unwrap().fault().unwrap();
+        let envelope = Envelope::read(&document).unwrap();
+        assert_eq!(envelope.binding(), Some(binding));
+        assert!(text.contains("<mc:Code>caller.subject_not_found</mc:Code>"));
+        let fault = envelope.fault().unwrap();
         assert_eq!(fault.code, "Client.PersonNotFound");
         assert!(fault.is_client_fault());
         assert_eq!(fault.message, "unknown person");

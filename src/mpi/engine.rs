@@ -358,6 +358,8 @@ pub enum SubjectError {
     NoIdnp,
     #[error("this person's records carry different valid IDNPs; resolve the conflict first")]
     ConflictingIdnps,
+    #[error("records of several persons carry this IDNP; a steward must resolve it first")]
+    SeveralPersons,
 }
 
 /// The master index: the in-memory index, its store and its settings.
@@ -1236,6 +1238,15 @@ impl MasterIndex {
             0 => Err(SubjectError::NoIdnp),
             1 => Ok((person, idnps.into_iter().next().expect("one").to_owned())),
             _ => Err(SubjectError::ConflictingIdnps),
+        }
+    }
+
+    /// The one person whose records carry `idnp` (a valid IDNP), if the index knows it.
+    pub fn person_with_idnp(&self, idnp: &str) -> Result<Option<PersonId>, SubjectError> {
+        match self.read().persons_with_idnp(idnp).as_slice() {
+            [] => Ok(None),
+            [person] => Ok(Some(*person)),
+            _ => Err(SubjectError::SeveralPersons),
         }
     }
 

@@ -451,6 +451,35 @@ impl Index {
         (comparison, score)
     }
 
+    /// The persons (after merges) whose live records carry `idnp` as a valid IDNP.
+    pub fn persons_with_idnp(&self, idnp: &str) -> Vec<PersonId> {
+        let mut found = Vec::new();
+        let Some(block) = self.blocks.get(&block_key(("idnp", idnp))) else {
+            return found;
+        };
+        let mut posting = block.head;
+        while posting != NO_POSTING {
+            let Posting { slot, next } = self.postings[posting as usize];
+            let slot = &self.slots[slot as usize];
+            let exact = matches!(&slot.features.idnp,
+                Some(crate::mpi::record::IdnpEvidence::Valid(digits)) if digits == idnp);
+            if slot.alive && exact {
+                let mut person = slot.person;
+                for _ in 0..16 {
+                    match self.person(&person).and_then(|p| p.merged_into) {
+                        Some(target) => person = target,
+                        None => break,
+                    }
+                }
+                if !found.contains(&person) {
+                    found.push(person);
+                }
+            }
+            posting = next;
+        }
+        found
+    }
+
     /// The live slots sharing a blocking key with `features`, each once.
     pub fn candidate_slots(&self, features: &Features) -> Vec<u32> {
         let mut found = self.slots_by_rule(features, None);

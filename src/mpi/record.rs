@@ -205,32 +205,35 @@ impl SourceRecord {
 }
 
 /// A JSON (serde) error as a message that names the field or type but never repeats the
-/// value: "invalid type: string \"Rusu\", expected ..." loses the quoted value; positions are
-/// dropped too.
+/// value: "invalid type: string \"Rusu\", expected ..." becomes "invalid type: string,
+/// expected ...", and "unknown variant `x`, expected ..." loses `x`; positions are dropped
+/// too. The value is cut as a whole, so quotes inside it do not matter.
 pub fn json_problem(error: &serde_json::Error) -> String {
     let message = error.to_string();
     let message = message
         .rfind(" at line ")
         .map_or(message.as_str(), |end| &message[..end]);
-    if !(message.starts_with("invalid type") || message.starts_with("invalid value")) {
-        return message.to_owned();
+    for prefix in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        // serde writes what it found, then what it expected. A value may contain anything,
+        // so serde's own tail is the last one.
+        let split = [", expected ", ", there are no "]
+            .iter()
+            .filter_map(|tail| rest.rfind(tail))
+            .max()
+            .unwrap_or(rest.len());
+        let (found, expected) = rest.split_at(split);
+        // "string \"...\"", "integer `...`", "map": the kind, before any quoted value.
+        let kind = found.split(['"', '`']).next().unwrap_or_default().trim();
+        return if kind.is_empty() {
+            format!("{}{expected}", prefix.trim_end())
+        } else {
+            format!("{prefix}{kind}{expected}")
+        };
     }
-    let mut redacted = String::with_capacity(message.len());
-    let mut quote = None;
-    for c in message.chars() {
-        match quote {
-            Some(open) if c == open => quote = None,
-            Some(_) => {}
-            None if c == '"' || c == '`' => {
-                quote = Some(c);
-                if redacted.ends_with(' ') {
-                    redacted.pop();
-                }
-            }
-            None => redacted.push(c),
-        }
-    }
-    redacted
+    message.to_owned()
 }
 
 fn check_text(field: &str, value: Option<&str>) -> Result<(), RecordError> {
@@ -284,6 +287,33 @@ mod tests {
         let error = serde_json::from_str::<SourceRecord>(r#"{"localId":"1","surname":"x"}"#)
             .expect_err("unknown field");
         assert!(json_problem(&error).contains("surname"));
+    }
+
+    #[test]
+    fn quotes_inside_a_value_do_not_let_part_of_it_through() {
+        let error = serde_json::from_str::<SourceRecord>(
+            r#"{"localId":"1","address":"Rusu \"Ana\", expected `Cahul` at line 9"}"#,
+        )
+        .expect_err("an address is an object");
+        let message = json_problem(&error);
+        assert_eq!(message, "invalid type: string, expected struct Address");
+        let error = serde_json::from_str::<Vec<u8>>(r#"{"Rusu":1}"#).expect_err("not a list");
+        assert_eq!(
+            json_problem(&error),
+            "invalid type: map, expected a sequence"
+        );
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Verdict {
+            Match,
+        }
+        let error =
+            serde_json::from_str::<Verdict>(r#""Rusu`, expected x""#).expect_err("unknown variant");
+        assert_eq!(
+            json_problem(&error),
+            "unknown variant, expected `match`",
+            "{error}"
+        );
     }
 
     #[test]

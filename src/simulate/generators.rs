@@ -3,7 +3,11 @@
 use serde_json::{Map, Value, json};
 
 use crate::mconnect::xml;
-use crate::simulate::population::{Population, REFERENCE_DATE, SyntheticPerson, date_text};
+use crate::simulate::population::{
+    Date, DecisionRole, DecisionType, DisabilityDegree, InsuranceCategory, OrderRole, OrderType,
+    Population, ProtectionOrder, REFERENCE_DATE, Sex, SyntheticPerson, add_days, date_text,
+    splitmix64,
+};
 
 pub const CIVIL_NAMESPACE: &str = "urn:md:gov:asp:civil:v1";
 pub const POLICE_NAMESPACE: &str = "urn:md:gov:igp:protection:v1";
@@ -30,6 +34,8 @@ pub const SERVICES: &[&str] = &[
     "police.protection-orders",
     "justice.court-decisions",
     "justice.probation",
+    "cases.beneficiary-status",
+    "cases.active-cases",
 ];
 
 /// The registry's answer for `service_id` about the person with `idnp`, or None when the
@@ -47,6 +53,8 @@ pub fn generate(service_id: &str, population: &Population, idnp: &str) -> Option
         "police.protection-orders" => WireAnswer::Soap(protection_orders(population, person)),
         "justice.court-decisions" => WireAnswer::Soap(court_decisions(population, person)),
         "justice.probation" => WireAnswer::Soap(probation(person)),
+        "cases.beneficiary-status" => WireAnswer::Rest(beneficiary_status(population, person)),
+        "cases.active-cases" => WireAnswer::Rest(active_cases(population, person)),
         _ => return None,
     };
     Some(answer)
@@ -325,6 +333,483 @@ fn probation(person: &SyntheticPerson) -> String {
     xml.finish(ROOT)
 }
 
+/// A territorial social-assistance directorate: code, name and the district's phone prefix
+/// (the national number after +373 is the prefix and the office's own digits, 8 in all).
+struct Agency {
+    code: &'static str,
+    name: &'static str,
+    phone_prefix: &'static str,
+}
+
+/// The directorate serving a district, by the district's name in the civil register.
+fn agency_of(district: &str) -> Agency {
+    let (code, name, phone_prefix) = match district {
+        "mun. Chișinău" => (
+            "DGAS-Chisinau",
+            "Direcția Generală Asistență Socială și Sănătate a mun. Chișinău",
+            "22",
+        ),
+        "mun. Bălți" => (
+            "DASPF-Balti",
+            "Direcția Asistență Socială și Protecția Familiei mun. Bălți",
+            "231",
+        ),
+        "Orhei" => (
+            "DASPF-Orhei",
+            "Direcția Asistență Socială și Protecția Familiei Orhei",
+            "235",
+        ),
+        "Cahul" => (
+            "DASPF-Cahul",
+            "Direcția Asistență Socială și Protecția Familiei Cahul",
+            "299",
+        ),
+        "Ungheni" => (
+            "DASPF-Ungheni",
+            "Direcția Asistență Socială și Protecția Familiei Ungheni",
+            "236",
+        ),
+        "Soroca" => (
+            "DASPF-Soroca",
+            "Direcția Asistență Socială și Protecția Familiei Soroca",
+            "230",
+        ),
+        "Hîncești" => (
+            "DASPF-Hincesti",
+            "Direcția Asistență Socială și Protecția Familiei Hîncești",
+            "269",
+        ),
+        "UTA Găgăuzia" => (
+            "DPASPF-Gagauzia",
+            "Direcția Principală Asistență Socială și Protecția Familiei a UTA Găgăuzia",
+            "298",
+        ),
+        "Edineț" => (
+            "DASPF-Edinet",
+            "Direcția Asistență Socială și Protecția Familiei Edineț",
+            "246",
+        ),
+        "Strășeni" => (
+            "DASPF-Straseni",
+            "Direcția Asistență Socială și Protecția Familiei Strășeni",
+            "237",
+        ),
+        "Căușeni" => (
+            "DASPF-Causeni",
+            "Direcția Asistență Socială și Protecția Familiei Căușeni",
+            "243",
+        ),
+        "Florești" => (
+            "DASPF-Floresti",
+            "Direcția Asistență Socială și Protecția Familiei Florești",
+            "250",
+        ),
+        "Ialoveni" => (
+            "DASPF-Ialoveni",
+            "Direcția Asistență Socială și Protecția Familiei Ialoveni",
+            "268",
+        ),
+        "Anenii Noi" => (
+            "DASPF-Anenii-Noi",
+            "Direcția Asistență Socială și Protecția Familiei Anenii Noi",
+            "265",
+        ),
+        _ => ("ANAS-Central", "Agenția Națională Asistență Socială", "22"),
+    };
+    Agency {
+        code,
+        name,
+        phone_prefix,
+    }
+}
+
+/// Invented social workers (name, local part of the work address); any likeness to a real
+/// person is chance.
+const CASE_MANAGERS: &[(&str, &str)] = &[
+    ("Lilia Moraru", "lilia.moraru"),
+    ("Corina Bivol", "corina.bivol"),
+    ("Ecaterina Rotari", "ecaterina.rotari"),
+    ("Angela Grosu", "angela.grosu"),
+    ("Natalia Ursu", "natalia.ursu"),
+    ("Doina Cazacu", "doina.cazacu"),
+    ("Mariana Popa", "mariana.popa"),
+    ("Elena Mocanu", "elena.mocanu"),
+    ("Veronica Botnaru", "veronica.botnaru"),
+    ("Victor Stratan", "victor.stratan"),
+    ("Svetlana Volkova", "svetlana.volkova"),
+];
+
+const COLD_SEASON_START: Date = (2026, 11, 1);
+
+/// A deterministic number for `person` and `salt`, so each registry draws the same.
+fn draw(person: &SyntheticPerson, salt: u64) -> u64 {
+    let mut state = person.idnp.expose().parse::<u64>().unwrap_or_default() ^ salt;
+    splitmix64(&mut state)
+}
+
+/// The first day of the month `months` months after `date`'s month (before, if negative).
+fn first_of_month(date: Date, months: i32) -> Date {
+    let index = date.0 * 12 + i32::from(date.1) - 1 + months;
+    (index.div_euclid(12), (index.rem_euclid(12) + 1) as u8, 1)
+}
+
+/// A benefit or social service granted by the social-assistance system.
+struct Benefit {
+    code: &'static str,
+    name: &'static str,
+    since: Date,
+    /// None for a service in kind.
+    monthly_cents: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
+impl Risk {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CaseType {
+    ChildProtection,
+    DomesticViolence,
+    Disability,
+    Poverty,
+}
+
+impl CaseType {
+    fn code(self) -> &'static str {
+        match self {
+            Self::ChildProtection => "child_protection",
+            Self::DomesticViolence => "domestic_violence",
+            Self::Disability => "disability",
+            Self::Poverty => "poverty",
+        }
+    }
+}
+
+/// An open case file about a person.
+struct CaseFile {
+    kind: CaseType,
+    opened: Date,
+    risk: Risk,
+    notes: Option<String>,
+    /// Whether a case manager is assigned yet.
+    managed: bool,
+}
+
+fn employed(person: &SyntheticPerson) -> bool {
+    person.insurance.category == InsuranceCategory::Employed
+}
+
+fn living_minors<'a>(
+    population: &'a Population,
+    person: &SyntheticPerson,
+) -> Vec<&'a SyntheticPerson> {
+    person
+        .children
+        .iter()
+        .filter_map(|&child| population.person(child))
+        .filter(|child| child.is_minor() && !child.deceased)
+        .collect()
+}
+
+/// Social aid goes to the mother of a household with minor children where no adult is
+/// employed; the answer is the number of those children.
+fn social_aid_children(population: &Population, person: &SyntheticPerson) -> Option<usize> {
+    if person.deceased || person.is_minor() || person.sex != Sex::Female || employed(person) {
+        return None;
+    }
+    let earning_spouse = person
+        .spouse
+        .and_then(|spouse| population.person(spouse))
+        .is_some_and(|spouse| !spouse.deceased && employed(spouse));
+    let children = living_minors(population, person).len();
+    (children > 0 && !earning_spouse).then_some(children)
+}
+
+fn pension_age(person: &SyntheticPerson) -> i32 {
+    match person.sex {
+        Sex::Male => 63,
+        Sex::Female => 62,
+    }
+}
+
+/// What the social-assistance system pays or provides the person, oldest first.
+fn benefits_of(population: &Population, person: &SyntheticPerson) -> Vec<Benefit> {
+    let mut benefits = Vec::new();
+    if let Some(disability) = &person.disability {
+        let since = first_of_month(disability.decided_on, 1);
+        if person.age() < pension_age(person) {
+            let cents = match disability.degree {
+                DisabilityDegree::Severe => 141_230,
+                DisabilityDegree::Accentuated => 117_605,
+                DisabilityDegree::Medium => 62_740,
+            };
+            benefits.push(Benefit {
+                code: "alocatie-dizabilitate",
+                name: "Alocație socială de stat pentru persoanele cu dizabilități",
+                since,
+                monthly_cents: Some(cents),
+            });
+        }
+        if disability.degree == DisabilityDegree::Severe {
+            benefits.push(Benefit {
+                code: "alocatie-ingrijire",
+                name: "Alocație pentru îngrijire, însoțire și supraveghere",
+                since,
+                monthly_cents: Some(103_250),
+            });
+        }
+        if disability.degree != DisabilityDegree::Medium {
+            benefits.push(Benefit {
+                code: "compensatie-transport",
+                name: "Compensație pentru cheltuielile de transport",
+                since,
+                monthly_cents: Some(7_500),
+            });
+        }
+    }
+    if let Some(children) = social_aid_children(population, person) {
+        let spouse = u64::from(person.spouse.is_some());
+        let income = draw(person, 1) % 9 * 8_565;
+        let cents = (160_000 + 115_000 * children as u64 + 70_000 * spouse).saturating_sub(income);
+        let months = 1 + (draw(person, 2) % 30) as i32;
+        benefits.push(Benefit {
+            code: "ajutor-social",
+            name: "Ajutor social",
+            since: first_of_month(REFERENCE_DATE, -months),
+            monthly_cents: Some(cents),
+        });
+        benefits.push(Benefit {
+            code: "ajutor-perioada-rece",
+            name: "Ajutor pentru perioada rece a anului",
+            since: COLD_SEASON_START,
+            monthly_cents: Some(70_000),
+        });
+        if children >= 3 {
+            benefits.push(Benefit {
+                code: "sprijin-familial",
+                name: "Serviciul de sprijin pentru familiile cu copii",
+                since: add_days(first_of_month(REFERENCE_DATE, -months), 14),
+                monthly_cents: None,
+            });
+        }
+    }
+    benefits.sort_by_key(|benefit| benefit.since);
+    benefits
+}
+
+/// The current domestic-violence episode in which `person` has an order in force on the
+/// reference date: the day its first order was issued, and whether an emergency barring order
+/// (the acute phase) is among those in force.
+fn violence_episode(
+    population: &Population,
+    person: &SyntheticPerson,
+    role: OrderRole,
+) -> Option<(Date, bool)> {
+    let orders: Vec<&ProtectionOrder> = population
+        .orders_of(person)
+        .into_iter()
+        .filter(|(_, r)| *r == role)
+        .map(|(order, _)| order)
+        .collect();
+    let active: Vec<&&ProtectionOrder> = orders
+        .iter()
+        .filter(|order| order.is_active_on(REFERENCE_DATE))
+        .collect();
+    let first_active = active.iter().map(|order| order.issued_on).min()?;
+    let acute = active
+        .iter()
+        .any(|order| order.kind == OrderType::EmergencyBarring);
+    // An emergency barring order a few days before the protection order opened the episode.
+    let opened = orders
+        .iter()
+        .map(|order| order.issued_on)
+        .filter(|&issued| add_days(first_active, -10) <= issued && issued <= first_active)
+        .min()
+        .unwrap_or(first_active);
+    Some((opened, acute))
+}
+
+/// The case files open about the person on the reference date, oldest first. Children in a
+/// household with a protection order in force, children whose parents lost their parental
+/// rights and children under guardianship have a child-protection case; the victim of an order
+/// in force a domestic-violence case; a person with a disability determination a disability
+/// case; a household on social aid a poverty case.
+fn cases_of(population: &Population, person: &SyntheticPerson) -> Vec<CaseFile> {
+    let mut cases = Vec::new();
+    if person.deceased {
+        return cases;
+    }
+    if let Some((opened, acute)) = violence_episode(population, person, OrderRole::Victim) {
+        cases.push(CaseFile {
+            kind: CaseType::DomesticViolence,
+            opened,
+            risk: if acute { Risk::High } else { Risk::Medium },
+            notes: Some(if acute {
+                "Emergency barring order in force; safety plan agreed; home visits every week."
+                    .to_string()
+            } else {
+                "Protection order in force; counselling arranged; home visits every month."
+                    .to_string()
+            }),
+            managed: true,
+        });
+    }
+    if person.is_minor() {
+        let mut reasons: Vec<(Date, Risk, &str)> = Vec::new();
+        for parent in [person.mother, person.father]
+            .into_iter()
+            .flatten()
+            .filter_map(|parent| population.person(parent))
+        {
+            for role in [OrderRole::Victim, OrderRole::Aggressor] {
+                if let Some((opened, acute)) = violence_episode(population, parent, role) {
+                    reasons.push((
+                        add_days(opened, 1).min(REFERENCE_DATE),
+                        if acute { Risk::High } else { Risk::Medium },
+                        "Domestic violence in the household; the child's safety is assessed at every visit.",
+                    ));
+                }
+            }
+        }
+        let decisions = population.decisions_of(person);
+        let restored = decisions
+            .iter()
+            .any(|(d, _)| d.kind == DecisionType::RestorationOfParentalRights);
+        for (decision, role) in &decisions {
+            if *role != DecisionRole::Child {
+                continue;
+            }
+            match decision.kind {
+                DecisionType::DeprivationOfParentalRights if !restored => reasons.push((
+                    add_days(decision.decided_on, -30 - (draw(person, 3) % 90) as i64),
+                    Risk::Medium,
+                    "A parent was deprived of parental rights; the child's placement is monitored.",
+                )),
+                DecisionType::Guardianship => reasons.push((
+                    add_days(decision.decided_on, -14),
+                    Risk::Low,
+                    "The child lives with a guardian; monitoring visits every quarter.",
+                )),
+                _ => {}
+            }
+        }
+        let opened = reasons.iter().map(|(opened, _, _)| *opened).min();
+        let gravest = reasons.iter().max_by_key(|(_, risk, _)| *risk);
+        if let (Some(opened), Some((_, risk, notes))) = (opened, gravest) {
+            cases.push(CaseFile {
+                kind: CaseType::ChildProtection,
+                opened,
+                risk: *risk,
+                notes: Some((*notes).to_string()),
+                managed: true,
+            });
+        }
+    }
+    if let Some(disability) = &person.disability {
+        let severe = disability.degree == DisabilityDegree::Severe;
+        cases.push(CaseFile {
+            kind: CaseType::Disability,
+            opened: add_days(disability.decided_on, 5 + (draw(person, 4) % 20) as i64)
+                .min(add_days(REFERENCE_DATE, -1)),
+            risk: if severe { Risk::Medium } else { Risk::Low },
+            notes: severe.then(|| {
+                "Care allowance granted; home-care needs reviewed every six months.".to_string()
+            }),
+            managed: true,
+        });
+    }
+    if let Some(children) = social_aid_children(population, person) {
+        let aid = benefits_of(population, person)
+            .into_iter()
+            .find(|benefit| benefit.code == "ajutor-social")
+            .map_or(REFERENCE_DATE, |benefit| benefit.since);
+        let many = children >= 3;
+        cases.push(CaseFile {
+            kind: CaseType::Poverty,
+            opened: add_days(aid, -10 - (draw(person, 5) % 20) as i64),
+            risk: if many { Risk::Medium } else { Risk::Low },
+            notes: many.then(|| "Family support plan; reviewed every year.".to_string()),
+            // Low-risk households wait for a case manager.
+            managed: many,
+        });
+    }
+    cases.sort_by_key(|case| case.opened);
+    cases
+}
+
+fn beneficiary_status(population: &Population, person: &SyntheticPerson) -> Value {
+    let benefits: Vec<Value> = benefits_of(population, person)
+        .into_iter()
+        .map(|benefit| {
+            json!({
+                "code": benefit.code,
+                "name": benefit.name,
+                "grantedFrom": date_text(benefit.since),
+                "payment": benefit.monthly_cents.map(|cents| json!({
+                    "monthlyAmount": cents as f64 / 100.0,
+                    "currency": "MDL",
+                })),
+            })
+        })
+        .collect();
+    json!({"status": {
+        "idnp": person.idnp.expose(),
+        "beneficiary": !benefits.is_empty(),
+        "benefits": benefits,
+    }})
+}
+
+fn active_cases(population: &Population, person: &SyntheticPerson) -> Value {
+    let index = population
+        .index_of(person.idnp.expose())
+        .unwrap_or_default() as u64;
+    let agency = agency_of(&person.address.district);
+    let items: Vec<Value> = cases_of(population, person)
+        .into_iter()
+        .map(|case| {
+            let ordinal = case.kind as u64;
+            // A bijection below the prime 999 983, so every case has its own number.
+            let number = (index * 4 + ordinal) * 7919 % 999_983;
+            let manager = case.managed.then(|| {
+                let slot = (draw(person, 6 + ordinal) % CASE_MANAGERS.len() as u64) as usize;
+                let (name, mailbox) = CASE_MANAGERS[slot];
+                let digits = 8 - agency.phone_prefix.len();
+                let office = 2 * 10u64.pow(digits as u32 - 1) + 100 + slot as u64 * 7;
+                json!({
+                    "name": name,
+                    "contact": {
+                        "workPhone": format!("+373{}{office}", agency.phone_prefix),
+                        "workEmail": format!("{mailbox}@social.gov.md"),
+                    },
+                })
+            });
+            json!({
+                "caseId": format!("CM-{}-{number:06}", case.opened.0),
+                "type": case.kind.code(),
+                "openedOn": date_text(case.opened),
+                "riskLevel": case.risk.code(),
+                "agency": {"code": agency.code, "name": agency.name},
+                "caseManager": manager,
+                "notes": case.notes,
+            })
+        })
+        .collect();
+    json!({"cases": {"idnp": person.idnp.expose(), "items": items}})
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, HashMap, HashSet};
@@ -392,11 +877,21 @@ mod tests {
             }
         }
 
+        /// Arrays become repeated children (as repeated XML elements do); nulls are absent.
         fn from_json(value: &Value) -> Tree {
             match value {
                 Value::Object(map) => Tree::Node(
                     map.iter()
-                        .map(|(k, v)| (k.clone(), Tree::from_json(v)))
+                        .flat_map(|(key, value)| {
+                            let values: Vec<&Value> = match value {
+                                Value::Array(items) => items.iter().collect(),
+                                Value::Null => Vec::new(),
+                                single => vec![single],
+                            };
+                            values
+                                .into_iter()
+                                .map(move |v| (key.clone(), Tree::from_json(v)))
+                        })
                         .collect(),
                 ),
                 Value::String(text) => Tree::Text(text.clone()),
@@ -464,6 +959,8 @@ mod tests {
             );
         } else if path.ends_with("|integer") {
             assert!(text.parse::<i64>().is_ok(), "{service} {path}: {text}");
+        } else if path.ends_with("|number") {
+            assert!(text.parse::<f64>().is_ok(), "{service} {path}: {text}");
         }
     }
 
@@ -737,6 +1234,183 @@ mod tests {
         let idnp = quiet.idnp.expose();
         assert!(soap("police.protection-orders", idnp).contains("<pol:Orders/>"));
         assert!(soap("justice.court-decisions", idnp).contains("<jus:Decisions/>"));
+    }
+
+    fn case_items(idnp: &str) -> Vec<Value> {
+        rest("cases.active-cases", idnp)["cases"]["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    fn benefit_codes(idnp: &str) -> Vec<String> {
+        rest("cases.beneficiary-status", idnp)["status"]["benefits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["code"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn has_case(idnp: &str, kind: &str) -> bool {
+        case_items(idnp).iter().any(|c| c["type"] == kind)
+    }
+
+    #[test]
+    fn case_files_follow_what_the_other_registries_record() {
+        let population = population();
+        let persons = population.persons();
+        let in_force = |person: &SyntheticPerson, role: OrderRole| {
+            population
+                .orders_of(person)
+                .iter()
+                .any(|(order, r)| *r == role && order.is_active_on(REFERENCE_DATE))
+        };
+        let mut kinds = HashSet::new();
+        let mut with_cases = 0;
+        let mut numbers = HashSet::new();
+        for person in persons {
+            let idnp = person.idnp.expose();
+            let items = case_items(idnp);
+            let alive = !person.deceased;
+            assert_eq!(
+                has_case(idnp, "domestic_violence"),
+                alive && in_force(person, OrderRole::Victim),
+                "the victim of an order in force, and only they, have a domestic-violence case"
+            );
+            let parent_in_order = [person.mother, person.father]
+                .into_iter()
+                .flatten()
+                .filter_map(|parent| population.person(parent))
+                .any(|parent| {
+                    in_force(parent, OrderRole::Victim) || in_force(parent, OrderRole::Aggressor)
+                });
+            if alive && person.is_minor() && parent_in_order {
+                assert!(
+                    has_case(idnp, "child_protection"),
+                    "a child of a violent household"
+                );
+            }
+            if has_case(idnp, "child_protection") {
+                assert!(person.is_minor());
+            }
+            assert_eq!(
+                has_case(idnp, "disability"),
+                person.disability.is_some(),
+                "a disability determination and only it opens a disability case"
+            );
+            let codes = benefit_codes(idnp);
+            if let Some(disability) = &person.disability {
+                let entitled = person.age() < pension_age(person)
+                    || disability.degree != DisabilityDegree::Medium;
+                assert_eq!(
+                    codes
+                        .iter()
+                        .any(|c| c.starts_with("alocatie-") || c == "compensatie-transport"),
+                    entitled,
+                    "a disability allowance or compensation"
+                );
+            }
+            assert_eq!(
+                has_case(idnp, "poverty"),
+                codes.iter().any(|c| c == "ajutor-social"),
+                "social aid and the poverty case go together"
+            );
+            if codes.iter().any(|c| c == "ajutor-social") {
+                assert!(!employed(person) && person.sex == Sex::Female);
+                assert!(!living_minors(population, person).is_empty());
+            }
+            let status = rest("cases.beneficiary-status", idnp);
+            assert_eq!(status["status"]["beneficiary"], json!(!codes.is_empty()));
+            if person.deceased {
+                assert!(items.is_empty());
+            }
+            let agency = agency_of(&person.address.district);
+            assert_ne!(agency.code, "ANAS-Central", "{}", person.address.district);
+            for item in &items {
+                kinds.insert(item["type"].as_str().unwrap().to_string());
+                assert!(numbers.insert(item["caseId"].as_str().unwrap().to_string()));
+                let opened = item["openedOn"].as_str().unwrap();
+                assert!(opened <= date_text(REFERENCE_DATE).as_str(), "{opened}");
+                assert_eq!(item["agency"]["code"], agency.code);
+                if let Some(manager) = item["caseManager"].as_object() {
+                    let phone = manager["contact"]["workPhone"].as_str().unwrap();
+                    assert_eq!(phone.len(), 12, "{phone}");
+                    assert!(phone.starts_with(&format!("+373{}", agency.phone_prefix)));
+                    let email = manager["contact"]["workEmail"].as_str().unwrap();
+                    assert!(email.ends_with("@social.gov.md"), "{email}");
+                }
+            }
+            with_cases += usize::from(!items.is_empty());
+        }
+        for kind in [
+            "child_protection",
+            "domestic_violence",
+            "disability",
+            "poverty",
+        ] {
+            assert!(kinds.contains(kind), "nobody has a {kind} case");
+        }
+        assert!(
+            with_cases * 4 < persons.len(),
+            "most people have no case: {with_cases} of {}",
+            persons.len()
+        );
+    }
+
+    #[test]
+    fn benefits_have_amounts_dates_and_the_cold_season_aid_goes_with_social_aid() {
+        let mut codes = HashSet::new();
+        let mut beneficiaries = 0;
+        for person in population().persons() {
+            let status = rest("cases.beneficiary-status", person.idnp.expose());
+            let benefits = status["status"]["benefits"].as_array().unwrap();
+            for benefit in benefits {
+                let code = benefit["code"].as_str().unwrap();
+                codes.insert(code.to_string());
+                assert!(
+                    benefit["grantedFrom"].as_str().unwrap().ends_with("-01")
+                        || code == "sprijin-familial"
+                );
+                assert!(benefit["grantedFrom"].as_str().unwrap() <= "2026-11-01");
+                match benefit["payment"].as_object() {
+                    Some(payment) => {
+                        assert!(payment["monthlyAmount"].as_f64().unwrap() > 0.0);
+                        assert_eq!(payment["currency"], "MDL");
+                    }
+                    None => assert_eq!(code, "sprijin-familial"),
+                }
+            }
+            let has = |code: &str| benefits.iter().any(|b| b["code"] == code);
+            assert_eq!(has("ajutor-social"), has("ajutor-perioada-rece"));
+            beneficiaries += usize::from(!benefits.is_empty());
+        }
+        for code in [
+            "ajutor-social",
+            "ajutor-perioada-rece",
+            "alocatie-dizabilitate",
+            "alocatie-ingrijire",
+            "compensatie-transport",
+            "sprijin-familial",
+        ] {
+            assert!(codes.contains(code), "nobody receives {code}");
+        }
+        let share = beneficiaries * 1000 / population().persons().len();
+        assert!((30..=250).contains(&share), "beneficiaries ‰ {share}");
+    }
+
+    #[test]
+    fn agencies_and_months_are_what_they_say() {
+        assert_eq!(agency_of("Orhei").code, "DASPF-Orhei");
+        assert_eq!(
+            agency_of("Orhei").name,
+            "Direcția Asistență Socială și Protecția Familiei Orhei"
+        );
+        assert_eq!(agency_of("mun. Chișinău").phone_prefix, "22");
+        assert_eq!(first_of_month((2026, 11, 1), -1), (2026, 10, 1));
+        assert_eq!(first_of_month((2026, 1, 15), -1), (2025, 12, 1));
+        assert_eq!(first_of_month((2025, 12, 31), 1), (2026, 1, 1));
+        assert_eq!(first_of_month((2026, 11, 1), -30), (2024, 5, 1));
     }
 
     #[test]

@@ -99,7 +99,8 @@ fn from_days(count: i64) -> Date {
     (year as i32, month as u8, day as u8)
 }
 
-fn add_days(date: Date, count: i64) -> Date {
+/// The day `count` days after (or before) `date`.
+pub fn add_days(date: Date, count: i64) -> Date {
     from_days(days(date) + count)
 }
 

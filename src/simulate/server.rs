@@ -44,6 +44,14 @@ pub struct Behaviour {
     pub garbage: bool,
     /// Start an answer and break the connection in the middle.
     pub drop_connection: bool,
+    /// Give every answer this message id (correctly signed and bound), as a registry whose
+    /// answers could be replayed would.
+    pub answer_id: Option<String>,
+    /// Send the first signed answer again, byte for byte, to every later request.
+    pub replay_first_answer: bool,
+    /// Answer every question with what is known about this person instead, as a registry that
+    /// mixes up its records would.
+    pub answer_about: Option<String>,
 }
 
 impl Behaviour {
@@ -157,6 +165,27 @@ struct SimulatorState {
     jws_verifier: JwsVerifier,
     population: Arc<Population>,
     behaviour: Behaviour,
+    /// The first signed answer, for `Behaviour::replay_first_answer`.
+    first_answer: std::sync::Mutex<Option<String>>,
+}
+
+impl SimulatorState {
+    /// A fresh answer message id, or the one the behaviour fixes.
+    fn answer_id(&self) -> String {
+        self.behaviour
+            .answer_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    }
+
+    /// `signed`, or the first answer ever sent when the behaviour replays it.
+    fn maybe_replayed(&self, signed: String) -> String {
+        if !self.behaviour.replay_first_answer {
+            return signed;
+        }
+        let mut first = self.first_answer.lock().expect("not poisoned");
+        first.get_or_insert(signed).clone()
+    }
 }
 
 const MARKER: &str = "SUBJECTMARKER";
@@ -266,6 +295,7 @@ pub fn start(
         services,
         population: config.population,
         behaviour: config.behaviour,
+        first_answer: std::sync::Mutex::new(None),
     });
     let tls = crate::crypto::tls::mutual_tls_acceptor(
         &config.tls_cert,
@@ -293,22 +323,33 @@ async fn handle(
     mut payload: web::Payload,
     state: web::Data<SimulatorState>,
 ) -> HttpResponse {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return HttpResponse::BadRequest().finish();
-        };
-        if body.len() + chunk.len() > xml::MAX_MESSAGE_BYTES {
-            return HttpResponse::PayloadTooLarge().finish();
+    // The hub sends its requests whole; a body still incomplete after this is answered 408.
+    const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
+    let read = async {
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let Ok(chunk) = chunk else {
+                return Err(HttpResponse::BadRequest().finish());
+            };
+            if body.len() + chunk.len() > xml::MAX_MESSAGE_BYTES {
+                return Err(HttpResponse::PayloadTooLarge().finish());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(body)
+    };
+    let body = match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(refused)) => return refused,
+        Err(_) => return HttpResponse::RequestTimeout().finish(),
+    };
     if !state.behaviour.delay.is_zero() {
         tokio::time::sleep(state.behaviour.delay).await;
     }
     if let Some(response) = state.behaviour.fault() {
         return response;
     }
+    let request_hash = crate::mconnect::request_hash(&body);
     let text = String::from_utf8_lossy(&body).to_string();
     let signing_time = if state.behaviour.expired {
         SystemTime::now() - Duration::from_secs(20 * 60)
@@ -316,8 +357,8 @@ async fn handle(
         SystemTime::now()
     };
     match state.registry.transport {
-        Transport::Soap => soap_answer(&text, &state, signing_time),
-        Transport::Rest => rest_answer(request.path(), &text, &state, signing_time),
+        Transport::Soap => soap_answer(&text, request_hash, &state, signing_time),
+        Transport::Rest => rest_answer(request.path(), &text, request_hash, &state, signing_time),
     }
 }
 
@@ -329,6 +370,7 @@ enum Lookup {
 }
 
 fn look_up(state: &SimulatorState, simulated: &SimulatedService, idnp: &str) -> Lookup {
+    let idnp = state.behaviour.answer_about.as_deref().unwrap_or(idnp);
     if let Some(fixture) = simulated.fixtures.get(idnp) {
         return Lookup::Fixture(fixture.clone());
     }
@@ -338,9 +380,13 @@ fn look_up(state: &SimulatorState, simulated: &SimulatedService, idnp: &str) -> 
     }
 }
 
-fn soap_answer(text: &str, state: &SimulatorState, signing_time: SystemTime) -> HttpResponse {
-    let answer_id = uuid::Uuid::new_v4().to_string();
-    let (unsigned, is_fault) = soap_body(text, state, &answer_id);
+fn soap_answer(
+    text: &str,
+    request_hash: String,
+    state: &SimulatorState,
+    signing_time: SystemTime,
+) -> HttpResponse {
+    let (unsigned, is_fault) = soap_body(text, state, request_hash);
     let signed = match wssec::sign_envelope(
         &unsigned,
         &state.signer,
@@ -351,7 +397,7 @@ fn soap_answer(text: &str, state: &SimulatorState, signing_time: SystemTime) -> 
         Ok(signed) if state.behaviour.tamper => {
             signed.replacen("</soap:Body>", "<altered/></soap:Body>", 1)
         }
-        Ok(signed) => signed,
+        Ok(signed) => state.maybe_replayed(signed),
         Err(error) => {
             warn!(%error, "simulator could not sign its answer");
             return HttpResponse::InternalServerError().finish();
@@ -367,9 +413,17 @@ fn soap_answer(text: &str, state: &SimulatorState, signing_time: SystemTime) -> 
         .body(signed)
 }
 
-fn soap_body(text: &str, state: &SimulatorState, answer_id: &str) -> (String, bool) {
+fn soap_body(text: &str, state: &SimulatorState, request_hash: String) -> (String, bool) {
+    let binding = |relates: &str| envelope::AnswerBinding {
+        message_id: state.answer_id(),
+        relates_to: relates.to_string(),
+        request_hash: request_hash.clone(),
+    };
     let fault = |relates: &str, code: &str, message: &str| {
-        (envelope::fault(answer_id, relates, code, message), true)
+        (
+            envelope::fault(&binding(relates), code, message, None),
+            true,
+        )
     };
     if let Err(error) = wssec::verify_envelope(text, &state.trust, SystemTime::now()) {
         return fault("", "Client.InvalidSignature", &error.to_string());
@@ -411,12 +465,12 @@ fn soap_body(text: &str, state: &SimulatorState, answer_id: &str) -> (String, bo
         Lookup::Fixture(body) => {
             let is_fault = body.contains("Fault") && body.contains(envelope::SOAP_NS);
             (
-                envelope::response(answer_id, &relates, body.trim()),
+                envelope::response(&binding(&relates), body.trim()),
                 is_fault,
             )
         }
         Lookup::Generated(WireAnswer::Soap(body)) => {
-            (envelope::response(answer_id, &relates, &body), false)
+            (envelope::response(&binding(&relates), &body), false)
         }
         Lookup::Generated(WireAnswer::Rest(_)) | Lookup::NotFound => fault(
             &relates,
@@ -429,12 +483,15 @@ fn soap_body(text: &str, state: &SimulatorState, answer_id: &str) -> (String, bo
 fn rest_answer(
     path: &str,
     text: &str,
+    request_hash: String,
     state: &SimulatorState,
     signing_time: SystemTime,
 ) -> HttpResponse {
-    let answer_id = uuid::Uuid::new_v4().to_string();
+    let answer_id = state.answer_id();
     let (status, relates, outcome) = rest_body(path, text, state);
-    let mut payload = json!({"mconnect": {"messageId": answer_id, "relatesTo": relates}});
+    let mut payload = json!({"mconnect": {
+        "messageId": answer_id, "relatesTo": relates, "requestHash": request_hash,
+    }});
     match outcome {
         Ok(response) => payload["response"] = response,
         Err((code, message)) => payload["error"] = json!({"code": code, "message": message}),
@@ -450,7 +507,7 @@ fn rest_answer(
             Duration::from_secs(15 * 60),
         ) {
             Ok(token) if state.behaviour.tamper => tamper_jws(&token),
-            Ok(token) => token,
+            Ok(token) => state.maybe_replayed(token),
             Err(error) => {
                 warn!(%error, "simulator could not sign its answer");
                 return HttpResponse::InternalServerError().finish();

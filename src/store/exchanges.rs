@@ -33,10 +33,37 @@ impl ExchangeStatus {
     }
 }
 
+/// Who asks whom: the hub a registry, or an agency the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    #[default]
+    Outbound,
+    Inbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Outbound => "outbound",
+            Self::Inbound => "inbound",
+        }
+    }
+}
+
+/// The MConnect message ids of an exchange, as far as they are known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageIds {
+    /// The request's `MessageId`.
+    pub request: Option<String>,
+    /// The answer's `MessageId`.
+    pub response: Option<String>,
+}
+
 /// What is recorded when an exchange is accepted. Persons appear only as digests.
 #[derive(Debug, Clone)]
 pub struct NewExchange {
     pub id: uuid::Uuid,
+    pub direction: Direction,
     /// The composite exchange this one is a part of.
     pub parent_id: Option<uuid::Uuid>,
     pub client_id: String,
@@ -55,13 +82,16 @@ pub enum ExchangeOutcome {
     Completed {
         request_digest: String,
         response_digest: String,
-        /// The registry's message id; none for composite exchanges.
-        registry_message_id: Option<String>,
+        /// None for composite exchanges, whose parts carry their own.
+        message_ids: MessageIds,
+        /// Inbound: the answer fields the agency's grant released.
+        fields_released: Option<Vec<String>>,
     },
     Failed {
         error_code: String,
         request_digest: Option<String>,
         response_digest: Option<String>,
+        message_ids: MessageIds,
     },
 }
 
@@ -81,7 +111,9 @@ pub struct ExchangeRecord {
     pub error_code: Option<String>,
     pub request_digest: Option<String>,
     pub response_digest: Option<String>,
-    pub registry_message_id: Option<String>,
+    pub direction: String,
+    pub message_ids: MessageIds,
+    pub fields_released: Option<Vec<String>>,
     pub received_at: String,
     pub completed_at: Option<String>,
     /// `sync` or `async`.
@@ -93,41 +125,91 @@ pub struct ExchangeRecord {
     pub sealed_result: Option<String>,
 }
 
-/// The columns an outcome sets: status, error code, request and response digests, and the
-/// registry's message id.
-pub(super) fn outcome_columns(
-    outcome: &ExchangeOutcome,
-) -> (
-    &'static str,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-) {
+/// The columns an outcome sets.
+pub(super) struct OutcomeColumns {
+    pub status: &'static str,
+    pub error_code: Option<String>,
+    pub request_digest: Option<String>,
+    pub response_digest: Option<String>,
+    pub message_ids: MessageIds,
+    /// JSON array text.
+    pub fields_released: Option<String>,
+}
+
+pub(super) fn outcome_columns(outcome: &ExchangeOutcome) -> OutcomeColumns {
     match outcome {
         ExchangeOutcome::Completed {
             request_digest,
             response_digest,
-            registry_message_id,
-        } => (
-            ExchangeStatus::Completed.as_str(),
-            None,
-            Some(request_digest.clone()),
-            Some(response_digest.clone()),
-            registry_message_id.clone(),
-        ),
+            message_ids,
+            fields_released,
+        } => OutcomeColumns {
+            status: ExchangeStatus::Completed.as_str(),
+            error_code: None,
+            request_digest: Some(request_digest.clone()),
+            response_digest: Some(response_digest.clone()),
+            message_ids: message_ids.clone(),
+            fields_released: fields_released
+                .as_ref()
+                .map(|fields| serde_json::Value::from(fields.clone()).to_string()),
+        },
         ExchangeOutcome::Failed {
             error_code,
             request_digest,
             response_digest,
-        } => (
-            ExchangeStatus::Failed.as_str(),
-            Some(error_code.clone()),
-            request_digest.clone(),
-            response_digest.clone(),
-            None,
-        ),
+            message_ids,
+        } => OutcomeColumns {
+            status: ExchangeStatus::Failed.as_str(),
+            error_code: Some(error_code.clone()),
+            request_digest: request_digest.clone(),
+            response_digest: response_digest.clone(),
+            message_ids: message_ids.clone(),
+            fields_released: None,
+        },
     }
+}
+
+const RECORD_COLUMNS: &str = "id, parent_id, client_id, service, legal_basis, reason, case_id, \
+    calling_user_digest, subject_digest, status, error_code, request_digest, response_digest, \
+    direction, request_message_id, response_message_id, fields_released, received_at, \
+    completed_at, mode, attempts, queue_state, dead_letter_reason, sealed_result";
+
+fn record_of(row: &sqlx::any::AnyRow) -> Result<ExchangeRecord, StoreError> {
+    let id_text: String = row.try_get("id")?;
+    Ok(ExchangeRecord {
+        id: id_text
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("exchange id `{id_text}`")))?,
+        parent_id: row.try_get("parent_id")?,
+        client_id: row.try_get("client_id")?,
+        service: row.try_get("service")?,
+        legal_basis: row.try_get("legal_basis")?,
+        reason: row.try_get("reason")?,
+        case_id: row.try_get("case_id")?,
+        calling_user_digest: row.try_get("calling_user_digest")?,
+        subject_digest: row.try_get("subject_digest")?,
+        status: ExchangeStatus::parse(&row.try_get::<String, _>("status")?)?,
+        error_code: row.try_get("error_code")?,
+        request_digest: row.try_get("request_digest")?,
+        response_digest: row.try_get("response_digest")?,
+        direction: row.try_get("direction")?,
+        message_ids: MessageIds {
+            request: row.try_get("request_message_id")?,
+            response: row.try_get("response_message_id")?,
+        },
+        fields_released: row
+            .try_get::<Option<String>, _>("fields_released")?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|_| StoreError::Corrupt("fields_released".into()))?,
+        received_at: row.try_get("received_at")?,
+        completed_at: row.try_get("completed_at")?,
+        mode: row.try_get("mode")?,
+        attempts: row.try_get("attempts")?,
+        queue_state: row.try_get("queue_state")?,
+        dead_letter_reason: row.try_get("dead_letter_reason")?,
+        sealed_result: row.try_get("sealed_result")?,
+    })
 }
 
 pub(super) fn timestamp(moment: OffsetDateTime) -> String {
@@ -142,8 +224,8 @@ impl Store {
     pub async fn begin_exchange(&self, exchange: &NewExchange) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
-             calling_user_digest, subject_digest, status, received_at, parent_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             calling_user_digest, subject_digest, status, received_at, parent_id, direction) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(exchange.id.to_string())
         .bind(&exchange.client_id)
@@ -156,6 +238,7 @@ impl Store {
         .bind(ExchangeStatus::InProgress.as_str())
         .bind(timestamp(exchange.received_at))
         .bind(exchange.parent_id.map(|id| id.to_string()))
+        .bind(exchange.direction.as_str())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -169,18 +252,20 @@ impl Store {
         outcome: &ExchangeOutcome,
         completed_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let (status, error_code, request_digest, response_digest, message_id) =
-            outcome_columns(outcome);
+        let columns = outcome_columns(outcome);
         let result = sqlx::query(
             "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
-             response_digest = $4, registry_message_id = $5, completed_at = $6 \
-             WHERE id = $7 AND status = 'in_progress'",
+             response_digest = $4, request_message_id = $5, response_message_id = $6, \
+             fields_released = $7, completed_at = $8 \
+             WHERE id = $9 AND status = 'in_progress'",
         )
-        .bind(status)
-        .bind(error_code)
-        .bind(request_digest)
-        .bind(response_digest)
-        .bind(message_id)
+        .bind(columns.status)
+        .bind(columns.error_code)
+        .bind(columns.request_digest)
+        .bind(columns.response_digest)
+        .bind(columns.message_ids.request)
+        .bind(columns.message_ids.response)
+        .bind(columns.fields_released)
         .bind(timestamp(completed_at))
         .bind(id.to_string())
         .execute(self.pool())
@@ -203,44 +288,24 @@ impl Store {
     }
 
     pub async fn exchange(&self, id: uuid::Uuid) -> Result<Option<ExchangeRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, parent_id, client_id, service, legal_basis, reason, case_id, calling_user_digest, \
-             subject_digest, status, error_code, request_digest, response_digest, \
-             registry_message_id, received_at, completed_at, mode, attempts, queue_state, \
-             dead_letter_reason, sealed_result FROM exchanges WHERE id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM exchanges WHERE id = $1"
+        ))
         .bind(id.to_string())
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let id_text: String = row.try_get("id")?;
-        Ok(Some(ExchangeRecord {
-            id: id_text
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("exchange id `{id_text}`")))?,
-            parent_id: row.try_get("parent_id")?,
-            client_id: row.try_get("client_id")?,
-            service: row.try_get("service")?,
-            legal_basis: row.try_get("legal_basis")?,
-            reason: row.try_get("reason")?,
-            case_id: row.try_get("case_id")?,
-            calling_user_digest: row.try_get("calling_user_digest")?,
-            subject_digest: row.try_get("subject_digest")?,
-            status: ExchangeStatus::parse(&row.try_get::<String, _>("status")?)?,
-            error_code: row.try_get("error_code")?,
-            request_digest: row.try_get("request_digest")?,
-            response_digest: row.try_get("response_digest")?,
-            registry_message_id: row.try_get("registry_message_id")?,
-            received_at: row.try_get("received_at")?,
-            completed_at: row.try_get("completed_at")?,
-            mode: row.try_get("mode")?,
-            attempts: row.try_get("attempts")?,
-            queue_state: row.try_get("queue_state")?,
-            dead_letter_reason: row.try_get("dead_letter_reason")?,
-            sealed_result: row.try_get("sealed_result")?,
-        }))
+        row.as_ref().map(record_of).transpose()
+    }
+
+    /// The inbound exchanges (agencies asking eSocial), oldest first.
+    pub async fn inbound_exchanges(&self) -> Result<Vec<ExchangeRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM exchanges WHERE direction = 'inbound' \
+             ORDER BY received_at, id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(record_of).collect()
     }
 
     /// The parts of a composite exchange.

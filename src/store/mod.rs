@@ -2,10 +2,14 @@
 //! PostgreSQL, for production. Migrations are embedded and run at connection.
 
 mod exchanges;
+mod inbound;
 mod mpi;
 mod queue;
 
-pub use exchanges::{ExchangeOutcome, ExchangeRecord, ExchangeStatus, NewExchange};
+pub use exchanges::{
+    Direction, ExchangeOutcome, ExchangeRecord, ExchangeStatus, MessageIds, NewExchange,
+};
+pub use inbound::{CaseEventRow, NewCaseEvent};
 pub use mpi::{
     MpiAuditRow, MpiBatch, MpiHistoryRow, MpiNonMatchRow, MpiPersonRow, MpiRecordRow, MpiRelink,
     MpiReviewRow,

@@ -227,27 +227,27 @@ impl Store {
         sealed_result: Option<&str>,
         dead_letter_reason: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let (status, error_code, request_digest, response_digest, message_id) =
-            super::exchanges::outcome_columns(outcome);
+        let columns = super::exchanges::outcome_columns(outcome);
         // One statement, so the exchange is either still in progress or ended, never between.
         let closed = sqlx::query(
             "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
-             response_digest = $4, registry_message_id = $5, completed_at = $6, \
+             response_digest = $4, response_message_id = $5, completed_at = $6, \
              queue_state = NULL, lease_until = NULL, sealed_result = $7, dead_letter_reason = $8, \
              callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END, \
-             callback_due = $10 \
+             callback_due = $10, request_message_id = $11 \
              WHERE id = $9 AND status = 'in_progress'",
         )
-        .bind(status)
-        .bind(error_code)
-        .bind(request_digest)
-        .bind(response_digest)
-        .bind(message_id)
+        .bind(columns.status)
+        .bind(columns.error_code)
+        .bind(columns.request_digest)
+        .bind(columns.response_digest)
+        .bind(columns.message_ids.response)
         .bind(timestamp(OffsetDateTime::now_utc()))
         .bind(sealed_result)
         .bind(dead_letter_reason)
         .bind(id.to_string())
         .bind(now_millis())
+        .bind(columns.message_ids.request)
         .execute(self.pool())
         .await?;
         Ok(closed.rows_affected() == 1)

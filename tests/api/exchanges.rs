@@ -60,9 +60,17 @@ async fn a_completed_exchange_is_logged_with_digests_and_no_personal_data() {
     assert_eq!(record.legal_basis, "Legea nr. 123/2010, art. 12");
     assert_eq!(record.case_id.as_deref(), Some("CASE-42"));
     assert_eq!(
-        record.registry_message_id.as_deref(),
+        record.message_ids.response.as_deref(),
         body["registry"]["messageId"].as_str()
     );
+    let outgoing = record
+        .message_ids
+        .request
+        .as_deref()
+        .expect("our MessageId");
+    assert!(uuid::Uuid::parse_str(outgoing).is_ok());
+    assert_ne!(record.message_ids.request, record.message_ids.response);
+    assert_eq!(record.direction, "outbound");
     let idnp = request["subject"]["idnp"].as_str().unwrap();
     assert_eq!(record.subject_digest.len(), 64);
     assert_ne!(record.subject_digest, idnp);
@@ -341,6 +349,92 @@ async fn an_answer_signed_by_an_untrusted_key_is_rejected() {
         ..SpawnOptions::default()
     })
     .await;
+}
+
+/// Sends two exchanges (SOAP for civil, REST for health) and returns the second answer.
+async fn second_of_two_exchanges(
+    app: &crate::helpers::TestApp,
+    service: &str,
+) -> reqwest::Response {
+    let mut request = app.valid_request();
+    request["service"] = json!(service);
+    let first = app.post_exchange(&request).await;
+    assert_eq!(first.status(), 200, "the first answer is genuine");
+    request["subject"]["idnp"] = json!("2000000000015");
+    app.post_exchange(&request).await
+}
+
+#[tokio::test]
+async fn a_replayed_answer_is_refused_on_both_transports() {
+    // A registry that sends its first signed answer again, byte for byte, to the next
+    // request: the answer is genuine but bound to the first request.
+    for service in ["civil.person-details", "health.insurance-status"] {
+        let app = spawn_app_with(SpawnOptions {
+            behaviour: Behaviour {
+                replay_first_answer: true,
+                ..Behaviour::default()
+            },
+            ..SpawnOptions::default()
+        })
+        .await;
+
+        let response = second_of_two_exchanges(&app, service).await;
+
+        let problem = assert_problem(response, 502, "registry.unbound_answer").await;
+        assert_eq!(problem["fault"], "registry", "{service}");
+        assert_eq!(problem["retryable"], false);
+        let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
+        let record = app.store.exchange(id).await.unwrap().unwrap();
+        assert_eq!(
+            record.error_code.as_deref(),
+            Some("registry.unbound_answer")
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_answer_about_another_person_is_refused() {
+    for service in ["civil.person-details", "health.insurance-status"] {
+        // Arrange: the registry answers, correctly signed and bound, about someone else.
+        let population = esocial_hub::simulate::population::Population::synthetic(11, 300);
+        let other = population.persons()[5].idnp.expose().to_string();
+        let app = spawn_app_with(SpawnOptions {
+            behaviour: Behaviour {
+                answer_about: Some(other.clone()),
+                ..Behaviour::default()
+            },
+            ..SpawnOptions::default()
+        })
+        .await;
+        let mut request = app.valid_request();
+        request["service"] = json!(service);
+        assert_ne!(request["subject"]["idnp"], other.as_str());
+
+        // Act
+        let response = app.post_exchange(&request).await;
+
+        // Assert
+        let problem = assert_problem(response, 502, "registry.unbound_answer").await;
+        assert!(!problem.to_string().contains(&other), "{service}");
+    }
+}
+
+#[tokio::test]
+async fn an_answer_reusing_a_message_id_is_refused_as_a_replay() {
+    for service in ["civil.person-details", "health.insurance-status"] {
+        let app = spawn_app_with(SpawnOptions {
+            behaviour: Behaviour {
+                answer_id: Some("answer-always-the-same".into()),
+                ..Behaviour::default()
+            },
+            ..SpawnOptions::default()
+        })
+        .await;
+
+        let response = second_of_two_exchanges(&app, service).await;
+
+        assert_problem(response, 502, "registry.replayed_answer").await;
+    }
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use esocial_hub::crypto::pki::{
     CertificateRole, KeyPair, PkiLayout, client_holder, generate_ca, init_dev_pki, issue_leaf,
     registry_holder,
 };
-use esocial_hub::demo::{DEMO_CLIENT, DEMO_UNGRANTED_CLIENT, demo_grants, embedded_settings};
+use esocial_hub::demo::{DEMO_CLIENT, demo_certificate_holders, demo_grants, embedded_settings};
 use esocial_hub::simulate::population::Population;
 use esocial_hub::simulate::{Behaviour, SimulatorConfig};
 use esocial_hub::startup::Application;
@@ -44,6 +44,8 @@ pub struct SpawnOptions {
     /// Registries whose simulator presents the hub's TLS certificate instead of its own (same
     /// CA, same address, another holder).
     pub impostor_tls: Vec<&'static str>,
+    /// `server.body_read_timeout_ms`, overriding the default.
+    pub body_read_timeout_ms: Option<u64>,
 }
 
 pub struct TestApp {
@@ -153,6 +155,9 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
     if let Some(revocation) = options.revocation {
         settings.revocation = revocation;
     }
+    if let Some(timeout) = options.body_read_timeout_ms {
+        settings.server.body_read_timeout_ms = timeout;
+    }
     let application = Application::build(settings).await.expect("hub builds");
     let api_port = application.api_port();
     let ops_port = application.ops_port();
@@ -180,12 +185,7 @@ pub fn shared_pki(registries: &[String]) -> PkiLayout {
     let (dir, lock) = SHARED.get_or_init(|| (tempfile::tempdir().unwrap(), Default::default()));
     let _guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let pki = PkiLayout::new(dir.path());
-    init_dev_pki(
-        &pki,
-        registries,
-        &[DEMO_CLIENT.to_string(), DEMO_UNGRANTED_CLIENT.to_string()],
-    )
-    .expect("development PKI");
+    init_dev_pki(&pki, registries, &demo_certificate_holders()).expect("development PKI");
     pki
 }
 

@@ -1,13 +1,17 @@
 //! Integration tests of the hub's API: one binary, sharing `helpers`.
 
+mod agency;
 mod async_helpers;
 mod certificates;
+mod deadlines;
 mod exchanges;
 mod health;
 mod helpers;
+mod inbound;
 mod persons;
 mod persons_contract;
 mod postgres;
+mod provider_contracts;
 mod queue;
 mod registries;
 mod store;

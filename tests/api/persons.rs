@@ -495,3 +495,57 @@ async fn resolving_a_subject_through_the_index_needs_the_read_role() {
         "{problem}"
     );
 }
+
+#[tokio::test]
+async fn a_bad_value_sent_to_match_never_comes_back_in_the_answer() {
+    let app = spawn_app().await;
+    let cases = [
+        (json!({"record": {"lastName": 7730412}}), "7730412", 422),
+        (
+            json!({"record": {"address": "str. Florilor 5, Cahul"}}),
+            "Florilor",
+            422,
+        ),
+        (
+            json!({"record": {"firstName": "Ana", "patronymic": {"nume": "Zăpodeanu"}}}),
+            "Zăpodeanu",
+            422,
+        ),
+        (
+            json!({"record": {"birthDate": "1980-02-30"}}),
+            "1980-02-30",
+            422,
+        ),
+        (
+            json!({"record": {"idnp": "20000x0000015"}}),
+            "20000x0000015",
+            422,
+        ),
+        (
+            json!({"record": {"lastName": "Rusu"}, "limit": "Rusu-Popescu"}),
+            "Rusu-Popescu",
+            400,
+        ),
+    ];
+    for (body, value, status) in cases {
+        let mut registration = body.clone();
+        registration["source"] = json!("social");
+        if let Some(record) = registration["record"].as_object_mut() {
+            record.insert("localId".into(), json!("S-1"));
+        }
+
+        let matched = app.post_json("/api/v1/persons/match", &body).await;
+        let registered = app
+            .post_json("/api/v1/persons/records", &registration)
+            .await;
+
+        for (path, response) in [("match", matched), ("records", registered)] {
+            assert_eq!(response.status().as_u16(), status, "{path}: {body}");
+            let text = response.text().await.unwrap();
+            assert!(
+                !text.contains(value),
+                "{path} echoes the value it refused: {text}"
+            );
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The exchange log behaves the same on SQLite and PostgreSQL: one terminal state per
 //! exchange, and exchanges interrupted by a crash are closed at start-up.
 
-use esocial_hub::store::{ExchangeOutcome, ExchangeStatus, NewExchange, Store};
+use esocial_hub::store::{ExchangeOutcome, ExchangeStatus, MessageIds, NewExchange, Store};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 
@@ -10,6 +10,7 @@ use crate::postgres::fresh_postgres_database;
 fn new_exchange() -> NewExchange {
     NewExchange {
         id: uuid::Uuid::new_v4(),
+        direction: Default::default(),
         parent_id: None,
         client_id: "case-management".into(),
         service: "civil.person-details".into(),
@@ -28,12 +29,17 @@ async fn an_exchange_ends_exactly_once(store: &Store) {
     let completed = ExchangeOutcome::Completed {
         request_digest: "c".repeat(64),
         response_digest: "d".repeat(64),
-        registry_message_id: Some("m-1".into()),
+        message_ids: MessageIds {
+            request: Some("m-0".into()),
+            response: Some("m-1".into()),
+        },
+        fields_released: None,
     };
     let failed = ExchangeOutcome::Failed {
         error_code: "registry.timeout".into(),
         request_digest: None,
         response_digest: None,
+        message_ids: MessageIds::default(),
     };
 
     let first = store
@@ -48,7 +54,8 @@ async fn an_exchange_ends_exactly_once(store: &Store) {
     let record = store.exchange(exchange.id).await.unwrap().unwrap();
     assert_eq!(record.status, ExchangeStatus::Completed);
     assert_eq!(record.error_code, None);
-    assert_eq!(record.registry_message_id.as_deref(), Some("m-1"));
+    assert_eq!(record.message_ids.request.as_deref(), Some("m-0"));
+    assert_eq!(record.message_ids.response.as_deref(), Some("m-1"));
 }
 
 async fn interrupted_exchanges_are_failed_at_start_up(store: &Store) {
@@ -60,6 +67,7 @@ async fn interrupted_exchanges_are_failed_at_start_up(store: &Store) {
         error_code: "caller.subject_not_found".into(),
         request_digest: Some("c".repeat(64)),
         response_digest: Some("d".repeat(64)),
+        message_ids: MessageIds::default(),
     };
     store
         .finish_exchange(finished.id, &failed, OffsetDateTime::now_utc())

@@ -1,0 +1,110 @@
+//! The replay cache of signed MConnect message ids, and the case events agencies report.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, now_millis};
+
+/// An event an agency reported about a person (`NotifyCaseRelevantEvent`), as stored.
+#[derive(Debug, Clone)]
+pub struct NewCaseEvent {
+    pub id: uuid::Uuid,
+    pub exchange_id: uuid::Uuid,
+    pub agency: String,
+    pub event_type: String,
+    pub subject_digest: String,
+    pub person_id: Option<String>,
+    pub severity: String,
+    /// The whole event, sealed.
+    pub sealed_event: String,
+    pub received_at: String,
+}
+
+/// A stored case event, without its sealed content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseEventRow {
+    pub id: String,
+    pub exchange_id: String,
+    pub agency: String,
+    pub event_type: String,
+    pub person_id: Option<String>,
+    pub severity: String,
+    pub state: String,
+    pub sealed_event: String,
+}
+
+impl Store {
+    /// Remembers that `sender` used `message_id`, until `expires_at_ms` (when the message's
+    /// signature expires). Returns `false`, changing nothing, if the id was already used: the
+    /// message is a replay. Expired entries are swept on the way.
+    pub async fn remember_message(
+        &self,
+        sender: &str,
+        message_id: &str,
+        expires_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let now = now_millis();
+        sqlx::query("DELETE FROM mconnect_seen_messages WHERE expires_at < $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO mconnect_seen_messages (sender, message_id, expires_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (sender, message_id) DO NOTHING",
+        )
+        .bind(sender)
+        .bind(message_id)
+        .bind(expires_at_ms.max(now))
+        .execute(self.pool())
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Stores a reported case event.
+    pub async fn insert_case_event(&self, event: &NewCaseEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO case_events (id, exchange_id, agency, event_type, subject_digest, \
+             person_id, severity, sealed_event, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(event.id.to_string())
+        .bind(event.exchange_id.to_string())
+        .bind(&event.agency)
+        .bind(&event.event_type)
+        .bind(&event.subject_digest)
+        .bind(event.person_id.clone())
+        .bind(&event.severity)
+        .bind(&event.sealed_event)
+        .bind(&event.received_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The case events with the given subject digest, oldest first.
+    pub async fn case_events_about(
+        &self,
+        subject_digest: &str,
+    ) -> Result<Vec<CaseEventRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, exchange_id, agency, event_type, person_id, severity, state, \
+             sealed_event FROM case_events WHERE subject_digest = $1 ORDER BY received_at, id",
+        )
+        .bind(subject_digest)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CaseEventRow {
+                    id: row.try_get("id")?,
+                    exchange_id: row.try_get("exchange_id")?,
+                    agency: row.try_get("agency")?,
+                    event_type: row.try_get("event_type")?,
+                    person_id: row.try_get("person_id")?,
+                    severity: row.try_get("severity")?,
+                    state: row.try_get("state")?,
+                    sealed_event: row.try_get("sealed_event")?,
+                })
+            })
+            .collect()
+    }
+}
