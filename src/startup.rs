@@ -118,11 +118,13 @@ async fn load_revocation(settings: &Settings) -> anyhow::Result<Revocation> {
 }
 
 /// The provider side: agencies and their grants from the settings; answers signed with the
-/// hub's MConnect identity; agency signatures trusted when they chain to the client CA.
+/// hub's MConnect identity; agency signatures trusted when they chain to the client CA and
+/// (JWS) are not revoked.
 fn build_provider(
     settings: &Settings,
     exchanger: Exchanger,
     mpi: Arc<MasterIndex>,
+    revocation: &Revocation,
 ) -> anyhow::Result<crate::provider::Provider> {
     use crate::crypto::jws::{JwsSigner, JwsVerifier};
     use crate::crypto::wssec::{SigningIdentity, TrustAnchors};
@@ -139,7 +141,9 @@ fn build_provider(
         ),
         trust: Arc::new(TrustAnchors::from_pem(&client_ca).context("setting `tls.client_ca`")?),
         jws_verifier: Arc::new(
-            JwsVerifier::from_pem(&client_ca).context("setting `tls.client_ca`")?,
+            JwsVerifier::from_pem(&client_ca)
+                .context("setting `tls.client_ca`")?
+                .with_revocation(revocation.clone()),
         ),
     };
     let agencies = settings.agencies.iter().map(|agency| Agency {
@@ -303,7 +307,12 @@ impl Application {
             .iter()
             .map(|access| (access.client.clone(), access.roles.clone()))
             .collect();
-        let provider = Arc::new(build_provider(&settings, exchanger.clone(), mpi.clone())?);
+        let provider = Arc::new(build_provider(
+            &settings,
+            exchanger.clone(),
+            mpi.clone(),
+            &revocation,
+        )?);
         let exchanger_for_ops = exchanger.clone();
         let api = api::api_server(
             api_listener,

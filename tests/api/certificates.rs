@@ -9,6 +9,11 @@ use esocial_hub::store::ExchangeStatus;
 use openssl::asn1::Asn1Time;
 use openssl::x509::{X509, X509NameBuilder};
 
+use esocial_hub::crypto::jws::JwsSigner;
+use esocial_hub::crypto::wssec::SigningIdentity;
+use serde_json::json;
+
+use crate::agency::{Agency, MOTHER};
 use crate::helpers::{
     SpawnOptions, assert_problem, client_with_pair, shared_pki, spawn_app, spawn_app_with,
 };
@@ -168,4 +173,38 @@ async fn a_registry_presenting_another_holders_tls_certificate_is_refused() {
     // Assert
     assert_problem(refused, 502, "registry.unavailable").await;
     assert_eq!(accepted.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn an_agency_request_signed_with_a_revoked_certificate_is_refused() {
+    // Arrange: the clinic connects with its certificate but signs with another one of its own
+    // (same common name), which is revoked.
+    let ca = dev_ca(&shared_pki(&[]));
+    let revoked = issue_leaf(&ca, "agency-clinic", CertificateRole::Client).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(SpawnOptions {
+        revocation: Some(crl_revoking(&ca, &[&revoked.certificate], &dir)),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let key = revoked.key_pem().unwrap();
+    let cert = revoked.certificate_pem().unwrap();
+    let clinic = Agency {
+        identity: SigningIdentity::from_pem(&key, &cert).unwrap(),
+        jws: JwsSigner::from_pem(&key, &cert).unwrap(),
+        ..Agency::new(&app, "agency-clinic")
+    };
+    let token = clinic.rest_request(&clinic.context(), json!({"idnp": MOTHER}));
+
+    // Act
+    let response = clinic.post_rest(&app, "beneficiary-status", token).await;
+
+    // Assert
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    assert!((400..500).contains(&status), "{status}");
+    assert!(
+        body.contains("caller.untrusted_signer") || body.contains("caller.invalid_signature"),
+        "{body}"
+    );
 }
