@@ -1,6 +1,7 @@
 //! X.509 checks shared by the signature profiles (WS-Security and JWS) and by TLS: a certificate
-//! chain verified against trust anchors at a given time, with no partial-chain trust, and the
-//! one common name that identifies a certificate's holder.
+//! chain verified against trust anchors and CRLs at a given time, with no partial-chain trust;
+//! the one common name that identifies a certificate's holder; what a message signer's
+//! certificate must allow; and the check of a registry's TLS certificate after the handshake.
 
 use openssl::nid::Nid;
 use openssl::stack::Stack;
@@ -143,9 +144,10 @@ pub fn verify_chain_at(
 
 /// Verifies `certificate` like [`verify_chain_at`], then checks every certificate of the
 /// verified chain below the trust anchor against its issuer's CRL in `revocation`, as of the same
-/// time (the semantics of OpenSSL's `X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL`, with the
-/// CRLs that `revocation` holds at the time of the call). This is the check for WS-Security and
-/// JWS signer certificates.
+/// time: what OpenSSL's `X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL` do, with the CRLs
+/// that `revocation` holds at the time of the call, the trust anchor itself being trusted by
+/// configuration. With revocation off it is [`verify_chain_at`]. This is the check for
+/// WS-Security and JWS signer certificates.
 pub fn verify_chain_and_revocation_at(
     anchors: &[X509],
     certificate: &X509,
