@@ -65,6 +65,9 @@ pub struct Settings {
     /// The beneficiary master index: thresholds and who may use it.
     #[serde(default)]
     pub mpi: MpiSettings,
+    /// Certificate revocation lists; without any, revocation is not checked.
+    #[serde(default)]
+    pub revocation: RevocationSettings,
 }
 
 /// `[mpi]`: match-weight thresholds and the roles of clients in the master index.
@@ -559,6 +562,7 @@ impl Settings {
                 ));
             }
         }
+        self.revocation.validate()?;
         self.validate_agencies()
     }
 
@@ -631,5 +635,133 @@ impl Settings {
             }
         }
         Ok(())
+    }
+}
+
+/// `[revocation]`: the certificate revocation lists of the CAs the hub trusts, loaded at start-up
+/// and reloaded every `refresh_secs`. With any CRL configured, every client, signer and registry
+/// certificate must be covered by a CRL of its issuer; without any, nothing is checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RevocationSettings {
+    /// CRL files: PEM (one or more CRLs) or DER.
+    pub crl_files: Vec<PathBuf>,
+    /// http:// or https:// URLs CRLs are downloaded from.
+    pub crl_urls: Vec<String>,
+    /// Seconds between two reloads of every CRL; a failed reload keeps the last good CRL.
+    pub refresh_secs: u64,
+    /// Once a CRL's nextUpdate has passed: `refuse` its issuer's certificates, or `warn` and go on.
+    pub stale_policy: crate::crypto::revocation::StalePolicy,
+}
+
+impl Default for RevocationSettings {
+    fn default() -> Self {
+        Self {
+            crl_files: Vec::new(),
+            crl_urls: Vec::new(),
+            refresh_secs: 3600,
+            stale_policy: Default::default(),
+        }
+    }
+}
+
+impl RevocationSettings {
+    /// Where the CRLs come from, files first.
+    pub fn sources(&self) -> Vec<crate::crypto::revocation::CrlSource> {
+        use crate::crypto::revocation::CrlSource;
+        let files = self.crl_files.iter().cloned().map(CrlSource::File);
+        files
+            .chain(self.crl_urls.iter().cloned().map(CrlSource::Url))
+            .collect()
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        for (index, path) in self.crl_files.iter().enumerate() {
+            if !path.is_file() {
+                return Err(SettingsError::invalid(
+                    format!("revocation.crl_files[{index}]"),
+                    format!("file `{}` does not exist", path.display()),
+                ));
+            }
+        }
+        for (index, url) in self.crl_urls.iter().enumerate() {
+            let valid = reqwest::Url::parse(url).is_ok_and(|url| {
+                matches!(url.scheme(), "http" | "https") && url.host_str().is_some()
+            });
+            if !valid {
+                return Err(SettingsError::invalid(
+                    format!("revocation.crl_urls[{index}]"),
+                    "must be an http:// or https:// URL",
+                ));
+            }
+        }
+        if !(60..=86_400).contains(&self.refresh_secs) {
+            return Err(SettingsError::invalid(
+                "revocation.refresh_secs",
+                "must be between 60 and 86400",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod revocation_tests {
+    use super::*;
+    use crate::crypto::revocation::{CrlSource, StalePolicy};
+
+    fn parse(toml: &str) -> Result<RevocationSettings, toml::de::Error> {
+        toml::from_str(toml)
+    }
+
+    #[test]
+    fn revocation_is_off_by_default_and_refuses_stale_crls() {
+        let settings = parse("").unwrap();
+        assert!(settings.sources().is_empty());
+        assert_eq!(settings.refresh_secs, 3600);
+        assert_eq!(settings.stale_policy, StalePolicy::Refuse);
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn revocation_settings_name_the_bad_key() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let good = format!(
+            "crl_files = [{:?}]\ncrl_urls = [\"http://crl.example.md/ca.crl\"]\n\
+             stale_policy = \"warn\"\nrefresh_secs = 600",
+            file.path()
+        );
+        let settings = parse(&good).unwrap();
+        settings.validate().unwrap();
+        assert_eq!(settings.stale_policy, StalePolicy::Warn);
+        assert_eq!(
+            settings.sources(),
+            [
+                CrlSource::File(file.path().to_owned()),
+                CrlSource::Url("http://crl.example.md/ca.crl".into())
+            ]
+        );
+
+        for (toml, key) in [
+            (
+                "crl_files = [\"/nonexistent/crl.pem\"]",
+                "revocation.crl_files[0]",
+            ),
+            (
+                "crl_urls = [\"http://crl.example.md/a.crl\", \"ldap://crl.example.md\"]",
+                "revocation.crl_urls[1]",
+            ),
+            ("crl_urls = [\"crl.example.md\"]", "revocation.crl_urls[0]"),
+            ("refresh_secs = 0", "revocation.refresh_secs"),
+        ] {
+            let error = parse(toml).unwrap().validate().unwrap_err();
+            assert!(
+                matches!(&error, SettingsError::Invalid { key: k, .. } if k == key),
+                "{toml}: {error}"
+            );
+        }
+        let error = parse("stale_policy = \"ignore\"").unwrap_err().to_string();
+        assert!(error.contains("stale_policy"), "{error}");
+        assert!(parse("crl_dir = \"/etc/crl\"").is_err());
     }
 }

@@ -15,7 +15,7 @@ use crate::catalog::Catalog;
 use crate::config::{
     AdapterSettings, AgencyGrantSettings, AgencySettings, AuditSettings, ClientSettings,
     ContractSettings, GrantSettings, MconnectSettings, MpiAccess, MpiRole, MpiSettings,
-    RegistryOverride, ServerSettings, Settings, StoreSettings, TlsSettings,
+    RegistryOverride, RevocationSettings, ServerSettings, Settings, StoreSettings, TlsSettings,
 };
 use crate::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
 use crate::simulate::population::Population;
@@ -228,6 +228,11 @@ pub fn embedded_settings(
                 ],
             }],
             ..MpiSettings::default()
+        },
+        // The development CA's CRL (`certs revoke` adds to it).
+        revocation: RevocationSettings {
+            crl_files: vec![pki.crl()],
+            ..RevocationSettings::default()
         },
     }
 }

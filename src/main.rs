@@ -281,6 +281,16 @@ enum CertsAction {
         #[arg(long, default_value = "adapters")]
         adapters: PathBuf,
     },
+    /// Revoke a development certificate: add it to the CA's revocation list (crl.pem in --dir)
+    /// and sign the list again. A hub whose `[revocation]` reads that file refuses the
+    /// certificate once it has reloaded it.
+    Revoke {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Holder of the certificate, as in its file name: hub, registry-<name>, client-<name>.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -468,6 +478,9 @@ fn main() -> std::process::ExitCode {
                     adapters,
                 },
         } => commands::certs_init(&dir, registries, &clients, &adapters),
+        Command::Certs {
+            action: CertsAction::Revoke { dir, name },
+        } => commands::certs_revoke(&dir, &name),
         Command::Mconnect {
             action:
                 MconnectAction::Sign {

@@ -14,6 +14,7 @@ use crate::api::{self, ApiState, OpsState};
 use crate::audit::PersonalDataDigester;
 use crate::catalog::{AccessMatrix, Catalog, Grant};
 use crate::config::{QueueKind, Settings, SettingsError};
+use crate::crypto::revocation::Revocation;
 use crate::crypto::sealing::Sealer;
 use crate::domain::Idno;
 use crate::exchange::Exchanger;
@@ -90,12 +91,40 @@ pub fn load_catalog(settings: &Settings) -> anyhow::Result<(Catalog, AccessMatri
     Ok((catalog, access))
 }
 
+/// Loads the CRLs of `[revocation]`; each must be signed by a CA of `tls.client_ca` or
+/// `mconnect.trust_ca`.
+async fn load_revocation(settings: &Settings) -> anyhow::Result<Revocation> {
+    let mut issuers = Vec::new();
+    for (key, path) in [
+        ("tls.client_ca", &settings.tls.client_ca),
+        ("mconnect.trust_ca", &settings.mconnect.trust_ca),
+    ] {
+        issuers.extend(
+            openssl::x509::X509::stack_from_pem(&read(path, key)?)
+                .with_context(|| format!("setting `{key}`: not PEM certificates"))?,
+        );
+    }
+    let sources = settings.revocation.sources();
+    let count = sources.len();
+    let revocation = Revocation::load(sources, settings.revocation.stale_policy, issuers)
+        .await
+        .context("settings `revocation.*`")?;
+    if revocation.is_enabled() {
+        info!(sources = count, "certificate revocation lists loaded");
+    } else {
+        warn!("no certificate revocation list configured: revocation is not checked");
+    }
+    Ok(revocation)
+}
+
 /// The provider side: agencies and their grants from the settings; answers signed with the
-/// hub's MConnect identity; agency signatures trusted when they chain to the client CA.
+/// hub's MConnect identity; agency signatures trusted when they chain to the client CA and
+/// (JWS) are not revoked.
 fn build_provider(
     settings: &Settings,
     exchanger: Exchanger,
     mpi: Arc<MasterIndex>,
+    revocation: &Revocation,
 ) -> anyhow::Result<crate::provider::Provider> {
     use crate::crypto::jws::{JwsSigner, JwsVerifier};
     use crate::crypto::wssec::{SigningIdentity, TrustAnchors};
@@ -112,7 +141,9 @@ fn build_provider(
         ),
         trust: Arc::new(TrustAnchors::from_pem(&client_ca).context("setting `tls.client_ca`")?),
         jws_verifier: Arc::new(
-            JwsVerifier::from_pem(&client_ca).context("setting `tls.client_ca`")?,
+            JwsVerifier::from_pem(&client_ca)
+                .context("setting `tls.client_ca`")?
+                .with_revocation(revocation.clone()),
         ),
     };
     let agencies = settings.agencies.iter().map(|agency| Agency {
@@ -163,19 +194,22 @@ impl Application {
             );
         }
 
+        let revocation = load_revocation(&settings).await?;
         let mconnect = MconnectClient::new(
             &read(&settings.mconnect.signing_cert, "mconnect.signing_cert")?,
             &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
             &read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?,
             Duration::from_secs(settings.mconnect.timestamp_ttl_secs),
         )
-        .context("settings `mconnect.*`")?;
-        let tls = crate::crypto::tls::mutual_tls_acceptor(
+        .context("settings `mconnect.*`")?
+        .with_revocation(revocation.clone());
+        let mut tls = crate::crypto::tls::mutual_tls_acceptor(
             &settings.tls.cert,
             &settings.tls.key,
             &settings.tls.client_ca,
         )
         .context("settings `tls.*`")?;
+        crate::crypto::tls::refuse_revoked_clients(&mut tls, revocation.clone());
 
         let metrics = HubMetrics::new();
         let queue_config = &settings.queue;
@@ -226,7 +260,7 @@ impl Application {
                 .map(|c| (c.id.clone(), c.callback_urls.clone()))
                 .collect(),
         );
-        let workers = start_workers(
+        let mut workers = start_workers(
             exchanger.clone(),
             QueueSettings {
                 concurrency_per_registry: queue_config.concurrency_per_registry,
@@ -236,6 +270,11 @@ impl Application {
                 breaker_cooldown: Duration::from_millis(queue_config.breaker_cooldown_ms),
             },
         );
+        if revocation.is_enabled() {
+            workers.push(
+                revocation.spawn_refresh(Duration::from_secs(settings.revocation.refresh_secs)),
+            );
+        }
         let api_listener = TcpListener::bind(settings.server.listen).with_context(|| {
             format!(
                 "setting `server.listen`: cannot bind {}",
@@ -268,7 +307,12 @@ impl Application {
             .iter()
             .map(|access| (access.client.clone(), access.roles.clone()))
             .collect();
-        let provider = Arc::new(build_provider(&settings, exchanger.clone(), mpi.clone())?);
+        let provider = Arc::new(build_provider(
+            &settings,
+            exchanger.clone(),
+            mpi.clone(),
+            &revocation,
+        )?);
         let exchanger_for_ops = exchanger.clone();
         let api = api::api_server(
             api_listener,

@@ -332,6 +332,54 @@ fn sign_names_the_missing_key_file() {
 }
 
 #[test]
+fn certs_revoke_adds_the_holder_to_the_ca_crl() {
+    let dir = pki();
+    let crl_file = dir.path().join("crl.pem");
+    let crl = || openssl::x509::X509Crl::from_pem(&std::fs::read(&crl_file).unwrap()).unwrap();
+    assert!(
+        crl().get_revoked().is_none(),
+        "certs init writes an empty CRL"
+    );
+    let client = openssl::x509::X509::from_pem(
+        &std::fs::read(dir.path().join("client-case-management.pem")).unwrap(),
+    )
+    .unwrap();
+    let revoke = |name: &str| {
+        hub(
+            &[
+                "certs",
+                "revoke",
+                "--dir",
+                dir.path().to_str().unwrap(),
+                "--name",
+                name,
+            ],
+            b"",
+        )
+    };
+
+    let output = revoke("client-case-management");
+
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Revoked client-case-management"));
+    let crl = crl();
+    let ca =
+        openssl::x509::X509::from_pem(&std::fs::read(dir.path().join("ca.pem")).unwrap()).unwrap();
+    assert!(crl.verify(&ca.public_key().unwrap()).unwrap());
+    assert!(matches!(
+        crl.get_by_serial(client.serial_number()),
+        openssl::x509::CrlStatus::Revoked(_)
+    ));
+    let output = revoke("client-nobody");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--name"));
+}
+
+#[test]
 fn the_demo_completes_a_signed_exchange_and_exits_zero_with_once() {
     let dir = tempfile::tempdir().unwrap();
     let adapters = Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters");

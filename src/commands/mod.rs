@@ -13,7 +13,7 @@ use anyhow::Context;
 
 use crate::catalog::{Catalog, ContractPart};
 use crate::config::Settings;
-use crate::crypto::pki::{PkiLayout, init_dev_pki};
+use crate::crypto::pki::{PkiLayout, init_dev_pki, revoke_in_dev_pki};
 use crate::crypto::wssec::{self, SigningIdentity, TrustAnchors};
 use crate::simulate::population::Population;
 use crate::simulate::{self, Behaviour, SimulatorConfig};
@@ -203,11 +203,37 @@ pub fn certs_init(
     } else {
         writeln!(out, "Development PKI in {}:", dir.display())?;
         for holder in created {
-            writeln!(out, "  created {holder}.pem and {holder}.key")?;
+            if holder == "crl" {
+                writeln!(out, "  created crl.pem (the CA's revocation list, empty)")?;
+            } else {
+                writeln!(out, "  created {holder}.pem and {holder}.key")?;
+            }
         }
         writeln!(
             out,
             "Private keys are mode 0600. Never use them outside development."
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `certs revoke`: add a development certificate to the CA's revocation list.
+pub fn certs_revoke(dir: &Path, holder: &str) -> anyhow::Result<ExitCode> {
+    let layout = PkiLayout::new(dir);
+    let added = revoke_in_dev_pki(&layout, holder)
+        .with_context(|| format!("--name: cannot revoke `{holder}` in `{}`", dir.display()))?;
+    let mut out = std::io::stdout().lock();
+    if added {
+        writeln!(
+            out,
+            "Revoked {holder}; {} signed again.",
+            layout.crl().display()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{holder} was already revoked; {} signed again.",
+            layout.crl().display()
         )?;
     }
     Ok(ExitCode::SUCCESS)

@@ -9,7 +9,8 @@
 //!   base64 of its DER), optionally followed by intermediate CA certificates; `kid` is the
 //!   lower-case hex SHA-256 of the signer certificate DER (informational, not used to pick keys);
 //!   `iat` and `exp` are integer Unix seconds inside the *protected* header, so the signature
-//!   covers freshness;
+//!   covers freshness; `iat` at most [`CLOCK_SKEW`] ahead and `exp - iat` at most
+//!   [`MAX_LIFETIME`] (a verifier setting), so that no token stays valid for long;
 //! * `crit` is refused (no extension is understood), and so are `b64` (RFC 7797 unencoded
 //!   payloads) and the key-conveying parameters `jwk`, `jku` and `x5u`: the key comes from the
 //!   chain-verified `x5c` certificate only; duplicate header parameters are refused;
@@ -24,12 +25,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
 use openssl::pkey::{Id as PKeyId, PKey, Private};
 use openssl::rsa::Padding;
 use openssl::sign::{Signer, Verifier};
 use openssl::x509::X509;
 use serde_json::{Map, Value};
+
+use super::revocation::{Revocation, RevocationError};
+use super::x509::ChainError;
 
 // ---------------------------------------------------------------------------
 // Limits and constants
@@ -45,6 +48,9 @@ pub const MAX_X5C_CERTS: usize = 5;
 pub const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 /// Default token lifetime (`exp - iat`).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+/// Default longest lifetime (`exp - iat`) a verifier accepts; see
+/// [`JwsVerifier::with_max_lifetime`].
+pub const MAX_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// The only signature algorithm of the profile.
 pub const ALG_RS256: &str = "RS256";
 /// Minimum RSA modulus size for signing and verification.
@@ -71,10 +77,17 @@ pub enum JwsError {
     /// `iat` lies further in the future than [`CLOCK_SKEW`].
     #[error("JWS not yet valid (issued in the future)")]
     NotYetValid,
+    /// `exp - iat` is longer than the verifier's maximum lifetime.
+    #[error("JWS lifetime (exp - iat) exceeds {max_secs} seconds")]
+    LifetimeTooLong { max_secs: u64 },
     /// The `x5c` certificate does not chain to a trust anchor at the verification time, or its
     /// key is not acceptable.
     #[error("untrusted JWS signer: {0}")]
     UntrustedSigner(String),
+    /// The `x5c` certificate chain verified, but a certificate in it is revoked or not covered by
+    /// a current CRL.
+    #[error("JWS signer refused: {0}")]
+    Revoked(#[source] RevocationError),
     /// The signature does not verify with the `x5c` certificate key.
     #[error("JWS signature does not verify")]
     BadSignature,
@@ -174,12 +187,16 @@ pub fn certificate_kid(cert_der: &[u8]) -> String {
     hex::encode(openssl::sha::sha256(cert_der))
 }
 
-/// CA certificates the `x5c` signer certificate must chain to.
+/// CA certificates the `x5c` signer certificate must chain to, the CRLs it is checked against
+/// and the longest token lifetime accepted.
 #[derive(Clone)]
 pub struct JwsVerifier {
     /// Trust anchors; an `X509Store` is built from them for every verification because the
     /// verification time is a store parameter.
     cas: Vec<X509>,
+    /// Longest `exp - iat` accepted.
+    max_lifetime: Duration,
+    revocation: Revocation,
 }
 
 impl fmt::Debug for JwsVerifier {
@@ -191,6 +208,8 @@ impl fmt::Debug for JwsVerifier {
             .collect();
         f.debug_struct("JwsVerifier")
             .field("ca_common_names", &subjects)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("revocation", &self.revocation)
             .finish()
     }
 }
@@ -203,21 +222,43 @@ impl JwsVerifier {
         if cas.is_empty() {
             return Err(JwsError::Key("CA bundle contains no certificate".into()));
         }
-        Ok(Self { cas })
+        Ok(Self {
+            cas,
+            max_lifetime: MAX_LIFETIME,
+            revocation: Revocation::disabled(),
+        })
+    }
+
+    /// Checks every certificate of the signer's chain against the CRLs of `revocation`
+    /// (none by default).
+    pub fn with_revocation(mut self, revocation: Revocation) -> Self {
+        self.revocation = revocation;
+        self
+    }
+
+    /// Accepts tokens whose `exp - iat` is at most `max_lifetime` (default [`MAX_LIFETIME`]),
+    /// so that a signer cannot mint a token that stays valid for years.
+    pub fn with_max_lifetime(mut self, max_lifetime: Duration) -> Self {
+        self.max_lifetime = max_lifetime;
+        self
     }
 
     /// Verifies `cert` (with untrusted `intermediates`) against the anchors at `now`.
     fn verify_chain(&self, cert: &X509, intermediates: Vec<X509>, now: SystemTime) -> Result<()> {
         let now_secs = i64::try_from(unix_secs(now)?)
             .map_err(|_| JwsError::UntrustedSigner("verification time out of range".into()))?;
-        super::x509::verify_chain_at(
+        super::x509::verify_chain_and_revocation_at(
             &self.cas,
             cert,
             intermediates,
             now_secs,
             Some(MAX_CHAIN_DEPTH as u32),
+            &self.revocation,
         )
-        .map_err(JwsError::UntrustedSigner)
+        .map_err(|error| match error {
+            ChainError::Untrusted(reason) => JwsError::UntrustedSigner(reason),
+            ChainError::Revocation(error) => JwsError::Revoked(error),
+        })
     }
 }
 
@@ -301,10 +342,12 @@ pub fn sign_compact(
 /// Checks, in order: size; exactly three unpadded base64url parts; header is a JSON object
 /// without duplicate parameters; `alg == "RS256"`; no `crit`, `b64`, `jwk`, `jku`, `x5u`, `enc`,
 /// `zip`; `typ` absent or `JOSE`; integer `iat` and `exp` with `exp > iat`; `x5c` (signer first,
-/// then optional intermediates) chain-verified against the anchors at `now`; signer subject has
-/// exactly one plain-text CN; RSA key of at least 2048 bits; RS256 signature over
+/// then optional intermediates) chain-verified against the anchors at `now`, each certificate
+/// of the chain not revoked by the verifier's CRLs (when it has any); signer subject has
+/// exactly one plain-text CN; signer certificate fit to sign messages
+/// ([`super::x509::check_message_signer`]: key usage, extended key usage, not a CA); RSA key of at least 2048 bits; RS256 signature over
 /// `b64(header) '.' b64(payload)`; `exp` > `now`; `iat` not more than [`CLOCK_SKEW`] ahead of
-/// `now`.
+/// `now`; `exp - iat` at most the verifier's maximum lifetime ([`MAX_LIFETIME`] by default).
 pub fn verify_compact(jws: &str, verifier: &JwsVerifier, now: SystemTime) -> Result<VerifiedJws> {
     if jws.len() > MAX_JWS_BYTES {
         return Err(JwsError::TooLarge);
@@ -347,6 +390,8 @@ pub fn verify_compact(jws: &str, verifier: &JwsVerifier, now: SystemTime) -> Res
 
     verifier.verify_chain(&cert, certs.collect(), now)?;
     let signer_common_name = common_name(&cert)?;
+    super::x509::check_message_signer(&cert)
+        .map_err(|error| JwsError::UntrustedSigner(error.to_string()))?;
     let public_key = cert.public_key().map_err(untrusted)?;
     if public_key.id() != PKeyId::RSA {
         return Err(JwsError::UntrustedSigner(
@@ -379,6 +424,12 @@ pub fn verify_compact(jws: &str, verifier: &JwsVerifier, now: SystemTime) -> Res
     }
     if header.iat > now_secs.saturating_add(CLOCK_SKEW.as_secs()) {
         return Err(JwsError::NotYetValid);
+    }
+    // `parse_header` made sure that exp > iat.
+    if header.exp - header.iat > verifier.max_lifetime.as_secs() {
+        return Err(JwsError::LifetimeTooLong {
+            max_secs: verifier.max_lifetime.as_secs(),
+        });
     }
     Ok(VerifiedJws {
         payload,
@@ -511,20 +562,8 @@ fn b64url_decode(part: &str, what: &str) -> Result<Vec<u8>> {
 
 /// The single subject CN of `cert`.
 fn common_name(cert: &X509) -> Result<String> {
-    let mut names = cert.subject_name().entries_by_nid(Nid::COMMONNAME);
-    let (Some(cn), None) = (names.next(), names.next()) else {
-        return Err(JwsError::UntrustedSigner(
-            "signer certificate must have exactly one subject CN".into(),
-        ));
-    };
-    let bad_cn = || JwsError::UntrustedSigner("signer CN is not valid text".into());
-    let cn = cn.data().to_string().map_err(|_| bad_cn())?;
-    // Refuse NULs and other controls (`registry-civil\0.evil`) and undecodable bytes, which
-    // `to_string` turns into U+FFFD: the CN identifies the peer.
-    if cn.is_empty() || cn.chars().any(|c| c.is_control() || c == '\u{FFFD}') {
-        return Err(bad_cn());
-    }
-    Ok(cn)
+    super::x509::single_common_name(cert)
+        .map_err(|error| JwsError::UntrustedSigner(format!("signer certificate: {error}")))
 }
 
 /// Attacker-controlled header text made safe for an error message.
@@ -582,8 +621,9 @@ mod tests {
     use crate::crypto::pki::{CertificateRole, KeyPair, generate_ca, issue_leaf};
     use openssl::asn1::Asn1Time;
     use openssl::rsa::Rsa;
+    use openssl::x509::X509Extension;
     use openssl::x509::X509NameBuilder;
-    use openssl::x509::extension::BasicConstraints;
+    use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
     use std::sync::OnceLock;
 
     /// Two CAs; CA A issues two signers, CA B one. RSA keys are generated once per test run.
@@ -954,6 +994,22 @@ mod tests {
         issuer_key: &PKey<Private>,
         is_ca: bool,
     ) -> X509 {
+        let extensions = if is_ca {
+            vec![BasicConstraints::new().critical().ca().build().unwrap()]
+        } else {
+            Vec::new()
+        };
+        issue_with(key, cns, issuer, issuer_key, extensions)
+    }
+
+    /// A certificate for `key` with the given subject CNs and extensions, issued by `issuer`.
+    fn issue_with(
+        key: &PKey<Private>,
+        cns: &[&str],
+        issuer: &X509,
+        issuer_key: &PKey<Private>,
+        extensions: Vec<X509Extension>,
+    ) -> X509 {
         let mut name = X509NameBuilder::new().unwrap();
         name.append_entry_by_text("O", "test").unwrap();
         for cn in cns {
@@ -965,13 +1021,14 @@ mod tests {
         b.set_subject_name(&name).unwrap();
         b.set_issuer_name(issuer.subject_name()).unwrap();
         b.set_pubkey(key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        // An hour back, so that a token signed at the test's `now` finds it valid.
+        let an_hour_ago = unix_secs(SystemTime::now()).unwrap() as i64 - 3600;
+        b.set_not_before(&Asn1Time::from_unix(an_hour_ago as _).unwrap())
             .unwrap();
         b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
             .unwrap();
-        if is_ca {
-            let bc = BasicConstraints::new().critical().ca().build().unwrap();
-            b.append_extension(bc).unwrap();
+        for extension in extensions {
+            b.append_extension(extension).unwrap();
         }
         b.sign(issuer_key, MessageDigest::sha256()).unwrap();
         b.build()
@@ -1049,6 +1106,153 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_not_meant_for_signing_is_untrusted() {
+        // Trusted chain, one plain CN and a valid signature, but the certificate is not a
+        // message signer's.
+        let f = fixture();
+        let now = now();
+        let key = &f.signer_a.key;
+        let ca = &f.ca_a;
+        let leaf = |extensions| {
+            issue_with(
+                key,
+                &["registry-civil"],
+                &ca.certificate,
+                &ca.key,
+                extensions,
+            )
+        };
+        let refused: Vec<(&str, Vec<X509Extension>)> = vec![
+            (
+                "keyCertSign only",
+                vec![KeyUsage::new().critical().key_cert_sign().build().unwrap()],
+            ),
+            (
+                "keyEncipherment only",
+                vec![KeyUsage::new().key_encipherment().build().unwrap()],
+            ),
+            (
+                "timeStamping only",
+                vec![ExtendedKeyUsage::new().time_stamping().build().unwrap()],
+            ),
+            (
+                "codeSigning and OCSP signing",
+                vec![
+                    ExtendedKeyUsage::new()
+                        .code_signing()
+                        .other("OCSPSigning")
+                        .build()
+                        .unwrap(),
+                ],
+            ),
+            (
+                "CA:TRUE",
+                vec![BasicConstraints::new().critical().ca().build().unwrap()],
+            ),
+        ];
+        for (name, extensions) in refused {
+            let t = token_with_cert(key, &leaf(extensions), now);
+            let e = verify_compact(&t, &verifier_a(), now).unwrap_err();
+            assert!(matches!(e, JwsError::UntrustedSigner(_)), "{name}: {e:?}");
+        }
+        let accepted: Vec<(&str, Vec<X509Extension>)> = vec![
+            ("no extensions", Vec::new()),
+            (
+                "nonRepudiation",
+                vec![
+                    KeyUsage::new()
+                        .critical()
+                        .non_repudiation()
+                        .build()
+                        .unwrap(),
+                ],
+            ),
+            (
+                "digitalSignature and clientAuth, CA:FALSE",
+                vec![
+                    KeyUsage::new()
+                        .critical()
+                        .digital_signature()
+                        .build()
+                        .unwrap(),
+                    ExtendedKeyUsage::new().client_auth().build().unwrap(),
+                    BasicConstraints::new().critical().build().unwrap(),
+                ],
+            ),
+        ];
+        for (name, extensions) in accepted {
+            let t = token_with_cert(key, &leaf(extensions), now);
+            verify_compact(&t, &verifier_a(), now).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+        // The CA's own key signing as a registry.
+        let ca_signer = signer_of(&f.ca_a);
+        let t = sign_compact(PAYLOAD, &ca_signer, now, TTL).unwrap();
+        let e = verify_compact(&t, &verifier_a(), now).unwrap_err();
+        assert!(matches!(e, JwsError::UntrustedSigner(_)), "{e:?}");
+    }
+
+    #[test]
+    fn a_revoked_or_uncovered_signer_is_refused() {
+        use crate::crypto::pki::{revoked_entry, sign_crl};
+        use crate::crypto::revocation::StalePolicy;
+        use openssl::x509::X509Crl;
+        let f = fixture();
+        let now = now();
+        let secs = unix_secs(now).unwrap() as i64;
+        let at = |unix: i64| Asn1Time::from_unix(unix as _).unwrap();
+        let revoked = X509::from_der(f.signer_a2.certificate_der()).unwrap();
+        let crl = sign_crl(
+            &f.ca_a,
+            vec![revoked_entry(revoked.serial_number(), &at(secs - 60)).unwrap()],
+            1,
+            &at(secs - 3600),
+            &at(secs + 3600),
+        )
+        .unwrap();
+        let verifier = |policy| {
+            let revocation = Revocation::from_crls(
+                vec![X509Crl::from_der(&crl.to_der().unwrap()).unwrap()],
+                policy,
+                vec![f.ca_a.certificate.clone()],
+            )
+            .unwrap();
+            JwsVerifier::from_pem(&[f.ca_a_pem.clone(), f.ca_b_pem.clone()].concat())
+                .unwrap()
+                .with_revocation(revocation)
+        };
+        let refuse = verifier(StalePolicy::Refuse);
+
+        let t = sign_compact(PAYLOAD, &f.signer_a2, now, TTL).unwrap();
+        let e = verify_compact(&t, &refuse, now).unwrap_err();
+        assert!(
+            matches!(e, JwsError::Revoked(RevocationError::Revoked { .. })),
+            "{e:?}"
+        );
+        assert_no_payload(&e);
+        let t = sign_compact(PAYLOAD, &f.signer_a, now, TTL).unwrap();
+        assert_eq!(
+            verify_compact(&t, &refuse, now).unwrap().signer_common_name,
+            "registry-civil"
+        );
+        // CA B is trusted but has no CRL.
+        let t = sign_compact(PAYLOAD, &f.signer_b, now, TTL).unwrap();
+        let e = verify_compact(&t, &refuse, now).unwrap_err();
+        assert!(
+            matches!(e, JwsError::Revoked(RevocationError::NoCrl { .. })),
+            "{e:?}"
+        );
+        // Two hours later the CRL is out of date.
+        let later = now + Duration::from_secs(2 * 3600);
+        let t = sign_compact(PAYLOAD, &f.signer_a, later, TTL).unwrap();
+        let e = verify_compact(&t, &refuse, later).unwrap_err();
+        assert!(
+            matches!(e, JwsError::Revoked(RevocationError::Stale { .. })),
+            "{e:?}"
+        );
+        verify_compact(&t, &verifier(StalePolicy::Warn), later).unwrap();
+    }
+
+    #[test]
     fn ambiguous_common_name_is_untrusted() {
         // Trusted chain and valid signature, but the CN cannot identify the peer.
         let f = fixture();
@@ -1097,6 +1301,45 @@ mod tests {
         .unwrap();
         let e = verify_compact(&jws, &verifier_a(), now).unwrap_err();
         assert!(matches!(e, JwsError::NotYetValid), "{e:?}");
+    }
+
+    #[test]
+    fn a_lifetime_beyond_the_maximum_fails() {
+        let f = fixture();
+        let now = now();
+        let hour = Duration::from_secs(3600);
+        // The most a signer may ask for by default, and its own-clock skew, are accepted.
+        let longest = sign_compact(PAYLOAD, &f.signer_a, now, MAX_LIFETIME).unwrap();
+        verify_compact(&longest, &verifier_a(), now).unwrap();
+        let ahead = sign_compact(PAYLOAD, &f.signer_a, now + CLOCK_SKEW, MAX_LIFETIME).unwrap();
+        verify_compact(&ahead, &verifier_a(), now).unwrap();
+
+        for lifetime in [MAX_LIFETIME + Duration::from_secs(1), 2 * hour] {
+            let jws = sign_compact(PAYLOAD, &f.signer_a, now, lifetime).unwrap();
+            let e = verify_compact(&jws, &verifier_a(), now).unwrap_err();
+            assert!(matches!(e, JwsError::LifetimeTooLong { .. }), "{e:?}");
+        }
+        // An exp in 2100.
+        let h = header_json(&f.signer_a, now, |h| h["exp"] = 4_102_444_800u64.into());
+        let e = verify_compact(&sign_raw(&h, PAYLOAD, &f.signer_a.key), &verifier_a(), now)
+            .unwrap_err();
+        assert!(matches!(e, JwsError::LifetimeTooLong { .. }), "{e:?}");
+
+        // The maximum is the verifier's.
+        let lenient = verifier_a().with_max_lifetime(3 * hour);
+        let jws = sign_compact(PAYLOAD, &f.signer_a, now, 2 * hour).unwrap();
+        verify_compact(&jws, &lenient, now).unwrap();
+        let strict = verifier_a().with_max_lifetime(Duration::from_secs(60));
+        let e = verify_compact(
+            &sign_compact(PAYLOAD, &f.signer_a, now, TTL).unwrap(),
+            &strict,
+            now,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, JwsError::LifetimeTooLong { max_secs: 60 }),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod jws;
 pub mod offload;
 pub mod pki;
+pub mod revocation;
 pub mod sealing;
 pub mod tls;
 pub mod wssec;

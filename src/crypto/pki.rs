@@ -6,16 +6,19 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use openssl::asn1::Asn1Time;
+use openssl::asn1::{Asn1IntegerRef, Asn1Object, Asn1OctetString, Asn1Time, Asn1TimeRef};
 use openssl::bn::{BigNum, MsbOption};
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::extension::{
-    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
+    BasicConstraints, CrlNumber, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
 };
-use openssl::x509::{X509, X509NameBuilder};
+use openssl::x509::{
+    X509, X509Crl, X509CrlBuilder, X509Extension, X509NameBuilder, X509Revoked, X509RevokedBuilder,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -31,6 +34,10 @@ pub enum PkiError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the development CA certificate has no subject key identifier")]
+    NoKeyIdentifier,
+    #[error("`{0}` was not issued by the development CA")]
+    NotIssuedByCa(PathBuf),
 }
 
 /// What a leaf certificate is for.
@@ -149,6 +156,125 @@ pub fn issue_leaf(
     })
 }
 
+/// How long a development CRL stays current (its nextUpdate).
+const DEV_CRL_DAYS: u32 = 30;
+
+/// A CRL entry revoking the certificate with `serial` as of `revoked_at`.
+pub fn revoked_entry(
+    serial: &Asn1IntegerRef,
+    revoked_at: &Asn1TimeRef,
+) -> Result<X509Revoked, PkiError> {
+    let mut entry = X509RevokedBuilder::new()?;
+    entry.set_serial_number(serial)?;
+    entry.set_revocation_date(revoked_at)?;
+    Ok(entry.build())
+}
+
+/// Signs CRL number `number` of `ca`, listing `revoked`, issued at `this_update` and current until
+/// `next_update`.
+pub fn sign_crl(
+    ca: &KeyPair,
+    revoked: Vec<X509Revoked>,
+    number: u32,
+    this_update: &Asn1TimeRef,
+    next_update: &Asn1TimeRef,
+) -> Result<X509Crl, PkiError> {
+    let mut builder = X509CrlBuilder::new()?;
+    builder.set_issuer_name(ca.certificate.subject_name())?;
+    builder.set_last_update(this_update)?;
+    builder.set_next_update(next_update)?;
+    // authorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING }
+    let key_id = ca
+        .certificate
+        .subject_key_id()
+        .ok_or(PkiError::NoKeyIdentifier)?
+        .as_slice();
+    let key_id_length = u8::try_from(key_id.len()).map_err(|_| PkiError::NoKeyIdentifier)?;
+    let mut authority_key_id = vec![0x30, key_id_length + 2, 0x80, key_id_length];
+    authority_key_id.extend_from_slice(key_id);
+    let oid = Asn1Object::from_str("2.5.29.35")?;
+    let value = Asn1OctetString::new_from_bytes(&authority_key_id)?;
+    builder.append_extension(X509Extension::new_from_der(&oid, false, &value)?)?;
+    builder.append_extension(CrlNumber::new(BigNum::from_u32(number)?)?.build()?)?;
+    for entry in revoked {
+        builder.add_revoked(entry)?;
+    }
+    builder.sort()?;
+    builder.sign(&ca.key, MessageDigest::sha256())?;
+    Ok(builder.build()?)
+}
+
+/// The number of `crl` (0 without a crlNumber).
+fn crl_number(crl: &X509Crl) -> Result<u32, PkiError> {
+    Ok(match crl.extension::<CrlNumber>()? {
+        Some((_, number)) => number.to_bn()?.to_dec_str()?.parse().unwrap_or(0),
+        None => 0,
+    })
+}
+
+/// Adds the certificate of `holder` to the development CA's CRL (`crl.pem`) and signs the next
+/// CRL. Returns false when it was already revoked (the CRL is renewed all the same).
+pub fn revoke_in_dev_pki(layout: &PkiLayout, holder: &str) -> Result<bool, PkiError> {
+    let ca = read_pair(&layout.ca_cert(), &layout.ca_key())?;
+    let certificate = X509::from_pem(&read(&layout.cert(holder))?)?;
+    if certificate
+        .issuer_name()
+        .try_cmp(ca.certificate.subject_name())?
+        .is_ne()
+        || !certificate.verify(&ca.key)?
+    {
+        return Err(PkiError::NotIssuedByCa(layout.cert(holder)));
+    }
+    write_dev_crl(layout, &ca, Some(&certificate))
+}
+
+/// Signs the next development CRL, current for [`DEV_CRL_DAYS`] days, with the entries of the
+/// current `crl.pem` (if any) and `revoke`. Returns whether `revoke` was added.
+fn write_dev_crl(
+    layout: &PkiLayout,
+    ca: &KeyPair,
+    revoke: Option<&X509>,
+) -> Result<bool, PkiError> {
+    let (mut entries, number) = match layout.crl().is_file() {
+        true => {
+            let crl = X509Crl::from_pem(&read(&layout.crl())?)?;
+            let entries = match crl.get_revoked() {
+                Some(revoked) => revoked
+                    .iter()
+                    .map(|entry| entry.to_owned())
+                    .collect::<Result<Vec<_>, _>>()?,
+                None => Vec::new(),
+            };
+            (entries, crl_number(&crl)?)
+        }
+        false => (Vec::new(), 0),
+    };
+    let now = Asn1Time::days_from_now(0)?;
+    let mut added = false;
+    if let Some(certificate) = revoke
+        && !entries
+            .iter()
+            .any(|entry| entry.serial_number() == certificate.serial_number())
+    {
+        entries.push(revoked_entry(certificate.serial_number(), &now)?);
+        added = true;
+    }
+    let next_update = Asn1Time::days_from_now(DEV_CRL_DAYS)?;
+    let crl = sign_crl(ca, entries, number + 1, &now, &next_update)?;
+    write_file(&layout.crl(), &crl.to_pem()?, 0o644)?;
+    Ok(added)
+}
+
+/// Whether the development CRL is missing or out of date within a day.
+fn dev_crl_needs_signing(layout: &PkiLayout) -> Result<bool, PkiError> {
+    if !layout.crl().is_file() {
+        return Ok(true);
+    }
+    let crl = X509Crl::from_pem(&read(&layout.crl())?)?;
+    let tomorrow = Asn1Time::days_from_now(1)?;
+    Ok(crl.next_update().is_none_or(|next| next < tomorrow))
+}
+
 /// File names of the development PKI inside its folder.
 pub struct PkiLayout {
     pub dir: PathBuf,
@@ -169,6 +295,10 @@ impl PkiLayout {
     }
     pub fn key(&self, holder: &str) -> PathBuf {
         self.dir.join(format!("{holder}.key"))
+    }
+    /// The CA's certificate revocation list (PEM).
+    pub fn crl(&self) -> PathBuf {
+        self.dir.join("crl.pem")
     }
     /// Whether the CA already exists (the demo then reuses it).
     pub fn exists(&self) -> bool {
@@ -207,21 +337,23 @@ fn write_pair(layout: &PkiLayout, holder: &str, pair: &KeyPair) -> Result<(), Pk
     write_file(&layout.cert(holder), &pair.certificate_pem()?, 0o644)
 }
 
+fn read(path: &Path) -> Result<Vec<u8>, PkiError> {
+    fs::read(path).map_err(|source| PkiError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 fn read_pair(cert: &Path, key: &Path) -> Result<KeyPair, PkiError> {
-    let read = |path: &Path| {
-        fs::read(path).map_err(|source| PkiError::Read {
-            path: path.to_owned(),
-            source,
-        })
-    };
     Ok(KeyPair {
         certificate: X509::from_pem(&read(cert)?)?,
         key: PKey::private_key_from_pem(&read(key)?)?,
     })
 }
 
-/// Creates (or completes) a development PKI in `layout.dir`: the CA, the hub, one certificate
-/// per registry and one per client. Existing files are kept. Returns the holders created.
+/// Creates (or completes) a development PKI in `layout.dir`: the CA, its CRL (`crl`, empty at
+/// first), the hub, one certificate per registry and one per client. Existing files are kept
+/// (the CRL is renewed when it is about to go out of date). Returns what was created.
 pub fn init_dev_pki(
     layout: &PkiLayout,
     registries: &[String],
@@ -241,6 +373,13 @@ pub fn init_dev_pki(
         created.push("ca".to_string());
         ca
     };
+    // An existing CRL keeps its entries and is renewed before it goes out of date.
+    if dev_crl_needs_signing(layout)? {
+        if !layout.crl().is_file() {
+            created.push("crl".to_string());
+        }
+        write_dev_crl(layout, &ca, None)?;
+    }
     let mut holders = vec![("hub".to_string(), CertificateRole::ServerAndClient)];
     holders.extend(
         registries
@@ -286,7 +425,13 @@ mod tests {
         .unwrap();
         assert_eq!(
             created,
-            ["ca", "hub", "registry-civil", "client-case-management"]
+            [
+                "ca",
+                "crl",
+                "hub",
+                "registry-civil",
+                "client-case-management"
+            ]
         );
 
         let ca = X509::from_pem(&fs::read(layout.ca_cert()).unwrap()).unwrap();
@@ -316,6 +461,88 @@ mod tests {
             .to_string()
             .unwrap();
         assert_eq!(common_name, "case-management");
+    }
+
+    #[test]
+    fn leaves_may_sign_messages_and_the_ca_may_not() {
+        use crate::crypto::x509::{SignerCertificateError, check_message_signer};
+        use openssl::x509::{X509ExtendedKeyUsage, X509KeyUsage};
+        let ca = generate_ca("test CA").unwrap();
+        for (role, purposes) in [
+            (
+                CertificateRole::ServerAndClient,
+                X509ExtendedKeyUsage::SSL_SERVER | X509ExtendedKeyUsage::SSL_CLIENT,
+            ),
+            (CertificateRole::Client, X509ExtendedKeyUsage::SSL_CLIENT),
+        ] {
+            let leaf = issue_leaf(&ca, "holder", role).unwrap().certificate;
+            let usage = leaf.key_usage().unwrap();
+            assert!(
+                usage.contains(X509KeyUsage::DIGITAL_SIGNATURE | X509KeyUsage::KEY_ENCIPHERMENT),
+                "{role:?}"
+            );
+            assert_eq!(leaf.extended_key_usage(), Some(purposes), "{role:?}");
+            assert_eq!(check_message_signer(&leaf), Ok(()), "{role:?}");
+        }
+        assert_eq!(
+            check_message_signer(&ca.certificate),
+            Err(SignerCertificateError::CertificateAuthority)
+        );
+    }
+
+    #[test]
+    fn the_crl_starts_empty_and_revoking_adds_holders_to_it() {
+        use crate::crypto::revocation::{Revocation, RevocationError, StalePolicy};
+        let dir = tempfile::tempdir().unwrap();
+        let layout = PkiLayout::new(dir.path());
+        init_dev_pki(&layout, &[], &["case-management".to_string()]).unwrap();
+        let ca = X509::from_pem(&fs::read(layout.ca_cert()).unwrap()).unwrap();
+        let load = |path: &Path| X509::from_pem(&fs::read(path).unwrap()).unwrap();
+        let client = load(&layout.cert("client-case-management"));
+        let hub = load(&layout.cert("hub"));
+        let revocation = || {
+            let crl = X509Crl::from_pem(&fs::read(layout.crl()).unwrap()).unwrap();
+            assert!(crl.verify(&ca.public_key().unwrap()).unwrap());
+            Revocation::from_crls(vec![crl], StalePolicy::Refuse, vec![ca.clone()]).unwrap()
+        };
+        revocation().is_revoked(&client, &ca).unwrap();
+        revocation().is_revoked(&hub, &ca).unwrap();
+
+        assert!(revoke_in_dev_pki(&layout, "client-case-management").unwrap());
+        assert!(matches!(
+            revocation().is_revoked(&client, &ca),
+            Err(RevocationError::Revoked { .. })
+        ));
+        revocation().is_revoked(&hub, &ca).unwrap();
+        // Again: nothing to add, the CRL is renewed; then a second holder.
+        assert!(!revoke_in_dev_pki(&layout, "client-case-management").unwrap());
+        assert!(revoke_in_dev_pki(&layout, "hub").unwrap());
+        let crl = X509Crl::from_pem(&fs::read(layout.crl()).unwrap()).unwrap();
+        assert_eq!(crl.get_revoked().map(|r| r.len()), Some(2));
+        assert_eq!(crl_number(&crl).unwrap(), 4);
+        assert!(revocation().is_revoked(&client, &ca).is_err());
+        assert!(revocation().is_revoked(&hub, &ca).is_err());
+        // Init keeps the CRL, entries included.
+        let created = init_dev_pki(&layout, &[], &["case-management".to_string()]).unwrap();
+        assert!(created.is_empty(), "{created:?}");
+        assert!(revocation().is_revoked(&client, &ca).is_err());
+
+        // A certificate of another CA, or no certificate at all.
+        let stranger = issue_leaf(
+            &generate_ca("other CA").unwrap(),
+            "stranger",
+            CertificateRole::Client,
+        )
+        .unwrap();
+        write_pair(&layout, "stranger", &stranger).unwrap();
+        assert!(matches!(
+            revoke_in_dev_pki(&layout, "stranger"),
+            Err(PkiError::NotIssuedByCa(_))
+        ));
+        assert!(matches!(
+            revoke_in_dev_pki(&layout, "nobody"),
+            Err(PkiError::Read { .. })
+        ));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use crate::crypto::jws::{self, JwsError, JwsSigner, JwsVerifier};
+use crate::crypto::revocation::Revocation;
 use crate::crypto::wssec::{self, SigningIdentity, TrustAnchors, WsSecurityError};
+use crate::crypto::x509::PeerCertificateCheck;
 use crate::mconnect::xml::MAX_MESSAGE_BYTES;
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +99,8 @@ pub struct MconnectClient {
     trust: std::sync::Arc<TrustAnchors>,
     jws_signer: std::sync::Arc<JwsSigner>,
     jws_verifier: std::sync::Arc<JwsVerifier>,
+    /// What a registry's TLS certificate is checked against once connected.
+    peer_check: std::sync::Arc<PeerCertificateCheck>,
     timestamp_ttl: Duration,
     /// Signing and verification run here, off the async workers.
     crypto: crate::crypto::offload::CryptoPool,
@@ -123,7 +127,9 @@ impl MconnectClient {
             .https_only(true)
             .no_proxy()
             .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(30));
+            .pool_idle_timeout(Duration::from_secs(30))
+            // Exposes the registry's certificate on each response, for `check_peer`.
+            .tls_info(true);
         for certificate in reqwest::Certificate::from_pem_bundle(trust_pem)
             .map_err(|error| ClientSetupError::Tls(error.to_string()))?
         {
@@ -138,9 +144,46 @@ impl MconnectClient {
             trust: std::sync::Arc::new(trust),
             jws_signer: std::sync::Arc::new(jws_signer),
             jws_verifier: std::sync::Arc::new(jws_verifier),
+            peer_check: std::sync::Arc::new(
+                PeerCertificateCheck::from_pem(trust_pem)
+                    .map_err(|error| ClientSetupError::Tls(error.to_string()))?,
+            ),
             timestamp_ttl,
             crypto: Default::default(),
         })
+    }
+
+    /// Checks registries' TLS certificates and the certificate chains of signed REST answers
+    /// (JWS) against `revocation`.
+    pub fn with_revocation(mut self, revocation: Revocation) -> Self {
+        self.jws_verifier = std::sync::Arc::new(
+            (*self.jws_verifier)
+                .clone()
+                .with_revocation(revocation.clone()),
+        );
+        self.peer_check =
+            std::sync::Arc::new((*self.peer_check).clone().with_revocation(revocation));
+        self
+    }
+
+    /// Refuses a response whose TLS peer is not the registry: its certificate must carry the
+    /// destination's pinned common name and not be revoked. The request has been sent by then;
+    /// the TLS layer alone checked the peer before.
+    fn check_peer(
+        &self,
+        response: &reqwest::Response,
+        destination: &Destination<'_>,
+    ) -> Result<(), CallError> {
+        let peer = response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate());
+        self.peer_check
+            .check(peer, destination.expected_signer)
+            .map(|_| ())
+            .map_err(|error| {
+                CallError::Connect(format!("registry TLS certificate refused: {error}"))
+            })
     }
 
     /// Posts `body` and returns the status and the size-limited answer body, within the
@@ -164,6 +207,7 @@ impl MconnectClient {
                 .send()
                 .await
                 .map_err(|error| CallError::Connect(describe(&error)))?;
+            self.check_peer(&response, destination)?;
             let status = response.status().as_u16();
             if response
                 .content_length()
@@ -371,14 +415,10 @@ impl MconnectClient {
     }
 }
 
-/// The common name of a DER certificate.
+/// The single common name of a DER certificate; none when it has no or several.
 pub fn common_name(certificate_der: &[u8]) -> Option<String> {
     let certificate = openssl::x509::X509::from_der(certificate_der).ok()?;
-    let entry = certificate
-        .subject_name()
-        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
-        .next()?;
-    entry.data().to_string().ok()
+    crate::crypto::x509::single_common_name(&certificate).ok()
 }
 
 /// A reqwest error with its causes, which carry the useful part (refused, reset, TLS).

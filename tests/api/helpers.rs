@@ -39,6 +39,11 @@ pub struct SpawnOptions {
     pub queue: Option<esocial_hub::config::QueueConfig>,
     /// Callback URLs registered for the case-management client.
     pub callback_urls: Vec<String>,
+    /// CRL settings; the shared development CA's `crl.pem` when absent.
+    pub revocation: Option<esocial_hub::config::RevocationSettings>,
+    /// Registries whose simulator presents the hub's TLS certificate instead of its own (same
+    /// CA, same address, another holder).
+    pub impostor_tls: Vec<&'static str>,
     /// `server.body_read_timeout_ms`, overriding the default.
     pub body_read_timeout_ms: Option<u64>,
 }
@@ -102,13 +107,18 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
                 std::fs::read(pki.key(&holder)).unwrap(),
             ),
         };
+        let tls_holder = if options.impostor_tls.contains(&registry.name.as_str()) {
+            "hub"
+        } else {
+            holder.as_str()
+        };
         let simulator = esocial_hub::simulate::start(
             &catalog,
             &registry.name,
             SimulatorConfig {
                 listen: "127.0.0.1:0".parse().unwrap(),
-                tls_cert: pki.cert(&holder),
-                tls_key: pki.key(&holder),
+                tls_cert: pki.cert(tls_holder),
+                tls_key: pki.key(tls_holder),
                 client_ca: pki.ca_cert(),
                 signing_cert_pem,
                 signing_key_pem,
@@ -142,6 +152,9 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         settings.queue = queue;
     }
     settings.clients[0].callback_urls = options.callback_urls.clone();
+    if let Some(revocation) = options.revocation {
+        settings.revocation = revocation;
+    }
     if let Some(timeout) = options.body_read_timeout_ms {
         settings.server.body_read_timeout_ms = timeout;
     }
