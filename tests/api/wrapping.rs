@@ -4,14 +4,15 @@
 //! forges it to ask about MOTHER (in care, with a case the police may see) while keeping the
 //! police's signature as intact as the forgery allows: the wrapping attacks XSW1–XSW8 of Somorovsky
 //! et al., "On Breaking SAML: Be Whoever You Want to Be" (USENIX Security 2012), as WS-Attacker
-//! applies them to SOAP and WS-Security, and duplicate IDs. Where the forgery leaves the XML
+//! applies them to SOAP and WS-Security; duplicate IDs; extra Security headers and signatures; and
+//! comments, processing instructions and CDATA in signed text. Where the forgery leaves the XML
 //! signature itself valid, the test says so first, so that the refusal is seen to come from the
 //! hub's anti-wrapping checks and not from a broken digest. Each forgery must end in a signed fault
 //! with its stable code, naming no person, the refusal recorded and the case-management registry
 //! never asked.
 
 use esocial_hub::crypto::pki::client_holder;
-use esocial_hub::crypto::wssec::WSU_NS;
+use esocial_hub::crypto::wssec::{WSSE_NS, WSU_NS};
 use esocial_hub::mconnect::envelope::{Envelope, SOAP_NS};
 use esocial_hub::mconnect::xml;
 use esocial_hub::store::ExchangeStatus;
@@ -93,9 +94,19 @@ fn first_in_header(envelope: &str, xml: &str) -> String {
     envelope.replacen("<soap:Header>", &format!("<soap:Header>{xml}"), 1)
 }
 
+/// `envelope` with `xml` right after the `wsse:Security` header.
+fn after_security(envelope: &str, xml: &str) -> String {
+    envelope.replacen("</wsse:Security>", &format!("</wsse:Security>{xml}"), 1)
+}
+
 /// `envelope` with `xml` as the last child of `wsse:Security`.
 fn last_in_security(envelope: &str, xml: &str) -> String {
     envelope.replacen("</wsse:Security>", &format!("{xml}</wsse:Security>"), 1)
+}
+
+/// `envelope` with `xml` right before the police's `ds:Signature`.
+fn before_signature(envelope: &str, xml: &str) -> String {
+    envelope.replacen("<ds:Signature ", &format!("{xml}<ds:Signature "), 1)
 }
 
 /// `envelope` with `xml` as the last child of the police's `ds:Signature`.
@@ -466,4 +477,193 @@ async fn the_signed_body_id_in_both_id_and_wsu_id_of_the_forged_body() {
 
     // Assert
     assert_refused(&app, &forged, status, &answer, INVALID).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// More than one Security header or signature
+// ---------------------------------------------------------------------------------------------
+
+/// A `wsse:Security` header addressed to another SOAP actor (as SOAP 1.1 allows several),
+/// holding `content`.
+fn second_security_header(content: &str) -> String {
+    format!(
+        "<wsse:Security xmlns:wsse=\"{WSSE_NS}\" soap:actor=\"urn:example:next-hop\">{content}</wsse:Security>"
+    )
+}
+
+/// A second `wsse:Security` header, for another actor and holding the signed Body, ahead of
+/// the police's.
+#[tokio::test]
+async fn a_second_security_header_before_the_signed_one() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let second = second_security_header(signed.body());
+    let forged = first_in_header(
+        &signed.with_body(&forged_body(&wsu_id("forged-body"))),
+        &second,
+    );
+    assert!(dsig_verifies(&app, &forged));
+    assert_eq!(subject_as_read(&forged).as_deref(), Some(MOTHER));
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, MALFORMED).await;
+}
+
+/// A second `wsse:Security` header, for another actor and holding the signed Body, after the
+/// police's.
+#[tokio::test]
+async fn a_second_security_header_after_the_signed_one() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let second = second_security_header(signed.body());
+    let forged = after_security(
+        &signed.with_body(&forged_body(&wsu_id("forged-body"))),
+        &second,
+    );
+    assert!(dsig_verifies(&app, &forged));
+    assert_eq!(subject_as_read(&forged).as_deref(), Some(MOTHER));
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, MALFORMED).await;
+}
+
+/// A second `ds:Signature` in the Security header, ahead of the police's (the first in document
+/// order is the one a DSig library verifies): a copy of it, carrying the signed Body in its
+/// `ds:Object`.
+#[tokio::test]
+async fn a_second_signature_in_the_security_header() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let signature = element(signed.text(), "<ds:Signature ", "</ds:Signature>");
+    let copy = signature.replacen(
+        "</ds:Signature>",
+        &format!("<ds:Object>{}</ds:Object></ds:Signature>", signed.body()),
+        1,
+    );
+    let forged = before_signature(
+        &signed.with_body(&forged_body(&wsu_id("forged-body"))),
+        &copy,
+    );
+    assert!(dsig_verifies(&app, &forged));
+    assert_eq!(subject_as_read(&forged).as_deref(), Some(MOTHER));
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, MALFORMED).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Comments, processing instructions and CDATA
+// ---------------------------------------------------------------------------------------------
+
+/// A comment splitting the signed CallingUser: exclusive C14N drops it, so the digest still
+/// matches, while a reader stopping at the comment would see `2000`.
+#[tokio::test]
+async fn a_comment_inside_the_signed_calling_user() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let split = format!(
+        ">{}<!---->{}</mc:CallingUser>",
+        &OFFICER[..4],
+        &OFFICER[4..]
+    );
+    let forged = signed
+        .text()
+        .replacen(&format!(">{OFFICER}</mc:CallingUser>"), &split, 1);
+    assert_ne!(forged, signed.text());
+    assert!(dsig_verifies(&app, &forged));
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, MALFORMED).await;
+}
+
+/// A comment splitting the signed subject IDNP in the Body.
+#[tokio::test]
+async fn a_comment_inside_the_signed_subject() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let split = format!("<es:IDNP>{}<!---->{}</es:IDNP>", &CHILD[..7], &CHILD[7..]);
+    let forged = signed
+        .text()
+        .replacen(&format!("<es:IDNP>{CHILD}</es:IDNP>"), &split, 1);
+    assert_ne!(forged, signed.text());
+    assert!(dsig_verifies(&app, &forged));
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, MALFORMED).await;
+}
+
+/// A processing instruction naming another subject, between signed headers, where no digest
+/// covers it.
+#[tokio::test]
+async fn a_processing_instruction_between_signed_headers() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let forged = after_security(signed.text(), &format!("<?esocial-subject {MOTHER}?>"));
+    assert!(dsig_verifies(&app, &forged));
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, MALFORMED).await;
+}
+
+/// CDATA is only another spelling of text: exclusive C14N turns it back into text, so a subject
+/// written in CDATA is digested as what it says and the police's digest no longer matches.
+#[tokio::test]
+async fn cdata_does_not_carry_another_subject_past_the_digest() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let cdata = format!("<es:IDNP><![CDATA[{MOTHER}]]></es:IDNP>");
+    let forged = signed
+        .text()
+        .replacen(&format!("<es:IDNP>{CHILD}</es:IDNP>"), &cdata, 1);
+    assert_eq!(subject_as_read(&forged).as_deref(), Some(MOTHER));
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, INVALID).await;
+}
+
+/// The signed subject split by a CDATA section verifies, and is read whole: the subject
+/// processed is the one signed, not the text before or after the split.
+#[tokio::test]
+async fn a_signed_subject_split_by_cdata_is_read_whole() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let split = format!(
+        "<es:IDNP>{}<![CDATA[{}]]></es:IDNP>",
+        &CHILD[..7],
+        &CHILD[7..]
+    );
+    let respelled = signed
+        .text()
+        .replacen(&format!("<es:IDNP>{CHILD}</es:IDNP>"), &split, 1);
+    assert_ne!(respelled, signed.text());
+    assert!(dsig_verifies(&app, &respelled));
+
+    // Act
+    let (status, answer) = police.post_soap(&app, respelled.clone()).await;
+
+    // Assert
+    assert_eq!(status, 200, "{answer}");
+    let answer = verified_answer(&app, &respelled, &answer);
+    assert_eq!(texts(&answer, "IDNP"), [CHILD]);
 }
