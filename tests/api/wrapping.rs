@@ -4,12 +4,12 @@
 //! forges it to ask about MOTHER (in care, with a case the police may see) while keeping the
 //! police's signature as intact as the forgery allows: the wrapping attacks XSW1–XSW8 of Somorovsky
 //! et al., "On Breaking SAML: Be Whoever You Want to Be" (USENIX Security 2012), as WS-Attacker
-//! applies them to SOAP and WS-Security; duplicate IDs; extra Security headers and signatures; and
-//! comments, processing instructions and CDATA in signed text. Where the forgery leaves the XML
-//! signature itself valid, the test says so first, so that the refusal is seen to come from the
-//! hub's anti-wrapping checks and not from a broken digest. Each forgery must end in a signed fault
-//! with its stable code, naming no person, the refusal recorded and the case-management registry
-//! never asked.
+//! applies them to SOAP and WS-Security; duplicate IDs; extra Security headers and signatures;
+//! comments, processing instructions and CDATA in signed text; and a shadowed header. Where the
+//! forgery leaves the XML signature itself valid, the test says so first, so that the refusal is
+//! seen to come from the hub's anti-wrapping checks and not from a broken digest. Each forgery must
+//! end in a signed fault with its stable code, naming no person, the refusal recorded and the
+//! case-management registry never asked.
 
 use esocial_hub::crypto::pki::client_holder;
 use esocial_hub::crypto::wssec::{WSSE_NS, WSU_NS};
@@ -51,9 +51,19 @@ impl Signed {
         attribute(self.body(), "wsu:Id")
     }
 
+    /// The signed `mc:CallBasis` header, as signed.
+    fn call_basis(&self) -> &str {
+        element(&self.0, "<mc:CallBasis", "</mc:CallBasis>")
+    }
+
     /// The envelope with `replacement` where the signed Body was.
     fn with_body(&self, replacement: &str) -> String {
         self.0.replacen(self.body(), replacement, 1)
+    }
+
+    /// The envelope with `replacement` where the signed CallBasis was.
+    fn with_call_basis(&self, replacement: &str) -> String {
+        self.0.replacen(self.call_basis(), replacement, 1)
     }
 }
 
@@ -119,6 +129,12 @@ fn subject_as_read(envelope: &str) -> Option<String> {
     let document = xml::parse(envelope).ok()?;
     let envelope = Envelope::read(&document).ok()?;
     xml::child(envelope.payload()?, "IDNP").map(xml::text_of)
+}
+
+/// The MConnect header `name` as the hub would read it from `envelope`.
+fn header_as_read(envelope: &str, name: &str) -> Option<String> {
+    let document = xml::parse(envelope).ok()?;
+    Envelope::read(&document).ok()?.mconnect_header(name)
 }
 
 fn police_certificate(app: &TestApp) -> openssl::x509::X509 {
@@ -666,4 +682,101 @@ async fn a_signed_subject_split_by_cdata_is_read_whole() {
     assert_eq!(status, 200, "{answer}");
     let answer = verified_answer(&app, &respelled, &answer);
     assert_eq!(texts(&answer, "IDNP"), [CHILD]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A signed header shadowed by an unsigned one
+// ---------------------------------------------------------------------------------------------
+
+/// An unsigned CallBasis, under another prefix for the same namespace, ahead of the signed one.
+#[tokio::test]
+async fn an_unsigned_call_basis_ahead_of_the_signed_one() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let unsigned =
+        format!("<m:CallBasis xmlns:m=\"https://mconnect.gov.md\">{FORGED_BASIS}</m:CallBasis>");
+    let forged = signed.with_call_basis(&format!("{unsigned}{}", signed.call_basis()));
+    assert!(dsig_verifies(&app, &forged));
+    assert_eq!(
+        header_as_read(&forged, "CallBasis").as_deref(),
+        Some(FORGED_BASIS)
+    );
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, MALFORMED).await;
+}
+
+/// The signed CallBasis moved into a wrapper header, an unsigned one in its place.
+#[tokio::test]
+async fn the_signed_call_basis_wrapped_and_shadowed() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let unsigned = format!("<mc:CallBasis>{FORGED_BASIS}</mc:CallBasis>");
+    let forged = signed.with_call_basis(&format!("{unsigned}{}", wrapper(signed.call_basis())));
+    assert!(dsig_verifies(&app, &forged));
+    assert_eq!(
+        header_as_read(&forged, "CallBasis").as_deref(),
+        Some(FORGED_BASIS)
+    );
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, INCOMPLETE).await;
+}
+
+/// The signed CallBasis moved into the Security header, an unsigned one with an ID of its own
+/// in its place.
+#[tokio::test]
+async fn the_signed_call_basis_moved_into_the_security_header_and_shadowed() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let unsigned = format!(
+        "<mc:CallBasis{}>{FORGED_BASIS}</mc:CallBasis>",
+        wsu_id("forged-basis")
+    );
+    let forged = last_in_security(&signed.with_call_basis(&unsigned), signed.call_basis());
+    assert!(dsig_verifies(&app, &forged));
+    assert_eq!(
+        header_as_read(&forged, "CallBasis").as_deref(),
+        Some(FORGED_BASIS)
+    );
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, INCOMPLETE).await;
+}
+
+/// The signed CallBasis renamed out of the MConnect namespace (its prefix rebound on itself), an
+/// unsigned one with an ID of its own under the real name in its place.
+#[tokio::test]
+async fn the_signed_call_basis_renamed_into_another_namespace_and_shadowed() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let renamed = signed.call_basis().replacen(
+        "<mc:CallBasis ",
+        "<mc:CallBasis xmlns:mc=\"urn:example:renamed\" ",
+        1,
+    );
+    let unsigned = format!(
+        "<mc:CallBasis{}>{FORGED_BASIS}</mc:CallBasis>",
+        wsu_id("forged-basis")
+    );
+    let forged = signed.with_call_basis(&format!("{unsigned}{renamed}"));
+    assert_eq!(
+        header_as_read(&forged, "CallBasis").as_deref(),
+        Some(FORGED_BASIS)
+    );
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, INCOMPLETE).await;
 }
