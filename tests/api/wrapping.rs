@@ -5,14 +5,14 @@
 //! police's signature as intact as the forgery allows: the wrapping attacks XSW1–XSW8 of Somorovsky
 //! et al., "On Breaking SAML: Be Whoever You Want to Be" (USENIX Security 2012), as WS-Attacker
 //! applies them to SOAP and WS-Security; duplicate IDs; extra Security headers and signatures;
-//! comments, processing instructions and CDATA in signed text; and a shadowed header. Where the
-//! forgery leaves the XML signature itself valid, the test says so first, so that the refusal is
-//! seen to come from the hub's anti-wrapping checks and not from a broken digest. Each forgery must
-//! end in a signed fault with its stable code, naming no person, the refusal recorded and the
-//! case-management registry never asked.
+//! comments, processing instructions and CDATA in signed text; a shadowed header; and reference
+//! transforms that sign less than the Body. Where the forgery leaves the XML signature itself
+//! valid, the test says so first, so that the refusal is seen to come from the hub's anti-wrapping
+//! checks and not from a broken digest. Each forgery must end in a signed fault with its stable
+//! code, naming no person, the refusal recorded and the case-management registry never asked.
 
 use esocial_hub::crypto::pki::client_holder;
-use esocial_hub::crypto::wssec::{WSSE_NS, WSU_NS};
+use esocial_hub::crypto::wssec::{DS_NS, WSSE_NS, WSU_NS};
 use esocial_hub::mconnect::envelope::{Envelope, SOAP_NS};
 use esocial_hub::mconnect::xml;
 use esocial_hub::store::ExchangeStatus;
@@ -29,6 +29,9 @@ const MALFORMED: &str = "caller.malformed_message";
 const POLICE: &str = "agency-police";
 /// A legal basis the police did not sign.
 const FORGED_BASIS: &str = "Legea nr. 133/2011, art. 5";
+const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
+
 /// A request the police signed: GetActiveCases about CHILD.
 struct Signed(String);
 
@@ -160,6 +163,34 @@ fn dsig_verifies(app: &TestApp, envelope: &str) -> bool {
         bergshamra::verify(&context, envelope),
         Ok(bergshamra::VerifyResult::Valid { .. })
     )
+}
+
+/// `signed` signed again by the police with `reference` instead of its Body reference, as an
+/// agency whose own XML-DSig stack signs the Body some other way would send it. `reference`
+/// has an empty DigestValue, for the signer to fill in.
+fn resigned_with_body_reference(app: &TestApp, signed: &Signed, reference: &str) -> String {
+    let body_reference = element(
+        signed.text(),
+        &format!("<ds:Reference URI=\"#{}\"", signed.body_id()),
+        "</ds:Reference>",
+    );
+    let signature_value = element(signed.text(), "<ds:SignatureValue>", "</ds:SignatureValue>");
+    let template = signed
+        .text()
+        .replacen(body_reference, reference, 1)
+        .replacen(
+            signature_value,
+            "<ds:SignatureValue></ds:SignatureValue>",
+            1,
+        );
+    let key = std::fs::read(app.pki.key(&client_holder(POLICE))).unwrap();
+    let pkcs8 = openssl::pkey::PKey::private_key_from_pem(&key)
+        .unwrap()
+        .private_key_to_pem_pkcs8()
+        .unwrap();
+    let mut keys = bergshamra::KeysManager::new();
+    keys.add_key(bergshamra::keys::loader::load_pem_auto(&pkcs8, None).unwrap());
+    bergshamra::sign(&bergshamra::DsigContext::new(keys), &template).unwrap()
 }
 
 /// A hub with CHILD and MOTHER in care, the police as a client, and a request they signed.
@@ -773,6 +804,67 @@ async fn the_signed_call_basis_renamed_into_another_namespace_and_shadowed() {
         header_as_read(&forged, "CallBasis").as_deref(),
         Some(FORGED_BASIS)
     );
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, INCOMPLETE).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// References that sign less than the Body, or more than a bare #id
+// ---------------------------------------------------------------------------------------------
+
+/// The police's stack signs the Body through an XPath filter that leaves the subject out; the
+/// subject is then changed. The XML signature stays valid.
+#[tokio::test]
+async fn an_xpath_filter_that_leaves_the_subject_unsigned() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let reference = format!(
+        "<ds:Reference URI=\"#{id}\"><ds:Transforms>\
+<ds:Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xpath-19991116\">\
+<ds:XPath xmlns:es=\"{ES_NS}\">not(ancestor-or-self::es:IDNP)</ds:XPath></ds:Transform>\
+<ds:Transform Algorithm=\"{EXC_C14N}\"/></ds:Transforms>\
+<ds:DigestMethod Algorithm=\"{SHA256}\"/><ds:DigestValue></ds:DigestValue></ds:Reference>",
+        id = signed.body_id()
+    );
+    let resigned = resigned_with_body_reference(&app, &signed, &reference);
+    let forged = resigned.replacen(
+        &format!("<es:IDNP>{CHILD}</es:IDNP>"),
+        &format!("<es:IDNP>{MOTHER}</es:IDNP>"),
+        1,
+    );
+    assert!(dsig_verifies(&app, &forged));
+    assert_eq!(subject_as_read(&forged).as_deref(), Some(MOTHER));
+
+    // Act
+    let (status, answer) = police.post_soap(&app, forged.clone()).await;
+
+    // Assert
+    assert_refused(&app, &forged, status, &answer, INVALID).await;
+}
+
+/// The police's stack signs the whole document (`URI=""`) with the enveloped-signature
+/// transform instead of the Body by its ID; a forged Body is then hidden in the signature,
+/// which that transform leaves undigested.
+#[tokio::test]
+async fn a_whole_document_reference_with_the_enveloped_signature_transform() {
+    // Arrange
+    let (app, police, signed) = arrange().await;
+    let reference = format!(
+        "<ds:Reference URI=\"\"><ds:Transforms>\
+<ds:Transform Algorithm=\"{DS_NS}enveloped-signature\"/>\
+<ds:Transform Algorithm=\"{EXC_C14N}\"/></ds:Transforms>\
+<ds:DigestMethod Algorithm=\"{SHA256}\"/><ds:DigestValue></ds:DigestValue></ds:Reference>"
+    );
+    let resigned = resigned_with_body_reference(&app, &signed, &reference);
+    let forged = last_in_signature(
+        &resigned,
+        &format!("<ds:Object>{}</ds:Object>", forged_body("")),
+    );
+    assert!(dsig_verifies(&app, &forged));
 
     // Act
     let (status, answer) = police.post_soap(&app, forged.clone()).await;
