@@ -15,4 +15,5 @@ mod provider_contracts;
 mod queue;
 mod registries;
 mod store;
+mod wrapping;
 mod zeep;
