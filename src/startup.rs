@@ -139,7 +139,11 @@ fn build_provider(
         jws_signer: Arc::new(
             JwsSigner::from_pem(&key, &cert).context("settings `mconnect.signing_*`")?,
         ),
-        trust: Arc::new(TrustAnchors::from_pem(&client_ca).context("setting `tls.client_ca`")?),
+        trust: Arc::new(
+            TrustAnchors::from_pem(&client_ca)
+                .context("setting `tls.client_ca`")?
+                .with_revocation(revocation.clone()),
+        ),
         jws_verifier: Arc::new(
             JwsVerifier::from_pem(&client_ca)
                 .context("setting `tls.client_ca`")?

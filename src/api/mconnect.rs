@@ -395,9 +395,11 @@ fn rest_error(error: JwsError) -> ExchangeError {
     match error {
         JwsError::TooLarge => ExchangeError::MessageTooLarge(jws::MAX_JWS_BYTES),
         JwsError::Malformed(_) => ExchangeError::UnsignedMessage(error.to_string()),
-        JwsError::Expired => ExchangeError::ExpiredMessage,
+        JwsError::Expired | JwsError::LifetimeTooLong { .. } => ExchangeError::ExpiredMessage,
         JwsError::NotYetValid => ExchangeError::MessageFromFuture,
-        JwsError::UntrustedSigner(_) => ExchangeError::UntrustedSigner(error.to_string()),
+        JwsError::UntrustedSigner(_) | JwsError::Revoked(_) => {
+            ExchangeError::UntrustedSigner(error.to_string())
+        }
         _ => ExchangeError::InvalidSignature(error.to_string()),
     }
 }

@@ -237,10 +237,12 @@ impl SigningIdentity {
     }
 }
 
-/// CA certificates the BST signer certificate must chain to.
+/// CA certificates the BST signer certificate must chain to, and the revocation lists it is
+/// checked against.
 #[derive(Clone)]
 pub struct TrustAnchors {
     certs: Vec<X509>,
+    revocation: super::revocation::Revocation,
 }
 
 impl fmt::Debug for TrustAnchors {
@@ -267,7 +269,16 @@ impl TrustAnchors {
                 "CA bundle contains no certificate".into(),
             ));
         }
-        Ok(Self { certs })
+        Ok(Self {
+            certs,
+            revocation: Default::default(),
+        })
+    }
+
+    /// Also refuses signers that `revocation` lists as revoked (or whose status it cannot tell).
+    pub fn with_revocation(mut self, revocation: super::revocation::Revocation) -> Self {
+        self.revocation = revocation;
+        self
     }
 
     /// Number of certificates in the bundle.
@@ -1161,9 +1172,20 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
     })
 }
 
+/// The signer must chain to the anchors at `now`, not be revoked, and hold a certificate meant
+/// for signing messages.
 fn verify_chain(cert: &X509, trust: &TrustAnchors, now: SystemTime) -> Result<()> {
-    super::x509::verify_chain_at(&trust.certs, cert, Vec::new(), unix_secs(now)? as i64, None)
-        .map_err(WsSecurityError::UntrustedSigner)
+    super::x509::verify_chain_and_revocation_at(
+        &trust.certs,
+        cert,
+        Vec::new(),
+        unix_secs(now)?,
+        None,
+        &trust.revocation,
+    )
+    .map_err(|error| WsSecurityError::UntrustedSigner(error.to_string()))?;
+    super::x509::check_message_signer(cert)
+        .map_err(|error| WsSecurityError::UntrustedSigner(error.to_string()))
 }
 
 /// Cross-check bergshamra's verified references on its own (uppsala) DOM.

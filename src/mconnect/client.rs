@@ -156,6 +156,7 @@ impl MconnectClient {
     /// Checks registries' TLS certificates and the certificate chains of signed REST answers
     /// (JWS) against `revocation`.
     pub fn with_revocation(mut self, revocation: Revocation) -> Self {
+        self.trust = std::sync::Arc::new((*self.trust).clone().with_revocation(revocation.clone()));
         self.jws_verifier = std::sync::Arc::new(
             (*self.jws_verifier)
                 .clone()
