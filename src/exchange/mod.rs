@@ -720,9 +720,10 @@ fn map_call_error(error: &CallError, timeout: std::time::Duration) -> ExchangeEr
         CallError::TooLarge | CallError::NotText | CallError::NotJson(_) => {
             ExchangeError::RegistryInvalidResponse(error.to_string())
         }
-        CallError::Signature(_) | CallError::Jws(_) | CallError::WrongSigner { .. } => {
-            ExchangeError::RegistrySignature(error.to_string())
-        }
+        CallError::Signature(_)
+        | CallError::Jws(_)
+        | CallError::WrongSigner { .. }
+        | CallError::PeerCertificate(_) => ExchangeError::RegistrySignature(error.to_string()),
         CallError::Unbound(detail) => ExchangeError::RegistryUnboundAnswer(detail),
         CallError::Sign(_) | CallError::SignJws(_) => ExchangeError::Internal,
         CallError::Overloaded(_) => ExchangeError::Overloaded,

@@ -48,6 +48,8 @@ pub enum CallError {
     NotJson(String),
     #[error("signed answer is not bound to this request: {0}")]
     Unbound(&'static str),
+    #[error("the registry's TLS certificate is refused: {0}")]
+    PeerCertificate(String),
     #[error("signature work gave up: {0}")]
     Overloaded(#[source] crate::crypto::offload::OffloadError),
 }
@@ -182,9 +184,7 @@ impl MconnectClient {
         self.peer_check
             .check(peer, destination.expected_signer)
             .map(|_| ())
-            .map_err(|error| {
-                CallError::Connect(format!("registry TLS certificate refused: {error}"))
-            })
+            .map_err(|error| CallError::PeerCertificate(error.to_string()))
     }
 
     /// Posts `body` and returns the status and the size-limited answer body, within the

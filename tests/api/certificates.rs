@@ -145,7 +145,8 @@ async fn a_registry_whose_certificate_is_revoked_is_not_used() {
         let response = app.post_exchange(&app.request_for(service)).await;
 
         // Assert
-        let problem = assert_problem(response, 502, "registry.unavailable").await;
+        let problem = assert_problem(response, 502, "registry.invalid_signature").await;
+        assert_eq!(problem["retryable"], false);
         let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
         let record = app.store.exchange(id).await.unwrap().unwrap();
         assert_eq!(record.status, ExchangeStatus::Failed, "{service}");
@@ -171,7 +172,7 @@ async fn a_registry_presenting_another_holders_tls_certificate_is_refused() {
         .await;
 
     // Assert
-    assert_problem(refused, 502, "registry.unavailable").await;
+    assert_problem(refused, 502, "registry.invalid_signature").await;
     assert_eq!(accepted.status().as_u16(), 200);
 }
 
