@@ -88,6 +88,20 @@ fn declared_too_large(request: &HttpRequest, limit: usize) -> bool {
         .is_some_and(|length| length > limit)
 }
 
+/// The body within the size limit and the read deadline; a body declared too large is refused
+/// before any of it is read.
+async fn request_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &ApiState,
+) -> Result<Vec<u8>, ExchangeError> {
+    let limit = state.max_body_bytes;
+    if declared_too_large(request, limit) {
+        return Err(ExchangeError::MessageTooLarge(limit));
+    }
+    read_body(payload, limit, state.body_read_timeout).await
+}
+
 /// `POST /mconnect/v1/soap`.
 pub async fn soap(
     request: HttpRequest,
@@ -95,12 +109,7 @@ pub async fn soap(
     state: web::Data<ApiState>,
 ) -> HttpResponse {
     let provider = &state.provider;
-    let limit = state.max_body_bytes;
-    let body = if declared_too_large(&request, limit) {
-        Err(ExchangeError::MessageTooLarge(limit))
-    } else {
-        read_body(payload, limit, state.body_read_timeout).await
-    };
+    let body = request_body(&request, payload, &state).await;
     let body_bytes = body.as_deref().unwrap_or_default();
     let mut received = Received::new(&request, body_bytes);
     let verified = match body {
@@ -299,12 +308,7 @@ pub async fn rest(
     state: web::Data<ApiState>,
 ) -> HttpResponse {
     let provider = &state.provider;
-    let limit = state.max_body_bytes;
-    let body = if declared_too_large(&request, limit) {
-        Err(ExchangeError::MessageTooLarge(limit))
-    } else {
-        read_body(payload, limit, state.body_read_timeout).await
-    };
+    let body = request_body(&request, payload, &state).await;
     let body_bytes = body.as_deref().unwrap_or_default();
     let token = String::from_utf8_lossy(body_bytes).trim().to_string();
     let mut received = Received::new(&request, token.as_bytes());

@@ -26,7 +26,7 @@ use crate::catalog::{
 };
 use crate::crypto::sealing::Sealer;
 use crate::domain::Idno;
-use crate::mconnect::client::{CallError, Destination, MconnectClient};
+use crate::mconnect::client::{AnswerBody, CallError, Destination, MconnectClient, VerifiedAnswer};
 use crate::mconnect::envelope::{self, CallContext, Envelope};
 use crate::mconnect::xml;
 use crate::metrics::HubMetrics;
@@ -576,16 +576,6 @@ impl Exchanger {
                 self.mconnect
                     .call_soap(&destination, &unsigned, &context.message_id)
                     .await
-                    .map(|answer| {
-                        wire.request_digest = Some(answer.request_digest.clone());
-                        wire.response_digest = Some(answer.response_digest.clone());
-                        (
-                            answer.signer.clone(),
-                            answer.message_id.clone(),
-                            answer.expires,
-                            Answer::Soap(answer.text),
-                        )
-                    })
             }
             Operation::Rest { path } => {
                 let endpoint = format!("{}{path}", registry.endpoint);
@@ -612,31 +602,19 @@ impl Exchanger {
                 self.mconnect
                     .call_rest(&destination, &payload, &context.message_id)
                     .await
-                    .map(|answer| {
-                        wire.request_digest = Some(answer.request_digest.clone());
-                        wire.response_digest = Some(answer.response_digest.clone());
-                        (
-                            answer.signer.clone(),
-                            answer.message_id.clone(),
-                            answer.expires,
-                            Answer::Rest(answer.payload),
-                        )
-                    })
             }
         };
         let outcome = match answer {
-            Ok((signer, message_id, expires, answer)) => {
-                wire.message_ids.response = Some(message_id.clone());
-                match self.remember_answer(&signer, &message_id, expires).await {
-                    Ok(()) => match answer {
-                        Answer::Soap(text) => {
-                            decode_soap_answer(service, &text, message_id, signer)
-                        }
-                        Answer::Rest(payload) => {
-                            decode_rest_answer(service, &payload, message_id, signer)
-                        }
-                    }
-                    .and_then(|decoded| about_the_subject(decoded, request)),
+            Ok(answer) => {
+                wire.request_digest = Some(answer.request_digest.clone());
+                wire.response_digest = Some(answer.response_digest.clone());
+                wire.message_ids.response = Some(answer.message_id.clone());
+                match self
+                    .remember_answer(&answer.signer, &answer.message_id, answer.expires)
+                    .await
+                {
+                    Ok(()) => decode_answer(service, answer)
+                        .and_then(|decoded| about_the_subject(decoded, request)),
                     Err(error) => Err(error),
                 }
             }
@@ -701,12 +679,6 @@ fn about_the_subject(
     }
 }
 
-/// A verified answer, before decoding.
-enum Answer {
-    Soap(String),
-    Rest(Value),
-}
-
 fn map_call_error(error: &CallError, timeout: std::time::Duration) -> ExchangeError {
     match error {
         CallError::Timeout(_) => ExchangeError::RegistryTimeout(timeout.as_millis()),
@@ -741,38 +713,23 @@ fn from_failure(failure: RegistryFailure) -> ExchangeError {
     }
 }
 
-/// Reads a verified SOAP answer: a mapped fault, or the payload mapped and contract-checked.
-fn decode_soap_answer(
-    service: &Service,
-    text: &str,
-    message_id: String,
-    signer: String,
-) -> Result<Decoded, ExchangeError> {
-    let invalid = |detail: String| ExchangeError::RegistryInvalidResponse(detail);
-    let document = xml::parse(text).map_err(|error| invalid(error.to_string()))?;
-    let envelope = Envelope::read(&document).map_err(|error| invalid(error.to_string()))?;
-    let payload = envelope
-        .payload()
-        .ok_or_else(|| invalid("empty soap:Body".into()))?;
-    let data = service.decode_soap(payload).map_err(from_failure)?;
+/// Reads a verified answer: a mapped fault, or the payload mapped and contract-checked.
+fn decode_answer(service: &Service, answer: VerifiedAnswer) -> Result<Decoded, ExchangeError> {
+    let data = match &answer.body {
+        AnswerBody::Soap(text) => {
+            let invalid = |detail: String| ExchangeError::RegistryInvalidResponse(detail);
+            let document = xml::parse(text).map_err(|error| invalid(error.to_string()))?;
+            let envelope = Envelope::read(&document).map_err(|error| invalid(error.to_string()))?;
+            let payload = envelope
+                .payload()
+                .ok_or_else(|| invalid("empty soap:Body".into()))?;
+            service.decode_soap(payload).map_err(from_failure)?
+        }
+        AnswerBody::Rest(payload) => service.decode_rest(payload).map_err(from_failure)?,
+    };
     Ok(Decoded {
         data,
-        message_id,
-        signer,
-    })
-}
-
-/// Reads a verified REST answer the same way.
-fn decode_rest_answer(
-    service: &Service,
-    payload: &Value,
-    message_id: String,
-    signer: String,
-) -> Result<Decoded, ExchangeError> {
-    let data = service.decode_rest(payload).map_err(from_failure)?;
-    Ok(Decoded {
-        data,
-        message_id,
-        signer,
+        message_id: answer.message_id,
+        signer: answer.signer,
     })
 }

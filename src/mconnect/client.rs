@@ -54,24 +54,19 @@ pub enum CallError {
     Overloaded(#[source] crate::crypto::offload::OffloadError),
 }
 
-/// A REST answer whose JWS signature verified.
+/// What a verified answer carries, by transport.
 #[derive(Debug, Clone)]
-pub struct VerifiedRestAnswer {
-    /// The signed payload: `{"mconnect": …, "response": …}` or `{"mconnect": …, "error": …}`.
-    pub payload: serde_json::Value,
-    pub signer: String,
-    /// The answer's own message id (its binding to the request was checked).
-    pub message_id: String,
-    /// When the answer's signature stops being valid: a replay cache keeps its id until then.
-    pub expires: SystemTime,
-    pub request_digest: String,
-    pub response_digest: String,
+pub enum AnswerBody {
+    /// The SOAP envelope as received.
+    Soap(String),
+    /// The signed JWS payload: `{"mconnect": …, "response": …}` or `{"mconnect": …, "error": …}`.
+    Rest(serde_json::Value),
 }
 
-/// A registry answer whose WS-Security signature verified.
+/// A registry answer whose signature, signer and binding to our request verified.
 #[derive(Debug, Clone)]
 pub struct VerifiedAnswer {
-    pub text: String,
+    pub body: AnswerBody,
     /// Common name of the certificate that signed the answer.
     pub signer: String,
     /// The answer's own message id (its binding to the request was checked).
@@ -279,7 +274,7 @@ impl MconnectClient {
         destination: &Destination<'_>,
         payload: &serde_json::Value,
         message_id: &str,
-    ) -> Result<VerifiedRestAnswer, CallError> {
+    ) -> Result<VerifiedAnswer, CallError> {
         let (signer, ttl, bytes) = (
             self.jws_signer.clone(),
             self.timestamp_ttl,
@@ -325,8 +320,8 @@ impl MconnectClient {
             .filter(|id| !id.is_empty())
             .ok_or(CallError::Unbound("the answer has no messageId"))?
             .to_string();
-        Ok(VerifiedRestAnswer {
-            payload,
+        Ok(VerifiedAnswer {
+            body: AnswerBody::Rest(payload),
             signer,
             message_id: answer_id,
             expires: verified.expires,
@@ -406,7 +401,7 @@ impl MconnectClient {
             ));
         }
         Ok(VerifiedAnswer {
-            text,
+            body: AnswerBody::Soap(text),
             signer,
             message_id: binding.message_id,
             expires: verified.expires,
