@@ -120,7 +120,7 @@ pub async fn soap(
         Ok(call) => provider.serve(call).await,
         Err(error) => Err(refuse(provider, &received, error).await),
     };
-    let (status, binding, body) = match outcome {
+    let (status, unsigned) = match outcome {
         Ok(served) => {
             let service = InboundService::parse(&received.service).expect("verified service");
             let binding = AnswerBinding {
@@ -129,7 +129,7 @@ pub async fn soap(
                 request_hash: received.request_hash.clone(),
             };
             let payload = render::to_xml(&format!("{}Response", service.name()), &served.answer);
-            (200, binding, payload)
+            (200, envelope::response(&binding, &payload))
         }
         Err(refused) => {
             let binding = AnswerBinding {
@@ -137,10 +137,9 @@ pub async fn soap(
                 relates_to: received.relates_to(),
                 request_hash: received.request_hash.clone(),
             };
-            (500, binding, soap_fault_body(&refused))
+            (500, soap_fault(&binding, &refused))
         }
     };
-    let unsigned = envelope::response(&binding, &body);
     let identity = provider.keys.identity.clone();
     let signed = provider
         .crypto(move || {
@@ -160,28 +159,22 @@ pub async fn soap(
     }
 }
 
-/// A SOAP 1.1 Fault for a refusal: `Client` or `Server`, the message, and the stable code.
-fn soap_fault_body(refused: &Refused) -> String {
+/// A SOAP 1.1 Fault envelope for a refusal: `Client` or `Server`, the message, the stable code.
+fn soap_fault(binding: &AnswerBinding, refused: &Refused) -> String {
     let error = &refused.error;
     let side = match error.fault() {
         crate::exchange::Fault::Caller => "Client",
         _ => "Server",
     };
-    format!(
-        "<soap:Fault xmlns:soap=\"{soap}\"><faultcode>soap:{side}</faultcode><faultstring>{text}</faultstring>\
-<detail><mc:Code xmlns:mc=\"{mc}\">{code}</mc:Code><mc:Retryable xmlns:mc=\"{mc}\">{retry}</mc:Retryable>{exchange}</detail></soap:Fault>",
-        soap = envelope::SOAP_NS,
-        mc = envelope::MCONNECT_NS,
-        text = xml::escape(&error.to_string()),
-        code = error.code(),
-        retry = error.retryable(),
-        exchange = refused
-            .exchange_id
-            .map(|id| format!(
-                "<mc:ExchangeId xmlns:mc=\"{}\">{id}</mc:ExchangeId>",
-                envelope::MCONNECT_NS
-            ))
-            .unwrap_or_default(),
+    envelope::fault(
+        binding,
+        side,
+        &error.to_string(),
+        Some(&envelope::FaultDetail {
+            code: error.code(),
+            retryable: error.retryable(),
+            exchange_id: refused.exchange_id,
+        }),
     )
 }
 

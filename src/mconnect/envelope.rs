@@ -82,16 +82,34 @@ pub fn response(binding: &AnswerBinding, body_content: &str) -> String {
     )
 }
 
-/// Builds an unsigned SOAP 1.1 Fault envelope. `fault_code` is e.g. `Client.PersonNotFound`;
-/// `code`, when given, is a stable code carried as `detail/mc:Code`.
+/// What the hub says about a failure in `soap:Fault/detail` (see `contracts/provider/mconnect.xsd`).
+pub struct FaultDetail<'a> {
+    /// The stable code, e.g. `caller.replayed_message`.
+    pub code: &'a str,
+    pub retryable: bool,
+    /// The exchange-log record of the refusal, if it was recorded.
+    pub exchange_id: Option<uuid::Uuid>,
+}
+
+/// Builds an unsigned SOAP 1.1 Fault envelope. `fault_code` is e.g. `Client.PersonNotFound`.
 pub fn fault(
     binding: &AnswerBinding,
     fault_code: &str,
     fault_string: &str,
-    code: Option<&str>,
+    detail: Option<&FaultDetail<'_>>,
 ) -> String {
-    let detail = code
-        .map(|code| format!("<detail><mc:Code>{}</mc:Code></detail>", xml::escape(code)))
+    let detail = detail
+        .map(|detail| {
+            format!(
+                "<detail><mc:Code>{}</mc:Code><mc:Retryable>{}</mc:Retryable>{}</detail>",
+                xml::escape(detail.code),
+                detail.retryable,
+                detail
+                    .exchange_id
+                    .map(|id| format!("<mc:ExchangeId>{id}</mc:ExchangeId>"))
+                    .unwrap_or_default()
+            )
+        })
         .unwrap_or_default();
     response(
         binding,
@@ -269,7 +287,11 @@ mod tests {
             &binding,
             "Client.PersonNotFound",
             "unknown person",
-            Some("caller.subject_not_found"),
+            Some(&FaultDetail {
+                code: "caller.subject_not_found",
+                retryable: false,
+                exchange_id: None,
+            }),
         );
         let document = xml::parse(&text).unwrap();
         let envelope = Envelope::read(&document).unwrap();
