@@ -265,6 +265,9 @@ struct Request {
     message_id: String,
     /// The subject the request asks about (checked in the answer; never reported).
     subject: String,
+    /// Every other IDNP the request carries (the calling user, a corrupted or forged
+    /// subject): none may come back in an answer, nor any IDNP at all in a refusal.
+    other_idnps: Vec<String>,
     /// SHA-256 (hex) of what the hub reads: the exchange log's `request_digest`.
     digest: String,
     /// `RequestHash` / `requestHash` the answer must carry.
@@ -916,6 +919,8 @@ fn build(spec: &Spec, world: &World, now: SystemTime) -> Result<Request, BoxErro
             (format!("/mconnect/v1/{path}"), content_type, None, body)
         }
     };
+    let forged =
+        matches!(spec.kind, Kind::Tampered | Kind::WrappedBody).then(|| spec.other_subject.clone());
     // The hub reads nothing of an oversized body: its record and answer hash the empty body.
     let read: &[u8] = if spec.kind == Kind::Oversized {
         b""
@@ -935,6 +940,11 @@ fn build(spec: &Spec, world: &World, now: SystemTime) -> Result<Request, BoxErro
         body: body.into_bytes(),
         message_id,
         subject: spec.subject.clone(),
+        other_idnps: forged
+            .into_iter()
+            .chain([wire_subject, spec.calling_user.clone()])
+            .filter(|idnp| *idnp != spec.subject)
+            .collect(),
     })
 }
 
@@ -951,6 +961,7 @@ fn replay_of(original: &Request) -> Request {
         body: original.body.clone(),
         message_id: original.message_id.clone(),
         subject: original.subject.clone(),
+        other_idnps: original.other_idnps.clone(),
         digest: original.digest.clone(),
         hash: original.hash.clone(),
     }
@@ -1333,7 +1344,10 @@ fn check_soap(world: &World, request: &Request, outcome: &Outcome) -> Verdict {
         );
     }
     let bound = if verdict.answered {
-        relates_to == request.message_id
+        // An answer's binding must be complete, with the one hash algorithm accepted.
+        envelope
+            .binding()
+            .is_some_and(|b| b.relates_to == request.message_id && b.request_hash == request.hash)
     } else {
         relates_to.is_empty() || relates_to == request.message_id
     };
@@ -1357,9 +1371,8 @@ fn check_soap(world: &World, request: &Request, outcome: &Outcome) -> Verdict {
         }
         let answer = element_json(payload);
         check_answer(world, request, &answer, &mut verdict);
-    } else if !verdict.answered {
-        check_no_subject(request, text, &mut verdict);
     }
+    check_no_idnp(request, text, verdict.answered, &mut verdict);
     verdict
 }
 
@@ -1451,6 +1464,7 @@ fn check_rest(world: &World, request: &Request, outcome: &Outcome) -> Verdict {
         if request.kind == Kind::Valid {
             check_answer(world, request, &payload["response"], &mut verdict);
         }
+        check_no_idnp(request, &payload.to_string(), true, &mut verdict);
         return verdict;
     }
 
@@ -1510,21 +1524,25 @@ fn check_rest(world: &World, request: &Request, outcome: &Outcome) -> Verdict {
             "another relatesTo",
         );
     }
-    check_no_subject(
+    check_no_idnp(
         request,
         &String::from_utf8_lossy(&outcome.body),
+        false,
         &mut verdict,
     );
     verdict
 }
 
-/// A refusal says why, never about whom.
-fn check_no_subject(request: &Request, text: &str, verdict: &mut Verdict) {
-    if text.contains(&request.subject) {
+/// A refusal says why, never about whom; an answer names its subject and no one else.
+fn check_no_idnp(request: &Request, text: &str, answered: bool, verdict: &mut Verdict) {
+    if !answered && text.contains(&request.subject) {
+        verdict.problem("privacy", "no IDNP in the refusal", "the subject's IDNP");
+    }
+    if request.other_idnps.iter().any(|idnp| text.contains(idnp)) {
         verdict.problem(
             "privacy",
-            "no subject IDNP in the refusal",
-            "the subject IDNP",
+            "no IDNP of the request but the subject's",
+            "another IDNP of the request",
         );
     }
 }
@@ -1557,6 +1575,20 @@ fn check_answer(world: &World, request: &Request, answer: &Value, verdict: &mut 
             if answer["idnp"] != request.subject.as_str() {
                 verdict.problem("answer", "the subject asked about", "another subject");
             }
+        }
+    }
+    // `hasActiveCase` speaks of the cases the agency may learn of, not of the others.
+    if request.service == InboundService::ActiveCases
+        && let Some(flag) = answer.get("hasActiveCase")
+    {
+        let flag = *flag == true || *flag == "true";
+        let released = answer["cases"].as_array().is_some_and(|c| !c.is_empty());
+        if flag != released {
+            verdict.problem(
+                "answer",
+                "hasActiveCase as the released cases say",
+                format!("hasActiveCase {flag} with released cases {released}"),
+            );
         }
     }
 }
@@ -2030,8 +2062,9 @@ fn render_report(world: &World, results: &Results) -> String {
          `X-JWS-Signature` for a refusal); the binding (`RequestHash` of the bytes the hub read, \
          `RelatesTo` the request's `MessageId`, which a refusal may leave empty when the \
          headers were never read); on answers, every field `provider::released_fields` lists \
-         covered by the agency's grant, case types within the grant, the subject asked about; \
-         on refusals, no subject IDNP. Then the exchange log: exactly one inbound row per \
+         covered by the agency's grant, case types within the grant, the subject asked about, \
+         no other IDNP of the request (the calling user's); on refusals, no IDNP of the request \
+         at all. Then the exchange log: exactly one inbound row per \
          request (matched by the digest of the request), with its agency, status and code, \
          and released fields within the grant."
             .into(),
