@@ -20,6 +20,8 @@
 //! - `BENCH_SEED` (20261201): the mix and its order;
 //! - `BENCH_SUBJECTS` (40): persons of the synthetic population registered in the master index
 //!   (besides the case-management fixtures' subjects);
+//! - `BENCH_STORE_DIR` (the system's temporary directory): where the hub's SQLite file (and the
+//!   development PKI) live, e.g. `/dev/shm` to tell the store's synchronous commits apart;
 //! - `BENCH_REPORT` (`reports/inbound-load.md`): where the Markdown report is written.
 
 use std::collections::BTreeMap;
@@ -333,6 +335,7 @@ struct Knobs {
     concurrency: usize,
     seed: u64,
     subjects: usize,
+    store_dir: Option<PathBuf>,
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -352,6 +355,9 @@ impl Knobs {
             concurrency: (env_number("BENCH_CONCURRENCY", 16) as usize).max(1),
             seed: env_number("BENCH_SEED", 20_261_201),
             subjects: (env_number("BENCH_SUBJECTS", 40) as usize).max(1),
+            store_dir: std::env::var_os("BENCH_STORE_DIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
         }
     }
 }
@@ -433,7 +439,10 @@ fn tls_client(pki: &PkiLayout, holder: &str, pool: usize) -> Result<reqwest::Cli
 
 async fn start_world(knobs: &Knobs) -> Result<World, BoxError> {
     esocial_hub::telemetry::init("warn", false);
-    let dir = tempfile::tempdir()?;
+    let dir = match &knobs.store_dir {
+        Some(parent) => tempfile::tempdir_in(parent)?,
+        None => tempfile::tempdir()?,
+    };
     let pki = PkiLayout::new(dir.path().join("pki"));
     let catalog = Catalog::load(&adapters_dir(), &contracts_dir())?;
     let registries: Vec<String> = catalog.registries().map(|r| r.name.clone()).collect();
@@ -1762,6 +1771,7 @@ struct Results {
     signing: Duration,
     load_before: String,
     load_after: String,
+    cpu: CpuUse,
 }
 
 async fn run(knobs: &Knobs) -> Result<usize, BoxError> {
@@ -1787,6 +1797,7 @@ async fn run(knobs: &Knobs) -> Result<usize, BoxError> {
     let requests = Arc::new(requests);
 
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cpu = CpuMeter::start();
     eprintln!(
         "inbound_load: sending {} requests from {} tasks",
         requests.len(),
@@ -1799,6 +1810,7 @@ async fn run(knobs: &Knobs) -> Result<usize, BoxError> {
         knobs.concurrency,
     )
     .await?;
+    let cpu = cpu.stop();
     let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
     eprintln!("inbound_load: checking the answers and the exchange log");
@@ -1849,6 +1861,7 @@ async fn run(knobs: &Knobs) -> Result<usize, BoxError> {
         signing,
         load_before,
         load_after,
+        cpu,
     };
     let report = render_report(&world, &results);
     let mut out = std::io::stdout().lock();
@@ -1863,6 +1876,78 @@ async fn run(knobs: &Knobs) -> Result<usize, BoxError> {
     std::fs::write(&path, report)?;
     eprintln!("inbound_load: report written to {}", path.display());
     Ok(count)
+}
+
+/// CPU time (user + system, seconds) this process has used so far.
+fn own_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces; utime and
+    // stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    command_output("getconf", &["CLK_TCK"])
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The machine's CPU time so far from /proc/stat, in ticks: (busy, idle, waiting for I/O).
+fn machine_ticks() -> Option<(f64, f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let values: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let (idle, iowait) = (*values.get(3)?, *values.get(4)?);
+    let busy: f64 = values.iter().take(8).sum::<f64>() - idle - iowait;
+    Some((busy, idle, iowait))
+}
+
+/// How busy this process and the machine were during the load.
+struct CpuMeter {
+    started: Instant,
+    own: Option<f64>,
+    machine: Option<(f64, f64, f64)>,
+}
+
+struct CpuUse {
+    wall: f64,
+    own: Option<f64>,
+    /// Shares of all CPU time: busy, idle, waiting for I/O.
+    machine: Option<(f64, f64, f64)>,
+}
+
+impl CpuMeter {
+    fn start() -> Self {
+        Self {
+            started: Instant::now(),
+            own: own_cpu_seconds(),
+            machine: machine_ticks(),
+        }
+    }
+
+    fn stop(self) -> CpuUse {
+        let own = self
+            .own
+            .and_then(|before| Some(own_cpu_seconds()? - before));
+        let machine = self.machine.and_then(|(b0, i0, w0)| {
+            let (b1, i1, w1) = machine_ticks()?;
+            let (busy, idle, wait) = (b1 - b0, i1 - i0, w1 - w0);
+            let total = busy + idle + wait;
+            (total > 0.0).then(|| (busy / total, idle / total, wait / total))
+        });
+        CpuUse {
+            wall: self.started.elapsed().as_secs_f64(),
+            own,
+            machine,
+        }
+    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -1906,6 +1991,23 @@ fn memory() -> String {
                 .ok()?;
             Some(format!("{:.1} GiB", kb / 1024.0 / 1024.0))
         })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The file system type holding `path` (longest mount-point prefix in /proc/mounts).
+fn filesystem_of(path: &Path) -> String {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let (_, mount, kind) = (parts.next()?, parts.next()?, parts.next()?);
+            path.starts_with(mount)
+                .then(|| (mount.len(), kind.to_string()))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, kind)| kind)
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -1980,8 +2082,17 @@ fn render_report(world: &World, results: &Results) -> String {
     line(String::new());
     line("```sh".into());
     line(format!(
-        "BENCH_N={} BENCH_CONCURRENCY={} BENCH_SEED={} BENCH_SUBJECTS={} scripts/bench-inbound.sh",
-        knobs.n, knobs.concurrency, knobs.seed, knobs.subjects
+        "BENCH_N={} BENCH_CONCURRENCY={} BENCH_SEED={} BENCH_SUBJECTS={}{} \
+         scripts/bench-inbound.sh",
+        knobs.n,
+        knobs.concurrency,
+        knobs.seed,
+        knobs.subjects,
+        knobs
+            .store_dir
+            .as_ref()
+            .map(|d| format!(" BENCH_STORE_DIR={}", d.display()))
+            .unwrap_or_default()
     ));
     line("```".into());
     line(String::new());
@@ -2009,14 +2120,15 @@ fn render_report(world: &World, results: &Results) -> String {
 
     line("## Settings".into());
     line(String::new());
-    line(
-        "- Hub: `demo::embedded_settings` (2 API workers, SQLite with 4 connections, \
-         `server.max_body_bytes` = 64 KiB), the demo agencies and their grants, a simulator \
-         for every registry (only case management is called), over mTLS on loopback; a fresh \
-         development PKI and database. Logs at `RUST_LOG` (default `warn`: one line per \
-         refusal)."
-            .into(),
-    );
+    let store_dir = knobs.store_dir.clone().unwrap_or_else(std::env::temp_dir);
+    line(format!(
+        "- Hub: `demo::embedded_settings` (2 API workers, SQLite with 4 connections, the file \
+         on {}, `server.max_body_bytes` = 64 KiB), the demo agencies and their grants, a \
+         simulator for every registry (only case management is called), over mTLS on \
+         loopback; a fresh development PKI and database. Logs at `RUST_LOG` (default `warn`: \
+         one line per refusal).",
+        filesystem_of(&store_dir)
+    ));
     let outcomes: Vec<String> = results
         .subjects
         .outcomes
@@ -2335,6 +2447,25 @@ fn render_report(world: &World, results: &Results) -> String {
         "- Wall time of the load phase, tasks started to tasks joined: {:.2} s.",
         results.wall.as_secs_f64()
     ));
+    let cpu = &results.cpu;
+    if let Some(own) = cpu.own {
+        line(format!(
+            "- CPU during the load: this process (hub, simulators and load generator) used \
+             {own:.1} CPU-s, {:.0} % of the {cores} CPUs over {:.1} s{}.",
+            100.0 * own / (cpu.wall * cores.max(1) as f64),
+            cpu.wall,
+            match cpu.machine {
+                Some((busy, idle, wait)) => format!(
+                    "; the whole machine (other work included) was {:.0} % busy, {:.0} % idle \
+                     and {:.0} % waiting for I/O",
+                    100.0 * busy,
+                    100.0 * idle,
+                    100.0 * wait
+                ),
+                None => String::new(),
+            }
+        ));
+    }
     line(
         "- Latency: from just before the request is handed to the HTTP client to the last byte \
          of the answer (TLS, the hub's verification, checks, records, the case-management call \
