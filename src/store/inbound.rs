@@ -32,21 +32,33 @@ pub struct CaseEventRow {
     pub sealed_event: String,
 }
 
+/// How often expired message ids are swept out of the replay cache.
+const SWEEP_EVERY_MS: i64 = 1_000;
+
 impl Store {
     /// Remembers that `sender` used `message_id`, until `expires_at_ms` (when the message's
     /// signature expires). Returns `false`, changing nothing, if the id was already used: the
-    /// message is a replay. Expired entries are swept on the way.
+    /// message is a replay. Expired entries are swept on the way, at most once a second.
     pub async fn remember_message(
         &self,
         sender: &str,
         message_id: &str,
         expires_at_ms: i64,
     ) -> Result<bool, StoreError> {
+        use std::sync::atomic::Ordering;
         let now = now_millis();
-        sqlx::query("DELETE FROM mconnect_seen_messages WHERE expires_at < $1")
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+        let last = self.last_sweep.load(Ordering::Relaxed);
+        if now - last >= SWEEP_EVERY_MS
+            && self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            sqlx::query("DELETE FROM mconnect_seen_messages WHERE expires_at < $1")
+                .bind(now)
+                .execute(self.pool())
+                .await?;
+        }
         let inserted = sqlx::query(
             "INSERT INTO mconnect_seen_messages (sender, message_id, expires_at) \
              VALUES ($1, $2, $3) ON CONFLICT (sender, message_id) DO NOTHING",

@@ -40,6 +40,8 @@ pub enum Backend {
 pub struct Store {
     pool: sqlx::AnyPool,
     backend: Backend,
+    /// When expired message ids were last swept (epoch milliseconds).
+    last_sweep: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Store {
@@ -73,7 +75,11 @@ impl Store {
         }
         let pool = options.connect(url).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            last_sweep: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -183,7 +183,7 @@ async fn message_ids_are_remembered_across_connections(url: String) {
             .await
             .unwrap()
     );
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     // Kept at least until it was remembered, then swept by the next insert.
     assert!(
         second
