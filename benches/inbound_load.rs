@@ -990,6 +990,7 @@ fn soap_body(
         call_basis: headers.call_basis.clone().unwrap_or_default(),
         call_reason: headers.call_reason.clone().unwrap_or_default(),
         message_id: headers.message_id.clone(),
+        delivery: None,
     };
     let mut unsigned = envelope::request(&context, &payload_element(operation, request));
     if headers.call_basis.is_none() {

@@ -257,8 +257,14 @@ impl Exchanger {
         let Some(grant) = self.access.grant(&claimed.client_id, &service.id).cloned() else {
             return fail("caller.access_denied").await;
         };
-        let (outcome, wire) = self.call_registry(&service, &entity, &request).await;
         let attempts = claimed.attempts.max(0) as u32;
+        let delivery = crate::mconnect::envelope::Delivery {
+            exchange_id: exchange_id.to_string(),
+            attempt: attempts.max(1),
+        };
+        let (outcome, wire) = self
+            .call_registry(&service, &entity, &request, delivery)
+            .await;
         let label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
         self.observe(&service.id, label, started);
         match outcome {

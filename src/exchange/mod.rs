@@ -27,7 +27,7 @@ use crate::catalog::{
 use crate::crypto::sealing::Sealer;
 use crate::domain::Idno;
 use crate::mconnect::client::{AnswerBody, CallError, Destination, MconnectClient, VerifiedAnswer};
-use crate::mconnect::envelope::{self, CallContext, Envelope};
+use crate::mconnect::envelope::{self, CallContext, Delivery, Envelope};
 use crate::mconnect::xml;
 use crate::metrics::HubMetrics;
 use crate::queue::QueueBackend;
@@ -328,7 +328,11 @@ impl Exchanger {
         .await?;
         info!(%exchange_id, service = %service.id, "exchange accepted");
 
-        let (outcome, wire) = self.call_registry(service, entity, request).await;
+        let delivery = Delivery {
+            exchange_id: exchange_id.to_string(),
+            attempt: 1,
+        };
+        let (outcome, wire) = self.call_registry(service, entity, request, delivery).await;
         let completed_at = OffsetDateTime::now_utc();
         let log_outcome = wire.outcome(&outcome);
         let outcome_label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
@@ -525,6 +529,7 @@ impl Exchanger {
         service: &Service,
         entity: &Idno,
         request: &ExchangeRequest,
+        delivery: Delivery,
     ) -> (Result<Decoded, ExchangeError>, Wire) {
         let Some(registry) = self.catalog.registry(&service.registry) else {
             return (Err(ExchangeError::Internal), Wire::default());
@@ -555,6 +560,7 @@ impl Exchanger {
             call_basis: request.purpose.legal_basis.clone(),
             call_reason: request.purpose.reason.clone(),
             message_id: Uuid::new_v4().to_string(),
+            delivery: Some(delivery),
         };
         let mut wire = Wire {
             message_ids: MessageIds {
@@ -596,6 +602,8 @@ impl Exchanger {
                         "callBasis": context.call_basis,
                         "callReason": context.call_reason,
                         "messageId": context.message_id,
+                        "exchangeId": context.delivery.as_ref().map(|d| &d.exchange_id),
+                        "attempt": context.delivery.as_ref().map(|d| d.attempt),
                     },
                     "request": rendered,
                 });

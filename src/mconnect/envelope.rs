@@ -17,8 +17,20 @@ pub struct CallContext {
     pub call_basis: String,
     /// Purpose of the call.
     pub call_reason: String,
-    /// Unique message identifier.
+    /// Unique message identifier: a new one for every attempt, so replay caches can refuse a
+    /// message seen twice.
     pub message_id: String,
+    /// Which exchange this message delivers, and which attempt it is: the same exchange id on
+    /// every attempt, so that a registry can recognise a retry and answer it once.
+    pub delivery: Option<Delivery>,
+}
+
+/// The exchange a request belongs to and its attempt number (`mc:ExchangeId`, `mc:Attempt`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub exchange_id: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
 }
 
 /// Builds an unsigned request envelope around `body_content` (already-escaped XML).
@@ -32,12 +44,22 @@ pub fn request(context: &CallContext, body_content: &str) -> String {
             "<mc:CallBasis>{basis}</mc:CallBasis>",
             "<mc:CallReason>{reason}</mc:CallReason>",
             "<mc:MessageId>{id}</mc:MessageId>",
+            "{delivery}",
             "</soap:Header>",
             "<soap:Body>{body}</soap:Body>",
             "</soap:Envelope>"
         ),
         soap = SOAP_NS,
         mc = MCONNECT_NS,
+        delivery = context
+            .delivery
+            .as_ref()
+            .map(|d| format!(
+                "<mc:ExchangeId>{}</mc:ExchangeId><mc:Attempt>{}</mc:Attempt>",
+                xml::escape(&d.exchange_id),
+                d.attempt
+            ))
+            .unwrap_or_default(),
         user = xml::escape(&context.calling_user),
         entity = xml::escape(&context.calling_entity),
         basis = xml::escape(&context.call_basis),
@@ -245,6 +267,10 @@ mod tests {
             call_basis: "Legea nr. 123/2010, art. 12".into(),
             call_reason: "Evaluare <urgentă> & plan".into(),
             message_id: "m-1".into(),
+            delivery: Some(Delivery {
+                exchange_id: "e-1".into(),
+                attempt: 2,
+            }),
         }
     }
 
@@ -273,6 +299,11 @@ mod tests {
             envelope.mconnect_header("MessageId").as_deref(),
             Some("m-1")
         );
+        assert_eq!(
+            envelope.mconnect_header("ExchangeId").as_deref(),
+            Some("e-1")
+        );
+        assert_eq!(envelope.mconnect_header("Attempt").as_deref(), Some("2"));
         assert_eq!(envelope.payload().unwrap().tag_name().name(), "Q");
     }
 

@@ -443,6 +443,7 @@ mod tests {
             call_basis: "Legea nr. 123/2010, art. 12".into(),
             call_reason: "Evaluare <inițială> & \"plan\"".into(),
             message_id: "m-1".into(),
+            delivery: None,
         };
         let envelope = crate::mconnect::envelope::request(
             &context,

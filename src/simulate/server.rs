@@ -52,6 +52,8 @@ pub struct Behaviour {
     /// Answer every question with what is known about this person instead, as a registry that
     /// mixes up its records would.
     pub answer_about: Option<String>,
+    /// Keep every request received (shared by clones), for tests that look at the wire.
+    pub received: Option<Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 impl Behaviour {
@@ -343,6 +345,12 @@ async fn handle(
         Ok(Err(refused)) => return refused,
         Err(_) => return HttpResponse::RequestTimeout().finish(),
     };
+    if let Some(received) = &state.behaviour.received {
+        received
+            .lock()
+            .expect("not poisoned")
+            .push(String::from_utf8_lossy(&body).to_string());
+    }
     if !state.behaviour.delay.is_zero() {
         tokio::time::sleep(state.behaviour.delay).await;
     }

@@ -63,6 +63,7 @@ impl Agency {
             call_basis: "Legea nr. 45/2007, art. 8".into(),
             call_reason: "Intervenție la un apel de violență în familie".into(),
             message_id: uuid::Uuid::new_v4().to_string(),
+            delivery: None,
         }
     }
 

@@ -372,3 +372,58 @@ async fn a_registered_callback_is_signed_and_retried_until_delivered(backend: Ba
         .unwrap();
     assert_eq!((state.as_str(), attempts), ("delivered", 2));
 }
+
+/// Each attempt of one exchange is a new message (a new `MessageId`, which replay caches key
+/// on) carrying the same signed `ExchangeId` and its attempt number, so that a registry can
+/// recognise a retry.
+async fn attempts_of_one_exchange_share_a_signed_exchange_id(backend: Backend) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let Some(app) = spawn_async_app(
+        backend,
+        3,
+        SpawnOptions {
+            behaviour: Behaviour {
+                received: Some(received.clone()),
+                ..Behaviour::failing_first(1)
+            },
+            ..SpawnOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+
+    let id = app.accepted(&app.valid_request()).await;
+    let status = app.wait_until_ended(&id).await;
+
+    assert_eq!(status["status"], "completed", "{status}");
+    let messages = received.lock().unwrap().clone();
+    assert_eq!(messages.len(), 2, "one failed attempt, one that succeeded");
+    let header = |text: &str, name: &str| {
+        let document = esocial_hub::mconnect::xml::parse(text).unwrap();
+        esocial_hub::mconnect::envelope::Envelope::read(&document)
+            .unwrap()
+            .mconnect_header(name)
+            .unwrap()
+    };
+    for (attempt, text) in messages.iter().enumerate() {
+        assert_eq!(header(text, "ExchangeId"), id);
+        assert_eq!(header(text, "Attempt"), (attempt + 1).to_string());
+        assert!(text.contains("<ds:Reference"), "signed");
+    }
+    assert_ne!(
+        header(&messages[0], "MessageId"),
+        header(&messages[1], "MessageId")
+    );
+}
+
+#[tokio::test]
+async fn embedded_attempts_of_one_exchange_share_a_signed_exchange_id() {
+    attempts_of_one_exchange_share_a_signed_exchange_id(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn rabbitmq_attempts_of_one_exchange_share_a_signed_exchange_id() {
+    attempts_of_one_exchange_share_a_signed_exchange_id(Backend::Rabbit).await;
+}
