@@ -237,6 +237,9 @@ pub struct QueueConfig {
     pub breaker_cooldown_ms: u64,
     /// A queued exchange not consumed after this long is republished.
     pub republish_after_ms: u64,
+    /// The name this hub holds leases under; a restarted hub with the same name takes its
+    /// leases back at once. Default: the host name and the API's listen address.
+    pub instance_id: Option<String>,
 }
 
 impl Default for QueueConfig {
@@ -253,6 +256,7 @@ impl Default for QueueConfig {
             breaker_threshold: 5,
             breaker_cooldown_ms: 10_000,
             republish_after_ms: 60_000,
+            instance_id: None,
         }
     }
 }

@@ -197,6 +197,19 @@ impl Application {
                 "closed exchanges left in progress by a previous run as failed"
             );
         }
+        let instance = settings.queue.instance_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|name| name.trim().to_string())
+                .unwrap_or_else(|_| "localhost".into());
+            format!("{host}/{}", settings.server.listen)
+        });
+        let reclaimed = store.reclaim_leases(&instance).await?;
+        if reclaimed > 0 {
+            warn!(
+                reclaimed,
+                "took back the async exchanges a previous run of this hub was working on"
+            );
+        }
 
         let revocation = load_revocation(&settings).await?;
         let mconnect = MconnectClient::new(
@@ -250,6 +263,7 @@ impl Application {
                 lease: Duration::from_millis(queue_config.lease_ms),
             },
         )
+        .with_instance(&instance)
         .with_operators(
             settings
                 .clients

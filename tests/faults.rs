@@ -237,7 +237,11 @@ async fn a_hub_killed_mid_load_finishes_every_accepted_exchange_after_restart() 
     let db = dir.path().join("hub.db");
     let (api, ops) = (free_port(), free_port());
     let config = dir.path().join("hub.toml");
-    std::fs::write(&config, settings_toml(&pki, &db, api, ops, civil)).unwrap();
+    // A production-length lease: the exchanges the killed hub held can finish within the
+    // test's 30 s only if the restarted hub takes its own leases back at once.
+    let settings =
+        settings_toml(&pki, &db, api, ops, civil).replace("lease_ms = 1500", "lease_ms = 60000");
+    std::fs::write(&config, settings).unwrap();
     let mut hub = start_hub(&config);
     wait_live(ops).await;
     let client = client_with(&pki, &client_holder("case-management"));

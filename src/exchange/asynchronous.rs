@@ -214,7 +214,11 @@ impl Exchanger {
     pub async fn process(&self, exchange_id: Uuid) -> ProcessOutcome {
         let claimed = match self
             .store
-            .claim(exchange_id, self.retry.lease.as_millis() as i64)
+            .claim(
+                exchange_id,
+                self.retry.lease.as_millis() as i64,
+                &self.instance,
+            )
             .await
         {
             Ok(Some(claimed)) => claimed,

@@ -90,6 +90,8 @@ pub struct Exchanger {
     /// Wakes the embedded queue's workers when work arrives.
     queue_notify: Arc<tokio::sync::Notify>,
     retry: RetryPolicy,
+    /// The name this hub holds queue leases under.
+    instance: Arc<str>,
 }
 
 /// What the registry call produced before it is written to the log.
@@ -169,7 +171,14 @@ impl Exchanger {
             queue,
             queue_notify: Arc::new(tokio::sync::Notify::new()),
             retry,
+            instance: Arc::from("hub"),
         }
+    }
+
+    /// The name this hub holds queue leases under.
+    pub fn with_instance(mut self, instance: &str) -> Self {
+        self.instance = Arc::from(instance);
+        self
     }
 
     /// Clients allowed to list and replay dead letters.

@@ -161,21 +161,23 @@ impl Store {
             .collect()
     }
 
-    /// Takes an exchange for `lease_ms`, counting one more attempt. `None` when it is not
-    /// claimable (ended, or another worker holds it).
+    /// Takes an exchange for `lease_ms` on behalf of hub instance `holder`, counting one more
+    /// attempt. `None` when it is not claimable (ended, or another worker holds it).
     pub async fn claim(
         &self,
         id: uuid::Uuid,
         lease_ms: i64,
+        holder: &str,
     ) -> Result<Option<ClaimedExchange>, StoreError> {
         let now = now_millis();
         let claimed = sqlx::query(&format!(
-            "UPDATE exchanges SET queue_state = 'working', lease_until = $2, attempts = attempts + 1 \
-             WHERE id = $3 AND {CLAIMABLE}"
+            "UPDATE exchanges SET queue_state = 'working', lease_until = $2, attempts = attempts + 1, \
+             lease_holder = $4 WHERE id = $3 AND {CLAIMABLE}"
         ))
         .bind(now)
         .bind(now + lease_ms)
         .bind(id.to_string())
+        .bind(holder)
         .execute(self.pool())
         .await?;
         if claimed.rows_affected() != 1 {
@@ -216,6 +218,21 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    /// Hands back, as queued, the exchanges a previous run of hub instance `holder` was working
+    /// on when it stopped (a crash or a kill): their workers are gone, so there is no reason to
+    /// wait for the leases to run out. Returns how many.
+    pub async fn reclaim_leases(&self, holder: &str) -> Result<u64, StoreError> {
+        let reclaimed = sqlx::query(
+            "UPDATE exchanges SET queue_state = 'queued', lease_until = NULL, lease_holder = NULL \
+             WHERE status = 'in_progress' AND mode = 'async' AND queue_state = 'working' \
+             AND lease_holder = $1",
+        )
+        .bind(holder)
+        .execute(self.pool())
+        .await?;
+        Ok(reclaimed.rows_affected())
     }
 
     /// Ends a submission the queue did not confirm: failed with `hub.queue_unavailable`, and its
