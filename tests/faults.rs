@@ -448,7 +448,12 @@ async fn a_frozen_broker_gets_submissions_refused_in_bounded_time() {
     let started = std::time::Instant::now();
     let frozen = app.submit_async(&app.valid_request(), None).await;
     let waited = started.elapsed();
+    let readiness = app.get_ops("/health/ready").await;
+    let readiness_status = readiness.status().as_u16();
+    let readiness: Value = readiness.json().await.unwrap();
     signal("CONT");
+    assert_eq!(readiness_status, 503, "{readiness}");
+    assert_eq!(readiness["checks"]["queue.rabbitmq"], "down", "{readiness}");
 
     // Assert: refused, retryable, within the confirm timeout (and some slack).
     assert_eq!(frozen.status(), 503);

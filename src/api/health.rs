@@ -11,7 +11,11 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "live"}))
 }
 
-/// Ready when the store answers and every registry endpoint accepts a TCP connection.
+/// How far back a registry's last call counts for readiness.
+const RECENT_CALLS: Duration = Duration::from_secs(60);
+
+/// Ready when the store answers, the queue answers a round trip, and every registry accepts a
+/// connection and did not time out or fail to answer on its last call of the past minute.
 pub async fn ready(state: web::Data<OpsState>) -> HttpResponse {
     let mut checks = serde_json::Map::new();
     let mut ready = true;
@@ -24,7 +28,7 @@ pub async fn ready(state: web::Data<OpsState>) -> HttpResponse {
     let queue = state.queue.queue();
     let queue_ok = match queue {
         crate::queue::QueueBackend::Embedded => store_ok,
-        crate::queue::QueueBackend::Rabbit(rabbit) => rabbit.ensure_connected().await,
+        crate::queue::QueueBackend::Rabbit(rabbit) => rabbit.answers().await,
     };
     ready &= queue_ok;
     checks.insert(
@@ -33,11 +37,16 @@ pub async fn ready(state: web::Data<OpsState>) -> HttpResponse {
     );
     for registry in state.catalog.registries() {
         let reachable = registry_reachable(&registry.endpoint).await;
-        ready &= reachable;
-        checks.insert(
-            format!("registry.{}", registry.name),
-            json!(if reachable { "up" } else { "down" }),
-        );
+        let answered = state
+            .queue
+            .registry_answered_lately(&registry.name, RECENT_CALLS);
+        let verdict = match (reachable, answered) {
+            (false, _) => "down",
+            (true, Some(false)) => "not_answering",
+            (true, _) => "up",
+        };
+        ready &= verdict == "up";
+        checks.insert(format!("registry.{}", registry.name), json!(verdict));
     }
     let body = json!({"status": if ready { "ready" } else { "not_ready" }, "checks": checks});
     if ready {

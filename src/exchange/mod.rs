@@ -92,6 +92,8 @@ pub struct Exchanger {
     retry: RetryPolicy,
     /// The name this hub holds queue leases under.
     instance: Arc<str>,
+    /// Each registry's last call: when, and whether the registry answered usably.
+    registry_health: Arc<std::sync::Mutex<BTreeMap<String, (Instant, bool)>>>,
 }
 
 /// What the registry call produced before it is written to the log.
@@ -172,6 +174,7 @@ impl Exchanger {
             queue_notify: Arc::new(tokio::sync::Notify::new()),
             retry,
             instance: Arc::from("hub"),
+            registry_health: Arc::default(),
         }
     }
 
@@ -219,6 +222,23 @@ impl Exchanger {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Whether `registry`'s last call within `window` timed out or found it unavailable:
+    /// `Some(true)` if it answered, `Some(false)` if not, `None` if it was not called lately.
+    pub fn registry_answered_lately(
+        &self,
+        registry: &str,
+        window: std::time::Duration,
+    ) -> Option<bool> {
+        let health = self
+            .registry_health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        health
+            .get(registry)
+            .filter(|(at, _)| at.elapsed() <= window)
+            .map(|(_, answered)| *answered)
     }
 
     /// Checks that `client` is registered; returns its organisation IDNO.
@@ -641,6 +661,14 @@ impl Exchanger {
             }
         };
         let label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
+        let answered = !matches!(
+            outcome,
+            Err(ExchangeError::RegistryTimeout(_) | ExchangeError::RegistryUnavailable(_))
+        );
+        self.registry_health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(registry.name.clone(), (Instant::now(), answered));
         self.metrics
             .registry_call_seconds
             .with_label_values(&[registry.name.as_str(), label])

@@ -275,6 +275,35 @@ impl Rabbit {
     }
 
     /// Message counts of the registry queues and the dead-letter queue, for metrics.
+    /// Whether the broker answers now: connected, and a round trip (a passive declare of the
+    /// dead-letter queue) completes within two seconds. A frozen broker keeps its TCP
+    /// connection up, so the connection's flags alone prove nothing.
+    pub async fn answers(&self) -> bool {
+        if !self.ensure_connected().await {
+            return false;
+        }
+        let round_trip = async {
+            let guard = self.link.read().await;
+            let Some(link) = guard.as_ref() else {
+                return false;
+            };
+            link.publisher
+                .queue_declare(
+                    self.topology.dead_queue().as_str().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..QueueDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .is_ok()
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(2), round_trip)
+            .await
+            .unwrap_or(false)
+    }
+
     pub async fn depths(&self) -> Vec<(String, u32)> {
         let guard = self.link.read().await;
         let Some(link) = guard.as_ref() else {

@@ -41,6 +41,32 @@ async fn readiness_fails_when_a_registry_is_unreachable() {
     assert_eq!(body["checks"]["registry.civil"], "down");
 }
 
+/// A registry that accepts connections but does not answer in time is not ready, although a
+/// TCP connect to it succeeds.
+#[tokio::test]
+async fn readiness_fails_when_a_reachable_registry_stops_answering() {
+    let app = spawn_app_with(SpawnOptions {
+        behaviour: esocial_hub::simulate::Behaviour {
+            delay: std::time::Duration::from_secs(2),
+            ..Default::default()
+        },
+        registry_timeout_ms: Some(200),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let before: Value = app.get_ops("/health/ready").await.json().await.unwrap();
+    assert_eq!(before["checks"]["registry.civil"], "up");
+
+    let response = app.post_exchange(&app.valid_request()).await;
+    assert_eq!(response.status().as_u16(), 504);
+    let response = app.get_ops("/health/ready").await;
+
+    assert_eq!(response.status().as_u16(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["checks"]["registry.civil"], "not_answering");
+    assert_eq!(body["checks"]["registry.health"], "up");
+}
+
 #[tokio::test]
 async fn metrics_count_exchanges_by_outcome() {
     let app = spawn_app().await;
