@@ -366,17 +366,29 @@ impl Exchanger {
         let log_outcome = wire.outcome(&outcome);
         let outcome_label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
         self.observe(&service.id, outcome_label, started);
-        if let Err(error) = self
+        match self
             .store
             .finish_exchange(exchange_id, &log_outcome, completed_at)
             .await
         {
-            // The answer cannot be released without its audit record.
-            warn!(%error, "cannot close the exchange record; withholding the answer");
-            return Err(ExchangeFailure {
-                exchange_id: Some(exchange_id),
-                error: ExchangeError::StoreUnavailable,
-            });
+            Ok(true) => {}
+            Ok(false) => {
+                // The record was closed elsewhere (a restart failed it as interrupted): what
+                // the log says stands, and no answer goes out that the log does not show.
+                warn!(%exchange_id, "the exchange record was already closed; withholding the answer");
+                return Err(ExchangeFailure {
+                    exchange_id: Some(exchange_id),
+                    error: ExchangeError::Internal,
+                });
+            }
+            Err(error) => {
+                // The answer cannot be released without its audit record.
+                warn!(%error, "cannot close the exchange record; withholding the answer");
+                return Err(ExchangeFailure {
+                    exchange_id: Some(exchange_id),
+                    error: ExchangeError::StoreUnavailable,
+                });
+            }
         }
         match outcome {
             Ok(decoded) => {
@@ -523,16 +535,24 @@ impl Exchanger {
             if failed { "hub.internal" } else { "ok" },
             started,
         );
-        if self
+        match self
             .store
             .finish_exchange(exchange_id, &outcome, completed_at)
             .await
-            .is_err()
         {
-            return Err(ExchangeFailure {
-                exchange_id: Some(exchange_id),
-                error: ExchangeError::StoreUnavailable,
-            });
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(ExchangeFailure {
+                    exchange_id: Some(exchange_id),
+                    error: ExchangeError::Internal,
+                });
+            }
+            Err(_) => {
+                return Err(ExchangeFailure {
+                    exchange_id: Some(exchange_id),
+                    error: ExchangeError::StoreUnavailable,
+                });
+            }
         }
         if failed {
             return Err(ExchangeFailure {
@@ -728,7 +748,8 @@ fn map_call_error(error: &CallError, timeout: std::time::Duration) -> ExchangeEr
     match error {
         CallError::Timeout(_) => ExchangeError::RegistryTimeout(timeout.as_millis()),
         CallError::Connect(detail) => ExchangeError::RegistryUnavailable(detail.clone()),
-        CallError::HttpStatus(status) if *status >= 500 => {
+        // 5xx, and 429 (too many requests): the registry may answer later.
+        CallError::HttpStatus(status) if *status >= 500 || *status == 429 => {
             ExchangeError::RegistryUnavailable(format!("HTTP {status}"))
         }
         CallError::HttpStatus(status) => {

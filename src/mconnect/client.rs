@@ -300,7 +300,8 @@ impl MconnectClient {
             .map_err(CallError::Overloaded)?
         {
             Ok(verified) => verified,
-            Err(_) if status >= 500 => return Err(CallError::HttpStatus(status)),
+            // An HTTP error without a signed body is an HTTP error, not a bad signature.
+            Err(_) if status >= 400 => return Err(CallError::HttpStatus(status)),
             Err(error) => return Err(CallError::Jws(error)),
         };
         let signer = Self::check_signer(destination, verified.signer_common_name)?;

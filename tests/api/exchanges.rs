@@ -420,6 +420,38 @@ async fn an_answer_about_another_person_is_refused() {
 }
 
 #[tokio::test]
+async fn http_errors_are_classified_alike_on_both_transports() {
+    // 429 asks to come back later; another 4xx without a signed answer is an unusable answer,
+    // not a bad signature.
+    for (status, code, retryable) in [
+        (429, "registry.unavailable", true),
+        (403, "registry.invalid_response", false),
+        (503, "registry.unavailable", true),
+    ] {
+        let app = spawn_app_with(SpawnOptions {
+            behaviour: Behaviour {
+                fail_status: Some(status),
+                ..Behaviour::default()
+            },
+            ..SpawnOptions::default()
+        })
+        .await;
+        for service in ["civil.person-details", "health.insurance-status"] {
+            let mut request = app.valid_request();
+            request["service"] = json!(service);
+
+            let response = app.post_exchange(&request).await;
+
+            let problem = assert_problem(response, 502, code).await;
+            assert_eq!(
+                problem["retryable"], retryable,
+                "HTTP {status} from {service}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_answer_reusing_a_message_id_is_refused_as_a_replay() {
     for service in ["civil.person-details", "health.insurance-status"] {
         let app = spawn_app_with(SpawnOptions {
