@@ -45,6 +45,31 @@ impl Received {
         }
     }
 
+    /// The connection's certificate must name a registered agency.
+    fn check_agency(&self, provider: &Provider) -> Result<(), ExchangeError> {
+        if self.agency.is_empty() {
+            return Err(ExchangeError::NoClientCertificate);
+        }
+        provider.agency(&self.agency).map(|_| ())
+    }
+
+    /// The request, once its signature verified and its canonical form was read.
+    fn verified(
+        &self,
+        service: InboundService,
+        expires: SystemTime,
+        request: Value,
+    ) -> VerifiedCall {
+        VerifiedCall {
+            agency: self.agency.clone(),
+            service,
+            headers: self.headers.clone(),
+            expires,
+            request,
+            request_digest: self.request_digest.clone(),
+        }
+    }
+
     fn relates_to(&self) -> String {
         let id = &self.headers.message_id;
         if id.len() <= MAX_ECHOED_ID {
@@ -207,10 +232,7 @@ async fn verify_soap(
     body: Vec<u8>,
     received: &mut Received,
 ) -> Result<VerifiedCall, ExchangeError> {
-    if received.agency.is_empty() {
-        return Err(ExchangeError::NoClientCertificate);
-    }
-    provider.agency(&received.agency)?;
+    received.check_agency(provider)?;
     let text = String::from_utf8(body)
         .map_err(|_| ExchangeError::MalformedMessage("not UTF-8 text".into()))?;
     let trust = provider.keys.trust.clone();
@@ -259,14 +281,7 @@ async fn verify_soap(
     }
     let request = render::request_fields(payload)
         .map_err(|error| ExchangeError::MalformedMessage(error.to_string()))?;
-    Ok(VerifiedCall {
-        agency: received.agency.clone(),
-        service,
-        headers: received.headers.clone(),
-        expires: verified.expires,
-        request,
-        request_digest: received.request_digest.clone(),
-    })
+    Ok(received.verified(service, verified.expires, request))
 }
 
 /// Records a refusal that happened before the provider could serve the request.
@@ -407,10 +422,7 @@ async fn verify_rest(
     token: String,
     received: &mut Received,
 ) -> Result<VerifiedCall, ExchangeError> {
-    if received.agency.is_empty() {
-        return Err(ExchangeError::NoClientCertificate);
-    }
-    provider.agency(&received.agency)?;
+    received.check_agency(provider)?;
     let verifier = provider.keys.jws_verifier.clone();
     let verified = provider
         .crypto(move || jws::verify_compact(&token, &verifier, SystemTime::now()))
@@ -442,14 +454,7 @@ async fn verify_rest(
         .filter(|r| r.is_object())
         .cloned()
         .ok_or_else(|| ExchangeError::MalformedMessage("no `request` object".into()))?;
-    Ok(VerifiedCall {
-        agency: received.agency.clone(),
-        service,
-        headers: received.headers.clone(),
-        expires: verified.expires,
-        request,
-        request_digest: received.request_digest.clone(),
-    })
+    Ok(received.verified(service, verified.expires, request))
 }
 
 /// Splits a detached JWS header value into its protected header and signature, for tests and
