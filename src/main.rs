@@ -8,7 +8,8 @@ use esocial_hub::catalog::ContractPart;
 use esocial_hub::commands;
 
 /// The interoperability hub of eSocial: signed MConnect exchanges between eSocial modules and
-/// government registries.
+/// government registries, eSocial's MConnect services for agencies, and the beneficiary master
+/// index.
 #[derive(Parser)]
 #[command(name = "esocial-hub", version, propagate_version = true)]
 struct Cli {
@@ -28,7 +29,8 @@ enum Command {
         config: PathBuf,
     },
     /// Start the hub and simulators of every registry on loopback with embedded defaults
-    /// (SQLite, development PKI), send one sample exchange and keep serving.
+    /// (SQLite, development PKI), send one sample exchange, ask eSocial as the police would,
+    /// and keep serving.
     Demo {
         /// Folder for the development PKI and the SQLite store (created if missing).
         #[arg(long, default_value = ".esocial-demo")]
