@@ -264,6 +264,10 @@ impl Application {
             },
         )
         .with_instance(&instance)
+        .with_breaker_policy(crate::exchange::breaker::BreakerPolicy {
+            threshold: queue_config.breaker_threshold,
+            cooldown: Duration::from_millis(queue_config.breaker_cooldown_ms),
+        })
         .with_operators(
             settings
                 .clients
@@ -284,8 +288,6 @@ impl Application {
                 concurrency_per_registry: queue_config.concurrency_per_registry,
                 poll_interval: Duration::from_millis(200),
                 republish_after: Duration::from_millis(queue_config.republish_after_ms),
-                breaker_threshold: queue_config.breaker_threshold,
-                breaker_cooldown: Duration::from_millis(queue_config.breaker_cooldown_ms),
             },
         );
         if revocation.is_enabled() {

@@ -2,6 +2,7 @@
 //! the registry request, verify and decode the answer, and close the record with one outcome.
 
 mod asynchronous;
+pub mod breaker;
 mod error;
 mod request;
 
@@ -92,8 +93,8 @@ pub struct Exchanger {
     retry: RetryPolicy,
     /// The name this hub holds queue leases under.
     instance: Arc<str>,
-    /// Each registry's last call: when, and whether the registry answered usably.
-    registry_health: Arc<std::sync::Mutex<BTreeMap<String, (Instant, bool)>>>,
+    /// A circuit breaker per registry, for sync and async calls alike.
+    breakers: Arc<BTreeMap<String, breaker::Breaker>>,
 }
 
 /// What the registry call produced before it is written to the log.
@@ -174,8 +175,25 @@ impl Exchanger {
             queue_notify: Arc::new(tokio::sync::Notify::new()),
             retry,
             instance: Arc::from("hub"),
-            registry_health: Arc::default(),
+            breakers: Arc::default(),
         }
+        .with_breaker_policy(breaker::BreakerPolicy::default())
+    }
+
+    /// One breaker per registry of the catalog, opening as `policy` says.
+    pub fn with_breaker_policy(mut self, policy: breaker::BreakerPolicy) -> Self {
+        self.breakers = Arc::new(
+            self.catalog
+                .registries()
+                .map(|r| (r.name.clone(), breaker::Breaker::new(policy)))
+                .collect(),
+        );
+        self
+    }
+
+    /// The circuit breaker of `registry`.
+    pub fn breaker(&self, registry: &str) -> Option<&breaker::Breaker> {
+        self.breakers.get(registry)
     }
 
     /// The name this hub holds queue leases under.
@@ -224,21 +242,18 @@ impl Exchanger {
         &self.store
     }
 
-    /// Whether `registry`'s last call within `window` timed out or found it unavailable:
-    /// `Some(true)` if it answered, `Some(false)` if not, `None` if it was not called lately.
+    /// Whether `registry` answered its last call within `window` (`None`: not called), and
+    /// whether its circuit is open.
     pub fn registry_answered_lately(
         &self,
         registry: &str,
         window: std::time::Duration,
     ) -> Option<bool> {
-        let health = self
-            .registry_health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        health
-            .get(registry)
-            .filter(|(at, _)| at.elapsed() <= window)
-            .map(|(_, answered)| *answered)
+        let breaker = self.breaker(registry)?;
+        if breaker.is_open() {
+            return Some(false);
+        }
+        breaker.answered_lately(window)
     }
 
     /// Checks that `client` is registered; returns its organisation IDNO.
@@ -618,6 +633,16 @@ impl Exchanger {
             },
             ..Wire::default()
         };
+        let breaker = self.breaker(&registry.name);
+        if let Some(breaker::Admission::Refused(wait)) = breaker.map(breaker::Breaker::admit) {
+            return (
+                Err(ExchangeError::RegistryUnavailable(format!(
+                    "circuit open after repeated failures; next try in {} ms",
+                    wait.as_millis()
+                ))),
+                wire,
+            );
+        }
         let call_started = Instant::now();
         let answer = match &service.operation {
             Operation::Soap { soap_action } => {
@@ -685,10 +710,9 @@ impl Exchanger {
             outcome,
             Err(ExchangeError::RegistryTimeout(_) | ExchangeError::RegistryUnavailable(_))
         );
-        self.registry_health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(registry.name.clone(), (Instant::now(), answered));
+        if let Some(breaker) = breaker {
+            breaker.record(answered, &registry.name);
+        }
         self.metrics
             .registry_call_seconds
             .with_label_values(&[registry.name.as_str(), label])

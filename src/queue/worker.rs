@@ -3,7 +3,6 @@
 //! dispatcher; and, with RabbitMQ, a sweeper that republishes what is due or was lost.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -15,7 +14,6 @@ use tracing::{info, warn};
 use super::QueueBackend;
 use super::rabbit::{RECONNECT_DELAY, Rabbit};
 use crate::exchange::{Exchanger, ProcessOutcome};
-use crate::store::now_millis;
 
 /// How workers run.
 #[derive(Debug, Clone)]
@@ -26,10 +24,6 @@ pub struct QueueSettings {
     pub poll_interval: Duration,
     /// A queued exchange whose message has not been consumed in this long is republished.
     pub republish_after: Duration,
-    /// Consecutive retryable failures that open a registry's circuit.
-    pub breaker_threshold: u32,
-    /// How long an open circuit stays open.
-    pub breaker_cooldown: Duration,
 }
 
 impl Default for QueueSettings {
@@ -38,42 +32,7 @@ impl Default for QueueSettings {
             concurrency_per_registry: 4,
             poll_interval: Duration::from_millis(200),
             republish_after: Duration::from_secs(60),
-            breaker_threshold: 5,
-            breaker_cooldown: Duration::from_secs(10),
         }
-    }
-}
-
-/// A registry's circuit breaker: opens after consecutive retryable failures.
-#[derive(Default)]
-struct Breaker {
-    failures: AtomicU32,
-    open_until: AtomicI64,
-}
-
-impl Breaker {
-    fn record(&self, outcome: ProcessOutcome, settings: &QueueSettings, registry: &str) {
-        match outcome {
-            ProcessOutcome::Retrying | ProcessOutcome::DeadLettered => {
-                let failures = self.failures.fetch_add(1, Ordering::SeqCst) + 1;
-                if failures >= settings.breaker_threshold {
-                    let until = now_millis() + settings.breaker_cooldown.as_millis() as i64;
-                    if self.open_until.swap(until, Ordering::SeqCst) < now_millis() {
-                        warn!(registry, failures, "circuit opened");
-                    }
-                }
-            }
-            ProcessOutcome::Completed | ProcessOutcome::Failed => {
-                self.failures.store(0, Ordering::SeqCst);
-            }
-            ProcessOutcome::Skipped => {}
-        }
-    }
-
-    /// How long to hold back before calling the registry again.
-    fn wait(&self) -> Option<Duration> {
-        let remaining = self.open_until.load(Ordering::SeqCst) - now_millis();
-        (remaining > 0).then(|| Duration::from_millis(remaining as u64))
     }
 }
 
@@ -87,15 +46,12 @@ pub fn start_workers(exchanger: Exchanger, settings: QueueSettings) -> Vec<JoinH
         .collect();
     let mut handles = Vec::new();
     for registry in registries {
-        let breaker = Arc::new(Breaker::default());
         let exchanger = exchanger.clone();
         let settings = settings.clone();
         handles.push(match exchanger.queue().clone() {
-            QueueBackend::Embedded => {
-                tokio::spawn(poll_store(exchanger, registry, breaker, settings))
-            }
+            QueueBackend::Embedded => tokio::spawn(poll_store(exchanger, registry, settings)),
             QueueBackend::Rabbit(rabbit) => {
-                tokio::spawn(consume(exchanger, rabbit, registry, breaker, settings))
+                tokio::spawn(consume(exchanger, rabbit, registry, settings))
             }
         });
     }
@@ -113,16 +69,12 @@ pub fn start_workers(exchanger: Exchanger, settings: QueueSettings) -> Vec<JoinH
 }
 
 /// The embedded queue: claim due work from the store, bounded and breaker-aware.
-async fn poll_store(
-    exchanger: Exchanger,
-    registry: String,
-    breaker: Arc<Breaker>,
-    settings: Arc<QueueSettings>,
-) {
+async fn poll_store(exchanger: Exchanger, registry: String, settings: Arc<QueueSettings>) {
     let permits = Arc::new(Semaphore::new(settings.concurrency_per_registry));
     let notify = exchanger.queue_notify();
     loop {
-        if let Some(wait) = breaker.wait() {
+        // The registry's circuit is open: its exchanges wait rather than fail one by one.
+        if let Some(wait) = exchanger.breaker(&registry).and_then(|b| b.wait()) {
             tokio::time::sleep(wait).await;
             continue;
         }
@@ -154,15 +106,9 @@ async fn poll_store(
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            let (exchanger, breaker, settings, registry) = (
-                exchanger.clone(),
-                breaker.clone(),
-                settings.clone(),
-                registry.clone(),
-            );
+            let exchanger = exchanger.clone();
             tokio::spawn(async move {
-                let outcome = exchanger.process(id).await;
-                breaker.record(outcome, &settings, &registry);
+                exchanger.process(id).await;
                 drop(permit);
             });
         }
@@ -176,7 +122,6 @@ async fn consume(
     exchanger: Exchanger,
     rabbit: Rabbit,
     registry: String,
-    breaker: Arc<Breaker>,
     settings: Arc<QueueSettings>,
 ) {
     let permits = Arc::new(Semaphore::new(settings.concurrency_per_registry));
@@ -195,7 +140,7 @@ async fn consume(
             let Ok(delivery) = delivery else {
                 break;
             };
-            if let Some(wait) = breaker.wait() {
+            if let Some(wait) = exchanger.breaker(&registry).and_then(|b| b.wait()) {
                 tokio::time::sleep(wait).await;
             }
             let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -204,18 +149,12 @@ async fn consume(
             let id = std::str::from_utf8(&delivery.data)
                 .ok()
                 .and_then(|text| text.parse::<uuid::Uuid>().ok());
-            let (exchanger, breaker, settings, registry) = (
-                exchanger.clone(),
-                breaker.clone(),
-                settings.clone(),
-                registry.clone(),
-            );
+            let exchanger = exchanger.clone();
             tokio::spawn(async move {
                 let outcome = match id {
                     Some(id) => exchanger.process(id).await,
                     None => ProcessOutcome::Failed,
                 };
-                breaker.record(outcome, &settings, &registry);
                 // The store holds the state: a retry is republished by the sweeper when due,
                 // so the message is done with, except a dead letter, which goes to the
                 // dead-letter queue for operators.
@@ -269,32 +208,5 @@ async fn sweep(exchanger: Exchanger, rabbit: Rabbit, settings: Arc<QueueSettings
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_breaker_opens_after_consecutive_failures_and_a_success_resets_it() {
-        let settings = QueueSettings {
-            breaker_threshold: 3,
-            breaker_cooldown: Duration::from_secs(5),
-            ..QueueSettings::default()
-        };
-        let breaker = Breaker::default();
-        breaker.record(ProcessOutcome::Retrying, &settings, "civil");
-        breaker.record(ProcessOutcome::Retrying, &settings, "civil");
-        assert!(breaker.wait().is_none(), "two failures keep it closed");
-        breaker.record(ProcessOutcome::Completed, &settings, "civil");
-        breaker.record(ProcessOutcome::Retrying, &settings, "civil");
-        breaker.record(ProcessOutcome::Retrying, &settings, "civil");
-        assert!(breaker.wait().is_none(), "a success reset the count");
-        breaker.record(ProcessOutcome::DeadLettered, &settings, "civil");
-        let wait = breaker.wait().expect("open after three in a row");
-        assert!(wait <= Duration::from_secs(5) && wait > Duration::from_secs(4));
-        breaker.record(ProcessOutcome::Skipped, &settings, "civil");
-        assert!(breaker.wait().is_some(), "a skipped delivery says nothing");
     }
 }

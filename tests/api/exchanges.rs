@@ -485,6 +485,36 @@ async fn a_registry_that_is_down_gives_a_retryable_registry_fault() {
 }
 
 #[tokio::test]
+async fn a_registry_that_keeps_failing_opens_its_circuit_for_sync_exchanges_too() {
+    // Arrange: the civil registry is down; the default breaker opens after five consecutive
+    // failures of the registry itself.
+    let app = spawn_app_with(SpawnOptions {
+        down: vec!["civil"],
+        ..SpawnOptions::default()
+    })
+    .await;
+    for _ in 0..5 {
+        let response = app.post_exchange(&app.valid_request()).await;
+        let problem = assert_problem(response, 502, "registry.unavailable").await;
+        assert!(!problem["detail"].as_str().unwrap().contains("circuit open"));
+    }
+
+    // Act
+    let response = app.post_exchange(&app.valid_request()).await;
+
+    // Assert: refused without calling the registry, retryable; others are not affected.
+    let problem = assert_problem(response, 502, "registry.unavailable").await;
+    assert_eq!(problem["retryable"], true);
+    assert!(problem["detail"].as_str().unwrap().contains("circuit open"));
+    let mut request = app.valid_request();
+    request["service"] = json!("health.insurance-status");
+    let other = app.post_exchange(&request).await;
+    assert_eq!(other.status(), 200, "other registries are not affected");
+    let ready: Value = app.get_ops("/health/ready").await.json().await.unwrap();
+    assert_eq!(ready["checks"]["registry.civil"], "down");
+}
+
+#[tokio::test]
 async fn a_slow_registry_times_out_with_a_clear_registry_fault() {
     let app = spawn_app_with(SpawnOptions {
         behaviour: Behaviour {
