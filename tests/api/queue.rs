@@ -364,13 +364,21 @@ async fn a_registered_callback_is_signed_and_retried_until_delivered(backend: Ba
         delivered[0].get("result").is_none(),
         "no personal data in the notice"
     );
-    let (state, attempts) = app
-        .store
-        .callback_state(id.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((state.as_str(), attempts), ("delivered", 2));
+    // The receiver has the notice before the hub has recorded the delivery: wait for it.
+    let mut recorded = (String::new(), 0);
+    for _ in 0..50 {
+        recorded = app
+            .store
+            .callback_state(id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        if recorded.0 == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!((recorded.0.as_str(), recorded.1), ("delivered", 2));
 }
 
 /// Each attempt of one exchange is a new message (a new `MessageId`, which replay caches key
