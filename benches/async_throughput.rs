@@ -16,6 +16,13 @@
 //! - `BENCH_WARMUP` (`BENCH_N` / 10, 0 = none): exchanges of an unreported warm-up run;
 //! - `BENCH_REPORT` (`reports/async-benchmark.md`): where the Markdown report is written.
 
+#[path = "common/machine.rs"]
+mod machine;
+
+use machine::{
+    adapters_dir, clock_ticks, command_output, contracts_dir, cpu_model, filesystem_of, memory,
+    percentile,
+};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -186,14 +193,6 @@ impl Knobs {
         }
         config
     }
-}
-
-fn adapters_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("adapters")
-}
-
-fn contracts_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("contracts")
 }
 
 fn main() {
@@ -604,12 +603,6 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks / clock_ticks())
 }
 
-fn clock_ticks() -> f64 {
-    command_output("getconf", &["CLK_TCK"])
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(100.0)
-}
-
 /// The pid of the broker started by scripts/start-rabbitmq.sh, if known.
 fn broker_pid() -> Option<String> {
     let base = std::env::var("ESOCIAL_RABBITMQ_BASE").ok()?;
@@ -654,15 +647,6 @@ fn merge(mut value: Value, extra: Value) -> Value {
         target.extend(extra);
     }
     value
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// Publishes `n` small persistent messages to a durable queue of its own with publisher
@@ -977,58 +961,6 @@ fn seconds(value: &Value) -> String {
         .as_f64()
         .map(|v| format!("{v:.1}"))
         .unwrap_or_else(|| "n/a".into())
-}
-
-fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let output = Command::new(program).args(args).output().ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn memory() -> String {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            let kb: f64 = text
-                .lines()
-                .find(|l| l.starts_with("MemTotal:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            Some(format!("{:.1} GiB", kb / 1024.0 / 1024.0))
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// The file system type holding `path` (longest mount-point prefix in /proc/mounts).
-fn filesystem_of(path: &Path) -> String {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    mounts
-        .lines()
-        .filter_map(|line| {
-            let mut parts = line.split_whitespace();
-            let (_, mount, kind) = (parts.next()?, parts.next()?, parts.next()?);
-            path.starts_with(mount)
-                .then(|| (mount.len(), kind.to_string()))
-        })
-        .max_by_key(|(len, _)| *len)
-        .map(|(_, kind)| kind)
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn render_report(
