@@ -449,16 +449,17 @@ async fn ask_as_police(
         &std::fs::read(pki.cert(&holder))?,
     )?;
     let message_id = uuid::Uuid::new_v4().to_string();
-    let payload = serde_json::json!({
-        "mconnect": {
-            "callingUser": population.persons()[2].idnp.expose(),
-            "callingEntity": DEMO_AGENCIES[0].1,
-            "callBasis": "Legea nr. 45/2007 cu privire la prevenirea și combaterea violenței în familie, art. 8",
-            "callReason": "Intervenție la un apel de violență în familie",
-            "messageId": message_id,
-        },
-        "request": {"idnp": child.idnp.expose()},
-    });
+    let payload = crate::mconnect::envelope::CallContext {
+        calling_user: population.persons()[2].idnp.expose().to_string(),
+        calling_entity: DEMO_AGENCIES[0].1.to_string(),
+        call_basis:
+            "Legea nr. 45/2007 cu privire la prevenirea și combaterea violenței în familie, art. 8"
+                .into(),
+        call_reason: "Intervenție la un apel de violență în familie".into(),
+        message_id: message_id.clone(),
+        delivery: None,
+    }
+    .rest_payload(serde_json::json!({"idnp": child.idnp.expose()}));
     let token = crate::crypto::jws::sign_compact(
         payload.to_string().as_bytes(),
         &signer,

@@ -669,18 +669,7 @@ impl Exchanger {
                     Ok(value) => value,
                     Err(_) => return (Err(ExchangeError::Internal), wire),
                 };
-                let payload = json!({
-                    "mconnect": {
-                        "callingUser": context.calling_user,
-                        "callingEntity": context.calling_entity,
-                        "callBasis": context.call_basis,
-                        "callReason": context.call_reason,
-                        "messageId": context.message_id,
-                        "exchangeId": context.delivery.as_ref().map(|d| &d.exchange_id),
-                        "attempt": context.delivery.as_ref().map(|d| d.attempt),
-                    },
-                    "request": rendered,
-                });
+                let payload = context.rest_payload(rendered);
                 self.mconnect
                     .call_rest(&destination, &payload, &context.message_id)
                     .await

@@ -33,6 +33,25 @@ pub struct Delivery {
     pub attempt: u32,
 }
 
+impl CallContext {
+    /// The REST profile's payload, signed as one JWS: the same headers as the SOAP envelope,
+    /// in an `mconnect` block beside the request.
+    pub fn rest_payload(&self, request: serde_json::Value) -> serde_json::Value {
+        let mut block = serde_json::json!({
+            "callingUser": self.calling_user,
+            "callingEntity": self.calling_entity,
+            "callBasis": self.call_basis,
+            "callReason": self.call_reason,
+            "messageId": self.message_id,
+        });
+        if let Some(delivery) = &self.delivery {
+            block["exchangeId"] = serde_json::json!(delivery.exchange_id);
+            block["attempt"] = serde_json::json!(delivery.attempt);
+        }
+        serde_json::json!({"mconnect": block, "request": request})
+    }
+}
+
 /// Builds an unsigned request envelope around `body_content` (already-escaped XML).
 pub fn request(context: &CallContext, body_content: &str) -> String {
     format!(

@@ -102,16 +102,7 @@ impl Agency {
     }
 
     pub fn rest_request(&self, context: &CallContext, request: Value) -> String {
-        let payload = json!({
-            "mconnect": {
-                "callingUser": context.calling_user,
-                "callingEntity": context.calling_entity,
-                "callBasis": context.call_basis,
-                "callReason": context.call_reason,
-                "messageId": context.message_id,
-            },
-            "request": request,
-        });
+        let payload = context.rest_payload(request);
         jws::sign_compact(
             payload.to_string().as_bytes(),
             &self.jws,
