@@ -531,7 +531,7 @@ fn numeric_date(map: &Map<String, Value>, name: &str) -> Result<u64> {
 }
 
 fn parse_certificate(der: &[u8], index: usize) -> Result<X509> {
-    let cert = X509::from_der(der).map_err(|e| malformed(format!("x5c[{index}]: {e}")))?;
+    let cert = super::x509::parse_der(der).map_err(|e| malformed(format!("x5c[{index}]: {e}")))?;
     // Refuse trailing bytes after the certificate.
     let reencoded = cert
         .to_der()

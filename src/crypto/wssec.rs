@@ -16,8 +16,9 @@
 //!   comments, so a reader stopping at one would see other text than was signed);
 //! * `ds:KeyInfo/wsse:SecurityTokenReference/wsse:Reference URI="#<bst id>"`.
 //!
-//! XML canonicalization, digesting and RSA signing/verification are done by
-//! `bergshamra` (AWS-LC provider). `roxmltree` (DTDs refused) is used to
+//! XML canonicalization is `bergshamra`'s. Signing digests each reference on one parse of
+//! the envelope and signs the canonical SignedInfo with the identity's key, parsed once and
+//! held; verification is bergshamra's (AWS-LC provider). `roxmltree` (DTDs refused) is used to
 //! pre-parse every input and to perform the structural / anti-wrapping
 //! checks; the element identities are cross-checked again on bergshamra's own
 //! DOM (uppsala) after cryptographic verification, so a parser differential
@@ -30,9 +31,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bergshamra::xml::uppsala;
+use openssl::hash::MessageDigest;
 use openssl::pkey::{Id as PKeyId, PKey, Private};
 use openssl::x509::X509;
-use zeroize::Zeroize as _;
 
 // ---------------------------------------------------------------------------
 // Namespaces and algorithm identifiers
@@ -50,7 +51,6 @@ pub const WSU_NS: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd";
 /// XML-DSig namespace.
 pub const DS_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
-const DSIG11_NS: &str = "http://www.w3.org/2009/xmldsig11#";
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
 const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
@@ -163,7 +163,9 @@ fn ssl_key_err(ctx: &str) -> impl Fn(openssl::error::ErrorStack) -> WsSecurityEr
 /// Private key + certificate used to sign envelopes.
 #[derive(Clone)]
 pub struct SigningIdentity {
-    key: bergshamra::Key,
+    /// Parsed once; every signature uses it as it is (a reference-counted handle, so clones
+    /// share the one key).
+    key: PKey<Private>,
     cert_der: Vec<u8>,
     subject: String,
 }
@@ -206,21 +208,8 @@ impl SigningIdentity {
         }
         let cert_der = cert.to_der().map_err(ssl_key_err("certificate DER"))?;
 
-        // Hand the key to bergshamra as PKCS#8 (its AWS-LC loader accepts
-        // only the PKCS#8 "PRIVATE KEY" label).
-        let mut pkcs8_pem = pkey
-            .private_key_to_pem_pkcs8()
-            .map_err(ssl_key_err("PKCS#8 export"))?;
-        let loaded = bergshamra::keys::loader::load_pem_auto(&pkcs8_pem, None);
-        pkcs8_pem.zeroize();
-        let key = loaded.map_err(|e| WsSecurityError::Key(format!("bergshamra key load: {e}")))?;
-        if !key.has_private_key() {
-            return Err(WsSecurityError::Key(
-                "loaded key has no private part".into(),
-            ));
-        }
         Ok(Self {
-            key,
+            key: pkey,
             cert_der,
             subject: name_to_string(cert.subject_name()),
         })
@@ -243,7 +232,14 @@ impl SigningIdentity {
 pub struct TrustAnchors {
     certs: Vec<X509>,
     revocation: super::revocation::Revocation,
+    /// The public keys of signers seen, imported for the XML-DSig verifier once each, by the
+    /// signer certificate's DER. Shared by clones. A key is used only after its certificate's
+    /// chain has been verified for the message at hand.
+    signer_keys: std::sync::Arc<std::sync::Mutex<HashMap<Vec<u8>, bergshamra::Key>>>,
 }
+
+/// Signer keys a [`TrustAnchors`] keeps imported; past this, the cache starts again empty.
+const MAX_REMEMBERED_SIGNERS: usize = 256;
 
 impl fmt::Debug for TrustAnchors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -272,6 +268,7 @@ impl TrustAnchors {
         Ok(Self {
             certs,
             revocation: Default::default(),
+            signer_keys: Default::default(),
         })
     }
 
@@ -279,6 +276,31 @@ impl TrustAnchors {
     pub fn with_revocation(mut self, revocation: super::revocation::Revocation) -> Self {
         self.revocation = revocation;
         self
+    }
+
+    /// The XML-DSig verifier's key for a signer whose chain is verified, imported on first use.
+    fn signer_key(
+        &self,
+        cert_der: &[u8],
+        public_key: &PKey<openssl::pkey::Public>,
+    ) -> Result<bergshamra::Key> {
+        let mut keys = self
+            .signer_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(key) = keys.get(cert_der) {
+            return Ok(key.clone());
+        }
+        let spki = public_key
+            .public_key_to_der()
+            .map_err(ssl_key_err("SPKI export"))?;
+        let key = bergshamra::keys::loader::load_spki_der(&spki)
+            .map_err(|e| WsSecurityError::Key(format!("bergshamra SPKI load: {e}")))?;
+        if keys.len() >= MAX_REMEMBERED_SIGNERS {
+            keys.clear();
+        }
+        keys.insert(cert_der.to_vec(), key.clone());
+        Ok(key)
     }
 
     /// Number of certificates in the bundle.
@@ -677,22 +699,6 @@ pub fn sign_envelope(
         return Err(malformed("envelope already carries a wsse:Security header"));
     }
 
-    // bergshamra 0.11.1's template signer fills the first *empty*
-    // ds:KeyValue / dsig11:DEREncodedKeyValue anywhere in the document (not
-    // only in our Signature). Refuse such payloads instead of letting it
-    // rewrite them.
-    let empty_key_slot = doc.descendants().any(|n| {
-        (is_el(&n, DS_NS, "KeyValue") || is_el(&n, DSIG11_NS, "DEREncodedKeyValue"))
-            && element_children(n).next().is_none()
-            && text_of(n).trim().is_empty()
-    });
-    if empty_key_slot {
-        return Err(malformed(
-            "payload contains an empty ds:KeyValue / dsig11:DEREncodedKeyValue, which the \
-             DSig template signer would fill in",
-        ));
-    }
-
     // Every element signed besides the Timestamp: each child of the Header (the MConnect
     // headers say who asks, why, and which request an answer belongs to) and the Body. Each
     // keeps an existing wsu:Id or gets a fresh one; another ID-like attribute is refused (two
@@ -750,29 +756,25 @@ pub fn sign_envelope(
         }
     };
 
-    let reference = |id: &str| {
+    let security_header = |signed_info: &str, signature_value: &str| {
         format!(
-            "<ds:Reference URI=\"#{id}\"><ds:Transforms><ds:Transform Algorithm=\"{EXC_C14N}\"/></ds:Transforms>\
-<ds:DigestMethod Algorithm=\"{SHA256}\"/><ds:DigestValue></ds:DigestValue></ds:Reference>",
-            id = xml_escape_attr(id)
-        )
-    };
-    let security = format!(
-        "<wsse:Security xmlns:wsse=\"{WSSE_NS}\" xmlns:wsu=\"{WSU_NS}\"{soap_decl} {soap_p}:mustUnderstand=\"1\">\
+            "<wsse:Security xmlns:wsse=\"{WSSE_NS}\" xmlns:wsu=\"{WSU_NS}\"{soap_decl} {soap_p}:mustUnderstand=\"1\">\
 <wsu:Timestamp wsu:Id=\"{ts_id}\"><wsu:Created>{created}</wsu:Created><wsu:Expires>{expires}</wsu:Expires></wsu:Timestamp>\
 <wsse:BinarySecurityToken EncodingType=\"{BASE64_ENCODING}\" ValueType=\"{X509V3_VALUE_TYPE}\" wsu:Id=\"{bst_id}\">{cert_b64}</wsse:BinarySecurityToken>\
-<ds:Signature xmlns:ds=\"{DS_NS}\"><ds:SignedInfo>\
-<ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"/>\
-<ds:SignatureMethod Algorithm=\"{RSA_SHA256}\"/>{ref_ts}{ref_parts}</ds:SignedInfo>\
-<ds:SignatureValue></ds:SignatureValue>\
+<ds:Signature xmlns:ds=\"{DS_NS}\">{signed_info}<ds:SignatureValue>{signature_value}</ds:SignatureValue>\
 <ds:KeyInfo><wsse:SecurityTokenReference><wsse:Reference URI=\"#{bst_id}\" ValueType=\"{X509V3_VALUE_TYPE}\"/></wsse:SecurityTokenReference></ds:KeyInfo>\
-</ds:Signature></wsse:Security>",
-        ref_ts = reference(&ts_id),
-        ref_parts = part_ids
-            .iter()
-            .map(|(_, id, _)| reference(id))
-            .collect::<String>(),
-    );
+</ds:Signature></wsse:Security>"
+        )
+    };
+    // What the signature references: the Timestamp, then every signed part in document order.
+    let reference_ids: Vec<String> = std::iter::once(ts_id.clone())
+        .chain(part_ids.iter().map(|(_, id, _)| id.clone()))
+        .collect();
+    let unsigned_references: Vec<(&str, String)> = reference_ids
+        .iter()
+        .map(|id| (id.as_str(), String::new()))
+        .collect();
+    let security = security_header(&signed_info_xml(&unsigned_references), "");
 
     // Text splices, applied from the highest offset down.
     let mut splices: Vec<(usize, usize, String)> = Vec::new(); // (start, end, replacement)
@@ -850,24 +852,134 @@ pub fn sign_envelope(
     let sec_end = sec_start + security.len();
     debug_assert!(template[sec_start..].starts_with("<wsse:Security "));
 
-    let mut km = bergshamra::KeysManager::new();
-    km.add_key(identity.key.clone());
-    let ctx = bergshamra::DsigContext::new(km);
-    let signed = bergshamra::sign(&ctx, &template)
-        .map_err(|e| WsSecurityError::BadSignature(format!("signing failed: {e}")))?;
+    // Digest every reference on one parse of the template, then sign the canonical SignedInfo
+    // with the held key.
+    let template_doc = uppsala::parse(&template)
+        .map_err(|e| malformed(format!("XML parse error (uppsala): {e}")))?;
+    let targets = reference_targets(&template_doc)?;
+    let digest_of = |id: &str| -> Result<String> {
+        let node = targets
+            .get(id)
+            .copied()
+            .ok_or_else(|| malformed(format!("reference #{id} does not resolve")))?;
+        let subtree = bergshamra::xml::nodeset::NodeSet::tree_without_comments(node, &template_doc);
+        let canonical = exclusive_c14n(&template_doc, Some(&subtree))?;
+        let digest = openssl::sha::sha256(&canonical);
+        Ok(base64::engine::general_purpose::STANDARD.encode(digest))
+    };
+    let mut signed_references = Vec::with_capacity(reference_ids.len());
+    for id in &reference_ids {
+        signed_references.push((id.as_str(), digest_of(id)?));
+    }
+    drop(targets);
+    drop(template_doc);
 
-    // Post-condition: bergshamra's template signer may only have filled in our
-    // DigestValue/SignatureValue. (bergshamra 0.11.1 also fills the *first*
-    // empty ds:KeyValue / dsig11:DEREncodedKeyValue anywhere in the document,
-    // which would silently alter a payload that happens to contain one.)
-    let tail = &template[sec_end..];
-    if !signed.starts_with(&template[..sec_start]) || !signed.ends_with(tail) {
-        return Err(malformed(
-            "signer modified content outside the wsse:Security header (payload contains an \
-             empty ds:KeyValue or dsig11:DEREncodedKeyValue?)",
+    let signed_info = signed_info_xml(&signed_references);
+    let signature_value = {
+        let canonical = canonical_signed_info(&signed_info)?;
+        let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &identity.key)
+            .map_err(ssl_key_err("signer"))?;
+        signer
+            .set_rsa_padding(openssl::rsa::Padding::PKCS1)
+            .map_err(ssl_key_err("signer padding"))?;
+        let signature = signer
+            .sign_oneshot_to_vec(&canonical)
+            .map_err(ssl_key_err("signing"))?;
+        base64::engine::general_purpose::STANDARD.encode(signature)
+    };
+    let filled = security_header(&signed_info, &signature_value);
+    let mut signed = String::with_capacity(template.len() + filled.len() - security.len());
+    signed.push_str(&template[..sec_start]);
+    signed.push_str(&filled);
+    signed.push_str(&template[sec_end..]);
+    Ok(signed)
+}
+
+/// The elements a signature of this profile may reference, by `wsu:Id`: the Body, every
+/// Header child and the Timestamp of the Security header. An id on two of them is refused.
+fn reference_targets<'d>(
+    doc: &'d uppsala::Document<'_>,
+) -> Result<HashMap<&'d str, uppsala::NodeId>> {
+    let envelope = doc
+        .document_element()
+        .ok_or_else(|| malformed("no document element"))?;
+    let mut candidates = Vec::new();
+    for child in doc.children(envelope) {
+        let Some(element) = doc.element(child) else {
+            continue;
+        };
+        if element.matches_name_ns(SOAP11_NS, "Header") {
+            for part in doc.children(child) {
+                let Some(header_part) = doc.element(part) else {
+                    continue;
+                };
+                candidates.push(part);
+                if header_part.matches_name_ns(WSSE_NS, "Security") {
+                    candidates.extend(doc.children(part).into_iter().filter(|n| {
+                        doc.element(*n)
+                            .is_some_and(|e| e.matches_name_ns(WSU_NS, "Timestamp"))
+                    }));
+                }
+            }
+        } else {
+            candidates.push(child);
+        }
+    }
+    let mut targets = HashMap::new();
+    for node in candidates {
+        if let Some(id) = doc.get_attribute_ns(node, WSU_NS, "Id")
+            && targets.insert(id, node).is_some()
+        {
+            return Err(WsSecurityError::DuplicateId(id.to_owned()));
+        }
+    }
+    Ok(targets)
+}
+
+/// Exclusive C14N (no comments, no inclusive prefixes) of `subset` of `doc`, or of all of it.
+fn exclusive_c14n(
+    doc: &uppsala::Document<'_>,
+    subset: Option<&bergshamra::xml::nodeset::NodeSet>,
+) -> Result<Vec<u8>> {
+    bergshamra::c14n::canonicalize_doc(
+        doc,
+        bergshamra::c14n::C14nMode::Exclusive,
+        subset,
+        &[] as &[&str],
+    )
+    .map_err(|e| malformed(format!("canonicalization failed: {e}")))
+}
+
+/// The canonical form of a `ds:SignedInfo` this module wrote. Exclusive C14N renders only the
+/// namespaces an element visibly uses, and every element of a SignedInfo is in `ds` with
+/// unprefixed attributes, so the SignedInfo alone, with `ds` declared on it, canonicalizes to
+/// the same bytes as it does inside the envelope.
+fn canonical_signed_info(signed_info: &str) -> Result<Vec<u8>> {
+    let standalone = signed_info.replacen(
+        "<ds:SignedInfo>",
+        &format!("<ds:SignedInfo xmlns:ds=\"{DS_NS}\">"),
+        1,
+    );
+    let doc = uppsala::parse(&standalone)
+        .map_err(|e| malformed(format!("XML parse error (uppsala): {e}")))?;
+    exclusive_c14n(&doc, None)
+}
+
+/// `ds:SignedInfo` with one reference per `(wsu:Id, base64 SHA-256 digest)`; empty digests
+/// make the template that fixes the Security header's length and place.
+fn signed_info_xml(references: &[(&str, String)]) -> String {
+    let mut xml = format!(
+        "<ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"/><ds:SignatureMethod Algorithm=\"{RSA_SHA256}\"/>"
+    );
+    for (id, digest) in references {
+        xml.push_str(&format!(
+            "<ds:Reference URI=\"#{id}\"><ds:Transforms><ds:Transform Algorithm=\"{EXC_C14N}\"/></ds:Transforms>\
+<ds:DigestMethod Algorithm=\"{SHA256}\"/><ds:DigestValue>{digest}</ds:DigestValue></ds:Reference>",
+            id = xml_escape_attr(id)
         ));
     }
-    Ok(signed)
+    xml.push_str("</ds:SignedInfo>");
+    xml
 }
 
 // ---------------------------------------------------------------------------
@@ -1157,7 +1269,8 @@ fn analyse_for_verify(doc: &roxmltree::Document<'_>) -> Result<SecurityLayout> {
     let cert_der = base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())
         .map_err(|e| WsSecurityError::Key(format!("BinarySecurityToken base64: {e}")))?;
-    let cert = X509::from_der(&cert_der).map_err(ssl_key_err("BinarySecurityToken certificate"))?;
+    let cert = super::x509::parse_der(&cert_der)
+        .map_err(ssl_key_err("BinarySecurityToken certificate"))?;
 
     Ok(SecurityLayout {
         body_id,
@@ -1316,11 +1429,7 @@ pub fn verify_envelope(
     verify_chain(&layout.cert, trust, now)?;
 
     // 3. Cryptographic verification by bergshamra with *only* the BST key.
-    let spki = pubkey
-        .public_key_to_der()
-        .map_err(ssl_key_err("SPKI export"))?;
-    let key = bergshamra::keys::loader::load_spki_der(&spki)
-        .map_err(|e| WsSecurityError::Key(format!("bergshamra SPKI load: {e}")))?;
+    let key = trust.signer_key(&layout.cert_der, &pubkey)?;
     let mut km = bergshamra::KeysManager::new();
     km.add_key(key);
     // Secure defaults (trusted_keys_only: document-embedded keys are never
@@ -1815,11 +1924,21 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn signer_may_not_touch_payload() {
-        let (_pki, id, _trust) = setup();
-        let env = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><ds:KeyValue xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/></soapenv:Body></soapenv:Envelope>"#;
-        let e = sign_envelope(env, &id, SystemTime::now(), DEFAULT_TTL).unwrap_err();
-        assert!(matches!(e, WsSecurityError::Malformed(_)), "{e:?}");
+    fn signing_leaves_the_payload_as_it_was() {
+        let (_pki, id, trust) = setup();
+        // An empty ds:KeyValue is what a template signer would fill in.
+        let body = r#"<soapenv:Body><ds:KeyValue xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/></soapenv:Body>"#;
+        let env = format!(
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">{body}</soapenv:Envelope>"#
+        );
+        let now = SystemTime::now();
+
+        let signed = sign_envelope(&env, &id, now, DEFAULT_TTL).unwrap();
+
+        assert!(signed.contains(
+            r#"<ds:KeyValue xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/></soapenv:Body>"#
+        ));
+        verify_envelope(&signed, &trust, now).unwrap();
     }
 
     /// Known limitation (bergshamra 0.11.1 rejects duplicate ID-like values

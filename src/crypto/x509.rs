@@ -11,6 +11,34 @@ use openssl::x509::{X509, X509KeyUsage, X509Ref, X509StoreContext};
 
 use super::revocation::{Revocation, RevocationError};
 
+/// Certificates [`parse_der`] keeps parsed; past this, it starts again empty.
+const MAX_PARSED_CERTIFICATES: usize = 1024;
+
+/// Parses a DER certificate, once per distinct encoding: OpenSSL 3 decodes a certificate's
+/// public key through its provider framework, which costs several times an RSA verification,
+/// and the same few signers and peers send the same certificates on every message. A cached
+/// certificate is the same immutable object (reference-counted), and only the exact bytes find
+/// it.
+pub fn parse_der(der: &[u8]) -> Result<X509, openssl::error::ErrorStack> {
+    static PARSED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<Vec<u8>, X509>>> =
+        std::sync::LazyLock::new(Default::default);
+    let lock = || {
+        PARSED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(certificate) = lock().get(der) {
+        return Ok(certificate.clone());
+    }
+    let certificate = X509::from_der(der)?;
+    let mut parsed = lock();
+    if parsed.len() >= MAX_PARSED_CERTIFICATES {
+        parsed.clear();
+    }
+    parsed.insert(der.to_vec(), certificate.clone());
+    Ok(certificate)
+}
+
 /// Why a certificate's subject does not name exactly one holder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CertificateNameError {
@@ -233,7 +261,7 @@ pub fn check_peer_certificate(
     }
     let der = peer_der.ok_or(PeerCertificateError::Missing)?;
     let certificate =
-        X509::from_der(der).map_err(|error| PeerCertificateError::NotDer(error.to_string()))?;
+        parse_der(der).map_err(|error| PeerCertificateError::NotDer(error.to_string()))?;
     let holder = single_common_name(&certificate)?;
     if let Some(expected) = expected_common_name
         && holder != expected
