@@ -5,6 +5,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::writer::Statement;
 use super::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,25 +223,27 @@ pub(super) fn timestamp(moment: OffsetDateTime) -> String {
 impl Store {
     /// Records an accepted exchange as in progress.
     pub async fn begin_exchange(&self, exchange: &NewExchange) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
-             calling_user_digest, subject_digest, status, received_at, parent_id, direction) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(exchange.id.to_string())
-        .bind(&exchange.client_id)
-        .bind(&exchange.service)
-        .bind(&exchange.legal_basis)
-        .bind(&exchange.reason)
-        .bind(exchange.case_id.clone())
-        .bind(&exchange.calling_user_digest)
-        .bind(&exchange.subject_digest)
-        .bind(ExchangeStatus::InProgress.as_str())
-        .bind(timestamp(exchange.received_at))
-        .bind(exchange.parent_id.map(|id| id.to_string()))
-        .bind(exchange.direction.as_str())
-        .execute(self.pool())
-        .await?;
+        self.writer
+            .execute(
+                Statement::new(
+                    "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
+                     calling_user_digest, subject_digest, status, received_at, parent_id, \
+                     direction) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .text(exchange.id.to_string())
+                .text(&exchange.client_id)
+                .text(&exchange.service)
+                .text(&exchange.legal_basis)
+                .text(&exchange.reason)
+                .maybe_text(exchange.case_id.clone())
+                .text(&exchange.calling_user_digest)
+                .text(&exchange.subject_digest)
+                .text(ExchangeStatus::InProgress.as_str())
+                .text(timestamp(exchange.received_at))
+                .maybe_text(exchange.parent_id.map(|id| id.to_string()))
+                .text(exchange.direction.as_str()),
+            )
+            .await?;
         Ok(())
     }
 
@@ -253,38 +256,42 @@ impl Store {
         completed_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let columns = outcome_columns(outcome);
-        let result = sqlx::query(
-            "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
-             response_digest = $4, request_message_id = $5, response_message_id = $6, \
-             fields_released = $7, completed_at = $8 \
-             WHERE id = $9 AND status = 'in_progress'",
-        )
-        .bind(columns.status)
-        .bind(columns.error_code)
-        .bind(columns.request_digest)
-        .bind(columns.response_digest)
-        .bind(columns.message_ids.request)
-        .bind(columns.message_ids.response)
-        .bind(columns.fields_released)
-        .bind(timestamp(completed_at))
-        .bind(id.to_string())
-        .execute(self.pool())
-        .await?;
-        Ok(result.rows_affected() == 1)
+        let closed = self
+            .writer
+            .execute(
+                Statement::new(
+                    "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
+                     response_digest = $4, request_message_id = $5, response_message_id = $6, \
+                     fields_released = $7, completed_at = $8 \
+                     WHERE id = $9 AND status = 'in_progress'",
+                )
+                .text(columns.status)
+                .maybe_text(columns.error_code)
+                .maybe_text(columns.request_digest)
+                .maybe_text(columns.response_digest)
+                .maybe_text(columns.message_ids.request)
+                .maybe_text(columns.message_ids.response)
+                .maybe_text(columns.fields_released)
+                .text(timestamp(completed_at))
+                .text(id.to_string()),
+            )
+            .await?;
+        Ok(closed == 1)
     }
 
     /// Fails every synchronous exchange left in progress by a previous process (a crash or
     /// kill): its caller has lost the connection, so it still gets a terminal state. Async
     /// exchanges are not touched; their workers pick them up again. Returns how many closed.
     pub async fn fail_interrupted_exchanges(&self) -> Result<u64, StoreError> {
-        let result = sqlx::query(
-            "UPDATE exchanges SET status = 'failed', error_code = 'hub.interrupted', \
-             completed_at = $1 WHERE status = 'in_progress' AND mode = 'sync'",
-        )
-        .bind(timestamp(OffsetDateTime::now_utc()))
-        .execute(self.pool())
-        .await?;
-        Ok(result.rows_affected())
+        self.writer
+            .execute(
+                Statement::new(
+                    "UPDATE exchanges SET status = 'failed', error_code = 'hub.interrupted', \
+                     completed_at = $1 WHERE status = 'in_progress' AND mode = 'sync'",
+                )
+                .text(timestamp(OffsetDateTime::now_utc())),
+            )
+            .await
     }
 
     pub async fn exchange(&self, id: uuid::Uuid) -> Result<Option<ExchangeRecord>, StoreError> {

@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::writer::Statement;
 use super::{Store, StoreError, now_millis};
 
 /// An event an agency reported about a person (`NotifyCaseRelevantEvent`), as stored.
@@ -48,47 +49,51 @@ impl Store {
         use std::sync::atomic::Ordering;
         let now = now_millis();
         let last = self.last_sweep.load(Ordering::Relaxed);
+        let mut statements = Vec::with_capacity(2);
         if now - last >= SWEEP_EVERY_MS
             && self
                 .last_sweep
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            sqlx::query("DELETE FROM mconnect_seen_messages WHERE expires_at < $1")
-                .bind(now)
-                .execute(self.pool())
-                .await?;
+            statements.push(
+                Statement::new("DELETE FROM mconnect_seen_messages WHERE expires_at < $1")
+                    .integer(now),
+            );
         }
-        let inserted = sqlx::query(
-            "INSERT INTO mconnect_seen_messages (sender, message_id, expires_at) \
-             VALUES ($1, $2, $3) ON CONFLICT (sender, message_id) DO NOTHING",
-        )
-        .bind(sender)
-        .bind(message_id)
-        .bind(expires_at_ms.max(now))
-        .execute(self.pool())
-        .await?;
-        Ok(inserted.rows_affected() == 1)
+        statements.push(
+            Statement::new(
+                "INSERT INTO mconnect_seen_messages (sender, message_id, expires_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (sender, message_id) DO NOTHING",
+            )
+            .text(sender)
+            .text(message_id)
+            .integer(expires_at_ms.max(now)),
+        );
+        let changed = self.writer.transaction(statements).await?;
+        Ok(changed.last() == Some(&1))
     }
 
     /// Stores a reported case event.
     pub async fn insert_case_event(&self, event: &NewCaseEvent) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO case_events (id, exchange_id, agency, event_type, subject_digest, \
-             person_id, severity, sealed_event, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(event.id.to_string())
-        .bind(event.exchange_id.to_string())
-        .bind(&event.agency)
-        .bind(&event.event_type)
-        .bind(&event.subject_digest)
-        .bind(event.person_id.clone())
-        .bind(&event.severity)
-        .bind(&event.sealed_event)
-        .bind(&event.received_at)
-        .execute(self.pool())
-        .await?;
+        self.writer
+            .execute(
+                Statement::new(
+                    "INSERT INTO case_events (id, exchange_id, agency, event_type, \
+                     subject_digest, person_id, severity, sealed_event, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .text(event.id.to_string())
+                .text(event.exchange_id.to_string())
+                .text(&event.agency)
+                .text(&event.event_type)
+                .text(&event.subject_digest)
+                .maybe_text(event.person_id.clone())
+                .text(&event.severity)
+                .text(&event.sealed_event)
+                .text(&event.received_at),
+            )
+            .await?;
         Ok(())
     }
 

@@ -5,6 +5,7 @@ mod exchanges;
 mod inbound;
 mod mpi;
 mod queue;
+mod writer;
 
 pub use exchanges::{
     Direction, ExchangeOutcome, ExchangeRecord, ExchangeStatus, MessageIds, NewExchange,
@@ -27,6 +28,10 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is inconsistent: {0}")]
     Corrupt(String),
+    #[error("the group commit failed: {0}")]
+    Commit(String),
+    #[error("the store's writer has stopped")]
+    WriterStopped,
 }
 
 /// Which database is behind the store.
@@ -39,6 +44,7 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: sqlx::AnyPool,
+    writer: writer::Writer,
     backend: Backend,
     /// When expired message ids were last swept (epoch milliseconds).
     last_sweep: std::sync::Arc<std::sync::atomic::AtomicI64>,
@@ -58,25 +64,19 @@ impl Store {
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(5));
         if backend == Backend::Sqlite {
-            // Write-ahead logging: readers no longer wait for the writer, and a commit is one
-            // append and one fsync instead of a journal round trip. `synchronous` stays FULL,
-            // so a commit the hub acknowledged survives a power cut.
             options = options.after_connect(|connection, _| {
-                Box::pin(async move {
-                    sqlx::query("PRAGMA journal_mode = WAL")
-                        .execute(&mut *connection)
-                        .await?;
-                    sqlx::query("PRAGMA synchronous = FULL")
-                        .execute(&mut *connection)
-                        .await?;
-                    Ok(())
-                })
+                Box::pin(async move { writer::prepare_sqlite(connection).await })
             });
         }
         let pool = options.connect(url).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        let writer = match backend {
+            Backend::Sqlite => writer::Writer::sqlite(url).await?,
+            Backend::Postgres => writer::Writer::Direct(pool.clone()),
+        };
         Ok(Self {
             pool,
+            writer,
             backend,
             last_sweep: Default::default(),
         })

@@ -6,6 +6,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::exchanges::timestamp;
+use super::writer::Statement;
 use super::{ExchangeOutcome, NewExchange, Store, StoreError};
 
 /// Milliseconds since the Unix epoch, the unit of the queue columns.
@@ -80,38 +81,41 @@ impl Store {
         }
         let exchange = &submission.exchange;
         let now = now_millis();
-        let inserted = sqlx::query(
-            "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
-             calling_user_digest, subject_digest, status, received_at, parent_id, mode, registry, \
-             queue_state, attempts, available_at, enqueued_at, idempotency_key, \
-             submission_digest, sealed_request, callback_url) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'in_progress', $9, $10, 'async', $11, \
-             'queued', 0, $12, $12, $13, $14, $15, $16)",
-        )
-        .bind(exchange.id.to_string())
-        .bind(&exchange.client_id)
-        .bind(&exchange.service)
-        .bind(&exchange.legal_basis)
-        .bind(&exchange.reason)
-        .bind(exchange.case_id.clone())
-        .bind(&exchange.calling_user_digest)
-        .bind(&exchange.subject_digest)
-        .bind(timestamp(exchange.received_at))
-        .bind(exchange.parent_id.map(|id| id.to_string()))
-        .bind(&submission.registry)
-        .bind(now)
-        .bind(submission.idempotency_key.clone())
-        .bind(&submission.submission_digest)
-        .bind(&submission.sealed_request)
-        .bind(submission.callback_url.clone())
-        .execute(self.pool())
-        .await;
+        let inserted = self
+            .writer
+            .execute(
+                Statement::new(
+                    "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
+                     calling_user_digest, subject_digest, status, received_at, parent_id, mode, \
+                     registry, queue_state, attempts, available_at, enqueued_at, idempotency_key, \
+                     submission_digest, sealed_request, callback_url) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'in_progress', $9, $10, 'async', $11, \
+                     'queued', 0, $12, $12, $13, $14, $15, $16)",
+                )
+                .text(exchange.id.to_string())
+                .text(&exchange.client_id)
+                .text(&exchange.service)
+                .text(&exchange.legal_basis)
+                .text(&exchange.reason)
+                .maybe_text(exchange.case_id.clone())
+                .text(&exchange.calling_user_digest)
+                .text(&exchange.subject_digest)
+                .text(timestamp(exchange.received_at))
+                .maybe_text(exchange.parent_id.map(|id| id.to_string()))
+                .text(&submission.registry)
+                .integer(now)
+                .maybe_text(submission.idempotency_key.clone())
+                .text(&submission.submission_digest)
+                .text(&submission.sealed_request)
+                .maybe_text(submission.callback_url.clone()),
+            )
+            .await;
         match inserted {
             Ok(_) => Ok(Submission::Accepted),
             // Two submissions with one key raced; the loser answers with the winner.
             Err(error) => match self.find_by_idempotency_key(submission).await? {
                 Some(previous) => Ok(previous),
-                None => Err(error.into()),
+                None => Err(error),
             },
         }
     }
@@ -170,17 +174,20 @@ impl Store {
         holder: &str,
     ) -> Result<Option<ClaimedExchange>, StoreError> {
         let now = now_millis();
-        let claimed = sqlx::query(&format!(
-            "UPDATE exchanges SET queue_state = 'working', lease_until = $2, attempts = attempts + 1, \
-             lease_holder = $4 WHERE id = $3 AND {CLAIMABLE}"
-        ))
-        .bind(now)
-        .bind(now + lease_ms)
-        .bind(id.to_string())
-        .bind(holder)
-        .execute(self.pool())
-        .await?;
-        if claimed.rows_affected() != 1 {
+        let claimed = self
+            .writer
+            .execute(
+                Statement::new(format!(
+                    "UPDATE exchanges SET queue_state = 'working', lease_until = $2, \
+                     attempts = attempts + 1, lease_holder = $4 WHERE id = $3 AND {CLAIMABLE}"
+                ))
+                .integer(now)
+                .integer(now + lease_ms)
+                .text(id.to_string())
+                .text(holder),
+            )
+            .await?;
+        if claimed != 1 {
             return Ok(None);
         }
         let row = sqlx::query(
@@ -208,47 +215,55 @@ impl Store {
         available_at: i64,
         error_code: &str,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE exchanges SET queue_state = 'waiting', available_at = $1, lease_until = NULL, \
-             error_code = $2 WHERE id = $3 AND status = 'in_progress' AND queue_state = 'working'",
-        )
-        .bind(available_at)
-        .bind(error_code)
-        .bind(id.to_string())
-        .execute(self.pool())
-        .await?;
-        Ok(result.rows_affected() == 1)
+        let waiting = self
+            .writer
+            .execute(
+                Statement::new(
+                    "UPDATE exchanges SET queue_state = 'waiting', available_at = $1, \
+                     lease_until = NULL, error_code = $2 \
+                     WHERE id = $3 AND status = 'in_progress' AND queue_state = 'working'",
+                )
+                .integer(available_at)
+                .text(error_code)
+                .text(id.to_string()),
+            )
+            .await?;
+        Ok(waiting == 1)
     }
 
     /// Hands back, as queued, the exchanges a previous run of hub instance `holder` was working
     /// on when it stopped (a crash or a kill): their workers are gone, so there is no reason to
     /// wait for the leases to run out. Returns how many.
     pub async fn reclaim_leases(&self, holder: &str) -> Result<u64, StoreError> {
-        let reclaimed = sqlx::query(
-            "UPDATE exchanges SET queue_state = 'queued', lease_until = NULL, lease_holder = NULL \
-             WHERE status = 'in_progress' AND mode = 'async' AND queue_state = 'working' \
-             AND lease_holder = $1",
-        )
-        .bind(holder)
-        .execute(self.pool())
-        .await?;
-        Ok(reclaimed.rows_affected())
+        self.writer
+            .execute(
+                Statement::new(
+                    "UPDATE exchanges SET queue_state = 'queued', lease_until = NULL, \
+                     lease_holder = NULL WHERE status = 'in_progress' AND mode = 'async' \
+                     AND queue_state = 'working' AND lease_holder = $1",
+                )
+                .text(holder),
+            )
+            .await
     }
 
     /// Ends a submission the queue did not confirm: failed with `hub.queue_unavailable`, and its
     /// `Idempotency-Key` released in the same statement, so that a retry with the same key is a
     /// new submission rather than the repeat of one that will never run.
     pub async fn refuse_submission(&self, id: uuid::Uuid) -> Result<bool, StoreError> {
-        let refused = sqlx::query(
-            "UPDATE exchanges SET status = 'failed', error_code = 'hub.queue_unavailable', \
-             completed_at = $1, queue_state = NULL, idempotency_key = NULL \
-             WHERE id = $2 AND status = 'in_progress'",
-        )
-        .bind(timestamp(OffsetDateTime::now_utc()))
-        .bind(id.to_string())
-        .execute(self.pool())
-        .await?;
-        Ok(refused.rows_affected() == 1)
+        let refused = self
+            .writer
+            .execute(
+                Statement::new(
+                    "UPDATE exchanges SET status = 'failed', error_code = 'hub.queue_unavailable', \
+                     completed_at = $1, queue_state = NULL, idempotency_key = NULL \
+                     WHERE id = $2 AND status = 'in_progress'",
+                )
+                .text(timestamp(OffsetDateTime::now_utc()))
+                .text(id.to_string()),
+            )
+            .await?;
+        Ok(refused == 1)
     }
 
     /// Ends an async exchange: completed with its sealed result, failed, or dead-lettered
@@ -262,28 +277,32 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let columns = super::exchanges::outcome_columns(outcome);
         // One statement, so the exchange is either still in progress or ended, never between.
-        let closed = sqlx::query(
-            "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
-             response_digest = $4, response_message_id = $5, completed_at = $6, \
-             queue_state = NULL, lease_until = NULL, sealed_result = $7, dead_letter_reason = $8, \
-             callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END, \
-             callback_due = $10, request_message_id = $11 \
-             WHERE id = $9 AND status = 'in_progress'",
-        )
-        .bind(columns.status)
-        .bind(columns.error_code)
-        .bind(columns.request_digest)
-        .bind(columns.response_digest)
-        .bind(columns.message_ids.response)
-        .bind(timestamp(OffsetDateTime::now_utc()))
-        .bind(sealed_result)
-        .bind(dead_letter_reason)
-        .bind(id.to_string())
-        .bind(now_millis())
-        .bind(columns.message_ids.request)
-        .execute(self.pool())
-        .await?;
-        Ok(closed.rows_affected() == 1)
+        let closed = self
+            .writer
+            .execute(
+                Statement::new(
+                    "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
+                     response_digest = $4, response_message_id = $5, completed_at = $6, \
+                     queue_state = NULL, lease_until = NULL, sealed_result = $7, \
+                     dead_letter_reason = $8, \
+                     callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END, \
+                     callback_due = $10, request_message_id = $11 \
+                     WHERE id = $9 AND status = 'in_progress'",
+                )
+                .text(columns.status)
+                .maybe_text(columns.error_code)
+                .maybe_text(columns.request_digest)
+                .maybe_text(columns.response_digest)
+                .maybe_text(columns.message_ids.response)
+                .text(timestamp(OffsetDateTime::now_utc()))
+                .maybe_text(sealed_result)
+                .maybe_text(dead_letter_reason)
+                .text(id.to_string())
+                .integer(now_millis())
+                .maybe_text(columns.message_ids.request),
+            )
+            .await?;
+        Ok(closed == 1)
     }
 
     /// Async exchanges to hand to the broker: retries that are due, work whose lease ran out,
@@ -314,16 +333,19 @@ impl Store {
     /// Notes that a message for the exchange is in the broker.
     pub async fn mark_enqueued(&self, id: uuid::Uuid) -> Result<(), StoreError> {
         let now = now_millis();
-        sqlx::query(
-            "UPDATE exchanges SET queue_state = 'queued', enqueued_at = $1, lease_until = NULL \
-             WHERE id = $2 AND status = 'in_progress' AND mode = 'async' AND (\
-             queue_state = 'queued' OR (queue_state = 'waiting' AND available_at <= $1) \
-             OR (queue_state = 'working' AND lease_until < $1))",
-        )
-        .bind(now)
-        .bind(id.to_string())
-        .execute(self.pool())
-        .await?;
+        self.writer
+            .execute(
+                Statement::new(
+                    "UPDATE exchanges SET queue_state = 'queued', enqueued_at = $1, \
+                     lease_until = NULL WHERE id = $2 AND status = 'in_progress' \
+                     AND mode = 'async' AND (queue_state = 'queued' \
+                     OR (queue_state = 'waiting' AND available_at <= $1) \
+                     OR (queue_state = 'working' AND lease_until < $1))",
+                )
+                .integer(now)
+                .text(id.to_string()),
+            )
+            .await?;
         Ok(())
     }
 
@@ -347,22 +369,27 @@ impl Store {
     pub async fn replay(&self, original: uuid::Uuid) -> Result<Option<DueExchange>, StoreError> {
         let replay = uuid::Uuid::new_v4();
         let now = now_millis();
-        let inserted = sqlx::query(
-            "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
-             calling_user_digest, subject_digest, status, received_at, parent_id, mode, registry, \
-             queue_state, attempts, available_at, enqueued_at, submission_digest, sealed_request) \
-             SELECT $1, client_id, service, legal_basis, reason, case_id, calling_user_digest, \
-             subject_digest, 'in_progress', $2, id, 'async', registry, 'queued', 0, $3, $3, \
-             submission_digest, sealed_request FROM exchanges \
-             WHERE id = $4 AND dead_letter_reason IS NOT NULL AND sealed_request IS NOT NULL",
-        )
-        .bind(replay.to_string())
-        .bind(timestamp(OffsetDateTime::now_utc()))
-        .bind(now)
-        .bind(original.to_string())
-        .execute(self.pool())
-        .await?;
-        if inserted.rows_affected() != 1 {
+        let inserted = self
+            .writer
+            .execute(
+                Statement::new(
+                    "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
+                     calling_user_digest, subject_digest, status, received_at, parent_id, mode, \
+                     registry, queue_state, attempts, available_at, enqueued_at, \
+                     submission_digest, sealed_request) \
+                     SELECT $1, client_id, service, legal_basis, reason, case_id, \
+                     calling_user_digest, subject_digest, 'in_progress', $2, id, 'async', \
+                     registry, 'queued', 0, $3, $3, submission_digest, sealed_request \
+                     FROM exchanges \
+                     WHERE id = $4 AND dead_letter_reason IS NOT NULL AND sealed_request IS NOT NULL",
+                )
+                .text(replay.to_string())
+                .text(timestamp(OffsetDateTime::now_utc()))
+                .integer(now)
+                .text(original.to_string()),
+            )
+            .await?;
+        if inserted != 1 {
             return Ok(None);
         }
         let row = sqlx::query("SELECT registry FROM exchanges WHERE id = $1")
@@ -414,15 +441,18 @@ impl Store {
             (false, Some(_)) => "pending",
             (false, None) => "failed",
         };
-        sqlx::query(
-            "UPDATE exchanges SET callback_state = $1, callback_due = $2, \
-             callback_attempts = callback_attempts + 1 WHERE id = $3 AND callback_state = 'pending'",
-        )
-        .bind(state)
-        .bind(retry_at)
-        .bind(id.to_string())
-        .execute(self.pool())
-        .await?;
+        self.writer
+            .execute(
+                Statement::new(
+                    "UPDATE exchanges SET callback_state = $1, callback_due = $2, \
+                     callback_attempts = callback_attempts + 1 \
+                     WHERE id = $3 AND callback_state = 'pending'",
+                )
+                .text(state)
+                .maybe_integer(retry_at)
+                .text(id.to_string()),
+            )
+            .await?;
         Ok(())
     }
 
