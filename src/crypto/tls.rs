@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use openssl::ssl::{SslAcceptor, SslAcceptorBuilder, SslFiletype, SslMethod, SslVerifyMode};
+use openssl::ssl::{
+    SslAcceptor, SslAcceptorBuilder, SslFiletype, SslMethod, SslOptions, SslSessionCacheMode,
+    SslVerifyMode,
+};
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::{X509, X509VerifyResult};
 use tracing::warn;
@@ -58,6 +61,15 @@ pub fn mutual_tls_acceptor(
         .set_verify_cert_store(store.build())
         .map_err(at(client_ca))?;
     builder.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+    // No session resumption: a resumed session would skip the client certificate's chain and
+    // revocation checks, so every connection is a full handshake. A client that offers a
+    // session (nginx, Java) gets a full handshake instead; the context is set so that OpenSSL
+    // answers such an offer that way rather than with an internal-error alert.
+    builder
+        .set_session_id_context(b"esocial-hub")
+        .map_err(at(certificate))?;
+    builder.set_session_cache_mode(SslSessionCacheMode::OFF);
+    builder.set_options(SslOptions::NO_TICKET);
     Ok(builder)
 }
 
@@ -189,6 +201,62 @@ mod tests {
         )
         .unwrap();
         assert!(handshake(acceptor(uncovered), &pki, "client-case-management").is_err());
+    }
+
+    #[test]
+    fn a_client_offering_to_resume_a_session_gets_a_full_handshake() {
+        // `openssl s_client -reconnect` connects once, then five times more offering the first
+        // connection's session, as nginx and Java clients do.
+        let dir = tempfile::tempdir().unwrap();
+        let pki = PkiLayout::new(dir.path());
+        crate::crypto::pki::init_dev_pki(&pki, &[], &["case-management".into()]).unwrap();
+        let acceptor = mutual_tls_acceptor(&pki.cert("hub"), &pki.key("hub"), &pki.ca_cert())
+            .unwrap()
+            .build();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let (handshakes, outcomes) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(6) {
+                let outcome = acceptor
+                    .accept(stream.unwrap())
+                    .map(|mut tls| {
+                        let _ = tls.shutdown();
+                    })
+                    .map_err(|error| error.to_string());
+                let _ = handshakes.send(outcome);
+            }
+        });
+
+        let client = std::process::Command::new("openssl")
+            .args(["s_client", "-tls1_2", "-reconnect", "-connect"])
+            .arg(address.to_string())
+            .arg("-cert")
+            .arg(pki.cert("client-case-management"))
+            .arg("-key")
+            .arg(pki.key("client-case-management"))
+            .arg("-CAfile")
+            .arg(pki.ca_cert())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the openssl command runs");
+
+        let printed = String::from_utf8_lossy(&client.stdout);
+        for _ in 0..6 {
+            let outcome = outcomes
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("six handshakes reach the server");
+            outcome.expect("the server completes every handshake");
+        }
+        assert!(
+            client.status.success(),
+            "{}",
+            String::from_utf8_lossy(&client.stderr)
+        );
+        assert!(
+            !printed.contains("Reused,"),
+            "no session is resumed:\n{printed}"
+        );
     }
 
     #[test]
