@@ -252,7 +252,7 @@ impl Exchanger {
             warn!(%exchange_id, "sealed request cannot be opened");
             return fail("hub.internal").await;
         };
-        let Some(service) = self.catalog.service(&claimed.service).cloned() else {
+        let Some(service) = self.catalog.service(&claimed.service) else {
             return fail("caller.unknown_service").await;
         };
         let Some(entity) = self.clients.get(&claimed.client_id).cloned() else {
@@ -267,7 +267,7 @@ impl Exchanger {
             attempt: attempts.max(1),
         };
         let (outcome, wire) = self
-            .call_registry(&service, &entity, &request, delivery)
+            .call_registry(service, &entity, &request, delivery)
             .await;
         let label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
         self.observe(&service.id, label, started);

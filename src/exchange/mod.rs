@@ -290,9 +290,8 @@ impl Exchanger {
         let service = self
             .catalog
             .service(&request.service)
-            .expect("known and not composite")
-            .clone();
-        self.run_service(client, &entity, &service, &grant, &request, None)
+            .expect("known and not composite");
+        self.run_service(client, &entity, service, &grant, &request, None)
             .await
     }
 
