@@ -1864,7 +1864,8 @@ fn render_report(r: &Report<'_>) -> String {
          simulators, the load generator and the broker; anything else running on the \
          machine (another build ran at the same time as this one) competes for both. \
          \"CPU 0 busy\" below is the share of CPU 0 used by any process during the window, \
-         \"hub core\" the share the hub itself used: the gap is other tenants of CPU 0. CPU \
+         \"core used\" the share the hub (or nginx) itself used: the gap is other tenants of \
+         CPU 0. CPU \
          times per exchange are the processes' own (utime + stime) and are less sensitive to \
          that noise than the rates."
     ));
@@ -1978,7 +1979,7 @@ fn render_report(r: &Report<'_>) -> String {
     line(String::new());
     line(
         "| Variant | Callers | Exchanges/s | p50 ms | p99 ms | Errors | CPU 0 process ms / \
-         exchange | × floor | Simulator ms / request | × floor | Hub core | CPU 0 busy |"
+         exchange | × floor | Simulator ms / request | × floor | Core used | CPU 0 busy |"
             .into(),
     );
     line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into());
@@ -2097,7 +2098,7 @@ fn render_report(r: &Report<'_>) -> String {
         line(String::new());
         line(
             "| Callers | Round | Exchanges/s | OK | Errors | p50 ms | p99 ms | CPU 0 process ms / \
-             ex. | Simulator ms / req. | Broker ms / ex. | Load gen. ms / ex. | Hub core | CPU 0 \
+             ex. | Simulator ms / req. | Broker ms / ex. | Load gen. ms / ex. | Core used | CPU 0 \
              busy | CPU 1 busy | Reused |"
                 .into(),
         );
@@ -2201,9 +2202,10 @@ fn render_report(r: &Report<'_>) -> String {
          exchange).",
         "- **Broker ms / exchange** (RabbitMQ only) and **load gen. ms**: the same for the \
          broker and for the load generator, for scale.",
-        "- **Hub core**: the hub's CPU time over the window's wall time: 100 % means the hub \
-         kept its core busy (CPU-bound); less means it waited (store, registry, callers) or \
-         was crowded out of CPU 0 by other processes (compare with **CPU 0 busy**).",
+        "- **Core used**: the CPU 0 process's (hub's or nginx's) CPU time over the window's \
+         wall time: 100 % means the hub kept its core busy (CPU-bound); less means it waited \
+         (store, registry, callers) or was crowded out of CPU 0 by other processes (compare \
+         with **CPU 0 busy**, the share of CPU 0 any process used).",
     ] {
         line(text.into());
     }
@@ -2244,12 +2246,33 @@ fn interpretation(r: &Report<'_>, floor_ms: f64) -> String {
         text.push(s);
         if let Some(core) = med(Variant::SyncSoap, &RunResult::front_core) {
             let tp = med(Variant::SyncSoap, &|r: &RunResult| Some(r.throughput)).unwrap_or(0.0);
+            let cpu0 = med(Variant::SyncSoap, &|r: &RunResult| r.cpu0_busy).unwrap_or(0.0);
+            let cpu1 = med(Variant::SyncSoap, &|r: &RunResult| r.cpu1_busy).unwrap_or(0.0);
             if core > 0.85 {
                 text.push(format!(
                     "The hub kept its core {:.0} % busy at {tp:.0} exchanges/s, so at this load \
                      it is CPU-bound and its throughput on one core is about 1000 / {hub:.2} \
                      ≈ {:.0} exchanges/s.",
                     core * 100.0,
+                    1000.0 / hub
+                ));
+            } else if cpu0 > 0.9 {
+                text.push(format!(
+                    "The hub got only {:.0} % of CPU 0 at {tp:.0} exchanges/s while CPU 0 was \
+                     {:.0} % busy: other processes on the machine took the rest{}, so the rates \
+                     here are bounded by the CPU the hub was given; on a core of its own it \
+                     would manage about 1000 / {hub:.2} ≈ {:.0} exchanges/s if nothing else \
+                     limits it first.",
+                    core * 100.0,
+                    cpu0 * 100.0,
+                    if cpu1 > 0.9 {
+                        format!(
+                            ", and CPU 1 (simulators and load generator) was {:.0} % busy too",
+                            cpu1 * 100.0
+                        )
+                    } else {
+                        String::new()
+                    },
                     1000.0 / hub
                 ));
             } else {
@@ -2262,6 +2285,25 @@ fn interpretation(r: &Report<'_>, floor_ms: f64) -> String {
                 ));
             }
         }
+    }
+    if let (Some(sign), Some(hub)) = (
+        r.pool_cpu_ms_each,
+        med(Variant::SyncSoap, &RunResult::front_ms),
+    ) {
+        let rsa_sign_ms = 1000.0 / r.floors[0].sign_per_s.max(r.floors[1].sign_per_s);
+        let (times_rsa, share) = (sign / rsa_sign_ms, sign / hub);
+        text.push(format!(
+            "Where the hub's time goes, roughly: signing one envelope with \
+             `wssec::sign_envelope` alone cost {sign:.2} ms of CPU when the bench pre-signed \
+             its requests ({times_rsa:.1}× an RSA-2048 signature by `openssl speed`), about \
+             {:.0} % of the hub's {hub:.2} ms per SOAP exchange{}.",
+            share * 100.0,
+            if times_rsa > 2.0 && share > 0.25 {
+                "; the XML signature work around the RSA operation is a large part of the cost"
+            } else {
+                ""
+            }
+        ));
     }
     if let (Some(sim_tp), Some(sim_ms)) = (
         med(Variant::Simulator, &|r: &RunResult| Some(r.throughput)),
@@ -2295,6 +2337,7 @@ fn interpretation(r: &Report<'_>, floor_ms: f64) -> String {
     let noisy: Vec<String> = Variant::ALL
         .into_iter()
         .flat_map(|v| r.knobs.callers.iter().map(move |c| (v, *c)))
+        .filter(|(v, _)| *v != Variant::Simulator)
         .filter_map(|(v, c)| {
             let runs = get(v, c);
             let busy = median_by(runs, |r| r.cpu0_busy)?;
@@ -2304,9 +2347,9 @@ fn interpretation(r: &Report<'_>, floor_ms: f64) -> String {
         .collect();
     if !noisy.is_empty() {
         text.push(format!(
-            "Other processes took a noticeable share of CPU 0 in some runs (CPU 0 busy minus hub \
-             core: {}); rates there are lower than on a quiet machine, CPU per exchange much \
-             less affected.",
+            "Other processes took a noticeable share of CPU 0 in some runs (CPU 0 busy minus \
+             core used: {}); rates there are lower than on a quiet machine, CPU per exchange \
+             much less affected.",
             noisy.join(", ")
         ));
     }
