@@ -161,8 +161,8 @@ struct Shared {
 struct LoadedCrl {
     crl: X509Crl,
     issuer: String,
-    /// SubjectPublicKeyInfo DER of the keys this CRL's signature verified with.
-    verified_keys: RwLock<Vec<Vec<u8>>>,
+    /// DER of the issuer certificates whose keys this CRL's signature verified with.
+    verified_issuers: RwLock<Vec<Vec<u8>>>,
     /// Whether using it past its nextUpdate has been logged.
     stale_logged: AtomicBool,
 }
@@ -330,14 +330,12 @@ impl Revocation {
                 issuer: issuer_name,
             });
         }
-        let issuer_key = issuer.public_key().map_err(internal)?;
-        let issuer_key_der = issuer_key.public_key_to_der().map_err(internal)?;
         let crl = shared
             .read()
             .iter()
             .flatten()
             .filter(|loaded| same_name(loaded.crl.issuer_name(), issuer.subject_name()))
-            .filter(|loaded| loaded.signed_by(&issuer_key, &issuer_key_der))
+            .filter(|loaded| loaded.signed_by(issuer))
             .max_by(|a, b| {
                 a.crl
                     .last_update()
@@ -458,15 +456,11 @@ impl Shared {
         let loaded = LoadedCrl {
             crl,
             issuer,
-            verified_keys: RwLock::new(Vec::new()),
+            verified_issuers: RwLock::new(Vec::new()),
             stale_logged: AtomicBool::new(false),
         };
         let signed_by_trusted_ca = self.issuers.iter().any(|ca| {
-            same_name(loaded.crl.issuer_name(), ca.subject_name())
-                && ca.public_key().is_ok_and(|key| {
-                    key.public_key_to_der()
-                        .is_ok_and(|key_der| loaded.signed_by(&key, &key_der))
-                })
+            same_name(loaded.crl.issuer_name(), ca.subject_name()) && loaded.signed_by(ca)
         });
         if !signed_by_trusted_ca {
             return Err(CrlLoadError::UnknownIssuer {
@@ -503,29 +497,32 @@ impl Shared {
 }
 
 impl LoadedCrl {
-    /// Whether this CRL's signature verifies with `key` (remembered once it has).
-    fn signed_by(
-        &self,
-        key: &openssl::pkey::PKeyRef<openssl::pkey::Public>,
-        key_der: &[u8],
-    ) -> bool {
+    /// Whether this CRL's signature verifies with the key of `issuer` (remembered, by the
+    /// issuer certificate's encoding, once it has: encoding a public key goes through OpenSSL's
+    /// provider framework and cost more than the rest of a revocation check).
+    fn signed_by(&self, issuer: &X509Ref) -> bool {
+        let Ok(issuer_der) = issuer.to_der() else {
+            return false;
+        };
         let known = self
-            .verified_keys
+            .verified_issuers
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .iter()
-            .any(|verified| verified == key_der);
+            .any(|verified| *verified == issuer_der);
         if known {
             return true;
         }
-        if self.crl.verify(key).unwrap_or(false) {
-            self.verified_keys
+        let verified = issuer
+            .public_key()
+            .is_ok_and(|key| self.crl.verify(&key).unwrap_or(false));
+        if verified {
+            self.verified_issuers
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .push(key_der.to_vec());
-            return true;
+                .push(issuer_der);
         }
-        false
+        verified
     }
 }
 

@@ -414,7 +414,7 @@ impl MconnectClient {
 
 /// The single common name of a DER certificate; none when it has no or several.
 pub fn common_name(certificate_der: &[u8]) -> Option<String> {
-    let certificate = openssl::x509::X509::from_der(certificate_der).ok()?;
+    let certificate = crate::crypto::x509::parse_der(certificate_der).ok()?;
     crate::crypto::x509::single_common_name(&certificate).ok()
 }
 
