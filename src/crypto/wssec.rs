@@ -618,11 +618,11 @@ fn name_to_string(name: &openssl::x509::X509NameRef) -> String {
         .join(", ")
 }
 
-fn random_id(prefix: &str) -> Result<String> {
+/// 128 random bits in hex, which make the ids of one envelope unguessable.
+fn random_nonce() -> Result<String> {
     let mut buf = [0u8; 16];
     openssl::rand::rand_bytes(&mut buf).map_err(ssl_key_err("random"))?;
-    let hex: String = buf.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{prefix}-{hex}"))
+    Ok(hex::encode(buf))
 }
 
 fn xml_escape_attr(s: &str) -> String {
@@ -708,9 +708,13 @@ pub fn sign_envelope(
         .map(|h| element_children(h).collect())
         .unwrap_or_default();
     signed_parts.push(parts.body);
+    // Fresh ids share one random nonce per envelope and differ by a counter.
+    let nonce = random_nonce()?;
+    let counter = std::cell::Cell::new(0u32);
     let fresh = |p: &str| -> Result<String> {
         for _ in 0..8 {
-            let id = random_id(p)?;
+            counter.set(counter.get() + 1);
+            let id = format!("{p}-{nonce}-{}", counter.get());
             if !ids.contains_key(&id) {
                 return Ok(id);
             }
@@ -832,19 +836,19 @@ pub fn sign_envelope(
             splices.push((at, at, format!("{open}{security}{close}")));
         }
     }
-    splices.sort_by_key(|s| std::cmp::Reverse(s.0));
-    let mut template = envelope_xml.to_owned();
-    for (s, e, rep) in splices {
-        template.replace_range(s..e, &rep);
+    // One pass over the input, copying it between the splices.
+    splices.sort_by_key(|s| s.0);
+    let mut template = String::with_capacity(
+        envelope_xml.len() + splices.iter().map(|s| s.2.len()).sum::<usize>(),
+    );
+    let mut copied_to = 0;
+    for (start, end, replacement) in &splices {
+        template.push_str(&envelope_xml[copied_to..*start]);
+        template.push_str(replacement);
+        copied_to = *end;
     }
+    template.push_str(&envelope_xml[copied_to..]);
     drop(doc);
-
-    // Sanity: re-parse the template under the same guards (catches any
-    // splice mistake, and re-checks depth including the new elements).
-    {
-        let tdoc = parse_guarded(&template)?;
-        collect_ids(&tdoc)?;
-    }
 
     // The Header splice is always at a lower offset than the Body splice, so
     // the Security element's offset in the template is unaffected by it.
@@ -852,8 +856,8 @@ pub fn sign_envelope(
     let sec_end = sec_start + security.len();
     debug_assert!(template[sec_start..].starts_with("<wsse:Security "));
 
-    // Digest every reference on one parse of the template, then sign the canonical SignedInfo
-    // with the held key.
+    // Digest every reference on one parse of the template (a splice mistake fails it), then sign
+    // the canonical SignedInfo with the held key.
     let template_doc = uppsala::parse(&template)
         .map_err(|e| malformed(format!("XML parse error (uppsala): {e}")))?;
     let targets = reference_targets(&template_doc)?;

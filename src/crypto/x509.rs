@@ -185,6 +185,13 @@ pub fn verify_chain_and_revocation_at(
     revocation: &Revocation,
 ) -> Result<(), ChainError> {
     let failed = |e: openssl::error::ErrorStack| ChainError::Untrusted(e.to_string());
+    let key = chain_key(anchors, certificate, &intermediates, max_depth).map_err(failed)?;
+    if let Some(verified) = VERIFIED_CHAINS.valid_at(&key, now_unix) {
+        if revocation.is_enabled() {
+            revocation.check_chain_at(&verified, now_unix)?;
+        }
+        return Ok(());
+    }
     let mut builder = X509StoreBuilder::new().map_err(failed)?;
     for anchor in anchors {
         builder.add_cert(anchor.clone()).map_err(failed)?;
@@ -220,6 +227,7 @@ pub fn verify_chain_and_revocation_at(
         })
         .map_err(failed)?;
     let verified = outcome.map_err(ChainError::Untrusted)?;
+    VERIFIED_CHAINS.remember(key, &verified);
     if revocation.is_enabled() {
         if verified.is_empty() {
             return Err(ChainError::Untrusted("no verified chain".into()));
@@ -227,6 +235,100 @@ pub fn verify_chain_and_revocation_at(
         revocation.check_chain_at(&verified, now_unix)?;
     }
     Ok(())
+}
+
+/// Chains [`verify_chain_and_revocation_at`] keeps verified; past this, it starts again empty.
+const MAX_VERIFIED_CHAINS: usize = 1024;
+
+/// Chains OpenSSL has verified, by what was asked (anchors, certificate, intermediates, depth),
+/// with the period in which every certificate of the chain is valid: within it the same
+/// question has the same answer, so only revocation, which changes with the CRLs, is checked
+/// again. The same few signers and registries present the same chains on every message.
+static VERIFIED_CHAINS: VerifiedChains = VerifiedChains(std::sync::Mutex::new(None));
+
+struct VerifiedChains(std::sync::Mutex<Option<std::collections::HashMap<[u8; 32], VerifiedChain>>>);
+
+struct VerifiedChain {
+    /// Leaf first, trust anchor last.
+    chain: Vec<X509>,
+    /// The latest notBefore and the earliest notAfter of the chain, in Unix seconds.
+    valid_from: i64,
+    valid_until: i64,
+}
+
+impl VerifiedChains {
+    fn valid_at(&self, key: &[u8; 32], now_unix: i64) -> Option<Vec<X509>> {
+        let chains = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = chains.as_ref()?.get(key)?;
+        (known.valid_from <= now_unix && now_unix <= known.valid_until).then(|| known.chain.clone())
+    }
+
+    fn remember(&self, key: [u8; 32], chain: &[X509]) {
+        let Some((valid_from, valid_until)) = validity_of(chain) else {
+            return;
+        };
+        let mut chains = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let chains = chains.get_or_insert_with(Default::default);
+        if chains.len() >= MAX_VERIFIED_CHAINS {
+            chains.clear();
+        }
+        chains.insert(
+            key,
+            VerifiedChain {
+                chain: chain.to_vec(),
+                valid_from,
+                valid_until,
+            },
+        );
+    }
+}
+
+/// SHA-256 over everything a chain verification depends on besides the time.
+fn chain_key(
+    anchors: &[X509],
+    certificate: &X509,
+    intermediates: &[X509],
+    max_depth: Option<u32>,
+) -> Result<[u8; 32], openssl::error::ErrorStack> {
+    let mut hasher = openssl::sha::Sha256::new();
+    let mut add = |part: &[u8]| {
+        hasher.update(&(part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    };
+    add(&max_depth.map_or(-1, i64::from).to_be_bytes());
+    add(&certificate.to_der()?);
+    add(&(intermediates.len() as u64).to_be_bytes());
+    for intermediate in intermediates {
+        add(&intermediate.to_der()?);
+    }
+    for anchor in anchors {
+        add(&anchor.to_der()?);
+    }
+    Ok(hasher.finish())
+}
+
+/// The period in which every certificate of `chain` is valid, in Unix seconds.
+fn validity_of(chain: &[X509]) -> Option<(i64, i64)> {
+    let epoch = openssl::asn1::Asn1Time::from_unix(0).ok()?;
+    let seconds = |time: &openssl::asn1::Asn1TimeRef| {
+        epoch
+            .diff(time)
+            .ok()
+            .map(|d| i64::from(d.days) * 86_400 + i64::from(d.secs))
+    };
+    let mut valid_from = i64::MIN;
+    let mut valid_until = i64::MAX;
+    for certificate in chain {
+        valid_from = valid_from.max(seconds(certificate.not_before())?);
+        valid_until = valid_until.min(seconds(certificate.not_after())?);
+    }
+    Some((valid_from, valid_until))
 }
 
 /// Why a registry's TLS certificate is refused after the handshake.
