@@ -508,8 +508,7 @@ impl LoadedCrl {
             .verified_issuers
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .iter()
-            .any(|verified| *verified == issuer_der);
+            .contains(&issuer_der);
         if known {
             return true;
         }
