@@ -999,9 +999,8 @@ http {{
             proxy_ssl_trusted_certificate {ca};
             proxy_ssl_verify on;
             proxy_ssl_name localhost;
-            # The simulators' TLS server (src/crypto/tls.rs, shared with the hub) sets no
-            # session id context, so OpenSSL refuses every resumption with an internal-error
-            # alert: with reuse on, nginx's second upstream connection fails (HTTP 502).
+            # The simulators' TLS server (src/crypto/tls.rs, shared with the hub) never
+            # resumes a session, so offering one would only cost a round of the handshake.
             proxy_ssl_session_reuse off;
         }}
     }}
@@ -1918,11 +1917,10 @@ fn render_report(r: &Report<'_>) -> String {
     line(format!(
         "- nginx: `taskset -c {HUB_CPU} nginx`, one worker, TLS with client certificates \
          required from the load generator, `proxy_pass` over mTLS (the hub's certificate) to \
-         the simulator with upstream keep-alive, access log off, and `proxy_ssl_session_reuse off`: \
-         with it on, every upstream connection after the first failed its handshake (the \
-         simulators' TLS server, `crypto::tls::mutual_tls_acceptor`, which the hub's API uses \
-         too, sets no session id context, so OpenSSL answers a resumption attempt with an \
-         internal-error alert) and nginx answered 502."
+         the simulator with upstream keep-alive, access log off, and `proxy_ssl_session_reuse off` \
+         (the simulators' TLS server, `crypto::tls::mutual_tls_acceptor`, which the hub's API \
+         uses too, never resumes a session: a resumed session would skip the client \
+         certificate's checks)."
     ));
     line(format!(
         "- Callers: {}; {} round(s), variants interleaved (order rotated each round); every \
