@@ -20,8 +20,8 @@
 mod machine;
 
 use machine::{
-    adapters_dir, clock_ticks, command_output, contracts_dir, cpu_model, filesystem_of, memory,
-    percentile,
+    adapters_dir, clock_ticks, command_output, contracts_dir, cpu_model, filesystem_of,
+    logical_cpus, memory, percentile, rustc_version,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -796,9 +796,7 @@ fn interpretation(knobs: &Knobs, results: &BTreeMap<Variant, Vec<Value>>) -> Str
         let runs = get(v);
         (!runs.is_empty()).then(|| median_of(runs, key))
     };
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = logical_cpus();
     let pct = |x: f64| format!("{:.0} %", x * 100.0);
     let mut text: Vec<String> = Vec::new();
 
@@ -975,14 +973,8 @@ fn render_report(
         md.push_str(&text);
         md.push('\n');
     };
-    let rustc = command_output(
-        &std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()),
-        &["--version"],
-    )
-    .unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let rustc = rustc_version();
+    let cores = logical_cpus();
     let tmp = std::env::temp_dir();
     line("# Asynchronous exchanges: embedded queue vs RabbitMQ".into());
     line(String::new());

@@ -40,8 +40,8 @@
 mod machine;
 
 use machine::{
-    adapters_dir, clock_ticks, command_output, contracts_dir, cpu_model, filesystem_of, memory,
-    percentile,
+    adapters_dir, clock_ticks, command_output, contracts_dir, cpu_model, filesystem_of,
+    logical_cpus, memory, percentile, rustc_version,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
@@ -1778,14 +1778,8 @@ fn render_report(r: &Report<'_>) -> String {
         md.push_str(&text);
         md.push('\n');
     };
-    let rustc = command_output(
-        &std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()),
-        &["--version"],
-    )
-    .unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let rustc = rustc_version();
+    let cores = logical_cpus();
     // The floor is the cheaper of the two measurements: the CPU cost of the cryptography
     // with the least interference.
     let floor = if r.floors[0].ms() <= r.floors[1].ms() {

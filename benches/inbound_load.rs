@@ -28,8 +28,8 @@
 mod machine;
 
 use machine::{
-    adapters_dir, clock_ticks, command_output, contracts_dir, cpu_model, filesystem_of, memory,
-    percentile,
+    adapters_dir, clock_ticks, command_output, contracts_dir, cpu_model, filesystem_of,
+    logical_cpus, memory, percentile, rustc_version,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -1976,14 +1976,8 @@ fn render_report(world: &World, results: &Results) -> String {
     let valid = requests.iter().filter(|r| r.kind == Kind::Valid).count();
     let mismatch_count =
         results.mismatches.len() + results.log.unexpected + results.log.in_progress;
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let rustc = command_output(
-        &std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()),
-        &["--version"],
-    )
-    .unwrap_or_else(|| "unknown".into());
+    let cores = logical_cpus();
+    let rustc = rustc_version();
 
     line("# MConnect provider under a mixed load: every invalid request refused, every valid one answered".into());
     line(String::new());

@@ -78,3 +78,19 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
+
+/// The compiler's version line (`RUSTC`, else `rustc`).
+pub fn rustc_version() -> String {
+    command_output(
+        &std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()),
+        &["--version"],
+    )
+    .unwrap_or_else(|| "unknown".into())
+}
+
+/// Logical CPUs this process may use (0 if unknown).
+pub fn logical_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0)
+}
