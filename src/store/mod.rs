@@ -60,6 +60,13 @@ impl Store {
         } else {
             Backend::Postgres
         };
+        if backend == Backend::Sqlite && (url.contains(":memory:") || url.contains("mode=memory")) {
+            return Err(StoreError::Database(sqlx::Error::Configuration(
+                "an in-memory SQLite database is not shared by the store's connections and is \
+                 lost at exit; give a file, e.g. sqlite://hub.db?mode=rwc"
+                    .into(),
+            )));
+        }
         let mut options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(5));

@@ -289,6 +289,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_in_memory_database_is_refused_with_a_reason() {
+        for url in ["sqlite::memory:", "sqlite://hub.db?mode=memory"] {
+            let url = secrecy::SecretString::from(url);
+            let Err(error) = super::super::Store::connect(&url, 4).await else {
+                panic!("an in-memory database was accepted");
+            };
+            assert!(error.to_string().contains("in-memory SQLite"), "{error}");
+        }
+    }
+
+    #[tokio::test]
     async fn a_failing_transaction_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let (writer, pool) = sqlite_writer(&dir).await;
