@@ -273,6 +273,9 @@ pub struct ContractSettings {
 pub struct RegistryOverride {
     pub endpoint: Option<String>,
     pub timeout_ms: Option<u64>,
+    /// Calls to the registry in flight at once, sync and async together; a call that finds
+    /// none free within the registry's timeout is refused as `hub.overloaded`.
+    pub max_in_flight: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -506,6 +509,15 @@ impl Settings {
                 return Err(SettingsError::invalid(
                     format!("registries.{name}.endpoint"),
                     "must be an https:// URL (registries are reached over mTLS only)",
+                ));
+            }
+            if registry
+                .max_in_flight
+                .is_some_and(|limit| !(1..=4096).contains(&limit))
+            {
+                return Err(SettingsError::invalid(
+                    format!("registries.{name}.max_in_flight"),
+                    "must be between 1 and 4096",
                 ));
             }
             if let Some(timeout) = registry.timeout_ms

@@ -310,6 +310,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
             RegistryOverride {
                 endpoint: Some(endpoint.clone()),
                 timeout_ms: None,
+                max_in_flight: None,
             },
         );
     }

@@ -54,6 +54,7 @@ pub fn load_catalog(settings: &Settings) -> anyhow::Result<(Catalog, AccessMatri
             name,
             registry.endpoint.as_deref(),
             registry.timeout_ms.map(Duration::from_millis),
+            registry.max_in_flight,
         );
         if !known {
             return Err(SettingsError::invalid(

@@ -55,7 +55,13 @@ pub struct Registry {
     /// Common name the registry's signing certificate must carry; answers signed by any other
     /// trusted certificate are refused.
     pub signer: Option<String>,
+    /// Calls in flight at once ([`DEFAULT_MAX_IN_FLIGHT`] unless the settings say otherwise).
+    pub max_in_flight: usize,
 }
+
+/// Calls to one registry in flight at once, unless `registries.<name>.max_in_flight` says
+/// otherwise.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 
 /// Where a service lives on its registry.
 #[derive(Debug, Clone)]
@@ -264,6 +270,7 @@ pub(super) fn load_folder(
         endpoint: file.registry.endpoint,
         timeout: Duration::from_millis(file.registry.timeout_ms),
         signer: file.registry.signer,
+        max_in_flight: DEFAULT_MAX_IN_FLIGHT,
     };
     let mut services = Vec::new();
     for (index, service) in file.services.into_iter().enumerate() {

@@ -198,6 +198,7 @@ impl Catalog {
         name: &str,
         endpoint: Option<&str>,
         timeout: Option<Duration>,
+        max_in_flight: Option<usize>,
     ) -> bool {
         let Some(registry) = self.registries.get_mut(name) else {
             return false;
@@ -207,6 +208,9 @@ impl Catalog {
         }
         if let Some(timeout) = timeout {
             registry.timeout = timeout;
+        }
+        if let Some(limit) = max_in_flight {
+            registry.max_in_flight = limit;
         }
         true
     }

@@ -95,6 +95,8 @@ pub struct Exchanger {
     instance: Arc<str>,
     /// A circuit breaker per registry, for sync and async calls alike.
     breakers: Arc<BTreeMap<String, breaker::Breaker>>,
+    /// The calls each registry may have in flight, sync and async together.
+    call_slots: Arc<BTreeMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 /// What the registry call produced before it is written to the log.
@@ -160,6 +162,10 @@ impl Exchanger {
         queue: QueueBackend,
         retry: RetryPolicy,
     ) -> Self {
+        let catalog_registries: Vec<(String, usize)> = catalog
+            .registries()
+            .map(|r| (r.name.clone(), r.max_in_flight))
+            .collect();
         Self {
             catalog,
             access: Arc::new(access),
@@ -176,6 +182,12 @@ impl Exchanger {
             retry,
             instance: Arc::from("hub"),
             breakers: Arc::default(),
+            call_slots: Arc::new(
+                catalog_registries
+                    .into_iter()
+                    .map(|(name, limit)| (name, Arc::new(tokio::sync::Semaphore::new(limit))))
+                    .collect(),
+            ),
         }
         .with_breaker_policy(breaker::BreakerPolicy::default())
     }
@@ -189,6 +201,24 @@ impl Exchanger {
                 .collect(),
         );
         self
+    }
+
+    /// Waits, at most the registry's timeout, for one of the calls it may have in flight.
+    async fn call_slot(
+        &self,
+        registry: &crate::catalog::Registry,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ExchangeError> {
+        let Some(slots) = self.call_slots.get(&registry.name) else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(registry.timeout, slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Err(_closed)) => Err(ExchangeError::Internal),
+            Err(_elapsed) => {
+                warn!(registry = %registry.name, "every call slot of the registry stayed busy");
+                Err(ExchangeError::Overloaded)
+            }
+        }
     }
 
     /// The circuit breaker of `registry`.
@@ -631,6 +661,11 @@ impl Exchanger {
                 response: None,
             },
             ..Wire::default()
+        };
+        // A slot first, so that a half-open breaker's probe is never left waiting for one.
+        let _slot = match self.call_slot(registry).await {
+            Ok(slot) => slot,
+            Err(error) => return (Err(error), wire),
         };
         let breaker = self.breaker(&registry.name);
         if let Some(breaker::Admission::Refused(wait)) = breaker.map(breaker::Breaker::admit) {

@@ -554,3 +554,46 @@ async fn unknown_paths_get_problem_json() {
 
     assert_problem(response, 404, "caller.no_such_endpoint").await;
 }
+
+#[tokio::test]
+async fn a_registry_with_every_call_slot_busy_refuses_the_call_that_waited_too_long() {
+    // Arrange: one call in flight at a time, answers after 2.5 s, timeout 4 s.
+    let app = spawn_app_with(SpawnOptions {
+        behaviour: Behaviour {
+            delay: Duration::from_millis(2_500),
+            ..Behaviour::default()
+        },
+        registry_timeout_ms: Some(4_000),
+        max_in_flight: Some(1),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let request = app.valid_request();
+
+    // Act: three calls at once. The first holds the slot for 2.5 s, the second waits for it
+    // and holds it until about 5 s; the third is still waiting when its 4 s are up.
+    let (first, second, third) = tokio::join!(
+        app.post_exchange(&request),
+        async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            app.post_exchange(&request).await
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            app.post_exchange(&request).await
+        },
+    );
+
+    // Assert
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        second.status(),
+        200,
+        "a call that got a slot in time goes through"
+    );
+    let problem = assert_problem(third, 503, "hub.overloaded").await;
+    assert_eq!(problem["retryable"], true);
+    let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
+    let record = app.store.exchange(id).await.unwrap().unwrap();
+    assert_eq!(record.error_code.as_deref(), Some("hub.overloaded"));
+}
