@@ -193,9 +193,17 @@ impl Exchanger {
             Submission::Accepted => {}
         }
         if let Err(error) = self.queue.publish(&service.registry, exchange_id).await {
-            // Not confirmed by the broker, so not accepted: end it now, answer 503.
+            // Not confirmed by the broker, so not accepted: end it now, answer 503. Unless a
+            // worker has taken it meanwhile (the broker had the message after all): then it
+            // runs, and the caller is told so rather than invited to submit it again.
+            if let Ok(false) = self.store.refuse_submission(exchange_id).await {
+                info!(%exchange_id, "queue did not confirm, but a worker has the exchange; accepted");
+                return Ok(Accepted {
+                    exchange_id,
+                    repeated: false,
+                });
+            }
             warn!(%error, %exchange_id, "queue did not confirm; refusing the exchange");
-            let _ = self.store.refuse_submission(exchange_id).await;
             return Err(ExchangeFailure {
                 exchange_id: Some(exchange_id),
                 error: ExchangeError::QueueUnavailable,

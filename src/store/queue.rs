@@ -249,7 +249,9 @@ impl Store {
 
     /// Ends a submission the queue did not confirm: failed with `hub.queue_unavailable`, and its
     /// `Idempotency-Key` released in the same statement, so that a retry with the same key is a
-    /// new submission rather than the repeat of one that will never run.
+    /// new submission rather than the repeat of one that will never run. Only while no worker
+    /// has taken it: `false` means a worker has (the broker had the message after all) or it
+    /// has ended, and it stays accepted.
     pub async fn refuse_submission(&self, id: uuid::Uuid) -> Result<bool, StoreError> {
         let refused = self
             .writer
@@ -257,7 +259,8 @@ impl Store {
                 Statement::new(
                     "UPDATE exchanges SET status = 'failed', error_code = 'hub.queue_unavailable', \
                      completed_at = $1, queue_state = NULL, idempotency_key = NULL \
-                     WHERE id = $2 AND status = 'in_progress'",
+                     WHERE id = $2 AND status = 'in_progress' AND queue_state = 'queued' \
+                     AND attempts = 0",
                 )
                 .text(timestamp(OffsetDateTime::now_utc()))
                 .text(id.to_string()),

@@ -212,3 +212,59 @@ async fn postgres_message_ids_are_remembered_across_connections() {
         message_ids_are_remembered_across_connections(url).await;
     }
 }
+
+/// A submission whose publisher confirm never came is refused only while no worker has it: a
+/// worker that took the message meanwhile (the broker had it after all) keeps the exchange,
+/// and the registry is not called for an exchange the caller was told was refused.
+async fn a_submission_a_worker_already_took_is_not_refused(store: &Store) {
+    let submit = |key: &str| esocial_hub::store::NewAsyncExchange {
+        exchange: new_exchange(),
+        registry: "civil".into(),
+        idempotency_key: Some(key.into()),
+        submission_digest: "d".repeat(64),
+        sealed_request: "sealed".into(),
+        callback_url: None,
+    };
+    let (untouched, taken) = (submit("k-untouched"), submit("k-taken"));
+    for submission in [&untouched, &taken] {
+        store.submit_async(submission).await.unwrap();
+    }
+    let claimed = store
+        .claim(taken.exchange.id, 60_000, "hub-a")
+        .await
+        .unwrap();
+    assert!(claimed.is_some());
+
+    let refused_untouched = store
+        .refuse_submission(untouched.exchange.id)
+        .await
+        .unwrap();
+    let refused_taken = store.refuse_submission(taken.exchange.id).await.unwrap();
+
+    assert!(
+        refused_untouched,
+        "nobody had it: refused, and its key released"
+    );
+    assert!(!refused_taken, "a worker has it: it stays accepted");
+    let record = store.exchange(taken.exchange.id).await.unwrap().unwrap();
+    assert_eq!(record.status, ExchangeStatus::InProgress);
+    let record = store
+        .exchange(untouched.exchange.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.error_code.as_deref(), Some("hub.queue_unavailable"));
+}
+
+#[tokio::test]
+async fn sqlite_a_submission_a_worker_already_took_is_not_refused() {
+    let (store, _dir) = sqlite_store().await;
+    a_submission_a_worker_already_took_is_not_refused(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_a_submission_a_worker_already_took_is_not_refused() {
+    if let Some(store) = postgres_store().await {
+        a_submission_a_worker_already_took_is_not_refused(&store).await;
+    }
+}
