@@ -407,17 +407,7 @@ async fn start_hub(variant: Variant, knobs: &Knobs) -> Result<Hub, BoxError> {
     tokio::spawn(application.run_until_stopped());
 
     let holder = client_holder(DEMO_CLIENT);
-    let identity = reqwest::Identity::from_pkcs8_pem(
-        &std::fs::read(pki.cert(&holder))?,
-        &std::fs::read(pki.key(&holder))?,
-    )?;
-    let client = reqwest::Client::builder()
-        .identity(identity)
-        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
-            pki.ca_cert(),
-        )?)?)
-        .tls_built_in_root_certs(false)
-        .no_proxy()
+    let client = esocial_hub::demo::https_client_builder(&pki, &holder)?
         .pool_max_idle_per_host(knobs.concurrency)
         .timeout(Duration::from_secs(60))
         .build()?;

@@ -56,7 +56,7 @@ use std::time::{Duration, Instant, SystemTime};
 use esocial_hub::catalog::{Catalog, Operation};
 use esocial_hub::crypto::pki::{PkiLayout, client_holder};
 use esocial_hub::crypto::wssec::{self, SigningIdentity};
-use esocial_hub::demo::{DEMO_CLIENT, DEMO_CLIENT_IDNO};
+use esocial_hub::demo::{DEMO_CLIENT, DEMO_CLIENT_IDNO, https_client_builder};
 use esocial_hub::mconnect::envelope::{self, CallContext, Delivery};
 use esocial_hub::simulate::population::Population;
 use serde::{Deserialize, Serialize};
@@ -1540,17 +1540,7 @@ fn transport(error: &reqwest::Error) -> String {
 }
 
 fn client(pki: &PkiLayout, holder: &str, callers: usize) -> Result<reqwest::Client, BoxError> {
-    let identity = reqwest::Identity::from_pkcs8_pem(
-        &std::fs::read(pki.cert(holder))?,
-        &std::fs::read(pki.key(holder))?,
-    )?;
-    Ok(reqwest::Client::builder()
-        .identity(identity)
-        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
-            pki.ca_cert(),
-        )?)?)
-        .tls_built_in_root_certs(false)
-        .no_proxy()
+    Ok(https_client_builder(pki, holder)?
         .pool_max_idle_per_host(callers)
         .timeout(Duration::from_secs(30))
         .build()?)

@@ -419,17 +419,7 @@ struct World {
 }
 
 fn tls_client(pki: &PkiLayout, holder: &str, pool: usize) -> Result<reqwest::Client, BoxError> {
-    let identity = reqwest::Identity::from_pkcs8_pem(
-        &std::fs::read(pki.cert(holder))?,
-        &std::fs::read(pki.key(holder))?,
-    )?;
-    Ok(reqwest::Client::builder()
-        .identity(identity)
-        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(
-            pki.ca_cert(),
-        )?)?)
-        .tls_built_in_root_certs(false)
-        .no_proxy()
+    Ok(esocial_hub::demo::https_client_builder(pki, holder)?
         .pool_max_idle_per_host(pool)
         .timeout(Duration::from_secs(60))
         .build()?)

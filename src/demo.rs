@@ -587,12 +587,22 @@ fn demo_client(pki: &PkiLayout) -> anyhow::Result<reqwest::Client> {
     client_as(pki, DEMO_CLIENT)
 }
 
-/// An HTTPS client presenting the development certificate of `holder` (a client or agency).
+/// An HTTPS client presenting the development certificate of client or agency `name`.
 fn client_as(pki: &PkiLayout, name: &str) -> anyhow::Result<reqwest::Client> {
-    let holder = client_holder(name);
+    Ok(https_client_builder(pki, &client_holder(name))?
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+/// An HTTPS client builder presenting the development certificate of `holder`, trusting only
+/// the development CA, with no proxy: what the demo and the load benches call the hub with.
+pub fn https_client_builder(
+    pki: &PkiLayout,
+    holder: &str,
+) -> anyhow::Result<reqwest::ClientBuilder> {
     let identity = reqwest::Identity::from_pkcs8_pem(
-        &std::fs::read(pki.cert(&holder))?,
-        &std::fs::read(pki.key(&holder))?,
+        &std::fs::read(pki.cert(holder))?,
+        &std::fs::read(pki.key(holder))?,
     )?;
     Ok(reqwest::Client::builder()
         .identity(identity)
@@ -600,7 +610,5 @@ fn client_as(pki: &PkiLayout, name: &str) -> anyhow::Result<reqwest::Client> {
             pki.ca_cert(),
         )?)?)
         .tls_built_in_root_certs(false)
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()?)
+        .no_proxy())
 }

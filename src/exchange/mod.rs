@@ -13,6 +13,7 @@ pub use request::{ExchangeRequest, Mode, Purpose};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -96,7 +97,7 @@ pub struct Exchanger {
     /// A circuit breaker per registry, for sync and async calls alike.
     breakers: Arc<BTreeMap<String, breaker::Breaker>>,
     /// The calls each registry may have in flight, sync and async together.
-    call_slots: Arc<BTreeMap<String, Arc<tokio::sync::Semaphore>>>,
+    call_slots: Arc<BTreeMap<String, Arc<Semaphore>>>,
 }
 
 /// What the registry call produced before it is written to the log.
@@ -162,9 +163,9 @@ impl Exchanger {
         queue: QueueBackend,
         retry: RetryPolicy,
     ) -> Self {
-        let catalog_registries: Vec<(String, usize)> = catalog
+        let call_slots = catalog
             .registries()
-            .map(|r| (r.name.clone(), r.max_in_flight))
+            .map(|r| (r.name.clone(), Arc::new(Semaphore::new(r.max_in_flight))))
             .collect();
         Self {
             catalog,
@@ -182,12 +183,7 @@ impl Exchanger {
             retry,
             instance: Arc::from("hub"),
             breakers: Arc::default(),
-            call_slots: Arc::new(
-                catalog_registries
-                    .into_iter()
-                    .map(|(name, limit)| (name, Arc::new(tokio::sync::Semaphore::new(limit))))
-                    .collect(),
-            ),
+            call_slots: Arc::new(call_slots),
         }
         .with_breaker_policy(breaker::BreakerPolicy::default())
     }
@@ -207,7 +203,7 @@ impl Exchanger {
     async fn call_slot(
         &self,
         registry: &crate::catalog::Registry,
-    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, ExchangeError> {
+    ) -> Result<Option<OwnedSemaphorePermit>, ExchangeError> {
         let Some(slots) = self.call_slots.get(&registry.name) else {
             return Ok(None);
         };

@@ -220,6 +220,21 @@ pub(super) fn timestamp(moment: OffsetDateTime) -> String {
         .expect("UTC timestamps always format as RFC 3339")
 }
 
+impl Statement {
+    /// Binds the first eight columns of a new exchange row, as every insert of one lists them:
+    /// id, client, service, legal basis, reason, case id and the two digests.
+    pub(super) fn bind_first_columns(self, exchange: &NewExchange) -> Self {
+        self.text(exchange.id.to_string())
+            .text(&exchange.client_id)
+            .text(&exchange.service)
+            .text(&exchange.legal_basis)
+            .text(&exchange.reason)
+            .maybe_text(exchange.case_id.clone())
+            .text(&exchange.calling_user_digest)
+            .text(&exchange.subject_digest)
+    }
+}
+
 impl Store {
     /// Records an accepted exchange as in progress.
     pub async fn begin_exchange(&self, exchange: &NewExchange) -> Result<(), StoreError> {
@@ -230,14 +245,7 @@ impl Store {
                      calling_user_digest, subject_digest, status, received_at, parent_id, \
                      direction) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
-                .text(exchange.id.to_string())
-                .text(&exchange.client_id)
-                .text(&exchange.service)
-                .text(&exchange.legal_basis)
-                .text(&exchange.reason)
-                .maybe_text(exchange.case_id.clone())
-                .text(&exchange.calling_user_digest)
-                .text(&exchange.subject_digest)
+                .bind_first_columns(exchange)
                 .text(ExchangeStatus::InProgress.as_str())
                 .text(timestamp(exchange.received_at))
                 .maybe_text(exchange.parent_id.map(|id| id.to_string()))

@@ -92,14 +92,7 @@ impl Store {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'in_progress', $9, $10, 'async', $11, \
                      'queued', 0, $12, $12, $13, $14, $15, $16)",
                 )
-                .text(exchange.id.to_string())
-                .text(&exchange.client_id)
-                .text(&exchange.service)
-                .text(&exchange.legal_basis)
-                .text(&exchange.reason)
-                .maybe_text(exchange.case_id.clone())
-                .text(&exchange.calling_user_digest)
-                .text(&exchange.subject_digest)
+                .bind_first_columns(exchange)
                 .text(timestamp(exchange.received_at))
                 .maybe_text(exchange.parent_id.map(|id| id.to_string()))
                 .text(&submission.registry)
