@@ -191,17 +191,25 @@ enum MpiAction {
     /// Generate synthetic Moldovan records with duplicates, and the truth of who is who.
     ///
     /// Romanian and Russian names, transliterations and Cyrillic, typos, missing fields, name
-    /// changes, twins and relatives sharing addresses.
+    /// changes, twins and relatives sharing addresses. Either one file of records from many
+    /// systems (--out and --truth), or one file per source system (--sources DIR) to load one
+    /// after another.
+    #[command(group = clap::ArgGroup::new("output").required(true).args(["out", "sources"]))]
     Synth {
-        /// Number of distinct persons (records are about 1.6 times as many).
+        /// Number of distinct persons (records are about 1.6 times as many with --out, 2.2
+        /// times with --sources).
         #[arg(long)]
         persons: usize,
         /// Records, one JSON line each (the import format).
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long, requires = "truth")]
+        out: Option<PathBuf>,
         /// Truth: one line per record, {"localId":...,"personId":...}.
-        #[arg(long)]
-        truth: PathBuf,
+        #[arg(long, requires = "out")]
+        truth: Option<PathBuf>,
+        /// Writes register.jsonl (the population register, no duplicates), school.jsonl,
+        /// police.jsonl, health.jsonl and truth.jsonl into this directory (created if missing).
+        #[arg(long, conflicts_with_all = ["out", "truth"])]
+        sources: Option<PathBuf>,
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
@@ -226,7 +234,30 @@ enum MpiAction {
         )]
         key: Option<secrecy::SecretString>,
     },
-    /// Re-learn the match weights (EM) from every record in the index and print them.
+    /// Re-evaluate every automatic link under the index's current weights (after `mpi train`).
+    ///
+    /// Records linked automatically or made new persons move to the person they now match,
+    /// or leave a person they no longer match well enough; open reviews that no longer stand
+    /// are withdrawn. Nothing a person decided moves. Prints what changed and the history
+    /// entries that undo it.
+    Relink {
+        #[command(flatten)]
+        index: IndexArgs,
+        #[command(flatten)]
+        thresholds: ThresholdArgs,
+        #[arg(
+            long,
+            env = "HUB__AUDIT__DIGEST_KEY",
+            hide_env_values = true,
+            hide = true
+        )]
+        key: Option<secrecy::SecretString>,
+    },
+    /// Re-learn the match weights (EM) from every source in the index and print them.
+    ///
+    /// EM starts from the documented prior weights; weights that make no sense (an agreement
+    /// weighing less than a disagreement, or no matches to learn from) are refused with the
+    /// reason, exit code 3, and the index keeps the weights it had. Run `mpi relink` after.
     Train {
         #[command(flatten)]
         index: IndexArgs,
@@ -383,8 +414,13 @@ fn run_mpi(action: MpiAction) -> anyhow::Result<std::process::ExitCode> {
             persons,
             out,
             truth,
+            sources,
             seed,
-        } => mpi::synth(persons, &out, &truth, seed),
+        } => match (out, truth, sources) {
+            (Some(out), Some(truth), None) => mpi::synth(persons, &out, &truth, seed),
+            (None, None, Some(directory)) => mpi::synth_sources(persons, &directory, seed),
+            _ => anyhow::bail!("give --out FILE and --truth FILE, or --sources DIR"),
+        },
         MpiAction::Match {
             index,
             thresholds: threshold_args,
@@ -397,6 +433,16 @@ fn run_mpi(action: MpiAction) -> anyhow::Result<std::process::ExitCode> {
             thresholds(&threshold_args)?,
             &file,
             limit,
+        ),
+        MpiAction::Relink {
+            index,
+            thresholds: threshold_args,
+            key,
+        } => mpi::relink(
+            &index.db,
+            key.as_ref(),
+            thresholds(&threshold_args)?,
+            "cli-relink",
         ),
         MpiAction::Train {
             index,

@@ -13,7 +13,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::crypto::sealing::Sealer;
 use crate::mpi::bulk::{self, InputFormat, RecordReader};
-use crate::mpi::{MasterIndex, Thresholds};
+use crate::mpi::engine::RelinkSummary;
+use crate::mpi::{MasterIndex, MpiError, Thresholds};
 use crate::store::Store;
 
 /// The environment variable holding the secret that seals identity attributes (the same
@@ -97,7 +98,8 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
         bar.finish_and_clear();
         let (existing, _) = index.counts();
         let mut trained = false;
-        if options.train || store.mpi_model().await?.is_none() {
+        // Only a first load learns from its own file; later ones learn across sources below.
+        if options.train || (existing == 0 && store.mpi_model().await?.is_none()) {
             let started = Instant::now();
             eprintln!(
                 "learning match weights (EM) from the first {} records...",
@@ -105,16 +107,24 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
             );
             let reader = RecordReader::new(open("training")?, &options.format)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", options.file.display()))?;
-            let model = bulk::learn_model(reader, bulk::TRAINING_SAMPLE);
-            eprintln!(
-                "learned from {} candidate and {} random pairs in {:.1} s (match share {:.3})",
-                model.candidate_pairs,
-                model.random_pairs,
-                started.elapsed().as_secs_f64(),
-                model.match_share
-            );
-            index.set_model(model, true).await?;
-            trained = true;
+            let model = bulk::learn_model(reader, bulk::TRAINING_SAMPLE, options.source);
+            match model.check() {
+                Ok(()) => {
+                    eprintln!(
+                        "learned from {} candidate and {} random pairs in {:.1} s (match share {:.3})",
+                        model.candidate_pairs,
+                        model.random_pairs,
+                        started.elapsed().as_secs_f64(),
+                        model.match_share
+                    );
+                    index.set_model(model, true).await?;
+                    trained = true;
+                }
+                Err(refused) => eprintln!(
+                    "kept the {} weights, since the ones learned from this file were refused: {refused}",
+                    index.model().source
+                ),
+            }
         }
         let reader = RecordReader::new(open("input")?, &options.format)
             .map_err(|e| anyhow::anyhow!("{}: {e}", options.file.display()))?;
@@ -134,6 +144,7 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
         .context("import stopped; records before the last committed batch are kept")?;
         bar.finish_and_clear();
         summary.trained = trained;
+        let relinked = relearn_across_sources(&index, options.actor).await?;
         index
             .audit(
                 options.actor,
@@ -169,6 +180,9 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
             summary.updated,
             summary.rejected
         )?;
+        if let Some(relinked) = relinked {
+            write_relink_summary(&mut out, &relinked)?;
+        }
         writeln!(
             out,
             "  index: {records} records ({existing} before), {persons} persons"
@@ -178,6 +192,106 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
         } else {
             ExitCode::from(3)
         })
+    })
+}
+
+/// After an import: when the index now holds several sources but its weights were never
+/// learned across sources (the prior, or weights from one source), learns them from every
+/// source and relinks under them. Returns what the relink did, if it ran.
+async fn relearn_across_sources(
+    index: &MasterIndex,
+    actor: &str,
+) -> anyhow::Result<Option<RelinkSummary>> {
+    let sources = index.sources();
+    if sources.len() < 2 || index.model().learned_across_sources() {
+        return Ok(None);
+    }
+    eprintln!(
+        "the weights were not learned across sources; learning them from all {} sources...",
+        sources.len()
+    );
+    let started = Instant::now();
+    match index.train(bulk::TRAINING_PAIRS).await {
+        Ok(model) => eprintln!(
+            "learned from {} candidate and {} random pairs in {:.1} s (match share {:.3})",
+            model.candidate_pairs,
+            model.random_pairs,
+            started.elapsed().as_secs_f64(),
+            model.match_share
+        ),
+        Err(MpiError::Conflict { message, .. }) => {
+            eprintln!("kept the weights the index had: {message}");
+            return Ok(None);
+        }
+        Err(error) => return Err(error).context("learning the weights"),
+    }
+    Ok(Some(relink_with_progress(index, actor).await?))
+}
+
+/// Relinks the index with a progress bar on standard error.
+async fn relink_with_progress(index: &MasterIndex, actor: &str) -> anyhow::Result<RelinkSummary> {
+    let bar = progress_bar(None, "records re-evaluated");
+    let summary = index
+        .relink(actor, |done, _| bar.set_position(done as u64))
+        .await
+        .context("relink stopped; passes before the failed one are kept")?;
+    bar.finish_and_clear();
+    index
+        .audit(
+            actor,
+            "relink",
+            None,
+            &format!(
+                "moved={} split={} reviews_opened={} reviews_withdrawn={}",
+                summary.moved, summary.split, summary.reviews_opened, summary.reviews_withdrawn
+            ),
+        )
+        .await?;
+    Ok(summary)
+}
+
+fn write_relink_summary(out: &mut impl Write, summary: &RelinkSummary) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "  relinked under the new weights: {} records re-evaluated ({} placed by people left alone), {} moved to another person, {} taken out to a person of their own, reviews {} opened and {} withdrawn, in {} passes",
+        summary.examined,
+        summary.pinned,
+        summary.moved,
+        summary.split,
+        summary.reviews_opened,
+        summary.reviews_withdrawn,
+        summary.passes
+    )?;
+    if !summary.history_entries.is_empty() {
+        writeln!(
+            out,
+            "  undo with the history entries, newest first: {}",
+            summary.history_entries.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// `mpi relink`: re-evaluates every automatic link under the index's current weights.
+pub fn relink(
+    db: &SecretString,
+    key: Option<&SecretString>,
+    thresholds: Thresholds,
+    actor: &str,
+) -> anyhow::Result<ExitCode> {
+    let sealer = sealer(key)?;
+    super::runtime()?.block_on(async {
+        let store = open_store(db).await?;
+        let bar = progress_bar(None, "records loaded");
+        let index =
+            MasterIndex::load(store, sealer, thresholds, |n| bar.set_position(n as u64)).await?;
+        bar.finish_and_clear();
+        let summary = relink_with_progress(&index, actor).await?;
+        let (records, persons) = index.counts();
+        let mut out = std::io::stdout().lock();
+        write_relink_summary(&mut out, &summary)?;
+        writeln!(out, "  index: {records} records, {persons} persons")?;
+        Ok(ExitCode::SUCCESS)
     })
 }
 
@@ -212,7 +326,14 @@ pub fn train(
         let index =
             MasterIndex::load(store, sealer, thresholds, |n| bar.set_position(n as u64)).await?;
         bar.finish_and_clear();
-        let model = index.train(bulk::TRAINING_PAIRS).await?;
+        let model = match index.train(bulk::TRAINING_PAIRS).await {
+            Ok(model) => model,
+            Err(MpiError::Conflict { message, .. }) => {
+                eprintln!("error: the learned weights were refused, and the index keeps the ones it had: {message}");
+                return Ok(ExitCode::from(3));
+            }
+            Err(error) => return Err(error.into()),
+        };
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
@@ -261,6 +382,57 @@ pub fn synth(persons: usize, out: &Path, truth: &Path, seed: u64) -> anyhow::Res
         summary.persons,
         out.display(),
         truth.display(),
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mpi synth --sources DIR`: one file per source system, to load one after another.
+pub fn synth_sources(persons: usize, directory: &Path, seed: u64) -> anyhow::Result<ExitCode> {
+    use crate::mpi::synth::SourceSystem;
+    anyhow::ensure!(persons > 0, "--persons must be at least 1");
+    std::fs::create_dir_all(directory)
+        .with_context(|| format!("--sources: cannot create `{}`", directory.display()))?;
+    let create = |name: &str| -> anyhow::Result<BufWriter<File>> {
+        let path = directory.join(name);
+        Ok(BufWriter::with_capacity(
+            1 << 20,
+            File::create(&path).with_context(|| format!("cannot create `{}`", path.display()))?,
+        ))
+    };
+    let mut files = Vec::new();
+    for source in SourceSystem::ALL {
+        files.push(create(&format!("{}.jsonl", source.name()))?);
+    }
+    let mut truth = create("truth.jsonl")?;
+    let bar = progress_bar(Some(persons as u64), "persons");
+    let started = Instant::now();
+    let summary = {
+        let [a, b, c, d] = files.as_mut_slice() else {
+            unreachable!("one file per source system")
+        };
+        let mut writers: [&mut dyn Write; 4] = [a, b, c, d];
+        crate::mpi::synth::generate_by_source(
+            &crate::mpi::synth::SynthOptions { persons, seed },
+            &mut writers,
+            &mut truth,
+            |done| bar.set_position(done as u64),
+        )
+        .context("writing synthetic records")?
+    };
+    for file in &mut files {
+        file.flush()?;
+    }
+    truth.flush()?;
+    bar.finish_and_clear();
+    let names: Vec<&str> = SourceSystem::ALL.iter().map(|s| s.name()).collect();
+    writeln!(
+        std::io::stdout().lock(),
+        "wrote {} records of {} persons to `{}` ({}.jsonl, and truth.jsonl) in {:.1} s",
+        summary.records,
+        summary.persons,
+        directory.display(),
+        names.join(".jsonl, "),
         started.elapsed().as_secs_f64()
     )?;
     Ok(ExitCode::SUCCESS)

@@ -226,8 +226,9 @@ fn csv_record(row: &csv::StringRecord, fields: &[(String, usize)]) -> Result<Sou
         .map_err(|e| format!("not a valid record: {}", json_problem(&e)))
 }
 
-/// Learns a model from the first records of an input, before linking it.
-pub fn learn_model<R: BufRead>(reader: RecordReader<R>, sample: usize) -> Model {
+/// Learns a model from the first records of an input, before linking it, as if they were
+/// the index's source `source`. Not yet checked: see [`Model::check`].
+pub fn learn_model<R: BufRead>(reader: RecordReader<R>, sample: usize, source: &str) -> Model {
     let mut index = Index::new(Model::prior());
     let mut taken = 0;
     for (line, record) in reader {
@@ -239,7 +240,7 @@ pub fn learn_model<R: BufRead>(reader: RecordReader<R>, sample: usize) -> Model 
             continue;
         };
         let key = crate::mpi::index::RecordRef {
-            source: "training".into(),
+            source: source.into(),
             local_id: format!("{line}"),
         };
         let link = Link {
@@ -256,8 +257,7 @@ pub fn learn_model<R: BufRead>(reader: RecordReader<R>, sample: usize) -> Model 
             break;
         }
     }
-    let (candidates, random) = index.training_pairs(TRAINING_PAIRS, 0x5eed);
-    Model::prior().train(&candidates, &random)
+    index.training_pairs(TRAINING_PAIRS, 0x5eed).learn()
 }
 
 /// Imports records into the index. `rejected` is told about every bad line as it is met;

@@ -4,7 +4,7 @@
 //! nothing. Writers are serialised, so two registrations of the same new person make one
 //! person.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
 use serde::{Deserialize, Serialize};
@@ -87,6 +87,9 @@ pub struct CandidateView {
     /// Why a high score still needs a human, if it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub needs_review_because: Option<&'static str>,
+    /// Why this candidate is somebody else whatever its score (twins, siblings), if it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub another_person_because: Option<&'static str>,
     pub matched_record: RecordRef,
     pub names_swapped: bool,
     pub idnp_conflict: bool,
@@ -362,6 +365,37 @@ pub enum SubjectError {
     SeveralPersons,
 }
 
+/// Passes of a relink at most; the second and later ones only take what the first deferred.
+const MAX_RELINK_PASSES: usize = 4;
+
+/// What [`MasterIndex::relink`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelinkSummary {
+    /// Records with an automatic link, re-evaluated.
+    pub examined: usize,
+    /// Records a human placed (pinned), left where they are.
+    pub pinned: usize,
+    /// Records moved to another person.
+    pub moved: usize,
+    /// Records that left their person for one of their own.
+    pub split: usize,
+    pub reviews_opened: usize,
+    pub reviews_withdrawn: usize,
+    pub passes: usize,
+    /// One history entry per pass that moved records, newest first: the order to undo them.
+    pub history_entries: Vec<String>,
+    /// Moves left to a later pass because their person was already touched.
+    #[serde(skip)]
+    deferred: usize,
+}
+
+/// Where a relink takes a record.
+enum Move<'a> {
+    To(&'a Candidate),
+    Out,
+}
+
 /// The master index: the in-memory index, its store and its settings.
 pub struct MasterIndex {
     index: RwLock<Index>,
@@ -510,8 +544,12 @@ impl MasterIndex {
     }
 
     fn view(&self, candidate: &Candidate) -> CandidateView {
-        let needs_review_because = needs_human(candidate);
-        let outcome = if candidate.score.weight >= self.thresholds.auto_link
+        let another_person_because = another_person(candidate);
+        let needs_review_because =
+            needs_human(candidate).filter(|_| another_person_because.is_none());
+        let outcome = if another_person_because.is_some() {
+            Outcome::NoMatch
+        } else if candidate.score.weight >= self.thresholds.auto_link
             && needs_review_because.is_none()
         {
             Outcome::AutoLink
@@ -529,6 +567,7 @@ impl MasterIndex {
             outcome,
             needs_review_because: needs_review_because
                 .filter(|_| candidate.score.weight >= self.thresholds.review),
+            another_person_because,
             matched_record: (*candidate.record).clone(),
             names_swapped: candidate.comparison.names_swapped,
             idnp_conflict: candidate.idnp_conflict,
@@ -545,7 +584,8 @@ impl MasterIndex {
         // (usually relatives sharing a surname and an address), not worth a review.
         let mut plausible = candidates
             .iter()
-            .filter(|c| !(c.idnp_conflict && c.score.weight < auto_link));
+            .filter(|c| !(c.idnp_conflict && c.score.weight < auto_link))
+            .filter(|c| another_person(c).is_none());
         let Some(top) = plausible
             .next()
             .filter(|c| c.score.weight >= self.thresholds.review)
@@ -1287,14 +1327,25 @@ impl MasterIndex {
         Ok(())
     }
 
-    /// Re-estimates the model from the index (EM) and stores it.
+    /// The weights the index matches with.
+    pub fn model(&self) -> Model {
+        self.read().model.clone()
+    }
+
+    /// The sources the index holds records of, by name.
+    pub fn sources(&self) -> Vec<String> {
+        self.read().training_pairs(0, 0).sources
+    }
+
+    /// Re-learns the weights from the pairs of every source in the index (EM from the prior)
+    /// and stores them, if [`Model::check`] accepts them; otherwise the index keeps the
+    /// weights it had and the refusal is a `training-refused` conflict.
     pub async fn train(&self, pairs: usize) -> Result<Model, MpiError> {
         let _writer = self.writer.lock().await;
-        let model = {
-            let index = self.read();
-            let (candidates, random) = index.training_pairs(pairs, 0x5eed);
-            Model::prior().train(&candidates, &random)
-        };
+        let model = self.read().training_pairs(pairs, 0x5eed).learn();
+        model
+            .check()
+            .map_err(|refused| conflict("training-refused", refused.to_string()))?;
         self.store
             .mpi_save_model(
                 &serde_json::to_string(&model).expect("models serialise"),
@@ -1303,6 +1354,247 @@ impl MasterIndex {
             .await?;
         self.write().model = model.clone();
         Ok(model)
+    }
+
+    /// Re-evaluates every automatic link under the current weights: records linked
+    /// automatically or made new persons, and the open reviews. A record whose best match is
+    /// now another person moves there (a person left without records points at it, as after a
+    /// merge); a record that no longer matches its person well enough to stay automatically
+    /// leaves for a person of its own, with a review when a candidate is close; an open review
+    /// whose candidate no longer comes close, or whose record now belongs to its candidate,
+    /// is withdrawn. Pinned records (every human decision) are never moved, and a person a
+    /// reviewer ruled out is never proposed.
+    ///
+    /// Works in passes, each planned against the index, written in one transaction with its
+    /// own history entry (undo them newest first), then applied; a pass touches each person
+    /// once, and passes repeat until nothing moves. `progress` gets (records examined, total).
+    pub async fn relink(
+        &self,
+        actor: &str,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<RelinkSummary, MpiError> {
+        let _writer = self.writer.lock().await;
+        let mut summary = RelinkSummary::default();
+        let mut open: HashMap<(RecordRef, PersonId), String> = HashMap::new();
+        let mut offset = 0;
+        loop {
+            let page = self.store.mpi_reviews("open", 1000, offset).await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len() as i64;
+            for review in page {
+                let record = RecordRef {
+                    source: review.source,
+                    local_id: review.local_id,
+                };
+                open.insert((record, parse_person(&review.person_id)?), review.id);
+            }
+        }
+        for pass in 1..=MAX_RELINK_PASSES {
+            let now = now_millis();
+            let (changes, plan, outcome) = {
+                let index = self.read();
+                self.plan_relink_pass(&index, &mut open, pass, actor, now, &mut progress)
+            };
+            summary.passes = pass;
+            summary.examined = summary.examined.max(outcome.examined);
+            summary.pinned = outcome.pinned;
+            summary.moved += outcome.moved;
+            summary.split += outcome.split;
+            summary.reviews_opened += outcome.reviews_opened;
+            summary.reviews_withdrawn += outcome.reviews_withdrawn;
+            if changes.records.is_empty() && plan.batch.is_empty() {
+                break;
+            }
+            let moved = !changes.records.is_empty();
+            if moved {
+                let entry = self
+                    .commit_changes("relink", actor, now, changes, plan, None)
+                    .await?;
+                summary.history_entries.insert(0, entry.id);
+            } else {
+                self.commit(plan).await?;
+            }
+            if !moved || outcome.deferred == 0 && pass > 1 {
+                break;
+            }
+        }
+        Ok(summary)
+    }
+
+    /// One pass of [`MasterIndex::relink`]: the changes, the rows and index steps besides
+    /// them (new persons, reviews), and the counts.
+    fn plan_relink_pass(
+        &self,
+        index: &Index,
+        open: &mut HashMap<(RecordRef, PersonId), String>,
+        pass: usize,
+        actor: &str,
+        now: i64,
+        progress: &mut impl FnMut(usize, usize),
+    ) -> (Changes, Plan, RelinkSummary) {
+        let mut changes = Changes::default();
+        let mut plan = Plan::default();
+        let mut outcome = RelinkSummary::default();
+        // Persons a move of this pass already took a record from or gave one to.
+        let mut touched: HashSet<PersonId> = HashSet::new();
+        let records = index.records_in_order();
+        let total = records.len();
+        for (done, key) in records.iter().enumerate() {
+            if done % 10_000 == 0 {
+                progress(done, total);
+            }
+            let Some(slot) = index.slot(key) else {
+                continue;
+            };
+            if slot.link.pinned {
+                outcome.pinned += 1;
+                continue;
+            }
+            outcome.examined += 1;
+            let current = slot.person;
+            let candidates: Vec<Candidate> = index
+                .candidates(&slot.features, Some(key))
+                .into_iter()
+                .filter(|c| !index.is_non_match(key, &c.person))
+                .collect();
+            let decision = self.decide(&candidates);
+            let alone = index.records_of(&current).len() <= 1;
+            let stays_automatically = candidates.iter().any(|c| {
+                c.person == current
+                    && c.score.weight >= self.thresholds.auto_link
+                    && needs_human(c).is_none()
+            });
+            let target = match (decision.outcome, decision.candidate) {
+                (Outcome::AutoLink, Some(top)) if top.person != current => {
+                    // Two persons of one record each: the younger one moves, so that the
+                    // older person's id stays; its own record will come to this one.
+                    let younger = |p: &PersonId| index.person(p).map(|p| p.created_at);
+                    if pass == 1
+                        && alone
+                        && index.records_of(&top.person).len() == 1
+                        && younger(&top.person) > younger(&current)
+                    {
+                        None
+                    } else {
+                        Some(Move::To(top))
+                    }
+                }
+                (Outcome::AutoLink, _) => None,
+                _ if alone || stays_automatically => None,
+                _ => Some(Move::Out),
+            };
+            if let Some(target) = target {
+                let destination = match &target {
+                    Move::To(top) => Some(top.person),
+                    Move::Out => None,
+                };
+                if touched.contains(&current) || destination.is_some_and(|d| touched.contains(&d)) {
+                    outcome.deferred += 1;
+                    continue;
+                }
+                touched.insert(current);
+                let (person, link) = match target {
+                    Move::To(top) => {
+                        outcome.moved += 1;
+                        touched.insert(top.person);
+                        let link = Link {
+                            rule: "auto".into(),
+                            score: Some(top.score.weight),
+                            anchor: Some((*top.record).clone()),
+                            actor: actor.to_owned(),
+                            at: now,
+                            pinned: false,
+                        };
+                        if alone {
+                            changes.persons.push(PersonChange {
+                                person: current,
+                                merged_into_before: None,
+                                merged_into_after: Some(top.person),
+                            });
+                        }
+                        (top.person, link)
+                    }
+                    Move::Out => {
+                        outcome.split += 1;
+                        let person = Uuid::now_v7();
+                        plan.add_person(person, now);
+                        let link = Link {
+                            rule: "new".into(),
+                            score: None,
+                            anchor: None,
+                            actor: actor.to_owned(),
+                            at: now,
+                            pinned: false,
+                        };
+                        (person, link)
+                    }
+                };
+                changes.records.push(RecordChange {
+                    record: key.as_ref().clone(),
+                    before: Some(Membership {
+                        person: current,
+                        link: slot.link.clone(),
+                    }),
+                    after: Some(Membership { person, link }),
+                });
+            }
+            let person_after = changes
+                .records
+                .last()
+                .filter(|c| c.record == **key)
+                .and_then(|c| c.after.as_ref().map(|m| m.person))
+                .unwrap_or(current);
+            // A possible match a human should see, unless the record stays where it was
+            // linked automatically, or a review is open already.
+            if decision.outcome == Outcome::Review
+                && (person_after != current || alone || !stays_automatically)
+                && let Some(top) = decision.candidate
+                && top.person != person_after
+                && !open.contains_key(&(key.as_ref().clone(), top.person))
+                && !index
+                    .records_of(&top.person)
+                    .iter()
+                    .any(|other| open.contains_key(&((*other.record).clone(), person_after)))
+            {
+                let id = Uuid::now_v7();
+                plan.batch
+                    .reviews
+                    .push(review_row(id, key, top, review_reason(top), now));
+                plan.ops
+                    .push(IndexOp::ReviewOpened(key.as_ref().clone(), top.person));
+                open.insert((key.as_ref().clone(), top.person), id.to_string());
+                outcome.reviews_opened += 1;
+            }
+            // Open reviews of this record that no longer stand.
+            let stale: Vec<PersonId> = open
+                .keys()
+                .filter(|(record, _)| record == key.as_ref())
+                .map(|(_, person)| *person)
+                .filter(|person| {
+                    *person == person_after
+                        || !candidates.iter().any(|c| {
+                            c.person == *person && c.score.weight >= self.thresholds.review
+                        })
+                })
+                .collect();
+            for person in stale {
+                if let Some(id) = open.remove(&(key.as_ref().clone(), person)) {
+                    plan.batch.review_decisions.push((
+                        id,
+                        "withdrawn".into(),
+                        actor.to_owned(),
+                        now,
+                    ));
+                    plan.ops
+                        .push(IndexOp::ReviewClosed(key.as_ref().clone(), person));
+                    outcome.reviews_withdrawn += 1;
+                }
+            }
+        }
+        progress(total, total);
+        (changes, plan, outcome)
     }
 
     /// Bulk registration: plans and applies each record in memory at once, and returns the
@@ -1407,45 +1699,80 @@ fn changes_into_plan(changes: &Changes, actor: &str, now: i64, plan: &mut Plan) 
     }
 }
 
-/// Why a candidate that scores high enough must still be seen by a person, if it must.
+/// Evidence that a candidate is somebody else, however high its score: such a candidate is
+/// neither linked nor sent to review.
 ///
 /// Fellegi–Sunter treats attributes as independent; family members are not (twins share a
-/// surname, birth date and address). So a score alone never links records that contradict
-/// each other on who the person is, unless an identifier agrees; and with an agreeing
-/// identifier, two contradictions still call for a human (a relative's IDNP copied by
-/// mistake).
-fn needs_human(candidate: &Candidate) -> Option<&'static str> {
+/// surname, birth date, patronymic and address), so their scores run high. Two valid IDNPs that
+/// differ, unless the first name and the birth date agree as well (then a mistyped number is
+/// possible and a human looks); or, with no identifier agreeing, first names or sexes that
+/// differ outright (typos and transliterations have levels of their own), or birth dates
+/// that differ by more than a typo.
+fn another_person(candidate: &Candidate) -> Option<&'static str> {
+    let level = |a: Attribute| candidate.comparison.levels[a.index()];
     if candidate.idnp_conflict || candidate.comparison.idnp_conflict {
-        return Some("the records carry different valid IDNPs");
+        let same_name_and_birth = level(Attribute::FirstName).is_some_and(|l| l <= 2)
+            && level(Attribute::BirthDate).is_some_and(|l| l <= 1);
+        return (!same_name_and_birth).then_some("the records carry different valid IDNPs");
+    }
+    let identifier_agrees =
+        level(Attribute::Idnp) == Some(0) || level(Attribute::Identifier) == Some(0);
+    if identifier_agrees {
+        return None;
+    }
+    if level(Attribute::FirstName) == Some(3) {
+        return Some("first names differ and no identifier agrees (twins, siblings)");
+    }
+    // Same year but another month and day, or another year altogether: a parent and a child
+    // of the same name, not a typo (a year off by one has a level of its own).
+    if matches!(level(Attribute::BirthDate), Some(4 | 6)) {
+        return Some("birth dates differ beyond a typo and no identifier agrees");
+    }
+    if level(Attribute::Sex) == Some(1) {
+        return Some("sexes differ and no identifier agrees");
+    }
+    None
+}
+
+/// Why a candidate that scores high enough, and is not [`another_person`], must still be seen
+/// by a person, if it must: different valid IDNPs on records whose first name and birth date
+/// agree; an agreeing IDNP with two contradictions (a relative's number copied by mistake); a
+/// surname that differs where the first name or the birth date do not agree exactly (a
+/// marriage shows as a new surname with everything else the same); birth years one apart; a
+/// name missing, or a birth date missing without an agreeing patronymic, where no identifier
+/// agrees.
+fn needs_human(candidate: &Candidate) -> Option<&'static str> {
+    if let Some(reason) = another_person(candidate) {
+        return Some(reason);
+    }
+    if candidate.idnp_conflict || candidate.comparison.idnp_conflict {
+        return Some("the records carry different valid IDNPs but the same name and birth date");
     }
     let level = |a: Attribute| candidate.comparison.levels[a.index()];
     let identifier_agrees =
         level(Attribute::Idnp) == Some(0) || level(Attribute::Identifier) == Some(0);
     // One typo away, one side failing its check digit: the same number mistyped.
     let identifier_nearly_agrees = level(Attribute::Idnp) == Some(2);
-    let contradictions: Vec<&'static str> = [
-        (level(Attribute::FirstName) == Some(3), "first names differ"),
-        (level(Attribute::LastName) == Some(3), "surnames differ"),
-        (
-            level(Attribute::BirthDate).is_some_and(|l| l >= 4),
-            "birth dates agree at most on the year",
-        ),
-        (level(Attribute::Sex) == Some(1), "sexes differ"),
-    ]
-    .into_iter()
-    .filter_map(|(contradicts, why)| contradicts.then_some(why))
-    .collect();
+    let first_differs = level(Attribute::FirstName) == Some(3);
+    let surname_differs = level(Attribute::LastName) == Some(3);
+    let year_at_most = level(Attribute::BirthDate).is_some_and(|l| l >= 4);
+    let patronymic_agrees = level(Attribute::Patronymic) == Some(0);
+    let sex_differs = level(Attribute::Sex) == Some(1);
     if identifier_agrees {
-        return (contradictions.len() >= 2)
+        let contradictions = [first_differs, surname_differs, year_at_most, sex_differs]
+            .into_iter()
+            .filter(|c| *c)
+            .count();
+        return (contradictions >= 2)
             .then_some("the IDNP agrees but two attributes contradict it (a relative's number?)");
     }
-    if let Some(first) = contradictions.first() {
-        return Some(match *first {
-            "first names differ" => "first names differ and no identifier agrees (twins, siblings)",
-            "surnames differ" => "surnames differ and no identifier agrees (a name change?)",
-            "sexes differ" => "sexes differ and no identifier agrees",
-            _ => "birth dates agree at most on the year and no identifier agrees",
-        });
+    let renamed = level(Attribute::FirstName).is_some_and(|l| l <= 1)
+        && level(Attribute::BirthDate).is_some_and(|l| l <= 1);
+    if surname_differs && !renamed {
+        return Some("surnames differ and no identifier agrees (a name change?)");
+    }
+    if year_at_most {
+        return Some("birth years are one apart and no identifier agrees");
     }
     if identifier_nearly_agrees {
         return None;
@@ -1453,8 +1780,9 @@ fn needs_human(candidate: &Candidate) -> Option<&'static str> {
     if level(Attribute::FirstName).is_none() || level(Attribute::LastName).is_none() {
         return Some("a name is missing and no identifier agrees");
     }
-    if level(Attribute::BirthDate).is_none() {
-        return Some("a birth date is missing and no identifier agrees");
+    // A father and a son of the same name share an address but not a patronymic.
+    if level(Attribute::BirthDate).is_none() && !patronymic_agrees {
+        return Some("a birth date is missing and neither an identifier nor the patronymic agrees");
     }
     None
 }

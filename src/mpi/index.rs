@@ -52,6 +52,20 @@ pub struct Link {
     pub pinned: bool,
 }
 
+/// The pairs training learns from, and the sources their records came from.
+pub struct TrainingPairs {
+    pub blocks: Vec<TrainingBlock>,
+    pub random: Vec<Comparison>,
+    pub sources: Vec<String>,
+}
+
+impl TrainingPairs {
+    /// The model EM learns from these pairs, starting from the prior; not yet checked.
+    pub fn learn(self) -> Model {
+        Model::prior().train(&self.blocks, &self.random, self.sources)
+    }
+}
+
 /// One live record in the index.
 #[derive(Debug)]
 pub struct Slot {
@@ -281,6 +295,17 @@ impl Index {
         self.by_record
             .get(record)
             .map(|&slot| &self.slots[slot as usize])
+    }
+
+    /// Every live record, in the order its slot was taken.
+    pub fn records_in_order(&self) -> Vec<Arc<RecordRef>> {
+        let mut live: Vec<(u32, &Arc<RecordRef>)> = self
+            .by_record
+            .iter()
+            .map(|(record, &slot)| (slot, record))
+            .collect();
+        live.sort_unstable_by_key(|(slot, _)| *slot);
+        live.into_iter().map(|(_, record)| record.clone()).collect()
     }
 
     pub fn person(&self, id: &PersonId) -> Option<&Person> {
@@ -561,15 +586,29 @@ impl Index {
         candidates
     }
 
-    /// Comparisons for training: the pairs each blocking rule proposes (up to `limit` per
-    /// rule), and up to `limit` random pairs.
-    pub fn training_pairs(&self, limit: usize, seed: u64) -> (Vec<TrainingBlock>, Vec<Comparison>) {
+    /// Comparisons for training, from every source in the index: the pairs each blocking rule
+    /// proposes (up to `limit` per rule, records taken in a shuffled order so that a large
+    /// first source does not crowd out the pairs across sources), up to `limit` random pairs,
+    /// and the names of the sources.
+    pub fn training_pairs(&self, limit: usize, seed: u64) -> TrainingPairs {
         let mut live: Vec<u32> = self.by_record.values().copied().collect();
         live.sort_unstable();
+        let mut state = seed | 1;
+        let mut next = move |bound: usize| {
+            // xorshift64*: enough to pick pairs, and reproducible.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound.max(1) as u64) as usize
+        };
+        let mut order = live.clone();
+        for i in (1..order.len()).rev() {
+            order.swap(i, next(i + 1));
+        }
         let mut blocks = Vec::new();
         for rule in BlockRule::ALL {
             let mut pairs = Vec::new();
-            'records: for &slot_id in &live {
+            'records: for &slot_id in &order {
                 let features = &self.slots[slot_id as usize].features;
                 let mut others = self.slots_by_rule(features, Some(rule));
                 others.sort_unstable();
@@ -591,17 +630,9 @@ impl Index {
         }
         let mut random = Vec::new();
         if live.len() >= 2 {
-            let mut state = seed | 1;
-            let mut next = || {
-                // xorshift64*: enough to pick pairs, and reproducible.
-                state ^= state >> 12;
-                state ^= state << 25;
-                state ^= state >> 27;
-                (state.wrapping_mul(0x2545_F491_4F6C_DD1D) % live.len() as u64) as usize
-            };
             let wanted = limit.min(live.len() * (live.len() - 1) / 2);
             while random.len() < wanted {
-                let (a, b) = (next(), next());
+                let (a, b) = (next(live.len()), next(live.len()));
                 if a != b {
                     random.push(compare(
                         &self.slots[live[a] as usize].features,
@@ -610,7 +641,17 @@ impl Index {
                 }
             }
         }
-        (blocks, random)
+        let sources: Vec<String> = live
+            .iter()
+            .map(|&slot| self.slots[slot as usize].record.source.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        TrainingPairs {
+            blocks,
+            random,
+            sources,
+        }
     }
 
     /// Approximate heap bytes held, for the benchmark report.

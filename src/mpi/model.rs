@@ -2,7 +2,9 @@
 //! seeing it when two records are the same person and `u` when they are not. A pair's score is
 //! the sum of log2(m/u) over its attributes, with exact name agreement weighed by how common
 //! the name is (term-frequency adjustment). `u` is estimated from random pairs, `m` learned by
-//! expectation–maximisation over the pairs blocking proposes.
+//! expectation–maximisation over the pairs blocking proposes, starting from and held towards
+//! the documented prior ([`Model::prior`]), so that EM moves `m` only as far as the data's
+//! matches carry it. A trained model is accepted only if [`Model::check`] finds nothing wrong.
 
 use std::collections::HashMap;
 
@@ -16,6 +18,16 @@ const PROBABILITY_FLOOR: f64 = 1e-5;
 const TERM_FREQUENCY_FLOOR: f64 = 1e-5;
 const EM_ITERATIONS: usize = 40;
 const EM_TOLERANCE: f64 = 1e-6;
+/// The prior counts as this many matches seen: EM's `m` is (prior × this + expected counts) /
+/// (this + expected matches), so a rule whose pairs hold few matches barely moves it.
+const PRIOR_MATCHES: f64 = 200.0;
+/// Fewer expected matches than this among the candidate pairs: the data has no duplicates to
+/// learn from (a clean register loaded alone), and a model learned from it would be noise.
+pub const MIN_EXPECTED_MATCHES: f64 = 50.0;
+/// Most of the matches EM finds may disagree outright on a first name, a surname or a birth
+/// date (typos and transliterations have levels of their own; maiden names are the bulk of
+/// this): beyond it, EM has taken relatives or namesakes for duplicates.
+const MAX_MATCHES_DISAGREEING: f64 = 0.35;
 
 /// m and u per attribute and level, and the share of matches among candidate pairs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +41,48 @@ pub struct Model {
     /// Candidate and random pairs the estimates rest on.
     pub candidate_pairs: usize,
     pub random_pairs: usize,
+    /// EM's expected number of matches among the candidate pairs (0 for the prior).
+    #[serde(default)]
+    pub expected_matches: f64,
+    /// The sources whose records the pairs came from (none for the prior). Weights learned
+    /// from one source never saw a pair across sources.
+    #[serde(default)]
+    pub sources: Vec<String>,
+}
+
+/// Why a trained model was refused; the index keeps the weights it had.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrainingRefused {
+    #[error(
+        "the pairs hold about {expected:.0} matches, fewer than the {minimum:.0} needed to learn from (a source without duplicates teaches nothing about matches)"
+    )]
+    TooFewMatches { expected: f64, minimum: f64 },
+    #[error(
+        "{attribute} `{level}` would weigh {weight:+.1}, less than `{differs}` ({differs_weight:+.1}): agreement cannot count for less than disagreement"
+    )]
+    Inverted {
+        attribute: &'static str,
+        level: &'static str,
+        weight: f64,
+        differs: &'static str,
+        differs_weight: f64,
+    },
+    #[error(
+        "the pairs EM took for matches disagree on {attribute} {share_percent:.0}% of the time (at most {limit_percent:.0}% is plausible): they are relatives or namesakes, not duplicates"
+    )]
+    Implausible {
+        attribute: &'static str,
+        share_percent: f64,
+        limit_percent: f64,
+    },
+    #[error(
+        "{attribute} `{level}` would weigh {weight:+.1}: agreeing on it would count against a match"
+    )]
+    AgreementAgainst {
+        attribute: &'static str,
+        level: &'static str,
+        weight: f64,
+    },
 }
 
 /// What one attribute added to a score.
@@ -96,7 +150,68 @@ impl Model {
             source: "prior".into(),
             candidate_pairs: 0,
             random_pairs: 0,
+            expected_matches: 0.0,
+            sources: Vec::new(),
         }
+    }
+
+    /// Whether the weights were learned from pairs across at least two sources.
+    pub fn learned_across_sources(&self) -> bool {
+        self.source == "em" && self.sources.len() >= 2
+    }
+
+    /// Checks that the weights make sense: the pairs held enough matches to learn from, those
+    /// matches mostly agree on names and birth date, every agreement level of an attribute
+    /// weighs at least as much as its disagreement (the last level), and exact agreement
+    /// counts for a match.
+    pub fn check(&self) -> Result<(), TrainingRefused> {
+        if self.source == "em" && self.expected_matches < MIN_EXPECTED_MATCHES {
+            return Err(TrainingRefused::TooFewMatches {
+                expected: self.expected_matches,
+                minimum: MIN_EXPECTED_MATCHES,
+            });
+        }
+        for attribute in [
+            Attribute::FirstName,
+            Attribute::LastName,
+            Attribute::BirthDate,
+        ] {
+            let a = attribute.index();
+            let differs = self.m[a][self.m[a].len() - 1];
+            if differs > MAX_MATCHES_DISAGREEING {
+                return Err(TrainingRefused::Implausible {
+                    attribute: attribute.name(),
+                    share_percent: differs * 100.0,
+                    limit_percent: MAX_MATCHES_DISAGREEING * 100.0,
+                });
+            }
+        }
+        for attribute in Attribute::ALL {
+            let levels = attribute.levels();
+            let last = (levels.len() - 1) as u8;
+            let differs_weight = self.weight(attribute, last);
+            let exact = self.weight(attribute, 0);
+            if exact <= 0.0 {
+                return Err(TrainingRefused::AgreementAgainst {
+                    attribute: attribute.name(),
+                    level: levels[0],
+                    weight: exact,
+                });
+            }
+            for level in 0..last {
+                let weight = self.weight(attribute, level);
+                if weight < differs_weight {
+                    return Err(TrainingRefused::Inverted {
+                        attribute: attribute.name(),
+                        level: levels[level as usize],
+                        weight,
+                        differs: levels[last as usize],
+                        differs_weight,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// log2(m/u) of one attribute at one level.
@@ -144,7 +259,15 @@ impl Model {
     /// attributes that rule blocked on (they agree by construction there, so they say
     /// nothing). Each attribute's `m` is the average over the rules that could estimate it,
     /// weighted by their expected matches.
-    pub fn train(&self, blocks: &[TrainingBlock], random: &[Comparison]) -> Self {
+    ///
+    /// `sources` names the sources the pairs came from. The result is not checked; see
+    /// [`Model::check`].
+    pub fn train(
+        &self,
+        blocks: &[TrainingBlock],
+        random: &[Comparison],
+        sources: Vec<String>,
+    ) -> Self {
         let mut model = self.clone();
         if !random.is_empty() {
             for attribute in Attribute::ALL {
@@ -189,6 +312,8 @@ impl Model {
         model.source = "em".into();
         model.candidate_pairs = blocks.iter().map(|b| b.pairs.len()).sum();
         model.random_pairs = random.len();
+        model.expected_matches = matches;
+        model.sources = sources;
         model
     }
 }
@@ -242,8 +367,14 @@ fn em_for_block(start: &Model, block: &TrainingBlock) -> (Vec<Vec<f64>>, f64) {
             if sum <= 0.0 {
                 continue;
             }
-            for (level, count) in counts.iter().enumerate() {
-                let updated = clamp(count / sum);
+            let mut updated: Vec<f64> = counts
+                .iter()
+                .zip(&start.m[a])
+                .map(|(count, prior)| (count + PRIOR_MATCHES * prior) / (sum + PRIOR_MATCHES))
+                .collect();
+            keep_agreement_above_disagreement(&mut updated, &start.u[a]);
+            for (level, updated) in updated.into_iter().enumerate() {
+                let updated = clamp(updated);
                 change = change.max((updated - m[a][level]).abs());
                 m[a][level] = updated;
             }
@@ -256,6 +387,23 @@ fn em_for_block(start: &Model, block: &TrainingBlock) -> (Vec<Vec<f64>>, f64) {
         }
     }
     (m, expected_matches)
+}
+
+/// EM's `m` for one attribute, constrained to the order its levels imply: no agreement level
+/// may weigh less than the last level (disagreement). A level below it is raised to weigh the
+/// same, and the distribution renormalised (which keeps every ratio, so the order holds).
+/// Without this, pairs of relatives that EM half counts as matches can make an agreement look
+/// like evidence against a match.
+fn keep_agreement_above_disagreement(m: &mut [f64], u: &[f64]) {
+    let last = m.len() - 1;
+    let floor = m[last] / u[last];
+    for level in 0..last {
+        m[level] = m[level].max(floor * u[level]);
+    }
+    let sum: f64 = m.iter().sum();
+    for p in m.iter_mut() {
+        *p /= sum;
+    }
 }
 
 fn clamp(p: f64) -> f64 {
@@ -345,7 +493,7 @@ mod tests {
             excluded: Vec::new(),
             pairs: candidates,
         };
-        let trained = Model::prior().train(&[block], &random);
+        let trained = Model::prior().train(&[block], &random, vec!["test".into()]);
         let m = |a: Attribute, level: usize| trained.m[a.index()][level];
         assert!(
             (m(Attribute::BirthDate, 0) - 0.9).abs() < 0.05,

@@ -57,7 +57,7 @@ pub fn generate(
     mut progress: impl FnMut(usize),
 ) -> io::Result<SynthSummary> {
     let mut generator = Generator::new(options.seed);
-    let mut output = Shuffler::new(records, truth);
+    let mut output = Shuffler::new("R");
     let mut household = Vec::new();
     let mut batch = Vec::new();
     let (mut done, mut next_report, mut reported) = (0, REPORT_EVERY, None);
@@ -67,7 +67,7 @@ pub fn generate(
         for person in &household {
             generator.records_of(person, &household, &mut batch);
             for record in batch.drain(..) {
-                output.push(&mut generator.rng, record, person.number)?;
+                output.push(&mut generator.rng, record, person.number, records, truth)?;
             }
         }
         done += household.len();
@@ -77,13 +77,135 @@ pub fn generate(
             next_report = (done / REPORT_EVERY + 1) * REPORT_EVERY;
         }
     }
-    output.finish(&mut generator.rng)?;
+    output.finish(&mut generator.rng, records, truth)?;
     if reported != Some(done) {
         progress(done);
     }
     Ok(SynthSummary {
         persons: done,
         records: output.written,
+    })
+}
+
+/// The source systems [`generate_by_source`] writes, in the order a first load takes them:
+/// the population register first, then the sectoral systems, each with its own coverage and
+/// noise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceSystem {
+    /// Nearly everyone, once, the least noisy records, almost always with an IDNP.
+    Register,
+    /// Pupils and former pupils; a pupil who changed schools appears twice; women under
+    /// their maiden name.
+    School,
+    /// Few persons, often more than once, often without an IDNP.
+    Police,
+    /// Most persons, with an IDNP more often than not.
+    Health,
+}
+
+/// How a source covers persons: all per mille.
+struct SourceProfile {
+    /// Persons with a record here.
+    coverage: u32,
+    /// Of those, persons with a second record.
+    duplicates: u32,
+    /// Records without an IDNP.
+    idnp_missing: u32,
+    /// Records of a married woman under her maiden name.
+    maiden: u32,
+}
+
+impl SourceSystem {
+    pub const ALL: [Self; 4] = [Self::Register, Self::School, Self::Police, Self::Health];
+
+    /// The source's name: its file name and its `--source` when imported.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::School => "school",
+            Self::Police => "police",
+            Self::Health => "health",
+        }
+    }
+
+    /// The first letters of its local ids, so that local ids are unique across sources.
+    fn id_prefix(self) -> &'static str {
+        match self {
+            Self::Register => "REG",
+            Self::School => "SCH",
+            Self::Police => "POL",
+            Self::Health => "HEA",
+        }
+    }
+
+    fn profile(self, age: u16) -> SourceProfile {
+        let (coverage, duplicates, idnp_missing, maiden) = match self {
+            Self::Register => (985, 0, 20, 0),
+            Self::School if (6..=25).contains(&age) => (950, 60, 250, 1000),
+            Self::School if (26..=50).contains(&age) => (250, 0, 450, 1000),
+            Self::School => (0, 0, 0, 0),
+            Self::Police if age >= 14 => (60, 200, 500, 300),
+            Self::Police => (15, 0, 600, 0),
+            Self::Health => (750, 30, 80, 200),
+        };
+        SourceProfile {
+            coverage,
+            duplicates,
+            idnp_missing,
+            maiden,
+        }
+    }
+}
+
+/// Writes the records of every [`SourceSystem`] to its own writer (in [`SourceSystem::ALL`]
+/// order), each source's records shuffled, and the truth of all of them to `truth`. Local ids
+/// are `REG0000001`, `SCH0000001`... The same seed gives the same bytes.
+pub fn generate_by_source(
+    options: &SynthOptions,
+    sources: &mut [&mut dyn Write; 4],
+    truth: &mut impl Write,
+    mut progress: impl FnMut(usize),
+) -> io::Result<SynthSummary> {
+    let mut generator = Generator::new(options.seed);
+    let mut shufflers: Vec<Shuffler> = SourceSystem::ALL
+        .iter()
+        .map(|source| Shuffler::new(source.id_prefix()))
+        .collect();
+    let mut household = Vec::new();
+    let mut batch = Vec::new();
+    let (mut done, mut next_report) = (0, REPORT_EVERY);
+    while done < options.persons {
+        household.clear();
+        generator.household(options.persons - done, &mut household);
+        for person in &household {
+            for (index, source) in SourceSystem::ALL.into_iter().enumerate() {
+                generator.records_in(source, person, &household, &mut batch);
+                for record in batch.drain(..) {
+                    shufflers[index].push(
+                        &mut generator.rng,
+                        record,
+                        person.number,
+                        &mut *sources[index],
+                        truth,
+                    )?;
+                }
+            }
+        }
+        done += household.len();
+        if done >= next_report {
+            progress(done);
+            next_report = (done / REPORT_EVERY + 1) * REPORT_EVERY;
+        }
+    }
+    let mut records = 0;
+    for (index, shuffler) in shufflers.iter_mut().enumerate() {
+        shuffler.finish(&mut generator.rng, &mut *sources[index], truth)?;
+        records += shuffler.written;
+    }
+    progress(done);
+    Ok(SynthSummary {
+        persons: done,
+        records,
     })
 }
 
@@ -1316,6 +1438,8 @@ struct Version {
     surname: u16,
     /// The person's records disagree on the surname (maiden and married).
     renamed: bool,
+    /// Per mille of this source's records without an IDNP, when the source has its own rate.
+    idnp_missing: Option<u32>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1806,6 +1930,41 @@ impl Generator {
                     _ => person.surname,
                 },
                 renamed: maiden.is_some(),
+                idnp_missing: None,
+            };
+            out.push(self.record(person, version, household));
+        }
+    }
+
+    /// Appends the person's records in `source`: none, one, or (where the source keeps
+    /// duplicates) two.
+    fn records_in(
+        &mut self,
+        source: SourceSystem,
+        person: &Person,
+        household: &[Person],
+        out: &mut Vec<SourceRecord>,
+    ) {
+        let profile = source.profile(person.birth.age());
+        if !self.rng.chance(profile.coverage) {
+            return;
+        }
+        let copies = if self.rng.chance(profile.duplicates) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            // School records predate a marriage; other sources may not have heard of it yet.
+            let surname = match person.maiden {
+                Some(maiden) if self.rng.chance(profile.maiden) => maiden,
+                _ => person.surname,
+            };
+            let version = Version {
+                primary: source == SourceSystem::Register,
+                surname,
+                renamed: person.maiden.is_some(),
+                idnp_missing: Some(profile.idnp_missing),
             };
             out.push(self.record(person, version, household));
         }
@@ -1924,13 +2083,16 @@ impl Generator {
         household: &[Person],
     ) -> Option<String> {
         // Per mille: missing, then mistyped, then someone else's.
-        let shares: [u32; 3] = if version.primary {
+        let mut shares: [u32; 3] = if version.primary {
             [80, 10, 1]
         } else if version.renamed {
             [100, 10, 0]
         } else {
             [300, 30, 3]
         };
+        if let Some(missing) = version.idnp_missing {
+            shares[0] = missing;
+        }
         let digits = match self.rng.share(&[shares[0], shares[1], shares[2], 1000]) {
             0 => return None,
             1 => self.mistyped(person.idnp),
@@ -2139,46 +2301,62 @@ fn mobile(number: u64) -> u32 {
 
 /// Holds records back and writes them in random order, so that a person's records are
 /// scattered through the file rather than adjacent; numbers them as they leave.
-struct Shuffler<'w, R, T> {
+struct Shuffler {
     pending: Vec<(SourceRecord, u64)>,
-    records: &'w mut R,
-    truth: &'w mut T,
+    /// Local ids are this prefix and the record's number in its output.
+    id_prefix: &'static str,
     written: usize,
 }
 
-impl<'w, R: Write, T: Write> Shuffler<'w, R, T> {
-    fn new(records: &'w mut R, truth: &'w mut T) -> Self {
+impl Shuffler {
+    fn new(id_prefix: &'static str) -> Self {
         Self {
             pending: Vec::with_capacity(SHUFFLE_WINDOW + 1),
-            records,
-            truth,
+            id_prefix,
             written: 0,
         }
     }
 
-    fn push(&mut self, rng: &mut Rng, record: SourceRecord, person: u64) -> io::Result<()> {
+    fn push(
+        &mut self,
+        rng: &mut Rng,
+        record: SourceRecord,
+        person: u64,
+        records: &mut (impl Write + ?Sized),
+        truth: &mut impl Write,
+    ) -> io::Result<()> {
         self.pending.push((record, person));
         if self.pending.len() > SHUFFLE_WINDOW {
-            self.write_one(rng)?;
+            self.write_one(rng, records, truth)?;
         }
         Ok(())
     }
 
-    fn finish(&mut self, rng: &mut Rng) -> io::Result<()> {
+    fn finish(
+        &mut self,
+        rng: &mut Rng,
+        records: &mut (impl Write + ?Sized),
+        truth: &mut impl Write,
+    ) -> io::Result<()> {
         while !self.pending.is_empty() {
-            self.write_one(rng)?;
+            self.write_one(rng, records, truth)?;
         }
         Ok(())
     }
 
-    fn write_one(&mut self, rng: &mut Rng) -> io::Result<()> {
+    fn write_one(
+        &mut self,
+        rng: &mut Rng,
+        records: &mut (impl Write + ?Sized),
+        truth: &mut impl Write,
+    ) -> io::Result<()> {
         let (mut record, person) = self.pending.swap_remove(rng.below(self.pending.len()));
         self.written += 1;
-        record.local_id = format!("R{:07}", self.written);
-        serde_json::to_writer(&mut *self.records, &record)?;
-        self.records.write_all(b"\n")?;
+        record.local_id = format!("{}{:07}", self.id_prefix, self.written);
+        serde_json::to_writer(&mut *records, &record)?;
+        records.write_all(b"\n")?;
         writeln!(
-            self.truth,
+            truth,
             r#"{{"localId":"{}","personId":"P{person:07}"}}"#,
             record.local_id
         )

@@ -101,16 +101,48 @@ async fn a_cyrillic_variant_with_the_same_idnp_links_to_the_same_person() {
 }
 
 #[tokio::test]
-async fn twins_are_never_linked_automatically_and_a_non_match_decision_is_remembered() {
+async fn twins_stay_two_persons_and_a_non_match_decision_is_remembered() {
     let app = spawn_app().await;
     let ana = json!({
         "localId": "1", "firstName": "Ana", "lastName": "Rusu", "birthDate": "2015-09-01",
         "sex": "F", "address": {"district": "Orhei", "locality": "Orhei", "street": "Vasile Lupu", "house": "3"}
     });
-    let mut maria = ana.clone();
+    let mut twin = ana.clone();
+    twin["localId"] = json!("T");
+    twin["firstName"] = json!("Maria");
+    let first = register(&app, "school", ana.clone()).await;
+    // Twins score high on surname, birth date and address, but different first names with no
+    // agreeing identifier make them two persons: neither linked nor reviewed.
+    let twin_registered = register(&app, "school", twin.clone()).await;
+    assert_ne!(twin_registered["personId"], first["personId"]);
+    assert_eq!(twin_registered["outcome"], "no-match", "{twin_registered}");
+    assert!(
+        twin_registered.get("reviewId").is_none(),
+        "{twin_registered}"
+    );
+    let matched = post_ok(&app, "/api/v1/persons/match", json!({"record": twin})).await;
+    let ana_candidate = matched["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["personId"] == first["personId"])
+        .expect("Ana is a candidate");
+    assert!(
+        ana_candidate["weight"].as_f64().unwrap() >= 20.0,
+        "{ana_candidate}"
+    );
+    assert_eq!(ana_candidate["outcome"], "no-match");
+    assert!(
+        ana_candidate["anotherPersonBecause"]
+            .as_str()
+            .unwrap()
+            .contains("first names differ")
+    );
+
+    // Birth years one apart, all else the same: a human decides.
+    let mut maria = ana;
     maria["localId"] = json!("2");
-    maria["firstName"] = json!("Maria");
-    let first = register(&app, "school", ana).await;
+    maria["birthDate"] = json!("2016-09-01");
     let second = register(&app, "school", maria.clone()).await;
     assert_ne!(second["personId"], first["personId"]);
     assert_eq!(second["outcome"], "review", "{second}");
@@ -132,7 +164,7 @@ async fn twins_are_never_linked_automatically_and_a_non_match_decision_is_rememb
         review["reason"]
             .as_str()
             .unwrap()
-            .contains("first names differ")
+            .contains("birth years are one apart")
     );
 
     let decision = post_ok(
@@ -176,11 +208,14 @@ async fn a_review_match_links_the_record_and_pins_it() {
     let app = spawn_app().await;
     let married = json!({
         "localId": "A", "firstName": "Elena", "lastName": "Munteanu", "birthDate": "1979-02-11",
-        "sex": "F", "address": {"locality": "Bălţi", "street": "Independenţei", "house": "5"}
+        "sex": "F", "phone": "069123456", "address": {"locality": "Bălţi", "street": "Independenţei", "house": "5"}
     });
+    // A maiden name with only the birth year: a human decides. (With the same first name and
+    // birth date, a new surname alone is a marriage, linked automatically.)
     let mut maiden = married.clone();
     maiden["localId"] = json!("B");
     maiden["lastName"] = json!("Ţurcanu");
+    maiden["birthDate"] = json!("1979");
     let first = register(&app, "social", married).await;
     let second = register(&app, "police", maiden).await;
     assert_eq!(second["outcome"], "review", "{second}");
