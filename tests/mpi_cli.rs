@@ -165,3 +165,83 @@ fn csv_is_read_through_a_column_map_and_a_missing_key_is_named() {
     assert!(!no_key.status.success());
     assert!(text(&no_key.stderr).contains("HUB__AUDIT__DIGEST_KEY"));
 }
+
+/// Pairwise precision and recall of found clusters against the truth, over the clustered
+/// records.
+fn pair_scores(
+    clusters: &[Value],
+    truth: &std::collections::HashMap<String, String>,
+) -> (f64, f64) {
+    use std::collections::HashMap;
+    let mut found_pairs = 0u64;
+    let mut true_positive = 0u64;
+    let mut per_person: HashMap<&str, u64> = HashMap::new();
+    for cluster in clusters {
+        let mut by_person: HashMap<&str, u64> = HashMap::new();
+        let records = cluster["records"].as_array().unwrap();
+        for record in records {
+            let person = truth[record["localId"].as_str().unwrap()].as_str();
+            *by_person.entry(person).or_default() += 1;
+            *per_person.entry(person).or_default() += 1;
+        }
+        let n = records.len() as u64;
+        found_pairs += n * n.saturating_sub(1) / 2;
+        true_positive += by_person.values().map(|k| k * (k - 1) / 2).sum::<u64>();
+    }
+    let true_pairs: u64 = per_person.values().map(|k| k * (k - 1) / 2).sum();
+    (
+        true_positive as f64 / found_pairs.max(1) as f64,
+        true_positive as f64 / true_pairs.max(1) as f64,
+    )
+}
+
+#[test]
+fn a_clean_register_loaded_first_then_a_second_source_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = mpi(
+        dir.path(),
+        &["synth", "--persons", "1500", "--sources", "sources"],
+    );
+    assert!(synth.status.success(), "{}", text(&synth.stderr));
+    // A register has no duplicates: what EM learns from it alone is refused, the prior stays.
+    let register = mpi(
+        dir.path(),
+        &["import", "--source", "register", "sources/register.jsonl"],
+    );
+    assert_eq!(
+        register.status.code(),
+        Some(0),
+        "{}",
+        text(&register.stderr)
+    );
+    assert!(
+        text(&register.stderr).contains("kept the prior weights"),
+        "{}",
+        text(&register.stderr)
+    );
+    // The second source: weights learned across both, then everything relinked under them.
+    let school = mpi(
+        dir.path(),
+        &["import", "--source", "school", "sources/school.jsonl"],
+    );
+    assert_eq!(school.status.code(), Some(0), "{}", text(&school.stderr));
+    let out = text(&school.stdout);
+    assert!(out.contains("relinked under the new weights"), "{out}");
+
+    let export = mpi(dir.path(), &["export", "--clusters", "c.jsonl"]);
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    let truth: std::collections::HashMap<String, String> =
+        json_lines(&dir.path().join("sources/truth.jsonl"))
+            .into_iter()
+            .map(|t| {
+                (
+                    t["localId"].as_str().unwrap().to_owned(),
+                    t["personId"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+    let clusters = json_lines(&dir.path().join("c.jsonl"));
+    let (precision, recall) = pair_scores(&clusters, &truth);
+    assert!(precision >= 0.99, "precision {precision}");
+    assert!(recall >= 0.9, "recall {recall}");
+}

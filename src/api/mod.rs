@@ -78,6 +78,7 @@ pub fn api_server(
             .route("/api/v1/admin/replay", web::post().to(exchanges::replay))
             .route("/api/v1/persons/match", web::post().to(persons::find))
             .route("/api/v1/persons/records", web::post().to(persons::register))
+            .route("/api/v1/persons/relink", web::post().to(persons::relink))
             .route("/api/v1/persons/reviews", web::get().to(persons::reviews))
             .route(
                 "/api/v1/persons/reviews/{id}/decision",

@@ -402,6 +402,28 @@ pub async fn undo(
     Ok(HttpResponse::Ok().json(entry))
 }
 
+/// `POST /api/v1/persons/relink`: re-evaluates every automatic link and open review under
+/// the index's current weights; returns what changed and the history entries that undo it.
+pub async fn relink(
+    request: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = authorise(&request, &state, MpiRole::Steward)?;
+    let summary = state.mpi.relink(&client, |_, _| {}).await?;
+    audit(
+        &state,
+        &client,
+        "relink",
+        None,
+        &format!(
+            "moved={} split={} reviews_opened={} reviews_withdrawn={}",
+            summary.moved, summary.split, summary.reviews_opened, summary.reviews_withdrawn
+        ),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(summary))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewQuery {
@@ -411,7 +433,7 @@ pub struct ReviewQuery {
 }
 
 /// `GET /api/v1/persons/reviews`: possible matches, oldest first (`status`: open, match,
-/// non-match).
+/// non-match, withdrawn).
 pub async fn reviews(
     request: HttpRequest,
     state: web::Data<ApiState>,
@@ -421,15 +443,15 @@ pub async fn reviews(
         caller_problem(
             400,
             "caller.invalid_request",
-            "query parameters: status (open, match, non-match), limit and offset (integers)",
+            "query parameters: status (open, match, non-match, withdrawn), limit and offset (integers)",
         )
     })?;
     let status = query.status.as_deref().unwrap_or("open");
-    if !matches!(status, "open" | "match" | "non-match") {
+    if !matches!(status, "open" | "match" | "non-match" | "withdrawn") {
         return Err(caller_problem(
             400,
             "caller.invalid_request",
-            "status must be open, match or non-match",
+            "status must be open, match, non-match or withdrawn",
         ));
     }
     let limit = query.limit.unwrap_or(50).clamp(1, 500);

@@ -1359,8 +1359,9 @@ impl MasterIndex {
     /// Re-evaluates every automatic link under the current weights: records linked
     /// automatically or made new persons, and the open reviews. A record whose best match is
     /// now another person moves there (a person left without records points at it, as after a
-    /// merge); a record that no longer matches its person well enough to stay automatically
-    /// leaves for a person of its own, with a review when a candidate is close; an open review
+    /// merge); a record linked automatically that no longer matches its person well enough to
+    /// stay leaves for a person of its own (the record a person was founded on stays), with a
+    /// review when a candidate is close; an open review
     /// whose candidate no longer comes close, or whose record now belongs to its candidate,
     /// is withdrawn. Pinned records (every human decision) are never moved, and a person a
     /// reviewer ruled out is never proposed.
@@ -1482,7 +1483,9 @@ impl MasterIndex {
                     }
                 }
                 (Outcome::AutoLink, _) => None,
-                _ if alone || stays_automatically => None,
+                // The record a person was founded on stays with it; the records linked to it
+                // are the ones that leave.
+                _ if alone || stays_automatically || slot.link.rule == "new" => None,
                 _ => Some(Move::Out),
             };
             if let Some(target) = target {
@@ -1900,5 +1903,146 @@ pub fn check_source(source: &str) -> Result<(), RecordError> {
             field: "source".into(),
             problem: "must be 1 to 64 characters of a-z, 0-9, '-', '_' or '.'".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    async fn open(dir: &std::path::Path, thresholds: Thresholds) -> MasterIndex {
+        let url = SecretString::from(format!(
+            "sqlite://{}?mode=rwc",
+            dir.join("index.db").display()
+        ));
+        let store = Store::connect(&url, 2).await.expect("store opens");
+        let sealer = Sealer::from_secret(&SecretString::from("relink-test-key-0123456789abcdef"));
+        MasterIndex::load(store, sealer, thresholds, |_| {})
+            .await
+            .expect("index loads")
+    }
+
+    fn record(json: serde_json::Value) -> SourceRecord {
+        serde_json::from_value(json).expect("test record")
+    }
+
+    fn person_of(index: &MasterIndex, source: &str, local_id: &str) -> PersonId {
+        let key = RecordRef {
+            source: source.into(),
+            local_id: local_id.into(),
+        };
+        index.with_index(|i| i.slot(&key).expect("indexed").person)
+    }
+
+    #[tokio::test]
+    async fn relink_moves_only_automatic_links_respects_non_matches_and_can_be_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let ion = serde_json::json!({
+            "localId": "A", "firstName": "Ion", "lastName": "Ceban", "birthDate": "1980-04-07",
+            "sex": "M", "address": {"locality": "Cahul", "street": "Ştefan cel Mare", "house": "12"}
+        });
+        let mut ion_again = ion.clone();
+        ion_again["localId"] = "B".into();
+        ion_again["lastName"] = "Чебан".into();
+        index
+            .register("social", &record(ion), "test")
+            .await
+            .unwrap();
+        let linked = index
+            .register("school", &record(ion_again), "test")
+            .await
+            .unwrap();
+        assert_eq!(linked.outcome, Outcome::AutoLink);
+        let ion_person = person_of(&index, "social", "A");
+        // A stranger linked to Ion by hand: pinned.
+        let stranger = serde_json::json!({
+            "localId": "E", "firstName": "Petru", "lastName": "Lungu", "birthDate": "1955-01-30"
+        });
+        index
+            .register("police", &record(stranger), "test")
+            .await
+            .unwrap();
+        let by_hand = RecordRef {
+            source: "police".into(),
+            local_id: "E".into(),
+        };
+        index.link(ion_person, &by_hand, "steward").await.unwrap();
+        // Birth years one apart: reviewed, and a reviewer said they are two persons.
+        let ana = serde_json::json!({
+            "localId": "C", "firstName": "Ana", "lastName": "Rusu", "birthDate": "2015-09-01",
+            "sex": "F", "address": {"locality": "Orhei", "street": "Vasile Lupu", "house": "3"}
+        });
+        let mut ana_older = ana.clone();
+        ana_older["localId"] = "D".into();
+        ana_older["birthDate"] = "2016-09-01".into();
+        index
+            .register("social", &record(ana), "test")
+            .await
+            .unwrap();
+        let reviewed = index
+            .register("social", &record(ana_older), "test")
+            .await
+            .unwrap();
+        assert_eq!(reviewed.outcome, Outcome::Review);
+        let review = reviewed.review_id.unwrap().to_string();
+        index
+            .decide_review(&review, Verdict::NonMatch, "steward")
+            .await
+            .unwrap();
+        drop(index);
+
+        // Stricter than any score: every automatic link is re-evaluated and no longer holds.
+        let strict = Thresholds {
+            auto_link: 1000.0,
+            review: 900.0,
+        };
+        let index = open(dir.path(), strict).await;
+        let summary = index.relink("operator", |_, _| {}).await.unwrap();
+        assert_eq!(summary.split, 1, "{summary:?}");
+        assert_eq!(summary.moved, 0, "{summary:?}");
+        assert!(summary.pinned >= 1, "{summary:?}");
+        assert_ne!(person_of(&index, "school", "B"), ion_person);
+        assert_eq!(person_of(&index, "social", "A"), ion_person);
+        assert_eq!(person_of(&index, "police", "E"), ion_person, "pinned stays");
+        let entry = summary.history_entries[0].clone();
+        drop(index);
+
+        // Looser than any score: the non-match decision still keeps Ana's two records apart.
+        let loose = Thresholds {
+            auto_link: -1000.0,
+            review: -2000.0,
+        };
+        let index = open(dir.path(), loose).await;
+        let before = (
+            person_of(&index, "social", "C"),
+            person_of(&index, "social", "D"),
+        );
+        index.relink("operator", |_, _| {}).await.unwrap();
+        assert_ne!(
+            person_of(&index, "social", "C"),
+            person_of(&index, "social", "D")
+        );
+        assert_eq!(person_of(&index, "social", "D"), before.1);
+        assert_eq!(person_of(&index, "police", "E"), ion_person, "pinned stays");
+        drop(index);
+
+        // The strict relink's entry cannot be undone once a later one moved its record; undo
+        // the later ones first, then it: Ion's second record is back with him.
+        let index = open(dir.path(), Thresholds::default()).await;
+        let history = index.history(ion_person).await.unwrap();
+        let later: Vec<String> = history
+            .iter()
+            .rev()
+            .filter(|e| e.action == "relink" && e.id != entry)
+            .map(|e| e.id.clone())
+            .collect();
+        for id in later {
+            index.undo(&id, "steward").await.unwrap();
+        }
+        index.undo(&entry, "steward").await.unwrap();
+        assert_eq!(person_of(&index, "school", "B"), ion_person);
     }
 }

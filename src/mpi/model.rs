@@ -21,6 +21,8 @@ const EM_TOLERANCE: f64 = 1e-6;
 /// The prior counts as this many matches seen: EM's `m` is (prior × this + expected counts) /
 /// (this + expected matches), so a rule whose pairs hold few matches barely moves it.
 const PRIOR_MATCHES: f64 = 200.0;
+/// The prior `u` counts as this many random pairs.
+const PRIOR_PAIRS: f64 = 100.0;
 /// Fewer expected matches than this among the candidate pairs: the data has no duplicates to
 /// learn from (a clean register loaded alone), and a model learned from it would be noise.
 pub const MIN_EXPECTED_MATCHES: f64 = 50.0;
@@ -44,6 +46,10 @@ pub struct Model {
     /// EM's expected number of matches among the candidate pairs (0 for the prior).
     #[serde(default)]
     pub expected_matches: f64,
+    /// Per attribute, the share of the matches EM found that disagree on it outright, as the
+    /// pairs alone have it (before the prior is mixed in); empty for the prior.
+    #[serde(default)]
+    pub disagreement_among_matches: Vec<f64>,
     /// The sources whose records the pairs came from (none for the prior). Weights learned
     /// from one source never saw a pair across sources.
     #[serde(default)]
@@ -151,6 +157,7 @@ impl Model {
             candidate_pairs: 0,
             random_pairs: 0,
             expected_matches: 0.0,
+            disagreement_among_matches: Vec::new(),
             sources: Vec::new(),
         }
     }
@@ -176,8 +183,9 @@ impl Model {
             Attribute::LastName,
             Attribute::BirthDate,
         ] {
-            let a = attribute.index();
-            let differs = self.m[a][self.m[a].len() - 1];
+            let Some(&differs) = self.disagreement_among_matches.get(attribute.index()) else {
+                continue;
+            };
             if differs > MAX_MATCHES_DISAGREEING {
                 return Err(TrainingRefused::Implausible {
                     attribute: attribute.name(),
@@ -272,7 +280,9 @@ impl Model {
         if !random.is_empty() {
             for attribute in Attribute::ALL {
                 let a = attribute.index();
-                let mut counts = vec![1.0; attribute.levels().len()];
+                // The prior counts as a few random pairs, so that an attribute the random
+                // pairs rarely or never compare keeps its documented `u`.
+                let mut counts: Vec<f64> = self.u[a].iter().map(|u| u * PRIOR_PAIRS).collect();
                 for comparison in random {
                     if let Some(level) = comparison.levels[a] {
                         counts[level as usize] += 1.0;
@@ -286,8 +296,9 @@ impl Model {
         let mut m_weights = [0.0; ATTRIBUTES];
         let mut matches = 0.0;
         let mut pairs = 0.0;
+        let mut raw: Vec<Vec<f64>> = model.m.iter().map(|l| vec![0.0; l.len()]).collect();
         for block in blocks.iter().filter(|b| !b.pairs.is_empty()) {
-            let (m, expected_matches) = em_for_block(&model, block);
+            let (m, expected_matches, counts) = em_for_block(&model, block);
             matches += expected_matches;
             pairs += block.pairs.len() as f64;
             for attribute in Attribute::ALL {
@@ -297,6 +308,7 @@ impl Model {
                 }
                 for (level, p) in m[a].iter().enumerate() {
                     m_sums[a][level] += p * expected_matches;
+                    raw[a][level] += counts[a][level];
                 }
                 m_weights[a] += expected_matches;
             }
@@ -313,6 +325,17 @@ impl Model {
         model.candidate_pairs = blocks.iter().map(|b| b.pairs.len()).sum();
         model.random_pairs = random.len();
         model.expected_matches = matches;
+        model.disagreement_among_matches = raw
+            .iter()
+            .map(|counts| {
+                let sum: f64 = counts.iter().sum();
+                if sum > 0.0 {
+                    counts[counts.len() - 1] / sum
+                } else {
+                    0.0
+                }
+            })
+            .collect();
         model.sources = sources;
         model
     }
@@ -326,8 +349,9 @@ pub struct TrainingBlock {
     pub pairs: Vec<Comparison>,
 }
 
-/// EM over one rule's pairs with `u` fixed: returns `m` and the expected number of matches.
-fn em_for_block(start: &Model, block: &TrainingBlock) -> (Vec<Vec<f64>>, f64) {
+/// EM over one rule's pairs with `u` fixed: returns `m`, the expected number of matches, and
+/// the expected matches at each level as the data alone has them (without the prior).
+fn em_for_block(start: &Model, block: &TrainingBlock) -> (Vec<Vec<f64>>, f64, Vec<Vec<f64>>) {
     let mut patterns: HashMap<[Option<u8>; ATTRIBUTES], f64> = HashMap::new();
     for comparison in &block.pairs {
         let mut levels = comparison.levels;
@@ -339,8 +363,9 @@ fn em_for_block(start: &Model, block: &TrainingBlock) -> (Vec<Vec<f64>>, f64) {
     let mut m = start.m.clone();
     let mut share = 0.5;
     let mut expected_matches = 0.0;
+    let mut m_counts: Vec<Vec<f64>> = Vec::new();
     for _ in 0..EM_ITERATIONS {
-        let mut m_counts: Vec<Vec<f64>> = m.iter().map(|l| vec![0.0; l.len()]).collect();
+        m_counts = m.iter().map(|l| vec![0.0; l.len()]).collect();
         expected_matches = 0.0;
         let mut total = 0.0;
         for (levels, count) in &patterns {
@@ -386,7 +411,7 @@ fn em_for_block(start: &Model, block: &TrainingBlock) -> (Vec<Vec<f64>>, f64) {
             break;
         }
     }
-    (m, expected_matches)
+    (m, expected_matches, m_counts)
 }
 
 /// EM's `m` for one attribute, constrained to the order its levels imply: no agreement level
@@ -507,5 +532,117 @@ mod tests {
             trained.match_share
         );
         assert_eq!(trained.source, "em");
+    }
+
+    /// Pairs from a register without duplicates: relatives who share a surname, an address
+    /// and often a birth year, and differ on the first name.
+    fn relatives(count: usize) -> Vec<Comparison> {
+        (0..count)
+            .map(|i| {
+                comparison(&[
+                    (Attribute::LastName, 0),
+                    (Attribute::Address, 0),
+                    (Attribute::FirstName, if i % 10 == 0 { 2 } else { 3 }),
+                    (Attribute::BirthDate, if i % 3 == 0 { 4 } else { 6 }),
+                ])
+            })
+            .collect()
+    }
+
+    fn strangers(count: usize) -> Vec<Comparison> {
+        (0..count)
+            .map(|i| {
+                comparison(&[
+                    (Attribute::LastName, if i % 50 == 0 { 0 } else { 3 }),
+                    (Attribute::Address, 4),
+                    (Attribute::FirstName, if i % 30 == 0 { 0 } else { 3 }),
+                    (Attribute::BirthDate, 6),
+                ])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_prior_passes_its_own_checks() {
+        assert_eq!(Model::prior().check(), Ok(()));
+    }
+
+    #[test]
+    fn weights_learned_from_relatives_alone_are_refused() {
+        let block = TrainingBlock {
+            rule: "names-locality",
+            excluded: Vec::new(),
+            pairs: relatives(3000),
+        };
+        let trained = Model::prior().train(&[block], &strangers(20_000), vec!["register".into()]);
+        match trained.check() {
+            Err(TrainingRefused::Implausible { attribute, .. }) => {
+                assert_eq!(attribute, "firstName", "{trained:?}")
+            }
+            other => panic!("expected a refusal, got {other:?} for {trained:?}"),
+        }
+    }
+
+    #[test]
+    fn pairs_without_matches_teach_nothing_and_are_refused() {
+        let block = TrainingBlock {
+            rule: "names-locality",
+            excluded: Vec::new(),
+            pairs: strangers(3000),
+        };
+        let trained = Model::prior().train(&[block], &strangers(20_000), vec!["register".into()]);
+        assert!(
+            matches!(trained.check(), Err(TrainingRefused::TooFewMatches { .. })),
+            "{trained:?}"
+        );
+    }
+
+    #[test]
+    fn an_agreement_weighing_less_than_disagreement_is_refused_and_em_never_learns_one() {
+        let mut inverted = Model::prior();
+        let date = Attribute::BirthDate.index();
+        // `same-year` far rarer among matches than outright disagreement.
+        inverted.m[date] = vec![0.85, 0.02, 0.05, 0.02, 1e-5, 0.02, 0.03999];
+        let refused = inverted.check().unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                TrainingRefused::Inverted {
+                    level: "same-year",
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("birthDate `same-year`"));
+
+        // Matches that never show `same-year`, and some that disagree outright: EM keeps
+        // `same-year` at least as heavy as `differs`.
+        let mut pairs: Vec<Comparison> = (0..2000)
+            .map(|i| {
+                comparison(&[
+                    (Attribute::FirstName, 0),
+                    (Attribute::LastName, 0),
+                    (Attribute::BirthDate, if i % 10 == 0 { 6 } else { 0 }),
+                ])
+            })
+            .collect();
+        pairs.extend(strangers(2000));
+        let block = TrainingBlock {
+            rule: "test",
+            excluded: Vec::new(),
+            pairs,
+        };
+        let trained =
+            Model::prior().train(&[block], &strangers(20_000), vec!["a".into(), "b".into()]);
+        let weight = |level| trained.weight(Attribute::BirthDate, level);
+        for level in 0..6 {
+            assert!(
+                weight(level) >= weight(6) - 1e-9,
+                "level {level}: {trained:?}"
+            );
+        }
+        assert_eq!(trained.check(), Ok(()), "{trained:?}");
+        assert!(trained.learned_across_sources());
     }
 }
