@@ -195,19 +195,24 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// After an import: when the index now holds several sources but its weights were never
-/// learned across sources (the prior, or weights from one source), learns them from every
-/// source and relinks under them. Returns what the relink did, if it ran.
+/// After an import: when the index holds several sources and its weights were not learned
+/// from all of them (the prior, weights from one source, or a source new since), learns them
+/// from every source and relinks under them. Returns what the relink did, if it ran.
 async fn relearn_across_sources(
     index: &MasterIndex,
     actor: &str,
 ) -> anyhow::Result<Option<RelinkSummary>> {
     let sources = index.sources();
-    if sources.len() < 2 || index.model().learned_across_sources() {
+    let model = index.model();
+    let unseen = sources
+        .iter()
+        .filter(|source| !model.sources.contains(source))
+        .count();
+    if sources.len() < 2 || (model.learned_across_sources() && unseen == 0) {
         return Ok(None);
     }
     eprintln!(
-        "the weights were not learned across sources; learning them from all {} sources...",
+        "the weights have not seen {unseen} of the index's {} sources; learning them from all...",
         sources.len()
     );
     let started = Instant::now();
