@@ -700,7 +700,24 @@ impl MasterIndex {
             )
         } else {
             let decision = self.decide(&candidates);
-            if let (Some(top), Some(other)) = (decision.candidate, decision.also_matches)
+            let absorbed = match (decision.candidate, decision.also_matches) {
+                (Some(top), Some(other)) => {
+                    self.one_person_held_twice(index, top.person, other.person, actor, now)
+                }
+                _ => None,
+            };
+            if let Some(changes) = absorbed {
+                let entry = Uuid::now_v7().to_string();
+                changes_into_plan(&changes, actor, now, &mut plan);
+                plan.batch.history.push(history_row(
+                    &entry,
+                    "auto-merge",
+                    actor,
+                    now,
+                    &changes,
+                    None,
+                ));
+            } else if let (Some(top), Some(other)) = (decision.candidate, decision.also_matches)
                 && !open_reviews.contains(&(key.clone(), other.person))
             {
                 let id = Uuid::now_v7();
@@ -816,6 +833,92 @@ impl MasterIndex {
                 history_entry: entry_id,
             },
         ))
+    }
+
+    /// When a record links automatically to `kept` and matches `absorbed` as well, the index
+    /// may hold one person twice. It is, and `absorbed`'s records join `kept` (an automatic,
+    /// undoable `auto-merge`), only if the two persons' own records link automatically to each
+    /// other with nothing calling for a human, no record of `absorbed` was placed by a person
+    /// or ruled out for `kept`, and their valid IDNPs do not differ. Otherwise a human looks.
+    fn one_person_held_twice(
+        &self,
+        index: &Index,
+        kept: PersonId,
+        absorbed: PersonId,
+        actor: &str,
+        now: i64,
+    ) -> Option<Changes> {
+        const MOST_RECORDS_COMPARED: usize = 16;
+        let kept_records = index.records_of(&kept);
+        let absorbed_records = index.records_of(&absorbed);
+        if absorbed_records.is_empty()
+            || absorbed_records
+                .iter()
+                .any(|slot| slot.link.pinned || index.is_non_match(&slot.record, &kept))
+        {
+            return None;
+        }
+        let valid_idnps = |slots: &[&crate::mpi::index::Slot]| -> HashSet<String> {
+            slots
+                .iter()
+                .filter_map(|slot| match &slot.features.idnp {
+                    Some(IdnpEvidence::Valid(digits)) => Some(digits.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let (a, b) = (valid_idnps(&kept_records), valid_idnps(&absorbed_records));
+        if !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) {
+            return None;
+        }
+        let mut best: Option<Candidate> = None;
+        for from in absorbed_records.iter().take(MOST_RECORDS_COMPARED) {
+            for to in kept_records.iter().take(MOST_RECORDS_COMPARED) {
+                let (comparison, score) = index.score_pair(&from.features, &to.features);
+                if best.as_ref().is_none_or(|b| score.weight > b.score.weight) {
+                    best = Some(Candidate {
+                        person: kept,
+                        record: to.record.clone(),
+                        comparison,
+                        score,
+                        idnp_conflict: false,
+                    });
+                }
+            }
+        }
+        let best = best?;
+        if best.score.weight < self.thresholds.auto_link || needs_human(&best).is_some() {
+            return None;
+        }
+        Some(Changes {
+            records: absorbed_records
+                .iter()
+                .map(|slot| RecordChange {
+                    record: (*slot.record).clone(),
+                    before: Some(Membership {
+                        person: absorbed,
+                        link: slot.link.clone(),
+                    }),
+                    after: Some(Membership {
+                        person: kept,
+                        link: Link {
+                            rule: "auto".into(),
+                            score: Some(best.score.weight),
+                            anchor: Some((*best.record).clone()),
+                            actor: actor.to_owned(),
+                            at: now,
+                            pinned: false,
+                        },
+                    }),
+                })
+                .collect(),
+            persons: vec![PersonChange {
+                person: absorbed,
+                merged_into_before: None,
+                merged_into_after: Some(kept),
+            }],
+            ..Changes::default()
+        })
     }
 
     /// The person with its records (attributes unsealed from the store).
@@ -2052,5 +2155,98 @@ mod tests {
         }
         index.undo(&entry, "steward").await.unwrap();
         assert_eq!(person_of(&index, "school", "B"), ion_person);
+    }
+
+    /// Ion registered twice while nothing linked automatically (strict thresholds), then, under
+    /// the default ones, a third record of him that matches both persons. With `pin_stranger`,
+    /// a steward first put a stranger's record into the second person by hand.
+    async fn held_twice(dir: &std::path::Path, pin_stranger: bool) -> (MasterIndex, Registration) {
+        let ion = serde_json::json!({
+            "localId": "A", "firstName": "Ion", "lastName": "Ceban", "birthDate": "1980-04-07",
+            "sex": "M", "address": {"locality": "Cahul", "street": "Ştefan cel Mare", "house": "12"}
+        });
+        let variant = |local_id: &str, last_name: &str| {
+            let mut record = ion.clone();
+            record["localId"] = local_id.into();
+            record["lastName"] = last_name.into();
+            record
+        };
+        let strict = Thresholds {
+            auto_link: 1000.0,
+            review: 900.0,
+        };
+        let index = open(dir, strict).await;
+        index
+            .register("social", &record(ion.clone()), "test")
+            .await
+            .unwrap();
+        let second = index
+            .register("school", &record(variant("B", "Чебан")), "test")
+            .await
+            .unwrap();
+        if pin_stranger {
+            let stranger =
+                serde_json::json!({"localId": "X", "firstName": "Petru", "lastName": "Lungu"});
+            index
+                .register("police", &record(stranger), "test")
+                .await
+                .unwrap();
+            let by_hand = RecordRef {
+                source: "police".into(),
+                local_id: "X".into(),
+            };
+            index
+                .link(second.person_id, &by_hand, "steward")
+                .await
+                .unwrap();
+        }
+        drop(index);
+        let index = open(dir, Thresholds::default()).await;
+        let third = index
+            .register("health", &record(variant("H", "Cheban")), "test")
+            .await
+            .unwrap();
+        (index, third)
+    }
+
+    #[tokio::test]
+    async fn a_person_held_twice_is_merged_when_its_records_match_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, third) = held_twice(dir.path(), false).await;
+        assert_eq!(third.outcome, Outcome::AutoLink);
+        assert!(third.review_id.is_none(), "{third:?}");
+        let ion = third.person_id;
+        for (source, local_id) in [("social", "A"), ("school", "B"), ("health", "H")] {
+            assert_eq!(person_of(&index, source, local_id), ion, "{source}");
+        }
+        let merge = index
+            .history(ion)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.action == "auto-merge")
+            .expect("an auto-merge entry");
+        index.undo(&merge.id, "steward").await.unwrap();
+        assert_ne!(
+            person_of(&index, "social", "A"),
+            person_of(&index, "school", "B")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_person_held_twice_with_a_human_decision_in_it_goes_to_review() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, third) = held_twice(dir.path(), true).await;
+        assert_eq!(third.outcome, Outcome::AutoLink);
+        assert!(third.review_id.is_some(), "{third:?}");
+        assert_ne!(
+            person_of(&index, "social", "A"),
+            person_of(&index, "school", "B")
+        );
+        assert_eq!(
+            person_of(&index, "police", "X"),
+            person_of(&index, "school", "B"),
+            "the pinned record stays"
+        );
     }
 }
