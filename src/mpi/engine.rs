@@ -393,6 +393,37 @@ pub struct RelinkSummary {
     deferred: usize,
 }
 
+/// The open reviews a relink works with: by record, the candidate persons and review ids.
+#[derive(Default)]
+struct OpenReviews(HashMap<RecordRef, Vec<(PersonId, String)>>);
+
+impl OpenReviews {
+    fn insert(&mut self, record: RecordRef, person: PersonId, id: String) {
+        self.0.entry(record).or_default().push((person, id));
+    }
+
+    fn contains(&self, record: &RecordRef, person: &PersonId) -> bool {
+        self.0
+            .get(record)
+            .is_some_and(|open| open.iter().any(|(p, _)| p == person))
+    }
+
+    fn persons_of(&self, record: &RecordRef) -> impl Iterator<Item = PersonId> + '_ {
+        self.0.get(record).into_iter().flatten().map(|(p, _)| *p)
+    }
+
+    /// Takes the review out; returns its id.
+    fn remove(&mut self, record: &RecordRef, person: &PersonId) -> Option<String> {
+        let open = self.0.get_mut(record)?;
+        let at = open.iter().position(|(p, _)| p == person)?;
+        let (_, id) = open.swap_remove(at);
+        if open.is_empty() {
+            self.0.remove(record);
+        }
+        Some(id)
+    }
+}
+
 /// Where a relink takes a record.
 enum Move<'a> {
     To(&'a Candidate),
@@ -1482,7 +1513,7 @@ impl MasterIndex {
     ) -> Result<RelinkSummary, MpiError> {
         let _writer = self.writer.lock().await;
         let mut summary = RelinkSummary::default();
-        let mut open: HashMap<(RecordRef, PersonId), String> = HashMap::new();
+        let mut open = OpenReviews::default();
         let mut offset = 0;
         loop {
             let page = self.store.mpi_reviews("open", 1000, offset).await?;
@@ -1495,7 +1526,7 @@ impl MasterIndex {
                     source: review.source,
                     local_id: review.local_id,
                 };
-                open.insert((record, parse_person(&review.person_id)?), review.id);
+                open.insert(record, parse_person(&review.person_id)?, review.id);
             }
         }
         for pass in 1..=MAX_RELINK_PASSES {
@@ -1535,7 +1566,7 @@ impl MasterIndex {
     fn plan_relink_pass(
         &self,
         index: &Index,
-        open: &mut HashMap<(RecordRef, PersonId), String>,
+        open: &mut OpenReviews,
         pass: usize,
         actor: &str,
         now: i64,
@@ -1661,11 +1692,11 @@ impl MasterIndex {
                 && (person_after != current || alone || !stays_automatically)
                 && let Some(top) = decision.candidate
                 && top.person != person_after
-                && !open.contains_key(&(key.as_ref().clone(), top.person))
+                && !open.contains(key, &top.person)
                 && !index
                     .records_of(&top.person)
                     .iter()
-                    .any(|other| open.contains_key(&((*other.record).clone(), person_after)))
+                    .any(|other| open.contains(&other.record, &person_after))
             {
                 let id = Uuid::now_v7();
                 plan.batch
@@ -1673,14 +1704,12 @@ impl MasterIndex {
                     .push(review_row(id, key, top, review_reason(top), now));
                 plan.ops
                     .push(IndexOp::ReviewOpened(key.as_ref().clone(), top.person));
-                open.insert((key.as_ref().clone(), top.person), id.to_string());
+                open.insert(key.as_ref().clone(), top.person, id.to_string());
                 outcome.reviews_opened += 1;
             }
             // Open reviews of this record that no longer stand.
             let stale: Vec<PersonId> = open
-                .keys()
-                .filter(|(record, _)| record == key.as_ref())
-                .map(|(_, person)| *person)
+                .persons_of(key)
                 .filter(|person| {
                     *person == person_after
                         || !candidates.iter().any(|c| {
@@ -1689,7 +1718,7 @@ impl MasterIndex {
                 })
                 .collect();
             for person in stale {
-                if let Some(id) = open.remove(&(key.as_ref().clone(), person)) {
+                if let Some(id) = open.remove(key, &person) {
                     plan.batch.review_decisions.push((
                         id,
                         "withdrawn".into(),
