@@ -145,6 +145,12 @@ enum MpiAction {
     /// number and skipped. Exit status: 0 all imported, 3 some lines rejected, 1 the import
     /// stopped (batches written before stay). Needs HUB__AUDIT__DIGEST_KEY (the server's
     /// audit.digest_key), which seals identity attributes in the store.
+    ///
+    /// Load legacy sources one after another, one import each. The first import into an empty
+    /// index learns the match weights from its file, or keeps the documented prior ones when
+    /// the file teaches nothing (a register without duplicates), and says why. An import that
+    /// brings a source the weights were not learned from relearns them across all sources and
+    /// relinks the index under them (see `mpi relink`).
     Import {
         #[command(flatten)]
         index: IndexArgs,
@@ -160,7 +166,8 @@ enum MpiAction {
         /// Unmapped fields are read from a column with the field's own name.
         #[arg(long)]
         columns: Option<String>,
-        /// Learn the match weights from this file even if the index has learned ones.
+        /// Learn the match weights from this file (before linking it) even if the index has
+        /// learned ones; refused weights are reported and the index keeps its own.
         #[arg(long)]
         train: bool,
         #[command(flatten)]
