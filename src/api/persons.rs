@@ -410,17 +410,7 @@ pub async fn relink(
 ) -> Result<HttpResponse, PersonsFailure> {
     let client = authorise(&request, &state, MpiRole::Steward)?;
     let summary = state.mpi.relink(&client, |_, _| {}).await?;
-    audit(
-        &state,
-        &client,
-        "relink",
-        None,
-        &format!(
-            "moved={} split={} reviews_opened={} reviews_withdrawn={}",
-            summary.moved, summary.split, summary.reviews_opened, summary.reviews_withdrawn
-        ),
-    )
-    .await?;
+    audit(&state, &client, "relink", None, &summary.audit_outcome()).await?;
     Ok(HttpResponse::Ok().json(summary))
 }
 

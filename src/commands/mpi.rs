@@ -45,6 +45,20 @@ async fn open_store(db: &SecretString) -> anyhow::Result<Store> {
         .context("--db: cannot open the master index's store")
 }
 
+/// Loads the index with a progress bar of the records read.
+async fn load_with_progress(
+    store: Store,
+    sealer: Sealer,
+    thresholds: Thresholds,
+) -> anyhow::Result<MasterIndex> {
+    let bar = progress_bar(None, "records loaded");
+    let index = MasterIndex::load(store, sealer, thresholds, |n| bar.set_position(n as u64))
+        .await
+        .context("loading the master index")?;
+    bar.finish_and_clear();
+    Ok(index)
+}
+
 /// A progress bar on standard error when it is a terminal; otherwise a line every `every`.
 fn progress_bar(length: Option<u64>, unit: &str) -> ProgressBar {
     let bar = match length {
@@ -89,13 +103,7 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
     let size = std::fs::metadata(options.file).map(|m| m.len()).ok();
     super::runtime()?.block_on(async {
         let store = open_store(options.db).await?;
-        let bar = progress_bar(None, "records loaded");
-        let index = MasterIndex::load(store.clone(), sealer, options.thresholds, |n| {
-            bar.set_position(n as u64)
-        })
-        .await
-        .context("loading the master index")?;
-        bar.finish_and_clear();
+        let index = load_with_progress(store.clone(), sealer, options.thresholds).await?;
         let (existing, _) = index.counts();
         let mut trained = false;
         // Only a first load learns from its own file; later ones learn across sources below.
@@ -242,15 +250,7 @@ async fn relink_with_progress(index: &MasterIndex, actor: &str) -> anyhow::Resul
         .context("relink stopped; passes before the failed one are kept")?;
     bar.finish_and_clear();
     index
-        .audit(
-            actor,
-            "relink",
-            None,
-            &format!(
-                "moved={} split={} reviews_opened={} reviews_withdrawn={}",
-                summary.moved, summary.split, summary.reviews_opened, summary.reviews_withdrawn
-            ),
-        )
+        .audit(actor, "relink", None, &summary.audit_outcome())
         .await?;
     Ok(summary)
 }
@@ -286,11 +286,7 @@ pub fn relink(
 ) -> anyhow::Result<ExitCode> {
     let sealer = sealer(key)?;
     super::runtime()?.block_on(async {
-        let store = open_store(db).await?;
-        let bar = progress_bar(None, "records loaded");
-        let index =
-            MasterIndex::load(store, sealer, thresholds, |n| bar.set_position(n as u64)).await?;
-        bar.finish_and_clear();
+        let index = load_with_progress(open_store(db).await?, sealer, thresholds).await?;
         let summary = relink_with_progress(&index, actor).await?;
         let (records, persons) = index.counts();
         let mut out = std::io::stdout().lock();
@@ -326,11 +322,7 @@ pub fn train(
 ) -> anyhow::Result<ExitCode> {
     let sealer = sealer(key)?;
     super::runtime()?.block_on(async {
-        let store = open_store(db).await?;
-        let bar = progress_bar(None, "records loaded");
-        let index =
-            MasterIndex::load(store, sealer, thresholds, |n| bar.set_position(n as u64)).await?;
-        bar.finish_and_clear();
+        let index = load_with_progress(open_store(db).await?, sealer, thresholds).await?;
         let model = match index.train(bulk::TRAINING_PAIRS).await {
             Ok(model) => model,
             Err(MpiError::Conflict { message, .. }) => {

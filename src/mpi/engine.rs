@@ -393,6 +393,16 @@ pub struct RelinkSummary {
     deferred: usize,
 }
 
+impl RelinkSummary {
+    /// The counts, as the audit record of a relink keeps them.
+    pub fn audit_outcome(&self) -> String {
+        format!(
+            "moved={} split={} reviews_opened={} reviews_withdrawn={}",
+            self.moved, self.split, self.reviews_opened, self.reviews_withdrawn
+        )
+    }
+}
+
 /// The open reviews a relink works with: by record, the candidate persons and review ids.
 #[derive(Default)]
 struct OpenReviews(HashMap<RecordRef, Vec<(PersonId, String)>>);
