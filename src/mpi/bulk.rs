@@ -247,7 +247,7 @@ pub fn learn_model<R: BufRead>(reader: RecordReader<R>, sample: usize, source: &
             rule: "training".into(),
             score: None,
             anchor: None,
-            actor: String::new(),
+            actor: "".into(),
             at: 0,
             pinned: false,
         };

@@ -782,8 +782,8 @@ impl MasterIndex {
                     Link {
                         rule: "auto".into(),
                         score: Some(candidate.score.weight),
-                        anchor: Some((*candidate.record).clone()),
-                        actor: actor.to_owned(),
+                        anchor: Some(candidate.record.clone()),
+                        actor: actor.into(),
                         at: now,
                         pinned: false,
                     },
@@ -815,7 +815,7 @@ impl MasterIndex {
                             rule: "new".into(),
                             score: None,
                             anchor: None,
-                            actor: actor.to_owned(),
+                            actor: actor.into(),
                             at: now,
                             pinned: false,
                         },
@@ -945,8 +945,8 @@ impl MasterIndex {
                         link: Link {
                             rule: "auto".into(),
                             score: Some(best.score.weight),
-                            anchor: Some((*best.record).clone()),
-                            actor: actor.to_owned(),
+                            anchor: Some(best.record.clone()),
+                            actor: actor.into(),
                             at: now,
                             pinned: false,
                         },
@@ -1632,7 +1632,7 @@ impl MasterIndex {
                 (Outcome::AutoLink, _) => None,
                 // The record a person was founded on stays with it; the records linked to it
                 // are the ones that leave.
-                _ if alone || stays_automatically || slot.link.rule == "new" => None,
+                _ if alone || stays_automatically || &*slot.link.rule == "new" => None,
                 _ => Some(Move::Out),
             };
             if let Some(target) = target {
@@ -1652,8 +1652,8 @@ impl MasterIndex {
                         let link = Link {
                             rule: "auto".into(),
                             score: Some(top.score.weight),
-                            anchor: Some((*top.record).clone()),
-                            actor: actor.to_owned(),
+                            anchor: Some(top.record.clone()),
+                            actor: actor.into(),
                             at: now,
                             pinned: false,
                         };
@@ -1674,7 +1674,7 @@ impl MasterIndex {
                             rule: "new".into(),
                             score: None,
                             anchor: None,
-                            actor: actor.to_owned(),
+                            actor: actor.into(),
                             at: now,
                             pinned: false,
                         };
@@ -1973,7 +1973,7 @@ fn manual_link(rule: &str, score: Option<f64>, actor: &str, now: i64) -> Link {
         rule: rule.into(),
         score,
         anchor: None,
-        actor: actor.to_owned(),
+        actor: actor.into(),
         at: now,
         pinned: true,
     }

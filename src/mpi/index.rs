@@ -40,12 +40,12 @@ pub struct RecordRef {
 pub struct Link {
     /// `auto` (score above the auto-link threshold), `new` (no candidate: a new person),
     /// `review` (a reviewer said match), `manual` (linked or unlinked by hand), `merge`.
-    pub rule: String,
+    pub rule: Arc<str>,
     /// Match weight when the rule is `auto` (against `anchor`) or `review` (as reviewed).
     pub score: Option<f64>,
     /// The record it was matched with, for `auto` links.
-    pub anchor: Option<RecordRef>,
-    pub actor: String,
+    pub anchor: Option<Arc<RecordRef>>,
+    pub actor: Arc<str>,
     /// Epoch milliseconds.
     pub at: i64,
     /// Set by human decisions; automatic matching never moves a pinned record.
@@ -392,6 +392,7 @@ impl Index {
         }
         self.persons.entry(person).or_default().slots.push(slot);
         self.by_record.insert(record.clone(), slot);
+        let link = self.shared(link);
         self.slots.push(Slot {
             record,
             person,
@@ -399,6 +400,19 @@ impl Index {
             link,
             alive: true,
         });
+    }
+
+    /// The link with its rule and actor shared with every other link that has them, and its
+    /// anchor shared with the anchor record's own key: a million links hold a few strings.
+    fn shared(&mut self, mut link: Link) -> Link {
+        link.rule = self.strings.text(link.rule.to_string());
+        link.actor = self.strings.text(link.actor.to_string());
+        if let Some(anchor) = &link.anchor
+            && let Some((key, _)) = self.by_record.get_key_value(anchor.as_ref())
+        {
+            link.anchor = Some(key.clone());
+        }
+        link
     }
 
     /// Takes a record out of the index; its postings stay but point at a dead slot.
@@ -428,6 +442,7 @@ impl Index {
         let Some(&slot_id) = self.by_record.get(record) else {
             return false;
         };
+        let link = self.shared(link);
         let slot = &mut self.slots[slot_id as usize];
         let previous = slot.person;
         slot.person = person;
