@@ -40,8 +40,8 @@
 mod machine;
 
 use machine::{
-    adapters_dir, clock_ticks, command_output, contracts_dir, cpu_model, filesystem_of,
-    logical_cpus, memory, percentile, rustc_version,
+    adapters_dir, clock_ticks, command_output, contracts_dir, filesystem_of, logical_cpus,
+    machine_section, percentile, rustc_version,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
@@ -1798,15 +1798,9 @@ fn render_report(r: &Report<'_>) -> String {
     ));
     line(String::new());
 
-    line("## Machine".into());
-    line(String::new());
-    line(format!("- CPUs (nproc): {cores}; model: {}", cpu_model()));
-    line(format!("- Memory: {}", memory()));
-    line(format!(
-        "- Kernel: {}",
-        command_output("uname", &["-srm"]).unwrap_or_else(|| "unknown".into())
-    ));
-    line(format!("- Compiler: {rustc}"));
+    for machine_line in machine_section(cores, &rustc) {
+        line(machine_line);
+    }
     line(format!(
         "- OpenSSL: {}",
         command_output("openssl", &["version"]).unwrap_or_else(|| "unknown".into())

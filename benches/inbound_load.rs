@@ -28,8 +28,8 @@
 mod machine;
 
 use machine::{
-    adapters_dir, clock_ticks, command_output, contracts_dir, cpu_model, filesystem_of,
-    logical_cpus, memory, percentile, rustc_version,
+    adapters_dir, clock_ticks, contracts_dir, filesystem_of, logical_cpus, machine_section,
+    percentile, rustc_version,
 };
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -2014,15 +2014,9 @@ fn render_report(world: &World, results: &Results) -> String {
     line("```".into());
     line(String::new());
 
-    line("## Machine".into());
-    line(String::new());
-    line(format!("- CPUs (nproc): {cores}; model: {}", cpu_model()));
-    line(format!("- Memory: {}", memory()));
-    line(format!(
-        "- Kernel: {}",
-        command_output("uname", &["-srm"]).unwrap_or_else(|| "unknown".into())
-    ));
-    line(format!("- Compiler: {rustc}"));
+    for machine_line in machine_section(cores, &rustc) {
+        line(machine_line);
+    }
     line(format!(
         "- Load average (1/5/15 min) before the load: {}; after: {}",
         loadavg(&results.load_before),

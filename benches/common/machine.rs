@@ -94,3 +94,19 @@ pub fn logical_cpus() -> usize {
         .map(|n| n.get())
         .unwrap_or(0)
 }
+
+/// The start of a report's "Machine" section: CPUs, memory, kernel and compiler. Each bench
+/// adds what its own figures depend on after it.
+pub fn machine_section(cores: usize, rustc: &str) -> Vec<String> {
+    vec![
+        "## Machine".into(),
+        String::new(),
+        format!("- CPUs (nproc): {cores}; model: {}", cpu_model()),
+        format!("- Memory: {}", memory()),
+        format!(
+            "- Kernel: {}",
+            command_output("uname", &["-srm"]).unwrap_or_else(|| "unknown".into())
+        ),
+        format!("- Compiler: {rustc}"),
+    ]
+}

@@ -212,13 +212,13 @@ async fn relearn_across_sources(
 ) -> anyhow::Result<Option<RelinkSummary>> {
     let sources = index.sources();
     let model = index.model();
+    if sources.len() < 2 || model.learned_from(&sources) {
+        return Ok(None);
+    }
     let unseen = sources
         .iter()
         .filter(|source| !model.sources.contains(source))
         .count();
-    if sources.len() < 2 || (model.learned_across_sources() && unseen == 0) {
-        return Ok(None);
-    }
     eprintln!(
         "the weights have not seen {unseen} of the index's {} sources; learning them from all...",
         sources.len()

@@ -368,7 +368,8 @@ pub enum SubjectError {
     SeveralPersons,
 }
 
-/// Passes of a relink at most; the second and later ones only take what the first deferred.
+/// Passes of a relink at most: a pass touches each person once, so moves that meet a person
+/// already touched wait for the next pass.
 const MAX_RELINK_PASSES: usize = 4;
 
 /// What [`MasterIndex::relink`] did.
@@ -388,9 +389,6 @@ pub struct RelinkSummary {
     pub passes: usize,
     /// One history entry per pass that moved records, newest first: the order to undo them.
     pub history_entries: Vec<String>,
-    /// Moves left to a later pass because their person was already touched.
-    #[serde(skip)]
-    deferred: usize,
 }
 
 impl RelinkSummary {
@@ -1481,7 +1479,7 @@ impl MasterIndex {
 
     /// The sources the index holds records of, by name.
     pub fn sources(&self) -> Vec<String> {
-        self.read().training_pairs(0, 0).sources
+        self.read().sources()
     }
 
     /// Re-learns the weights from the pairs of every source in the index (EM from the prior)
@@ -1515,7 +1513,8 @@ impl MasterIndex {
     ///
     /// Works in passes, each planned against the index, written in one transaction with its
     /// own history entry (undo them newest first), then applied; a pass touches each person
-    /// once, and passes repeat until nothing moves. `progress` gets (records examined, total).
+    /// once, and passes repeat until nothing moves (at most four). `progress` gets (records
+    /// examined, total).
     pub async fn relink(
         &self,
         actor: &str,
@@ -1552,21 +1551,17 @@ impl MasterIndex {
             summary.split += outcome.split;
             summary.reviews_opened += outcome.reviews_opened;
             summary.reviews_withdrawn += outcome.reviews_withdrawn;
-            if changes.records.is_empty() && plan.batch.is_empty() {
+            if changes.records.is_empty() {
+                // Nothing moved: the reviews this pass opened or withdrew, and done.
+                if !plan.batch.is_empty() {
+                    self.commit(plan).await?;
+                }
                 break;
             }
-            let moved = !changes.records.is_empty();
-            if moved {
-                let entry = self
-                    .commit_changes("relink", actor, now, changes, plan, None)
-                    .await?;
-                summary.history_entries.insert(0, entry.id);
-            } else {
-                self.commit(plan).await?;
-            }
-            if !moved || outcome.deferred == 0 && pass > 1 {
-                break;
-            }
+            let entry = self
+                .commit_changes("relink", actor, now, changes, plan, None)
+                .await?;
+            summary.history_entries.insert(0, entry.id);
         }
         Ok(summary)
     }
@@ -1641,7 +1636,6 @@ impl MasterIndex {
                     Move::Out => None,
                 };
                 if touched.contains(&current) || destination.is_some_and(|d| touched.contains(&d)) {
-                    outcome.deferred += 1;
                     continue;
                 }
                 touched.insert(current);

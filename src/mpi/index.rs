@@ -656,17 +656,22 @@ impl Index {
                 }
             }
         }
-        let sources: Vec<String> = live
-            .iter()
-            .map(|&slot| self.slots[slot as usize].record.source.clone())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
         TrainingPairs {
             blocks,
             random,
-            sources,
+            sources: self.sources(),
         }
+    }
+
+    /// The names of the sources the index holds records of, sorted.
+    pub fn sources(&self) -> Vec<String> {
+        self.by_record
+            .keys()
+            .map(|record| record.source.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Approximate heap bytes held, for the benchmark report.

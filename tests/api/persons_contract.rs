@@ -41,15 +41,15 @@ fn assert_request_matches_openapi(path: &str, method: &str, body: &Value) {
     }
 }
 
-/// Sends `body` (checked against the request schema first, except for undo, which reads no
-/// body) and returns status, Location and the JSON answer.
+/// Sends `body` (checked against the request schema first, except for undo and relink, which
+/// read no body) and returns status, Location and the JSON answer.
 async fn post(
     app: &TestApp,
     template: &str,
     path: &str,
     body: Value,
 ) -> (u16, Option<String>, Value) {
-    if template != UNDO {
+    if template != UNDO && template != RELINK {
         assert_request_matches_openapi(template, "post", &body);
     }
     let response = app.post_json(path, &body).await;
@@ -132,6 +132,7 @@ const UNMERGE: &str = "/api/v1/persons/{personId}/unmerge";
 const UNDO: &str = "/api/v1/persons/history/{entryId}/undo";
 const REVIEWS: &str = "/api/v1/persons/reviews";
 const DECISION: &str = "/api/v1/persons/reviews/{reviewId}/decision";
+const RELINK: &str = "/api/v1/persons/relink";
 
 #[tokio::test]
 async fn every_persons_answer_matches_the_openapi_document() {
@@ -459,6 +460,20 @@ async fn every_persons_answer_matches_the_openapi_document() {
     )
     .await;
     assert_eq!(matched_view["records"].as_array().unwrap().len(), 2);
+
+    // A relink under unchanged weights examines every automatic link and leaves the records
+    // people placed where they are.
+    let relinked = post_checked(&app, RELINK, RELINK, json!({}), 200).await;
+    assert!(relinked["examined"].as_u64().unwrap() > 0, "{relinked}");
+    assert!(relinked["pinned"].as_u64().unwrap() >= 1, "{relinked}");
+    let after_relink = get_checked(
+        &app,
+        PERSON,
+        &format!("/api/v1/persons/{}", elena["personId"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(after_relink["records"], matched_view["records"]);
+    get_checked(&app, REVIEWS, "/api/v1/persons/reviews?status=withdrawn").await;
 }
 
 #[tokio::test]
@@ -726,6 +741,14 @@ async fn persons_problems_match_the_openapi_document() {
     )
     .await;
     assert_matches_openapi(REVIEWS, "get", 403, &denied);
+    let denied = benefits
+        .post(format!("{}{RELINK}", app.address))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let denied = assert_problem(denied, 403, "caller.access_denied").await;
+    assert_matches_openapi(RELINK, "post", 403, &denied);
 }
 
 /// Whether the hub takes a record: it must deserialise and pass `check()`. On refusal, the
