@@ -31,14 +31,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use esocial_hub::catalog::Catalog;
+use esocial_catalog::Catalog;
 use esocial_hub::config::{QueueConfig, QueueKind, RegistryOverride};
-use esocial_hub::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
 use esocial_hub::demo::{DEMO_CLIENT, DEMO_UNGRANTED_CLIENT, demo_grants, embedded_settings};
-use esocial_hub::simulate::population::Population;
-use esocial_hub::simulate::{Behaviour, SimulatorConfig};
 use esocial_hub::startup::Application;
-use esocial_hub::store::{ExchangeStatus, Store};
+use esocial_sim::population::Population;
+use esocial_sim::{Behaviour, SimulatorConfig};
+use esocial_store::{ExchangeStatus, Store};
+use esocial_wire::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
@@ -379,7 +379,7 @@ async fn start_hub(variant: Variant, knobs: &Knobs) -> Result<Hub, BoxError> {
         .ok_or("unknown service")?
         .registry
         .clone();
-    let simulator = esocial_hub::simulate::start(
+    let simulator = esocial_sim::start(
         &catalog,
         &registry,
         SimulatorConfig::from_dev_pki(

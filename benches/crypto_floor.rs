@@ -16,10 +16,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime};
 
-use esocial_hub::crypto::jws::{self, JwsSigner, JwsVerifier};
-use esocial_hub::crypto::pki::{CertificateRole, generate_ca, issue_leaf};
-use esocial_hub::crypto::wssec::{self, SigningIdentity, TrustAnchors};
-use esocial_hub::mconnect::envelope::{self, AnswerBinding, CallContext, Delivery};
+use esocial_wire::crypto::jws::{self, JwsSigner, JwsVerifier};
+use esocial_wire::crypto::pki::{CertificateRole, generate_ca, issue_leaf};
+use esocial_wire::crypto::wssec::{self, SigningIdentity, TrustAnchors};
+use esocial_wire::mconnect::envelope::{self, AnswerBinding, CallContext, Delivery};
 use openssl::hash::MessageDigest;
 use openssl::sign::{Signer, Verifier};
 

@@ -53,12 +53,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use esocial_hub::catalog::{Catalog, Operation};
-use esocial_hub::crypto::pki::{PkiLayout, client_holder};
-use esocial_hub::crypto::wssec::{self, SigningIdentity};
+use esocial_catalog::{Catalog, Operation};
 use esocial_hub::demo::{DEMO_CLIENT, DEMO_CLIENT_IDNO, https_client_builder};
-use esocial_hub::mconnect::envelope::{self, CallContext, Delivery};
-use esocial_hub::simulate::population::Population;
+use esocial_sim::population::Population;
+use esocial_wire::crypto::pki::{PkiLayout, client_holder};
+use esocial_wire::crypto::wssec::{self, SigningIdentity};
+use esocial_wire::mconnect::envelope::{self, CallContext, Delivery};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;

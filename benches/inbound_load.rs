@@ -40,22 +40,22 @@ use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use esocial_hub::catalog::Catalog;
+use esocial_catalog::Catalog;
 use esocial_hub::config::{AgencyGrantSettings, RegistryOverride};
-use esocial_hub::crypto::jws::{self, JwsSigner, JwsVerifier};
-use esocial_hub::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
-use esocial_hub::crypto::wssec::{self, SigningIdentity, TrustAnchors};
 use esocial_hub::demo::{
     DEMO_AGENCIES, DEMO_CLIENT, demo_agency_grants, demo_certificate_holders, demo_grants,
     embedded_settings,
 };
-use esocial_hub::mconnect::envelope::{self, CallContext, Envelope};
-use esocial_hub::mconnect::{request_hash, xml};
 use esocial_hub::provider::{InboundService, released_fields};
-use esocial_hub::simulate::population::Population;
-use esocial_hub::simulate::{Behaviour, SimulatorConfig};
 use esocial_hub::startup::Application;
-use esocial_hub::store::{ExchangeRecord, ExchangeStatus, Store};
+use esocial_sim::population::Population;
+use esocial_sim::{Behaviour, SimulatorConfig};
+use esocial_store::{ExchangeRecord, ExchangeStatus, Store};
+use esocial_wire::crypto::jws::{self, JwsSigner, JwsVerifier};
+use esocial_wire::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
+use esocial_wire::crypto::wssec::{self, SigningIdentity, TrustAnchors};
+use esocial_wire::mconnect::envelope::{self, CallContext, Envelope};
+use esocial_wire::mconnect::{request_hash, xml};
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -448,7 +448,7 @@ async fn start_world(knobs: &Knobs) -> Result<World, BoxError> {
     );
     // Every registry gets its simulator, as in the API tests; only case management is called.
     for registry in catalog.registries() {
-        let simulator = esocial_hub::simulate::start(
+        let simulator = esocial_sim::start(
             &catalog,
             &registry.name,
             SimulatorConfig::from_dev_pki(
@@ -527,7 +527,7 @@ struct Subjects {
 /// domestic-violence case (what the police and the school may learn of), 1 = else a benefit
 /// (what the clinic may learn of), 2 = neither.
 fn case_profile(population: &Population, idnp: &str) -> usize {
-    use esocial_hub::simulate::generators::{WireAnswer, generate};
+    use esocial_sim::generators::{WireAnswer, generate};
     let rest = |service: &str| match generate(service, population, idnp) {
         Some(WireAnswer::Rest(value)) => value,
         _ => Value::Null,
@@ -933,7 +933,7 @@ fn build(spec: &Spec, world: &World, now: SystemTime) -> Result<Request, BoxErro
         path,
         content_type,
         soap_action,
-        digest: esocial_hub::audit::message_digest(read),
+        digest: esocial_wire::mconnect::message_digest(read),
         hash: request_hash(read),
         body: body.into_bytes(),
         message_id,
@@ -1319,7 +1319,7 @@ fn check_soap(world: &World, request: &Request, outcome: &Outcome) -> Verdict {
     match wssec::verify_envelope(text, &world.trust, SystemTime::now()) {
         Ok(verified) => {
             let signer =
-                esocial_hub::mconnect::client::common_name(&verified.signer_certificate_der);
+                esocial_wire::mconnect::client::common_name(&verified.signer_certificate_der);
             if signer.as_deref() != Some("hub") {
                 verdict.problem(
                     "signature",

@@ -41,12 +41,12 @@ use std::io::{BufReader, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use esocial_hub::crypto::sealing::Sealer;
-use esocial_hub::mpi::bulk::{InputFormat, RecordReader};
-use esocial_hub::mpi::engine::{MatchResult, Outcome};
-use esocial_hub::mpi::record::SourceRecord;
-use esocial_hub::mpi::{MasterIndex, Thresholds};
-use esocial_hub::store::Store;
+use esocial_mpi::bulk::{InputFormat, RecordReader};
+use esocial_mpi::engine::{MatchResult, Outcome};
+use esocial_mpi::record::SourceRecord;
+use esocial_mpi::{MasterIndex, Thresholds};
+use esocial_store::Store;
+use esocial_wire::crypto::sealing::Sealer;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use time::OffsetDateTime;

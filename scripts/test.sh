@@ -11,7 +11,7 @@
 #      rather than skip), stops them on exit;
 #   3. installs the zeep agency client's Python packages (scripts/install-zeep.sh, only when
 #      they are missing) and exports ESOCIAL_REQUIRE_ZEEP=1;
-#   4. cargo fmt --check, cargo clippy -D warnings, cargo test.
+#   4. cargo fmt --check, cargo clippy -D warnings, cargo test, over every crate of the workspace.
 #
 # Extra arguments are passed to `cargo test` (e.g. `scripts/test.sh -- store`).
 # ESOCIAL_SKIP_APT=1 skips the package check entirely.
@@ -118,12 +118,12 @@ step_begin "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 step_end "cargo fmt"
 
-step_begin "cargo clippy --all-targets --locked -- -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+step_begin "cargo clippy --workspace --all-targets --locked -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 step_end "cargo clippy"
 
-step_begin "cargo test --locked --all-targets${*:+ $*}"
-cargo test --locked --all-targets "$@"
+step_begin "cargo test --workspace --locked --all-targets${*:+ $*}"
+cargo test --workspace --locked --all-targets "$@"
 step_end "cargo test"
 
 # Stop the servers now (not just in the trap) so the summary is the last line.

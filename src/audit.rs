@@ -35,11 +35,6 @@ impl PersonalDataDigester {
     }
 }
 
-/// Plain SHA-256 of a message (not personal data by itself), lower-case hex.
-pub fn message_digest(bytes: &[u8]) -> String {
-    hex::encode(openssl::sha::sha256(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,7 +46,10 @@ mod tests {
         let first = a.digest("2000000000004");
         assert_eq!(first, a.digest("2000000000004"));
         assert_ne!(first, b.digest("2000000000004"));
-        assert_ne!(first, message_digest(b"2000000000004"));
+        assert_ne!(
+            first,
+            esocial_wire::mconnect::message_digest(b"2000000000004")
+        );
         assert_eq!(first.len(), 64);
         assert!(!first.contains("2000000000004"));
     }

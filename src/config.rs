@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::domain::Idno;
+use esocial_wire::domain::Idno;
 
 /// A configuration problem, always naming the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,7 @@ pub struct MpiSettings {
 
 impl Default for MpiSettings {
     fn default() -> Self {
-        let thresholds = crate::mpi::Thresholds::default();
+        let thresholds = esocial_mpi::Thresholds::default();
         Self {
             auto_link: thresholds.auto_link,
             review: thresholds.review,
@@ -94,8 +94,8 @@ impl Default for MpiSettings {
 }
 
 impl MpiSettings {
-    pub fn thresholds(&self) -> crate::mpi::Thresholds {
-        crate::mpi::Thresholds {
+    pub fn thresholds(&self) -> esocial_mpi::Thresholds {
+        esocial_mpi::Thresholds {
             auto_link: self.auto_link,
             review: self.review,
         }
@@ -667,7 +667,7 @@ pub struct RevocationSettings {
     /// Seconds between two reloads of every CRL; a failed reload keeps the last good CRL.
     pub refresh_secs: u64,
     /// Once a CRL's nextUpdate has passed: `refuse` its issuer's certificates, or `warn` and go on.
-    pub stale_policy: crate::crypto::revocation::StalePolicy,
+    pub stale_policy: esocial_wire::crypto::revocation::StalePolicy,
 }
 
 impl Default for RevocationSettings {
@@ -683,8 +683,8 @@ impl Default for RevocationSettings {
 
 impl RevocationSettings {
     /// Where the CRLs come from, files first.
-    pub fn sources(&self) -> Vec<crate::crypto::revocation::CrlSource> {
-        use crate::crypto::revocation::CrlSource;
+    pub fn sources(&self) -> Vec<esocial_wire::crypto::revocation::CrlSource> {
+        use esocial_wire::crypto::revocation::CrlSource;
         let files = self.crl_files.iter().cloned().map(CrlSource::File);
         files
             .chain(self.crl_urls.iter().cloned().map(CrlSource::Url))
@@ -724,7 +724,7 @@ impl RevocationSettings {
 #[cfg(test)]
 mod revocation_tests {
     use super::*;
-    use crate::crypto::revocation::{CrlSource, StalePolicy};
+    use esocial_wire::crypto::revocation::{CrlSource, StalePolicy};
 
     fn parse(toml: &str) -> Result<RevocationSettings, toml::de::Error> {
         toml::from_str(toml)

@@ -11,16 +11,16 @@ use std::time::Duration;
 use anyhow::Context;
 use secrecy::SecretString;
 
-use crate::catalog::Catalog;
 use crate::config::{
     AdapterSettings, AgencyGrantSettings, AgencySettings, AuditSettings, ClientSettings,
     ContractSettings, GrantSettings, MconnectSettings, MpiAccess, MpiRole, MpiSettings,
     RegistryOverride, RevocationSettings, ServerSettings, Settings, StoreSettings, TlsSettings,
 };
-use crate::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
-use crate::simulate::population::Population;
-use crate::simulate::{Behaviour, SimulatorConfig};
 use crate::startup::Application;
+use esocial_catalog::Catalog;
+use esocial_sim::population::Population;
+use esocial_sim::{Behaviour, SimulatorConfig};
+use esocial_wire::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
 
 pub struct DemoOptions {
     pub dir: PathBuf,
@@ -275,7 +275,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let mut endpoints = Vec::new();
     let mut simulators = Vec::new();
     for registry in catalog.registries() {
-        let simulator = crate::simulate::start(
+        let simulator = esocial_sim::start(
             &catalog,
             &registry.name,
             SimulatorConfig::from_dev_pki(
@@ -413,7 +413,7 @@ async fn ask_as_police(
     population: &Population,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
-    use crate::simulate::generators::{WireAnswer, generate};
+    use esocial_sim::generators::{WireAnswer, generate};
     let has_child_case = |idnp: &str| match generate("cases.active-cases", population, idnp) {
         Some(WireAnswer::Rest(answer)) => answer["cases"]["items"]
             .as_array()
@@ -445,12 +445,12 @@ async fn ask_as_police(
         .context("registering the child in the master index")?;
     let agency = "agency-police";
     let holder = client_holder(agency);
-    let signer = crate::crypto::jws::JwsSigner::from_pem(
+    let signer = esocial_wire::crypto::jws::JwsSigner::from_pem(
         &std::fs::read(pki.key(&holder))?,
         &std::fs::read(pki.cert(&holder))?,
     )?;
     let message_id = uuid::Uuid::new_v4().to_string();
-    let payload = crate::mconnect::envelope::CallContext {
+    let payload = esocial_wire::mconnect::envelope::CallContext {
         calling_user: population.persons()[2].idnp.expose().to_string(),
         calling_entity: DEMO_AGENCIES[0].1.to_string(),
         call_basis:
@@ -461,7 +461,7 @@ async fn ask_as_police(
         delivery: None,
     }
     .rest_payload(serde_json::json!({"idnp": child.idnp.expose()}));
-    let token = crate::crypto::jws::sign_compact(
+    let token = esocial_wire::crypto::jws::sign_compact(
         payload.to_string().as_bytes(),
         &signer,
         std::time::SystemTime::now(),
@@ -483,10 +483,13 @@ The police ask eSocial over MConnect (REST, JWS) whether a child has an open cas
         .context("asking as the police")?;
     let status = response.status();
     let body = response.text().await?;
-    let verifier = crate::crypto::jws::JwsVerifier::from_pem(&std::fs::read(pki.ca_cert())?)?;
-    let Ok(verified) =
-        crate::crypto::jws::verify_compact(body.trim(), &verifier, std::time::SystemTime::now())
-    else {
+    let verifier =
+        esocial_wire::crypto::jws::JwsVerifier::from_pem(&std::fs::read(pki.ca_cert())?)?;
+    let Ok(verified) = esocial_wire::crypto::jws::verify_compact(
+        body.trim(),
+        &verifier,
+        std::time::SystemTime::now(),
+    ) else {
         writeln!(
             out,
             "HTTP {status}: the answer is not a signed JWS
@@ -516,7 +519,7 @@ The police ask eSocial over MConnect (REST, JWS) whether a child has an open cas
 async fn index_sample_subject(
     client: &reqwest::Client,
     api: &str,
-    subject: &crate::simulate::population::SyntheticPerson,
+    subject: &esocial_sim::population::SyntheticPerson,
     out: &mut impl Write,
 ) -> anyhow::Result<String> {
     let (year, month, day) = subject.birth_date;
@@ -540,8 +543,8 @@ async fn index_sample_subject(
             "education",
             serde_json::json!({
                 "localId": "SIME-77",
-                "firstName": crate::mpi::synth::moldovan_cyrillic(&subject.first_name),
-                "lastName": crate::mpi::synth::moldovan_cyrillic(&subject.last_name),
+                "firstName": esocial_sim::identity_records::moldovan_cyrillic(&subject.first_name),
+                "lastName": esocial_sim::identity_records::moldovan_cyrillic(&subject.last_name),
                 "birthDate": swapped,
             }),
         ),

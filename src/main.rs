@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use esocial_hub::catalog::ContractPart;
+use esocial_catalog::ContractPart;
 use esocial_hub::commands;
 
 /// The interoperability hub of eSocial: signed MConnect exchanges between eSocial modules and
@@ -130,10 +130,10 @@ struct IndexArgs {
 #[derive(clap::Args)]
 struct ThresholdArgs {
     /// Weight at or above which a record is linked automatically.
-    #[arg(long, default_value_t = esocial_hub::mpi::Thresholds::default().auto_link)]
+    #[arg(long, default_value_t = esocial_mpi::Thresholds::default().auto_link)]
     auto_link: f64,
     /// Weight at or above which a possible match goes to the review queue.
-    #[arg(long, default_value_t = esocial_hub::mpi::Thresholds::default().review)]
+    #[arg(long, default_value_t = esocial_mpi::Thresholds::default().review)]
     review: f64,
 }
 
@@ -358,12 +358,12 @@ enum MconnectAction {
     },
 }
 
-fn thresholds(args: &ThresholdArgs) -> anyhow::Result<esocial_hub::mpi::Thresholds> {
+fn thresholds(args: &ThresholdArgs) -> anyhow::Result<esocial_mpi::Thresholds> {
     anyhow::ensure!(
         args.review < args.auto_link,
         "--review must be below --auto-link"
     );
-    Ok(esocial_hub::mpi::Thresholds {
+    Ok(esocial_mpi::Thresholds {
         auto_link: args.auto_link,
         review: args.review,
     })
@@ -371,7 +371,7 @@ fn thresholds(args: &ThresholdArgs) -> anyhow::Result<esocial_hub::mpi::Threshol
 
 fn run_mpi(action: MpiAction) -> anyhow::Result<std::process::ExitCode> {
     use esocial_hub::commands::mpi;
-    use esocial_hub::mpi::bulk::{InputFormat, parse_column_map};
+    use esocial_mpi::bulk::{InputFormat, parse_column_map};
     match action {
         MpiAction::Import {
             index,

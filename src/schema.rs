@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use serde::Serialize;
+use esocial_catalog::json_schema::{Violation, check, compile};
 use serde_json::Value;
 
 /// Every schema shipped in `schemas/`, by name (the file name without `.schema.json`).
@@ -33,14 +33,6 @@ static COMPILED: LazyLock<BTreeMap<&'static str, jsonschema::Validator>> = LazyL
         .collect()
 });
 
-/// One way a document breaks its schema. The message never repeats the offending value, so it
-/// is safe to return and to log even when the value is personal data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Violation {
-    pub pointer: String,
-    pub message: String,
-}
-
 /// Checks `instance` against the named schema and returns every violation.
 pub fn validate(name: &str, instance: &Value) -> Result<(), Vec<Violation>> {
     let Some(validator) = COMPILED.get(name) else {
@@ -50,30 +42,6 @@ pub fn validate(name: &str, instance: &Value) -> Result<(), Vec<Violation>> {
         }]);
     };
     check(validator, instance)
-}
-
-/// Compiles a JSON Schema (draft 2020-12 unless it says otherwise), checking formats.
-pub fn compile(schema: &Value) -> Result<jsonschema::Validator, String> {
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(schema)
-        .map_err(|error| error.to_string())
-}
-
-/// Every violation of `instance` against `validator`, masked so values never leak.
-pub fn check(validator: &jsonschema::Validator, instance: &Value) -> Result<(), Vec<Violation>> {
-    let violations: Vec<Violation> = validator
-        .iter_errors(instance)
-        .map(|error| Violation {
-            pointer: error.instance_path().to_string(),
-            message: error.masked().to_string(),
-        })
-        .collect();
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(violations)
-    }
 }
 
 #[cfg(test)]

@@ -12,18 +12,19 @@ use tracing::{info, warn};
 
 use crate::api::{self, ApiState, OpsState};
 use crate::audit::PersonalDataDigester;
-use crate::catalog::{AccessMatrix, Catalog, Grant};
 use crate::config::{QueueKind, Settings, SettingsError};
-use crate::crypto::revocation::Revocation;
-use crate::crypto::sealing::Sealer;
-use crate::domain::Idno;
 use crate::exchange::Exchanger;
 use crate::exchange::RetryPolicy;
-use crate::mconnect::client::MconnectClient;
+use crate::exchange::workers::{QueueSettings, start_workers};
 use crate::metrics::HubMetrics;
-use crate::mpi::MasterIndex;
-use crate::queue::{QueueBackend, QueueSettings, Rabbit, start_workers};
-use crate::store::Store;
+use crate::queue::{QueueBackend, Rabbit};
+use esocial_catalog::{AccessMatrix, Catalog, Grant};
+use esocial_mpi::MasterIndex;
+use esocial_store::Store;
+use esocial_wire::crypto::revocation::Revocation;
+use esocial_wire::crypto::sealing::Sealer;
+use esocial_wire::domain::Idno;
+use esocial_wire::mconnect::client::MconnectClient;
 
 /// A built hub whose listeners are bound and which runs until stopped.
 pub struct Application {
@@ -127,9 +128,9 @@ fn build_provider(
     mpi: Arc<MasterIndex>,
     revocation: &Revocation,
 ) -> anyhow::Result<crate::provider::Provider> {
-    use crate::crypto::jws::{JwsSigner, JwsVerifier};
-    use crate::crypto::wssec::{SigningIdentity, TrustAnchors};
     use crate::provider::{Agency, AgencyGrant, InboundService, Provider, ProviderKeys};
+    use esocial_wire::crypto::jws::{JwsSigner, JwsVerifier};
+    use esocial_wire::crypto::wssec::{SigningIdentity, TrustAnchors};
     let cert = read(&settings.mconnect.signing_cert, "mconnect.signing_cert")?;
     let key = read(&settings.mconnect.signing_key, "mconnect.signing_key")?;
     let client_ca = read(&settings.tls.client_ca, "tls.client_ca")?;
@@ -221,13 +222,13 @@ impl Application {
         )
         .context("settings `mconnect.*`")?
         .with_revocation(revocation.clone());
-        let mut tls = crate::crypto::tls::mutual_tls_acceptor(
+        let mut tls = esocial_wire::crypto::tls::mutual_tls_acceptor(
             &settings.tls.cert,
             &settings.tls.key,
             &settings.tls.client_ca,
         )
         .context("settings `tls.*`")?;
-        crate::crypto::tls::refuse_revoked_clients(&mut tls, revocation.clone());
+        esocial_wire::crypto::tls::refuse_revoked_clients(&mut tls, revocation.clone());
 
         let metrics = HubMetrics::new();
         let queue_config = &settings.queue;

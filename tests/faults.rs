@@ -16,11 +16,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use esocial_hub::catalog::Catalog;
-use esocial_hub::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
-use esocial_hub::simulate::population::Population;
-use esocial_hub::simulate::{Behaviour, SimulatorConfig};
-use esocial_hub::store::{ExchangeStatus, Store};
+use esocial_catalog::Catalog;
+use esocial_sim::population::Population;
+use esocial_sim::{Behaviour, SimulatorConfig};
+use esocial_store::{ExchangeStatus, Store};
+use esocial_wire::crypto::pki::{PkiLayout, client_holder, init_dev_pki};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -119,7 +119,7 @@ fn civil_simulator(dir: &Path, behaviour: Behaviour) -> (PkiLayout, Arc<Populati
     init_dev_pki(&pki, &["civil".into()], &["case-management".into()]).unwrap();
     let catalog = Catalog::load(&adapters_dir(), &contracts_dir()).unwrap();
     let population = Arc::new(Population::synthetic(5, 200));
-    let simulator = esocial_hub::simulate::start(
+    let simulator = esocial_sim::start(
         &catalog,
         "civil",
         SimulatorConfig::from_dev_pki(

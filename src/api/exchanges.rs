@@ -7,11 +7,11 @@ use serde_json::json;
 
 use crate::api::ApiState;
 use crate::config::MpiRole;
-use crate::crypto::tls::ClientIdentity;
 use crate::exchange::{ExchangeError, ExchangeFailure, ExchangeRequest, Mode};
-use crate::mpi::engine::SubjectRef;
-use crate::mpi::index::RecordRef;
-use crate::schema::Violation;
+use esocial_catalog::json_schema::Violation;
+use esocial_mpi::engine::SubjectRef;
+use esocial_mpi::index::RecordRef;
+use esocial_wire::crypto::tls::ClientIdentity;
 
 /// The registered client behind this connection's certificate.
 pub(crate) fn caller(request: &HttpRequest, state: &ApiState) -> Result<String, ExchangeFailure> {
@@ -97,7 +97,7 @@ pub async fn create_exchange(
         }
         Mode::Async => {
             let key = idempotency_key(&request)?;
-            let digest = crate::audit::message_digest(&body);
+            let digest = esocial_wire::mconnect::message_digest(&body);
             let accepted = state
                 .exchanger
                 .submit_async(&client, exchange_request, key, digest)

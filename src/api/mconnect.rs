@@ -11,13 +11,13 @@ use serde_json::{Value, json};
 
 use super::ApiState;
 use super::problem::Problem;
-use crate::crypto::jws::{self, JwsError};
-use crate::crypto::tls::ClientIdentity;
-use crate::crypto::wssec::{self, WsSecurityError};
 use crate::exchange::ExchangeError;
-use crate::mconnect::envelope::{self, AnswerBinding, Envelope};
-use crate::mconnect::{request_hash, xml};
 use crate::provider::{CallHeaders, InboundService, Provider, Refused, VerifiedCall, render};
+use esocial_wire::crypto::jws::{self, JwsError};
+use esocial_wire::crypto::tls::ClientIdentity;
+use esocial_wire::crypto::wssec::{self, WsSecurityError};
+use esocial_wire::mconnect::envelope::{self, AnswerBinding, Envelope};
+use esocial_wire::mconnect::{request_hash, xml};
 
 /// Longest message id echoed back as `RelatesTo` when the request could not be verified.
 const MAX_ECHOED_ID: usize = 128;
@@ -41,7 +41,7 @@ impl Received {
             service: String::new(),
             headers: CallHeaders::default(),
             request_hash: request_hash(body),
-            request_digest: crate::audit::message_digest(body),
+            request_digest: esocial_wire::mconnect::message_digest(body),
         }
     }
 
@@ -243,7 +243,7 @@ async fn verify_soap(
         })
         .await?;
     let verified = verified.map_err(soap_error)?;
-    let signer = crate::mconnect::client::common_name(&verified.signer_certificate_der);
+    let signer = esocial_wire::mconnect::client::common_name(&verified.signer_certificate_der);
     if signer.as_deref() != Some(received.agency.as_str()) {
         return Err(ExchangeError::SignerMismatch);
     }

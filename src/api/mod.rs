@@ -17,13 +17,13 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use openssl::ssl::SslAcceptorBuilder;
 
-use crate::catalog::Catalog;
 use crate::config::MpiRole;
-use crate::crypto::tls::client_identity;
 use crate::exchange::Exchanger;
 use crate::metrics::HubMetrics;
-use crate::mpi::MasterIndex;
-use crate::store::Store;
+use esocial_catalog::Catalog;
+use esocial_mpi::MasterIndex;
+use esocial_store::Store;
+use esocial_wire::crypto::tls::client_identity;
 
 /// Shared state of the mTLS API.
 pub struct ApiState {

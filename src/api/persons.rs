@@ -14,11 +14,11 @@ use crate::api::exchanges::{caller, read_limited};
 use crate::api::problem::Problem;
 use crate::config::MpiRole;
 use crate::exchange::Fault;
-use crate::mpi::MpiError;
-use crate::mpi::engine::Verdict;
-use crate::mpi::index::RecordRef;
-use crate::mpi::record::{RecordError, SourceRecord, json_problem};
-use crate::schema::Violation;
+use esocial_catalog::json_schema::Violation;
+use esocial_mpi::MpiError;
+use esocial_mpi::engine::Verdict;
+use esocial_mpi::index::RecordRef;
+use esocial_mpi::record::{RecordError, SourceRecord, json_problem};
 
 /// Most candidates one match returns.
 const MAX_CANDIDATES: usize = 50;
@@ -241,7 +241,7 @@ pub async fn register(
     let client = authorise(&request, &state, MpiRole::Register)?;
     let RegisterBody { source, record } = body(payload, &state).await?;
     let record = parse_record(record)?;
-    crate::mpi::engine::check_source(&source).map_err(|e| invalid_record(&e, ""))?;
+    esocial_mpi::engine::check_source(&source).map_err(|e| invalid_record(&e, ""))?;
     let registration = state.mpi.register(&source, &record, &client).await?;
     audit(
         &state,

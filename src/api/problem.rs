@@ -6,7 +6,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::exchange::{ExchangeError, ExchangeFailure, Fault};
-use crate::schema::Violation;
+use esocial_catalog::json_schema::Violation;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 

@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 
 use crate::api::ApiState;
 use crate::api::exchanges::{caller, read_limited};
-use crate::catalog::ContractPart;
 use crate::exchange::{ExchangeError, ExchangeFailure};
+use esocial_catalog::ContractPart;
 
-fn summary_json(summary: &crate::catalog::ServiceSummary) -> Value {
+fn summary_json(summary: &esocial_catalog::ServiceSummary) -> Value {
     json!({
         "id": summary.id,
         "registry": summary.registry,
@@ -63,7 +63,7 @@ pub async fn allowed(
 fn contract_of<'a>(
     state: &'a ApiState,
     id: &str,
-) -> Result<&'a crate::catalog::ServiceContract, ExchangeError> {
+) -> Result<&'a esocial_catalog::ServiceContract, ExchangeError> {
     state
         .exchanger
         .catalog()

@@ -11,13 +11,13 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
-use crate::catalog::{Catalog, ContractPart};
 use crate::config::Settings;
-use crate::crypto::pki::{PkiLayout, init_dev_pki, revoke_in_dev_pki};
-use crate::crypto::wssec::{self, SigningIdentity, TrustAnchors};
-use crate::simulate::population::Population;
-use crate::simulate::{self, Behaviour, SimulatorConfig};
 use crate::startup::Application;
+use esocial_catalog::{Catalog, ContractPart};
+use esocial_sim::population::Population;
+use esocial_sim::{Behaviour, SimulatorConfig};
+use esocial_wire::crypto::pki::{PkiLayout, init_dev_pki, revoke_in_dev_pki};
+use esocial_wire::crypto::wssec::{self, SigningIdentity, TrustAnchors};
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -33,7 +33,7 @@ fn read_file(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
 fn read_stdin() -> anyhow::Result<String> {
     let mut text = String::new();
     std::io::stdin()
-        .take(crate::mconnect::xml::MAX_MESSAGE_BYTES as u64 + 1)
+        .take(esocial_wire::mconnect::xml::MAX_MESSAGE_BYTES as u64 + 1)
         .read_to_string(&mut text)
         .context("standard input must be UTF-8 XML")?;
     Ok(text)
@@ -104,7 +104,7 @@ pub fn simulate(
                     layout.dir.display()
                 )
             })?;
-            servers.push(simulate::start(&catalog, name, config)?.server);
+            servers.push(esocial_sim::start(&catalog, name, config)?.server);
         }
         for result in futures_util::future::join_all(servers).await {
             result?;
@@ -281,7 +281,7 @@ pub fn queue_dead_letters(config: &Path) -> anyhow::Result<ExitCode> {
     let settings =
         Settings::load(config).with_context(|| format!("settings from `{}`", config.display()))?;
     runtime()?.block_on(async {
-        let store = crate::store::Store::connect(&settings.store.url, 2)
+        let store = esocial_store::Store::connect(&settings.store.url, 2)
             .await
             .context("setting `store.url`: cannot open the store")?;
         let mut out = std::io::stdout().lock();
@@ -309,7 +309,7 @@ pub fn queue_replay(config: &Path, ids: &[uuid::Uuid]) -> anyhow::Result<ExitCod
     let settings =
         Settings::load(config).with_context(|| format!("settings from `{}`", config.display()))?;
     runtime()?.block_on(async {
-        let store = crate::store::Store::connect(&settings.store.url, 2)
+        let store = esocial_store::Store::connect(&settings.store.url, 2)
             .await
             .context("setting `store.url`: cannot open the store")?;
         let rabbit = match (&settings.queue.backend, &settings.queue.amqp_url) {

@@ -11,11 +11,11 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::crypto::sealing::Sealer;
-use crate::mpi::bulk::{self, InputFormat, RecordReader};
-use crate::mpi::engine::RelinkSummary;
-use crate::mpi::{MasterIndex, MpiError, Thresholds};
-use crate::store::Store;
+use esocial_mpi::bulk::{self, InputFormat, RecordReader};
+use esocial_mpi::engine::RelinkSummary;
+use esocial_mpi::{MasterIndex, MpiError, Thresholds};
+use esocial_store::Store;
+use esocial_wire::crypto::sealing::Sealer;
 
 /// The environment variable holding the secret that seals identity attributes (the same
 /// secret as the server's `audit.digest_key`).
@@ -93,7 +93,7 @@ pub struct ImportOptions<'a> {
 /// number and skipped. Exits 0 when every line was imported, 3 when some were rejected.
 pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
     let sealer = sealer(options.key)?;
-    crate::mpi::engine::check_source(options.source)
+    esocial_mpi::engine::check_source(options.source)
         .map_err(|e| anyhow::anyhow!("--source {}", e.problem))?;
     let open = |what: &str| -> anyhow::Result<BufReader<File>> {
         let file = File::open(options.file)
@@ -337,7 +337,7 @@ pub fn train(
             "trained on {} candidate and {} random pairs; match share {:.4}",
             model.candidate_pairs, model.random_pairs, model.match_share
         )?;
-        for attribute in crate::mpi::compare::Attribute::ALL {
+        for attribute in esocial_mpi::compare::Attribute::ALL {
             let weights: Vec<String> = attribute
                 .levels()
                 .iter()
@@ -362,8 +362,8 @@ pub fn synth(persons: usize, out: &Path, truth: &Path, seed: u64) -> anyhow::Res
     let (mut records, mut truth_out) = (create(out)?, create(truth)?);
     let bar = progress_bar(Some(persons as u64), "persons");
     let started = Instant::now();
-    let summary = crate::mpi::synth::generate(
-        &crate::mpi::synth::SynthOptions { persons, seed },
+    let summary = esocial_sim::identity_records::generate(
+        &esocial_sim::identity_records::SynthOptions { persons, seed },
         &mut records,
         &mut truth_out,
         |done| bar.set_position(done as u64),
@@ -386,7 +386,7 @@ pub fn synth(persons: usize, out: &Path, truth: &Path, seed: u64) -> anyhow::Res
 
 /// `mpi synth --sources DIR`: one file per source system, to load one after another.
 pub fn synth_sources(persons: usize, directory: &Path, seed: u64) -> anyhow::Result<ExitCode> {
-    use crate::mpi::synth::SourceSystem;
+    use esocial_sim::identity_records::SourceSystem;
     anyhow::ensure!(persons > 0, "--persons must be at least 1");
     std::fs::create_dir_all(directory)
         .with_context(|| format!("--sources: cannot create `{}`", directory.display()))?;
@@ -409,8 +409,8 @@ pub fn synth_sources(persons: usize, directory: &Path, seed: u64) -> anyhow::Res
             unreachable!("one file per source system")
         };
         let mut writers: [&mut dyn Write; 4] = [a, b, c, d];
-        crate::mpi::synth::generate_by_source(
-            &crate::mpi::synth::SynthOptions { persons, seed },
+        esocial_sim::identity_records::generate_by_source(
+            &esocial_sim::identity_records::SynthOptions { persons, seed },
             &mut writers,
             &mut truth,
             |done| bar.set_position(done as u64),

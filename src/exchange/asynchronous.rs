@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::{ExchangeError, ExchangeFailure, ExchangeRequest, ExchangeResult, Exchanger, Purpose};
 use super::{RegistryReceipt, now_text};
-use crate::domain::Idnp;
-use crate::store::{ExchangeOutcome, NewAsyncExchange, NewExchange, Submission};
+use esocial_store::{ExchangeOutcome, NewAsyncExchange, NewExchange, Submission};
+use esocial_wire::domain::Idnp;
 
 /// The request as sealed in the store: everything a worker needs, nothing else.
 #[derive(Serialize, Deserialize)]
@@ -155,7 +155,7 @@ impl Exchanger {
         let submission = NewAsyncExchange {
             exchange: NewExchange {
                 id: exchange_id,
-                direction: crate::store::Direction::Outbound,
+                direction: esocial_store::Direction::Outbound,
                 parent_id: None,
                 client_id: client.to_string(),
                 service: service.id.clone(),
@@ -270,7 +270,7 @@ impl Exchanger {
             return fail("caller.access_denied").await;
         };
         let attempts = claimed.attempts.max(0) as u32;
-        let delivery = crate::mconnect::envelope::Delivery {
+        let delivery = esocial_wire::mconnect::envelope::Delivery {
             exchange_id: exchange_id.to_string(),
             attempt: attempts.max(1),
         };
@@ -315,7 +315,7 @@ impl Exchanger {
             }
             Err(error) if error.retryable() && attempts < self.retry.max_attempts => {
                 let delay = self.retry.delay_after(attempts);
-                let due = crate::store::now_millis() + delay.as_millis() as i64;
+                let due = esocial_store::now_millis() + delay.as_millis() as i64;
                 self.metrics
                     .retries
                     .with_label_values(&[service.registry.as_str(), error.code()])
@@ -361,10 +361,10 @@ impl Exchanger {
             .filter(|record| client.is_none_or(|c| record.client_id == c))
             .ok_or(ExchangeError::UnknownExchange)?;
         let status = match (record.status, &record.dead_letter_reason) {
-            (crate::store::ExchangeStatus::InProgress, _) => "in_progress",
-            (crate::store::ExchangeStatus::Completed, _) => "completed",
-            (crate::store::ExchangeStatus::Failed, Some(_)) => "dead_lettered",
-            (crate::store::ExchangeStatus::Failed, None) => "failed",
+            (esocial_store::ExchangeStatus::InProgress, _) => "in_progress",
+            (esocial_store::ExchangeStatus::Completed, _) => "completed",
+            (esocial_store::ExchangeStatus::Failed, Some(_)) => "dead_lettered",
+            (esocial_store::ExchangeStatus::Failed, None) => "failed",
         };
         let mut body = json!({
             "exchangeId": record.id,
@@ -436,7 +436,7 @@ impl Exchanger {
             };
             let attempts = attempts.max(0) as u32 + 1;
             let retry_at = (!delivered && attempts < 10).then(|| {
-                crate::store::now_millis() + self.retry.delay_after(attempts).as_millis() as i64
+                esocial_store::now_millis() + self.retry.delay_after(attempts).as_millis() as i64
             });
             if !delivered {
                 warn!(%exchange_id, attempts, "callback not delivered");

@@ -1,8 +1,8 @@
 //! Every way an exchange can fail, with whose fault it is, a stable code and whether retrying
 //! may help.
 
-use crate::mpi::engine::SubjectError;
-use crate::schema::Violation;
+use esocial_catalog::json_schema::Violation;
+use esocial_mpi::engine::SubjectError;
 
 /// Who caused a failure, in the spirit of X-Road's `Client.*` / `Server.*` codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -98,7 +98,7 @@ pub enum ExchangeError {
     #[error("the exchange is not dead-lettered, so it cannot be replayed")]
     NotDeadLettered,
     #[error("the subject cannot be resolved through the master index: {0}")]
-    UnresolvedSubject(crate::mpi::engine::SubjectError),
+    UnresolvedSubject(esocial_mpi::engine::SubjectError),
     #[error("the certificate `{0}` is not a registered agency")]
     UnknownAgency(String),
     #[error("the message is not signed: {0}")]

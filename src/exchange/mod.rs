@@ -5,6 +5,7 @@ mod asynchronous;
 pub mod breaker;
 mod error;
 mod request;
+pub mod workers;
 
 pub use asynchronous::{Accepted, ProcessOutcome, RetryPolicy};
 pub use error::{ExchangeError, Fault};
@@ -23,17 +24,19 @@ use tracing::{Instrument, Span, info, warn};
 use uuid::Uuid;
 
 use crate::audit::PersonalDataDigester;
-use crate::catalog::{
-    AccessMatrix, Catalog, Composite, ContractPart, Grant, Operation, RegistryFailure, Service,
-};
-use crate::crypto::sealing::Sealer;
-use crate::domain::Idno;
-use crate::mconnect::client::{AnswerBody, CallError, Destination, MconnectClient, VerifiedAnswer};
-use crate::mconnect::envelope::{self, CallContext, Delivery, Envelope};
-use crate::mconnect::xml;
 use crate::metrics::HubMetrics;
 use crate::queue::QueueBackend;
-use crate::store::{Direction, ExchangeOutcome, MessageIds, NewExchange, Store};
+use esocial_catalog::{
+    AccessMatrix, Catalog, Composite, ContractPart, Grant, Operation, RegistryFailure, Service,
+};
+use esocial_store::{Direction, ExchangeOutcome, MessageIds, NewExchange, Store};
+use esocial_wire::crypto::sealing::Sealer;
+use esocial_wire::domain::Idno;
+use esocial_wire::mconnect::client::{
+    AnswerBody, CallError, Destination, MconnectClient, VerifiedAnswer,
+};
+use esocial_wire::mconnect::envelope::{self, CallContext, Delivery, Envelope};
+use esocial_wire::mconnect::xml;
 
 /// The canonical answer of a completed exchange (see `schemas/exchange-result.schema.json`).
 #[derive(Debug, Clone, Serialize)]
@@ -202,7 +205,7 @@ impl Exchanger {
     /// Waits, at most the registry's timeout, for one of the calls it may have in flight.
     async fn call_slot(
         &self,
-        registry: &crate::catalog::Registry,
+        registry: &esocial_catalog::Registry,
     ) -> Result<Option<OwnedSemaphorePermit>, ExchangeError> {
         let Some(slots) = self.call_slots.get(&registry.name) else {
             return Ok(None);
@@ -555,7 +558,9 @@ impl Exchanger {
         let outcome = match composite.contract.validate(ContractPart::Response, &data) {
             Ok(()) => ExchangeOutcome::Completed {
                 request_digest: self.digester.digest(request.subject.expose()),
-                response_digest: crate::audit::message_digest(data.to_string().as_bytes()),
+                response_digest: esocial_wire::mconnect::message_digest(
+                    data.to_string().as_bytes(),
+                ),
                 message_ids: MessageIds::default(),
                 fields_released: None,
             },
@@ -633,7 +638,7 @@ impl Exchanger {
         }) {
             Ok(body) => body,
             Err(error) => {
-                let violation = crate::schema::Violation {
+                let violation = esocial_catalog::json_schema::Violation {
                     pointer: "/params".into(),
                     message: error.to_string(),
                 };
@@ -751,7 +756,7 @@ impl Exchanger {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default()
-            + crate::crypto::wssec::CLOCK_SKEW.as_millis() as i64;
+            + esocial_wire::crypto::wssec::CLOCK_SKEW.as_millis() as i64;
         match self
             .store
             .remember_message(signer, message_id, expires_ms)

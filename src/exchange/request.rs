@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::Idnp;
-use crate::domain::text::has_words;
 use crate::exchange::ExchangeError;
+use esocial_wire::domain::Idnp;
+use esocial_wire::domain::text::has_words;
 
 /// Why the data is requested. Law 142/2018 makes basis and reason mandatory.
 #[derive(Debug, Clone)]

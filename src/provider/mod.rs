@@ -14,15 +14,15 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::catalog::Grant;
-use crate::crypto::jws::{JwsSigner, JwsVerifier};
-use crate::crypto::offload::CryptoPool;
-use crate::crypto::wssec::{SigningIdentity, TrustAnchors};
-use crate::domain::text::has_words;
-use crate::domain::{Idno, Idnp};
 use crate::exchange::{ExchangeError, ExchangeRequest, Exchanger, Mode, Purpose};
-use crate::mpi::MasterIndex;
-use crate::store::{Direction, ExchangeOutcome, MessageIds, NewCaseEvent, NewExchange};
+use esocial_catalog::Grant;
+use esocial_mpi::MasterIndex;
+use esocial_store::{Direction, ExchangeOutcome, MessageIds, NewCaseEvent, NewExchange};
+use esocial_wire::crypto::jws::{JwsSigner, JwsVerifier};
+use esocial_wire::crypto::offload::CryptoPool;
+use esocial_wire::crypto::wssec::{SigningIdentity, TrustAnchors};
+use esocial_wire::domain::text::has_words;
+use esocial_wire::domain::{Idno, Idnp};
 
 /// The case types a case can have.
 pub const CASE_TYPES: &[&str] = &[
@@ -280,7 +280,9 @@ impl Provider {
             Ok((answer, released)) => (
                 ExchangeOutcome::Completed {
                     request_digest: call.request_digest.clone(),
-                    response_digest: crate::audit::message_digest(answer.to_string().as_bytes()),
+                    response_digest: esocial_wire::mconnect::message_digest(
+                        answer.to_string().as_bytes(),
+                    ),
                     message_ids,
                     fields_released: Some(released),
                 },
@@ -573,7 +575,7 @@ impl Provider {
         exchange_id: Uuid,
         agency: &str,
         subject: &Idnp,
-        person: Option<crate::mpi::index::PersonId>,
+        person: Option<esocial_mpi::index::PersonId>,
         request: &Value,
     ) -> Result<Value, ExchangeError> {
         let event = CaseEvent::parse(request)?;
@@ -612,7 +614,7 @@ impl Provider {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default()
-            + crate::crypto::wssec::CLOCK_SKEW.as_millis() as i64;
+            + esocial_wire::crypto::wssec::CLOCK_SKEW.as_millis() as i64;
         match self
             .exchanger
             .store()
@@ -642,14 +644,14 @@ fn request_idnp(request: &Value) -> Result<Idnp, ExchangeError> {
 }
 
 fn missing(field: &str) -> ExchangeError {
-    ExchangeError::InvalidRequest(vec![crate::schema::Violation {
+    ExchangeError::InvalidRequest(vec![esocial_catalog::json_schema::Violation {
         pointer: format!("/{field}"),
         message: "is required".into(),
     }])
 }
 
 fn invalid(field: &str, message: &str) -> ExchangeError {
-    ExchangeError::InvalidRequest(vec![crate::schema::Violation {
+    ExchangeError::InvalidRequest(vec![esocial_catalog::json_schema::Violation {
         pointer: format!("/{field}"),
         message: message.into(),
     }])
@@ -698,7 +700,7 @@ impl CaseEvent {
         let occurred =
             OffsetDateTime::parse(occurred, &time::format_description::well_known::Rfc3339)
                 .map_err(|_| invalid("occurredAt", "must be an RFC 3339 date-time"))?;
-        if occurred > OffsetDateTime::now_utc() + crate::crypto::wssec::CLOCK_SKEW {
+        if occurred > OffsetDateTime::now_utc() + esocial_wire::crypto::wssec::CLOCK_SKEW {
             return Err(invalid("occurredAt", "lies in the future"));
         }
         let severity = text("severity").ok_or_else(|| missing("severity"))?;

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::mconnect::xml;
+use esocial_wire::mconnect::xml;
 
 /// The namespace of eSocial's MConnect payloads.
 pub const ES_NS: &str = "https://esocial.gov.md/mconnect/v1";

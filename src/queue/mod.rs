@@ -1,13 +1,12 @@
 //! Delivery of asynchronous exchanges to workers. The store is the source of truth (see
-//! `store::queue`); the queue only tells workers there is work. Two backends share that
+//! `store::queue`); the queue only tells workers there is work (the workers themselves are
+//! `exchange::workers`). Two backends share that
 //! model: the embedded queue polls the store, RabbitMQ pushes a message per exchange with
 //! publisher confirms and manual acks, and a sweeper republishes what is due or was lost.
 
 pub mod rabbit;
-pub mod worker;
 
 pub use rabbit::{CONFIRM_TIMEOUT, Rabbit, RabbitError, Topology};
-pub use worker::{QueueSettings, start_workers};
 
 /// Which queue carries asynchronous exchanges.
 #[derive(Clone)]

@@ -3,12 +3,12 @@
 
 use std::time::{Duration, SystemTime};
 
-use esocial_hub::crypto::jws::{self, JwsSigner};
-use esocial_hub::crypto::pki::client_holder;
-use esocial_hub::crypto::wssec::{self, SigningIdentity, TrustAnchors};
 use esocial_hub::demo::DEMO_AGENCIES;
-use esocial_hub::mconnect::envelope::{self, CallContext, Envelope};
-use esocial_hub::mconnect::{request_hash, xml};
+use esocial_wire::crypto::jws::{self, JwsSigner};
+use esocial_wire::crypto::pki::client_holder;
+use esocial_wire::crypto::wssec::{self, SigningIdentity, TrustAnchors};
+use esocial_wire::mconnect::envelope::{self, CallContext, Envelope};
+use esocial_wire::mconnect::{request_hash, xml};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, client_with};
@@ -144,7 +144,7 @@ pub fn trust(app: &TestApp) -> TrustAnchors {
 pub fn verified_answer(app: &TestApp, request: &str, answer: &str) -> String {
     let verified = wssec::verify_envelope(answer, &trust(app), SystemTime::now())
         .unwrap_or_else(|e| panic!("answer signature: {e}\n{answer}"));
-    let signer = esocial_hub::mconnect::client::common_name(&verified.signer_certificate_der);
+    let signer = esocial_wire::mconnect::client::common_name(&verified.signer_certificate_der);
     assert_eq!(signer.as_deref(), Some("hub"));
     let document = xml::parse(answer).unwrap();
     let binding = Envelope::read(&document).unwrap().binding().expect("bound");

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use esocial_hub::config::{QueueConfig, QueueKind};
-use esocial_hub::store::ExchangeStatus;
+use esocial_store::ExchangeStatus;
 use serde_json::{Value, json};
 
 use crate::helpers::{SpawnOptions, TestApp, assert_matches_openapi, spawn_app_with};

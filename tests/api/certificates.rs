@@ -1,16 +1,16 @@
 //! Client and registry certificates: one common name, and revocation through the CA's CRL.
 
 use esocial_hub::config::RevocationSettings;
-use esocial_hub::crypto::pki::{
+use esocial_hub::demo::{DEMO_CLIENT, DEMO_UNGRANTED_CLIENT};
+use esocial_store::ExchangeStatus;
+use esocial_wire::crypto::pki::{
     CertificateRole, KeyPair, PkiLayout, issue_leaf, revoked_entry, sign_crl,
 };
-use esocial_hub::demo::{DEMO_CLIENT, DEMO_UNGRANTED_CLIENT};
-use esocial_hub::store::ExchangeStatus;
 use openssl::asn1::Asn1Time;
 use openssl::x509::{X509, X509NameBuilder};
 
-use esocial_hub::crypto::jws::JwsSigner;
-use esocial_hub::crypto::wssec::SigningIdentity;
+use esocial_wire::crypto::jws::JwsSigner;
+use esocial_wire::crypto::wssec::SigningIdentity;
 use serde_json::json;
 
 use crate::agency::{Agency, MOTHER};

@@ -6,11 +6,11 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use esocial_hub::catalog::Catalog;
-use esocial_hub::crypto::pki::{client_holder, registry_holder};
+use esocial_catalog::Catalog;
 use esocial_hub::demo::DEMO_CLIENT;
-use esocial_hub::simulate::SimulatorConfig;
-use esocial_hub::simulate::population::Population;
+use esocial_sim::SimulatorConfig;
+use esocial_sim::population::Population;
+use esocial_wire::crypto::pki::{client_holder, registry_holder};
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
 
 use crate::helpers::{
@@ -158,7 +158,7 @@ async fn a_body_trickled_to_a_registry_simulator_is_answered_408() {
     let registry = "civil";
     let pki = shared_pki(&[registry.to_string()]);
     let registry_cert = registry_holder(registry);
-    let simulator = esocial_hub::simulate::start(
+    let simulator = esocial_sim::start(
         &catalog,
         registry,
         SimulatorConfig {

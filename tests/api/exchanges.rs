@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use esocial_hub::crypto::pki::{CertificateRole, client_holder, generate_ca, issue_leaf};
-use esocial_hub::simulate::Behaviour;
-use esocial_hub::store::ExchangeStatus;
+use esocial_sim::Behaviour;
+use esocial_store::ExchangeStatus;
+use esocial_wire::crypto::pki::{CertificateRole, client_holder, generate_ca, issue_leaf};
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -238,7 +238,7 @@ async fn a_client_without_a_grant_is_denied_naming_the_service() {
 #[tokio::test]
 async fn a_trusted_certificate_of_an_unregistered_client_is_refused() {
     let app = spawn_app().await;
-    let ca = esocial_hub::crypto::pki::KeyPair {
+    let ca = esocial_wire::crypto::pki::KeyPair {
         certificate: openssl::x509::X509::from_pem(&std::fs::read(app.pki.ca_cert()).unwrap())
             .unwrap(),
         key: openssl::pkey::PKey::private_key_from_pem(&std::fs::read(app.pki.ca_key()).unwrap())
@@ -273,7 +273,8 @@ async fn an_unknown_person_gets_a_caller_fault_and_a_failed_log_entry() {
     let app = spawn_app().await;
     let mut request = app.valid_request();
     // A valid IDNP that the synthetic population does not contain.
-    let absent = esocial_hub::domain::Idnp::from_first_twelve([2, 0, 1, 1, 9, 9, 9, 9, 9, 9, 9, 9]);
+    let absent =
+        esocial_wire::domain::Idnp::from_first_twelve([2, 0, 1, 1, 9, 9, 9, 9, 9, 9, 9, 9]);
     assert!(app.population.find(absent.expose()).is_none());
     request["subject"]["idnp"] = json!(absent.expose());
 
@@ -396,7 +397,7 @@ async fn a_replayed_answer_is_refused_on_both_transports() {
 async fn an_answer_about_another_person_is_refused() {
     for service in ["civil.person-details", "health.insurance-status"] {
         // Arrange: the registry answers, correctly signed and bound, about someone else.
-        let population = esocial_hub::simulate::population::Population::synthetic(11, 300);
+        let population = esocial_sim::population::Population::synthetic(11, 300);
         let other = population.persons()[5].idnp.expose().to_string();
         let app = spawn_app_with(SpawnOptions {
             behaviour: Behaviour {

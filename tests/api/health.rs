@@ -46,7 +46,7 @@ async fn readiness_fails_when_a_registry_is_unreachable() {
 #[tokio::test]
 async fn readiness_fails_when_a_reachable_registry_stops_answering() {
     let app = spawn_app_with(SpawnOptions {
-        behaviour: esocial_hub::simulate::Behaviour {
+        behaviour: esocial_sim::Behaviour {
             delay: std::time::Duration::from_secs(2),
             ..Default::default()
         },

@@ -5,17 +5,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use esocial_hub::catalog::Catalog;
+use esocial_catalog::Catalog;
 use esocial_hub::config::RegistryOverride;
-use esocial_hub::crypto::pki::{
+use esocial_hub::demo::{DEMO_CLIENT, demo_certificate_holders, demo_grants, embedded_settings};
+use esocial_hub::startup::Application;
+use esocial_sim::population::Population;
+use esocial_sim::{Behaviour, SimulatorConfig};
+use esocial_store::Store;
+use esocial_wire::crypto::pki::{
     CertificateRole, KeyPair, PkiLayout, client_holder, generate_ca, init_dev_pki, issue_leaf,
     registry_holder,
 };
-use esocial_hub::demo::{DEMO_CLIENT, demo_certificate_holders, demo_grants, embedded_settings};
-use esocial_hub::simulate::population::Population;
-use esocial_hub::simulate::{Behaviour, SimulatorConfig};
-use esocial_hub::startup::Application;
-use esocial_hub::store::Store;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -114,7 +114,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         } else {
             holder.as_str()
         };
-        let simulator = esocial_hub::simulate::start(
+        let simulator = esocial_sim::start(
             &catalog,
             &registry.name,
             SimulatorConfig {
@@ -369,8 +369,9 @@ fn resolve<'a>(document: &'a Value, value: &'a Value) -> &'a Value {
 /// Checks a live answer against the OpenAPI document, so the two cannot drift.
 pub fn assert_matches_openapi(path: &str, method: &str, status: u16, body: &Value) {
     let schema = openapi_response_schema(path, method, status);
-    let validator = esocial_hub::schema::compile(&schema).expect("OpenAPI schema compiles");
-    if let Err(violations) = esocial_hub::schema::check(&validator, body) {
+    let validator =
+        esocial_catalog::json_schema::compile(&schema).expect("OpenAPI schema compiles");
+    if let Err(violations) = esocial_catalog::json_schema::check(&validator, body) {
         panic!("{method} {path} {status} does not match openapi.json: {violations:?}\n{body}");
     }
 }

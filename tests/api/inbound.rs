@@ -5,11 +5,11 @@
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
-use esocial_hub::crypto::jws::{self, JwsVerifier};
-use esocial_hub::crypto::pki::client_holder;
 use esocial_hub::demo::{DEMO_AGENCIES, DEMO_CLIENT};
-use esocial_hub::mconnect::request_hash;
-use esocial_hub::store::ExchangeStatus;
+use esocial_store::ExchangeStatus;
+use esocial_wire::crypto::jws::{self, JwsVerifier};
+use esocial_wire::crypto::pki::client_holder;
+use esocial_wire::mconnect::request_hash;
 use serde_json::{Value, json};
 
 use crate::agency::{

@@ -1,8 +1,8 @@
 //! The master index over HTTP: registration and matching, the review queue, merge and
 //! unmerge, undo, concurrency, access and exchanges whose subject is a person of the index.
 
-use esocial_hub::crypto::pki::client_holder;
 use esocial_hub::demo::DEMO_UNGRANTED_CLIENT;
+use esocial_wire::crypto::pki::client_holder;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_problem, client_with, spawn_app};

@@ -3,9 +3,9 @@
 //! matches its request schema there, and `contracts/mpi/source-record.schema.json` accepts
 //! exactly the records the hub's own checks accept.
 
-use esocial_hub::crypto::pki::client_holder;
 use esocial_hub::demo::DEMO_UNGRANTED_CLIENT;
-use esocial_hub::mpi::record::SourceRecord;
+use esocial_mpi::record::SourceRecord;
+use esocial_wire::crypto::pki::client_holder;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -20,7 +20,7 @@ fn openapi() -> Value {
 /// A validator for `schema`, with the OpenAPI document's components carried along.
 fn with_components(mut schema: Value) -> jsonschema::Validator {
     schema["components"] = openapi()["components"].clone();
-    esocial_hub::schema::compile(&schema).expect("OpenAPI schema compiles")
+    esocial_catalog::json_schema::compile(&schema).expect("OpenAPI schema compiles")
 }
 
 fn component(name: &str) -> jsonschema::Validator {
@@ -36,7 +36,7 @@ fn assert_request_matches_openapi(path: &str, method: &str, body: &Value) {
         !schema.is_null(),
         "openapi.json has no request body for {method} {path}"
     );
-    if let Err(violations) = esocial_hub::schema::check(&with_components(schema), body) {
+    if let Err(violations) = esocial_catalog::json_schema::check(&with_components(schema), body) {
         panic!("request to {method} {path} does not match openapi.json: {violations:?}\n{body}");
     }
 }
@@ -779,7 +779,7 @@ fn the_source_record_schema_accepts_exactly_what_the_hub_accepts() {
         schema["$schema"],
         "https://json-schema.org/draft/2020-12/schema"
     );
-    let standalone = esocial_hub::schema::compile(&schema).expect("the schema compiles");
+    let standalone = esocial_catalog::json_schema::compile(&schema).expect("the schema compiles");
     let in_openapi = component("SourceRecord");
 
     let long = |n: usize| "И".repeat(n);
@@ -882,14 +882,14 @@ fn the_source_record_schema_accepts_exactly_what_the_hub_accepts() {
             *expected,
             "the hub's checks on {record}: {hub:?}"
         );
-        let verdict = esocial_hub::schema::check(&standalone, record);
+        let verdict = esocial_catalog::json_schema::check(&standalone, record);
         assert_eq!(
             verdict.is_ok(),
             *expected,
             "source-record.schema.json on {record}: {verdict:?}"
         );
         assert_eq!(
-            esocial_hub::schema::check(&in_openapi, record).is_ok(),
+            esocial_catalog::json_schema::check(&in_openapi, record).is_ok(),
             *expected,
             "openapi.json SourceRecord on {record}"
         );
@@ -936,7 +936,7 @@ fn the_source_record_schema_accepts_exactly_what_the_hub_accepts() {
     for date in &dates {
         let record = json!({"localId": "d", "birthDate": date});
         let hub = hub_verdict(&record).is_ok();
-        let schema = esocial_hub::schema::check(&standalone, &record).is_ok();
+        let schema = esocial_catalog::json_schema::check(&standalone, &record).is_ok();
         assert_eq!(
             schema, hub,
             "birthDate {date:?}: schema {schema}, hub {hub}"
@@ -952,8 +952,8 @@ fn the_source_record_schema_accepts_exactly_what_the_hub_accepts() {
 
     // Matching takes the same record without localId; registration does not.
     let query = json!({"lastName": "Rusu", "birthDate": "1980"});
-    assert!(esocial_hub::schema::check(&component("MatchRecord"), &query).is_ok());
-    assert!(esocial_hub::schema::check(&in_openapi, &query).is_err());
+    assert!(esocial_catalog::json_schema::check(&component("MatchRecord"), &query).is_ok());
+    assert!(esocial_catalog::json_schema::check(&in_openapi, &query).is_err());
 }
 
 #[test]
@@ -982,7 +982,7 @@ fn the_exchange_subject_alternatives_agree_with_the_request_schema() {
     for (subject, expected) in subjects {
         request["subject"] = subject.clone();
         let shipped = esocial_hub::schema::validate("exchange-request", &request).is_ok();
-        let published = esocial_hub::schema::check(&in_openapi, &request).is_ok();
+        let published = esocial_catalog::json_schema::check(&in_openapi, &request).is_ok();
         assert_eq!(
             shipped, expected,
             "schemas/exchange-request.schema.json on {subject}"

@@ -40,7 +40,7 @@ async fn an_exchange_completes_and_is_logged_on_postgres() {
         ..SpawnOptions::default()
     })
     .await;
-    assert_eq!(app.store.backend(), esocial_hub::store::Backend::Postgres);
+    assert_eq!(app.store.backend(), esocial_store::Backend::Postgres);
 
     let response = app.post_exchange(&app.valid_request()).await;
 
@@ -48,7 +48,7 @@ async fn an_exchange_completes_and_is_logged_on_postgres() {
     let body: Value = response.json().await.unwrap();
     let id = body["exchangeId"].as_str().unwrap().parse().unwrap();
     let record = app.store.exchange(id).await.unwrap().unwrap();
-    assert_eq!(record.status, esocial_hub::store::ExchangeStatus::Completed);
+    assert_eq!(record.status, esocial_store::ExchangeStatus::Completed);
 }
 
 #[tokio::test]

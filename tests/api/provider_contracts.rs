@@ -34,8 +34,8 @@ fn schema(operation: &str, part: &str) -> Value {
 }
 
 fn violations(schema: &Value, document: &Value) -> usize {
-    let validator = esocial_hub::schema::compile(schema).expect("the schema compiles");
-    esocial_hub::schema::check(&validator, document).map_or_else(|v| v.len(), |()| 0)
+    let validator = esocial_catalog::json_schema::compile(schema).expect("the schema compiles");
+    esocial_catalog::json_schema::check(&validator, document).map_or_else(|v| v.len(), |()| 0)
 }
 
 /// The example files of `extension`, by name.

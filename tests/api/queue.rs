@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use esocial_hub::simulate::Behaviour;
+use esocial_sim::Behaviour;
 use serde_json::{Value, json};
 
 use crate::async_helpers::{Backend, spawn_async_app};
@@ -49,7 +49,7 @@ async fn an_async_exchange_is_accepted_then_completed(backend: Backend) {
     );
     let other = crate::helpers::client_with(
         &app.pki,
-        &esocial_hub::crypto::pki::client_holder("benefits"),
+        &esocial_wire::crypto::pki::client_holder("benefits"),
     );
     let foreign = app.get_as(&other, &format!("/api/v1/exchanges/{id}")).await;
     crate::helpers::assert_problem(foreign, 404, "caller.unknown_exchange").await;
@@ -88,7 +88,8 @@ async fn caller_faults_are_never_retried(backend: Backend) {
         return;
     };
     let mut request = app.valid_request();
-    let absent = esocial_hub::domain::Idnp::from_first_twelve([2, 0, 1, 1, 9, 9, 9, 9, 9, 9, 9, 9]);
+    let absent =
+        esocial_wire::domain::Idnp::from_first_twelve([2, 0, 1, 1, 9, 9, 9, 9, 9, 9, 9, 9]);
     request["subject"]["idnp"] = json!(absent.expose());
 
     let id = app.accepted(&request).await;
@@ -281,15 +282,15 @@ async fn async_is_refused_for_composites() {
 async fn callback_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
     use actix_web::{App, HttpResponse, HttpServer, web};
     let pki = crate::helpers::shared_pki(&["civil".to_string()]);
-    let holder = esocial_hub::crypto::pki::registry_holder("civil");
-    let tls = esocial_hub::crypto::tls::mutual_tls_acceptor(
+    let holder = esocial_wire::crypto::pki::registry_holder("civil");
+    let tls = esocial_wire::crypto::tls::mutual_tls_acceptor(
         &pki.cert(&holder),
         &pki.key(&holder),
         &pki.ca_cert(),
     )
     .unwrap();
     let verifier = std::sync::Arc::new(
-        esocial_hub::crypto::jws::JwsVerifier::from_pem(&std::fs::read(pki.ca_cert()).unwrap())
+        esocial_wire::crypto::jws::JwsVerifier::from_pem(&std::fs::read(pki.ca_cert()).unwrap())
             .unwrap(),
     );
     let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -305,7 +306,7 @@ async fn callback_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Val
                 if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
                     return HttpResponse::InternalServerError().finish();
                 }
-                let verified = esocial_hub::crypto::jws::verify_compact(
+                let verified = esocial_wire::crypto::jws::verify_compact(
                     &body,
                     &verifier,
                     std::time::SystemTime::now(),
@@ -409,8 +410,8 @@ async fn attempts_of_one_exchange_share_a_signed_exchange_id(backend: Backend) {
     let messages = received.lock().unwrap().clone();
     assert_eq!(messages.len(), 2, "one failed attempt, one that succeeded");
     let header = |text: &str, name: &str| {
-        let document = esocial_hub::mconnect::xml::parse(text).unwrap();
-        esocial_hub::mconnect::envelope::Envelope::read(&document)
+        let document = esocial_wire::mconnect::xml::parse(text).unwrap();
+        esocial_wire::mconnect::envelope::Envelope::read(&document)
             .unwrap()
             .mconnect_header(name)
             .unwrap()

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use esocial_hub::catalog::{Catalog, ContractPart};
-use esocial_hub::crypto::pki::client_holder;
+use esocial_catalog::{Catalog, ContractPart};
+use esocial_wire::crypto::pki::client_holder;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -19,7 +19,7 @@ async fn every_fixture_goes_end_to_end_through_hub_and_simulator() {
     let mut checked = 0;
     for service in app.catalog.services() {
         let folder = app.catalog.folder(&service.registry).unwrap();
-        for case in esocial_hub::catalog::fixtures::load_cases(folder, service).unwrap() {
+        for case in esocial_catalog::fixtures::load_cases(folder, service).unwrap() {
             let mut request = app.request_for(&service.id);
             request["subject"]["idnp"] = json!(case.expected.subject.idnp);
 
@@ -413,7 +413,7 @@ async fn composite_parts_past_the_deadline_time_out_and_still_end_in_the_log() {
     .unwrap();
     let app = spawn_app_with(SpawnOptions {
         catalog_dirs: Some((dir.path().join("adapters"), dir.path().join("contracts"))),
-        behaviour: esocial_hub::simulate::Behaviour {
+        behaviour: esocial_sim::Behaviour {
             delay: std::time::Duration::from_millis(1000),
             ..Default::default()
         },
@@ -448,7 +448,7 @@ async fn composite_parts_past_the_deadline_time_out_and_still_end_in_the_log() {
         closed = 0;
         for child in &children {
             let record = app.store.exchange(*child).await.unwrap().unwrap();
-            if record.status != esocial_hub::store::ExchangeStatus::InProgress {
+            if record.status != esocial_store::ExchangeStatus::InProgress {
                 closed += 1;
             }
         }

@@ -1,7 +1,7 @@
 //! The exchange log behaves the same on SQLite and PostgreSQL: one terminal state per
 //! exchange, and exchanges interrupted by a crash are closed at start-up.
 
-use esocial_hub::store::{ExchangeOutcome, ExchangeStatus, MessageIds, NewExchange, Store};
+use esocial_store::{ExchangeOutcome, ExchangeStatus, MessageIds, NewExchange, Store};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 
@@ -155,7 +155,7 @@ async fn message_ids_are_remembered_across_connections(url: String) {
         .await
         .unwrap();
     let second = Store::connect(&SecretString::from(url), 2).await.unwrap();
-    let later = esocial_hub::store::now_millis() + 60_000;
+    let later = esocial_store::now_millis() + 60_000;
 
     assert!(
         first
@@ -176,7 +176,7 @@ async fn message_ids_are_remembered_across_connections(url: String) {
             .unwrap()
     );
 
-    let past = esocial_hub::store::now_millis() - 1;
+    let past = esocial_store::now_millis() - 1;
     assert!(
         first
             .remember_message("agency-police", "m-2", past)
@@ -217,7 +217,7 @@ async fn postgres_message_ids_are_remembered_across_connections() {
 /// worker that took the message meanwhile (the broker had it after all) keeps the exchange,
 /// and the registry is not called for an exchange the caller was told was refused.
 async fn a_submission_a_worker_already_took_is_not_refused(store: &Store) {
-    let submit = |key: &str| esocial_hub::store::NewAsyncExchange {
+    let submit = |key: &str| esocial_store::NewAsyncExchange {
         exchange: new_exchange(),
         registry: "civil".into(),
         idempotency_key: Some(key.into()),

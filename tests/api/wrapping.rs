@@ -11,11 +11,11 @@
 //! checks and not from a broken digest. Each forgery must end in a signed fault with its stable
 //! code, naming no person, the refusal recorded and the case-management registry never asked.
 
-use esocial_hub::crypto::pki::client_holder;
-use esocial_hub::crypto::wssec::{DS_NS, WSSE_NS, WSU_NS};
-use esocial_hub::mconnect::envelope::{Envelope, SOAP_NS};
-use esocial_hub::mconnect::xml;
-use esocial_hub::store::ExchangeStatus;
+use esocial_store::ExchangeStatus;
+use esocial_wire::crypto::pki::client_holder;
+use esocial_wire::crypto::wssec::{DS_NS, WSSE_NS, WSU_NS};
+use esocial_wire::mconnect::envelope::{Envelope, SOAP_NS};
+use esocial_wire::mconnect::xml;
 
 use crate::agency::{
     Agency, CHILD, ES_NS, MOTHER, OFFICER, fault_code, in_care, texts, verified_answer,

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use esocial_hub::crypto::pki::client_holder;
-use esocial_hub::mconnect::request_hash;
-use esocial_hub::store::ExchangeStatus;
+use esocial_store::ExchangeStatus;
+use esocial_wire::crypto::pki::client_holder;
+use esocial_wire::mconnect::request_hash;
 use serde_json::Value;
 
 use crate::agency::{CHILD, MOTHER, OFFICER, idno, in_care};

@@ -1,0 +1,2285 @@
+//! The master index's operations: match, register, link, unlink, merge, undo, review
+//! decisions and person views. Each operation is planned against the in-memory index, written
+//! to the store in one transaction, and only then applied in memory, so a failed write changes
+//! nothing. Writers are serialised, so two registrations of the same new person make one
+//! person.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::compare::{Attribute, Features};
+use crate::index::{Candidate, Index, Link, PersonId, RecordRef};
+use crate::model::{Contribution, Model};
+use crate::record::{IdnpEvidence, RecordError, SourceRecord};
+use esocial_store::{
+    MpiAuditRow, MpiBatch, MpiHistoryRow, MpiNonMatchRow, MpiPersonRow, MpiRecordRow, MpiRelink,
+    MpiReviewRow, Store, StoreError, now_millis,
+};
+use esocial_wire::crypto::sealing::Sealer;
+
+/// Match-weight thresholds (sums of log2 m/u) of the three outcomes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// At or above: linked automatically (if nothing calls for a human).
+    pub auto_link: f64,
+    /// At or above (and below `auto_link`): a possible match for the review queue.
+    pub review: f64,
+}
+
+impl Default for Thresholds {
+    /// Measured on the linkage benchmark (`scripts/bench-mpi-linkage.sh`): from 20 down to 16,
+    /// F1 rose on every data set with pairwise precision still at or above 0.999; at 14 a
+    /// register without duplicates began to link records of different persons.
+    fn default() -> Self {
+        Self {
+            auto_link: 16.0,
+            review: 8.0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MpiError {
+    #[error("invalid record: {0}")]
+    InvalidRecord(#[from] RecordError),
+    #[error("no person with this id")]
+    UnknownPerson,
+    #[error("no source record with this source and localId")]
+    UnknownRecord,
+    #[error("no review with this id")]
+    UnknownReview,
+    #[error("no history entry with this id")]
+    UnknownEntry,
+    /// The request is valid but the index's state does not allow it; `code` is stable.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("master index storage failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("stored record cannot be opened: {0}")]
+    Sealing(String),
+}
+
+fn conflict(code: &'static str, message: impl Into<String>) -> MpiError {
+    MpiError::Conflict {
+        code,
+        message: message.into(),
+    }
+}
+
+/// What matching concluded for a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    AutoLink,
+    Review,
+    NoMatch,
+}
+
+/// A candidate person as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidateView {
+    pub person_id: PersonId,
+    pub weight: f64,
+    /// What this candidate alone would lead to.
+    pub outcome: Outcome,
+    /// Why a high score still needs a human, if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs_review_because: Option<&'static str>,
+    /// Why this candidate is somebody else whatever its score (twins, siblings), if it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub another_person_because: Option<&'static str>,
+    pub matched_record: RecordRef,
+    pub names_swapped: bool,
+    pub idnp_conflict: bool,
+    pub explanation: Vec<Contribution>,
+}
+
+/// The result of `POST /persons/match`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchResult {
+    pub outcome: Outcome,
+    pub candidates: Vec<CandidateView>,
+}
+
+/// The result of registering a record.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registration {
+    pub person_id: PersonId,
+    pub outcome: Outcome,
+    /// A new person was created for the record.
+    pub created_person: bool,
+    /// The record was already known (its attributes were replaced).
+    pub updated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    pub history_entry: Uuid,
+}
+
+/// A record's membership of a person, as history keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Membership {
+    pub person: PersonId,
+    pub link: Link,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordChange {
+    pub record: RecordRef,
+    pub before: Option<Membership>,
+    pub after: Option<Membership>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonChange {
+    pub person: PersonId,
+    pub merged_into_before: Option<PersonId>,
+    pub merged_into_after: Option<PersonId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NonMatchChange {
+    pub record: RecordRef,
+    pub person: PersonId,
+    /// `true`: the decision was recorded; `false`: it was withdrawn.
+    pub added: bool,
+}
+
+/// The exact before and after state of everything one operation changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Changes {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordChange>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub persons: Vec<PersonChange>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_matches: Vec<NonMatchChange>,
+}
+
+impl Changes {
+    fn persons(&self) -> Vec<String> {
+        let mut persons: Vec<String> = Vec::new();
+        let mut add = |p: &PersonId| {
+            let p = p.to_string();
+            if !persons.contains(&p) {
+                persons.push(p);
+            }
+        };
+        for change in &self.records {
+            for membership in change.before.iter().chain(change.after.iter()) {
+                add(&membership.person);
+            }
+        }
+        for change in &self.persons {
+            add(&change.person);
+            for target in change
+                .merged_into_after
+                .iter()
+                .chain(&change.merged_into_before)
+            {
+                add(target);
+            }
+        }
+        for change in &self.non_matches {
+            add(&change.person);
+        }
+        persons
+    }
+
+    /// The changes that take the state back from `after` to `before`.
+    fn inverse(&self) -> Result<Self, MpiError> {
+        let mut records = Vec::new();
+        for change in &self.records {
+            if change.before.is_none() {
+                return Err(conflict(
+                    "not-undoable",
+                    "the entry registered a new record; unlink it instead of undoing",
+                ));
+            }
+            records.push(RecordChange {
+                record: change.record.clone(),
+                before: change.after.clone(),
+                after: change.before.clone(),
+            });
+        }
+        Ok(Self {
+            records,
+            persons: self
+                .persons
+                .iter()
+                .map(|p| PersonChange {
+                    person: p.person,
+                    merged_into_before: p.merged_into_after,
+                    merged_into_after: p.merged_into_before,
+                })
+                .collect(),
+            non_matches: self
+                .non_matches
+                .iter()
+                .map(|n| NonMatchChange {
+                    record: n.record.clone(),
+                    person: n.person,
+                    added: !n.added,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// One change to make to the in-memory index once the store has it.
+enum IndexOp {
+    EnsurePerson(PersonId, i64),
+    Upsert(RecordRef, Box<Features>, PersonId, Link),
+    Relink(RecordRef, PersonId, Link),
+    MergedInto(PersonId, Option<PersonId>),
+    NonMatch(RecordRef, PersonId, bool),
+    ReviewOpened(RecordRef, PersonId),
+    ReviewClosed(RecordRef, PersonId),
+}
+
+/// What an operation will change: rows for the store and steps for the index.
+#[derive(Default)]
+pub struct Plan {
+    pub batch: MpiBatch,
+    ops: Vec<IndexOp>,
+}
+
+impl Plan {
+    /// A new, empty person.
+    fn add_person(&mut self, person: PersonId, now: i64) {
+        self.batch.persons.push(MpiPersonRow {
+            id: person.to_string(),
+            created_at: now,
+            merged_into: None,
+        });
+        self.ops.push(IndexOp::EnsurePerson(person, now));
+    }
+}
+
+/// What matching concluded for one record.
+struct Decision<'a> {
+    outcome: Outcome,
+    candidate: Option<&'a Candidate>,
+    also_matches: Option<&'a Candidate>,
+}
+
+impl Default for Decision<'_> {
+    fn default() -> Self {
+        Self {
+            outcome: Outcome::NoMatch,
+            candidate: None,
+            also_matches: None,
+        }
+    }
+}
+
+/// A record as the person view shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkedRecord {
+    pub source: String,
+    pub local_id: String,
+    pub link: Link,
+    pub attributes: SourceRecord,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonView {
+    pub person_id: PersonId,
+    /// `active`, `merged` (see `mergedInto`) or `empty` (every record left).
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<PersonId>,
+    pub records: Vec<LinkedRecord>,
+    /// `idnp`: the person's records carry different valid IDNPs.
+    pub conflicts: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub id: String,
+    pub action: String,
+    pub actor: String,
+    pub at: i64,
+    pub changes: Changes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undoes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undone_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    pub id: String,
+    pub record: RecordRef,
+    pub candidate_person_id: String,
+    pub weight: f64,
+    pub reason: String,
+    pub explanation: Value,
+    pub status: String,
+    pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<i64>,
+}
+
+/// A reviewer's verdict on a possible match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Match,
+    NonMatch,
+}
+
+/// How the exchange flow names its subject when it does not give an IDNP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectRef {
+    Person(PersonId),
+    Record(RecordRef),
+}
+
+/// Why a subject reference cannot be turned into one IDNP.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubjectError {
+    #[error("the master index has no such person or record")]
+    Unknown,
+    #[error("no record of this person carries a valid IDNP")]
+    NoIdnp,
+    #[error("this person's records carry different valid IDNPs; resolve the conflict first")]
+    ConflictingIdnps,
+    #[error("records of several persons carry this IDNP; a steward must resolve it first")]
+    SeveralPersons,
+}
+
+/// Passes of a relink at most: a pass touches each person once, so moves that meet a person
+/// already touched wait for the next pass.
+const MAX_RELINK_PASSES: usize = 4;
+
+/// What [`MasterIndex::relink`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RelinkSummary {
+    /// Records with an automatic link, re-evaluated.
+    pub examined: usize,
+    /// Records a human placed (pinned), left where they are.
+    pub pinned: usize,
+    /// Records moved to another person.
+    pub moved: usize,
+    /// Records that left their person for one of their own.
+    pub split: usize,
+    pub reviews_opened: usize,
+    pub reviews_withdrawn: usize,
+    pub passes: usize,
+    /// One history entry per pass that moved records, newest first: the order to undo them.
+    pub history_entries: Vec<String>,
+}
+
+impl RelinkSummary {
+    /// The counts, as the audit record of a relink keeps them.
+    pub fn audit_outcome(&self) -> String {
+        format!(
+            "moved={} split={} reviews_opened={} reviews_withdrawn={}",
+            self.moved, self.split, self.reviews_opened, self.reviews_withdrawn
+        )
+    }
+}
+
+/// The open reviews a relink works with: by record, the candidate persons and review ids.
+#[derive(Default)]
+struct OpenReviews(HashMap<RecordRef, Vec<(PersonId, String)>>);
+
+impl OpenReviews {
+    fn insert(&mut self, record: RecordRef, person: PersonId, id: String) {
+        self.0.entry(record).or_default().push((person, id));
+    }
+
+    fn contains(&self, record: &RecordRef, person: &PersonId) -> bool {
+        self.0
+            .get(record)
+            .is_some_and(|open| open.iter().any(|(p, _)| p == person))
+    }
+
+    fn persons_of(&self, record: &RecordRef) -> impl Iterator<Item = PersonId> + '_ {
+        self.0.get(record).into_iter().flatten().map(|(p, _)| *p)
+    }
+
+    /// Takes the review out; returns its id.
+    fn remove(&mut self, record: &RecordRef, person: &PersonId) -> Option<String> {
+        let open = self.0.get_mut(record)?;
+        let at = open.iter().position(|(p, _)| p == person)?;
+        let (_, id) = open.swap_remove(at);
+        if open.is_empty() {
+            self.0.remove(record);
+        }
+        Some(id)
+    }
+}
+
+/// Where a relink takes a record.
+enum Move<'a> {
+    To(&'a Candidate),
+    Out,
+}
+
+/// The master index: the in-memory index, its store and its settings.
+pub struct MasterIndex {
+    index: RwLock<Index>,
+    writer: tokio::sync::Mutex<()>,
+    open_reviews: RwLock<HashSet<(RecordRef, PersonId)>>,
+    store: Store,
+    sealer: Sealer,
+    thresholds: Thresholds,
+}
+
+fn relink_row(record: &RecordRef, person: PersonId, link: &Link) -> MpiRelink {
+    MpiRelink {
+        source: record.source.clone(),
+        local_id: record.local_id.clone(),
+        person_id: person.to_string(),
+        link: serde_json::to_string(link).expect("links serialise"),
+    }
+}
+
+impl MasterIndex {
+    /// Loads the index from the store: the model, persons, records (unsealed to compute their
+    /// features) and human decisions. `progress` is told the number of records loaded.
+    pub async fn load(
+        store: Store,
+        sealer: Sealer,
+        thresholds: Thresholds,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Self, MpiError> {
+        let model = match store.mpi_model().await? {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| MpiError::Store(StoreError::Corrupt(format!("mpi model: {e}"))))?,
+            None => Model::prior(),
+        };
+        let mut index = Index::new(model);
+        for person in store.mpi_persons().await? {
+            let id = parse_person(&person.id)?;
+            index.ensure_person(id, person.created_at);
+            if let Some(target) = person.merged_into {
+                index.set_merged_into(id, Some(parse_person(&target)?));
+            }
+        }
+        let mut loaded = 0;
+        let mut failure = None;
+        store
+            .mpi_each_record(|row| {
+                let attributes = match open_record(&sealer, &row.sealed_attributes) {
+                    Ok(attributes) => attributes,
+                    Err(error) => {
+                        failure = Some(error);
+                        return Err(StoreError::Corrupt("sealed record".into()));
+                    }
+                };
+                let features = Features::of(&attributes, index.interner())
+                    .map_err(|e| StoreError::Corrupt(format!("stored record: {e}")))?;
+                let link: Link = serde_json::from_str(&row.link)
+                    .map_err(|e| StoreError::Corrupt(format!("stored link: {e}")))?;
+                let person = Uuid::parse_str(&row.person_id)
+                    .map_err(|_| StoreError::Corrupt("stored person id".into()))?;
+                let record = RecordRef {
+                    source: row.source,
+                    local_id: row.local_id,
+                };
+                index.upsert(record, features, person, link);
+                loaded += 1;
+                if loaded % 10_000 == 0 {
+                    progress(loaded);
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|error| failure.take().unwrap_or(MpiError::Store(error)))?;
+        progress(loaded);
+        for row in store.mpi_non_match_rows().await? {
+            let record = RecordRef {
+                source: row.source,
+                local_id: row.local_id,
+            };
+            index.add_non_match(&record, parse_person(&row.person_id)?);
+        }
+        let mut open_reviews = HashSet::new();
+        let mut offset = 0;
+        loop {
+            let page = store.mpi_reviews("open", 1000, offset).await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len() as i64;
+            for review in page {
+                open_reviews.insert((
+                    RecordRef {
+                        source: review.source,
+                        local_id: review.local_id,
+                    },
+                    parse_person(&review.person_id)?,
+                ));
+            }
+        }
+        Ok(Self {
+            index: RwLock::new(index),
+            writer: tokio::sync::Mutex::new(()),
+            open_reviews: RwLock::new(open_reviews),
+            store,
+            sealer,
+            thresholds,
+        })
+    }
+
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Live records and persons.
+    pub fn counts(&self) -> (usize, usize) {
+        let index = self.read();
+        (index.record_count(), index.person_count())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Candidates for a record, with scores and explanations. Changes nothing.
+    pub fn find(&self, record: &SourceRecord, limit: usize) -> Result<MatchResult, MpiError> {
+        record.check()?;
+        let features = Features::of(record, &mut crate::compare::NoInterning)?;
+        let index = self.read();
+        let candidates = index.candidates(&features, None);
+        let outcome = self.decide(&candidates).outcome;
+        let views = candidates
+            .iter()
+            .take(limit)
+            .map(|c| self.view(c))
+            .collect();
+        Ok(MatchResult {
+            outcome,
+            candidates: views,
+        })
+    }
+
+    fn view(&self, candidate: &Candidate) -> CandidateView {
+        let another_person_because = another_person(candidate);
+        let needs_review_because =
+            needs_human(candidate).filter(|_| another_person_because.is_none());
+        let outcome = if another_person_because.is_some() {
+            Outcome::NoMatch
+        } else if candidate.score.weight >= self.thresholds.auto_link
+            && needs_review_because.is_none()
+        {
+            Outcome::AutoLink
+        } else if candidate.score.weight >= self.thresholds.review
+            || (needs_review_because.is_some()
+                && candidate.score.weight >= self.thresholds.auto_link)
+        {
+            Outcome::Review
+        } else {
+            Outcome::NoMatch
+        };
+        CandidateView {
+            person_id: candidate.person,
+            weight: candidate.score.weight,
+            outcome,
+            needs_review_because: needs_review_because
+                .filter(|_| candidate.score.weight >= self.thresholds.review),
+            another_person_because,
+            matched_record: (*candidate.record).clone(),
+            names_swapped: candidate.comparison.names_swapped,
+            idnp_conflict: candidate.idnp_conflict,
+            explanation: candidate.score.contributions.clone(),
+        }
+    }
+
+    /// The outcome for a record given its candidates (already stripped of persons a human
+    /// ruled out): the candidate it concerns, and a second person that matches as well as the
+    /// first (the index may hold that person twice; a human should look).
+    fn decide<'a>(&self, candidates: &'a [Candidate]) -> Decision<'a> {
+        let auto_link = self.thresholds.auto_link;
+        // Different valid IDNPs and a score that would not link anyway: different people
+        // (usually relatives sharing a surname and an address), not worth a review.
+        let mut plausible = candidates
+            .iter()
+            .filter(|c| !(c.idnp_conflict && c.score.weight < auto_link))
+            .filter(|c| another_person(c).is_none());
+        let Some(top) = plausible
+            .next()
+            .filter(|c| c.score.weight >= self.thresholds.review)
+        else {
+            return Decision::default();
+        };
+        if top.score.weight >= auto_link && needs_human(top).is_none() {
+            let also = plausible
+                .next()
+                .filter(|c| c.score.weight >= auto_link && needs_human(c).is_none());
+            Decision {
+                outcome: Outcome::AutoLink,
+                candidate: Some(top),
+                also_matches: also,
+            }
+        } else {
+            Decision {
+                outcome: Outcome::Review,
+                candidate: Some(top),
+                also_matches: None,
+            }
+        }
+    }
+
+    /// Registers or updates a source record and links it. Serialised with every other change.
+    pub async fn register(
+        &self,
+        source: &str,
+        record: &SourceRecord,
+        actor: &str,
+    ) -> Result<Registration, MpiError> {
+        check_source(source)?;
+        record.check()?;
+        let _writer = self.writer.lock().await;
+        let (plan, registration) = {
+            let mut index = self.write();
+            let features = Features::of(record, index.interner())?;
+            let reviews = self.open_reviews.read().unwrap_or_else(|e| e.into_inner());
+            self.plan_register(
+                &index,
+                &reviews,
+                source,
+                record,
+                features,
+                actor,
+                now_millis(),
+            )?
+        };
+        self.commit(plan).await?;
+        Ok(registration)
+    }
+
+    /// Writes a plan's rows, then applies it to the index.
+    async fn commit(&self, plan: Plan) -> Result<(), MpiError> {
+        self.store.mpi_apply(&plan.batch).await?;
+        self.apply(plan.ops);
+        Ok(())
+    }
+
+    fn apply(&self, ops: Vec<IndexOp>) {
+        let mut index = self.write();
+        let mut reviews = self.open_reviews.write().unwrap_or_else(|e| e.into_inner());
+        apply_ops(&mut index, &mut reviews, ops);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan_register(
+        &self,
+        index: &Index,
+        open_reviews: &HashSet<(RecordRef, PersonId)>,
+        source: &str,
+        record: &SourceRecord,
+        features: Features,
+        actor: &str,
+        now: i64,
+    ) -> Result<(Plan, Registration), MpiError> {
+        let key = RecordRef {
+            source: source.to_owned(),
+            local_id: record.local_id.trim().to_owned(),
+        };
+        let existing = index.slot(&key).map(|slot| Membership {
+            person: slot.person,
+            link: slot.link.clone(),
+        });
+        let mut plan = Plan::default();
+        let entry_id = Uuid::now_v7();
+        let mut review_id = None;
+        let candidates: Vec<Candidate> = index
+            .candidates(&features, Some(&key))
+            .into_iter()
+            .filter(|c| !index.is_non_match(&key, &c.person))
+            .collect();
+        // A pinned record stays where a human put it; an automatic one stays with its person
+        // while it still matches it well enough.
+        let keep = existing.as_ref().filter(|m| {
+            m.link.pinned
+                || index.records_of(&m.person).len() <= 1
+                || candidates
+                    .iter()
+                    .any(|c| c.person == m.person && c.score.weight >= self.thresholds.review)
+        });
+        let (person, link, outcome, created, score) = if let Some(kept) = keep {
+            (
+                kept.person,
+                kept.link.clone(),
+                Outcome::AutoLink,
+                false,
+                kept.link.score,
+            )
+        } else {
+            let decision = self.decide(&candidates);
+            let absorbed = match (decision.candidate, decision.also_matches) {
+                (Some(top), Some(other)) => {
+                    self.one_person_held_twice(index, top.person, other.person, actor, now)
+                }
+                _ => None,
+            };
+            if let Some(changes) = absorbed {
+                let entry = Uuid::now_v7().to_string();
+                changes_into_plan(&changes, actor, now, &mut plan);
+                plan.batch.history.push(history_row(
+                    &entry,
+                    "auto-merge",
+                    actor,
+                    now,
+                    &changes,
+                    None,
+                ));
+            } else if let (Some(top), Some(other)) = (decision.candidate, decision.also_matches)
+                && !open_reviews.contains(&(key.clone(), other.person))
+            {
+                let id = Uuid::now_v7();
+                review_id = Some(id);
+                plan.batch.reviews.push(review_row(
+                    id,
+                    &key,
+                    other,
+                    &format!(
+                        "linked to person {} but matches this person as well: possibly one person held twice",
+                        top.person
+                    ),
+                    now,
+                ));
+                plan.ops
+                    .push(IndexOp::ReviewOpened(key.clone(), other.person));
+            }
+            match (decision.outcome, decision.candidate) {
+                (Outcome::AutoLink, Some(candidate)) => (
+                    candidate.person,
+                    Link {
+                        rule: "auto".into(),
+                        score: Some(candidate.score.weight),
+                        anchor: Some(candidate.record.clone()),
+                        actor: actor.into(),
+                        at: now,
+                        pinned: false,
+                    },
+                    Outcome::AutoLink,
+                    false,
+                    Some(candidate.score.weight),
+                ),
+                (outcome, candidate) => {
+                    let person = Uuid::now_v7();
+                    plan.add_person(person, now);
+                    if let (Outcome::Review, Some(candidate)) = (outcome, candidate)
+                        && !open_reviews.contains(&(key.clone(), candidate.person))
+                    {
+                        let id = Uuid::now_v7();
+                        review_id = Some(id);
+                        plan.batch.reviews.push(review_row(
+                            id,
+                            &key,
+                            candidate,
+                            review_reason(candidate),
+                            now,
+                        ));
+                        plan.ops
+                            .push(IndexOp::ReviewOpened(key.clone(), candidate.person));
+                    }
+                    (
+                        person,
+                        Link {
+                            rule: "new".into(),
+                            score: None,
+                            anchor: None,
+                            actor: actor.into(),
+                            at: now,
+                            pinned: false,
+                        },
+                        outcome,
+                        true,
+                        candidate.map(|c| c.score.weight),
+                    )
+                }
+            }
+        };
+        let after = Membership {
+            person,
+            link: link.clone(),
+        };
+        let changes = Changes {
+            records: vec![RecordChange {
+                record: key.clone(),
+                before: existing.clone(),
+                after: Some(after),
+            }],
+            ..Changes::default()
+        };
+        plan.batch.records.push(MpiRecordRow {
+            source: key.source.clone(),
+            local_id: key.local_id.clone(),
+            person_id: person.to_string(),
+            sealed_attributes: self
+                .sealer
+                .seal(&serde_json::to_vec(record).expect("records serialise")),
+            link: serde_json::to_string(&link).expect("links serialise"),
+            updated_at: now,
+        });
+        plan.batch.history.push(history_row(
+            &entry_id.to_string(),
+            if existing.is_some() {
+                "update"
+            } else {
+                "register"
+            },
+            actor,
+            now,
+            &changes,
+            None,
+        ));
+        plan.ops
+            .push(IndexOp::Upsert(key, Box::new(features), person, link));
+        Ok((
+            plan,
+            Registration {
+                person_id: person,
+                outcome,
+                created_person: created,
+                updated: existing.is_some(),
+                review_id,
+                score,
+                history_entry: entry_id,
+            },
+        ))
+    }
+
+    /// When a record links automatically to `kept` and matches `absorbed` as well, the index
+    /// may hold one person twice. It is, and `absorbed`'s records join `kept` (an automatic,
+    /// undoable `auto-merge`), only if the two persons' own records link automatically to each
+    /// other with nothing calling for a human, no record of `absorbed` was placed by a person
+    /// or ruled out for `kept`, and their valid IDNPs do not differ. Otherwise a human looks.
+    fn one_person_held_twice(
+        &self,
+        index: &Index,
+        kept: PersonId,
+        absorbed: PersonId,
+        actor: &str,
+        now: i64,
+    ) -> Option<Changes> {
+        const MOST_RECORDS_COMPARED: usize = 16;
+        let kept_records = index.records_of(&kept);
+        let absorbed_records = index.records_of(&absorbed);
+        if absorbed_records.is_empty()
+            || absorbed_records
+                .iter()
+                .any(|slot| slot.link.pinned || index.is_non_match(&slot.record, &kept))
+        {
+            return None;
+        }
+        let valid_idnps = |slots: &[&crate::index::Slot]| -> HashSet<String> {
+            slots
+                .iter()
+                .filter_map(|slot| match &slot.features.idnp {
+                    Some(IdnpEvidence::Valid(digits)) => Some(digits.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        let (a, b) = (valid_idnps(&kept_records), valid_idnps(&absorbed_records));
+        if !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) {
+            return None;
+        }
+        let mut best: Option<Candidate> = None;
+        for from in absorbed_records.iter().take(MOST_RECORDS_COMPARED) {
+            for to in kept_records.iter().take(MOST_RECORDS_COMPARED) {
+                let (comparison, score) = index.score_pair(&from.features, &to.features);
+                if best.as_ref().is_none_or(|b| score.weight > b.score.weight) {
+                    best = Some(Candidate {
+                        person: kept,
+                        record: to.record.clone(),
+                        comparison,
+                        score,
+                        idnp_conflict: false,
+                    });
+                }
+            }
+        }
+        let best = best?;
+        if best.score.weight < self.thresholds.auto_link || needs_human(&best).is_some() {
+            return None;
+        }
+        Some(Changes {
+            records: absorbed_records
+                .iter()
+                .map(|slot| RecordChange {
+                    record: (*slot.record).clone(),
+                    before: Some(Membership {
+                        person: absorbed,
+                        link: slot.link.clone(),
+                    }),
+                    after: Some(Membership {
+                        person: kept,
+                        link: Link {
+                            rule: "auto".into(),
+                            score: Some(best.score.weight),
+                            anchor: Some(best.record.clone()),
+                            actor: actor.into(),
+                            at: now,
+                            pinned: false,
+                        },
+                    }),
+                })
+                .collect(),
+            persons: vec![PersonChange {
+                person: absorbed,
+                merged_into_before: None,
+                merged_into_after: Some(kept),
+            }],
+            ..Changes::default()
+        })
+    }
+
+    /// The person with its records (attributes unsealed from the store).
+    pub async fn person(&self, id: PersonId) -> Result<PersonView, MpiError> {
+        let merged_into = self
+            .read()
+            .person(&id)
+            .ok_or(MpiError::UnknownPerson)?
+            .merged_into;
+        let rows = self.store.mpi_records_of(&id.to_string()).await?;
+        let mut records = Vec::with_capacity(rows.len());
+        let mut valid_idnps = HashSet::new();
+        for row in rows {
+            let attributes = open_record(&self.sealer, &row.sealed_attributes)?;
+            if let Ok(Some(IdnpEvidence::Valid(idnp))) = attributes.idnp_evidence() {
+                valid_idnps.insert(idnp);
+            }
+            records.push(LinkedRecord {
+                source: row.source,
+                local_id: row.local_id,
+                link: serde_json::from_str(&row.link)
+                    .map_err(|e| MpiError::Store(StoreError::Corrupt(format!("link: {e}"))))?,
+                attributes,
+            });
+        }
+        let status = match (merged_into, records.is_empty()) {
+            (Some(_), _) => "merged",
+            (None, true) => "empty",
+            (None, false) => "active",
+        };
+        Ok(PersonView {
+            person_id: id,
+            status,
+            merged_into,
+            records,
+            conflicts: if valid_idnps.len() > 1 {
+                vec!["idnp"]
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// Links a record to a person by hand; the decision is pinned.
+    pub async fn link(
+        &self,
+        person: PersonId,
+        record: &RecordRef,
+        actor: &str,
+    ) -> Result<HistoryEntry, MpiError> {
+        let _writer = self.writer.lock().await;
+        let now = now_millis();
+        let changes = {
+            let index = self.read();
+            active_person(&index, person)?;
+            let slot = index.slot(record).ok_or(MpiError::UnknownRecord)?;
+            if slot.person == person {
+                return Err(conflict(
+                    "already-linked",
+                    "the record already belongs to this person",
+                ));
+            }
+            let mut changes = Changes {
+                records: vec![RecordChange {
+                    record: record.clone(),
+                    before: Some(Membership {
+                        person: slot.person,
+                        link: slot.link.clone(),
+                    }),
+                    after: Some(Membership {
+                        person,
+                        link: manual_link("manual", None, actor, now),
+                    }),
+                }],
+                ..Changes::default()
+            };
+            if index.is_non_match(record, &person) {
+                changes.non_matches.push(NonMatchChange {
+                    record: record.clone(),
+                    person,
+                    added: false,
+                });
+            }
+            changes
+        };
+        self.commit_changes("link", actor, now, changes, Plan::default(), None)
+            .await
+    }
+
+    /// Takes a record out of a person into a new person of its own, and remembers that it is
+    /// not that person.
+    pub async fn unlink(
+        &self,
+        person: PersonId,
+        record: &RecordRef,
+        actor: &str,
+    ) -> Result<HistoryEntry, MpiError> {
+        let _writer = self.writer.lock().await;
+        let now = now_millis();
+        let (changes, new_person) = {
+            let index = self.read();
+            active_person(&index, person)?;
+            let slot = index.slot(record).ok_or(MpiError::UnknownRecord)?;
+            if slot.person != person {
+                return Err(conflict(
+                    "not-linked",
+                    "the record does not belong to this person",
+                ));
+            }
+            if index.records_of(&person).len() < 2 {
+                return Err(conflict(
+                    "only-record",
+                    "the record is the person's only record; there is nothing to unlink it from",
+                ));
+            }
+            let new_person = Uuid::now_v7();
+            let changes = Changes {
+                records: vec![RecordChange {
+                    record: record.clone(),
+                    before: Some(Membership {
+                        person,
+                        link: slot.link.clone(),
+                    }),
+                    after: Some(Membership {
+                        person: new_person,
+                        link: manual_link("manual", None, actor, now),
+                    }),
+                }],
+                non_matches: vec![NonMatchChange {
+                    record: record.clone(),
+                    person,
+                    added: true,
+                }],
+                ..Changes::default()
+            };
+            (changes, new_person)
+        };
+        let mut plan = Plan::default();
+        plan.add_person(new_person, now);
+        self.commit_changes("unlink", actor, now, changes, plan, None)
+            .await
+    }
+
+    /// Moves every record of `merged` into `target`; `merged` then points at `target`.
+    /// Persons with different valid IDNPs are merged only when the caller acknowledges it.
+    pub async fn merge(
+        &self,
+        target: PersonId,
+        merged: PersonId,
+        acknowledge_idnp_conflict: bool,
+        actor: &str,
+    ) -> Result<HistoryEntry, MpiError> {
+        let _writer = self.writer.lock().await;
+        let now = now_millis();
+        let changes = {
+            let index = self.read();
+            if target == merged {
+                return Err(conflict(
+                    "same-person",
+                    "a person cannot be merged into itself",
+                ));
+            }
+            active_person(&index, target)?;
+            active_person(&index, merged)?;
+            let idnps = |p: &PersonId| -> HashSet<String> {
+                index
+                    .records_of(p)
+                    .iter()
+                    .filter_map(|s| match &s.features.idnp {
+                        Some(IdnpEvidence::Valid(d)) => Some(d.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            };
+            let (a, b) = (idnps(&target), idnps(&merged));
+            if !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) && !acknowledge_idnp_conflict {
+                return Err(conflict(
+                    "idnp-conflict",
+                    "the persons carry different valid IDNPs; set acknowledgeIdnpConflict to merge anyway",
+                ));
+            }
+            Changes {
+                records: index
+                    .records_of(&merged)
+                    .iter()
+                    .map(|slot| RecordChange {
+                        record: (*slot.record).clone(),
+                        before: Some(Membership {
+                            person: merged,
+                            link: slot.link.clone(),
+                        }),
+                        after: Some(Membership {
+                            person: target,
+                            link: manual_link("merge", None, actor, now),
+                        }),
+                    })
+                    .collect(),
+                persons: vec![PersonChange {
+                    person: merged,
+                    merged_into_before: None,
+                    merged_into_after: Some(target),
+                }],
+                ..Changes::default()
+            }
+        };
+        self.commit_changes("merge", actor, now, changes, Plan::default(), None)
+            .await
+    }
+
+    /// Undoes the latest merge of `merged` into `target`, restoring both exactly.
+    pub async fn unmerge(
+        &self,
+        target: PersonId,
+        merged: PersonId,
+        actor: &str,
+    ) -> Result<HistoryEntry, MpiError> {
+        let entry = self
+            .store
+            .mpi_history_of(&merged.to_string())
+            .await?
+            .into_iter()
+            .rev()
+            .find(|entry| {
+                entry.action == "merge"
+                    && entry.undone_by.is_none()
+                    && serde_json::from_str::<Changes>(&entry.changes).is_ok_and(|c| {
+                        c.persons
+                            .iter()
+                            .any(|p| p.person == merged && p.merged_into_after == Some(target))
+                    })
+            })
+            .ok_or_else(|| {
+                conflict(
+                    "not-merged",
+                    "no merge of that person into this one to undo",
+                )
+            })?;
+        self.undo(&entry.id, actor).await
+    }
+
+    /// Undoes a history entry if nothing it changed has changed since.
+    pub async fn undo(&self, entry_id: &str, actor: &str) -> Result<HistoryEntry, MpiError> {
+        let _writer = self.writer.lock().await;
+        let entry = self
+            .store
+            .mpi_history_entry(entry_id)
+            .await?
+            .ok_or(MpiError::UnknownEntry)?;
+        if entry.undone_by.is_some() {
+            return Err(conflict("already-undone", "this entry was already undone"));
+        }
+        let changes: Changes = serde_json::from_str(&entry.changes)
+            .map_err(|e| MpiError::Store(StoreError::Corrupt(format!("history: {e}"))))?;
+        let inverse = changes.inverse()?;
+        {
+            let index = self.read();
+            for change in &inverse.records {
+                let current = index.slot(&change.record).map(|s| Membership {
+                    person: s.person,
+                    link: s.link.clone(),
+                });
+                if current != change.before {
+                    return Err(conflict(
+                        "changed-since",
+                        "a record this entry changed has changed since; undo the later entries first",
+                    ));
+                }
+            }
+            for change in &inverse.persons {
+                let current = index.person(&change.person).and_then(|p| p.merged_into);
+                if current != change.merged_into_before {
+                    return Err(conflict(
+                        "changed-since",
+                        "a person this entry changed has changed since; undo the later entries first",
+                    ));
+                }
+            }
+        }
+        let now = now_millis();
+        self.commit_changes(
+            "undo",
+            actor,
+            now,
+            inverse,
+            Plan::default(),
+            Some(entry_id.to_owned()),
+        )
+        .await
+    }
+
+    /// Writes hand-made changes with their history entry (and whatever `plan` already holds),
+    /// then applies them. `undoes` names the entry this one undoes.
+    async fn commit_changes(
+        &self,
+        action: &str,
+        actor: &str,
+        now: i64,
+        changes: Changes,
+        mut plan: Plan,
+        undoes: Option<String>,
+    ) -> Result<HistoryEntry, MpiError> {
+        let entry_id = Uuid::now_v7().to_string();
+        changes_into_plan(&changes, actor, now, &mut plan);
+        if let Some(undone) = &undoes {
+            plan.batch.undone.push((undone.clone(), entry_id.clone()));
+        }
+        plan.batch.history.push(history_row(
+            &entry_id,
+            action,
+            actor,
+            now,
+            &changes,
+            undoes.clone(),
+        ));
+        self.commit(plan).await?;
+        Ok(HistoryEntry {
+            id: entry_id,
+            action: action.to_owned(),
+            actor: actor.to_owned(),
+            at: now,
+            changes,
+            undoes,
+            undone_by: None,
+        })
+    }
+
+    /// A person's history, oldest first.
+    pub async fn history(&self, person: PersonId) -> Result<Vec<HistoryEntry>, MpiError> {
+        if self.read().person(&person).is_none() {
+            return Err(MpiError::UnknownPerson);
+        }
+        self.store
+            .mpi_history_of(&person.to_string())
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(HistoryEntry {
+                    changes: serde_json::from_str(&row.changes).map_err(|e| {
+                        MpiError::Store(StoreError::Corrupt(format!("history: {e}")))
+                    })?,
+                    id: row.id,
+                    action: row.action,
+                    actor: row.actor,
+                    at: row.at,
+                    undoes: row.undoes,
+                    undone_by: row.undone_by,
+                })
+            })
+            .collect()
+    }
+
+    /// Reviews by status (`open`, `match`, `non-match`), oldest first.
+    pub async fn reviews(
+        &self,
+        status: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Review>, MpiError> {
+        let rows = self.store.mpi_reviews(status, limit, offset).await?;
+        Ok(rows.into_iter().map(review_view).collect())
+    }
+
+    /// Records a reviewer's verdict. A match links the record to the candidate (pinned); a
+    /// non-match is remembered so automatic matching never proposes that person again.
+    pub async fn decide_review(
+        &self,
+        review_id: &str,
+        verdict: Verdict,
+        actor: &str,
+    ) -> Result<HistoryEntry, MpiError> {
+        let _writer = self.writer.lock().await;
+        let review = self
+            .store
+            .mpi_review(review_id)
+            .await?
+            .ok_or(MpiError::UnknownReview)?;
+        if review.status != "open" {
+            return Err(conflict(
+                "already-decided",
+                "this review was already decided",
+            ));
+        }
+        let candidate = parse_person(&review.person_id)?;
+        let record = RecordRef {
+            source: review.source.clone(),
+            local_id: review.local_id.clone(),
+        };
+        let now = now_millis();
+        let (changes, status) = {
+            let index = self.read();
+            let slot = index.slot(&record).ok_or(MpiError::UnknownRecord)?;
+            let target = index
+                .person(&candidate)
+                .and_then(|p| p.merged_into)
+                .unwrap_or(candidate);
+            match verdict {
+                Verdict::Match if slot.person == target => (Changes::default(), "match"),
+                Verdict::Match => (
+                    Changes {
+                        records: vec![RecordChange {
+                            record: record.clone(),
+                            before: Some(Membership {
+                                person: slot.person,
+                                link: slot.link.clone(),
+                            }),
+                            after: Some(Membership {
+                                person: target,
+                                link: manual_link("review", Some(review.score), actor, now),
+                            }),
+                        }],
+                        ..Changes::default()
+                    },
+                    "match",
+                ),
+                Verdict::NonMatch => (
+                    Changes {
+                        non_matches: vec![NonMatchChange {
+                            record: record.clone(),
+                            person: candidate,
+                            added: true,
+                        }],
+                        ..Changes::default()
+                    },
+                    "non-match",
+                ),
+            }
+        };
+        let mut plan = Plan::default();
+        plan.batch
+            .review_decisions
+            .push((review.id.clone(), status.into(), actor.into(), now));
+        plan.ops.push(IndexOp::ReviewClosed(record, candidate));
+        self.commit_changes(&format!("review-{status}"), actor, now, changes, plan, None)
+            .await
+    }
+
+    /// The person a subject reference stands for (after merges) and its one valid IDNP.
+    pub fn resolve_subject(
+        &self,
+        subject: &SubjectRef,
+    ) -> Result<(PersonId, String), SubjectError> {
+        let index = self.read();
+        let mut person = match subject {
+            SubjectRef::Person(id) => *id,
+            SubjectRef::Record(record) => index.slot(record).ok_or(SubjectError::Unknown)?.person,
+        };
+        for _ in 0..16 {
+            match index.person(&person).and_then(|p| p.merged_into) {
+                Some(target) => person = target,
+                None => break,
+            }
+        }
+        index.person(&person).ok_or(SubjectError::Unknown)?;
+        let idnps: HashSet<&str> = index
+            .records_of(&person)
+            .iter()
+            .filter_map(|s| match &s.features.idnp {
+                Some(IdnpEvidence::Valid(d)) => Some(d.as_str()),
+                _ => None,
+            })
+            .collect();
+        match idnps.len() {
+            0 => Err(SubjectError::NoIdnp),
+            1 => Ok((person, idnps.into_iter().next().expect("one").to_owned())),
+            _ => Err(SubjectError::ConflictingIdnps),
+        }
+    }
+
+    /// The one person whose records carry `idnp` (a valid IDNP), if the index knows it.
+    pub fn person_with_idnp(&self, idnp: &str) -> Result<Option<PersonId>, SubjectError> {
+        match self.read().persons_with_idnp(idnp).as_slice() {
+            [] => Ok(None),
+            [person] => Ok(Some(*person)),
+            _ => Err(SubjectError::SeveralPersons),
+        }
+    }
+
+    /// Writes audit rows (who accessed which person's data).
+    pub async fn audit(
+        &self,
+        client: &str,
+        action: &str,
+        person: Option<PersonId>,
+        outcome: &str,
+    ) -> Result<(), MpiError> {
+        let batch = MpiBatch {
+            audit: vec![MpiAuditRow {
+                id: Uuid::now_v7().to_string(),
+                at: now_millis(),
+                client_id: client.to_owned(),
+                action: action.to_owned(),
+                person_id: person.map(|p| p.to_string()),
+                outcome: outcome.to_owned(),
+            }],
+            ..MpiBatch::default()
+        };
+        Ok(self.store.mpi_apply(&batch).await?)
+    }
+
+    /// Replaces the model (and stores it when `persist`).
+    pub async fn set_model(&self, model: Model, persist: bool) -> Result<(), MpiError> {
+        let _writer = self.writer.lock().await;
+        if persist {
+            self.store
+                .mpi_save_model(
+                    &serde_json::to_string(&model).expect("models serialise"),
+                    now_millis(),
+                )
+                .await?;
+        }
+        self.write().model = model;
+        Ok(())
+    }
+
+    /// The weights the index matches with.
+    pub fn model(&self) -> Model {
+        self.read().model.clone()
+    }
+
+    /// The sources the index holds records of, by name.
+    pub fn sources(&self) -> Vec<String> {
+        self.read().sources()
+    }
+
+    /// Re-learns the weights from the pairs of every source in the index (EM from the prior)
+    /// and stores them, if [`Model::check`] accepts them; otherwise the index keeps the
+    /// weights it had and the refusal is a `training-refused` conflict.
+    pub async fn train(&self, pairs: usize) -> Result<Model, MpiError> {
+        let _writer = self.writer.lock().await;
+        let model = self.read().training_pairs(pairs, 0x5eed).learn();
+        model
+            .check()
+            .map_err(|refused| conflict("training-refused", refused.to_string()))?;
+        self.store
+            .mpi_save_model(
+                &serde_json::to_string(&model).expect("models serialise"),
+                now_millis(),
+            )
+            .await?;
+        self.write().model = model.clone();
+        Ok(model)
+    }
+
+    /// Re-evaluates every automatic link under the current weights: records linked
+    /// automatically or made new persons, and the open reviews. A record whose best match is
+    /// now another person moves there (a person left without records points at it, as after a
+    /// merge); a record linked automatically that no longer matches its person well enough to
+    /// stay leaves for a person of its own (the record a person was founded on stays), with a
+    /// review when a candidate is close; an open review
+    /// whose candidate no longer comes close, or whose record now belongs to its candidate,
+    /// is withdrawn. Pinned records (every human decision) are never moved, and a person a
+    /// reviewer ruled out is never proposed.
+    ///
+    /// Works in passes, each planned against the index, written in one transaction with its
+    /// own history entry (undo them newest first), then applied; a pass touches each person
+    /// once, and passes repeat until nothing moves (at most four). `progress` gets (records
+    /// examined, total).
+    pub async fn relink(
+        &self,
+        actor: &str,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<RelinkSummary, MpiError> {
+        let _writer = self.writer.lock().await;
+        let mut summary = RelinkSummary::default();
+        let mut open = OpenReviews::default();
+        let mut offset = 0;
+        loop {
+            let page = self.store.mpi_reviews("open", 1000, offset).await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len() as i64;
+            for review in page {
+                let record = RecordRef {
+                    source: review.source,
+                    local_id: review.local_id,
+                };
+                open.insert(record, parse_person(&review.person_id)?, review.id);
+            }
+        }
+        for pass in 1..=MAX_RELINK_PASSES {
+            let now = now_millis();
+            let (changes, plan, outcome) = {
+                let index = self.read();
+                self.plan_relink_pass(&index, &mut open, pass, actor, now, &mut progress)
+            };
+            summary.passes = pass;
+            summary.examined = summary.examined.max(outcome.examined);
+            summary.pinned = outcome.pinned;
+            summary.moved += outcome.moved;
+            summary.split += outcome.split;
+            summary.reviews_opened += outcome.reviews_opened;
+            summary.reviews_withdrawn += outcome.reviews_withdrawn;
+            if changes.records.is_empty() {
+                // Nothing moved: the reviews this pass opened or withdrew, and done.
+                if !plan.batch.is_empty() {
+                    self.commit(plan).await?;
+                }
+                break;
+            }
+            let entry = self
+                .commit_changes("relink", actor, now, changes, plan, None)
+                .await?;
+            summary.history_entries.insert(0, entry.id);
+        }
+        Ok(summary)
+    }
+
+    /// One pass of [`MasterIndex::relink`]: the changes, the rows and index steps besides
+    /// them (new persons, reviews), and the counts.
+    fn plan_relink_pass(
+        &self,
+        index: &Index,
+        open: &mut OpenReviews,
+        pass: usize,
+        actor: &str,
+        now: i64,
+        progress: &mut impl FnMut(usize, usize),
+    ) -> (Changes, Plan, RelinkSummary) {
+        let mut changes = Changes::default();
+        let mut plan = Plan::default();
+        let mut outcome = RelinkSummary::default();
+        // Persons a move of this pass already took a record from or gave one to.
+        let mut touched: HashSet<PersonId> = HashSet::new();
+        let records = index.records_in_order();
+        let total = records.len();
+        for (done, key) in records.iter().enumerate() {
+            if done % 10_000 == 0 {
+                progress(done, total);
+            }
+            let Some(slot) = index.slot(key) else {
+                continue;
+            };
+            if slot.link.pinned {
+                outcome.pinned += 1;
+                continue;
+            }
+            outcome.examined += 1;
+            let current = slot.person;
+            let candidates: Vec<Candidate> = index
+                .candidates(&slot.features, Some(key))
+                .into_iter()
+                .filter(|c| !index.is_non_match(key, &c.person))
+                .collect();
+            let decision = self.decide(&candidates);
+            let alone = index.records_of(&current).len() <= 1;
+            let stays_automatically = candidates.iter().any(|c| {
+                c.person == current
+                    && c.score.weight >= self.thresholds.auto_link
+                    && needs_human(c).is_none()
+            });
+            let target = match (decision.outcome, decision.candidate) {
+                (Outcome::AutoLink, Some(top)) if top.person != current => {
+                    // Two persons of one record each: the younger one moves, so that the
+                    // older person's id stays; its own record will come to this one.
+                    let younger = |p: &PersonId| index.person(p).map(|p| p.created_at);
+                    if pass == 1
+                        && alone
+                        && index.records_of(&top.person).len() == 1
+                        && younger(&top.person) > younger(&current)
+                    {
+                        None
+                    } else {
+                        Some(Move::To(top))
+                    }
+                }
+                (Outcome::AutoLink, _) => None,
+                // The record a person was founded on stays with it; the records linked to it
+                // are the ones that leave.
+                _ if alone || stays_automatically || &*slot.link.rule == "new" => None,
+                _ => Some(Move::Out),
+            };
+            if let Some(target) = target {
+                let destination = match &target {
+                    Move::To(top) => Some(top.person),
+                    Move::Out => None,
+                };
+                if touched.contains(&current) || destination.is_some_and(|d| touched.contains(&d)) {
+                    continue;
+                }
+                touched.insert(current);
+                let (person, link) = match target {
+                    Move::To(top) => {
+                        outcome.moved += 1;
+                        touched.insert(top.person);
+                        let link = Link {
+                            rule: "auto".into(),
+                            score: Some(top.score.weight),
+                            anchor: Some(top.record.clone()),
+                            actor: actor.into(),
+                            at: now,
+                            pinned: false,
+                        };
+                        if alone {
+                            changes.persons.push(PersonChange {
+                                person: current,
+                                merged_into_before: None,
+                                merged_into_after: Some(top.person),
+                            });
+                        }
+                        (top.person, link)
+                    }
+                    Move::Out => {
+                        outcome.split += 1;
+                        let person = Uuid::now_v7();
+                        plan.add_person(person, now);
+                        let link = Link {
+                            rule: "new".into(),
+                            score: None,
+                            anchor: None,
+                            actor: actor.into(),
+                            at: now,
+                            pinned: false,
+                        };
+                        (person, link)
+                    }
+                };
+                changes.records.push(RecordChange {
+                    record: key.as_ref().clone(),
+                    before: Some(Membership {
+                        person: current,
+                        link: slot.link.clone(),
+                    }),
+                    after: Some(Membership { person, link }),
+                });
+            }
+            let person_after = changes
+                .records
+                .last()
+                .filter(|c| c.record == **key)
+                .and_then(|c| c.after.as_ref().map(|m| m.person))
+                .unwrap_or(current);
+            // A possible match a human should see, unless the record stays where it was
+            // linked automatically, or a review is open already.
+            if decision.outcome == Outcome::Review
+                && (person_after != current || alone || !stays_automatically)
+                && let Some(top) = decision.candidate
+                && top.person != person_after
+                && !open.contains(key, &top.person)
+                && !index
+                    .records_of(&top.person)
+                    .iter()
+                    .any(|other| open.contains(&other.record, &person_after))
+            {
+                let id = Uuid::now_v7();
+                plan.batch
+                    .reviews
+                    .push(review_row(id, key, top, review_reason(top), now));
+                plan.ops
+                    .push(IndexOp::ReviewOpened(key.as_ref().clone(), top.person));
+                open.insert(key.as_ref().clone(), top.person, id.to_string());
+                outcome.reviews_opened += 1;
+            }
+            // Open reviews of this record that no longer stand.
+            let stale: Vec<PersonId> = open
+                .persons_of(key)
+                .filter(|person| {
+                    *person == person_after
+                        || !candidates.iter().any(|c| {
+                            c.person == *person && c.score.weight >= self.thresholds.review
+                        })
+                })
+                .collect();
+            for person in stale {
+                if let Some(id) = open.remove(key, &person) {
+                    plan.batch.review_decisions.push((
+                        id,
+                        "withdrawn".into(),
+                        actor.to_owned(),
+                        now,
+                    ));
+                    plan.ops
+                        .push(IndexOp::ReviewClosed(key.as_ref().clone(), person));
+                    outcome.reviews_withdrawn += 1;
+                }
+            }
+        }
+        progress(total, total);
+        (changes, plan, outcome)
+    }
+
+    /// Bulk registration: plans and applies each record in memory at once, and returns the
+    /// rows to write; the caller writes them in large batches. Only for exclusive use of the
+    /// store (the import command).
+    pub fn register_unwritten(
+        &self,
+        source: &str,
+        record: &SourceRecord,
+        actor: &str,
+    ) -> Result<(MpiBatch, Registration), MpiError> {
+        check_source(source)?;
+        record.check()?;
+        let mut index = self.write();
+        let mut reviews = self.open_reviews.write().unwrap_or_else(|e| e.into_inner());
+        let features = Features::of(record, index.interner())?;
+        let (plan, registration) = self.plan_register(
+            &index,
+            &reviews,
+            source,
+            record,
+            features,
+            actor,
+            now_millis(),
+        )?;
+        apply_ops(&mut index, &mut reviews, plan.ops);
+        Ok((plan.batch, registration))
+    }
+
+    /// Runs `f` over the index (exports, statistics).
+    pub fn with_index<T>(&self, f: impl FnOnce(&Index) -> T) -> T {
+        f(&self.read())
+    }
+}
+
+fn apply_ops(index: &mut Index, reviews: &mut HashSet<(RecordRef, PersonId)>, ops: Vec<IndexOp>) {
+    for op in ops {
+        match op {
+            IndexOp::EnsurePerson(id, at) => index.ensure_person(id, at),
+            IndexOp::Upsert(record, features, person, link) => {
+                index.upsert(record, *features, person, link)
+            }
+            IndexOp::Relink(record, person, link) => {
+                index.relink(&record, person, link);
+            }
+            IndexOp::MergedInto(person, target) => index.set_merged_into(person, target),
+            IndexOp::NonMatch(record, person, true) => index.add_non_match(&record, person),
+            IndexOp::NonMatch(record, person, false) => index.remove_non_match(&record, &person),
+            IndexOp::ReviewOpened(record, person) => {
+                reviews.insert((record, person));
+            }
+            IndexOp::ReviewClosed(record, person) => {
+                reviews.remove(&(record, person));
+            }
+        }
+    }
+}
+
+/// Turns hand-made changes into rows and index steps.
+fn changes_into_plan(changes: &Changes, actor: &str, now: i64, plan: &mut Plan) {
+    for change in &changes.records {
+        if let Some(after) = &change.after {
+            plan.batch
+                .relinks
+                .push(relink_row(&change.record, after.person, &after.link));
+            plan.ops.push(IndexOp::Relink(
+                change.record.clone(),
+                after.person,
+                after.link.clone(),
+            ));
+        }
+    }
+    for change in &changes.persons {
+        plan.batch.person_merges.push((
+            change.person.to_string(),
+            change.merged_into_after.map(|p| p.to_string()),
+        ));
+        plan.ops
+            .push(IndexOp::MergedInto(change.person, change.merged_into_after));
+    }
+    for change in &changes.non_matches {
+        if change.added {
+            plan.batch.non_matches.push(MpiNonMatchRow {
+                source: change.record.source.clone(),
+                local_id: change.record.local_id.clone(),
+                person_id: change.person.to_string(),
+                actor: actor.to_owned(),
+                at: now,
+            });
+        } else {
+            plan.batch.non_match_removals.push((
+                change.record.source.clone(),
+                change.record.local_id.clone(),
+                change.person.to_string(),
+            ));
+        }
+        plan.ops.push(IndexOp::NonMatch(
+            change.record.clone(),
+            change.person,
+            change.added,
+        ));
+    }
+}
+
+/// Evidence that a candidate is somebody else, however high its score: such a candidate is
+/// neither linked nor sent to review.
+///
+/// Fellegi–Sunter treats attributes as independent; family members are not (twins share a
+/// surname, birth date, patronymic and address), so their scores run high. Two valid IDNPs that
+/// differ, unless the first name and the birth date agree as well (then a mistyped number is
+/// possible and a human looks); or, with no identifier agreeing, first names or sexes that
+/// differ outright (typos and transliterations have levels of their own), or birth dates
+/// that differ by more than a typo.
+fn another_person(candidate: &Candidate) -> Option<&'static str> {
+    let level = |a: Attribute| candidate.comparison.levels[a.index()];
+    if candidate.idnp_conflict || candidate.comparison.idnp_conflict {
+        let same_name_and_birth = level(Attribute::FirstName).is_some_and(|l| l <= 2)
+            && level(Attribute::BirthDate).is_some_and(|l| l <= 1);
+        return (!same_name_and_birth).then_some("the records carry different valid IDNPs");
+    }
+    let identifier_agrees =
+        level(Attribute::Idnp) == Some(0) || level(Attribute::Identifier) == Some(0);
+    if identifier_agrees {
+        return None;
+    }
+    if level(Attribute::FirstName) == Some(3) {
+        return Some("first names differ and no identifier agrees (twins, siblings)");
+    }
+    // Same year but another month and day, or another year altogether: a parent and a child
+    // of the same name, not a typo (a year off by one has a level of its own).
+    if matches!(level(Attribute::BirthDate), Some(4 | 6)) {
+        return Some("birth dates differ beyond a typo and no identifier agrees");
+    }
+    if level(Attribute::Sex) == Some(1) {
+        return Some("sexes differ and no identifier agrees");
+    }
+    None
+}
+
+/// Why a candidate that scores high enough, and is not [`another_person`], must still be seen
+/// by a person, if it must: different valid IDNPs on records whose first name and birth date
+/// agree; an agreeing identifier with two contradictions and another birth date (a relative's
+/// number copied by mistake); a
+/// surname that differs where the first name or the birth date do not agree exactly (a
+/// marriage shows as a new surname with everything else the same); birth years one apart; a
+/// name missing, or a birth date missing without an agreeing patronymic, where no identifier
+/// agrees.
+fn needs_human(candidate: &Candidate) -> Option<&'static str> {
+    if let Some(reason) = another_person(candidate) {
+        return Some(reason);
+    }
+    if candidate.idnp_conflict || candidate.comparison.idnp_conflict {
+        return Some("the records carry different valid IDNPs but the same name and birth date");
+    }
+    let level = |a: Attribute| candidate.comparison.levels[a.index()];
+    let identifier_agrees =
+        level(Attribute::Idnp) == Some(0) || level(Attribute::Identifier) == Some(0);
+    // One typo away, one side failing its check digit: the same number mistyped.
+    let identifier_nearly_agrees = level(Attribute::Idnp) == Some(2);
+    let first_differs = level(Attribute::FirstName) == Some(3);
+    let surname_differs = level(Attribute::LastName) == Some(3);
+    let year_at_most = level(Attribute::BirthDate).is_some_and(|l| l >= 4);
+    let patronymic_agrees = level(Attribute::Patronymic) == Some(0);
+    let sex_differs = level(Attribute::Sex) == Some(1);
+    if identifier_agrees {
+        // A relative's number copied by mistake comes with another birth date; names
+        // recorded wrongly (or swapped) under the right number and birth date do not.
+        let birth_agrees = level(Attribute::BirthDate).is_some_and(|l| l <= 1);
+        let contradictions = [first_differs, surname_differs, year_at_most, sex_differs]
+            .into_iter()
+            .filter(|c| *c)
+            .count();
+        return (contradictions >= 2 && !birth_agrees).then_some(
+            "an identifier agrees but two attributes contradict it, the birth date among them (a relative's number?)",
+        );
+    }
+    let renamed = level(Attribute::FirstName).is_some_and(|l| l <= 1)
+        && level(Attribute::BirthDate).is_some_and(|l| l <= 1);
+    if surname_differs && !renamed {
+        return Some("surnames differ and no identifier agrees (a name change?)");
+    }
+    if year_at_most {
+        return Some("birth years are one apart and no identifier agrees");
+    }
+    if identifier_nearly_agrees {
+        return None;
+    }
+    if level(Attribute::FirstName).is_none() || level(Attribute::LastName).is_none() {
+        return Some("a name is missing and no identifier agrees");
+    }
+    // A father and a son of the same name share an address but not a patronymic.
+    if level(Attribute::BirthDate).is_none() && !patronymic_agrees {
+        return Some("a birth date is missing and neither an identifier nor the patronymic agrees");
+    }
+    None
+}
+
+fn review_row(
+    id: Uuid,
+    record: &RecordRef,
+    candidate: &Candidate,
+    reason: &str,
+    now: i64,
+) -> MpiReviewRow {
+    MpiReviewRow {
+        id: id.to_string(),
+        source: record.source.clone(),
+        local_id: record.local_id.clone(),
+        person_id: candidate.person.to_string(),
+        score: candidate.score.weight,
+        reason: reason.to_owned(),
+        explanation: serde_json::to_string(&candidate.score.contributions)
+            .expect("contributions serialise"),
+        status: "open".into(),
+        created_at: now,
+        decided_by: None,
+        decided_at: None,
+    }
+}
+
+fn review_reason(candidate: &Candidate) -> &'static str {
+    needs_human(candidate).unwrap_or("the score is between the review and auto-link thresholds")
+}
+
+/// A link made by a person (pinned), with the reviewed score if there was one.
+fn manual_link(rule: &str, score: Option<f64>, actor: &str, now: i64) -> Link {
+    Link {
+        rule: rule.into(),
+        score,
+        anchor: None,
+        actor: actor.into(),
+        at: now,
+        pinned: true,
+    }
+}
+
+fn history_row(
+    id: &str,
+    action: &str,
+    actor: &str,
+    at: i64,
+    changes: &Changes,
+    undoes: Option<String>,
+) -> MpiHistoryRow {
+    MpiHistoryRow {
+        id: id.to_owned(),
+        action: action.to_owned(),
+        actor: actor.to_owned(),
+        at,
+        changes: serde_json::to_string(changes).expect("changes serialise"),
+        undoes,
+        undone_by: None,
+        persons: changes.persons(),
+    }
+}
+
+fn review_view(row: MpiReviewRow) -> Review {
+    Review {
+        id: row.id,
+        record: RecordRef {
+            source: row.source,
+            local_id: row.local_id,
+        },
+        candidate_person_id: row.person_id,
+        weight: row.score,
+        reason: row.reason,
+        explanation: serde_json::from_str(&row.explanation).unwrap_or(Value::Null),
+        status: row.status,
+        created_at: row.created_at,
+        decided_by: row.decided_by,
+        decided_at: row.decided_at,
+    }
+}
+
+fn active_person(index: &Index, id: PersonId) -> Result<(), MpiError> {
+    let person = index.person(&id).ok_or(MpiError::UnknownPerson)?;
+    if person.merged_into.is_some() {
+        return Err(conflict(
+            "person-merged",
+            "the person was merged into another person",
+        ));
+    }
+    Ok(())
+}
+
+fn parse_person(id: &str) -> Result<PersonId, MpiError> {
+    Uuid::parse_str(id).map_err(|_| MpiError::Store(StoreError::Corrupt("person id".into())))
+}
+
+fn open_record(sealer: &Sealer, sealed: &str) -> Result<SourceRecord, MpiError> {
+    let bytes = sealer
+        .open(sealed)
+        .map_err(|e| MpiError::Sealing(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| MpiError::Sealing(e.to_string()))
+}
+
+/// A source system's name: 1 to 64 of a-z, 0-9, `-`, `_`, `.`.
+pub fn check_source(source: &str) -> Result<(), RecordError> {
+    let ok = !source.is_empty()
+        && source.len() <= 64
+        && source.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(RecordError {
+            field: "source".into(),
+            problem: "must be 1 to 64 characters of a-z, 0-9, '-', '_' or '.'".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    async fn open(dir: &std::path::Path, thresholds: Thresholds) -> MasterIndex {
+        let url = SecretString::from(format!(
+            "sqlite://{}?mode=rwc",
+            dir.join("index.db").display()
+        ));
+        let store = Store::connect(&url, 2).await.expect("store opens");
+        let sealer = Sealer::from_secret(&SecretString::from("relink-test-key-0123456789abcdef"));
+        MasterIndex::load(store, sealer, thresholds, |_| {})
+            .await
+            .expect("index loads")
+    }
+
+    fn record(json: serde_json::Value) -> SourceRecord {
+        serde_json::from_value(json).expect("test record")
+    }
+
+    fn person_of(index: &MasterIndex, source: &str, local_id: &str) -> PersonId {
+        let key = RecordRef {
+            source: source.into(),
+            local_id: local_id.into(),
+        };
+        index.with_index(|i| i.slot(&key).expect("indexed").person)
+    }
+
+    #[tokio::test]
+    async fn relink_moves_only_automatic_links_respects_non_matches_and_can_be_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let ion = serde_json::json!({
+            "localId": "A", "firstName": "Ion", "lastName": "Ceban", "birthDate": "1980-04-07",
+            "sex": "M", "address": {"locality": "Cahul", "street": "Ştefan cel Mare", "house": "12"}
+        });
+        let mut ion_again = ion.clone();
+        ion_again["localId"] = "B".into();
+        ion_again["lastName"] = "Чебан".into();
+        index
+            .register("social", &record(ion), "test")
+            .await
+            .unwrap();
+        let linked = index
+            .register("school", &record(ion_again), "test")
+            .await
+            .unwrap();
+        assert_eq!(linked.outcome, Outcome::AutoLink);
+        let ion_person = person_of(&index, "social", "A");
+        // A stranger linked to Ion by hand: pinned.
+        let stranger = serde_json::json!({
+            "localId": "E", "firstName": "Petru", "lastName": "Lungu", "birthDate": "1955-01-30"
+        });
+        index
+            .register("police", &record(stranger), "test")
+            .await
+            .unwrap();
+        let by_hand = RecordRef {
+            source: "police".into(),
+            local_id: "E".into(),
+        };
+        index.link(ion_person, &by_hand, "steward").await.unwrap();
+        // Birth years one apart: reviewed, and a reviewer said they are two persons.
+        let ana = serde_json::json!({
+            "localId": "C", "firstName": "Ana", "lastName": "Rusu", "birthDate": "2015-09-01",
+            "sex": "F", "address": {"locality": "Orhei", "street": "Vasile Lupu", "house": "3"}
+        });
+        let mut ana_older = ana.clone();
+        ana_older["localId"] = "D".into();
+        ana_older["birthDate"] = "2016-09-01".into();
+        index
+            .register("social", &record(ana), "test")
+            .await
+            .unwrap();
+        let reviewed = index
+            .register("social", &record(ana_older), "test")
+            .await
+            .unwrap();
+        assert_eq!(reviewed.outcome, Outcome::Review);
+        let review = reviewed.review_id.unwrap().to_string();
+        index
+            .decide_review(&review, Verdict::NonMatch, "steward")
+            .await
+            .unwrap();
+        drop(index);
+
+        // Stricter than any score: every automatic link is re-evaluated and no longer holds.
+        let strict = Thresholds {
+            auto_link: 1000.0,
+            review: 900.0,
+        };
+        let index = open(dir.path(), strict).await;
+        let summary = index.relink("operator", |_, _| {}).await.unwrap();
+        assert_eq!(summary.split, 1, "{summary:?}");
+        assert_eq!(summary.moved, 0, "{summary:?}");
+        assert!(summary.pinned >= 1, "{summary:?}");
+        assert_ne!(person_of(&index, "school", "B"), ion_person);
+        assert_eq!(person_of(&index, "social", "A"), ion_person);
+        assert_eq!(person_of(&index, "police", "E"), ion_person, "pinned stays");
+        let entry = summary.history_entries[0].clone();
+        drop(index);
+
+        // Looser than any score: the non-match decision still keeps Ana's two records apart.
+        let loose = Thresholds {
+            auto_link: -1000.0,
+            review: -2000.0,
+        };
+        let index = open(dir.path(), loose).await;
+        let before = (
+            person_of(&index, "social", "C"),
+            person_of(&index, "social", "D"),
+        );
+        index.relink("operator", |_, _| {}).await.unwrap();
+        assert_ne!(
+            person_of(&index, "social", "C"),
+            person_of(&index, "social", "D")
+        );
+        assert_eq!(person_of(&index, "social", "D"), before.1);
+        assert_eq!(person_of(&index, "police", "E"), ion_person, "pinned stays");
+        drop(index);
+
+        // The strict relink's entry cannot be undone once a later one moved its record; undo
+        // the later ones first, then it: Ion's second record is back with him.
+        let index = open(dir.path(), Thresholds::default()).await;
+        let history = index.history(ion_person).await.unwrap();
+        let later: Vec<String> = history
+            .iter()
+            .rev()
+            .filter(|e| e.action == "relink" && e.id != entry)
+            .map(|e| e.id.clone())
+            .collect();
+        for id in later {
+            index.undo(&id, "steward").await.unwrap();
+        }
+        index.undo(&entry, "steward").await.unwrap();
+        assert_eq!(person_of(&index, "school", "B"), ion_person);
+    }
+
+    /// Ion registered twice while nothing linked automatically (strict thresholds), then, under
+    /// the default ones, a third record of him that matches both persons. With `pin_stranger`,
+    /// a steward first put a stranger's record into the second person by hand.
+    async fn held_twice(dir: &std::path::Path, pin_stranger: bool) -> (MasterIndex, Registration) {
+        let ion = serde_json::json!({
+            "localId": "A", "firstName": "Ion", "lastName": "Ceban", "birthDate": "1980-04-07",
+            "sex": "M", "address": {"locality": "Cahul", "street": "Ştefan cel Mare", "house": "12"}
+        });
+        let variant = |local_id: &str, last_name: &str| {
+            let mut record = ion.clone();
+            record["localId"] = local_id.into();
+            record["lastName"] = last_name.into();
+            record
+        };
+        let strict = Thresholds {
+            auto_link: 1000.0,
+            review: 900.0,
+        };
+        let index = open(dir, strict).await;
+        index
+            .register("social", &record(ion.clone()), "test")
+            .await
+            .unwrap();
+        let second = index
+            .register("school", &record(variant("B", "Чебан")), "test")
+            .await
+            .unwrap();
+        if pin_stranger {
+            let stranger =
+                serde_json::json!({"localId": "X", "firstName": "Petru", "lastName": "Lungu"});
+            index
+                .register("police", &record(stranger), "test")
+                .await
+                .unwrap();
+            let by_hand = RecordRef {
+                source: "police".into(),
+                local_id: "X".into(),
+            };
+            index
+                .link(second.person_id, &by_hand, "steward")
+                .await
+                .unwrap();
+        }
+        drop(index);
+        let index = open(dir, Thresholds::default()).await;
+        let third = index
+            .register("health", &record(variant("H", "Cheban")), "test")
+            .await
+            .unwrap();
+        (index, third)
+    }
+
+    #[tokio::test]
+    async fn a_person_held_twice_is_merged_when_its_records_match_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, third) = held_twice(dir.path(), false).await;
+        assert_eq!(third.outcome, Outcome::AutoLink);
+        assert!(third.review_id.is_none(), "{third:?}");
+        let ion = third.person_id;
+        for (source, local_id) in [("social", "A"), ("school", "B"), ("health", "H")] {
+            assert_eq!(person_of(&index, source, local_id), ion, "{source}");
+        }
+        let merge = index
+            .history(ion)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| e.action == "auto-merge")
+            .expect("an auto-merge entry");
+        index.undo(&merge.id, "steward").await.unwrap();
+        assert_ne!(
+            person_of(&index, "social", "A"),
+            person_of(&index, "school", "B")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_person_held_twice_with_a_human_decision_in_it_goes_to_review() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, third) = held_twice(dir.path(), true).await;
+        assert_eq!(third.outcome, Outcome::AutoLink);
+        assert!(third.review_id.is_some(), "{third:?}");
+        assert_ne!(
+            person_of(&index, "social", "A"),
+            person_of(&index, "school", "B")
+        );
+        assert_eq!(
+            person_of(&index, "police", "X"),
+            person_of(&index, "school", "B"),
+            "the pinned record stays"
+        );
+    }
+}

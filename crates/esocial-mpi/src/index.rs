@@ -1,0 +1,786 @@
+//! The in-memory master index: every live source record's features, which person it belongs
+//! to, blocking postings and name frequencies. It is rebuilt from the store at start and kept
+//! in step by [`crate::MasterIndex`], which writes the store first.
+//!
+//! Blocking: a record is only compared with records sharing one of its blocking keys (IDNP,
+//! phone, other identifiers, full birth date with either name's sound, birth year with both
+//! names' sounds, both names' sounds with the locality), so the cost of a match does not grow
+//! with the size of the index. Keys shared by more than [`MAX_BLOCK`] records are ignored as
+//! uninformative.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::compare::{Attribute, Comparison, Features, Interner, Name, compare};
+use crate::model::{Model, NameFrequencies, Score, TrainingBlock};
+
+/// Blocks larger than this are skipped: a key that many records share says too little.
+pub const MAX_BLOCK: u32 = 400;
+const NO_POSTING: u32 = u32::MAX;
+/// Names an index must hold before their frequencies adjust the weights.
+pub const MIN_NAMES_FOR_FREQUENCIES: u32 = 1_000;
+
+pub type PersonId = Uuid;
+
+/// A source record's identity: its system and its key there.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordRef {
+    pub source: String,
+    pub local_id: String,
+}
+
+/// Why a record belongs to its person, by whom and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Link {
+    /// `auto` (score above the auto-link threshold), `new` (no candidate: a new person),
+    /// `review` (a reviewer said match), `manual` (linked or unlinked by hand), `merge`.
+    pub rule: Arc<str>,
+    /// Match weight when the rule is `auto` (against `anchor`) or `review` (as reviewed).
+    pub score: Option<f64>,
+    /// The record it was matched with, for `auto` links.
+    pub anchor: Option<Arc<RecordRef>>,
+    pub actor: Arc<str>,
+    /// Epoch milliseconds.
+    pub at: i64,
+    /// Set by human decisions; automatic matching never moves a pinned record.
+    pub pinned: bool,
+}
+
+/// The pairs training learns from, and the sources their records came from.
+pub struct TrainingPairs {
+    pub blocks: Vec<TrainingBlock>,
+    pub random: Vec<Comparison>,
+    pub sources: Vec<String>,
+}
+
+impl TrainingPairs {
+    /// The model EM learns from these pairs, starting from the prior; not yet checked.
+    pub fn learn(self) -> Model {
+        Model::prior().train(&self.blocks, &self.random, self.sources)
+    }
+}
+
+/// One live record in the index.
+#[derive(Debug)]
+pub struct Slot {
+    pub record: Arc<RecordRef>,
+    pub person: PersonId,
+    pub features: Features,
+    pub link: Link,
+    alive: bool,
+}
+
+/// A person: the records linked to it, or the person it was merged into.
+#[derive(Debug, Clone, Default)]
+pub struct Person {
+    pub slots: Vec<u32>,
+    pub merged_into: Option<PersonId>,
+    pub created_at: i64,
+}
+
+/// A candidate person for a record, with its best-matching record's score.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub person: PersonId,
+    pub record: Arc<RecordRef>,
+    pub comparison: Comparison,
+    pub score: Score,
+    /// The person holds a valid IDNP different from the record's valid IDNP.
+    pub idnp_conflict: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Posting {
+    slot: u32,
+    next: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    head: u32,
+    len: u32,
+}
+
+/// Names and place strings shared between records.
+#[derive(Default)]
+struct Strings {
+    given: HashMap<Box<str>, Arc<Name>>,
+    surnames: HashMap<Box<str>, Arc<Name>>,
+    texts: HashMap<Arc<str>, ()>,
+}
+
+impl Interner for Strings {
+    fn given(&mut self, display: &str) -> Option<Arc<Name>> {
+        if let Some(name) = self.given.get(display) {
+            return Some(name.clone());
+        }
+        let name = Arc::new(Name::given(display)?);
+        self.given.insert(display.into(), name.clone());
+        Some(name)
+    }
+
+    fn surname(&mut self, display: &str) -> Option<Arc<Name>> {
+        if let Some(name) = self.surnames.get(display) {
+            return Some(name.clone());
+        }
+        let name = Arc::new(Name::surname(display)?);
+        self.surnames.insert(display.into(), name.clone());
+        Some(name)
+    }
+
+    fn text(&mut self, folded: String) -> Arc<str> {
+        if let Some((text, ())) = self.texts.get_key_value(folded.as_str()) {
+            return text.clone();
+        }
+        let text: Arc<str> = folded.into();
+        self.texts.insert(text.clone(), ());
+        text
+    }
+}
+
+/// The whole index. Not synchronised: the owner wraps it in a lock.
+#[derive(Default)]
+pub struct Index {
+    slots: Vec<Slot>,
+    by_record: HashMap<Arc<RecordRef>, u32>,
+    persons: HashMap<PersonId, Person>,
+    blocks: HashMap<u64, Block>,
+    postings: Vec<Posting>,
+    first_names: HashMap<Box<str>, u32>,
+    last_names: HashMap<Box<str>, u32>,
+    first_total: u32,
+    last_total: u32,
+    strings: Strings,
+    /// Human non-match decisions: this record must never be linked to these persons.
+    non_matches: HashMap<Arc<RecordRef>, Vec<PersonId>>,
+    pub model: Model,
+}
+
+fn block_key(parts: impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    parts.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A blocking rule: which attributes two records must share to be compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlockRule {
+    Idnp,
+    Phone,
+    Identifier,
+    /// Full birth date (day and month in either order) and the sound of either name.
+    DateName,
+    /// Birth year and the sounds of both names.
+    YearNames,
+    /// The sounds of both names and the locality.
+    NamesLocality,
+}
+
+impl BlockRule {
+    pub const ALL: [BlockRule; 6] = [
+        Self::Idnp,
+        Self::Phone,
+        Self::Identifier,
+        Self::DateName,
+        Self::YearNames,
+        Self::NamesLocality,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Idnp => "idnp",
+            Self::Phone => "phone",
+            Self::Identifier => "identifier",
+            Self::DateName => "date-name",
+            Self::YearNames => "year-names",
+            Self::NamesLocality => "names-locality",
+        }
+    }
+
+    /// The attributes that agree (at least roughly) on every pair the rule proposes.
+    pub fn blocked_on(self) -> Vec<Attribute> {
+        match self {
+            Self::Idnp => vec![Attribute::Idnp],
+            Self::Phone => vec![Attribute::Phone],
+            Self::Identifier => vec![Attribute::Identifier],
+            Self::DateName | Self::YearNames => {
+                vec![
+                    Attribute::BirthDate,
+                    Attribute::FirstName,
+                    Attribute::LastName,
+                ]
+            }
+            Self::NamesLocality => {
+                vec![
+                    Attribute::FirstName,
+                    Attribute::LastName,
+                    Attribute::Address,
+                ]
+            }
+        }
+    }
+}
+
+/// The blocking keys of a record's features, with the rule that made each.
+pub fn blocking_keys(features: &Features) -> Vec<(BlockRule, u64)> {
+    let mut keys = Vec::with_capacity(8);
+    if let Some(idnp) = &features.idnp {
+        keys.push((BlockRule::Idnp, block_key(("idnp", idnp.digits()))));
+    }
+    if let Some(phone) = features.phone {
+        keys.push((BlockRule::Phone, block_key(("phone", phone))));
+    }
+    for (system, value) in &features.identifiers {
+        keys.push((BlockRule::Identifier, block_key(("id", system, value))));
+    }
+    let sounds: Vec<&str> = [&features.first, &features.last]
+        .into_iter()
+        .flatten()
+        .map(|name| &*name.phonetic)
+        .filter(|key| !key.is_empty())
+        .collect();
+    if let Some(birth) = features.birth {
+        if let (Some(month), Some(day)) = (birth.month, birth.day) {
+            // Day and month in order of size, so a swapped date falls in the same block.
+            let (low, high) = (month.min(day), month.max(day));
+            for sound in &sounds {
+                let key = block_key(("date-name", birth.year, low, high, sound));
+                keys.push((BlockRule::DateName, key));
+            }
+        }
+        if let [a, b] = sounds[..] {
+            let key = block_key(("year-names", birth.year, a.min(b), a.max(b)));
+            keys.push((BlockRule::YearNames, key));
+        }
+    }
+    if let ([a, b], Some(locality)) = (&sounds[..], &features.place.locality) {
+        let key = block_key(("names-locality", a.min(b), a.max(b), locality));
+        keys.push((BlockRule::NamesLocality, key));
+    }
+    keys.sort_unstable_by_key(|(_, key)| *key);
+    keys.dedup_by_key(|(_, key)| *key);
+    keys
+}
+
+impl Index {
+    pub fn new(model: Model) -> Self {
+        Self {
+            model,
+            ..Self::default()
+        }
+    }
+
+    pub fn interner(&mut self) -> &mut impl Interner {
+        &mut self.strings
+    }
+
+    pub fn record_count(&self) -> usize {
+        self.by_record.len()
+    }
+
+    pub fn person_count(&self) -> usize {
+        self.persons
+            .values()
+            .filter(|p| p.merged_into.is_none() && !p.slots.is_empty())
+            .count()
+    }
+
+    pub fn slot(&self, record: &RecordRef) -> Option<&Slot> {
+        self.by_record
+            .get(record)
+            .map(|&slot| &self.slots[slot as usize])
+    }
+
+    /// Every live record, in the order its slot was taken.
+    pub fn records_in_order(&self) -> Vec<Arc<RecordRef>> {
+        let mut live: Vec<(u32, &Arc<RecordRef>)> = self
+            .by_record
+            .iter()
+            .map(|(record, &slot)| (slot, record))
+            .collect();
+        live.sort_unstable_by_key(|(slot, _)| *slot);
+        live.into_iter().map(|(_, record)| record.clone()).collect()
+    }
+
+    pub fn person(&self, id: &PersonId) -> Option<&Person> {
+        self.persons.get(id)
+    }
+
+    /// The records of a person, in the order they joined.
+    pub fn records_of(&self, id: &PersonId) -> Vec<&Slot> {
+        self.persons
+            .get(id)
+            .map(|p| p.slots.iter().map(|&s| &self.slots[s as usize]).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every live person with its records, for exports.
+    pub fn persons(&self) -> impl Iterator<Item = (&PersonId, &Person)> {
+        self.persons
+            .iter()
+            .filter(|(_, p)| p.merged_into.is_none() && !p.slots.is_empty())
+    }
+
+    pub fn is_non_match(&self, record: &RecordRef, person: &PersonId) -> bool {
+        self.non_matches
+            .get(record)
+            .is_some_and(|persons| persons.contains(person))
+    }
+
+    pub fn add_non_match(&mut self, record: &RecordRef, person: PersonId) {
+        let key = self
+            .by_record
+            .get_key_value(record)
+            .map(|(key, _)| key.clone())
+            .unwrap_or_else(|| Arc::new(record.clone()));
+        let persons = self.non_matches.entry(key).or_default();
+        if !persons.contains(&person) {
+            persons.push(person);
+        }
+    }
+
+    pub fn remove_non_match(&mut self, record: &RecordRef, person: &PersonId) {
+        if let Some(persons) = self.non_matches.get_mut(record) {
+            persons.retain(|p| p != person);
+        }
+    }
+
+    /// Creates an empty person (or revives its entry) with the given creation time.
+    pub fn ensure_person(&mut self, id: PersonId, created_at: i64) {
+        self.persons.entry(id).or_insert_with(|| Person {
+            created_at,
+            ..Person::default()
+        });
+    }
+
+    pub fn set_merged_into(&mut self, id: PersonId, target: Option<PersonId>) {
+        if let Some(person) = self.persons.get_mut(&id) {
+            person.merged_into = target;
+        }
+    }
+
+    /// Puts a record in the index (replacing an earlier version of it) under `person`.
+    pub fn upsert(&mut self, record: RecordRef, features: Features, person: PersonId, link: Link) {
+        self.remove(&record);
+        let record = Arc::new(record);
+        let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion record versions");
+        for (_, key) in blocking_keys(&features) {
+            let block = self.blocks.entry(key).or_insert(Block {
+                head: NO_POSTING,
+                len: 0,
+            });
+            self.postings.push(Posting {
+                slot,
+                next: block.head,
+            });
+            block.head = (self.postings.len() - 1) as u32;
+            block.len += 1;
+        }
+        if let Some(first) = &features.first {
+            *self.first_names.entry(first.folded.clone()).or_default() += 1;
+            self.first_total += 1;
+        }
+        if let Some(last) = &features.last {
+            *self.last_names.entry(last.folded.clone()).or_default() += 1;
+            self.last_total += 1;
+        }
+        self.persons.entry(person).or_default().slots.push(slot);
+        self.by_record.insert(record.clone(), slot);
+        let link = self.shared(link);
+        self.slots.push(Slot {
+            record,
+            person,
+            features,
+            link,
+            alive: true,
+        });
+    }
+
+    /// The link with its rule and actor shared with every other link that has them, and its
+    /// anchor shared with the anchor record's own key: a million links hold a few strings.
+    fn shared(&mut self, mut link: Link) -> Link {
+        link.rule = self.strings.text(link.rule.to_string());
+        link.actor = self.strings.text(link.actor.to_string());
+        if let Some(anchor) = &link.anchor
+            && let Some((key, _)) = self.by_record.get_key_value(anchor.as_ref())
+        {
+            link.anchor = Some(key.clone());
+        }
+        link
+    }
+
+    /// Takes a record out of the index; its postings stay but point at a dead slot.
+    pub fn remove(&mut self, record: &RecordRef) -> Option<(PersonId, Link)> {
+        let slot_id = self.by_record.remove(record)?;
+        let slot = &mut self.slots[slot_id as usize];
+        slot.alive = false;
+        let person = slot.person;
+        let link = slot.link.clone();
+        let (first, last) = (slot.features.first.clone(), slot.features.last.clone());
+        if let Some(first) = first {
+            decrement(&mut self.first_names, &first.folded);
+            self.first_total -= 1;
+        }
+        if let Some(last) = last {
+            decrement(&mut self.last_names, &last.folded);
+            self.last_total -= 1;
+        }
+        if let Some(p) = self.persons.get_mut(&person) {
+            p.slots.retain(|&s| s != slot_id);
+        }
+        Some((person, link))
+    }
+
+    /// Moves a live record to another person with a new link.
+    pub fn relink(&mut self, record: &RecordRef, person: PersonId, link: Link) -> bool {
+        let Some(&slot_id) = self.by_record.get(record) else {
+            return false;
+        };
+        let link = self.shared(link);
+        let slot = &mut self.slots[slot_id as usize];
+        let previous = slot.person;
+        slot.person = person;
+        slot.link = link;
+        if previous != person {
+            if let Some(p) = self.persons.get_mut(&previous) {
+                p.slots.retain(|&s| s != slot_id);
+            }
+            self.persons.entry(person).or_default().slots.push(slot_id);
+        }
+        true
+    }
+
+    fn frequencies(&self, features: &Features, comparison: &Comparison) -> NameFrequencies {
+        let share = |counts: &HashMap<Box<str>, u32>, total: u32, name: &Option<Arc<Name>>| {
+            // Frequencies in a small index say nothing yet; the model's u stands in.
+            if total < MIN_NAMES_FOR_FREQUENCIES {
+                return None;
+            }
+            let name = name.as_ref()?;
+            let count = counts.get(&name.folded).copied().unwrap_or(0).max(1);
+            Some(f64::from(count) / f64::from(total.max(1)))
+        };
+        let exact = |attribute: Attribute| comparison.levels[attribute.index()] == Some(0);
+        let (first, last) = if comparison.names_swapped {
+            (&features.last, &features.first)
+        } else {
+            (&features.first, &features.last)
+        };
+        NameFrequencies {
+            first: exact(Attribute::FirstName)
+                .then(|| share(&self.first_names, self.first_total, first))
+                .flatten(),
+            last: exact(Attribute::LastName)
+                .then(|| share(&self.last_names, self.last_total, last))
+                .flatten(),
+        }
+    }
+
+    /// Scores a pair of feature sets with the index's model and name frequencies.
+    pub fn score_pair(&self, a: &Features, b: &Features) -> (Comparison, Score) {
+        let comparison = compare(a, b);
+        let score = self
+            .model
+            .score(&comparison, self.frequencies(a, &comparison));
+        (comparison, score)
+    }
+
+    /// The persons (after merges) whose live records carry `idnp` as a valid IDNP.
+    pub fn persons_with_idnp(&self, idnp: &str) -> Vec<PersonId> {
+        let mut found = Vec::new();
+        let Some(block) = self.blocks.get(&block_key(("idnp", idnp))) else {
+            return found;
+        };
+        let mut posting = block.head;
+        while posting != NO_POSTING {
+            let Posting { slot, next } = self.postings[posting as usize];
+            let slot = &self.slots[slot as usize];
+            let exact = matches!(&slot.features.idnp,
+                Some(crate::record::IdnpEvidence::Valid(digits)) if digits == idnp);
+            if slot.alive && exact {
+                let mut person = slot.person;
+                for _ in 0..16 {
+                    match self.person(&person).and_then(|p| p.merged_into) {
+                        Some(target) => person = target,
+                        None => break,
+                    }
+                }
+                if !found.contains(&person) {
+                    found.push(person);
+                }
+            }
+            posting = next;
+        }
+        found
+    }
+
+    /// The live slots sharing a blocking key with `features`, each once.
+    pub fn candidate_slots(&self, features: &Features) -> Vec<u32> {
+        let mut found = self.slots_by_rule(features, None);
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// The live slots sharing a key of `rule` (of any rule if `None`) with `features`.
+    fn slots_by_rule(&self, features: &Features, rule: Option<BlockRule>) -> Vec<u32> {
+        let mut found = Vec::new();
+        for (key_rule, key) in blocking_keys(features) {
+            if rule.is_some_and(|r| r != key_rule) {
+                continue;
+            }
+            let Some(block) = self.blocks.get(&key) else {
+                continue;
+            };
+            if block.len > MAX_BLOCK {
+                continue;
+            }
+            let mut posting = block.head;
+            while posting != NO_POSTING {
+                let Posting { slot, next } = self.postings[posting as usize];
+                if self.slots[slot as usize].alive {
+                    found.push(slot);
+                }
+                posting = next;
+            }
+        }
+        found
+    }
+
+    /// Candidate persons for `features`, best first, one entry per person (its best record).
+    /// `record` (the record being matched, if it is already indexed) is left out.
+    pub fn candidates(&self, features: &Features, record: Option<&RecordRef>) -> Vec<Candidate> {
+        let mut best: HashMap<PersonId, Candidate> = HashMap::new();
+        for slot_id in self.candidate_slots(features) {
+            let slot = &self.slots[slot_id as usize];
+            if record.is_some_and(|r| *r == *slot.record) {
+                continue;
+            }
+            let (comparison, score) = self.score_pair(features, &slot.features);
+            let better = best
+                .get(&slot.person)
+                .is_none_or(|current| score.weight > current.score.weight);
+            if better {
+                best.insert(
+                    slot.person,
+                    Candidate {
+                        person: slot.person,
+                        record: slot.record.clone(),
+                        comparison,
+                        score,
+                        idnp_conflict: false,
+                    },
+                );
+            }
+        }
+        let mut candidates: Vec<Candidate> = best.into_values().collect();
+        if let Some(crate::record::IdnpEvidence::Valid(digits)) = &features.idnp {
+            for candidate in &mut candidates {
+                let slots = self
+                    .persons
+                    .get(&candidate.person)
+                    .map(|p| p.slots.as_slice());
+                candidate.idnp_conflict = slots.unwrap_or_default().iter().any(|&slot| {
+                    matches!(&self.slots[slot as usize].features.idnp,
+                        Some(crate::record::IdnpEvidence::Valid(other)) if other != digits)
+                });
+            }
+        }
+        candidates.sort_by(|a, b| {
+            b.score
+                .weight
+                .total_cmp(&a.score.weight)
+                .then_with(|| a.person.cmp(&b.person))
+        });
+        candidates
+    }
+
+    /// Comparisons for training, from every source in the index: the pairs each blocking rule
+    /// proposes (up to `limit` per rule, records taken in a shuffled order so that a large
+    /// first source does not crowd out the pairs across sources), up to `limit` random pairs,
+    /// and the names of the sources.
+    pub fn training_pairs(&self, limit: usize, seed: u64) -> TrainingPairs {
+        let mut live: Vec<u32> = self.by_record.values().copied().collect();
+        live.sort_unstable();
+        let mut state = seed | 1;
+        let mut next = move |bound: usize| {
+            // xorshift64*: enough to pick pairs, and reproducible.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound.max(1) as u64) as usize
+        };
+        let mut order = live.clone();
+        for i in (1..order.len()).rev() {
+            order.swap(i, next(i + 1));
+        }
+        let mut blocks = Vec::new();
+        for rule in BlockRule::ALL {
+            let mut pairs = Vec::new();
+            'records: for &slot_id in &order {
+                let features = &self.slots[slot_id as usize].features;
+                let mut others = self.slots_by_rule(features, Some(rule));
+                others.sort_unstable();
+                others.dedup();
+                for other in others {
+                    if other > slot_id {
+                        pairs.push(compare(features, &self.slots[other as usize].features));
+                        if pairs.len() >= limit {
+                            break 'records;
+                        }
+                    }
+                }
+            }
+            blocks.push(TrainingBlock {
+                rule: rule.name(),
+                excluded: rule.blocked_on(),
+                pairs,
+            });
+        }
+        let mut random = Vec::new();
+        if live.len() >= 2 {
+            let wanted = limit.min(live.len() * (live.len() - 1) / 2);
+            while random.len() < wanted {
+                let (a, b) = (next(live.len()), next(live.len()));
+                if a != b {
+                    random.push(compare(
+                        &self.slots[live[a] as usize].features,
+                        &self.slots[live[b] as usize].features,
+                    ));
+                }
+            }
+        }
+        TrainingPairs {
+            blocks,
+            random,
+            sources: self.sources(),
+        }
+    }
+
+    /// The names of the sources the index holds records of, sorted.
+    pub fn sources(&self) -> Vec<String> {
+        self.by_record
+            .keys()
+            .map(|record| record.source.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Approximate heap bytes held, for the benchmark report.
+    pub fn approximate_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.postings.capacity() * std::mem::size_of::<Posting>()
+            + self.blocks.capacity() * (std::mem::size_of::<(u64, Block)>() + 1)
+            + self.by_record.capacity() * 48
+            + self.persons.capacity() * (std::mem::size_of::<(PersonId, Person)>() + 8)
+    }
+}
+
+fn decrement(counts: &mut HashMap<Box<str>, u32>, key: &str) {
+    if let Some(count) = counts.get_mut(key) {
+        *count -= 1;
+        if *count == 0 {
+            counts.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::SourceRecord;
+
+    fn add(index: &mut Index, local_id: &str, json: &str) -> PersonId {
+        let record: SourceRecord = serde_json::from_str(json).expect("test record");
+        let features = Features::of(&record, index.interner()).expect("valid");
+        let person = Uuid::new_v4();
+        index.upsert(
+            RecordRef {
+                source: "test".into(),
+                local_id: local_id.into(),
+            },
+            features,
+            person,
+            Link {
+                rule: "new".into(),
+                score: None,
+                anchor: None,
+                actor: "test".into(),
+                at: 0,
+                pinned: false,
+            },
+        );
+        person
+    }
+
+    fn features(index: &mut Index, json: &str) -> Features {
+        let record: SourceRecord = serde_json::from_str(json).expect("test record");
+        Features::of(&record, index.interner()).expect("valid")
+    }
+
+    #[test]
+    fn blocking_finds_variants_and_skips_strangers() {
+        let mut index = Index::new(Model::prior());
+        let ion = add(
+            &mut index,
+            "1",
+            r#"{"localId":"1","firstName":"Ion","lastName":"Ceban","birthDate":"1980-04-07"}"#,
+        );
+        add(
+            &mut index,
+            "2",
+            r#"{"localId":"2","firstName":"Maria","lastName":"Lungu","birthDate":"1975-01-01"}"#,
+        );
+        let query = features(
+            &mut index,
+            r#"{"localId":"q","firstName":"Ион","lastName":"Чебан","birthDate":"1980-07-04"}"#,
+        );
+        let candidates = index.candidates(&query, None);
+        assert_eq!(candidates.len(), 1);
+        assert_eq!(candidates[0].person, ion);
+        assert!(
+            candidates[0].score.weight > 10.0,
+            "{:?}",
+            candidates[0].score
+        );
+    }
+
+    #[test]
+    fn a_removed_record_is_no_longer_a_candidate() {
+        let mut index = Index::new(Model::prior());
+        add(&mut index, "1", r#"{"localId":"1","idnp":"2000000000004"}"#);
+        let query = features(&mut index, r#"{"localId":"q","idnp":"2000000000004"}"#);
+        assert_eq!(index.candidates(&query, None).len(), 1);
+        index.remove(&RecordRef {
+            source: "test".into(),
+            local_id: "1".into(),
+        });
+        assert!(index.candidates(&query, None).is_empty());
+        assert_eq!(index.record_count(), 0);
+    }
+
+    #[test]
+    fn a_different_valid_idnp_in_the_person_is_flagged() {
+        let mut index = Index::new(Model::prior());
+        add(
+            &mut index,
+            "1",
+            r#"{"localId":"1","idnp":"2000000000015","firstName":"Ana","lastName":"Rusu","birthDate":"1990-02-03"}"#,
+        );
+        let query = features(
+            &mut index,
+            r#"{"localId":"q","idnp":"2000000000004","firstName":"Ana","lastName":"Rusu","birthDate":"1990-02-03"}"#,
+        );
+        let candidates = index.candidates(&query, None);
+        assert_eq!(candidates.len(), 1);
+        assert!(candidates[0].idnp_conflict);
+    }
+}

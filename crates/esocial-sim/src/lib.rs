@@ -1,0 +1,11 @@
+//! Registry simulators the hub can start itself (`esocial-hub simulate <registry>`). They are
+//! built from the adapters: they speak each registry's wire format over mTLS, verify the hub's
+//! signatures, sign their answers and serve the adapter fixtures and a synthetic population
+//! that is the same in every registry.
+
+pub mod generators;
+pub mod identity_records;
+pub mod population;
+pub mod server;
+
+pub use server::{Behaviour, RunningSimulator, SimulatorConfig, start};
