@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 use crate::population::{
     Date, DecisionRole, DecisionType, DisabilityDegree, InsuranceCategory, OrderRole, OrderType,
     Population, ProtectionOrder, REFERENCE_DATE, Sex, SyntheticPerson, add_days, date_text,
-    splitmix64,
 };
+use crate::random::splitmix64;
 use esocial_wire::mconnect::xml;
 
 pub const CIVIL_NAMESPACE: &str = "urn:md:gov:asp:civil:v1";

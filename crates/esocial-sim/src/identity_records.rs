@@ -26,6 +26,8 @@ use std::io::{self, Write};
 
 use esocial_mpi::normalize::days_in_month;
 use esocial_mpi::record::{Address, Identifier, SourceRecord};
+
+use crate::random::{Random, Weighted};
 use esocial_wire::domain::idnp::check_digit;
 
 /// What to generate.
@@ -220,81 +222,11 @@ const LAST_BIRTH_YEAR: u16 = 2025;
 // Randomness
 // ---------------------------------------------------------------------------------------------
 
-/// SplitMix64, as in the registry simulators: tiny, fast, and the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        crate::population::splitmix64(&mut self.0)
-    }
-
-    /// A value in `0..bound` (0 when `bound` is 0).
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
-    }
-
-    /// True with the given probability in per mille.
-    fn chance(&mut self, per_mille: u32) -> bool {
-        self.below(1000) < per_mille as usize
-    }
-
-    /// A value in `low..=high`.
-    fn between(&mut self, low: u16, high: u16) -> u16 {
-        low + self.below(usize::from(high.saturating_sub(low)) + 1) as u16
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    /// Index of the first share in `per_mille` whose running total exceeds a random draw.
-    fn share(&mut self, per_mille: &[u32]) -> usize {
-        let mut draw = self.below(1000) as u32;
-        for (index, &share) in per_mille.iter().enumerate() {
-            if draw < share {
-                return index;
-            }
-            draw -= share;
-        }
-        per_mille.len() - 1
-    }
-
-    fn date_in(&mut self, year: u16) -> Date {
-        let month = self.between(1, 12) as u8;
-        let day = self.between(1, u16::from(days_in_month(year, month))) as u8;
-        Date { year, month, day }
-    }
-}
-
-/// Draws indices with fixed weights.
-struct Weighted {
-    cumulative: Vec<u64>,
-}
-
-impl Weighted {
-    fn new(weights: impl IntoIterator<Item = u64>) -> Self {
-        let mut total = 0;
-        let cumulative = weights
-            .into_iter()
-            .map(|weight| {
-                total += weight;
-                total
-            })
-            .collect();
-        Self { cumulative }
-    }
-
-    /// Zipf-like: index `i` has weight 1 / (i + offset), so a few entries are very common and
-    /// many are rare. Tables list their entries most frequent first.
-    fn zipf(len: usize, offset: usize) -> Self {
-        Self::new((0..len).map(|index| 1_000_000_000 / (index + offset) as u64))
-    }
-
-    fn sample(&self, rng: &mut Rng) -> usize {
-        let total = self.cumulative.last().copied().unwrap_or(0);
-        let draw = rng.next() % total.max(1);
-        self.cumulative.partition_point(|&sum| sum <= draw)
-    }
+/// A date in `year`.
+fn date_in(rng: &mut Random, year: u16) -> Date {
+    let month = rng.between(1u8, 12);
+    let day = rng.between(1, days_in_month(year, month));
+    Date { year, month, day }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1458,7 +1390,7 @@ impl Pool {
         Self { members, weights }
     }
 
-    fn sample(&self, rng: &mut Rng) -> u16 {
+    fn sample(&self, rng: &mut Random) -> u16 {
         self.members[self.weights.sample(rng)]
     }
 }
@@ -1485,7 +1417,7 @@ fn surname_pool(surnames: &mut Vec<Surname>, names: impl Iterator<Item = Surname
 const RECENT_IDNPS: usize = 256;
 
 struct Generator {
-    rng: Rng,
+    rng: Random,
     given: Vec<GivenName>,
     surnames: Vec<Surname>,
     /// Romanian and other given names of men and women: `[origin is Romanian][sex]`.
@@ -1535,7 +1467,7 @@ impl Generator {
             ),
         ];
         Self {
-            rng: Rng(seed),
+            rng: Random::new(seed),
             given,
             surnames,
             given_pools,
@@ -1558,7 +1490,7 @@ impl Generator {
             _ => Origin::Southern,
         };
         let home = self.home_for(origin);
-        match self.rng.below(100) {
+        match self.rng.index(100) {
             0..22 => self.single(origin, home, members),
             22..40 => self.couple(origin, home, false, members),
             40..88 => self.couple(origin, home, true, members),
@@ -1590,7 +1522,7 @@ impl Generator {
         } else {
             self.rng.between(1935, 1998)
         };
-        let wife_year = (husband_year + self.rng.between(0, 8)).saturating_sub(2);
+        let wife_year = (husband_year + self.rng.between(0u16, 8)).saturating_sub(2);
         let family = self.surname(origin);
         let mut husband = self.adult(Sex::Male, origin, husband_year, family, home);
         let wife_origin = if self.rng.chance(100) {
@@ -1663,7 +1595,7 @@ impl Generator {
             if year > LAST_BIRTH_YEAR {
                 break;
             }
-            let birth = self.rng.date_in(year);
+            let birth = date_in(&mut self.rng, year);
             let sex = self.random_sex();
             let first = self.child_name(sex, &parents, &out[first_child..]);
             let child = self.child(&parents, sex, first, birth);
@@ -1720,9 +1652,7 @@ impl Generator {
             surname,
             maiden: None,
             father_name: self.given_name(Sex::Male, origin),
-            birth: self
-                .rng
-                .date_in(year.clamp(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR)),
+            birth: date_in(&mut self.rng, year.clamp(FIRST_BIRTH_YEAR, LAST_BIRTH_YEAR)),
             idnp: [0; 13],
             home,
             former_home: None,
@@ -1865,13 +1795,13 @@ impl Generator {
         let locality = if self.rng.chance(550) {
             0
         } else {
-            self.rng.below(localities.len())
+            self.rng.index(localities.len())
         };
         let town = locality == 0;
         let base = localities[locality].1;
         let postal_code = match district {
-            CHISINAU if town => base + self.rng.below(70) as u16,
-            BALTI if town => base + self.rng.below(22) as u16,
+            CHISINAU if town => base + self.rng.index(70) as u16,
+            BALTI if town => base + self.rng.index(22) as u16,
             _ => base,
         };
         let apartments = match district {
@@ -1918,7 +1848,7 @@ impl Generator {
             .maiden
             .filter(|_| copies > 1 && person.birth.age() > 20 && self.rng.chance(420));
         let maiden_records = if maiden.is_some() {
-            1 + self.rng.below(copies - 1)
+            1 + self.rng.index(copies - 1)
         } else {
             0
         };
@@ -2034,8 +1964,8 @@ impl Generator {
         if chars.len() < 2 {
             return text.to_owned();
         }
-        let at = 1 + self.rng.below(chars.len() - 1);
-        match self.rng.below(4) {
+        let at = 1 + self.rng.index(chars.len() - 1);
+        match self.rng.index(4) {
             0 => {
                 let letter = self.letter_like(chars[at]);
                 chars.insert(at, letter);
@@ -2066,7 +1996,7 @@ impl Generator {
         };
         let letter = alphabet
             .chars()
-            .nth(self.rng.below(alphabet.chars().count()))
+            .nth(self.rng.index(alphabet.chars().count()))
             .unwrap_or('a');
         if near.is_uppercase() {
             letter.to_uppercase().next().unwrap_or(letter)
@@ -2110,11 +2040,11 @@ impl Generator {
     /// One digit changed or two adjacent digits swapped; the check digit catches most.
     fn mistyped(&mut self, idnp: [u8; 13]) -> [u8; 13] {
         let mut digits = idnp;
-        let at = self.rng.below(12);
+        let at = self.rng.index(12);
         if self.rng.chance(300) && digits[at] != digits[at + 1] {
             digits.swap(at, at + 1);
         } else {
-            digits[at] = (digits[at] + 1 + self.rng.below(9) as u8) % 10;
+            digits[at] = (digits[at] + 1 + self.rng.index(9) as u8) % 10;
         }
         digits
     }
@@ -2161,7 +2091,7 @@ impl Generator {
         // Per mille: partial, missing, a year off.
         let shares: [u32; 3] = if primary { [10, 10, 0] } else { [50, 50, 10] };
         match self.rng.share(&[shares[0], shares[1], shares[2], 1000]) {
-            0 => Some(match self.rng.below(5) {
+            0 => Some(match self.rng.index(5) {
                 0 | 1 => format!("{:04}", birth.year),
                 2 | 3 => format!("{:04}-{:02}", birth.year, birth.month),
                 _ => format!("{:04}-00-00", birth.year),
@@ -2202,7 +2132,7 @@ impl Generator {
             _ => person.home,
         };
         let district = &DISTRICTS[usize::from(home.district)];
-        let variant = if primary { 0 } else { self.rng.below(8) };
+        let variant = if primary { 0 } else { self.rng.index(8) };
         let partial = !primary && self.rng.chance(60);
         let house = (!partial).then(|| {
             let mut house = home.house.to_string();
@@ -2242,13 +2172,13 @@ impl Generator {
         }
         let number = if !primary && self.rng.chance(100) {
             let code = *self.rng.pick(MOBILE_CODES);
-            code * 1_000_000 + self.rng.below(1_000_000) as u32
+            code * 1_000_000 + self.rng.index(1_000_000) as u32
         } else {
             number
         };
         let (code, rest) = (number / 1_000_000, number % 1_000_000);
         let (high, low) = (rest / 1000, rest % 1000);
-        Some(match self.rng.below(4) {
+        Some(match self.rng.index(4) {
             0 => format!("+373 {code} {high:03} {low:03}"),
             1 => format!("0{code} {high:03} {low:03}"),
             2 => format!("0{code}{rest:06}"),
@@ -2259,7 +2189,7 @@ impl Generator {
 
 /// A valid IDNP, unique for up to 10^8 persons: 2 (or 0 for some older numbers), the year
 /// of issue, eight digits that are a bijection of the person number, and the check digit.
-fn idnp(number: u64, birth_year: u16, rng: &mut Rng) -> [u8; 13] {
+fn idnp(number: u64, birth_year: u16, rng: &mut Random) -> [u8; 13] {
     let mut digits = [0u8; 13];
     let (series, issued) = if birth_year < 1980 && rng.chance(150) {
         (0, 1993 + rng.between(0, 6))
@@ -2319,7 +2249,7 @@ impl Shuffler {
 
     fn push(
         &mut self,
-        rng: &mut Rng,
+        rng: &mut Random,
         record: SourceRecord,
         person: u64,
         records: &mut (impl Write + ?Sized),
@@ -2334,7 +2264,7 @@ impl Shuffler {
 
     fn finish(
         &mut self,
-        rng: &mut Rng,
+        rng: &mut Random,
         records: &mut (impl Write + ?Sized),
         truth: &mut impl Write,
     ) -> io::Result<()> {
@@ -2346,11 +2276,11 @@ impl Shuffler {
 
     fn write_one(
         &mut self,
-        rng: &mut Rng,
+        rng: &mut Random,
         records: &mut (impl Write + ?Sized),
         truth: &mut impl Write,
     ) -> io::Result<()> {
-        let (mut record, person) = self.pending.swap_remove(rng.below(self.pending.len()));
+        let (mut record, person) = self.pending.swap_remove(rng.index(self.pending.len()));
         self.written += 1;
         record.local_id = format!("{}{:07}", self.id_prefix, self.written);
         serde_json::to_writer(&mut *records, &record)?;

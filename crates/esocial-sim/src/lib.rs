@@ -6,6 +6,7 @@
 pub mod generators;
 pub mod identity_records;
 pub mod population;
+mod random;
 pub mod server;
 
 pub use server::{Behaviour, RunningSimulator, SimulatorConfig, start};

@@ -10,50 +10,11 @@ use std::collections::{HashMap, HashSet};
 
 use esocial_wire::domain::Idnp;
 
-/// SplitMix64: a tiny deterministic generator, so the same seed gives the same population on
-/// every machine and in every registry simulator.
-struct SplitMix64(u64);
+use crate::random::Random;
 
-/// One step of SplitMix64: advances `state` and returns the next value.
-pub(crate) fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        splitmix64(&mut self.0)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound.max(1)
-    }
-
-    /// True with the given probability in per mille.
-    fn chance(&mut self, per_mille: u64) -> bool {
-        self.below(1000) < per_mille
-    }
-
-    /// A value in `low..=high` (`low` when the range is empty).
-    fn between(&mut self, low: i64, high: i64) -> i64 {
-        if high <= low {
-            low
-        } else {
-            low + self.below((high - low + 1) as u64) as i64
-        }
-    }
-
-    /// A date in `low..=high` (`low` when the range is empty).
-    fn date_between(&mut self, low: Date, high: Date) -> Date {
-        from_days(self.between(days(low), days(high)))
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
+/// A date in `low..=high` (`low` when the range is empty).
+fn date_between(random: &mut Random, low: Date, high: Date) -> Date {
+    from_days(random.between(days(low), days(high)))
 }
 
 /// A calendar date: year, month, day.
@@ -957,7 +918,7 @@ const LAST_BIRTH: Date = (2026, 10, 31);
 const END_OF_YEAR: Date = (2026, 12, 31);
 
 struct Builder {
-    random: SplitMix64,
+    random: Random,
     size: usize,
     persons: Vec<SyntheticPerson>,
     homes: Vec<Home>,
@@ -985,7 +946,7 @@ enum Serial {
 impl Builder {
     fn new(seed: u64, size: usize) -> Self {
         Self {
-            random: SplitMix64(seed),
+            random: Random::new(seed),
             size,
             persons: Vec::with_capacity(size),
             homes: Vec::with_capacity(size),
@@ -1210,7 +1171,7 @@ impl Builder {
         let origin = self.origin();
         let sex = self.sex();
         let surname = self.surname(origin);
-        let birth = self.random.date_between((1935, 1, 1), LAST_ADULT_BIRTH);
+        let birth = date_between(&mut self.random, (1935, 1, 1), LAST_ADULT_BIRTH);
         let at = self.new_home();
         self.adult(sex, origin, surname, birth, at);
     }
@@ -1219,7 +1180,7 @@ impl Builder {
     fn couple(&mut self) {
         let origin = self.origin();
         let surname = self.surname(origin);
-        let husband_birth = self.random.date_between((1937, 1, 1), (2000, 12, 31));
+        let husband_birth = date_between(&mut self.random, (1937, 1, 1), (2000, 12, 31));
         let offset = self.random.between(-3 * 365, 6 * 365);
         let wife_birth = add_days(husband_birth, offset).min(LAST_ADULT_BIRTH);
         let wife_origin = if self.random.chance(100) {
@@ -1238,7 +1199,7 @@ impl Builder {
         if low <= high && self.remaining() > 0 && self.random.chance(500) {
             let count = (1 + self.random.below(2) as usize).min(self.remaining());
             for _ in 0..count {
-                let birth = self.random.date_between(low, high);
+                let birth = date_between(&mut self.random, low, high);
                 let home = self.new_home();
                 self.child(wife, Some(husband), origin, surname, birth, home);
             }
@@ -1272,8 +1233,8 @@ impl Builder {
         let count = wanted.min(remaining - adults).max(1);
 
         // Children first, then parents 18 to 45 years older than each of them.
-        let eldest = self.random.date_between(FIRST_MINOR_BIRTH, LAST_BIRTH);
-        let mother_age = self.random.between(18, 37) as i32;
+        let eldest = date_between(&mut self.random, FIRST_MINOR_BIRTH, LAST_BIRTH);
+        let mother_age = self.random.between(18, 37);
         let mother_birth = add_days(add_years(eldest, -mother_age), -self.random.between(0, 364));
         let last_child = add_years(mother_birth, 45).min(LAST_BIRTH);
         let mut births: Vec<Date> = (0..count)
@@ -1281,7 +1242,7 @@ impl Builder {
                 if position == 0 {
                     eldest
                 } else {
-                    self.random.date_between(eldest, last_child)
+                    date_between(&mut self.random, eldest, last_child)
                 }
             })
             .collect();
@@ -1433,9 +1394,7 @@ impl Builder {
         let last_day = add_days(REFERENCE_DATE, -1);
         for (mother, youngest) in orphaned {
             let low = add_days(youngest, 30).min(add_days(last_day, -60));
-            let date = self
-                .random
-                .date_between(low, add_days(last_day, -60).max(low));
+            let date = date_between(&mut self.random, low, add_days(last_day, -60).max(low));
             self.register_death(mother, date);
         }
         for index in 0..self.persons.len() {
@@ -1457,7 +1416,7 @@ impl Builder {
                 .max((1996, 1, 1))
                 .max(youngest_child.unwrap_or((1900, 1, 1)))
                 .min(last_day);
-            let date = self.random.date_between(low, last_day);
+            let date = date_between(&mut self.random, low, last_day);
             self.register_death(index, date);
         }
     }
@@ -1482,7 +1441,7 @@ impl Builder {
             };
             // Decided recently enough to be in force on the reference date.
             let earliest = add_days(add_years(REFERENCE_DATE, -years), 1).max(add_days(birth, 90));
-            let decided_on = self.random.date_between(earliest, last_day);
+            let decided_on = date_between(&mut self.random, earliest, last_day);
             let valid_until = if degree == DisabilityDegree::Severe && elderly {
                 None
             } else {
@@ -1761,7 +1720,7 @@ impl Builder {
             self.order(OrderType::Protection, protection, victim, aggressor);
         } else {
             // An older case whose orders have expired.
-            let emergency = self.random.date_between((2023, 1, 1), (2026, 6, 30));
+            let emergency = date_between(&mut self.random, (2023, 1, 1), (2026, 6, 30));
             let protection = add_days(emergency, self.random.between(3, 9));
             self.order(OrderType::EmergencyBarring, emergency, victim, aggressor);
             if self.random.chance(600) {
@@ -1823,9 +1782,11 @@ impl Builder {
             match kind {
                 FamilyKind::Divorced => {
                     let Some(father) = father else { continue };
-                    let decided_on = self
-                        .random
-                        .date_between(add_days(youngest, 60).min(last_day), last_day);
+                    let decided_on = date_between(
+                        &mut self.random,
+                        add_days(youngest, 60).min(last_day),
+                        last_day,
+                    );
                     let summary = if self.random.chance(850) {
                         "Divorce: the children's residence is set with the mother; the father has a visiting schedule and pays maintenance."
                     } else {
@@ -1850,7 +1811,8 @@ impl Builder {
                         .death
                         .as_ref()
                         .map_or(youngest, |death| death.date);
-                    let decided_on = self.random.date_between(
+                    let decided_on = date_between(
+                        &mut self.random,
                         add_days(died, 20).min(last_day),
                         add_days(died, 120).min(last_day),
                     );
@@ -1875,9 +1837,11 @@ impl Builder {
                         Some(father) if self.random.chance(800) => father,
                         _ => mother,
                     };
-                    let decided_on = self
-                        .random
-                        .date_between(add_days(youngest, 180).min(last_day), last_day);
+                    let decided_on = date_between(
+                        &mut self.random,
+                        add_days(youngest, 180).min(last_day),
+                        last_day,
+                    );
                     let parent_word = if deprived == mother {
                         "mother"
                     } else {
@@ -1898,7 +1862,8 @@ impl Builder {
                     if father.is_none() {
                         // Nobody else holds parental rights: the court appoints a guardian.
                         if let Some(guardian) = self.guardian_near(home, &children, deprived) {
-                            let appointed_on = self.random.date_between(
+                            let appointed_on = date_between(
+                                &mut self.random,
                                 add_days(decided_on, 14).min(last_day),
                                 add_days(decided_on, 90).min(last_day),
                             );
@@ -1969,15 +1934,18 @@ impl Builder {
             };
             let (since, until) = match status {
                 ProbationStatus::Active => {
-                    let since = self
-                        .random
-                        .date_between(add_years(REFERENCE_DATE, -3).max(adult_since), last_day);
+                    let since = date_between(
+                        &mut self.random,
+                        add_years(REFERENCE_DATE, -3).max(adult_since),
+                        last_day,
+                    );
                     let until = add_years(since, 1 + self.random.below(4) as i32)
                         .max(add_days(REFERENCE_DATE, 30));
                     (since, until)
                 }
                 _ => {
-                    let since = self.random.date_between(
+                    let since = date_between(
+                        &mut self.random,
                         (2012, 1, 1).max(adult_since).min(add_days(last_day, -200)),
                         add_days(last_day, -200),
                     );
@@ -1999,7 +1967,7 @@ impl Builder {
 
 /// IDNPs assigned in the 1990s start with `09` and the year (0997…); later ones with `2` and
 /// the last three digits of the year (2012…). Then an office code, a serial and the check digit.
-fn idnp_for(random: &mut SplitMix64, birth_year: i32, index: usize) -> Idnp {
+fn idnp_for(random: &mut Random, birth_year: i32, index: usize) -> Idnp {
     let assigned = birth_year.max(1994);
     let mut digits = [0u8; 12];
     if assigned < 2000 {
