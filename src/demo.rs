@@ -543,8 +543,8 @@ async fn index_sample_subject(
             "education",
             serde_json::json!({
                 "localId": "SIME-77",
-                "firstName": esocial_sim::identity_records::moldovan_cyrillic(&subject.first_name),
-                "lastName": esocial_sim::identity_records::moldovan_cyrillic(&subject.last_name),
+                "firstName": esocial_sim::moldova::moldovan_cyrillic(&subject.first_name),
+                "lastName": esocial_sim::moldova::moldovan_cyrillic(&subject.last_name),
                 "birthDate": swapped,
             }),
         ),

@@ -2,9 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::moldova::Sex;
 use crate::population::{
     Date, DecisionRole, DecisionType, DisabilityDegree, InsuranceCategory, OrderRole, OrderType,
-    Population, ProtectionOrder, REFERENCE_DATE, Sex, SyntheticPerson, add_days, date_text,
+    Population, ProtectionOrder, REFERENCE_DATE, SyntheticPerson, add_days, date_text,
 };
 use crate::random::splitmix64;
 use esocial_wire::mconnect::xml;

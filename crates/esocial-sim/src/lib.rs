@@ -5,7 +5,7 @@
 
 pub mod generators;
 pub mod identity_records;
-mod moldova;
+pub mod moldova;
 pub mod population;
 mod random;
 pub mod server;

@@ -1010,8 +1010,8 @@ pub(crate) const MOBILE_CODES: &[u32] = &[60, 62, 67, 68, 69, 76, 78, 79];
 // Persons
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sex {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Sex {
     Male,
     Female,
 }
@@ -1024,7 +1024,8 @@ impl Sex {
         }
     }
 
-    pub(crate) fn code(self) -> &'static str {
+    /// `M` or `F`, as registries write it.
+    pub fn code(self) -> &'static str {
         match self {
             Self::Male => "M",
             Self::Female => "F",

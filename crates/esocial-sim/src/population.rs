@@ -7,10 +7,12 @@
 //! measured against it. Everything is invented; any likeness to a real person is chance.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use esocial_wire::domain::Idnp;
 
-use crate::random::Random;
+use crate::moldova::{DISTRICTS, Names, Origin, STREETS, Sex, idnp};
+use crate::random::{Random, Weighted};
 
 /// A date in `low..=high` (`low` when the range is empty).
 fn date_between(random: &mut Random, low: Date, high: Date) -> Date {
@@ -88,250 +90,61 @@ pub fn age_on(birth: Date, on: Date) -> i32 {
     }
 }
 
-const ROMANIAN_MALE: &[&str] = &[
-    "Ion",
-    "Vasile",
-    "Gheorghe",
-    "Nicolae",
-    "Mihai",
-    "Andrei",
-    "Alexandru",
-    "Dumitru",
-    "Sergiu",
-    "Victor",
-    "Ștefan",
-    "Petru",
-    "Tudor",
-    "Constantin",
-    "Radu",
-    "Valeriu",
-    "Octavian",
-    "Iurie",
-];
-const ROMANIAN_FEMALE: &[&str] = &[
-    "Maria",
-    "Elena",
-    "Ana",
-    "Ecaterina",
-    "Cristina",
-    "Doina",
-    "Mariana",
-    "Lilia",
-    "Aurelia",
-    "Valentina",
-    "Diana",
-    "Ionela",
-    "Corina",
-    "Nadejda",
-    "Veronica",
-    "Mihaela",
-    "Angela",
-];
-const ROMANIAN_SURNAMES: &[&str] = &[
-    "Rusu",
-    "Ceban",
-    "Popa",
-    "Lungu",
-    "Munteanu",
-    "Ciobanu",
-    "Cojocaru",
-    "Țurcanu",
-    "Moraru",
-    "Sârbu",
-    "Guțu",
-    "Rotari",
-    "Bivol",
-    "Cazacu",
-    "Ursu",
-    "Stratan",
-    "Mocanu",
-    "Botnaru",
-    "Cebotari",
-    "Grosu",
-    "Ștefănucă",
-    "Cîrlan",
-    "Bejenaru",
-    "Păduraru",
-    "Țîbîrnă",
-];
-/// Russian male names with the patronymics (masculine, feminine) their children carry.
-const RUSSIAN_MALE: &[(&str, &str, &str)] = &[
-    ("Dmitri", "Dmitrievici", "Dmitrievna"),
-    ("Serghei", "Serghevici", "Serghevna"),
-    ("Vladimir", "Vladimirovici", "Vladimirovna"),
-    ("Alexei", "Alexeevici", "Alexeevna"),
-    ("Oleg", "Olegovici", "Olegovna"),
-    ("Igor", "Igorevici", "Igorevna"),
-    ("Nikolai", "Nicolaevici", "Nicolaevna"),
-    ("Evghenii", "Evghenievici", "Evghenievna"),
-    ("Iurii", "Iurievici", "Iurievna"),
-    ("Anatolii", "Anatolievici", "Anatolievna"),
-    ("Valerii", "Valerievici", "Valerievna"),
-    ("Piotr", "Petrovici", "Petrovna"),
-];
-const RUSSIAN_FEMALE: &[&str] = &[
-    "Svetlana",
-    "Tatiana",
-    "Natalia",
-    "Olga",
-    "Irina",
-    "Galina",
-    "Liudmila",
-    "Larisa",
-    "Oxana",
-    "Ekaterina",
-    "Zinaida",
-];
-/// Masculine surnames; the feminine form adds `a` (Ivanov/Ivanova). Some, like Șevcenco, do not
-/// change with gender.
-const RUSSIAN_SURNAMES: &[(&str, bool)] = &[
-    ("Ivanov", true),
-    ("Popov", true),
-    ("Smirnov", true),
-    ("Kuznețov", true),
-    ("Volkov", true),
-    ("Sokolov", true),
-    ("Lebedev", true),
-    ("Șevcenco", false),
-    ("Bondarenco", false),
-    ("Tcaciuc", false),
-    ("Kovalenco", false),
-    ("Stepaniuc", false),
-];
-/// Patronymics (masculine, feminine) of persons whose father is not in the population.
-const PATRONYMICS: &[(&str, &str)] = &[
-    ("Ivanovici", "Ivanovna"),
-    ("Petrovici", "Petrovna"),
-    ("Nicolaevici", "Nicolaevna"),
-    ("Serghevici", "Serghevna"),
-    ("Vladimirovici", "Vladimirovna"),
-    ("Alexandrovici", "Alexandrovna"),
+/// The districts the population lives in, each with the court (seat) that serves it: the
+/// districts whose court the simulated justice registries name. Everything else about a
+/// district comes from [`DISTRICTS`].
+const COURTS: &[(&str, &str)] = &[
+    ("mun. Chișinău", "Judecătoria Chișinău"),
+    ("mun. Bălți", "Judecătoria Bălți, sediul central"),
+    ("Orhei", "Judecătoria Orhei, sediul central"),
+    ("Cahul", "Judecătoria Cahul, sediul central"),
+    ("Ungheni", "Judecătoria Ungheni, sediul central"),
+    ("Soroca", "Judecătoria Soroca, sediul central"),
+    ("Hîncești", "Judecătoria Hîncești, sediul central"),
+    ("UTA Găgăuzia", "Judecătoria Comrat, sediul central"),
+    ("Edineț", "Judecătoria Edineț, sediul central"),
+    ("Strășeni", "Judecătoria Strășeni, sediul central"),
+    ("Căușeni", "Judecătoria Căușeni, sediul central"),
+    ("Florești", "Judecătoria Soroca, sediul Florești"),
+    ("Ialoveni", "Judecătoria Hîncești, sediul Ialoveni"),
+    ("Anenii Noi", "Judecătoria Căușeni, sediul Anenii Noi"),
 ];
 
-/// A district with its locality, first postal code, the town its police inspectorate and
-/// probation office are named after, and the court (seat) that serves it.
+/// A district of [`COURTS`] with its town (the district's first locality, which names its
+/// police inspectorate, civil status office and probation office) and court.
 struct Place {
     district: &'static str,
     locality: &'static str,
     postal_base: u16,
     town: &'static str,
     court: &'static str,
+    /// Share of the population, from [`DISTRICTS`].
+    weight: u64,
 }
 
-const PLACES: &[Place] = &[
-    Place {
-        district: "mun. Chișinău",
-        locality: "Chișinău",
-        postal_base: 2001,
-        town: "Chișinău",
-        court: "Judecătoria Chișinău",
-    },
-    Place {
-        district: "mun. Bălți",
-        locality: "Bălți",
-        postal_base: 3100,
-        town: "Bălți",
-        court: "Judecătoria Bălți, sediul central",
-    },
-    Place {
-        district: "Orhei",
-        locality: "Orhei",
-        postal_base: 3500,
-        town: "Orhei",
-        court: "Judecătoria Orhei, sediul central",
-    },
-    Place {
-        district: "Cahul",
-        locality: "Cahul",
-        postal_base: 3900,
-        town: "Cahul",
-        court: "Judecătoria Cahul, sediul central",
-    },
-    Place {
-        district: "Ungheni",
-        locality: "Ungheni",
-        postal_base: 3600,
-        town: "Ungheni",
-        court: "Judecătoria Ungheni, sediul central",
-    },
-    Place {
-        district: "Soroca",
-        locality: "Soroca",
-        postal_base: 3000,
-        town: "Soroca",
-        court: "Judecătoria Soroca, sediul central",
-    },
-    Place {
-        district: "Hîncești",
-        locality: "Hîncești",
-        postal_base: 3400,
-        town: "Hîncești",
-        court: "Judecătoria Hîncești, sediul central",
-    },
-    Place {
-        district: "UTA Găgăuzia",
-        locality: "Comrat",
-        postal_base: 3800,
-        town: "Comrat",
-        court: "Judecătoria Comrat, sediul central",
-    },
-    Place {
-        district: "Edineț",
-        locality: "Edineț",
-        postal_base: 4600,
-        town: "Edineț",
-        court: "Judecătoria Edineț, sediul central",
-    },
-    Place {
-        district: "Strășeni",
-        locality: "Strășeni",
-        postal_base: 3700,
-        town: "Strășeni",
-        court: "Judecătoria Strășeni, sediul central",
-    },
-    Place {
-        district: "Căușeni",
-        locality: "Căușeni",
-        postal_base: 4300,
-        town: "Căușeni",
-        court: "Judecătoria Căușeni, sediul central",
-    },
-    Place {
-        district: "Florești",
-        locality: "Florești",
-        postal_base: 5000,
-        town: "Florești",
-        court: "Judecătoria Soroca, sediul Florești",
-    },
-    Place {
-        district: "Ialoveni",
-        locality: "Costești",
-        postal_base: 6819,
-        town: "Ialoveni",
-        court: "Judecătoria Hîncești, sediul Ialoveni",
-    },
-    Place {
-        district: "Anenii Noi",
-        locality: "Bulboaca",
-        postal_base: 6511,
-        town: "Anenii Noi",
-        court: "Judecătoria Căușeni, sediul Anenii Noi",
-    },
-];
+static PLACES: LazyLock<Vec<Place>> = LazyLock::new(|| {
+    COURTS
+        .iter()
+        .map(|&(name, court)| {
+            let district = DISTRICTS
+                .iter()
+                .find(|district| district.name == name)
+                .unwrap_or_else(|| panic!("{name} is not a district of moldova::DISTRICTS"));
+            let (town, postal_base) = district.localities[0];
+            Place {
+                district: district.name,
+                locality: town,
+                postal_base,
+                town,
+                court,
+                weight: district.weight,
+            }
+        })
+        .collect()
+});
+
 /// Sectors of Chișinău: each has its own police inspectorate, court seat and probation office.
 const CHISINAU_SECTORS: &[&str] = &["Botanica", "Buiucani", "Centru", "Ciocana", "Rîșcani"];
-const STREETS: &[&str] = &[
-    "str. Ștefan cel Mare",
-    "str. Mihai Eminescu",
-    "str. Alexandru cel Bun",
-    "bd. Dacia",
-    "str. Independenței",
-    "str. Mitropolit Varlaam",
-    "str. Pușkin",
-    "str. Decebal",
-    "str. Păcii",
-    "str. Livezilor",
-];
 const LYCEUM_PATRONS: &[&str] = &[
     "Mihai Eminescu",
     "Ion Creangă",
@@ -376,21 +189,6 @@ const PROTECTION_MEASURES: &[&str] = &[
     "temporary limitation of contact with the common children",
     "ban on possessing firearms",
 ];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Sex {
-    Male,
-    Female,
-}
-
-impl Sex {
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Male => "M",
-            Self::Female => "F",
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Address {
@@ -816,27 +614,9 @@ impl Population {
     }
 }
 
+/// A family's surname: an index into [`Names::surnames`].
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    Romanian,
-    Russian,
-}
-
-#[derive(Clone, Copy)]
-struct Surname {
-    base: &'static str,
-    gendered: bool,
-}
-
-impl Surname {
-    fn form(self, sex: Sex) -> String {
-        if self.gendered && sex == Sex::Female {
-            format!("{}a", self.base)
-        } else {
-            self.base.to_string()
-        }
-    }
-}
+struct Surname(u16);
 
 /// Where a person lives: the place (index into PLACES) and, in Chișinău, the sector.
 #[derive(Clone, Copy)]
@@ -904,7 +684,8 @@ struct Family {
 
 struct NewPerson {
     sex: Sex,
-    first_name: String,
+    /// An index into [`Names::given`].
+    given: u16,
     surname: Surname,
     patronymic: Option<String>,
     birth: Date,
@@ -919,6 +700,11 @@ const END_OF_YEAR: Date = (2026, 12, 31);
 
 struct Builder {
     random: Random,
+    names: Names,
+    /// Districts by their share of the population.
+    places: Weighted,
+    /// Each person's given name, an index into [`Names::given`].
+    given: Vec<u16>,
     size: usize,
     persons: Vec<SyntheticPerson>,
     homes: Vec<Home>,
@@ -947,6 +733,9 @@ impl Builder {
     fn new(seed: u64, size: usize) -> Self {
         Self {
             random: Random::new(seed),
+            names: Names::new(),
+            places: Weighted::new(PLACES.iter().map(|place| place.weight)),
+            given: Vec::with_capacity(size),
             size,
             persons: Vec::with_capacity(size),
             homes: Vec::with_capacity(size),
@@ -972,48 +761,42 @@ impl Builder {
     }
 
     fn origin(&mut self) -> Origin {
-        if self.random.below(100) < 25 {
-            Origin::Russian
-        } else {
-            Origin::Romanian
+        match self.random.share(&[760, 180, 60]) {
+            0 => Origin::Romanian,
+            1 => Origin::Slavic,
+            _ => Origin::Southern,
         }
     }
 
     fn surname(&mut self, origin: Origin) -> Surname {
-        match origin {
-            Origin::Romanian => {
-                let base = *self.random.pick(ROMANIAN_SURNAMES);
-                Surname {
-                    base,
-                    gendered: false,
-                }
-            }
-            Origin::Russian => {
-                let (base, gendered) = *self.random.pick(RUSSIAN_SURNAMES);
-                Surname { base, gendered }
-            }
+        Surname(self.names.surname(&mut self.random, origin))
+    }
+
+    fn surname_form(&self, surname: Surname, sex: Sex) -> String {
+        self.names.surnames[usize::from(surname.0)][sex.index()]
+            .latin
+            .clone()
+    }
+
+    fn given_name(&mut self, origin: Origin, sex: Sex) -> u16 {
+        self.names.given_name(&mut self.random, sex, origin)
+    }
+
+    /// The patronymic of a person of `origin` whose father's given name is `father`: Russian,
+    /// Ukrainian, Gagauz and Bulgarian families record one, Romanian ones do not. A father
+    /// outside the population gets a name of the family's origin.
+    fn patronymic(&mut self, origin: Origin, sex: Sex, father: Option<u16>) -> Option<String> {
+        if origin == Origin::Romanian {
+            return None;
         }
-    }
-
-    fn first_name(&mut self, origin: Origin, sex: Sex) -> String {
-        let name = match (origin, sex) {
-            (Origin::Romanian, Sex::Male) => self.random.pick(ROMANIAN_MALE),
-            (Origin::Romanian, Sex::Female) => self.random.pick(ROMANIAN_FEMALE),
-            (Origin::Russian, Sex::Male) => &self.random.pick(RUSSIAN_MALE).0,
-            (Origin::Russian, Sex::Female) => self.random.pick(RUSSIAN_FEMALE),
+        let father = match father {
+            Some(father) => father,
+            None => self.given_name(origin, Sex::Male),
         };
-        name.to_string()
-    }
-
-    /// The patronymic of a person of `origin` whose father is not in the population.
-    fn patronymic(&mut self, origin: Origin, sex: Sex) -> Option<String> {
-        (origin == Origin::Russian).then(|| {
-            let (male, female) = *self.random.pick(PATRONYMICS);
-            match sex {
-                Sex::Male => male.to_string(),
-                Sex::Female => female.to_string(),
-            }
-        })
+        self.names.given[usize::from(father)]
+            .patronymic
+            .as_ref()
+            .map(|forms| forms[sex.index()].latin.clone())
     }
 
     fn sex(&mut self) -> Sex {
@@ -1025,9 +808,7 @@ impl Builder {
     }
 
     fn new_home(&mut self) -> (Address, Home) {
-        // Chișinău is home to a third of the country: weigh it up.
-        let roll = self.random.below(PLACES.len() as u64 + 4) as usize;
-        let place = if roll >= PLACES.len() { 0 } else { roll };
+        let place = self.places.sample(&mut self.random);
         let sector = self.random.below(CHISINAU_SECTORS.len() as u64) as usize;
         let home = Home { place, sector };
         (self.address_in(home), home)
@@ -1046,17 +827,19 @@ impl Builder {
 
     fn add(&mut self, new: NewPerson) -> usize {
         let index = self.persons.len();
-        let idnp = loop {
-            let candidate = idnp_for(&mut self.random, new.birth.0, index);
-            if !self.by_idnp.contains_key(candidate.expose()) {
-                break candidate;
-            }
-        };
+        let birth_year = u16::try_from(new.birth.0).expect("births are in years 1900 to 2100");
+        let digits = idnp(index as u64 + 1, birth_year, &mut self.random);
+        let mut first_twelve = [0u8; 12];
+        first_twelve.copy_from_slice(&digits[..12]);
+        let idnp = Idnp::from_first_twelve(first_twelve);
         self.by_idnp.insert(idnp.expose().to_string(), index);
         self.persons.push(SyntheticPerson {
             idnp,
-            first_name: new.first_name,
-            last_name: new.surname.form(new.sex),
+            first_name: self.names.given[usize::from(new.given)]
+                .spellings
+                .latin
+                .clone(),
+            last_name: self.surname_form(new.surname, new.sex),
             patronymic: new.patronymic,
             birth_date: new.birth,
             sex: new.sex,
@@ -1083,6 +866,7 @@ impl Builder {
             },
         });
         self.homes.push(new.home);
+        self.given.push(new.given);
         index
     }
 
@@ -1095,11 +879,11 @@ impl Builder {
         birth: Date,
         at: (Address, Home),
     ) -> usize {
-        let first_name = self.first_name(origin, sex);
-        let patronymic = self.patronymic(origin, sex);
+        let given = self.given_name(origin, sex);
+        let patronymic = self.patronymic(origin, sex, None);
         self.add(NewPerson {
             sex,
-            first_name,
+            given,
             surname,
             patronymic,
             birth,
@@ -1119,22 +903,12 @@ impl Builder {
         at: (Address, Home),
     ) -> usize {
         let sex = self.sex();
-        let first_name = self.first_name(origin, sex);
-        let from_father = father.and_then(|father| {
-            RUSSIAN_MALE
-                .iter()
-                .find(|(name, _, _)| *name == self.persons[father].first_name)
-        });
-        let patronymic = match from_father {
-            Some((_, male, female)) => Some(match sex {
-                Sex::Male => male.to_string(),
-                Sex::Female => female.to_string(),
-            }),
-            None => self.patronymic(origin, sex),
-        };
+        let given = self.given_name(origin, sex);
+        let father_name = father.map(|father| self.given[father]);
+        let patronymic = self.patronymic(origin, sex, father_name);
         let index = self.add(NewPerson {
             sex,
-            first_name,
+            given,
             surname,
             patronymic,
             birth,
@@ -1314,11 +1088,11 @@ impl Builder {
                     grandmother_birth,
                     home_at.clone(),
                 );
-                let first_name = self.first_name(mother_origin, Sex::Female);
-                let patronymic = self.patronymic(mother_origin, Sex::Female);
+                let given = self.given_name(mother_origin, Sex::Female);
+                let patronymic = self.patronymic(mother_origin, Sex::Female, None);
                 let mother = self.add(NewPerson {
                     sex: Sex::Female,
-                    first_name,
+                    given,
                     surname: maiden_surname,
                     patronymic,
                     birth: mother_birth,
@@ -1965,32 +1739,6 @@ impl Builder {
     }
 }
 
-/// IDNPs assigned in the 1990s start with `09` and the year (0997…); later ones with `2` and
-/// the last three digits of the year (2012…). Then an office code, a serial and the check digit.
-fn idnp_for(random: &mut Random, birth_year: i32, index: usize) -> Idnp {
-    let assigned = birth_year.max(1994);
-    let mut digits = [0u8; 12];
-    if assigned < 2000 {
-        digits[0] = 0;
-        digits[1] = 9;
-        digits[2] = 9;
-        digits[3] = (assigned % 10) as u8;
-    } else {
-        digits[0] = 2;
-        let year = assigned % 1000;
-        digits[1] = (year / 100) as u8;
-        digits[2] = ((year / 10) % 10) as u8;
-        digits[3] = (year % 10) as u8;
-    }
-    let office = random.below(1000);
-    let serial = (index as u64 * 7919 + random.below(7919)) % 100_000;
-    let tail = office * 100_000 + serial;
-    for (position, slot) in digits[4..].iter_mut().enumerate() {
-        *slot = ((tail / 10u64.pow(7 - position as u32)) % 10) as u8;
-    }
-    Idnp::from_first_twelve(digits)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2074,6 +1822,7 @@ mod tests {
 
     #[test]
     fn families_are_consistent() {
+        let names = Names::new();
         let population = Population::default_population();
         let persons = population.persons();
         let mut minors = 0;
@@ -2104,15 +1853,14 @@ mod tests {
                 match person.father {
                     Some(father) => {
                         let father = &persons[father];
-                        let base = father.last_name.as_str();
-                        let expected = if person.sex == Sex::Female
-                            && RUSSIAN_SURNAMES.iter().any(|(s, g)| *g && *s == base)
-                        {
-                            format!("{base}a")
-                        } else {
-                            base.to_string()
-                        };
-                        assert_eq!(person.last_name, expected);
+                        // The father's surname, in its feminine form for a daughter
+                        // (Ivanov, Ivanova).
+                        let forms = names
+                            .surnames
+                            .iter()
+                            .find(|forms| forms[0].latin == father.last_name)
+                            .expect("the father's surname is in the tables");
+                        assert_eq!(person.last_name, forms[person.sex.index()].latin);
                     }
                     None => without_father += 1,
                 }
