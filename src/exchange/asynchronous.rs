@@ -11,9 +11,11 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use super::{ExchangeError, ExchangeFailure, ExchangeRequest, ExchangeResult, Exchanger, Purpose};
-use super::{RegistryReceipt, now_text};
-use esocial_store::{ExchangeOutcome, NewAsyncExchange, NewExchange, Submission};
+use super::{
+    ErrorSummary, ExchangeError, ExchangeFailure, ExchangeRequest, Exchanger, Purpose, Target,
+    Wire, registry_result,
+};
+use esocial_store::{ExchangeOutcome, NewAsyncExchange, Submission};
 use esocial_wire::domain::Idnp;
 
 /// The request as sealed in the store: everything a worker needs, nothing else.
@@ -126,21 +128,10 @@ impl Exchanger {
         idempotency_key: Option<String>,
         submission_digest: String,
     ) -> Result<Accepted, ExchangeFailure> {
-        self.authenticate(client)?;
-        if self.catalog.composite(&request.service).is_some() {
+        let authorised = self.authorise(client, &request.service)?;
+        let Target::Service(service) = authorised.target else {
             return Err(ExchangeError::AsyncNotSupported(request.service.clone()).into());
-        }
-        let service = self
-            .catalog
-            .service(&request.service)
-            .ok_or_else(|| ExchangeError::UnknownService(request.service.clone()))?;
-        if !self.access.allows(client, &service.id) {
-            return Err(ExchangeError::AccessDenied {
-                client: client.to_string(),
-                service: service.id.clone(),
-            }
-            .into());
-        }
+        };
         if let Some(url) = &request.callback_url
             && !self
                 .callbacks
@@ -149,23 +140,19 @@ impl Exchanger {
         {
             return Err(ExchangeError::CallbackNotRegistered.into());
         }
-        let exchange_id = Uuid::new_v4();
         let sealed = serde_json::to_vec(&SealedRequest::from_request(&request))
             .map_err(|_| ExchangeError::Internal)?;
+        let row = self.new_row(
+            esocial_store::Direction::Outbound,
+            client,
+            &service.id,
+            &request.purpose,
+            request.calling_user.expose(),
+            request.subject.expose(),
+        );
+        let exchange_id = row.id;
         let submission = NewAsyncExchange {
-            exchange: NewExchange {
-                id: exchange_id,
-                direction: esocial_store::Direction::Outbound,
-                parent_id: None,
-                client_id: client.to_string(),
-                service: service.id.clone(),
-                legal_basis: request.purpose.legal_basis.clone(),
-                reason: request.purpose.reason.clone(),
-                case_id: request.purpose.case_id.clone(),
-                calling_user_digest: self.digester.digest(request.calling_user.expose()),
-                subject_digest: self.digester.digest(request.subject.expose()),
-                received_at: OffsetDateTime::now_utc(),
-            },
+            exchange: row,
             registry: service.registry.clone(),
             idempotency_key,
             submission_digest,
@@ -237,17 +224,17 @@ impl Exchanger {
             }
         };
         let started = std::time::Instant::now();
-        let fail = |code: &'static str| async move {
-            let outcome = ExchangeOutcome::Failed {
-                error_code: code.into(),
-                request_digest: None,
-                response_digest: None,
-                message_ids: Default::default(),
-            };
-            let _ = self
-                .store
-                .finish_async(exchange_id, &outcome, None, None)
-                .await;
+        // A request that cannot run any more (its seal broken, its client, service or grant
+        // gone since it was accepted) fails for good.
+        let fail = |error: ExchangeError| async move {
+            warn!(%exchange_id, code = error.code(), "the queued exchange cannot run");
+            self.close_async(
+                exchange_id,
+                &Wire::default().failed(error.code()),
+                None,
+                None,
+            )
+            .await;
             ProcessOutcome::Failed
         };
         let Some(request) = self
@@ -257,60 +244,48 @@ impl Exchanger {
             .and_then(|bytes| serde_json::from_slice::<SealedRequest>(&bytes).ok())
             .and_then(SealedRequest::into_request)
         else {
-            warn!(%exchange_id, "sealed request cannot be opened");
-            return fail("hub.internal").await;
+            return fail(ExchangeError::Internal).await;
         };
-        let Some(service) = self.catalog.service(&claimed.service) else {
-            return fail("caller.unknown_service").await;
+        let authorised = match self.authorise(&claimed.client_id, &claimed.service) {
+            Ok(authorised) => authorised,
+            Err(error) => return fail(error).await,
         };
-        let Some(entity) = self.clients.get(&claimed.client_id).cloned() else {
-            return fail("caller.unknown_client").await;
+        let Target::Service(service) = authorised.target else {
+            return fail(ExchangeError::AsyncNotSupported(claimed.service.clone())).await;
         };
-        let Some(grant) = self.access.grant(&claimed.client_id, &service.id).cloned() else {
-            return fail("caller.access_denied").await;
-        };
+        let (entity, grant) = (&authorised.entity, &authorised.grant);
         let attempts = claimed.attempts.max(0) as u32;
         let delivery = esocial_wire::mconnect::envelope::Delivery {
             exchange_id: exchange_id.to_string(),
             attempt: attempts.max(1),
         };
         let (outcome, wire) = self
-            .call_registry(service, &entity, &request, delivery)
+            .call_registry(service, entity, &request, delivery)
             .await;
         let label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
         self.observe(&service.id, label, started);
         match outcome {
             Ok(decoded) => {
-                let result = ExchangeResult {
+                let result = registry_result(
                     exchange_id,
-                    service: service.id.clone(),
-                    status: "completed",
-                    registry: Some(RegistryReceipt {
-                        name: service.registry.clone(),
-                        message_id: decoded.message_id.clone(),
-                        signed_by: decoded.signer,
-                    }),
-                    received_at: claimed.received_at.clone(),
-                    completed_at: now_text(OffsetDateTime::now_utc()),
-                    data: grant.filter(decoded.data),
-                };
+                    service,
+                    grant,
+                    decoded,
+                    claimed.received_at.clone(),
+                    OffsetDateTime::now_utc(),
+                );
                 let sealed = serde_json::to_vec(&result)
                     .map(|bytes| self.sealer.seal(&bytes))
                     .ok();
-                let log = wire.completed();
-                match self
-                    .store
-                    .finish_async(exchange_id, &log, sealed.as_deref(), None)
+                if self
+                    .close_async(exchange_id, &wire.completed(), sealed.as_deref(), None)
                     .await
                 {
-                    Ok(true) => ProcessOutcome::Completed,
-                    Ok(false) => ProcessOutcome::Skipped,
-                    Err(error) => {
-                        // The lease runs out and another attempt is made; the answer is not
-                        // lost, only delayed.
-                        warn!(%error, %exchange_id, "cannot record the completion");
-                        ProcessOutcome::Retrying
-                    }
+                    ProcessOutcome::Completed
+                } else {
+                    // Closed elsewhere, or the store failed: then the lease runs out and
+                    // another attempt is made; the answer is delayed, not lost.
+                    ProcessOutcome::Retrying
                 }
             }
             Err(error) if error.retryable() && attempts < self.retry.max_attempts => {
@@ -320,7 +295,10 @@ impl Exchanger {
                     .retries
                     .with_label_values(&[service.registry.as_str(), error.code()])
                     .inc();
-                let _ = self.store.retry_later(exchange_id, due, error.code()).await;
+                if let Err(error) = self.store.retry_later(exchange_id, due, error.code()).await {
+                    // The lease runs out and the exchange is claimed again.
+                    warn!(%error, %exchange_id, "cannot schedule the retry");
+                }
                 info!(%exchange_id, attempts, delay_ms = delay.as_millis() as u64, code = error.code(), "retry scheduled");
                 ProcessOutcome::Retrying
             }
@@ -328,9 +306,7 @@ impl Exchanger {
                 let dead = error.retryable();
                 let log = wire.failed(error.code());
                 let reason = dead.then(|| format!("{} after {attempts} attempts", error.code()));
-                let _ = self
-                    .store
-                    .finish_async(exchange_id, &log, None, reason.as_deref())
+                self.close_async(exchange_id, &log, None, reason.as_deref())
                     .await;
                 if dead {
                     self.metrics
@@ -342,6 +318,30 @@ impl Exchanger {
                 } else {
                     ProcessOutcome::Failed
                 }
+            }
+        }
+    }
+
+    /// The last step of an async attempt: the row's one terminal state, with the sealed
+    /// result or the dead-letter reason. False when this call did not close it: it was closed
+    /// elsewhere, or the store failed, and then the lease runs out and the exchange is tried
+    /// again.
+    async fn close_async(
+        &self,
+        exchange_id: Uuid,
+        outcome: &ExchangeOutcome,
+        sealed_result: Option<&str>,
+        dead_letter_reason: Option<&str>,
+    ) -> bool {
+        match self
+            .store
+            .finish_async(exchange_id, outcome, sealed_result, dead_letter_reason)
+            .await
+        {
+            Ok(closed) => closed,
+            Err(error) => {
+                warn!(%error, %exchange_id, "cannot close the async exchange; its lease will run out");
+                false
             }
         }
     }
@@ -393,14 +393,10 @@ impl Exchanger {
                 .error_code
                 .clone()
                 .unwrap_or_else(|| "hub.internal".into());
-            body["error"] = json!({
-                "code": code,
-                "fault": super::error::fault_of_code(&code),
-                "retryable": super::error::retryable_code(&code),
-            });
-            if let Some(reason) = &record.dead_letter_reason {
-                body["error"]["detail"] = json!(reason);
-            }
+            body["error"] = json!(ErrorSummary::of_code(
+                &code,
+                record.dead_letter_reason.clone()
+            ));
         }
         Ok(body)
     }

@@ -38,6 +38,29 @@ pub fn retryable_code(code: &str) -> bool {
     )
 }
 
+/// An error as an answer carries it inside its data (a composite's part, an async exchange's
+/// status): the stable code, whose fault it is, whether to retry, and what happened.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ErrorSummary {
+    pub code: String,
+    pub fault: Fault,
+    pub retryable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl ErrorSummary {
+    /// The summary of a stable code read back from the exchange log.
+    pub fn of_code(code: &str, detail: Option<String>) -> Self {
+        Self {
+            code: code.to_string(),
+            fault: fault_of_code(code),
+            retryable: retryable_code(code),
+            detail,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
     #[error("the request body is not valid JSON: {0}")]
@@ -234,6 +257,11 @@ impl ExchangeError {
             Self::Overloaded => 503,
             Self::Internal => 500,
         }
+    }
+
+    /// The error as an answer's data carries it.
+    pub fn summary(&self) -> ErrorSummary {
+        ErrorSummary::of_code(self.code(), Some(self.to_string()))
     }
 
     /// Schema violations, for errors that have them.

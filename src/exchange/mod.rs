@@ -1,5 +1,10 @@
-//! The outbound exchange flow: check the caller's grant, record the exchange, encode and sign
-//! the registry request, verify and decode the answer, and close the record with one outcome.
+//! The exchange pipeline. Every exchange, sync or async, a composite's part or an agency's
+//! inbound request, goes through the same steps: [`Exchanger::authorise`] (client, service,
+//! grant), [`Exchanger::open`] (its row, in progress), the call (`call_registry` for a
+//! registry, with the per-registry call slots and circuit breaker, over either transport),
+//! the classification of what came back (one [`ExchangeError`] code per outcome), and
+//! [`Exchanger::close`] or `close_async` (exactly one terminal state; an answer whose row
+//! could not be closed is withheld).
 
 mod asynchronous;
 pub mod breaker;
@@ -8,7 +13,7 @@ mod request;
 pub mod workers;
 
 pub use asynchronous::{Accepted, ProcessOutcome, RetryPolicy};
-pub use error::{ExchangeError, Fault};
+pub use error::{ErrorSummary, ExchangeError, Fault};
 pub use request::{ExchangeRequest, Mode, Purpose};
 
 use std::collections::BTreeMap;
@@ -33,7 +38,7 @@ use esocial_store::{Direction, ExchangeOutcome, MessageIds, NewExchange, Store};
 use esocial_wire::crypto::sealing::Sealer;
 use esocial_wire::domain::Idno;
 use esocial_wire::mconnect::client::{
-    AnswerBody, CallError, Destination, MconnectClient, VerifiedAnswer,
+    AnswerBody, CallError, Destination, MconnectClient, Outgoing, VerifiedAnswer,
 };
 use esocial_wire::mconnect::envelope::{self, CallContext, Delivery, Envelope};
 use esocial_wire::mconnect::xml;
@@ -101,6 +106,21 @@ pub struct Exchanger {
     breakers: Arc<BTreeMap<String, breaker::Breaker>>,
     /// The calls each registry may have in flight, sync and async together.
     call_slots: Arc<BTreeMap<String, Arc<Semaphore>>>,
+}
+
+/// A caller authorised for a service: step one of every exchange.
+pub struct Authorised<'a> {
+    /// The caller's organisation, as `CallingEntity`.
+    pub entity: Idno,
+    pub target: Target<'a>,
+    /// What the caller may see of the answer.
+    pub grant: Grant,
+}
+
+/// What a service id names in the catalog.
+pub enum Target<'a> {
+    Service(&'a Service),
+    Composite(&'a Composite),
 }
 
 /// What the registry call produced before it is written to the log.
@@ -292,6 +312,95 @@ impl Exchanger {
             .ok_or_else(|| ExchangeError::UnknownClient(client.to_string()))
     }
 
+    /// Step one of every exchange: the client is registered, the service is in the catalog and
+    /// the access matrix grants it to the client (deny by default).
+    pub fn authorise(&self, client: &str, service: &str) -> Result<Authorised<'_>, ExchangeError> {
+        let entity = self.authenticate(client)?.clone();
+        let target = match (
+            self.catalog.service(service),
+            self.catalog.composite(service),
+        ) {
+            (Some(service), _) => Target::Service(service),
+            (None, Some(composite)) => Target::Composite(composite),
+            (None, None) => return Err(ExchangeError::UnknownService(service.to_string())),
+        };
+        let Some(grant) = self.access.grant(client, service).cloned() else {
+            warn!("access denied by the access matrix");
+            return Err(ExchangeError::AccessDenied {
+                client: client.to_string(),
+                service: service.to_string(),
+            });
+        };
+        Ok(Authorised {
+            entity,
+            target,
+            grant,
+        })
+    }
+
+    /// The row of a new exchange, received now: who asks, for what and why, with the calling
+    /// user and the subject as keyed digests only.
+    pub fn new_row(
+        &self,
+        direction: Direction,
+        client: &str,
+        service: &str,
+        purpose: &Purpose,
+        calling_user: &str,
+        subject: &str,
+    ) -> NewExchange {
+        NewExchange {
+            id: Uuid::new_v4(),
+            direction,
+            parent_id: None,
+            client_id: client.to_string(),
+            service: service.to_string(),
+            legal_basis: purpose.legal_basis.clone(),
+            reason: purpose.reason.clone(),
+            case_id: purpose.case_id.clone(),
+            calling_user_digest: self.digester.digest(calling_user),
+            subject_digest: self.digester.digest(subject),
+            received_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// Step two: the exchange's row, in progress. An exchange that cannot be recorded is not
+    /// performed.
+    pub async fn open(&self, row: &NewExchange) -> Result<(), ExchangeError> {
+        self.store.begin_exchange(row).await.map_err(|error| {
+            warn!(%error, "cannot record the exchange; refusing it");
+            ExchangeError::StoreUnavailable
+        })
+    }
+
+    /// The last step: the row gets its one terminal state. `Err` when this call did not close
+    /// it (it was closed elsewhere, or the store failed): the answer must then be withheld,
+    /// since the log would not show it.
+    pub async fn close(
+        &self,
+        exchange_id: Uuid,
+        outcome: &ExchangeOutcome,
+        completed_at: OffsetDateTime,
+    ) -> Result<(), ExchangeError> {
+        match self
+            .store
+            .finish_exchange(exchange_id, outcome, completed_at)
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                // Closed elsewhere (a restart failed it as interrupted): what the log says
+                // stands, and no answer goes out that the log does not show.
+                warn!(%exchange_id, "the exchange record was already closed; withholding the answer");
+                Err(ExchangeError::Internal)
+            }
+            Err(error) => {
+                warn!(%error, %exchange_id, "cannot close the exchange record; withholding the answer");
+                Err(ExchangeError::StoreUnavailable)
+            }
+        }
+    }
+
     /// Runs one synchronous exchange (a registry service or a composite) for a client.
     #[tracing::instrument(skip_all, fields(exchange_id, service = %request.service, client = %client))]
     pub async fn run(
@@ -299,59 +408,21 @@ impl Exchanger {
         client: &str,
         request: ExchangeRequest,
     ) -> Result<ExchangeResult, ExchangeFailure> {
-        let entity = self.authenticate(client)?.clone();
-        if !self.catalog.knows(&request.service) {
-            return Err(ExchangeError::UnknownService(request.service.clone()).into());
-        }
-        let Some(grant) = self.access.grant(client, &request.service).cloned() else {
-            warn!("access denied by the access matrix");
-            return Err(ExchangeError::AccessDenied {
-                client: client.to_string(),
-                service: request.service.clone(),
+        let authorised = self.authorise(client, &request.service)?;
+        match authorised.target {
+            Target::Composite(composite) => self.run_composite(client, composite, request).await,
+            Target::Service(service) => {
+                self.run_service(
+                    client,
+                    &authorised.entity,
+                    service,
+                    &authorised.grant,
+                    &request,
+                    None,
+                )
+                .await
             }
-            .into());
-        };
-        if let Some(composite) = self.catalog.composite(&request.service) {
-            return self
-                .run_composite(client, &entity, composite.clone(), request)
-                .await;
         }
-        let service = self
-            .catalog
-            .service(&request.service)
-            .expect("known and not composite");
-        self.run_service(client, &entity, service, &grant, &request, None)
-            .await
-    }
-
-    async fn begin(
-        &self,
-        exchange_id: Uuid,
-        parent: Option<Uuid>,
-        client: &str,
-        service: &str,
-        request: &ExchangeRequest,
-        received_at: OffsetDateTime,
-    ) -> Result<(), ExchangeFailure> {
-        self.store
-            .begin_exchange(&NewExchange {
-                id: exchange_id,
-                direction: Direction::Outbound,
-                parent_id: parent,
-                client_id: client.to_string(),
-                service: service.to_string(),
-                legal_basis: request.purpose.legal_basis.clone(),
-                reason: request.purpose.reason.clone(),
-                case_id: request.purpose.case_id.clone(),
-                calling_user_digest: self.digester.digest(request.calling_user.expose()),
-                subject_digest: self.digester.digest(request.subject.expose()),
-                received_at,
-            })
-            .await
-            .map_err(|error| {
-                warn!(%error, "cannot record the exchange; refusing it");
-                ExchangeError::StoreUnavailable.into()
-            })
     }
 
     fn observe(&self, service: &str, outcome: &str, started: Instant) {
@@ -384,20 +455,22 @@ impl Exchanger {
         parent: Option<Uuid>,
     ) -> Result<ExchangeResult, ExchangeFailure> {
         let started = Instant::now();
-        let exchange_id = Uuid::new_v4();
+        let row = NewExchange {
+            parent_id: parent,
+            ..self.new_row(
+                Direction::Outbound,
+                client,
+                &service.id,
+                &request.purpose,
+                request.calling_user.expose(),
+                request.subject.expose(),
+            )
+        };
+        let exchange_id = row.id;
         if parent.is_none() {
             Span::current().record("exchange_id", tracing::field::display(exchange_id));
         }
-        let received_at = OffsetDateTime::now_utc();
-        self.begin(
-            exchange_id,
-            parent,
-            client,
-            &service.id,
-            request,
-            received_at,
-        )
-        .await?;
+        self.open(&row).await?;
         info!(%exchange_id, service = %service.id, "exchange accepted");
 
         let delivery = Delivery {
@@ -406,108 +479,73 @@ impl Exchanger {
         };
         let (outcome, wire) = self.call_registry(service, entity, request, delivery).await;
         let completed_at = OffsetDateTime::now_utc();
-        let log_outcome = wire.outcome(&outcome);
         let outcome_label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
         self.observe(&service.id, outcome_label, started);
-        match self
-            .store
-            .finish_exchange(exchange_id, &log_outcome, completed_at)
+        let failure = |error| ExchangeFailure {
+            exchange_id: Some(exchange_id),
+            error,
+        };
+        self.close(exchange_id, &wire.outcome(&outcome), completed_at)
             .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                // The record was closed elsewhere (a restart failed it as interrupted): what
-                // the log says stands, and no answer goes out that the log does not show.
-                warn!(%exchange_id, "the exchange record was already closed; withholding the answer");
-                return Err(ExchangeFailure {
-                    exchange_id: Some(exchange_id),
-                    error: ExchangeError::Internal,
-                });
-            }
-            Err(error) => {
-                // The answer cannot be released without its audit record.
-                warn!(%error, "cannot close the exchange record; withholding the answer");
-                return Err(ExchangeFailure {
-                    exchange_id: Some(exchange_id),
-                    error: ExchangeError::StoreUnavailable,
-                });
-            }
-        }
+            .map_err(failure)?;
         match outcome {
             Ok(decoded) => {
                 info!(%exchange_id, elapsed_ms = started.elapsed().as_millis() as u64, "exchange completed");
-                Ok(ExchangeResult {
+                Ok(registry_result(
                     exchange_id,
-                    service: service.id.clone(),
-                    status: "completed",
-                    registry: Some(RegistryReceipt {
-                        name: service.registry.clone(),
-                        message_id: decoded.message_id,
-                        signed_by: decoded.signer,
-                    }),
-                    received_at: now_text(received_at),
-                    completed_at: now_text(completed_at),
-                    data: grant.filter(decoded.data),
-                })
+                    service,
+                    grant,
+                    decoded,
+                    now_text(row.received_at),
+                    completed_at,
+                ))
             }
             Err(error) => {
                 warn!(%exchange_id, code = error.code(), %error, "exchange failed");
-                Err(ExchangeFailure {
-                    exchange_id: Some(exchange_id),
-                    error,
-                })
+                Err(failure(error))
             }
         }
     }
 
-    /// A composite: every part in parallel, each with its own exchange record and status, the
-    /// whole bounded by the composite's deadline.
+    /// A composite: every part in parallel, each authorised, recorded and closed as its own
+    /// exchange, the whole bounded by the composite's deadline.
     async fn run_composite(
         &self,
         client: &str,
-        entity: &Idno,
-        composite: Composite,
+        composite: &Composite,
         request: ExchangeRequest,
     ) -> Result<ExchangeResult, ExchangeFailure> {
         let started = Instant::now();
-        let exchange_id = Uuid::new_v4();
-        Span::current().record("exchange_id", tracing::field::display(exchange_id));
-        let received_at = OffsetDateTime::now_utc();
-        self.begin(
-            exchange_id,
-            None,
+        let row = self.new_row(
+            Direction::Outbound,
             client,
             &composite.id,
-            &request,
-            received_at,
-        )
-        .await?;
+            &request.purpose,
+            request.calling_user.expose(),
+            request.subject.expose(),
+        );
+        let exchange_id = row.id;
+        Span::current().record("exchange_id", tracing::field::display(exchange_id));
+        self.open(&row).await?;
         let deadline = tokio::time::Instant::now() + composite.deadline;
         let mut running = Vec::new();
-        let mut parts = Vec::new();
         for part in &composite.services {
-            let (Some(service), Some(grant)) = (
-                self.catalog.service(part).cloned(),
-                self.access.grant(client, part).cloned(),
-            ) else {
-                parts.push((
-                    part.clone(),
-                    json!({"service": part, "status": "forbidden"}),
-                ));
-                continue;
-            };
             let exchanger = self.clone();
-            let (client, entity, request) = (client.to_string(), entity.clone(), request.clone());
+            let (client, part_id, request) = (client.to_string(), part.clone(), request.clone());
             // Spawned, so a part still running at the deadline finishes and closes its own
             // record in the background.
             let handle = tokio::spawn(
                 async move {
+                    let authorised = exchanger.authorise(&client, &part_id)?;
+                    let Target::Service(service) = authorised.target else {
+                        return Err(ExchangeError::UnknownService(part_id).into());
+                    };
                     exchanger
                         .run_service(
                             &client,
-                            &entity,
-                            &service,
-                            &grant,
+                            &authorised.entity,
+                            service,
+                            &authorised.grant,
                             &request,
                             Some(exchange_id),
                         )
@@ -517,21 +555,20 @@ impl Exchanger {
             );
             running.push((part.clone(), handle));
         }
+        let mut parts = Vec::new();
         for (part, handle) in running {
             let value = match tokio::time::timeout_at(deadline, handle).await {
                 Ok(Ok(Ok(result))) => json!({
                     "service": part, "status": "completed",
                     "exchangeId": result.exchange_id, "data": result.data,
                 }),
+                Ok(Ok(Err(ExchangeFailure {
+                    error: ExchangeError::AccessDenied { .. },
+                    ..
+                }))) => json!({"service": part, "status": "forbidden"}),
                 Ok(Ok(Err(failure))) => {
                     let mut value = json!({
-                        "service": part, "status": "failed",
-                        "error": {
-                            "code": failure.error.code(),
-                            "fault": failure.error.fault(),
-                            "retryable": failure.error.retryable(),
-                            "detail": failure.error.to_string(),
-                        },
+                        "service": part, "status": "failed", "error": failure.error.summary(),
                     });
                     if let Some(id) = failure.exchange_id {
                         value["exchangeId"] = json!(id);
@@ -540,14 +577,11 @@ impl Exchanger {
                 }
                 Ok(Err(_)) => json!({
                     "service": part, "status": "failed",
-                    "error": {"code": "hub.internal", "fault": "hub", "retryable": true, "detail": "internal error"},
+                    "error": ExchangeError::Internal.summary(),
                 }),
                 Err(_) => json!({
                     "service": part, "status": "timeout",
-                    "error": {
-                        "code": "registry.timeout", "fault": "registry", "retryable": true,
-                        "detail": format!("no answer within the composite's {} ms deadline", composite.deadline.as_millis()),
-                    },
+                    "error": ExchangeError::RegistryTimeout(composite.deadline.as_millis()).summary(),
                 }),
             };
             parts.push((part, value));
@@ -556,6 +590,13 @@ impl Exchanger {
         let data = json!({"parts": parts.into_iter().map(|(_, v)| v).collect::<Vec<_>>()});
         let completed_at = OffsetDateTime::now_utc();
         let outcome = match composite.contract.validate(ContractPart::Response, &data) {
+            Ok(()) => Ok(()),
+            Err(violations) => {
+                warn!(?violations, "composite answer breaks its own contract");
+                Err(ExchangeError::Internal)
+            }
+        };
+        let log = match &outcome {
             Ok(()) => ExchangeOutcome::Completed {
                 request_digest: self.digester.digest(request.subject.expose()),
                 response_digest: esocial_wire::mconnect::message_digest(
@@ -564,53 +605,24 @@ impl Exchanger {
                 message_ids: MessageIds::default(),
                 fields_released: None,
             },
-            Err(violations) => {
-                warn!(?violations, "composite answer breaks its own contract");
-                ExchangeOutcome::Failed {
-                    error_code: "hub.internal".into(),
-                    request_digest: None,
-                    response_digest: None,
-                    message_ids: MessageIds::default(),
-                }
-            }
+            Err(error) => Wire::default().failed(error.code()),
         };
-        let failed = matches!(outcome, ExchangeOutcome::Failed { .. });
-        self.observe(
-            &composite.id,
-            if failed { "hub.internal" } else { "ok" },
-            started,
-        );
-        match self
-            .store
-            .finish_exchange(exchange_id, &outcome, completed_at)
+        let label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
+        self.observe(&composite.id, label, started);
+        let failure = |error| ExchangeFailure {
+            exchange_id: Some(exchange_id),
+            error,
+        };
+        self.close(exchange_id, &log, completed_at)
             .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(ExchangeFailure {
-                    exchange_id: Some(exchange_id),
-                    error: ExchangeError::Internal,
-                });
-            }
-            Err(_) => {
-                return Err(ExchangeFailure {
-                    exchange_id: Some(exchange_id),
-                    error: ExchangeError::StoreUnavailable,
-                });
-            }
-        }
-        if failed {
-            return Err(ExchangeFailure {
-                exchange_id: Some(exchange_id),
-                error: ExchangeError::Internal,
-            });
-        }
+            .map_err(failure)?;
+        outcome.map_err(failure)?;
         Ok(ExchangeResult {
             exchange_id,
             service: composite.id.clone(),
             status: "completed",
             registry: None,
-            received_at: now_text(received_at),
+            received_at: now_text(row.received_at),
             completed_at: now_text(completed_at),
             data,
         })
@@ -679,37 +691,35 @@ impl Exchanger {
             );
         }
         let call_started = Instant::now();
-        let answer = match &service.operation {
-            Operation::Soap { soap_action } => {
-                let destination = Destination {
-                    endpoint: &registry.endpoint,
-                    soap_action: Some(soap_action),
-                    timeout: registry.timeout,
-                    expected_signer: registry.signer.as_deref(),
-                };
-                let unsigned = envelope::request(&context, &body);
-                self.mconnect
-                    .call_soap(&destination, &unsigned, &context.message_id)
-                    .await
-            }
+        let (endpoint, message) = match &service.operation {
+            Operation::Soap { soap_action } => (
+                registry.endpoint.clone(),
+                Outgoing::Soap {
+                    envelope: envelope::request(&context, &body),
+                    soap_action: soap_action.clone(),
+                },
+            ),
             Operation::Rest { path } => {
-                let endpoint = format!("{}{path}", registry.endpoint);
-                let destination = Destination {
-                    endpoint: &endpoint,
-                    soap_action: None,
-                    timeout: registry.timeout,
-                    expected_signer: registry.signer.as_deref(),
+                let Ok(rendered) = serde_json::from_str::<Value>(&body) else {
+                    return (Err(ExchangeError::Internal), wire);
                 };
-                let rendered: Value = match serde_json::from_str(&body) {
-                    Ok(value) => value,
-                    Err(_) => return (Err(ExchangeError::Internal), wire),
-                };
-                let payload = context.rest_payload(rendered);
-                self.mconnect
-                    .call_rest(&destination, &payload, &context.message_id)
-                    .await
+                (
+                    format!("{}{path}", registry.endpoint),
+                    Outgoing::Rest {
+                        payload: context.rest_payload(rendered),
+                    },
+                )
             }
         };
+        let destination = Destination {
+            endpoint: &endpoint,
+            timeout: registry.timeout,
+            expected_signer: registry.signer.as_deref(),
+        };
+        let answer = self
+            .mconnect
+            .call(&destination, message, &context.message_id)
+            .await;
         let outcome = match answer {
             Ok(answer) => {
                 wire.request_digest = Some(answer.request_digest.clone());
@@ -772,6 +782,31 @@ impl Exchanger {
                 Err(ExchangeError::StoreUnavailable)
             }
         }
+    }
+}
+
+/// The canonical result of a registry service's completed exchange: what the registry
+/// answered, less what the caller's grant does not cover.
+fn registry_result(
+    exchange_id: Uuid,
+    service: &Service,
+    grant: &Grant,
+    decoded: Decoded,
+    received_at: String,
+    completed_at: OffsetDateTime,
+) -> ExchangeResult {
+    ExchangeResult {
+        exchange_id,
+        service: service.id.clone(),
+        status: "completed",
+        registry: Some(RegistryReceipt {
+            name: service.registry.clone(),
+            message_id: decoded.message_id,
+            signed_by: decoded.signer,
+        }),
+        received_at,
+        completed_at: now_text(completed_at),
+        data: grant.filter(decoded.data),
     }
 }
 

@@ -249,24 +249,14 @@ impl Provider {
 
     /// Serves a verified request: purpose, replay, grant, record, answer, minimise, close.
     pub async fn serve(&self, call: VerifiedCall) -> Result<Served, Refused> {
-        let exchange_id = Uuid::new_v4();
-        let received_at = OffsetDateTime::now_utc();
         let subject = call
             .request
             .get("idnp")
             .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        self.begin(
-            exchange_id,
-            &call.agency,
-            call.service.name(),
-            &call.headers,
-            &subject,
-            received_at,
-        )
-        .await
-        .map_err(|error| Refused {
+            .unwrap_or_default();
+        let row = self.row(&call.agency, call.service.name(), &call.headers, subject);
+        let exchange_id = row.id;
+        self.exchanger.open(&row).await.map_err(|error| Refused {
             exchange_id: None,
             error,
         })?;
@@ -298,18 +288,13 @@ impl Provider {
                 Err(error),
             ),
         };
-        let closed = self
-            .exchanger
-            .store()
-            .finish_exchange(exchange_id, &log, OffsetDateTime::now_utc())
-            .await;
-        if !matches!(closed, Ok(true)) {
-            warn!(%exchange_id, "cannot close the inbound exchange record; withholding the answer");
-            return Err(Refused {
+        self.exchanger
+            .close(exchange_id, &log, OffsetDateTime::now_utc())
+            .await
+            .map_err(|error| Refused {
                 exchange_id: Some(exchange_id),
-                error: ExchangeError::StoreUnavailable,
-            });
-        }
+                error,
+            })?;
         match result {
             Ok(answer) => {
                 info!(%exchange_id, agency = %call.agency, service = call.service.name(), "inbound request answered");
@@ -340,11 +325,9 @@ impl Provider {
         request_digest: &str,
         error: &ExchangeError,
     ) -> Option<Uuid> {
-        let exchange_id = Uuid::new_v4();
-        let now = OffsetDateTime::now_utc();
-        self.begin(exchange_id, agency, service, headers, "", now)
-            .await
-            .ok()?;
+        let row = self.row(agency, service, headers, "");
+        let (exchange_id, now) = (row.id, row.received_at);
+        self.exchanger.open(&row).await.ok()?;
         let outcome = ExchangeOutcome::Failed {
             error_code: error.code().to_string(),
             request_digest: Some(request_digest.to_string()),
@@ -355,44 +338,34 @@ impl Provider {
             },
         };
         self.exchanger
-            .store()
-            .finish_exchange(exchange_id, &outcome, now)
+            .close(exchange_id, &outcome, now)
             .await
             .ok()?;
         warn!(%exchange_id, service, code = error.code(), "inbound request refused");
         Some(exchange_id)
     }
 
-    async fn begin(
+    /// The row of an inbound request: the agency, the service and the purpose it stated.
+    fn row(
         &self,
-        exchange_id: Uuid,
         agency: &str,
         service: &str,
         headers: &CallHeaders,
         subject: &str,
-        received_at: OffsetDateTime,
-    ) -> Result<(), ExchangeError> {
-        let digester = self.exchanger.digester();
-        self.exchanger
-            .store()
-            .begin_exchange(&NewExchange {
-                id: exchange_id,
-                direction: Direction::Inbound,
-                parent_id: None,
-                client_id: agency.to_string(),
-                service: service.to_string(),
-                legal_basis: headers.call_basis.clone(),
-                reason: headers.call_reason.clone(),
-                case_id: None,
-                calling_user_digest: digester.digest(&headers.calling_user),
-                subject_digest: digester.digest(subject),
-                received_at,
-            })
-            .await
-            .map_err(|error| {
-                warn!(%error, "cannot record the inbound request; refusing it");
-                ExchangeError::StoreUnavailable
-            })
+    ) -> NewExchange {
+        let purpose = Purpose {
+            legal_basis: headers.call_basis.clone(),
+            reason: headers.call_reason.clone(),
+            case_id: None,
+        };
+        self.exchanger.new_row(
+            Direction::Inbound,
+            agency,
+            service,
+            &purpose,
+            &headers.calling_user,
+            subject,
+        )
     }
 
     /// The checks and the work, in the order whose failure says the most.

@@ -82,8 +82,6 @@ pub struct VerifiedAnswer {
 pub struct Destination<'a> {
     /// Full URL (the registry endpoint, plus the service path for REST).
     pub endpoint: &'a str,
-    /// SOAP only.
-    pub soap_action: Option<&'a str>,
     pub timeout: Duration,
     /// Common name the answer's signing certificate must carry, if the registry pins one.
     pub expected_signer: Option<&'a str>,
@@ -188,6 +186,7 @@ impl MconnectClient {
         &self,
         destination: &Destination<'_>,
         content_type: &str,
+        soap_action: Option<&str>,
         body: String,
     ) -> Result<(u16, Vec<u8>), CallError> {
         let exchange = async {
@@ -196,7 +195,7 @@ impl MconnectClient {
                 .post(destination.endpoint)
                 .header("Content-Type", content_type)
                 .body(body);
-            if let Some(action) = destination.soap_action {
+            if let Some(action) = soap_action {
                 request = request.header("SOAPAction", format!("\"{action}\""));
             }
             let mut response = request
@@ -266,10 +265,33 @@ impl MconnectClient {
         Ok(response.status().as_u16())
     }
 
+    /// Signs `message` for its transport, posts it to `destination` and verifies the signed
+    /// answer and its binding to the request (`message_id`, and the hash of what was sent).
+    /// Both transports read an answer the same way: one whose signature verifies is the
+    /// registry's word, whatever the HTTP status; one that is not a signed message at all is an
+    /// HTTP error when the status says so; anything else is a bad signature.
+    pub async fn call(
+        &self,
+        destination: &Destination<'_>,
+        message: Outgoing,
+        message_id: &str,
+    ) -> Result<VerifiedAnswer, CallError> {
+        match message {
+            Outgoing::Soap {
+                envelope,
+                soap_action,
+            } => {
+                self.call_soap(destination, envelope, &soap_action, message_id)
+                    .await
+            }
+            Outgoing::Rest { payload } => self.call_rest(destination, &payload, message_id).await,
+        }
+    }
+
     /// Signs `payload` as JWS, posts it and verifies the signed answer (errors included) and
     /// its binding: `mconnect.relatesTo` must be `message_id` and `mconnect.requestHash` the
     /// hash of the token sent.
-    pub async fn call_rest(
+    async fn call_rest(
         &self,
         destination: &Destination<'_>,
         payload: &serde_json::Value,
@@ -288,7 +310,9 @@ impl MconnectClient {
             .map_err(CallError::SignJws)?;
         let request_digest = crate::mconnect::message_digest(signed.as_bytes());
         let request_hash = super::request_hash(signed.as_bytes());
-        let (status, body) = self.post(destination, "application/jose", signed).await?;
+        let (status, body) = self
+            .post(destination, "application/jose", None, signed)
+            .await?;
         let response_digest = crate::mconnect::message_digest(&body);
         let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
         let verifier = self.jws_verifier.clone();
@@ -300,9 +324,10 @@ impl MconnectClient {
             .map_err(CallError::Overloaded)?
         {
             Ok(verified) => verified,
-            // An HTTP error without a signed body is an HTTP error, not a bad signature.
-            Err(_) if status >= 400 => return Err(CallError::HttpStatus(status)),
-            Err(error) => return Err(CallError::Jws(error)),
+            Err(error) => {
+                let signed = looks_like_jws(text.trim());
+                return Err(unverified(status, signed, CallError::Jws(error)));
+            }
         };
         let signer = Self::check_signer(destination, verified.signer_common_name)?;
         let payload: serde_json::Value = serde_json::from_slice(&verified.payload)
@@ -334,17 +359,14 @@ impl MconnectClient {
     /// Signs `envelope`, posts it and verifies the answer's signature (faults included) and
     /// its signed binding: `RelatesTo` must be `message_id` and `RequestHash` the hash of the
     /// envelope sent.
-    pub async fn call_soap(
+    async fn call_soap(
         &self,
         destination: &Destination<'_>,
-        envelope: &str,
+        envelope: String,
+        soap_action: &str,
         message_id: &str,
     ) -> Result<VerifiedAnswer, CallError> {
-        let (identity, ttl, unsigned) = (
-            self.identity.clone(),
-            self.timestamp_ttl,
-            envelope.to_string(),
-        );
+        let (identity, ttl, unsigned) = (self.identity.clone(), self.timestamp_ttl, envelope);
         let signed = self
             .crypto
             .run(move || wssec::sign_envelope(&unsigned, &identity, SystemTime::now(), ttl))
@@ -354,11 +376,13 @@ impl MconnectClient {
         let request_digest = crate::mconnect::message_digest(signed.as_bytes());
         let request_hash = super::request_hash(signed.as_bytes());
         let (status, body) = self
-            .post(destination, "text/xml; charset=utf-8", signed)
+            .post(
+                destination,
+                "text/xml; charset=utf-8",
+                Some(soap_action),
+                signed,
+            )
             .await?;
-        if status != 200 && status != 500 {
-            return Err(CallError::HttpStatus(status));
-        }
         let response_digest = crate::mconnect::message_digest(&body);
         let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
         let trust = self.trust.clone();
@@ -374,10 +398,10 @@ impl MconnectClient {
             .map_err(CallError::Overloaded)?;
         let verified = match verified {
             Ok(verified) => verified,
-            Err(_) if status == 500 && !text.contains("Envelope") => {
-                return Err(CallError::HttpStatus(status));
+            Err(error) => {
+                let signed = text.contains("Envelope");
+                return Err(unverified(status, signed, CallError::Signature(error)));
             }
-            Err(error) => return Err(CallError::Signature(error)),
         };
         let signer = common_name(&verified.signer_certificate_der).unwrap_or_default();
         let signer = Self::check_signer(destination, signer)?;
@@ -410,6 +434,38 @@ impl MconnectClient {
             response_digest,
         })
     }
+}
+
+/// What the hub sends a registry, before it is signed.
+pub enum Outgoing {
+    /// A SOAP envelope with the MConnect headers, signed with WS-Security.
+    Soap {
+        envelope: String,
+        soap_action: String,
+    },
+    /// A JSON payload with its `mconnect` block, signed as compact JWS.
+    Rest { payload: serde_json::Value },
+}
+
+/// What an answer whose signature did not verify means, the same for both transports: a body
+/// that is not a signed message at all, under an error status, is that HTTP error; anything
+/// else is `signature_error`.
+fn unverified(status: u16, looks_signed: bool, signature_error: CallError) -> CallError {
+    if status != 200 && !looks_signed {
+        CallError::HttpStatus(status)
+    } else {
+        signature_error
+    }
+}
+
+/// Whether `token` has the shape of a compact JWS: three base64url parts.
+fn looks_like_jws(token: &str) -> bool {
+    let parts: Vec<&str> = token.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|part| {
+            part.bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+        })
 }
 
 /// The single common name of a DER certificate; none when it has no or several.
