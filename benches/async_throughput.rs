@@ -397,8 +397,7 @@ async fn start_hub(variant: Variant, knobs: &Knobs) -> Result<Hub, BoxError> {
         registry.clone(),
         RegistryOverride {
             endpoint: Some(format!("https://127.0.0.1:{}{path}", simulator.port)),
-            timeout_ms: None,
-            max_in_flight: None,
+            ..RegistryOverride::default()
         },
     );
     let application = Application::build(settings).await?;

@@ -465,8 +465,7 @@ async fn start_world(knobs: &Knobs) -> Result<World, BoxError> {
             registry.name.clone(),
             RegistryOverride {
                 endpoint: Some(format!("https://127.0.0.1:{}{path}", simulator.port)),
-                timeout_ms: None,
-                max_in_flight: None,
+                ..RegistryOverride::default()
             },
         );
     }

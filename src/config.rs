@@ -276,6 +276,9 @@ pub struct RegistryOverride {
     /// Calls to the registry in flight at once, sync and async together; a call that finds
     /// none free within the registry's timeout is refused as `hub.overloaded`.
     pub max_in_flight: Option<usize>,
+    /// Largest answer read from the registry, in bytes (64 KiB to 64 MiB); a longer one is
+    /// refused as `registry.invalid_response` before it is read whole.
+    pub max_answer_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -518,6 +521,15 @@ impl Settings {
                 return Err(SettingsError::invalid(
                     format!("registries.{name}.max_in_flight"),
                     "must be between 1 and 4096",
+                ));
+            }
+            if registry
+                .max_answer_bytes
+                .is_some_and(|limit| !esocial_catalog::MAX_ANSWER_BYTES_RANGE.contains(&limit))
+            {
+                return Err(SettingsError::invalid(
+                    format!("registries.{name}.max_answer_bytes"),
+                    "must be between 65536 and 67108864",
                 ));
             }
             if let Some(timeout) = registry.timeout_ms

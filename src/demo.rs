@@ -309,8 +309,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
             name.clone(),
             RegistryOverride {
                 endpoint: Some(endpoint.clone()),
-                timeout_ms: None,
-                max_in_flight: None,
+                ..RegistryOverride::default()
             },
         );
     }

@@ -53,9 +53,12 @@ pub fn load_catalog(settings: &Settings) -> anyhow::Result<(Catalog, AccessMatri
     for (name, registry) in &settings.registries {
         let known = catalog.override_registry(
             name,
-            registry.endpoint.as_deref(),
-            registry.timeout_ms.map(Duration::from_millis),
-            registry.max_in_flight,
+            &esocial_catalog::RegistrySettings {
+                endpoint: registry.endpoint.clone(),
+                timeout: registry.timeout_ms.map(Duration::from_millis),
+                max_in_flight: registry.max_in_flight,
+                max_answer_bytes: registry.max_answer_bytes,
+            },
         );
         if !known {
             return Err(SettingsError::invalid(

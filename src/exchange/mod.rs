@@ -715,6 +715,7 @@ impl Exchanger {
             endpoint: &endpoint,
             timeout: registry.timeout,
             expected_signer: registry.signer.as_deref(),
+            max_answer_bytes: registry.max_answer_bytes,
         };
         let answer = self
             .mconnect
@@ -729,7 +730,7 @@ impl Exchanger {
                     .remember_answer(&answer.signer, &answer.message_id, answer.expires)
                     .await
                 {
-                    Ok(()) => decode_answer(service, answer)
+                    Ok(()) => decode_answer(service, answer, registry.max_answer_bytes)
                         .and_then(|decoded| about_the_subject(decoded, request)),
                     Err(error) => Err(error),
                 }
@@ -838,7 +839,7 @@ fn map_call_error(error: &CallError, timeout: std::time::Duration) -> ExchangeEr
         CallError::HttpStatus(status) => {
             ExchangeError::RegistryInvalidResponse(format!("HTTP {status}"))
         }
-        CallError::TooLarge | CallError::NotText | CallError::NotJson(_) => {
+        CallError::TooLarge(_) | CallError::NotText | CallError::NotJson(_) => {
             ExchangeError::RegistryInvalidResponse(error.to_string())
         }
         CallError::Signature(_)
@@ -863,11 +864,16 @@ fn from_failure(failure: RegistryFailure) -> ExchangeError {
 }
 
 /// Reads a verified answer: a mapped fault, or the payload mapped and contract-checked.
-fn decode_answer(service: &Service, answer: VerifiedAnswer) -> Result<Decoded, ExchangeError> {
+fn decode_answer(
+    service: &Service,
+    answer: VerifiedAnswer,
+    max_bytes: usize,
+) -> Result<Decoded, ExchangeError> {
     let data = match &answer.body {
         AnswerBody::Soap(text) => {
             let invalid = |detail: String| ExchangeError::RegistryInvalidResponse(detail);
-            let document = xml::parse(text).map_err(|error| invalid(error.to_string()))?;
+            let document =
+                xml::parse_within(text, max_bytes).map_err(|error| invalid(error.to_string()))?;
             let envelope = Envelope::read(&document).map_err(|error| invalid(error.to_string()))?;
             let payload = envelope
                 .payload()

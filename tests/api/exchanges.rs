@@ -598,3 +598,59 @@ async fn a_registry_with_every_call_slot_busy_refuses_the_call_that_waited_too_l
     let record = app.store.exchange(id).await.unwrap().unwrap();
     assert_eq!(record.error_code.as_deref(), Some("hub.overloaded"));
 }
+
+#[tokio::test]
+async fn a_five_megabyte_answer_goes_through_within_the_answer_limit() {
+    let app = spawn_app_with(SpawnOptions {
+        behaviour: Behaviour {
+            attachment_bytes: 5 * 1024 * 1024,
+            ..Behaviour::default()
+        },
+        ..SpawnOptions::default()
+    })
+    .await;
+    let subject = app.population.sample_subject();
+
+    let response = app.post_exchange(&app.valid_request()).await;
+
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["data"]["idnp"], subject.idnp.expose());
+    assert!(
+        !body.to_string().contains("JVBERi0x"),
+        "the attachment no mapping reads stays out of the result"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_over_the_registrys_limit_is_refused_before_it_is_read() {
+    let app = spawn_app_with(SpawnOptions {
+        behaviour: Behaviour {
+            attachment_bytes: 2 * 1024 * 1024,
+            ..Behaviour::default()
+        },
+        max_answer_bytes: Some(1024 * 1024),
+        ..SpawnOptions::default()
+    })
+    .await;
+
+    let response = app.post_exchange(&app.valid_request()).await;
+
+    let problem = assert_problem(response, 502, "registry.invalid_response").await;
+    assert_eq!(problem["retryable"], false);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("answer larger than 1048576 bytes"),
+        "{problem}"
+    );
+    let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
+    let record = app.store.exchange(id).await.unwrap().unwrap();
+    assert_eq!(record.status, ExchangeStatus::Failed);
+    assert_eq!(
+        record.response_digest, None,
+        "nothing of the answer was kept"
+    );
+}

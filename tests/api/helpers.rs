@@ -31,6 +31,8 @@ pub struct SpawnOptions {
     pub registry_timeout_ms: Option<u64>,
     /// Calls each registry may have in flight, overriding the default.
     pub max_in_flight: Option<usize>,
+    /// Largest answer read from each registry, overriding the adapter's.
+    pub max_answer_bytes: Option<usize>,
     /// The simulator signs its answers with a key from a CA the hub does not trust.
     pub untrusted_signer: bool,
     /// Database URL; a fresh SQLite file when absent.
@@ -145,6 +147,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
                 endpoint: Some(format!("https://127.0.0.1:{port}{path}")),
                 timeout_ms: options.registry_timeout_ms,
                 max_in_flight: options.max_in_flight,
+                max_answer_bytes: options.max_answer_bytes,
             },
         );
     }

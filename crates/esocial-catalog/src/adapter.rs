@@ -57,7 +57,18 @@ pub struct Registry {
     pub signer: Option<String>,
     /// Calls in flight at once ([`DEFAULT_MAX_IN_FLIGHT`] unless the settings say otherwise).
     pub max_in_flight: usize,
+    /// Largest answer read from the registry, in bytes: a longer one is refused before it is
+    /// read whole ([`DEFAULT_MAX_ANSWER_BYTES`] unless the adapter or the settings say
+    /// otherwise).
+    pub max_answer_bytes: usize,
 }
+
+/// Largest registry answer read, unless the adapter's `registry.max_answer_bytes` or the
+/// settings' `registries.<name>.max_answer_bytes` say otherwise.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+/// The range `max_answer_bytes` may take: from 64 KiB to 64 MiB.
+pub const MAX_ANSWER_BYTES_RANGE: std::ops::RangeInclusive<usize> = 64 * 1024..=64 * 1024 * 1024;
 
 /// Calls to one registry in flight at once, unless `registries.<name>.max_in_flight` says
 /// otherwise.
@@ -180,6 +191,8 @@ struct RegistryFile {
     timeout_ms: u64,
     #[serde(default)]
     signer: Option<String>,
+    #[serde(default)]
+    max_answer_bytes: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -260,6 +273,16 @@ pub(super) fn load_folder(
             "registry.timeout_ms must be between 10 and 120000",
         ));
     }
+    if file
+        .registry
+        .max_answer_bytes
+        .is_some_and(|limit| !MAX_ANSWER_BYTES_RANGE.contains(&limit))
+    {
+        return Err(AdapterError::invalid(
+            path,
+            "registry.max_answer_bytes must be between 65536 and 67108864",
+        ));
+    }
     if file.services.is_empty() {
         return Err(AdapterError::invalid(path, "no [[services]] defined"));
     }
@@ -271,6 +294,10 @@ pub(super) fn load_folder(
         timeout: Duration::from_millis(file.registry.timeout_ms),
         signer: file.registry.signer,
         max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        max_answer_bytes: file
+            .registry
+            .max_answer_bytes
+            .unwrap_or(DEFAULT_MAX_ANSWER_BYTES),
     };
     let mut services = Vec::new();
     for (index, service) in file.services.into_iter().enumerate() {

@@ -12,7 +12,10 @@ pub mod json_schema;
 mod mapping;
 
 pub use access::{AccessMatrix, Grant};
-pub use adapter::{AdapterError, Operation, Registry, RegistryFailure, Service, Transport};
+pub use adapter::{
+    AdapterError, DEFAULT_MAX_ANSWER_BYTES, MAX_ANSWER_BYTES_RANGE, Operation, Registry,
+    RegistryFailure, Service, Transport,
+};
 pub use contract::{ContractPart, ServiceContract, WireContract};
 pub use mapping::{MappingError, RequestTemplate, ResponseMapping, TemplateFormat, xml_to_tree};
 
@@ -193,28 +196,35 @@ impl Catalog {
         all
     }
 
-    /// Applies a configured endpoint or timeout over what the adapter file says.
-    pub fn override_registry(
-        &mut self,
-        name: &str,
-        endpoint: Option<&str>,
-        timeout: Option<Duration>,
-        max_in_flight: Option<usize>,
-    ) -> bool {
+    /// Applies what the settings say of a registry over what its adapter file says. False when
+    /// no adapter defines the registry.
+    pub fn override_registry(&mut self, name: &str, settings: &RegistrySettings) -> bool {
         let Some(registry) = self.registries.get_mut(name) else {
             return false;
         };
-        if let Some(endpoint) = endpoint {
-            registry.endpoint = endpoint.to_string();
+        if let Some(endpoint) = &settings.endpoint {
+            registry.endpoint = endpoint.clone();
         }
-        if let Some(timeout) = timeout {
+        if let Some(timeout) = settings.timeout {
             registry.timeout = timeout;
         }
-        if let Some(limit) = max_in_flight {
+        if let Some(limit) = settings.max_in_flight {
             registry.max_in_flight = limit;
+        }
+        if let Some(limit) = settings.max_answer_bytes {
+            registry.max_answer_bytes = limit;
         }
         true
     }
+}
+
+/// What a deployment may set of a registry over its adapter file.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrySettings {
+    pub endpoint: Option<String>,
+    pub timeout: Option<Duration>,
+    pub max_in_flight: Option<usize>,
+    pub max_answer_bytes: Option<usize>,
 }
 
 fn load_composites(

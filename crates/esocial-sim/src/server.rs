@@ -54,6 +54,9 @@ pub struct Behaviour {
     pub answer_about: Option<String>,
     /// Keep every request received (shared by clones), for tests that look at the wire.
     pub received: Option<Arc<std::sync::Mutex<Vec<String>>>>,
+    /// Attach a scanned document of this many bytes (base64 text) to every SOAP answer about
+    /// a person, as a registry sending a copy of a certificate would.
+    pub attachment_bytes: usize,
 }
 
 impl Behaviour {
@@ -478,6 +481,7 @@ fn soap_body(text: &str, state: &SimulatorState, request_hash: String) -> (Strin
             )
         }
         Lookup::Generated(WireAnswer::Soap(body)) => {
+            let body = with_attachment(&body, state.behaviour.attachment_bytes);
             (envelope::response(&binding(&relates), &body), false)
         }
         Lookup::Generated(WireAnswer::Rest(_)) | Lookup::NotFound => fault(
@@ -486,6 +490,21 @@ fn soap_body(text: &str, state: &SimulatorState, request_hash: String) -> (Strin
             "no person with this IDNP",
         ),
     }
+}
+
+/// `payload` (one XML element) with a last child holding `bytes` of base64 text, in a
+/// namespace of its own that no response mapping reads.
+fn with_attachment(payload: &str, bytes: usize) -> String {
+    let Some(end) = payload.rfind("</").filter(|_| bytes > 0) else {
+        return payload.to_string();
+    };
+    const SCAN: &str = "JVBERi0xLjcKJcTl8uXrp/Og0MTGCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9n";
+    let text: String = SCAN.chars().cycle().take(bytes).collect();
+    format!(
+        "{}<att:document xmlns:att=\"urn:esocial-sim:attachment\" type=\"application/pdf\">{text}</att:document>{}",
+        &payload[..end],
+        &payload[end..]
+    )
 }
 
 fn rest_answer(

@@ -76,12 +76,14 @@ const ID_ATTR_LOCAL_NAMES: &[&str] = &["Id", "ID", "id", "AssertionID"];
 // Limits
 // ---------------------------------------------------------------------------
 
-/// Maximum accepted envelope size in bytes (4 MiB).
+/// Maximum accepted envelope size in bytes (4 MiB), unless the caller allows more
+/// ([`verify_envelope_within`]).
 pub const MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest envelope [`sign_envelope`] signs (64 MiB): as large as a registry's answer may be
+/// allowed to grow.
+pub const MAX_SIGNED_BYTES: usize = 64 * 1024 * 1024;
 /// Maximum element nesting depth (the Envelope element is depth 1).
 pub const MAX_ELEMENT_DEPTH: usize = 64;
-/// Maximum number of XML nodes (elements, text, comments, PIs).
-pub const MAX_NODES: u32 = 500_000;
 /// Tolerated clock skew for `wsu:Created` in the future.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 /// Default Timestamp lifetime (`wsu:Expires - wsu:Created`).
@@ -329,39 +331,41 @@ pub struct VerifiedEnvelope {
 // Guarded parsing
 // ---------------------------------------------------------------------------
 
-fn check_size(xml: &str) -> Result<()> {
-    if xml.len() > MAX_ENVELOPE_BYTES {
+fn check_size(xml: &str, max_bytes: usize) -> Result<()> {
+    if xml.len() > max_bytes {
         return Err(WsSecurityError::TooLarge(format!(
-            "{} bytes (limit {MAX_ENVELOPE_BYTES})",
+            "{} bytes (limit {max_bytes})",
             xml.len()
         )));
     }
     Ok(())
 }
 
-/// Parse with roxmltree, refusing DTDs, and enforce size / node / depth limits.
-fn parse_guarded(xml: &str) -> Result<roxmltree::Document<'_>> {
-    check_size(xml)?;
+/// Parse with roxmltree, refusing DTDs, and enforce size / node / depth limits: at most
+/// `max_bytes`, and `xml::nodes_limit(max_bytes)` nodes.
+fn parse_guarded(xml: &str, max_bytes: usize) -> Result<roxmltree::Document<'_>> {
+    check_size(xml, max_bytes)?;
     // The linear pre-scan first: what it refuses (too many attributes or namespace
     // declarations on an element, markup declarations) would make parsing itself costly.
-    crate::mconnect::xml::check_markup(xml).map_err(|error| {
+    crate::mconnect::xml::check_markup_within(xml, max_bytes).map_err(|error| {
         use crate::mconnect::xml::XmlError;
         match error {
-            XmlError::TooLarge => WsSecurityError::TooLarge(error.to_string()),
+            XmlError::TooLarge(_) => WsSecurityError::TooLarge(error.to_string()),
             XmlError::DtdForbidden => WsSecurityError::DtdForbidden,
             XmlError::TooDeep => WsSecurityError::TooDeep(MAX_ELEMENT_DEPTH),
             other => malformed(other.to_string()),
         }
     })?;
+    let nodes_limit = crate::mconnect::xml::nodes_limit(max_bytes);
     let opts = roxmltree::ParsingOptions {
         allow_dtd: false,
-        nodes_limit: MAX_NODES,
+        nodes_limit,
         ..roxmltree::ParsingOptions::default()
     };
     let doc = roxmltree::Document::parse_with_options(xml, opts).map_err(|e| match e {
         roxmltree::Error::DtdDetected => WsSecurityError::DtdForbidden,
         roxmltree::Error::NodesLimitReached => {
-            WsSecurityError::TooLarge(format!("more than {MAX_NODES} XML nodes"))
+            WsSecurityError::TooLarge(format!("more than {nodes_limit} XML nodes"))
         }
         other => malformed(format!("XML parse error: {other}")),
     })?;
@@ -689,7 +693,7 @@ pub fn sign_envelope(
     if ttl.is_zero() || ttl > MAX_TTL {
         return Err(malformed("ttl must be positive and at most MAX_TTL"));
     }
-    let doc = parse_guarded(envelope_xml)?;
+    let doc = parse_guarded(envelope_xml, MAX_SIGNED_BYTES)?;
     let parts = envelope_parts(&doc)?;
     let ids = collect_ids(&doc)?;
 
@@ -1414,9 +1418,20 @@ pub fn verify_envelope(
     trust: &TrustAnchors,
     now: SystemTime,
 ) -> Result<VerifiedEnvelope> {
+    verify_envelope_within(envelope_xml, trust, now, MAX_ENVELOPE_BYTES)
+}
+
+/// [`verify_envelope`] for an envelope allowed to be larger than [`MAX_ENVELOPE_BYTES`], such
+/// as a registry's answer under its adapter's `max_answer_bytes`.
+pub fn verify_envelope_within(
+    envelope_xml: &str,
+    trust: &TrustAnchors,
+    now: SystemTime,
+    max_bytes: usize,
+) -> Result<VerifiedEnvelope> {
     // 1. Guarded pre-parse + structural / anti-wrapping analysis.
     let layout = {
-        let doc = parse_guarded(envelope_xml)?;
+        let doc = parse_guarded(envelope_xml, max_bytes)?;
         analyse_for_verify(&doc)?
     };
 
@@ -1801,6 +1816,23 @@ pub(crate) mod tests {
             "x".repeat(MAX_ENVELOPE_BYTES)
         );
         let e = verify_envelope(&big, &trust, now).unwrap_err();
+        assert!(matches!(e, WsSecurityError::TooLarge(_)), "{e:?}");
+    }
+
+    #[test]
+    fn a_larger_envelope_verifies_only_under_a_larger_limit() {
+        let (_pki, id, trust) = setup();
+        let now = SystemTime::now();
+        let document = "JVBERi0x".repeat(MAX_ENVELOPE_BYTES / 8 + 1);
+        let large = ENVELOPE.replace(
+            "</civ:GetPersonDetailsRequest>",
+            &format!("<doc>{document}</doc></civ:GetPersonDetailsRequest>"),
+        );
+        let signed = sign_envelope(&large, &id, now, DEFAULT_TTL).unwrap();
+        let e = verify_envelope(&signed, &trust, now).unwrap_err();
+        assert!(matches!(e, WsSecurityError::TooLarge(_)), "{e:?}");
+        verify_envelope_within(&signed, &trust, now, 2 * MAX_ENVELOPE_BYTES).expect("verifies");
+        let e = verify_envelope_within(&signed, &trust, now, signed.len() - 1).unwrap_err();
         assert!(matches!(e, WsSecurityError::TooLarge(_)), "{e:?}");
     }
 

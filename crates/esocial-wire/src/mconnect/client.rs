@@ -7,7 +7,6 @@ use crate::crypto::jws::{self, JwsError, JwsSigner, JwsVerifier};
 use crate::crypto::revocation::Revocation;
 use crate::crypto::wssec::{self, SigningIdentity, TrustAnchors, WsSecurityError};
 use crate::crypto::x509::PeerCertificateCheck;
-use crate::mconnect::xml::MAX_MESSAGE_BYTES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientSetupError {
@@ -32,8 +31,8 @@ pub enum CallError {
     Connect(String),
     #[error("HTTP status {0} without a SOAP answer")]
     HttpStatus(u16),
-    #[error("answer larger than {MAX_MESSAGE_BYTES} bytes")]
-    TooLarge,
+    #[error("answer larger than {0} bytes")]
+    TooLarge(usize),
     #[error("answer is not UTF-8 text")]
     NotText,
     #[error("answer signature rejected: {0}")]
@@ -85,6 +84,8 @@ pub struct Destination<'a> {
     pub timeout: Duration,
     /// Common name the answer's signing certificate must carry, if the registry pins one.
     pub expected_signer: Option<&'a str>,
+    /// Largest answer read, in bytes; a longer one is refused before it is read whole.
+    pub max_answer_bytes: usize,
 }
 
 #[derive(Clone)]
@@ -204,11 +205,12 @@ impl MconnectClient {
                 .map_err(|error| CallError::Connect(describe(&error)))?;
             self.check_peer(&response, destination)?;
             let status = response.status().as_u16();
+            let limit = destination.max_answer_bytes;
             if response
                 .content_length()
-                .is_some_and(|length| length as usize > MAX_MESSAGE_BYTES)
+                .is_some_and(|length| length > limit as u64)
             {
-                return Err(CallError::TooLarge);
+                return Err(CallError::TooLarge(limit));
             }
             let mut body = Vec::new();
             while let Some(chunk) = response
@@ -216,8 +218,8 @@ impl MconnectClient {
                 .await
                 .map_err(|error| CallError::Connect(describe(&error)))?
             {
-                if body.len() + chunk.len() > MAX_MESSAGE_BYTES {
-                    return Err(CallError::TooLarge);
+                if body.len() + chunk.len() > limit {
+                    return Err(CallError::TooLarge(limit));
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -315,11 +317,11 @@ impl MconnectClient {
             .await?;
         let response_digest = crate::mconnect::message_digest(&body);
         let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
-        let verifier = self.jws_verifier.clone();
+        let (verifier, limit) = (self.jws_verifier.clone(), destination.max_answer_bytes);
         let token = text.trim().to_string();
         let verified = match self
             .crypto
-            .run(move || jws::verify_compact(&token, &verifier, SystemTime::now()))
+            .run(move || jws::verify_compact_within(&token, &verifier, SystemTime::now(), limit))
             .await
             .map_err(CallError::Overloaded)?
         {
@@ -385,12 +387,12 @@ impl MconnectClient {
             .await?;
         let response_digest = crate::mconnect::message_digest(&body);
         let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
-        let trust = self.trust.clone();
+        let (trust, limit) = (self.trust.clone(), destination.max_answer_bytes);
         let (verified, text) = self
             .crypto
             .run(move || {
                 (
-                    wssec::verify_envelope(&text, &trust, SystemTime::now()),
+                    wssec::verify_envelope_within(&text, &trust, SystemTime::now(), limit),
                     text,
                 )
             })
@@ -408,7 +410,7 @@ impl MconnectClient {
         // Every header was signed (verify_envelope refuses an unsigned one), so the binding
         // read here is the one the registry signed.
         let binding = {
-            let document = super::xml::parse(&text)
+            let document = super::xml::parse_within(&text, limit)
                 .map_err(|_| CallError::Unbound("the answer cannot be read"))?;
             super::envelope::Envelope::read(&document)
                 .ok()

@@ -14,12 +14,20 @@ pub const MAX_NAMESPACE_DECLARATIONS: usize = 256;
 pub const MAX_NAME_BYTES: usize = 256;
 /// Longest attribute value as written, in bytes.
 pub const MAX_ATTRIBUTE_VALUE_BYTES: usize = 8 * 1024;
+/// Most nodes in a document of [`MAX_MESSAGE_BYTES`]; see [`nodes_limit`].
 const MAX_NODES: u32 = 200_000;
+
+/// Most nodes (elements, text, comments) in a document of up to `max_bytes`: as many as a
+/// message may hold, or one per 16 bytes of a larger document, whichever is more. Parsing is
+/// linear in nodes, and the tree's memory with it.
+pub fn nodes_limit(max_bytes: usize) -> u32 {
+    u32::try_from(max_bytes / 16).map_or(u32::MAX, |nodes| nodes.max(MAX_NODES))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
-    #[error("message is larger than {MAX_MESSAGE_BYTES} bytes")]
-    TooLarge,
+    #[error("message is larger than {0} bytes")]
+    TooLarge(usize),
     #[error("DTDs and entity declarations are refused")]
     DtdForbidden,
     #[error("elements are nested deeper than {MAX_DEPTH}")]
@@ -41,8 +49,14 @@ pub enum XmlError {
 /// Parses `text` as XML, refusing DTDs, oversized input, excessive nesting and elements with
 /// too many attributes ([`check_markup`] runs first).
 pub fn parse(text: &str) -> Result<roxmltree::Document<'_>, XmlError> {
-    check_markup(text)?;
-    parse_checked(text)
+    parse_within(text, MAX_MESSAGE_BYTES)
+}
+
+/// [`parse`] for a document allowed to be larger than a message, such as a registry's answer
+/// under its adapter's `max_answer_bytes`: up to `max_bytes`, with [`nodes_limit`] nodes.
+pub fn parse_within(text: &str, max_bytes: usize) -> Result<roxmltree::Document<'_>, XmlError> {
+    check_markup_within(text, max_bytes)?;
+    parse_checked(text, max_bytes)
 }
 
 /// A linear pre-scan that refuses, before any parser runs, what would make parsing slow or
@@ -57,8 +71,13 @@ pub fn parse(text: &str) -> Result<roxmltree::Document<'_>, XmlError> {
 /// them is not taken for markup. It checks only what it needs to; well-formedness is the
 /// parser's job.
 pub fn check_markup(text: &str) -> Result<(), XmlError> {
-    if text.len() > MAX_MESSAGE_BYTES {
-        return Err(XmlError::TooLarge);
+    check_markup_within(text, MAX_MESSAGE_BYTES)
+}
+
+/// [`check_markup`] for a document of up to `max_bytes`.
+pub fn check_markup_within(text: &str, max_bytes: usize) -> Result<(), XmlError> {
+    if text.len() > max_bytes {
+        return Err(XmlError::TooLarge(max_bytes));
     }
     let bytes = text.as_bytes();
     let mut depth = 0_usize;
@@ -189,13 +208,13 @@ fn scan_start_tag(
     }
 }
 
-fn parse_checked(text: &str) -> Result<roxmltree::Document<'_>, XmlError> {
-    if text.len() > MAX_MESSAGE_BYTES {
-        return Err(XmlError::TooLarge);
+fn parse_checked(text: &str, max_bytes: usize) -> Result<roxmltree::Document<'_>, XmlError> {
+    if text.len() > max_bytes {
+        return Err(XmlError::TooLarge(max_bytes));
     }
     let options = roxmltree::ParsingOptions {
         allow_dtd: false,
-        nodes_limit: MAX_NODES,
+        nodes_limit: nodes_limit(max_bytes),
         ..Default::default()
     };
     let document =
@@ -283,7 +302,11 @@ mod tests {
         let shallow = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
         assert!(parse(&shallow).is_ok());
         let big = format!("<a>{}</a>", "x".repeat(MAX_MESSAGE_BYTES));
-        assert_eq!(parse(&big).unwrap_err(), XmlError::TooLarge);
+        assert_eq!(
+            parse(&big).unwrap_err(),
+            XmlError::TooLarge(MAX_MESSAGE_BYTES)
+        );
+        assert!(parse_within(&big, 2 * MAX_MESSAGE_BYTES).is_ok());
     }
 
     /// `<a` and `count` attributes made by `attribute`, closed with `/>`.
@@ -596,7 +619,7 @@ mod tests {
             #[test]
             fn documents_the_parser_accepts_pass_the_scan(document in document()) {
                 // Most generated documents are well-formed: too many rejections fail the test.
-                prop_assume!(parse_checked(&document).is_ok());
+                prop_assume!(parse_checked(&document, MAX_MESSAGE_BYTES).is_ok());
                 prop_assert_eq!(check_markup(&document), Ok(()));
             }
 
@@ -616,7 +639,7 @@ mod tests {
                 } else {
                     altered.insert_str(at, inserted);
                 }
-                if parse_checked(&altered).is_ok() {
+                if parse_checked(&altered, MAX_MESSAGE_BYTES).is_ok() {
                     prop_assert_eq!(check_markup(&altered), Ok(()), "{}", altered);
                 }
             }
