@@ -335,6 +335,27 @@ fn median_rss(samples: &[Sample]) -> f64 {
     values.get(values.len() / 2).copied().map_or(0.0, mib)
 }
 
+/// Slope of the least-squares line through `samples`, in MiB per minute.
+fn slope_mib_per_minute(samples: &[Sample]) -> f64 {
+    let n = samples.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let mean_t = samples.iter().map(|s| s.seconds).sum::<f64>() / n;
+    let mean_m = samples.iter().map(|s| mib(s.rss_kib)).sum::<f64>() / n;
+    let (mut covariance, mut variance) = (0.0, 0.0);
+    for sample in samples {
+        let dt = sample.seconds - mean_t;
+        covariance += dt * (mib(sample.rss_kib) - mean_m);
+        variance += dt * dt;
+    }
+    if variance == 0.0 {
+        0.0
+    } else {
+        covariance / variance * 60.0
+    }
+}
+
 fn render(
     knobs: &Knobs,
     started_at: time::OffsetDateTime,
@@ -431,6 +452,10 @@ fn render(
     out.push(format!("| RSS, highest reading | {:.1} MiB |", mib(max)));
     out.push(format!(
         "| Growth from the second to the last quarter | {growth:+.1} MiB over {span_minutes:.1} min |"
+    ));
+    out.push(format!(
+        "| Trend over the second half (least-squares slope) | {:+.2} MiB/min |",
+        slope_mib_per_minute(&samples[samples.len() / 2..])
     ));
     out.push(String::new());
     if !failures.is_empty() {
