@@ -38,10 +38,9 @@ use esocial_store::{Direction, ExchangeOutcome, MessageIds, NewExchange, Store};
 use esocial_wire::crypto::sealing::Sealer;
 use esocial_wire::domain::Idno;
 use esocial_wire::mconnect::client::{
-    AnswerBody, CallError, Destination, MconnectClient, Outgoing, VerifiedAnswer,
+    AnswerPayload, CallError, Destination, MconnectClient, Outgoing,
 };
-use esocial_wire::mconnect::envelope::{self, CallContext, Delivery, Envelope};
-use esocial_wire::mconnect::xml;
+use esocial_wire::mconnect::envelope::{self, CallContext, Delivery};
 
 /// The canonical answer of a completed exchange (see `schemas/exchange-result.schema.json`).
 #[derive(Debug, Clone, Serialize)]
@@ -719,7 +718,9 @@ impl Exchanger {
         };
         let answer = self
             .mconnect
-            .call(&destination, message, &context.message_id)
+            .call(&destination, message, &context.message_id, |payload| {
+                decode_answer(service, payload)
+            })
             .await;
         let outcome = match answer {
             Ok(answer) => {
@@ -730,7 +731,13 @@ impl Exchanger {
                     .remember_answer(&answer.signer, &answer.message_id, answer.expires)
                     .await
                 {
-                    Ok(()) => decode_answer(service, answer, registry.max_answer_bytes)
+                    Ok(()) => answer
+                        .decoded
+                        .map(|data| Decoded {
+                            data,
+                            message_id: answer.message_id,
+                            signer: answer.signer,
+                        })
                         .and_then(|decoded| about_the_subject(decoded, request)),
                     Err(error) => Err(error),
                 }
@@ -863,28 +870,16 @@ fn from_failure(failure: RegistryFailure) -> ExchangeError {
     }
 }
 
-/// Reads a verified answer: a mapped fault, or the payload mapped and contract-checked.
+/// Reads a verified answer's payload: a mapped fault, or the data mapped and contract-checked.
 fn decode_answer(
     service: &Service,
-    answer: VerifiedAnswer,
-    max_bytes: usize,
-) -> Result<Decoded, ExchangeError> {
-    let data = match &answer.body {
-        AnswerBody::Soap(text) => {
-            let invalid = |detail: String| ExchangeError::RegistryInvalidResponse(detail);
-            let document =
-                xml::parse_within(text, max_bytes).map_err(|error| invalid(error.to_string()))?;
-            let envelope = Envelope::read(&document).map_err(|error| invalid(error.to_string()))?;
-            let payload = envelope
-                .payload()
-                .ok_or_else(|| invalid("empty soap:Body".into()))?;
-            service.decode_soap(payload).map_err(from_failure)?
-        }
-        AnswerBody::Rest(payload) => service.decode_rest(payload).map_err(from_failure)?,
-    };
-    Ok(Decoded {
-        data,
-        message_id: answer.message_id,
-        signer: answer.signer,
-    })
+    payload: AnswerPayload<'_, '_>,
+) -> Result<Value, ExchangeError> {
+    match payload {
+        AnswerPayload::Soap(Some(payload)) => service.decode_soap(payload).map_err(from_failure),
+        AnswerPayload::Soap(None) => Err(ExchangeError::RegistryInvalidResponse(
+            "empty soap:Body".into(),
+        )),
+        AnswerPayload::Rest(payload) => service.decode_rest(payload).map_err(from_failure),
+    }
 }

@@ -53,19 +53,20 @@ pub enum CallError {
     Overloaded(#[source] crate::crypto::offload::OffloadError),
 }
 
-/// What a verified answer carries, by transport.
-#[derive(Debug, Clone)]
-pub enum AnswerBody {
-    /// The SOAP envelope as received.
-    Soap(String),
-    /// The signed JWS payload: `{"mconnect": …, "response": …}` or `{"mconnect": …, "error": …}`.
-    Rest(serde_json::Value),
+/// What an answer says, handed to the caller's decoder once its signature, signer and binding
+/// verified: the first element of a SOAP answer's Body (the data or a Fault), read from the
+/// one parse of the verified envelope, or a REST answer's signed JSON
+/// (`{"mconnect": …, "response": …}` or `{"mconnect": …, "error": …}`).
+pub enum AnswerPayload<'a, 'input> {
+    Soap(Option<roxmltree::Node<'a, 'input>>),
+    Rest(&'a serde_json::Value),
 }
 
-/// A registry answer whose signature, signer and binding to our request verified.
+/// A registry answer whose signature, signer and binding to our request verified, with what
+/// the caller's decoder made of it.
 #[derive(Debug, Clone)]
-pub struct VerifiedAnswer {
-    pub body: AnswerBody,
+pub struct VerifiedAnswer<T> {
+    pub decoded: T,
     /// Common name of the certificate that signed the answer.
     pub signer: String,
     /// The answer's own message id (its binding to the request was checked).
@@ -272,33 +273,41 @@ impl MconnectClient {
     /// Both transports read an answer the same way: one whose signature verifies is the
     /// registry's word, whatever the HTTP status; one that is not a signed message at all is an
     /// HTTP error when the status says so; anything else is a bad signature.
-    pub async fn call(
+    ///
+    /// `decode` reads the verified answer's payload, from the same parse that verified the
+    /// binding: a document is read once after its signature check.
+    pub async fn call<T>(
         &self,
         destination: &Destination<'_>,
         message: Outgoing,
         message_id: &str,
-    ) -> Result<VerifiedAnswer, CallError> {
+        decode: impl FnOnce(AnswerPayload<'_, '_>) -> T,
+    ) -> Result<VerifiedAnswer<T>, CallError> {
         match message {
             Outgoing::Soap {
                 envelope,
                 soap_action,
             } => {
-                self.call_soap(destination, envelope, &soap_action, message_id)
+                self.call_soap(destination, envelope, &soap_action, message_id, decode)
                     .await
             }
-            Outgoing::Rest { payload } => self.call_rest(destination, &payload, message_id).await,
+            Outgoing::Rest { payload } => {
+                self.call_rest(destination, &payload, message_id, decode)
+                    .await
+            }
         }
     }
 
     /// Signs `payload` as JWS, posts it and verifies the signed answer (errors included) and
     /// its binding: `mconnect.relatesTo` must be `message_id` and `mconnect.requestHash` the
     /// hash of the token sent.
-    async fn call_rest(
+    async fn call_rest<T>(
         &self,
         destination: &Destination<'_>,
         payload: &serde_json::Value,
         message_id: &str,
-    ) -> Result<VerifiedAnswer, CallError> {
+        decode: impl FnOnce(AnswerPayload<'_, '_>) -> T,
+    ) -> Result<VerifiedAnswer<T>, CallError> {
         let (signer, ttl, bytes) = (
             self.jws_signer.clone(),
             self.timestamp_ttl,
@@ -349,7 +358,7 @@ impl MconnectClient {
             .ok_or(CallError::Unbound("the answer has no messageId"))?
             .to_string();
         Ok(VerifiedAnswer {
-            body: AnswerBody::Rest(payload),
+            decoded: decode(AnswerPayload::Rest(&payload)),
             signer,
             message_id: answer_id,
             expires: verified.expires,
@@ -361,13 +370,14 @@ impl MconnectClient {
     /// Signs `envelope`, posts it and verifies the answer's signature (faults included) and
     /// its signed binding: `RelatesTo` must be `message_id` and `RequestHash` the hash of the
     /// envelope sent.
-    async fn call_soap(
+    async fn call_soap<T>(
         &self,
         destination: &Destination<'_>,
         envelope: String,
         soap_action: &str,
         message_id: &str,
-    ) -> Result<VerifiedAnswer, CallError> {
+        decode: impl FnOnce(AnswerPayload<'_, '_>) -> T,
+    ) -> Result<VerifiedAnswer<T>, CallError> {
         let (identity, ttl, unsigned) = (self.identity.clone(), self.timestamp_ttl, envelope);
         let signed = self
             .crypto
@@ -409,16 +419,13 @@ impl MconnectClient {
         let signer = Self::check_signer(destination, signer)?;
         // Every header was signed (verify_envelope refuses an unsigned one), so the binding
         // read here is the one the registry signed.
-        let binding = {
-            let document = super::xml::parse_within(&text, limit)
-                .map_err(|_| CallError::Unbound("the answer cannot be read"))?;
-            super::envelope::Envelope::read(&document)
-                .ok()
-                .and_then(|envelope| envelope.binding())
-                .ok_or(CallError::Unbound(
-                    "the answer lacks MessageId, RelatesTo or RequestHash",
-                ))?
-        };
+        let document = super::xml::parse_within(&text, limit)
+            .map_err(|_| CallError::Unbound("the answer cannot be read"))?;
+        let envelope = super::envelope::Envelope::read(&document)
+            .map_err(|_| CallError::Unbound("the answer is not a SOAP envelope"))?;
+        let binding = envelope.binding().ok_or(CallError::Unbound(
+            "the answer lacks MessageId, RelatesTo or RequestHash",
+        ))?;
         if binding.relates_to != message_id {
             return Err(CallError::Unbound("RelatesTo is not our MessageId"));
         }
@@ -428,7 +435,7 @@ impl MconnectClient {
             ));
         }
         Ok(VerifiedAnswer {
-            body: AnswerBody::Soap(text),
+            decoded: decode(AnswerPayload::Soap(envelope.payload())),
             signer,
             message_id: binding.message_id,
             expires: verified.expires,
