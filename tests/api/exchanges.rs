@@ -624,6 +624,28 @@ async fn a_five_megabyte_answer_goes_through_within_the_answer_limit() {
 }
 
 #[tokio::test]
+async fn a_five_megabyte_rest_answer_goes_through_within_the_answer_limit() {
+    let app = spawn_app_with(SpawnOptions {
+        behaviour: Behaviour {
+            attachment_bytes: 5 * 1024 * 1024,
+            ..Behaviour::default()
+        },
+        ..SpawnOptions::default()
+    })
+    .await;
+
+    let response = app
+        .post_exchange(&app.request_for("health.insurance-status"))
+        .await;
+
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["registry"]["name"], "health");
+    assert!(!body.to_string().contains("JVBERi0x"));
+}
+
+#[tokio::test]
 async fn an_answer_over_the_registrys_limit_is_refused_before_it_is_read() {
     let app = spawn_app_with(SpawnOptions {
         behaviour: Behaviour {

@@ -54,8 +54,9 @@ pub struct Behaviour {
     pub answer_about: Option<String>,
     /// Keep every request received (shared by clones), for tests that look at the wire.
     pub received: Option<Arc<std::sync::Mutex<Vec<String>>>>,
-    /// Attach a scanned document of this many bytes (base64 text) to every SOAP answer about
-    /// a person, as a registry sending a copy of a certificate would.
+    /// Attach a scanned document of this many bytes (base64 text) to every answer about a
+    /// person (SOAP: a last element of the payload; REST: an `attachment` beside `response`),
+    /// as a registry sending a copy of a certificate would.
     pub attachment_bytes: usize,
 }
 
@@ -498,13 +499,18 @@ fn with_attachment(payload: &str, bytes: usize) -> String {
     let Some(end) = payload.rfind("</").filter(|_| bytes > 0) else {
         return payload.to_string();
     };
-    const SCAN: &str = "JVBERi0xLjcKJcTl8uXrp/Og0MTGCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9n";
-    let text: String = SCAN.chars().cycle().take(bytes).collect();
+    let text = attachment_text(bytes);
     format!(
         "{}<att:document xmlns:att=\"urn:esocial-sim:attachment\" type=\"application/pdf\">{text}</att:document>{}",
         &payload[..end],
         &payload[end..]
     )
+}
+
+/// `bytes` of base64 text, as a scanned PDF looks.
+fn attachment_text(bytes: usize) -> String {
+    const SCAN: &str = "JVBERi0xLjcKJcTl8uXrp/Og0MTGCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9n";
+    SCAN.chars().cycle().take(bytes).collect()
 }
 
 fn rest_answer(
@@ -520,7 +526,15 @@ fn rest_answer(
         "messageId": answer_id, "relatesTo": relates, "requestHash": request_hash,
     }});
     match outcome {
-        Ok(response) => payload["response"] = response,
+        Ok(response) => {
+            payload["response"] = response;
+            if state.behaviour.attachment_bytes > 0 {
+                payload["attachment"] = json!({
+                    "type": "application/pdf",
+                    "content": attachment_text(state.behaviour.attachment_bytes),
+                });
+            }
+        }
         Err((code, message)) => payload["error"] = json!({"code": code, "message": message}),
     }
     let bytes = payload.to_string();
