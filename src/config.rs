@@ -529,7 +529,7 @@ impl Settings {
             {
                 return Err(SettingsError::invalid(
                     format!("registries.{name}.max_answer_bytes"),
-                    "must be between 65536 and 67108864",
+                    esocial_catalog::max_answer_bytes_problem(),
                 ));
             }
             if let Some(timeout) = registry.timeout_ms

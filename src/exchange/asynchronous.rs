@@ -277,15 +277,15 @@ impl Exchanger {
                 let sealed = serde_json::to_vec(&result)
                     .map(|bytes| self.sealer.seal(&bytes))
                     .ok();
-                if self
+                match self
                     .close_async(exchange_id, &wire.completed(), sealed.as_deref(), None)
                     .await
                 {
-                    ProcessOutcome::Completed
-                } else {
-                    // Closed elsewhere, or the store failed: then the lease runs out and
-                    // another attempt is made; the answer is delayed, not lost.
-                    ProcessOutcome::Retrying
+                    Some(true) => ProcessOutcome::Completed,
+                    Some(false) => ProcessOutcome::Skipped,
+                    // The lease runs out and another attempt is made; the answer is delayed,
+                    // not lost.
+                    None => ProcessOutcome::Retrying,
                 }
             }
             Err(error) if error.retryable() && attempts < self.retry.max_attempts => {
@@ -323,25 +323,24 @@ impl Exchanger {
     }
 
     /// The last step of an async attempt: the row's one terminal state, with the sealed
-    /// result or the dead-letter reason. False when this call did not close it: it was closed
-    /// elsewhere, or the store failed, and then the lease runs out and the exchange is tried
-    /// again.
+    /// result or the dead-letter reason. `Some(false)` when it was closed elsewhere; `None`
+    /// when the store failed, and then the lease runs out and the exchange is tried again.
     async fn close_async(
         &self,
         exchange_id: Uuid,
         outcome: &ExchangeOutcome,
         sealed_result: Option<&str>,
         dead_letter_reason: Option<&str>,
-    ) -> bool {
+    ) -> Option<bool> {
         match self
             .store
             .finish_async(exchange_id, outcome, sealed_result, dead_letter_reason)
             .await
         {
-            Ok(closed) => closed,
+            Ok(closed) => Some(closed),
             Err(error) => {
                 warn!(%error, %exchange_id, "cannot close the async exchange; its lease will run out");
-                false
+                None
             }
         }
     }

@@ -599,16 +599,20 @@ async fn a_registry_with_every_call_slot_busy_refuses_the_call_that_waited_too_l
     assert_eq!(record.error_code.as_deref(), Some("hub.overloaded"));
 }
 
-#[tokio::test]
-async fn a_five_megabyte_answer_goes_through_within_the_answer_limit() {
-    let app = spawn_app_with(SpawnOptions {
+/// Simulators whose answers carry a scanned document of `bytes`.
+fn with_attachment(bytes: usize) -> SpawnOptions {
+    SpawnOptions {
         behaviour: Behaviour {
-            attachment_bytes: 5 * 1024 * 1024,
+            attachment_bytes: bytes,
             ..Behaviour::default()
         },
         ..SpawnOptions::default()
-    })
-    .await;
+    }
+}
+
+#[tokio::test]
+async fn a_five_megabyte_answer_goes_through_within_the_answer_limit() {
+    let app = spawn_app_with(with_attachment(5 * 1024 * 1024)).await;
     let subject = app.population.sample_subject();
 
     let response = app.post_exchange(&app.valid_request()).await;
@@ -625,14 +629,7 @@ async fn a_five_megabyte_answer_goes_through_within_the_answer_limit() {
 
 #[tokio::test]
 async fn a_five_megabyte_rest_answer_goes_through_within_the_answer_limit() {
-    let app = spawn_app_with(SpawnOptions {
-        behaviour: Behaviour {
-            attachment_bytes: 5 * 1024 * 1024,
-            ..Behaviour::default()
-        },
-        ..SpawnOptions::default()
-    })
-    .await;
+    let app = spawn_app_with(with_attachment(5 * 1024 * 1024)).await;
 
     let response = app
         .post_exchange(&app.request_for("health.insurance-status"))
@@ -648,12 +645,8 @@ async fn a_five_megabyte_rest_answer_goes_through_within_the_answer_limit() {
 #[tokio::test]
 async fn an_answer_over_the_registrys_limit_is_refused_before_it_is_read() {
     let app = spawn_app_with(SpawnOptions {
-        behaviour: Behaviour {
-            attachment_bytes: 2 * 1024 * 1024,
-            ..Behaviour::default()
-        },
         max_answer_bytes: Some(1024 * 1024),
-        ..SpawnOptions::default()
+        ..with_attachment(2 * 1024 * 1024)
     })
     .await;
 

@@ -67,8 +67,19 @@ pub struct Registry {
 /// settings' `registries.<name>.max_answer_bytes` say otherwise.
 pub const DEFAULT_MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
-/// The range `max_answer_bytes` may take: from 64 KiB to 64 MiB.
-pub const MAX_ANSWER_BYTES_RANGE: std::ops::RangeInclusive<usize> = 64 * 1024..=64 * 1024 * 1024;
+/// The range `max_answer_bytes` may take: from 64 KiB to the largest message the registries'
+/// simulators and the hub sign (64 MiB).
+pub const MAX_ANSWER_BYTES_RANGE: std::ops::RangeInclusive<usize> =
+    64 * 1024..=esocial_wire::crypto::MAX_SIGNED_BYTES;
+
+/// Why a `max_answer_bytes` outside [`MAX_ANSWER_BYTES_RANGE`] is refused.
+pub fn max_answer_bytes_problem() -> String {
+    format!(
+        "must be between {} and {}",
+        MAX_ANSWER_BYTES_RANGE.start(),
+        MAX_ANSWER_BYTES_RANGE.end()
+    )
+}
 
 /// Calls to one registry in flight at once, unless `registries.<name>.max_in_flight` says
 /// otherwise.
@@ -280,7 +291,7 @@ pub(super) fn load_folder(
     {
         return Err(AdapterError::invalid(
             path,
-            "registry.max_answer_bytes must be between 65536 and 67108864",
+            format!("registry.max_answer_bytes {}", max_answer_bytes_problem()),
         ));
     }
     if file.services.is_empty() {

@@ -14,7 +14,7 @@ mod mapping;
 pub use access::{AccessMatrix, Grant};
 pub use adapter::{
     AdapterError, DEFAULT_MAX_ANSWER_BYTES, MAX_ANSWER_BYTES_RANGE, Operation, Registry,
-    RegistryFailure, Service, Transport,
+    RegistryFailure, Service, Transport, max_answer_bytes_problem,
 };
 pub use contract::{ContractPart, ServiceContract, WireContract};
 pub use mapping::{MappingError, RequestTemplate, ResponseMapping, TemplateFormat, xml_to_tree};
@@ -149,11 +149,6 @@ impl Catalog {
     /// How many fixture cases were checked while loading.
     pub fn fixture_cases(&self) -> usize {
         self.fixture_cases
-    }
-
-    /// Whether `id` names a registry service or a composite.
-    pub fn knows(&self, id: &str) -> bool {
-        self.services.contains_key(id) || self.composites.contains_key(id)
     }
 
     /// The contract of a registry service or a composite.

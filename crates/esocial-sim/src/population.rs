@@ -114,7 +114,6 @@ const COURTS: &[(&str, &str)] = &[
 /// police inspectorate, civil status office and probation office) and court.
 struct Place {
     district: &'static str,
-    locality: &'static str,
     postal_base: u16,
     town: &'static str,
     court: &'static str,
@@ -133,7 +132,6 @@ static PLACES: LazyLock<Vec<Place>> = LazyLock::new(|| {
             let (town, postal_base) = district.localities[0];
             Place {
                 district: district.name,
-                locality: town,
                 postal_base,
                 town,
                 court,
@@ -658,7 +656,7 @@ impl Home {
     }
 
     fn civil_status_office(self) -> String {
-        format!("Oficiul Stare Civilă {}", self.place().locality)
+        format!("Oficiul Stare Civilă {}", self.place().town)
     }
 }
 
@@ -818,7 +816,7 @@ impl Builder {
         let place = home.place();
         Address {
             district: place.district.to_string(),
-            locality: place.locality.to_string(),
+            locality: place.town.to_string(),
             street: self.random.pick(STREETS).to_string(),
             house: (1 + self.random.below(120)).to_string(),
             postal_code: format!("MD-{}", place.postal_base + self.random.below(10) as u16),

@@ -41,9 +41,6 @@ use super::x509::ChainError;
 /// Maximum accepted size of a compact JWS (4 MiB), unless the caller allows more
 /// ([`verify_compact_within`]).
 pub const MAX_JWS_BYTES: usize = 4 * 1024 * 1024;
-/// Largest compact JWS [`sign_compact`] produces (64 MiB): as large as a registry's answer may
-/// be allowed to grow.
-pub const MAX_SIGNED_JWS_BYTES: usize = 64 * 1024 * 1024;
 /// Maximum size of the base64url protected header (room for a certificate chain).
 pub const MAX_HEADER_B64_BYTES: usize = 64 * 1024;
 /// Maximum number of certificates in `x5c` (signer + intermediates).
@@ -303,7 +300,7 @@ pub fn sign_compact(
         .ok_or_else(|| malformed("exp out of range"))?;
     // Encoded size: header + 2 dots + payload + signature, all base64url.
     let b64_len = |n: usize| n.div_ceil(3) * 4;
-    if b64_len(payload.len()) > MAX_SIGNED_JWS_BYTES {
+    if b64_len(payload.len()) > super::MAX_SIGNED_BYTES {
         return Err(JwsError::TooLarge);
     }
     let header = serde_json::json!({
@@ -331,7 +328,7 @@ pub fn sign_compact(
         .map_err(key_err("signing"))?;
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(&signature, &mut out);
-    if out.len() > MAX_SIGNED_JWS_BYTES {
+    if out.len() > super::MAX_SIGNED_BYTES {
         return Err(JwsError::TooLarge);
     }
     Ok(out)
@@ -1407,7 +1404,7 @@ mod tests {
         );
         let e = verify_compact(&big_header, &verifier_a(), now).unwrap_err();
         assert!(matches!(e, JwsError::TooLarge), "{e:?}");
-        let payload = vec![b'x'; MAX_SIGNED_JWS_BYTES / 4 * 3 + 1];
+        let payload = vec![b'x'; crate::crypto::MAX_SIGNED_BYTES / 4 * 3 + 1];
         let e = sign_compact(&payload, &f.signer_a, now, TTL).unwrap_err();
         assert!(matches!(e, JwsError::TooLarge), "{e:?}");
         // A JWS over 4 MiB verifies only under a larger limit.

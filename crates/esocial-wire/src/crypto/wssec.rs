@@ -79,9 +79,6 @@ const ID_ATTR_LOCAL_NAMES: &[&str] = &["Id", "ID", "id", "AssertionID"];
 /// Maximum accepted envelope size in bytes (4 MiB), unless the caller allows more
 /// ([`verify_envelope_within`]).
 pub const MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
-/// Largest envelope [`sign_envelope`] signs (64 MiB): as large as a registry's answer may be
-/// allowed to grow.
-pub const MAX_SIGNED_BYTES: usize = 64 * 1024 * 1024;
 /// Maximum element nesting depth (the Envelope element is depth 1).
 pub const MAX_ELEMENT_DEPTH: usize = 64;
 /// Tolerated clock skew for `wsu:Created` in the future.
@@ -347,7 +344,7 @@ fn parse_guarded(xml: &str, max_bytes: usize) -> Result<roxmltree::Document<'_>>
     check_size(xml, max_bytes)?;
     // The linear pre-scan first: what it refuses (too many attributes or namespace
     // declarations on an element, markup declarations) would make parsing itself costly.
-    crate::mconnect::xml::check_markup_within(xml, max_bytes).map_err(|error| {
+    crate::mconnect::xml::check_markup(xml, max_bytes).map_err(|error| {
         use crate::mconnect::xml::XmlError;
         match error {
             XmlError::TooLarge(_) => WsSecurityError::TooLarge(error.to_string()),
@@ -693,7 +690,7 @@ pub fn sign_envelope(
     if ttl.is_zero() || ttl > MAX_TTL {
         return Err(malformed("ttl must be positive and at most MAX_TTL"));
     }
-    let doc = parse_guarded(envelope_xml, MAX_SIGNED_BYTES)?;
+    let doc = parse_guarded(envelope_xml, super::MAX_SIGNED_BYTES)?;
     let parts = envelope_parts(&doc)?;
     let ids = collect_ids(&doc)?;
 

@@ -207,13 +207,11 @@ impl MconnectClient {
             self.check_peer(&response, destination)?;
             let status = response.status().as_u16();
             let limit = destination.max_answer_bytes;
-            if response
-                .content_length()
-                .is_some_and(|length| length > limit as u64)
-            {
+            let announced = response.content_length().unwrap_or(0);
+            if announced > limit as u64 {
                 return Err(CallError::TooLarge(limit));
             }
-            let mut body = Vec::new();
+            let mut body = Vec::with_capacity(announced as usize);
             while let Some(chunk) = response
                 .chunk()
                 .await
@@ -327,13 +325,16 @@ impl MconnectClient {
         let response_digest = crate::mconnect::message_digest(&body);
         let text = String::from_utf8(body).map_err(|_| CallError::NotText)?;
         let (verifier, limit) = (self.jws_verifier.clone(), destination.max_answer_bytes);
-        let token = text.trim().to_string();
-        let verified = match self
+        let (verified, text) = self
             .crypto
-            .run(move || jws::verify_compact_within(&token, &verifier, SystemTime::now(), limit))
+            .run(move || {
+                let verified =
+                    jws::verify_compact_within(text.trim(), &verifier, SystemTime::now(), limit);
+                (verified, text)
+            })
             .await
-            .map_err(CallError::Overloaded)?
-        {
+            .map_err(CallError::Overloaded)?;
+        let verified = match verified {
             Ok(verified) => verified,
             Err(error) => {
                 let signed = looks_like_jws(text.trim());

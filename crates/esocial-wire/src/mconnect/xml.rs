@@ -55,7 +55,7 @@ pub fn parse(text: &str) -> Result<roxmltree::Document<'_>, XmlError> {
 /// [`parse`] for a document allowed to be larger than a message, such as a registry's answer
 /// under its adapter's `max_answer_bytes`: up to `max_bytes`, with [`nodes_limit`] nodes.
 pub fn parse_within(text: &str, max_bytes: usize) -> Result<roxmltree::Document<'_>, XmlError> {
-    check_markup_within(text, max_bytes)?;
+    check_markup(text, max_bytes)?;
     parse_checked(text, max_bytes)
 }
 
@@ -70,12 +70,7 @@ pub fn parse_within(text: &str, max_bytes: usize) -> Result<roxmltree::Document<
 /// whole and quoted attribute values are skipped to their closing quote, so a `>` or `<` in
 /// them is not taken for markup. It checks only what it needs to; well-formedness is the
 /// parser's job.
-pub fn check_markup(text: &str) -> Result<(), XmlError> {
-    check_markup_within(text, MAX_MESSAGE_BYTES)
-}
-
-/// [`check_markup`] for a document of up to `max_bytes`.
-pub fn check_markup_within(text: &str, max_bytes: usize) -> Result<(), XmlError> {
+pub fn check_markup(text: &str, max_bytes: usize) -> Result<(), XmlError> {
     if text.len() > max_bytes {
         return Err(XmlError::TooLarge(max_bytes));
     }
@@ -324,12 +319,18 @@ mod tests {
     fn an_element_with_sixty_thousand_attributes_is_refused_before_parsing() {
         let attributes = element_with(60_000, |i| format!("attribute{i:05}=\"value{i:05}-x\""));
         assert!(attributes.len() > 1_800_000);
-        assert_eq!(check_markup(&attributes), Err(XmlError::TooManyAttributes));
+        assert_eq!(
+            check_markup(&attributes, MAX_MESSAGE_BYTES),
+            Err(XmlError::TooManyAttributes)
+        );
         assert_eq!(parse(&attributes).unwrap_err(), XmlError::TooManyAttributes);
 
         let namespaces = element_with(60_000, |i| format!("xmlns:n{i:05}=\"urn:example:{i:05}\""));
         assert!(namespaces.len() > 1_800_000);
-        assert_eq!(check_markup(&namespaces), Err(XmlError::TooManyAttributes));
+        assert_eq!(
+            check_markup(&namespaces, MAX_MESSAGE_BYTES),
+            Err(XmlError::TooManyAttributes)
+        );
         assert_eq!(parse(&namespaces).unwrap_err(), XmlError::TooManyAttributes);
     }
 
@@ -356,7 +357,10 @@ mod tests {
         );
         let many = declaring(60_000);
         assert!(many.len() > 1_800_000);
-        assert_eq!(check_markup(&many), Err(XmlError::TooManyNamespaces));
+        assert_eq!(
+            check_markup(&many, MAX_MESSAGE_BYTES),
+            Err(XmlError::TooManyNamespaces)
+        );
     }
 
     #[test]
@@ -388,7 +392,11 @@ mod tests {
             "<a><b/><!ELEMENT b ANY></a>",
             "<?xml version=\"1.0\"?>\n<!-- x -->\n<!DOCTYPE a [<!ENTITY e 'x'>]><a>&e;</a>",
         ] {
-            assert_eq!(check_markup(text), Err(XmlError::DtdForbidden), "{text}");
+            assert_eq!(
+                check_markup(text, MAX_MESSAGE_BYTES),
+                Err(XmlError::DtdForbidden),
+                "{text}"
+            );
             assert_eq!(parse(text).unwrap_err(), XmlError::DtdForbidden, "{text}");
         }
         let inert = "<a><!-- <!DOCTYPE a> --><![CDATA[<!ENTITY e 'x'>]]></a>";
@@ -411,7 +419,7 @@ mod tests {
             format!("<?pi > <b{raw_crowd}> ?><a/>"),
             format!("<a>it's \"1 > 0\" {}</a>", "&lt;a>".repeat(MAX_DEPTH + 1)),
         ] {
-            assert_eq!(check_markup(&text), Ok(()), "{text}");
+            assert_eq!(check_markup(&text, MAX_MESSAGE_BYTES), Ok(()), "{text}");
             assert!(parse(&text).is_ok(), "{text}");
         }
         // After a skipped part the scan is back on the markup.
@@ -424,13 +432,16 @@ mod tests {
             format!("<r><a>it's 1 > 0</a><b{raw_crowd}/></r>"),
         ] {
             assert_eq!(
-                check_markup(&text),
+                check_markup(&text, MAX_MESSAGE_BYTES),
                 Err(XmlError::TooManyAttributes),
                 "{text}"
             );
         }
         let nested_after_comment = format!("<!-- -> -->{deep}");
-        assert_eq!(check_markup(&nested_after_comment), Err(XmlError::TooDeep));
+        assert_eq!(
+            check_markup(&nested_after_comment, MAX_MESSAGE_BYTES),
+            Err(XmlError::TooDeep)
+        );
     }
 
     #[test]
@@ -445,7 +456,10 @@ mod tests {
             "<a",
         ] {
             assert!(
-                matches!(check_markup(text), Err(XmlError::Malformed(_))),
+                matches!(
+                    check_markup(text, MAX_MESSAGE_BYTES),
+                    Err(XmlError::Malformed(_))
+                ),
                 "{text}"
             );
         }
@@ -498,7 +512,12 @@ mod tests {
                     .is_some_and(|e| e == "xml" || e == "wsdl" || e == "xsd")
                 {
                     let text = std::fs::read_to_string(&path).unwrap();
-                    assert_eq!(check_markup(&text), Ok(()), "{}", path.display());
+                    assert_eq!(
+                        check_markup(&text, MAX_MESSAGE_BYTES),
+                        Ok(()),
+                        "{}",
+                        path.display()
+                    );
                     checked += 1;
                 }
             }
@@ -620,7 +639,7 @@ mod tests {
             fn documents_the_parser_accepts_pass_the_scan(document in document()) {
                 // Most generated documents are well-formed: too many rejections fail the test.
                 prop_assume!(parse_checked(&document, MAX_MESSAGE_BYTES).is_ok());
-                prop_assert_eq!(check_markup(&document), Ok(()));
+                prop_assert_eq!(check_markup(&document, MAX_MESSAGE_BYTES), Ok(()));
             }
 
             #[test]
@@ -640,7 +659,7 @@ mod tests {
                     altered.insert_str(at, inserted);
                 }
                 if parse_checked(&altered, MAX_MESSAGE_BYTES).is_ok() {
-                    prop_assert_eq!(check_markup(&altered), Ok(()), "{}", altered);
+                    prop_assert_eq!(check_markup(&altered, MAX_MESSAGE_BYTES), Ok(()), "{}", altered);
                 }
             }
         }
