@@ -193,8 +193,16 @@ fn default_max_connections() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSettings {
-    /// Key of the HMAC that turns personal identifiers into digests for the exchange log.
+    /// The audit secret: the HMAC key that turns personal identifiers into digests for the
+    /// exchange log, and the material the audit log's seal key is derived from.
     pub digest_key: SecretString,
+    /// How often the hub signs a checkpoint of the audit log (it also signs one at shutdown).
+    #[serde(default = "default_checkpoint_interval_secs")]
+    pub checkpoint_interval_secs: u64,
+}
+
+fn default_checkpoint_interval_secs() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -432,6 +440,12 @@ impl Settings {
             return Err(SettingsError::invalid(
                 "audit.digest_key",
                 "must be at least 32 characters of secret material",
+            ));
+        }
+        if !(1..=86_400).contains(&self.audit.checkpoint_interval_secs) {
+            return Err(SettingsError::invalid(
+                "audit.checkpoint_interval_secs",
+                "must be between 1 and 86400 seconds",
             ));
         }
         if !self.adapters.dir.is_dir() {

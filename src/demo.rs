@@ -184,7 +184,10 @@ pub fn embedded_settings(
             url: SecretString::from(format!("sqlite://{}?mode=rwc", store_path.display())),
             max_connections: 4,
         },
-        audit: AuditSettings { digest_key },
+        audit: AuditSettings {
+            digest_key,
+            checkpoint_interval_secs: 10,
+        },
         adapters: AdapterSettings {
             dir: adapters.to_owned(),
         },

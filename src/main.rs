@@ -76,6 +76,12 @@ enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// The audit log of every access to personal data: verify it, sign a checkpoint, prove
+    /// that an entry is in it or that it only grew, and check such proofs offline.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Published contracts for integrators.
     Contract {
         #[command(subcommand)]
@@ -114,6 +120,55 @@ enum QueueAction {
         /// Exchange ids to replay.
         #[arg(required = true)]
         ids: Vec<uuid::Uuid>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Check every entry against its seal and the tree against every signed checkpoint.
+    /// Exits 1 naming the first entry modified, deleted, inserted or reordered.
+    Verify {
+        #[arg(long, short, default_value = "deploy/hub.example.toml")]
+        config: PathBuf,
+    },
+    /// Place the entries waiting for their place and sign a checkpoint now (the hub also
+    /// does this at `audit.checkpoint_interval_secs` and at shutdown).
+    Checkpoint {
+        #[arg(long, short, default_value = "deploy/hub.example.toml")]
+        config: PathBuf,
+    },
+    /// List the signed checkpoints: tree size and time.
+    Checkpoints {
+        #[arg(long, short, default_value = "deploy/hub.example.toml")]
+        config: PathBuf,
+    },
+    /// Print a JSON proof that an entry is in the log, against the latest checkpoint or the
+    /// one of size --at.
+    Prove {
+        #[arg(long, short, default_value = "deploy/hub.example.toml")]
+        config: PathBuf,
+        /// The entry's id (for an exchange, the exchange id).
+        #[arg(long)]
+        entry: String,
+        /// The size of the checkpoint to prove against.
+        #[arg(long)]
+        at: Option<u64>,
+    },
+    /// Print a JSON proof that the checkpoint of size NEWER extends the one of size OLDER.
+    Consistency {
+        #[arg(long, short, default_value = "deploy/hub.example.toml")]
+        config: PathBuf,
+        older: u64,
+        newer: u64,
+    },
+    /// Verify a proof document from `prove` or `consistency` offline, with only the hub's
+    /// certificate. Exits 1 if it does not verify.
+    Check {
+        /// The proof document (JSON).
+        file: PathBuf,
+        /// The hub's signing certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
     },
 }
 
@@ -504,6 +559,18 @@ fn main() -> std::process::ExitCode {
         Command::Queue {
             action: QueueAction::Replay { config, ids },
         } => commands::queue_replay(&config, &ids),
+        Command::Audit { action } => match action {
+            AuditAction::Verify { config } => commands::audit::verify(&config),
+            AuditAction::Checkpoint { config } => commands::audit::checkpoint(&config),
+            AuditAction::Checkpoints { config } => commands::audit::checkpoints(&config),
+            AuditAction::Prove { config, entry, at } => commands::audit::prove(&config, &entry, at),
+            AuditAction::Consistency {
+                config,
+                older,
+                newer,
+            } => commands::audit::consistency(&config, older, newer),
+            AuditAction::Check { file, cert } => commands::audit::check(&file, &cert),
+        },
         Command::Contract {
             action:
                 ContractAction::Validate {

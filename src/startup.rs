@@ -11,7 +11,7 @@ use anyhow::Context;
 use tracing::{info, warn};
 
 use crate::api::{self, ApiState, OpsState};
-use crate::audit::PersonalDataDigester;
+use crate::audit::{AuditLog, AuditSealer, PersonalDataDigester};
 use crate::config::{QueueKind, Settings, SettingsError};
 use crate::exchange::Exchanger;
 use crate::exchange::RetryPolicy;
@@ -34,6 +34,8 @@ pub struct Application {
     ops: Server,
     store: Store,
     workers: Vec<tokio::task::JoinHandle<()>>,
+    /// Signs the audit log's last checkpoint at shutdown.
+    audit: AuditLog,
 }
 
 fn read(path: &std::path::Path, key: &str) -> anyhow::Result<Vec<u8>> {
@@ -300,6 +302,21 @@ impl Application {
                 revocation.spawn_refresh(Duration::from_secs(settings.revocation.refresh_secs)),
             );
         }
+        let audit = AuditLog::new(
+            store.clone(),
+            AuditSealer::derive(&settings.audit.digest_key),
+            Arc::new(
+                esocial_wire::crypto::wssec::SigningIdentity::from_pem(
+                    &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
+                    &read(&settings.mconnect.signing_cert, "mconnect.signing_cert")?,
+                )
+                .context("settings `mconnect.signing_*`")?,
+            ),
+        );
+        workers.push(audit.clone().spawn(
+            Duration::from_millis(250),
+            Duration::from_secs(settings.audit.checkpoint_interval_secs),
+        ));
         let api_listener = TcpListener::bind(settings.server.listen).with_context(|| {
             format!(
                 "setting `server.listen`: cannot bind {}",
@@ -371,6 +388,7 @@ impl Application {
             ops,
             store,
             workers,
+            audit,
         })
     }
 
@@ -393,6 +411,7 @@ impl Application {
         for worker in self.workers {
             worker.abort();
         }
+        self.audit.close().await;
         api.and(ops)
     }
 }

@@ -1,5 +1,6 @@
 //! The command-line commands, each returning the process exit code.
 
+pub mod audit;
 pub mod mpi;
 
 use std::io::{Read, Write};

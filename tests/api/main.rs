@@ -2,6 +2,7 @@
 
 mod agency;
 mod async_helpers;
+mod audit;
 mod certificates;
 mod deadlines;
 mod exchanges;

@@ -235,6 +235,18 @@ impl Statement {
     }
 }
 
+/// `true` when an exchange's end and its audit entry were written; `false` when the exchange
+/// had already ended, and nothing was.
+pub(super) fn closed_with_its_entry(
+    outcome: Result<Vec<u64>, StoreError>,
+) -> Result<bool, StoreError> {
+    match outcome {
+        Ok(_) => Ok(true),
+        Err(StoreError::Unchanged) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
 impl Store {
     /// Records an accepted exchange as in progress.
     pub async fn begin_exchange(&self, exchange: &NewExchange) -> Result<(), StoreError> {
@@ -255,8 +267,9 @@ impl Store {
         Ok(())
     }
 
-    /// Moves an in-progress exchange to its terminal state. Returns `false`, changing
-    /// nothing, if it had already ended: an exchange never ends twice.
+    /// Moves an in-progress exchange to its terminal state and writes its audit entry, in one
+    /// transaction. Returns `false`, changing nothing, if it had already ended: an exchange
+    /// never ends twice.
     pub async fn finish_exchange(
         &self,
         id: uuid::Uuid,
@@ -264,42 +277,46 @@ impl Store {
         completed_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let columns = outcome_columns(outcome);
-        let closed = self
-            .writer
-            .execute(
-                Statement::new(
-                    "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
+        let close = Statement::new(
+            "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
                      response_digest = $4, request_message_id = $5, response_message_id = $6, \
                      fields_released = $7, completed_at = $8 \
                      WHERE id = $9 AND status = 'in_progress'",
-                )
-                .text(columns.status)
-                .maybe_text(columns.error_code)
-                .maybe_text(columns.request_digest)
-                .maybe_text(columns.response_digest)
-                .maybe_text(columns.message_ids.request)
-                .maybe_text(columns.message_ids.response)
-                .maybe_text(columns.fields_released)
-                .text(timestamp(completed_at))
-                .text(id.to_string()),
-            )
-            .await?;
-        Ok(closed == 1)
+        )
+        .text(columns.status)
+        .maybe_text(columns.error_code)
+        .maybe_text(columns.request_digest)
+        .maybe_text(columns.response_digest)
+        .maybe_text(columns.message_ids.request)
+        .maybe_text(columns.message_ids.response)
+        .maybe_text(columns.fields_released)
+        .text(timestamp(completed_at))
+        .text(id.to_string())
+        .must_change();
+        closed_with_its_entry(
+            self.writer
+                .transaction(vec![close, super::audit::exchange_closed_entry(id)])
+                .await,
+        )
     }
 
     /// Fails every synchronous exchange left in progress by a previous process (a crash or
     /// kill): its caller has lost the connection, so it still gets a terminal state. Async
     /// exchanges are not touched; their workers pick them up again. Returns how many closed.
     pub async fn fail_interrupted_exchanges(&self) -> Result<u64, StoreError> {
-        self.writer
-            .execute(
+        let now = timestamp(OffsetDateTime::now_utc());
+        let changed = self
+            .writer
+            .transaction(vec![
+                super::audit::interrupted_exchanges_entries(&now),
                 Statement::new(
                     "UPDATE exchanges SET status = 'failed', error_code = 'hub.interrupted', \
                      completed_at = $1 WHERE status = 'in_progress' AND mode = 'sync'",
                 )
-                .text(timestamp(OffsetDateTime::now_utc())),
-            )
-            .await
+                .text(now),
+            ])
+            .await?;
+        Ok(changed.last().copied().unwrap_or_default())
     }
 
     pub async fn exchange(&self, id: uuid::Uuid) -> Result<Option<ExchangeRecord>, StoreError> {

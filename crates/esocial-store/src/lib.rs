@@ -1,12 +1,14 @@
 //! Storage: one async code path (sqlx `Any`) over SQLite, the embedded default, and
 //! PostgreSQL, for production. Migrations are embedded and run at connection.
 
+mod audit;
 mod exchanges;
 mod inbound;
 mod mpi;
 mod queue;
 mod writer;
 
+pub use audit::{AuditCheckpoint, AuditEntryRow, AuditHead, AuditPlacement, SequencedEntry};
 pub use exchanges::{
     Direction, ExchangeOutcome, ExchangeRecord, ExchangeStatus, MessageIds, NewExchange,
 };
@@ -32,6 +34,8 @@ pub enum StoreError {
     Commit(String),
     #[error("the store's writer has stopped")]
     WriterStopped,
+    #[error("a write found nothing to change, so its transaction was undone")]
+    Unchanged,
 }
 
 /// Which database is behind the store.

@@ -246,24 +246,25 @@ impl Store {
     /// has taken it: `false` means a worker has (the broker had the message after all) or it
     /// has ended, and it stays accepted.
     pub async fn refuse_submission(&self, id: uuid::Uuid) -> Result<bool, StoreError> {
-        let refused = self
-            .writer
-            .execute(
-                Statement::new(
-                    "UPDATE exchanges SET status = 'failed', error_code = 'hub.queue_unavailable', \
+        let refuse = Statement::new(
+            "UPDATE exchanges SET status = 'failed', error_code = 'hub.queue_unavailable', \
                      completed_at = $1, queue_state = NULL, idempotency_key = NULL \
                      WHERE id = $2 AND status = 'in_progress' AND queue_state = 'queued' \
                      AND attempts = 0",
-                )
-                .text(timestamp(OffsetDateTime::now_utc()))
-                .text(id.to_string()),
-            )
-            .await?;
-        Ok(refused == 1)
+        )
+        .text(timestamp(OffsetDateTime::now_utc()))
+        .text(id.to_string())
+        .must_change();
+        super::exchanges::closed_with_its_entry(
+            self.writer
+                .transaction(vec![refuse, super::audit::exchange_closed_entry(id)])
+                .await,
+        )
     }
 
     /// Ends an async exchange: completed with its sealed result, failed, or dead-lettered
-    /// (failed with a reason after its last attempt). Returns `false` if it had already ended.
+    /// (failed with a reason after its last attempt), with its audit entry. Returns `false` if
+    /// it had already ended.
     pub async fn finish_async(
         &self,
         id: uuid::Uuid,
@@ -272,33 +273,34 @@ impl Store {
         dead_letter_reason: Option<&str>,
     ) -> Result<bool, StoreError> {
         let columns = super::exchanges::outcome_columns(outcome);
-        // One statement, so the exchange is either still in progress or ended, never between.
-        let closed = self
-            .writer
-            .execute(
-                Statement::new(
-                    "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
+        // One transaction, so the exchange is either still in progress or ended with its audit
+        // entry, never between.
+        let close = Statement::new(
+            "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
                      response_digest = $4, response_message_id = $5, completed_at = $6, \
                      queue_state = NULL, lease_until = NULL, sealed_result = $7, \
                      dead_letter_reason = $8, \
                      callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END, \
                      callback_due = $10, request_message_id = $11 \
                      WHERE id = $9 AND status = 'in_progress'",
-                )
-                .text(columns.status)
-                .maybe_text(columns.error_code)
-                .maybe_text(columns.request_digest)
-                .maybe_text(columns.response_digest)
-                .maybe_text(columns.message_ids.response)
-                .text(timestamp(OffsetDateTime::now_utc()))
-                .maybe_text(sealed_result)
-                .maybe_text(dead_letter_reason)
-                .text(id.to_string())
-                .integer(now_millis())
-                .maybe_text(columns.message_ids.request),
-            )
-            .await?;
-        Ok(closed == 1)
+        )
+        .text(columns.status)
+        .maybe_text(columns.error_code)
+        .maybe_text(columns.request_digest)
+        .maybe_text(columns.response_digest)
+        .maybe_text(columns.message_ids.response)
+        .text(timestamp(OffsetDateTime::now_utc()))
+        .maybe_text(sealed_result)
+        .maybe_text(dead_letter_reason)
+        .text(id.to_string())
+        .integer(now_millis())
+        .maybe_text(columns.message_ids.request)
+        .must_change();
+        super::exchanges::closed_with_its_entry(
+            self.writer
+                .transaction(vec![close, super::audit::exchange_closed_entry(id)])
+                .await,
+        )
     }
 
     /// Async exchanges to hand to the broker: retries that are due, work whose lease ran out,

@@ -28,6 +28,8 @@ enum Bound {
 pub(super) struct Statement {
     sql: std::borrow::Cow<'static, str>,
     arguments: Vec<Bound>,
+    /// Changing no row fails the statement's whole transaction with [`StoreError::Unchanged`].
+    must_change: bool,
 }
 
 impl Statement {
@@ -35,7 +37,15 @@ impl Statement {
         Self {
             sql: sql.into(),
             arguments: Vec::new(),
+            must_change: false,
         }
+    }
+
+    /// Makes the statement's transaction fail, undoing everything in it, if it changes no
+    /// row: for a write that only makes sense together with the one before it.
+    pub(super) fn must_change(mut self) -> Self {
+        self.must_change = true;
+        self
     }
 
     pub(super) fn text(mut self, value: impl Into<String>) -> Self {
@@ -62,7 +72,8 @@ impl Statement {
     async fn execute<'e>(
         self,
         executor: impl Executor<'e, Database = Any>,
-    ) -> Result<u64, sqlx::Error> {
+    ) -> Result<u64, StoreError> {
+        let must_change = self.must_change;
         let mut query = sqlx::query(&self.sql);
         for argument in self.arguments {
             query = match argument {
@@ -70,7 +81,11 @@ impl Statement {
                 Bound::Integer(value) => query.bind(value),
             };
         }
-        Ok(query.execute(executor).await?.rows_affected())
+        let changed = query.execute(executor).await?.rows_affected();
+        if must_change && changed == 0 {
+            return Err(StoreError::Unchanged);
+        }
+        Ok(changed)
     }
 }
 
@@ -211,7 +226,7 @@ async fn run_in_savepoint(
         .execute(&mut *connection)
         .await?;
     let mut changed = Vec::with_capacity(statements.len());
-    let mut failure = None;
+    let mut failure: Option<StoreError> = None;
     for statement in statements {
         match statement.execute(&mut *connection).await {
             Ok(rows) => changed.push(rows),
@@ -226,7 +241,7 @@ async fn run_in_savepoint(
             .execute(&mut *connection)
             .await?;
         sqlx::query("RELEASE job").execute(&mut *connection).await?;
-        return Err(error.into());
+        return Err(error);
     }
     sqlx::query("RELEASE job").execute(&mut *connection).await?;
     Ok(changed)

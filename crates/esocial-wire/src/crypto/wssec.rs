@@ -223,6 +223,22 @@ impl SigningIdentity {
     pub fn subject(&self) -> &str {
         &self.subject
     }
+
+    /// A detached RSA PKCS#1 v1.5 SHA-256 signature of `data` with this identity's key, for
+    /// documents signed outside a message (the audit log's checkpoints). Anyone holding the
+    /// certificate checks it with [`super::x509::verify_detached`], or with
+    /// `openssl dgst -sha256 -verify`.
+    pub fn sign_detached(&self, data: &[u8]) -> Result<Vec<u8>> {
+        let mut signer =
+            openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &self.key)
+                .map_err(ssl_key_err("signer"))?;
+        signer
+            .set_rsa_padding(openssl::rsa::Padding::PKCS1)
+            .map_err(ssl_key_err("signer padding"))?;
+        signer
+            .sign_oneshot_to_vec(data)
+            .map_err(ssl_key_err("signing"))
+    }
 }
 
 /// CA certificates the BST signer certificate must chain to, and the revocation lists it is

@@ -11,6 +11,27 @@ use openssl::x509::{X509, X509KeyUsage, X509Ref, X509StoreContext};
 
 use super::revocation::{Revocation, RevocationError};
 
+/// Whether `signature` is a detached RSA PKCS#1 v1.5 SHA-256 signature of `data` by the key of
+/// `certificate` (see `SigningIdentity::sign_detached`).
+pub fn verify_detached(certificate: &X509Ref, data: &[u8], signature: &[u8]) -> bool {
+    let Ok(key) = certificate.public_key() else {
+        return false;
+    };
+    let Ok(mut verifier) =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &key)
+    else {
+        return false;
+    };
+    if key.id() == openssl::pkey::Id::RSA
+        && verifier
+            .set_rsa_padding(openssl::rsa::Padding::PKCS1)
+            .is_err()
+    {
+        return false;
+    }
+    verifier.verify_oneshot(signature, data).unwrap_or(false)
+}
+
 /// Certificates [`parse_der`] keeps parsed; past this, it starts again empty.
 const MAX_PARSED_CERTIFICATES: usize = 1024;
 

@@ -1,0 +1,300 @@
+//! The audit log's rows: entries written in the same transaction as what they record, their
+//! place in the log (sequence number, digest, seal), the log's head and its signed
+//! checkpoints. The hub's `audit` module decides what goes in them; this is only their storage.
+
+use sqlx::Row;
+
+use super::writer::Statement;
+use super::{Store, StoreError};
+
+/// What an audit entry records, as stored. Persons appear only as keyed digests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntryRow {
+    pub entry_id: String,
+    /// `exchange.outbound`, `exchange.inbound`...
+    pub kind: String,
+    pub recorded_at: String,
+    pub exchange_id: Option<String>,
+    pub client_id: Option<String>,
+    pub service: Option<String>,
+    pub legal_basis: Option<String>,
+    pub reason: Option<String>,
+    pub case_id: Option<String>,
+    pub calling_user_digest: Option<String>,
+    pub subject_digest: Option<String>,
+    /// `completed` or `failed`.
+    pub outcome: String,
+    pub error_code: Option<String>,
+    /// JSON array text of the fields released.
+    pub fields_released: Option<String>,
+    pub request_digest: Option<String>,
+    pub response_digest: Option<String>,
+}
+
+/// An entry with its place in the log.
+#[derive(Debug, Clone)]
+pub struct SequencedEntry {
+    pub seq: i64,
+    pub row: AuditEntryRow,
+    /// Hex SHA-256 of the entry's canonical form, as computed when it was placed.
+    pub entry_digest: String,
+    /// Hex keyed seal over the sequence number and the digest.
+    pub seal: String,
+    pub seal_key_id: String,
+}
+
+/// The place the hub gives a pending entry.
+#[derive(Debug, Clone)]
+pub struct AuditPlacement {
+    pub entry_id: String,
+    pub seq: i64,
+    pub entry_digest: String,
+    pub seal: String,
+    pub seal_key_id: String,
+}
+
+/// How far the log is sequenced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditHead {
+    pub size: i64,
+    /// Hex roots of the tree's complete subtrees, largest first, comma-separated.
+    pub frontier: String,
+}
+
+/// A signed checkpoint: the note (origin, size, root, time) and its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    pub size: i64,
+    pub note: String,
+    /// Base64 signature over the note.
+    pub signature: String,
+}
+
+const ENTRY_COLUMNS: &str = "entry_id, kind, recorded_at, exchange_id, client_id, service, \
+    legal_basis, reason, case_id, calling_user_digest, subject_digest, outcome, error_code, \
+    fields_released, request_digest, response_digest";
+
+fn entry_of(row: &sqlx::any::AnyRow) -> Result<AuditEntryRow, StoreError> {
+    Ok(AuditEntryRow {
+        entry_id: row.try_get("entry_id")?,
+        kind: row.try_get("kind")?,
+        recorded_at: row.try_get("recorded_at")?,
+        exchange_id: row.try_get("exchange_id")?,
+        client_id: row.try_get("client_id")?,
+        service: row.try_get("service")?,
+        legal_basis: row.try_get("legal_basis")?,
+        reason: row.try_get("reason")?,
+        case_id: row.try_get("case_id")?,
+        calling_user_digest: row.try_get("calling_user_digest")?,
+        subject_digest: row.try_get("subject_digest")?,
+        outcome: row.try_get("outcome")?,
+        error_code: row.try_get("error_code")?,
+        fields_released: row.try_get("fields_released")?,
+        request_digest: row.try_get("request_digest")?,
+        response_digest: row.try_get("response_digest")?,
+    })
+}
+
+fn sequenced_of(row: &sqlx::any::AnyRow) -> Result<SequencedEntry, StoreError> {
+    let placed = |column: &str| -> Result<String, StoreError> {
+        row.try_get::<Option<String>, _>(column)?
+            .ok_or_else(|| StoreError::Corrupt(format!("a sequenced audit entry has no {column}")))
+    };
+    Ok(SequencedEntry {
+        seq: row.try_get("seq")?,
+        row: entry_of(row)?,
+        entry_digest: placed("entry_digest")?,
+        seal: placed("seal")?,
+        seal_key_id: placed("seal_key_id")?,
+    })
+}
+
+/// The audit entry of an exchange's end, copied from its row in the same transaction as the
+/// update that ended it (which must come just before, and must have changed the row).
+pub(super) fn exchange_closed_entry(exchange_id: uuid::Uuid) -> Statement {
+    Statement::new(format!(
+        "INSERT INTO audit_log ({ENTRY_COLUMNS}) \
+         SELECT id, 'exchange.' || direction, completed_at, id, client_id, service, \
+         legal_basis, reason, case_id, calling_user_digest, subject_digest, status, error_code, \
+         fields_released, request_digest, response_digest \
+         FROM exchanges WHERE id = $1 AND status <> 'in_progress'"
+    ))
+    .text(exchange_id.to_string())
+    .must_change()
+}
+
+/// The audit entries of every synchronous exchange a previous process left in progress, which
+/// the statement after this one fails as interrupted.
+pub(super) fn interrupted_exchanges_entries(completed_at: &str) -> Statement {
+    Statement::new(format!(
+        "INSERT INTO audit_log ({ENTRY_COLUMNS}) \
+         SELECT id, 'exchange.' || direction, $1, id, client_id, service, legal_basis, reason, \
+         case_id, calling_user_digest, subject_digest, 'failed', 'hub.interrupted', NULL, \
+         request_digest, response_digest \
+         FROM exchanges WHERE status = 'in_progress' AND mode = 'sync'"
+    ))
+    .text(completed_at)
+}
+
+impl Store {
+    /// Entries not yet placed in the log, oldest first.
+    pub async fn pending_audit_entries(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<AuditEntryRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq IS NULL \
+             ORDER BY recorded_at, entry_id LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(entry_of).collect()
+    }
+
+    /// Number of entries waiting for their place.
+    pub async fn pending_audit_count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE seq IS NULL")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    pub async fn audit_head(&self) -> Result<AuditHead, StoreError> {
+        let row = sqlx::query("SELECT size, frontier FROM audit_head WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(AuditHead {
+            size: row.try_get("size")?,
+            frontier: row.try_get("frontier")?,
+        })
+    }
+
+    /// Places entries in the log and moves its head from `from` to `to`, all or nothing.
+    /// `false`, changing nothing, when the head is no longer at `from` (another instance of
+    /// the hub placed entries first) or an entry was placed already.
+    pub async fn place_audit_entries(
+        &self,
+        from: &AuditHead,
+        to: &AuditHead,
+        placements: &[AuditPlacement],
+    ) -> Result<bool, StoreError> {
+        let mut statements = Vec::with_capacity(placements.len() + 1);
+        statements.push(
+            Statement::new(
+                "UPDATE audit_head SET size = $1, frontier = $2 \
+                 WHERE id = 1 AND size = $3 AND frontier = $4",
+            )
+            .integer(to.size)
+            .text(&to.frontier)
+            .integer(from.size)
+            .text(&from.frontier)
+            .must_change(),
+        );
+        for placement in placements {
+            statements.push(
+                Statement::new(
+                    "UPDATE audit_log SET seq = $1, entry_digest = $2, seal = $3, \
+                     seal_key_id = $4 WHERE entry_id = $5 AND seq IS NULL",
+                )
+                .integer(placement.seq)
+                .text(&placement.entry_digest)
+                .text(&placement.seal)
+                .text(&placement.seal_key_id)
+                .text(&placement.entry_id)
+                .must_change(),
+            );
+        }
+        match self.writer.transaction(statements).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::Unchanged) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Sequenced entries from `from_seq` on, in order, at most `limit`.
+    pub async fn audit_entries(
+        &self,
+        from_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<SequencedEntry>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS}, seq, entry_digest, seal, seal_key_id FROM audit_log \
+             WHERE seq >= $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(from_seq)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(sequenced_of).collect()
+    }
+
+    /// One entry by its id, with its place if it has one.
+    pub async fn audit_entry(
+        &self,
+        entry_id: &str,
+    ) -> Result<Option<(AuditEntryRow, Option<i64>)>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS}, seq FROM audit_log WHERE entry_id = $1"
+        ))
+        .bind(entry_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|row| Ok((entry_of(&row)?, row.try_get("seq")?)))
+            .transpose()
+    }
+
+    /// The stored digests of the first `size` entries, in order (fewer if entries are
+    /// missing).
+    pub async fn audit_entry_digests(&self, size: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT entry_digest FROM audit_log WHERE seq IS NOT NULL AND seq < $1 ORDER BY seq",
+        )
+        .bind(size)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                row.try_get::<Option<String>, _>("entry_digest")?
+                    .ok_or_else(|| {
+                        StoreError::Corrupt("a sequenced audit entry has no digest".into())
+                    })
+            })
+            .collect()
+    }
+
+    /// Keeps a signed checkpoint; one per tree size.
+    pub async fn record_audit_checkpoint(
+        &self,
+        checkpoint: &AuditCheckpoint,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .execute(
+                Statement::new(
+                    "INSERT INTO audit_checkpoints (size, note, signature) VALUES ($1, $2, $3) \
+                     ON CONFLICT (size) DO NOTHING",
+                )
+                .integer(checkpoint.size)
+                .text(&checkpoint.note)
+                .text(&checkpoint.signature),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Every checkpoint, smallest tree first.
+    pub async fn audit_checkpoints(&self) -> Result<Vec<AuditCheckpoint>, StoreError> {
+        let rows = sqlx::query("SELECT size, note, signature FROM audit_checkpoints ORDER BY size")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditCheckpoint {
+                    size: row.try_get("size")?,
+                    note: row.try_get("note")?,
+                    signature: row.try_get("signature")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,142 @@
+//! The hub's side of the audit log: it gives pending entries their place (sequence number,
+//! digest, seal) and moves the log's head, then signs checkpoints at an interval and on
+//! shutdown. Entries themselves are written by the store, in the transaction of what they
+//! record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use esocial_store::{AuditHead, AuditPlacement, Store};
+use esocial_wire::crypto::wssec::SigningIdentity;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tracing::{info, warn};
+
+use super::checkpoint::Checkpoint;
+use super::entry::{AuditSealer, canonical, digest_of};
+use super::tree::Frontier;
+
+/// Entries placed per transaction.
+const PLACE_BATCH: i64 = 512;
+
+#[derive(Clone)]
+pub struct AuditLog {
+    store: Store,
+    sealer: AuditSealer,
+    identity: Arc<SigningIdentity>,
+}
+
+impl AuditLog {
+    pub fn new(store: Store, sealer: AuditSealer, identity: Arc<SigningIdentity>) -> Self {
+        Self {
+            store,
+            sealer,
+            identity,
+        }
+    }
+
+    /// Places every pending entry, in batches; how many it placed. When another instance of
+    /// the hub moved the head first, this one reads it again and goes on.
+    pub async fn place_pending(&self) -> anyhow::Result<u64> {
+        let mut placed = 0;
+        loop {
+            let pending = self.store.pending_audit_entries(PLACE_BATCH).await?;
+            if pending.is_empty() {
+                return Ok(placed);
+            }
+            let from = self.store.audit_head().await?;
+            let mut frontier = Frontier::decode(u64::try_from(from.size)?, &from.frontier)?;
+            let placements: Vec<AuditPlacement> = pending
+                .iter()
+                .map(|row| {
+                    let digest = digest_of(&canonical(row));
+                    let seq = frontier.size();
+                    frontier.push(&digest);
+                    AuditPlacement {
+                        entry_id: row.entry_id.clone(),
+                        seq: seq as i64,
+                        entry_digest: hex::encode(digest),
+                        seal: self.sealer.seal(seq, &digest),
+                        seal_key_id: self.sealer.key_id().to_string(),
+                    }
+                })
+                .collect();
+            let to = AuditHead {
+                size: frontier.size() as i64,
+                frontier: frontier.encode(),
+            };
+            if self
+                .store
+                .place_audit_entries(&from, &to, &placements)
+                .await?
+            {
+                placed += placements.len() as u64;
+            }
+        }
+    }
+
+    /// Signs a checkpoint of the log as it is now, unless it is empty or the last checkpoint
+    /// already covers it; the size it signed.
+    pub async fn checkpoint(&self) -> anyhow::Result<Option<u64>> {
+        let head = self.store.audit_head().await?;
+        let latest = self.store.audit_checkpoints().await?.last().map(|c| c.size);
+        if head.size == 0 || latest == Some(head.size) {
+            return Ok(None);
+        }
+        let frontier = Frontier::decode(u64::try_from(head.size)?, &head.frontier)?;
+        let checkpoint = Checkpoint {
+            root: frontier.root(),
+            time: OffsetDateTime::now_utc().format(&Rfc3339)?,
+        };
+        self.store
+            .record_audit_checkpoint(&checkpoint.sign(&self.identity)?)
+            .await?;
+        Ok(Some(frontier.size()))
+    }
+
+    /// Places pending entries every `place_every` and signs a checkpoint every
+    /// `checkpoint_every`, until aborted.
+    pub fn spawn(
+        self,
+        place_every: Duration,
+        checkpoint_every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut place = tokio::time::interval(place_every);
+            let mut checkpoint = tokio::time::interval(checkpoint_every);
+            place.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = place.tick() => {
+                        if let Err(error) = self.place_pending().await {
+                            warn!(%error, "cannot place audit entries; trying again");
+                        }
+                    }
+                    _ = checkpoint.tick() => {
+                        if let Err(error) = self.place_pending().await {
+                            warn!(%error, "cannot place audit entries; trying again");
+                        }
+                        match self.checkpoint().await {
+                            Ok(Some(size)) => info!(size, "audit checkpoint signed"),
+                            Ok(None) => {}
+                            Err(error) => warn!(%error, "cannot sign an audit checkpoint; trying again"),
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// Places what is pending and signs a last checkpoint, at shutdown.
+    pub async fn close(&self) {
+        if let Err(error) = self.place_pending().await {
+            warn!(%error, "cannot place the last audit entries at shutdown");
+        }
+        match self.checkpoint().await {
+            Ok(Some(size)) => info!(size, "audit checkpoint signed at shutdown"),
+            Ok(None) => {}
+            Err(error) => warn!(%error, "cannot sign the audit checkpoint at shutdown"),
+        }
+    }
+}

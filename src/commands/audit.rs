@@ -1,0 +1,164 @@
+//! `audit ...`: the operators' and auditors' commands over the audit log. `verify`, `prove`,
+//! `consistency` and `checkpoint` read the hub's settings (store, audit key, certificate);
+//! `check` needs only a proof document and the hub's certificate.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use openssl::x509::X509;
+
+use super::{read_file, runtime};
+use crate::audit::proof::{self, ProofDocument};
+use crate::audit::{AuditLog, AuditSealer, verify};
+use crate::config::Settings;
+
+/// What the audit commands need from the settings.
+struct AuditContext {
+    store: esocial_store::Store,
+    settings: Settings,
+    certificate: X509,
+}
+
+async fn open(config: &Path) -> anyhow::Result<AuditContext> {
+    let settings =
+        Settings::load(config).with_context(|| format!("settings from `{}`", config.display()))?;
+    let certificate = read_certificate(&settings.mconnect.signing_cert, "mconnect.signing_cert")?;
+    let store = esocial_store::Store::connect(&settings.store.url, 2)
+        .await
+        .context("setting `store.url`: cannot open the store")?;
+    Ok(AuditContext {
+        store,
+        settings,
+        certificate,
+    })
+}
+
+fn read_certificate(path: &Path, what: &str) -> anyhow::Result<X509> {
+    X509::from_pem(&read_file(path, what)?)
+        .with_context(|| format!("{what}: `{}` is not a PEM certificate", path.display()))
+}
+
+/// `audit verify`: exit 0 when the whole log checks, 1 naming the first problem.
+pub fn verify(config: &Path) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let context = open(config).await?;
+        let sealer = AuditSealer::derive(&context.settings.audit.digest_key);
+        let outcome = verify::verify(&context.store, &sealer, &context.certificate, |checked| {
+            eprintln!("audit verify: {checked} entries checked");
+        })
+        .await?;
+        match outcome {
+            Ok(verified) => {
+                writeln!(
+                    std::io::stdout().lock(),
+                    "the audit log verifies: {} entries, {} signed checkpoint(s), the last of size {}; {} entries waiting for their place",
+                    verified.entries,
+                    verified.checkpoints,
+                    verified
+                        .latest_checkpoint
+                        .map_or_else(|| "-".to_string(), |size| size.to_string()),
+                    verified.pending
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(finding) => {
+                eprintln!("the audit log does not verify: {finding}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    })
+}
+
+/// `audit checkpoint`: places what is pending and signs a checkpoint now.
+pub fn checkpoint(config: &Path) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let context = open(config).await?;
+        let settings = &context.settings;
+        let identity = esocial_wire::crypto::wssec::SigningIdentity::from_pem(
+            &read_file(&settings.mconnect.signing_key, "mconnect.signing_key")?,
+            &read_file(&settings.mconnect.signing_cert, "mconnect.signing_cert")?,
+        )
+        .context("settings `mconnect.signing_*`")?;
+        let log = AuditLog::new(
+            context.store.clone(),
+            AuditSealer::derive(&settings.audit.digest_key),
+            Arc::new(identity),
+        );
+        let placed = log.place_pending().await?;
+        let mut out = std::io::stdout().lock();
+        match log.checkpoint().await? {
+            Some(size) => writeln!(
+                out,
+                "placed {placed} entries; signed a checkpoint of size {size}"
+            )?,
+            None => writeln!(
+                out,
+                "placed {placed} entries; the last checkpoint already covers the log"
+            )?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `audit checkpoints`: lists the signed checkpoints.
+pub fn checkpoints(config: &Path) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let context = open(config).await?;
+        let mut out = std::io::stdout().lock();
+        for stored in context.store.audit_checkpoints().await? {
+            let time = crate::audit::checkpoint::Checkpoint::parse(&stored.note)
+                .map(|c| c.time)
+                .unwrap_or_else(|error| format!("unreadable: {error}"));
+            writeln!(out, "{}\t{time}", stored.size)?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn write_document(document: &ProofDocument) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, document)?;
+    writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit prove --entry ID [--at SIZE]`: an inclusion proof, as JSON on standard output.
+pub fn prove(config: &Path, entry: &str, at: Option<u64>) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let context = open(config).await?;
+        let document =
+            proof::prove_inclusion(&context.store, entry, at, &context.certificate).await?;
+        write_document(&document)
+    })
+}
+
+/// `audit consistency OLDER NEWER`: a consistency proof, as JSON on standard output.
+pub fn consistency(config: &Path, older: u64, newer: u64) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let context = open(config).await?;
+        let document =
+            proof::prove_consistency(&context.store, older, newer, &context.certificate).await?;
+        write_document(&document)
+    })
+}
+
+/// `audit check FILE --cert PEM`: verifies a proof document offline.
+pub fn check(file: &Path, cert: &Path) -> anyhow::Result<ExitCode> {
+    let certificate = read_certificate(cert, "--cert")?;
+    let text = read_file(file, "the proof document")?;
+    let document: ProofDocument = serde_json::from_slice(&text)
+        .with_context(|| format!("`{}` is not a proof document", file.display()))?;
+    match proof::check(&document, &certificate) {
+        Ok(proven) => {
+            writeln!(std::io::stdout().lock(), "proof verified: {proven}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("proof does not verify: {error:#}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! The audit log against real tampering: exchanges through the hub leave entries; the entries
+//! are then modified, deleted, inserted, reordered and cut off directly in the database, on
+//! SQLite and on PostgreSQL, and `audit verify` must name the first one touched. Proofs of
+//! inclusion and consistency verify with only the hub's certificate, by the hub's `audit check`
+//! and by `openssl dgst`.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use esocial_hub::audit::proof::{self, ProofDocument};
+use esocial_hub::audit::verify::{Finding, Verified, verify};
+use esocial_hub::audit::{AuditLog, AuditSealer};
+use esocial_store::Store;
+use esocial_wire::crypto::pki::PkiLayout;
+use esocial_wire::crypto::wssec::SigningIdentity;
+use openssl::x509::X509;
+use secrecy::SecretString;
+
+use crate::helpers::{SpawnOptions, TestApp, adapters_dir, contracts_dir, spawn_app_with};
+use crate::postgres::fresh_postgres_database;
+
+const HUB: &str = env!("CARGO_BIN_EXE_esocial-hub");
+/// The digest key `spawn_app_with` gives the hub.
+const DIGEST_KEY: &str = "test-digest-key-0123456789abcdef0123456789";
+
+fn sealer() -> AuditSealer {
+    AuditSealer::derive(&SecretString::from(DIGEST_KEY))
+}
+
+fn hub_certificate(pki: &PkiLayout) -> X509 {
+    X509::from_pem(&std::fs::read(pki.cert("hub")).unwrap()).unwrap()
+}
+
+fn audit_log(app: &TestApp) -> AuditLog {
+    let identity = SigningIdentity::from_pem(
+        &std::fs::read(app.pki.key("hub")).unwrap(),
+        &std::fs::read(app.pki.cert("hub")).unwrap(),
+    )
+    .unwrap();
+    AuditLog::new(app.store.clone(), sealer(), Arc::new(identity))
+}
+
+/// Runs `count` exchanges and waits until the hub has placed their entries.
+async fn exchanges(app: &TestApp, count: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        let response = app.post_exchange(&app.valid_request()).await;
+        assert_eq!(response.status().as_u16(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        ids.push(body["exchangeId"].as_str().unwrap().to_string());
+    }
+    for _ in 0..200 {
+        if app.store.pending_audit_count().await.unwrap() == 0 {
+            return ids;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the hub did not place the audit entries");
+}
+
+/// A hub with twelve exchanges in its audit log and checkpoints at sizes 6 and 12.
+async fn audited_app(store_url: Option<String>) -> (TestApp, Vec<String>) {
+    let app = spawn_app_with(SpawnOptions {
+        store_url,
+        ..SpawnOptions::default()
+    })
+    .await;
+    let log = audit_log(&app);
+    let mut ids = exchanges(&app, 6).await;
+    assert_eq!(log.checkpoint().await.unwrap(), Some(6));
+    ids.extend(exchanges(&app, 6).await);
+    assert_eq!(log.checkpoint().await.unwrap(), Some(12));
+    assert_eq!(log.checkpoint().await.unwrap(), None, "nothing new to sign");
+    (app, ids)
+}
+
+async fn verified(store: &Store, pki: &PkiLayout) -> Result<Verified, Finding> {
+    verify(store, &sealer(), &hub_certificate(pki), |_| {})
+        .await
+        .unwrap()
+}
+
+async fn execute(store_url: &str, statements: &[&str]) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(store_url).await.unwrap();
+    for statement in statements {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+}
+
+/// Every kind of tampering, each undone before the next, and what `audit verify` says of it.
+async fn tampering_is_named(store_url: &str, app: &TestApp, entry_id_at: impl Fn(u64) -> String) {
+    let clean = verified(&app.store, &app.pki).await.unwrap();
+    assert_eq!(clean.entries, 12);
+    assert_eq!(clean.checkpoints, 2);
+    assert_eq!(clean.latest_checkpoint, Some(12));
+    execute(
+        store_url,
+        &[
+            "CREATE TABLE audit_log_copy AS SELECT * FROM audit_log",
+            "CREATE TABLE audit_checkpoints_copy AS SELECT * FROM audit_checkpoints",
+        ],
+    )
+    .await;
+    let restore = [
+        "DELETE FROM audit_log",
+        "INSERT INTO audit_log SELECT * FROM audit_log_copy",
+        "DELETE FROM audit_checkpoints",
+        "INSERT INTO audit_checkpoints SELECT * FROM audit_checkpoints_copy",
+    ];
+    // Moves every entry from `at` on by `by` places, around the uniqueness of `seq`.
+    let shift = |at: u64, by: i64| {
+        [
+            format!("UPDATE audit_log SET seq = seq + 1000000 WHERE seq >= {at}"),
+            format!("UPDATE audit_log SET seq = seq - 1000000 + ({by}) WHERE seq >= 1000000"),
+        ]
+    };
+    let cases: Vec<(&str, Vec<String>, Finding)> = vec![
+        (
+            "a reason changed",
+            vec!["UPDATE audit_log SET reason = 'altered' WHERE seq = 3".into()],
+            Finding::Modified {
+                seq: 3,
+                entry_id: entry_id_at(3),
+            },
+        ),
+        (
+            "an outcome changed and its digest recomputed",
+            vec![
+                "UPDATE audit_log SET outcome = 'failed', entry_digest = '00' WHERE seq = 2".into(),
+            ],
+            Finding::Modified {
+                seq: 2,
+                entry_id: entry_id_at(2),
+            },
+        ),
+        (
+            "an entry deleted, leaving a gap",
+            vec!["DELETE FROM audit_log WHERE seq = 4".into()],
+            Finding::Deleted { seq: 4 },
+        ),
+        (
+            "an entry deleted and the rest renumbered",
+            [
+                vec!["DELETE FROM audit_log WHERE seq = 4".to_string()],
+                shift(5, -1).to_vec(),
+            ]
+            .concat(),
+            Finding::Deleted { seq: 4 },
+        ),
+        (
+            "an entry inserted",
+            [
+                shift(5, 1).to_vec(),
+                vec![
+                    "INSERT INTO audit_log SELECT 'forged', kind, recorded_at, exchange_id, \
+                     client_id, service, legal_basis, reason, case_id, calling_user_digest, \
+                     subject_digest, outcome, error_code, fields_released, request_digest, \
+                     response_digest, 5, entry_digest, seal, seal_key_id FROM audit_log_copy \
+                     WHERE seq = 2"
+                        .to_string(),
+                ],
+            ]
+            .concat(),
+            Finding::Inserted {
+                seq: 5,
+                entry_id: "forged".into(),
+            },
+        ),
+        (
+            "two entries swapped",
+            vec![
+                "UPDATE audit_log SET seq = -1 WHERE seq = 6".into(),
+                "UPDATE audit_log SET seq = 6 WHERE seq = 7".into(),
+                "UPDATE audit_log SET seq = 7 WHERE seq = -1".into(),
+            ],
+            Finding::Reordered {
+                seq: 6,
+                entry_id: entry_id_at(7),
+                placed_at: 7,
+            },
+        ),
+        (
+            "the last entries cut off",
+            vec!["DELETE FROM audit_log WHERE seq >= 10".into()],
+            Finding::Truncated {
+                from: 10,
+                known: 12,
+            },
+        ),
+    ];
+    for (what, statements, expected) in cases {
+        let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+        execute(store_url, &statements).await;
+        assert_eq!(
+            verified(&app.store, &app.pki).await,
+            Err(expected),
+            "{what}"
+        );
+        execute(store_url, &restore).await;
+        assert!(
+            verified(&app.store, &app.pki).await.is_ok(),
+            "restored after {what}"
+        );
+    }
+
+    execute(
+        store_url,
+        &["UPDATE audit_checkpoints SET note = REPLACE(note, '\n12\n', '\n13\n') WHERE size = 12"],
+    )
+    .await;
+    assert!(matches!(
+        verified(&app.store, &app.pki).await,
+        Err(Finding::BadCheckpoint { size: 12, .. })
+    ));
+    execute(store_url, &restore).await;
+}
+
+/// The entry ids in log order.
+async fn entry_ids(store: &Store) -> Vec<String> {
+    store
+        .audit_entries(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.row.entry_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_kind_of_tampering_is_named_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/audit.db?mode=rwc", dir.path().display());
+    let (app, ids) = audited_app(Some(url.clone())).await;
+    let order = entry_ids(&app.store).await;
+    let mut sorted_order = order.clone();
+    sorted_order.sort();
+    let mut sorted_ids = ids.clone();
+    sorted_ids.sort();
+    assert_eq!(sorted_order, sorted_ids, "one entry for each exchange");
+    tampering_is_named(&url, &app, |seq| order[seq as usize].clone()).await;
+}
+
+#[tokio::test]
+async fn every_kind_of_tampering_is_named_on_postgres() {
+    let Some(url) = fresh_postgres_database().await else {
+        return;
+    };
+    let (app, _) = audited_app(Some(url.clone())).await;
+    let order = entry_ids(&app.store).await;
+    tampering_is_named(&url, &app, |seq| order[seq as usize].clone()).await;
+}
+
+#[tokio::test]
+async fn proofs_verify_with_the_certificate_alone_and_fail_when_altered() {
+    let (app, ids) = audited_app(None).await;
+    let certificate = hub_certificate(&app.pki);
+    let entry = &ids[3];
+
+    let inclusion = proof::prove_inclusion(&app.store, entry, None, &certificate)
+        .await
+        .unwrap();
+    let proven = proof::check(&inclusion, &certificate).unwrap();
+    assert!(proven.contains("of the log of 12 entries"), "{proven}");
+    let ProofDocument::Inclusion {
+        entry: text,
+        index,
+        path,
+        checkpoint,
+    } = inclusion.clone()
+    else {
+        panic!("an inclusion proof");
+    };
+    assert!(text.contains(entry.as_str()));
+    let caller = app.population.persons()[1].idnp.expose().to_string();
+    assert!(!text.contains(&caller), "no IDNP in the entry: {text}");
+    // Against the older checkpoint too, when the entry was in it.
+    let early = proof::prove_inclusion(&app.store, &ids[0], Some(6), &certificate)
+        .await
+        .unwrap();
+    proof::check(&early, &certificate).unwrap();
+    assert!(
+        proof::prove_inclusion(&app.store, &ids[8], Some(6), &certificate)
+            .await
+            .is_err(),
+        "an entry placed after a checkpoint is not proven against it"
+    );
+
+    let altered = [
+        ProofDocument::Inclusion {
+            entry: text.replace("completed", "failed"),
+            index,
+            path: path.clone(),
+            checkpoint: checkpoint.clone(),
+        },
+        ProofDocument::Inclusion {
+            entry: text.clone(),
+            index: index + 1,
+            path: path.clone(),
+            checkpoint: checkpoint.clone(),
+        },
+        ProofDocument::Inclusion {
+            entry: text.clone(),
+            index,
+            path: path.iter().rev().cloned().collect(),
+            checkpoint: checkpoint.clone(),
+        },
+        ProofDocument::Inclusion {
+            entry: text.clone(),
+            index,
+            path: path.clone(),
+            checkpoint: proof::SignedNote {
+                note: checkpoint.note.replace("\n12\n", "\n13\n"),
+                signature: checkpoint.signature.clone(),
+            },
+        },
+    ];
+    for document in &altered {
+        assert!(
+            proof::check(document, &certificate).is_err(),
+            "{document:?}"
+        );
+    }
+    let stranger = X509::from_pem(&std::fs::read(app.pki.cert("registry-civil")).unwrap()).unwrap();
+    assert!(proof::check(&inclusion, &stranger).is_err());
+
+    let consistency = proof::prove_consistency(&app.store, 6, 12, &certificate)
+        .await
+        .unwrap();
+    let proven = proof::check(&consistency, &certificate).unwrap();
+    assert!(proven.contains("12 entries"), "{proven}");
+    let ProofDocument::Consistency { older, newer, path } = consistency else {
+        panic!("a consistency proof");
+    };
+    let swapped = ProofDocument::Consistency {
+        older: newer,
+        newer: older,
+        path,
+    };
+    assert!(proof::check(&swapped, &certificate).is_err());
+}
+
+/// A hub settings file for the binary's audit commands, on the test app's store.
+fn settings_toml(pki: &PkiLayout, store_url: &str) -> String {
+    let p = |path: std::path::PathBuf| path.display().to_string();
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+ops_listen = "127.0.0.1:0"
+[tls]
+cert = "{hub_cert}"
+key = "{hub_key}"
+client_ca = "{ca}"
+[mconnect]
+signing_cert = "{hub_cert}"
+signing_key = "{hub_key}"
+trust_ca = "{ca}"
+[store]
+url = "{store_url}"
+[audit]
+digest_key = "{DIGEST_KEY}"
+[adapters]
+dir = "{adapters}"
+[contracts]
+dir = "{contracts}"
+[[clients]]
+id = "case-management"
+idno = "1008600038413"
+"#,
+        hub_cert = p(pki.cert("hub")),
+        hub_key = p(pki.key("hub")),
+        ca = p(pki.ca_cert()),
+        adapters = p(adapters_dir()),
+        contracts = p(contracts_dir()),
+    )
+}
+
+fn run(args: &[&str], config: &Path) -> std::process::Output {
+    Command::new(HUB)
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_command_line_verifies_proves_and_names_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/audit.db?mode=rwc", dir.path().display());
+    let app = spawn_app_with(SpawnOptions {
+        store_url: Some(url.clone()),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let ids = exchanges(&app, 5).await;
+    let config = dir.path().join("hub.toml");
+    std::fs::write(&config, settings_toml(&app.pki, &url)).unwrap();
+
+    let signed = run(&["audit", "checkpoint"], &config);
+    assert!(signed.status.success(), "{signed:?}");
+    assert!(String::from_utf8_lossy(&signed.stdout).contains("checkpoint of size 5"));
+    let verified = run(&["audit", "verify"], &config);
+    assert!(verified.status.success(), "{verified:?}");
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("5 entries"));
+
+    let proven = run(&["audit", "prove", "--entry", &ids[2]], &config);
+    assert!(proven.status.success(), "{proven:?}");
+    let proof_file = dir.path().join("proof.json");
+    std::fs::write(&proof_file, &proven.stdout).unwrap();
+    let checked = Command::new(HUB)
+        .args(["audit", "check"])
+        .arg(&proof_file)
+        .arg("--cert")
+        .arg(app.pki.cert("hub"))
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{checked:?}");
+
+    // The checkpoint inside the proof verifies with openssl and the certificate alone.
+    let document: ProofDocument = serde_json::from_slice(&proven.stdout).unwrap();
+    let ProofDocument::Inclusion { checkpoint, .. } = document else {
+        panic!("an inclusion proof");
+    };
+    use base64::Engine as _;
+    std::fs::write(dir.path().join("note"), &checkpoint.note).unwrap();
+    std::fs::write(
+        dir.path().join("note.sig"),
+        base64::engine::general_purpose::STANDARD
+            .decode(&checkpoint.signature)
+            .unwrap(),
+    )
+    .unwrap();
+    let public_key = X509::from_pem(&std::fs::read(app.pki.cert("hub")).unwrap())
+        .unwrap()
+        .public_key()
+        .unwrap()
+        .public_key_to_pem()
+        .unwrap();
+    std::fs::write(dir.path().join("hub.pub"), public_key).unwrap();
+    let openssl = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(dir.path().join("hub.pub"))
+        .arg("-signature")
+        .arg(dir.path().join("note.sig"))
+        .arg(dir.path().join("note"))
+        .output()
+        .unwrap();
+    assert!(openssl.status.success(), "{openssl:?}");
+    assert!(String::from_utf8_lossy(&openssl.stdout).contains("Verified OK"));
+
+    execute(
+        &url,
+        &["UPDATE audit_log SET legal_basis = 'none' WHERE seq = 1"],
+    )
+    .await;
+    let tampered = run(&["audit", "verify"], &config);
+    assert_eq!(tampered.status.code(), Some(1), "{tampered:?}");
+    let said = String::from_utf8_lossy(&tampered.stderr);
+    assert!(said.contains("entry 1 (id "), "{said}");
+    assert!(said.contains("was modified"), "{said}");
+}
