@@ -68,6 +68,10 @@ pub struct Settings {
     /// Certificate revocation lists; without any, revocation is not checked.
     #[serde(default)]
     pub revocation: RevocationSettings,
+    /// MLog, the government audit log, to which every audit entry is delivered; without it,
+    /// entries wait in the log (and `/metrics` shows them as undelivered).
+    #[serde(default)]
+    pub mlog: Option<crate::audit::mlog::MlogSettings>,
 }
 
 /// `[mpi]`: match-weight thresholds and the roles of clients in the master index.
@@ -441,6 +445,32 @@ impl Settings {
                 "audit.digest_key",
                 "must be at least 32 characters of secret material",
             ));
+        }
+        if let Some(mlog) = &self.mlog {
+            if !mlog.url.starts_with("https://") {
+                return Err(SettingsError::invalid(
+                    "mlog.url",
+                    "must be an https:// URL (MLog is reached over mTLS)",
+                ));
+            }
+            if !(1..=5_000).contains(&mlog.batch_size) {
+                return Err(SettingsError::invalid(
+                    "mlog.batch_size",
+                    "must be between 1 and 5000 events",
+                ));
+            }
+            if !(10..=3_600_000).contains(&mlog.interval_ms) {
+                return Err(SettingsError::invalid(
+                    "mlog.interval_ms",
+                    "must be between 10 and 3600000",
+                ));
+            }
+            if !(100..=300_000).contains(&mlog.timeout_ms) {
+                return Err(SettingsError::invalid(
+                    "mlog.timeout_ms",
+                    "must be between 100 and 300000",
+                ));
+            }
         }
         if !(1..=86_400).contains(&self.audit.checkpoint_interval_secs) {
             return Err(SettingsError::invalid(

@@ -33,6 +33,8 @@ pub struct DemoOptions {
 
 /// The client module the sample exchange is sent as, and its organisation's IDNO.
 pub const DEMO_CLIENT: &str = "case-management";
+/// The MLog simulator's certificate holder in the development PKI (as `registry-mlog`).
+pub const MLOG_HOLDER: &str = "mlog";
 pub const DEMO_CLIENT_IDNO: &str = "1008600038413";
 /// A second module with few grants, to show deny-by-default and field limits.
 pub const DEMO_UNGRANTED_CLIENT: &str = "benefits";
@@ -237,6 +239,7 @@ pub fn embedded_settings(
             crl_files: vec![pki.crl()],
             ..RevocationSettings::default()
         },
+        mlog: None,
     }
 }
 
@@ -266,7 +269,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
     let dir = dir.canonicalize()?;
     let pki = PkiLayout::new(dir.join("pki"));
-    let registries = crate::commands::registry_names(&options.adapters)?;
+    let mut registries = crate::commands::registry_names(&options.adapters)?;
+    registries.push(MLOG_HOLDER.to_string());
     let created = init_dev_pki(&pki, &registries, &demo_certificate_holders())?;
     if !created.is_empty() {
         writeln!(out, "Created a development PKI in {}", pki.dir.display())?;
@@ -297,6 +301,16 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         simulators.push(tokio::spawn(simulator.server));
     }
 
+    let mlog = esocial_sim::mlog::start_mlog(esocial_sim::mlog::MlogConfig {
+        listen: "127.0.0.1:0".parse()?,
+        tls_cert: pki.cert(&esocial_wire::crypto::pki::registry_holder(MLOG_HOLDER)),
+        tls_key: pki.key(&esocial_wire::crypto::pki::registry_holder(MLOG_HOLDER)),
+        client_ca: pki.ca_cert(),
+    })?;
+    let mlog_events = mlog.events.clone();
+    let mlog_url = format!("https://127.0.0.1:{}/mlog", mlog.port);
+    simulators.push(tokio::spawn(mlog.server));
+
     let mut settings = embedded_settings(
         &pki,
         &dir.join("hub.db"),
@@ -307,6 +321,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         options.listen,
         options.ops_listen,
     );
+    settings.mlog = Some(crate::audit::mlog::MlogSettings {
+        url: mlog_url.clone(),
+        batch_size: 200,
+        interval_ms: 200,
+        timeout_ms: 5_000,
+    });
     for (name, endpoint) in &endpoints {
         settings.registries.insert(
             name.clone(),
@@ -327,6 +347,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         out,
         "Hub API (mTLS):   https://127.0.0.1:{api_port}/api/v1/exchanges"
     )?;
+    writeln!(out, "MLog simulator    {mlog_url}")?;
     writeln!(
         out,
         "Hub operations:   http://127.0.0.1:{ops_port}/health/ready  /metrics"
@@ -374,7 +395,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         )?;
     }
     let answered = ask_as_police(&pki, &client, api_port, &population, &mut out).await?;
-    let completed = completed && answered;
+    let audited = show_mlog_events(&mlog_events, 2, &mut out).await?;
+    let completed = completed && answered && audited;
     let request_file = dir.join("sample-request.json");
     std::fs::write(&request_file, serde_json::to_vec_pretty(&request)?)?;
     writeln!(out, "\nTry it yourself:")?;
@@ -404,6 +426,39 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits (a few seconds at most) until MLog holds at least `expected` audit events, and shows
+/// what it registered.
+async fn show_mlog_events(
+    events: &esocial_sim::mlog::MlogEvents,
+    expected: usize,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    for _ in 0..50 {
+        if events.len() >= expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let registered = events.all();
+    writeln!(
+        out,
+        "\nEvery access was written to the hub's audit log (a signed Merkle tree: \
+         `esocial-hub audit verify`) and delivered to MLog, which registered {} event(s):",
+        registered.len()
+    )?;
+    for event in &registered {
+        writeln!(
+            out,
+            "  {}  {}  {}  legal basis: {}",
+            event["event_time"].as_str().unwrap_or("?"),
+            event["event_type"].as_str().unwrap_or("?"),
+            event["event_message"].as_str().unwrap_or("?"),
+            event["legal_basis"].as_str().unwrap_or("?"),
+        )?;
+    }
+    Ok(registered.len() >= expected)
 }
 
 /// The provider side: the police ask, over MConnect REST, whether a child of the synthetic

@@ -22,6 +22,9 @@ pub struct HubMetrics {
     pub queue_depth: IntGaugeVec,
     /// Whether the queue backend is connected (1) or not (0).
     pub queue_connected: IntGauge,
+    /// Audit entries not yet placed in the log, and not yet delivered to MLog (refreshed on
+    /// scrape).
+    pub audit_backlog: IntGaugeVec,
 }
 
 impl HubMetrics {
@@ -69,6 +72,14 @@ impl HubMetrics {
         .expect("valid metric definition");
         let queue_connected = IntGauge::new("queue_connected", "Queue backend connected")
             .expect("valid metric definition");
+        let audit_backlog = IntGaugeVec::new(
+            Opts::new(
+                "audit_backlog",
+                "Audit entries waiting: `unplaced` for their place in the log, `mlog` for MLog",
+            ),
+            &["stage"],
+        )
+        .expect("valid metric definition");
         for collector in [
             Box::new(exchanges.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(exchange_seconds.clone()),
@@ -77,6 +88,7 @@ impl HubMetrics {
             Box::new(dead_letters.clone()),
             Box::new(queue_depth.clone()),
             Box::new(queue_connected.clone()),
+            Box::new(audit_backlog.clone()),
         ] {
             registry
                 .register(collector)
@@ -91,6 +103,7 @@ impl HubMetrics {
             dead_letters,
             queue_depth,
             queue_connected,
+            audit_backlog,
         }
     }
 

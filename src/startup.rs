@@ -11,6 +11,7 @@ use anyhow::Context;
 use tracing::{info, warn};
 
 use crate::api::{self, ApiState, OpsState};
+use crate::audit::mlog::{MlogDelivery, MlogTls};
 use crate::audit::{AuditLog, AuditSealer, PersonalDataDigester};
 use crate::config::{QueueKind, Settings, SettingsError};
 use crate::exchange::Exchanger;
@@ -317,6 +318,35 @@ impl Application {
             Duration::from_millis(250),
             Duration::from_secs(settings.audit.checkpoint_interval_secs),
         ));
+        if let Some(mlog) = &settings.mlog {
+            let entities = settings
+                .clients
+                .iter()
+                .map(|client| (client.id.clone(), client.idno.clone()))
+                .chain(
+                    settings
+                        .agencies
+                        .iter()
+                        .map(|agency| (agency.name.clone(), agency.idno.clone())),
+                )
+                .collect();
+            let delivery = MlogDelivery::new(
+                mlog,
+                store.clone(),
+                MlogTls {
+                    certificate_pem: &read(
+                        &settings.mconnect.signing_cert,
+                        "mconnect.signing_cert",
+                    )?,
+                    key_pem: &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
+                    trust_pem: &read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?,
+                },
+                Sealer::from_secret(&settings.audit.digest_key),
+                entities,
+            )
+            .context("settings `mlog` and `mconnect.*`")?;
+            workers.push(delivery.spawn());
+        }
         let api_listener = TcpListener::bind(settings.server.listen).with_context(|| {
             format!(
                 "setting `server.listen`: cannot bind {}",

@@ -75,7 +75,8 @@ async fn registry_reachable(endpoint: &str) -> bool {
     .is_ok_and(|connection| connection.is_ok())
 }
 
-/// Refreshes the queue gauges from the store (and the broker), then renders every metric.
+/// Refreshes the queue and audit gauges from the store (and the broker), then renders every
+/// metric.
 pub async fn metrics(state: web::Data<OpsState>) -> HttpResponse {
     let metrics = &state.metrics;
     if let Ok(depths) = state.store.queue_depths().await {
@@ -86,6 +87,20 @@ pub async fn metrics(state: web::Data<OpsState>) -> HttpResponse {
                 .with_label_values(&[registry.as_str(), queue_state.as_str()])
                 .set(count);
         }
+    }
+    if let (Ok(unplaced), Ok(head), Ok(delivered)) = (
+        state.store.pending_audit_count().await,
+        state.store.audit_head().await,
+        state.store.mlog_delivered().await,
+    ) {
+        metrics
+            .audit_backlog
+            .with_label_values(&["unplaced"])
+            .set(unplaced);
+        metrics
+            .audit_backlog
+            .with_label_values(&["mlog"])
+            .set(unplaced + head.size - delivered);
     }
     let queue = state.queue.queue();
     metrics.queue_connected.set(i64::from(queue.is_connected()));

@@ -338,7 +338,7 @@ impl Exchanger {
     }
 
     /// The row of a new exchange, received now: who asks, for what and why, with the calling
-    /// user and the subject as keyed digests only.
+    /// user and the subject as keyed digests, and sealed for MLog alone.
     pub fn new_row(
         &self,
         direction: Direction,
@@ -359,6 +359,13 @@ impl Exchanger {
             case_id: purpose.case_id.clone(),
             calling_user_digest: self.digester.digest(calling_user),
             subject_digest: self.digester.digest(subject),
+            sealed_identifiers: Some(
+                self.sealer.seal(
+                    json!({"user": calling_user, "subject": subject})
+                        .to_string()
+                        .as_bytes(),
+                ),
+            ),
             received_at: OffsetDateTime::now_utc(),
         }
     }

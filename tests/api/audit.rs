@@ -159,7 +159,7 @@ async fn tampering_is_named(store_url: &str, app: &TestApp, entry_id_at: impl Fn
                     "INSERT INTO audit_log SELECT 'forged', kind, recorded_at, exchange_id, \
                      client_id, service, legal_basis, reason, case_id, calling_user_digest, \
                      subject_digest, outcome, error_code, fields_released, request_digest, \
-                     response_digest, 5, entry_digest, seal, seal_key_id FROM audit_log_copy \
+                     response_digest, 5, entry_digest, seal, seal_key_id, NULL FROM audit_log_copy \
                      WHERE seq = 2"
                         .to_string(),
                 ],
@@ -464,4 +464,87 @@ async fn the_command_line_verifies_proves_and_names_tampering() {
     let said = String::from_utf8_lossy(&tampered.stderr);
     assert!(said.contains("entry 1 (id "), "{said}");
     assert!(said.contains("was modified"), "{said}");
+}
+
+#[tokio::test]
+async fn entries_wait_while_mlog_is_down_and_reach_it_in_order_once_each() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/audit.db?mode=rwc", dir.path().display());
+    let app = spawn_app_with(SpawnOptions {
+        store_url: Some(url.clone()),
+        mlog_url: Some(format!("https://127.0.0.1:{port}/mlog")),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let caller = app.population.persons()[1].idnp.expose().to_string();
+    exchanges(&app, 6).await;
+
+    // MLog is down: the entries wait, and the operators see them waiting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.store.mlog_delivered().await.unwrap(), 0);
+    let metrics = app.get_ops("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("esocial_hub_audit_backlog{stage=\"mlog\"} 6"),
+        "{metrics}"
+    );
+
+    // MLog comes back where the hub expects it.
+    let holder = esocial_wire::crypto::pki::registry_holder("mlog");
+    crate::helpers::shared_pki(&["mlog".to_string()]);
+    let mlog = esocial_sim::mlog::start_mlog(esocial_sim::mlog::MlogConfig {
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        tls_cert: app.pki.cert(&holder),
+        tls_key: app.pki.key(&holder),
+        client_ca: app.pki.ca_cert(),
+    })
+    .unwrap();
+    let events = mlog.events.clone();
+    tokio::spawn(mlog.server);
+    exchanges(&app, 3).await;
+    for _ in 0..300 {
+        if events.len() >= 9 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let registered = events.all();
+    let in_log_order = entry_ids(&app.store).await;
+    let delivered: Vec<String> = registered
+        .iter()
+        .map(|event| event["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(delivered, in_log_order, "every entry, in log order, once");
+    for event in &registered {
+        assert_eq!(event["event_type"], "eSocial.PersonalData.Access");
+        assert_eq!(event["legal_entity"], "1008600038413");
+        assert_eq!(event["legal_basis"], "Legea nr. 123/2010, art. 12");
+        assert_eq!(event["user"], caller.as_str(), "MLog gets the user's IDNP");
+        let subject = event["subject"]["_name"].as_str().unwrap();
+        assert!(
+            subject.len() == 13 && subject.bytes().all(|b| b.is_ascii_digit()),
+            "MLog gets the subject's IDNP"
+        );
+    }
+    assert_eq!(app.store.mlog_delivered().await.unwrap(), 9);
+    // Once MLog has them, the hub keeps the identifiers no longer.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let (still_sealed,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE sealed_identifiers IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(still_sealed, 0);
+    let (in_exchanges,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM exchanges WHERE sealed_identifiers IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(in_exchanges, 0);
 }

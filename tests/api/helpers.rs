@@ -50,6 +50,8 @@ pub struct SpawnOptions {
     pub impostor_tls: Vec<&'static str>,
     /// `server.body_read_timeout_ms`, overriding the default.
     pub body_read_timeout_ms: Option<u64>,
+    /// MLog's base URL; audit entries are not delivered when absent.
+    pub mlog_url: Option<String>,
 }
 
 pub struct TestApp {
@@ -164,6 +166,14 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
     if let Some(timeout) = options.body_read_timeout_ms {
         settings.server.body_read_timeout_ms = timeout;
     }
+    settings.mlog = options
+        .mlog_url
+        .map(|url| esocial_hub::audit::mlog::MlogSettings {
+            url,
+            batch_size: 4,
+            interval_ms: 100,
+            timeout_ms: 2_000,
+        });
     let application = Application::build(settings).await.expect("hub builds");
     let api_port = application.api_port();
     let ops_port = application.ops_port();

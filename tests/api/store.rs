@@ -19,6 +19,7 @@ fn new_exchange() -> NewExchange {
         case_id: None,
         calling_user_digest: "a".repeat(64),
         subject_digest: "b".repeat(64),
+        sealed_identifiers: None,
         received_at: OffsetDateTime::now_utc(),
     }
 }
@@ -56,6 +57,16 @@ async fn an_exchange_ends_exactly_once(store: &Store) {
     assert_eq!(record.error_code, None);
     assert_eq!(record.message_ids.request.as_deref(), Some("m-0"));
     assert_eq!(record.message_ids.response.as_deref(), Some("m-1"));
+    let (entry, _) = store
+        .audit_entry(&exchange.id.to_string())
+        .await
+        .unwrap()
+        .expect("the end of the exchange is audited");
+    assert_eq!(
+        entry.outcome, "completed",
+        "the refused second end left no entry"
+    );
+    assert_eq!(entry.kind, "exchange.outbound");
 }
 
 async fn interrupted_exchanges_are_failed_at_start_up(store: &Store) {
@@ -80,6 +91,12 @@ async fn interrupted_exchanges_are_failed_at_start_up(store: &Store) {
     let record = store.exchange(interrupted.id).await.unwrap().unwrap();
     assert_eq!(record.status, ExchangeStatus::Failed);
     assert_eq!(record.error_code.as_deref(), Some("hub.interrupted"));
+    let (entry, _) = store
+        .audit_entry(&interrupted.id.to_string())
+        .await
+        .unwrap()
+        .expect("an interrupted exchange is audited too");
+    assert_eq!(entry.error_code.as_deref(), Some("hub.interrupted"));
     let untouched = store.exchange(finished.id).await.unwrap().unwrap();
     assert_eq!(
         untouched.error_code.as_deref(),

@@ -5,6 +5,7 @@
 
 pub mod generators;
 pub mod identity_records;
+pub mod mlog;
 pub mod moldova;
 pub mod population;
 mod random;

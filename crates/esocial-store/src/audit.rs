@@ -109,28 +109,34 @@ fn sequenced_of(row: &sqlx::any::AnyRow) -> Result<SequencedEntry, StoreError> {
     })
 }
 
-/// The audit entry of an exchange's end, copied from its row in the same transaction as the
-/// update that ended it (which must come just before, and must have changed the row).
-pub(super) fn exchange_closed_entry(exchange_id: uuid::Uuid) -> Statement {
-    Statement::new(format!(
-        "INSERT INTO audit_log ({ENTRY_COLUMNS}) \
-         SELECT id, 'exchange.' || direction, completed_at, id, client_id, service, \
-         legal_basis, reason, case_id, calling_user_digest, subject_digest, status, error_code, \
-         fields_released, request_digest, response_digest \
-         FROM exchanges WHERE id = $1 AND status <> 'in_progress'"
-    ))
-    .text(exchange_id.to_string())
-    .must_change()
+/// The statements that end an exchange: `close` (the update to its terminal state, which must
+/// change the row), then its audit entry, copied from the row, which takes over the sealed
+/// identifiers the row held.
+pub(super) fn closed_with_entry(close: Statement, exchange_id: uuid::Uuid) -> Vec<Statement> {
+    vec![
+        close,
+        Statement::new(format!(
+            "INSERT INTO audit_log ({ENTRY_COLUMNS}, sealed_identifiers) \
+             SELECT id, 'exchange.' || direction, completed_at, id, client_id, service, \
+             legal_basis, reason, case_id, calling_user_digest, subject_digest, status, \
+             error_code, fields_released, request_digest, response_digest, sealed_identifiers \
+             FROM exchanges WHERE id = $1 AND status <> 'in_progress'"
+        ))
+        .text(exchange_id.to_string())
+        .must_change(),
+        Statement::new("UPDATE exchanges SET sealed_identifiers = NULL WHERE id = $1")
+            .text(exchange_id.to_string()),
+    ]
 }
 
 /// The audit entries of every synchronous exchange a previous process left in progress, which
 /// the statement after this one fails as interrupted.
 pub(super) fn interrupted_exchanges_entries(completed_at: &str) -> Statement {
     Statement::new(format!(
-        "INSERT INTO audit_log ({ENTRY_COLUMNS}) \
+        "INSERT INTO audit_log ({ENTRY_COLUMNS}, sealed_identifiers) \
          SELECT id, 'exchange.' || direction, $1, id, client_id, service, legal_basis, reason, \
          case_id, calling_user_digest, subject_digest, 'failed', 'hub.interrupted', NULL, \
-         request_digest, response_digest \
+         request_digest, response_digest, sealed_identifiers \
          FROM exchanges WHERE status = 'in_progress' AND mode = 'sync'"
     ))
     .text(completed_at)
@@ -296,5 +302,73 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// An entry on its way to MLog, with the identifiers MLog is entitled to, sealed.
+#[derive(Debug, Clone)]
+pub struct MlogPending {
+    pub entry: SequencedEntry,
+    pub sealed_identifiers: Option<String>,
+}
+
+impl Store {
+    /// How many entries MLog has acknowledged: the next to deliver is this sequence number.
+    pub async fn mlog_delivered(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT delivered FROM mlog_delivery WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("delivered")?)
+    }
+
+    /// The next entries to deliver to MLog, in order, at most `limit`.
+    pub async fn mlog_pending(
+        &self,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<MlogPending>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENTRY_COLUMNS}, seq, entry_digest, seal, seal_key_id, sealed_identifiers \
+             FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(from)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(MlogPending {
+                    entry: sequenced_of(row)?,
+                    sealed_identifiers: row.try_get("sealed_identifiers")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records that MLog acknowledged the entries from `from` up to (not including) `to`, and
+    /// erases their sealed identifiers. `false`, changing nothing, if the position was no
+    /// longer `from` (another instance delivered them).
+    pub async fn mlog_acknowledged(&self, from: i64, to: i64) -> Result<bool, StoreError> {
+        let outcome = self
+            .writer
+            .transaction(vec![
+                Statement::new(
+                    "UPDATE mlog_delivery SET delivered = $1 WHERE id = 1 AND delivered = $2",
+                )
+                .integer(to)
+                .integer(from)
+                .must_change(),
+                Statement::new(
+                    "UPDATE audit_log SET sealed_identifiers = NULL WHERE seq >= $1 AND seq < $2",
+                )
+                .integer(from)
+                .integer(to),
+            ])
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(StoreError::Unchanged) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 }

@@ -74,6 +74,9 @@ pub struct NewExchange {
     pub case_id: Option<String>,
     pub calling_user_digest: String,
     pub subject_digest: String,
+    /// The calling user's and the subject's identifiers, sealed, for MLog (which is entitled
+    /// to them); erased once the exchange's audit entry is delivered.
+    pub sealed_identifiers: Option<String>,
     pub received_at: OffsetDateTime,
 }
 
@@ -255,13 +258,15 @@ impl Store {
                 Statement::new(
                     "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
                      calling_user_digest, subject_digest, status, received_at, parent_id, \
-                     direction) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     direction, sealed_identifiers) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind_first_columns(exchange)
                 .text(ExchangeStatus::InProgress.as_str())
                 .text(timestamp(exchange.received_at))
                 .maybe_text(exchange.parent_id.map(|id| id.to_string()))
-                .text(exchange.direction.as_str()),
+                .text(exchange.direction.as_str())
+                .maybe_text(exchange.sealed_identifiers.clone()),
             )
             .await?;
         Ok(())
@@ -295,7 +300,7 @@ impl Store {
         .must_change();
         closed_with_its_entry(
             self.writer
-                .transaction(vec![close, super::audit::exchange_closed_entry(id)])
+                .transaction(super::audit::closed_with_entry(close, id))
                 .await,
         )
     }
@@ -311,12 +316,13 @@ impl Store {
                 super::audit::interrupted_exchanges_entries(&now),
                 Statement::new(
                     "UPDATE exchanges SET status = 'failed', error_code = 'hub.interrupted', \
-                     completed_at = $1 WHERE status = 'in_progress' AND mode = 'sync'",
+                     completed_at = $1, sealed_identifiers = NULL \
+                     WHERE status = 'in_progress' AND mode = 'sync'",
                 )
                 .text(now),
             ])
             .await?;
-        Ok(changed.last().copied().unwrap_or_default())
+        Ok(changed[1])
     }
 
     pub async fn exchange(&self, id: uuid::Uuid) -> Result<Option<ExchangeRecord>, StoreError> {

@@ -8,7 +8,9 @@ mod mpi;
 mod queue;
 mod writer;
 
-pub use audit::{AuditCheckpoint, AuditEntryRow, AuditHead, AuditPlacement, SequencedEntry};
+pub use audit::{
+    AuditCheckpoint, AuditEntryRow, AuditHead, AuditPlacement, MlogPending, SequencedEntry,
+};
 pub use exchanges::{
     Direction, ExchangeOutcome, ExchangeRecord, ExchangeStatus, MessageIds, NewExchange,
 };

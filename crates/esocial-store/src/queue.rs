@@ -88,9 +88,9 @@ impl Store {
                     "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
                      calling_user_digest, subject_digest, status, received_at, parent_id, mode, \
                      registry, queue_state, attempts, available_at, enqueued_at, idempotency_key, \
-                     submission_digest, sealed_request, callback_url) \
+                     submission_digest, sealed_request, callback_url, sealed_identifiers) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'in_progress', $9, $10, 'async', $11, \
-                     'queued', 0, $12, $12, $13, $14, $15, $16)",
+                     'queued', 0, $12, $12, $13, $14, $15, $16, $17)",
                 )
                 .bind_first_columns(exchange)
                 .text(timestamp(exchange.received_at))
@@ -100,7 +100,8 @@ impl Store {
                 .maybe_text(submission.idempotency_key.clone())
                 .text(&submission.submission_digest)
                 .text(&submission.sealed_request)
-                .maybe_text(submission.callback_url.clone()),
+                .maybe_text(submission.callback_url.clone())
+                .maybe_text(exchange.sealed_identifiers.clone()),
             )
             .await;
         match inserted {
@@ -257,7 +258,7 @@ impl Store {
         .must_change();
         super::exchanges::closed_with_its_entry(
             self.writer
-                .transaction(vec![refuse, super::audit::exchange_closed_entry(id)])
+                .transaction(super::audit::closed_with_entry(refuse, id))
                 .await,
         )
     }
@@ -298,7 +299,7 @@ impl Store {
         .must_change();
         super::exchanges::closed_with_its_entry(
             self.writer
-                .transaction(vec![close, super::audit::exchange_closed_entry(id)])
+                .transaction(super::audit::closed_with_entry(close, id))
                 .await,
         )
     }
@@ -374,12 +375,14 @@ impl Store {
                     "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
                      calling_user_digest, subject_digest, status, received_at, parent_id, mode, \
                      registry, queue_state, attempts, available_at, enqueued_at, \
-                     submission_digest, sealed_request) \
-                     SELECT $1, client_id, service, legal_basis, reason, case_id, \
-                     calling_user_digest, subject_digest, 'in_progress', $2, id, 'async', \
-                     registry, 'queued', 0, $3, $3, submission_digest, sealed_request \
-                     FROM exchanges \
-                     WHERE id = $4 AND dead_letter_reason IS NOT NULL AND sealed_request IS NOT NULL",
+                     submission_digest, sealed_request, sealed_identifiers) \
+                     SELECT $1, e.client_id, e.service, e.legal_basis, e.reason, e.case_id, \
+                     e.calling_user_digest, e.subject_digest, 'in_progress', $2, e.id, 'async', \
+                     e.registry, 'queued', 0, $3, $3, e.submission_digest, e.sealed_request, \
+                     (SELECT a.sealed_identifiers FROM audit_log a WHERE a.entry_id = e.id) \
+                     FROM exchanges e \
+                     WHERE e.id = $4 AND e.dead_letter_reason IS NOT NULL \
+                     AND e.sealed_request IS NOT NULL",
                 )
                 .text(replay.to_string())
                 .text(timestamp(OffsetDateTime::now_utc()))
