@@ -115,14 +115,16 @@ pub struct MpiAccess {
 }
 
 /// `match`: look for candidates; `register`: send source records; `read`: see persons and
-/// their history; `steward`: link, unlink, merge, unmerge, undo and decide reviews.
+/// their history; `steward`: link, unlink, merge, unmerge, undo and decide reviews;
+/// `access-log`: see who accessed a person's data (the access report).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum MpiRole {
     Match,
     Register,
     Read,
     Steward,
+    AccessLog,
 }
 
 #[derive(Debug, Clone, Deserialize)]

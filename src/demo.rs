@@ -230,6 +230,7 @@ pub fn embedded_settings(
                     MpiRole::Register,
                     MpiRole::Read,
                     MpiRole::Steward,
+                    MpiRole::AccessLog,
                 ],
             }],
             ..MpiSettings::default()

@@ -93,6 +93,10 @@ pub fn api_server(
                 "/api/v1/persons/{id}/history",
                 web::get().to(persons::history),
             )
+            .route(
+                "/api/v1/persons/{id}/access-log",
+                web::get().to(persons::access_log),
+            )
             .route("/api/v1/persons/{id}/link", web::post().to(persons::link))
             .route(
                 "/api/v1/persons/{id}/unlink",

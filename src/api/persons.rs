@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::api::ApiState;
@@ -146,6 +147,7 @@ fn role_name(role: MpiRole) -> &'static str {
         MpiRole::Register => "register",
         MpiRole::Read => "read",
         MpiRole::Steward => "steward",
+        MpiRole::AccessLog => "access-log",
     }
 }
 
@@ -170,6 +172,8 @@ fn person_id(raw: &str) -> Result<Uuid, PersonsFailure> {
         .map_err(|_| caller_problem(404, "caller.unknown_person", "no person with this id"))
 }
 
+/// Records the client's action on the person in the master index's audit trail and in the
+/// audit log.
 async fn audit(
     state: &ApiState,
     client: &str,
@@ -295,6 +299,114 @@ pub async fn history(
     let entries = state.mpi.history(id).await?;
     audit(&state, &client, "history", Some(id), "ok").await?;
     Ok(HttpResponse::Ok().json(json!({ "personId": id, "entries": entries })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogQuery {
+    from: Option<String>,
+    to: Option<String>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+fn query_time(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, PersonsFailure> {
+    value
+        .map(|text| {
+            OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(
+                |_| {
+                    caller_problem(
+                        400,
+                        "caller.invalid_request",
+                        format!("query parameter `{field}` must be an RFC 3339 time"),
+                    )
+                },
+            )
+        })
+        .transpose()
+}
+
+/// `GET /api/v1/persons/{id}/access-log`: every access to the person's data the audit log
+/// holds, paged (`from`, `to`, `after`, `limit`), each with its proof of inclusion. Needs the
+/// `access-log` role, and is audited itself.
+pub async fn access_log(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, PersonsFailure> {
+    let client = match authorise(&request, &state, MpiRole::AccessLog) {
+        Ok(client) => client,
+        Err(refusal) => {
+            // A known client without the role: the refusal is audited too.
+            if let (Ok(client), Ok(id)) = (caller(&request, &state), Uuid::parse_str(&path)) {
+                audit(&state, &client, "access-log", Some(id), "refused").await?;
+            }
+            return Err(refusal);
+        }
+    };
+    let id = person_id(&path)?;
+    let query = web::Query::<AccessLogQuery>::from_query(request.query_string()).map_err(|_| {
+        caller_problem(
+            400,
+            "caller.invalid_request",
+            "the query takes only `from`, `to` (RFC 3339), `after` and `limit` (1 to 500)",
+        )
+    })?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=crate::audit::report::MAX_PAGE).contains(&limit) {
+        return Err(caller_problem(
+            400,
+            "caller.invalid_request",
+            "query parameter `limit` must be between 1 and 500",
+        ));
+    }
+    let report_query = crate::audit::report::ReportQuery {
+        from: query_time("from", query.from.as_deref())?,
+        to: query_time("to", query.to.as_deref())?,
+        after: query.after,
+        limit,
+        person_id: Some(id.to_string()),
+        subject_digests: Vec::new(),
+    };
+    let person = state.mpi.person(id).await;
+    let Ok(person) = person else {
+        audit(&state, &client, "access-log", Some(id), "refused").await?;
+        return Err(person.err().expect("checked").into());
+    };
+    let mut subject_digests: Vec<String> = person
+        .records
+        .iter()
+        .filter_map(|record| record.attributes.idnp.as_deref())
+        .map(|idnp| state.exchanger.digest(idnp))
+        .collect();
+    subject_digests.sort();
+    subject_digests.dedup();
+    // Audited before it is answered: a report that cannot be audited is not given.
+    audit(&state, &client, "access-log", Some(id), "ok").await?;
+    let report = crate::audit::report::access_report(
+        state.exchanger.store(),
+        &crate::audit::report::ReportQuery {
+            subject_digests,
+            ..report_query
+        },
+    )
+    .await
+    .map_err(|error| {
+        tracing::warn!(error = %format!("{error:#}"), "cannot build an access report");
+        caller_problem_hub(error)
+    })?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// A report the audit log could not give.
+fn caller_problem_hub(_error: anyhow::Error) -> PersonsFailure {
+    PersonsFailure(Box::new(Problem::new(
+        503,
+        "hub.store_unavailable",
+        Fault::Hub,
+        true,
+        "the audit log cannot give the report now".into(),
+    )))
 }
 
 #[derive(Deserialize)]

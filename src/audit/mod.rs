@@ -11,6 +11,7 @@ pub mod entry;
 pub mod log;
 pub mod mlog;
 pub mod proof;
+pub mod report;
 pub mod tree;
 pub mod verify;
 

@@ -74,7 +74,7 @@ fn path_bytes(path: &[String]) -> anyhow::Result<Vec<u8>> {
 
 /// The tree of the first `size` entries, rebuilt from the store and checked against the
 /// checkpoint of that size.
-async fn tree_at(store: &Store, checkpoint: &Checkpoint) -> anyhow::Result<ProvingTree> {
+pub(crate) async fn tree_at(store: &Store, checkpoint: &Checkpoint) -> anyhow::Result<ProvingTree> {
     let digests = store
         .audit_entry_digests(i64::try_from(checkpoint.size())?)
         .await?;

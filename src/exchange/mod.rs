@@ -304,6 +304,11 @@ impl Exchanger {
         breaker.answered_lately(window)
     }
 
+    /// The keyed digest of a personal identifier, as the exchange log and the audit log hold it.
+    pub fn digest(&self, identifier: &str) -> String {
+        self.digester.digest(identifier)
+    }
+
     /// Checks that `client` is registered; returns its organisation IDNO.
     pub fn authenticate(&self, client: &str) -> Result<&Idno, ExchangeError> {
         self.clients

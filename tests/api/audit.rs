@@ -156,10 +156,14 @@ async fn tampering_is_named(store_url: &str, app: &TestApp, entry_id_at: impl Fn
             [
                 shift(5, 1).to_vec(),
                 vec![
-                    "INSERT INTO audit_log SELECT 'forged', kind, recorded_at, exchange_id, \
+                    "INSERT INTO audit_log (entry_id, kind, recorded_at, exchange_id, \
                      client_id, service, legal_basis, reason, case_id, calling_user_digest, \
                      subject_digest, outcome, error_code, fields_released, request_digest, \
-                     response_digest, 5, entry_digest, seal, seal_key_id, NULL FROM audit_log_copy \
+                     response_digest, seq, entry_digest, seal, seal_key_id) \
+                     SELECT 'forged', kind, recorded_at, exchange_id, \
+                     client_id, service, legal_basis, reason, case_id, calling_user_digest, \
+                     subject_digest, outcome, error_code, fields_released, request_digest, \
+                     response_digest, 5, entry_digest, seal, seal_key_id FROM audit_log_copy \
                      WHERE seq = 2"
                         .to_string(),
                 ],
@@ -547,4 +551,136 @@ async fn entries_wait_while_mlog_is_down_and_reach_it_in_order_once_each() {
             .await
             .unwrap();
     assert_eq!(in_exchanges, 0);
+}
+
+#[tokio::test]
+async fn a_persons_access_report_lists_every_access_with_its_proof_and_is_audited() {
+    let app = spawn_app_with(SpawnOptions::default()).await;
+    // Someone else than the subject of `exchanges`, and than their caller.
+    let others = app.population.sample_subject().idnp.expose().to_string();
+    let idnp = app
+        .population
+        .persons()
+        .iter()
+        .skip(2)
+        .map(|person| person.idnp.expose().to_string())
+        .find(|idnp| *idnp != others)
+        .unwrap();
+    let record = |source: &str, local_id: &str| {
+        serde_json::json!({"source": source, "record": {
+            "localId": local_id, "idnp": idnp, "firstName": "Ion",
+            "lastName": "Ceban", "birthDate": "1980-04-07", "sex": "M"}})
+    };
+    let registered: serde_json::Value = app
+        .post_json("/api/v1/persons/records", &record("social", "1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let person = registered["personId"].as_str().unwrap().to_string();
+    let mut request = app.valid_request();
+    request["subject"] = serde_json::json!({"idnp": idnp});
+    assert_eq!(app.post_exchange(&request).await.status().as_u16(), 200);
+    exchanges(&app, 2).await; // about other people: not in the report
+    audit_log(&app).checkpoint().await.unwrap();
+
+    let path = format!("/api/v1/persons/{person}/access-log");
+    let response = app.get(&path).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let report: serde_json::Value = response.json().await.unwrap();
+    crate::helpers::assert_matches_openapi(
+        "/api/v1/persons/{personId}/access-log",
+        "get",
+        200,
+        &report,
+    );
+    let accesses = report["accesses"].as_array().unwrap();
+    let kinds: Vec<&str> = accesses
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["mpi.register", "exchange.outbound"], "{report}");
+    let exchange = &accesses[1];
+    assert_eq!(exchange["service"], "civil.person-details");
+    assert_eq!(exchange["legalBasis"], "Legea nr. 123/2010, art. 12");
+    assert_eq!(exchange["client"], "case-management");
+    assert!(!report.to_string().contains(&idnp), "no IDNP in the report");
+
+    // Each line's proof verifies with the hub's certificate alone.
+    let checkpoint: proof::SignedNote =
+        serde_json::from_value(report["checkpoint"].clone()).unwrap();
+    for line in accesses {
+        let document = ProofDocument::Inclusion {
+            entry: line["entry"].as_str().unwrap().to_string(),
+            index: line["proof"]["index"].as_u64().unwrap(),
+            path: serde_json::from_value(line["proof"]["path"].clone()).unwrap(),
+            checkpoint: checkpoint.clone(),
+        };
+        proof::check(&document, &hub_certificate(&app.pki)).unwrap();
+    }
+
+    // Paged.
+    let first: serde_json::Value = app
+        .get(&format!("{path}?limit=1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["accesses"].as_array().unwrap().len(), 1);
+    let next = first["next"].as_i64().unwrap();
+    let second: serde_json::Value = app
+        .get(&format!("{path}?limit=1&after={next}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["accesses"][0]["kind"], "exchange.outbound");
+    // A date range that ends before everything is empty.
+    let none: serde_json::Value = app
+        .get(&format!("{path}?to=2000-01-01T00:00:00Z"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["accesses"].as_array().unwrap().len(), 0);
+
+    // Bad input names the parameter; a client without the role is refused.
+    let problem = crate::helpers::assert_problem(
+        app.get(&format!("{path}?from=yesterday")).await,
+        400,
+        "caller.invalid_request",
+    )
+    .await;
+    assert!(problem["detail"].as_str().unwrap().contains("`from`"));
+    let stranger = crate::helpers::client_with(
+        &app.pki,
+        &esocial_wire::crypto::pki::client_holder(esocial_hub::demo::DEMO_UNGRANTED_CLIENT),
+    );
+    crate::helpers::assert_problem(
+        app.get_as(&stranger, &path).await,
+        403,
+        "caller.access_denied",
+    )
+    .await;
+
+    // Asking was audited.
+    for _ in 0..100 {
+        if app.store.pending_audit_count().await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let about_person = app
+        .store
+        .audit_entries_about(Some(&person), &[], "", "9", -1, 100)
+        .await
+        .unwrap();
+    let asked = |outcome: &str| {
+        about_person
+            .iter()
+            .filter(|entry| entry.row.kind == "mpi.access-log" && entry.row.outcome == outcome)
+            .count()
+    };
+    assert_eq!(asked("ok"), 4, "every report given is audited");
+    assert_eq!(asked("refused"), 1, "and the refusal too");
 }

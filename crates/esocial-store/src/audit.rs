@@ -22,7 +22,9 @@ pub struct AuditEntryRow {
     pub case_id: Option<String>,
     pub calling_user_digest: Option<String>,
     pub subject_digest: Option<String>,
-    /// `completed` or `failed`.
+    /// The master-index person the entry is about, when it names one.
+    pub person_id: Option<String>,
+    /// `completed` or `failed` for exchanges; `ok` or `refused` for master-index actions.
     pub outcome: String,
     pub error_code: Option<String>,
     /// JSON array text of the fields released.
@@ -71,8 +73,8 @@ pub struct AuditCheckpoint {
 }
 
 const ENTRY_COLUMNS: &str = "entry_id, kind, recorded_at, exchange_id, client_id, service, \
-    legal_basis, reason, case_id, calling_user_digest, subject_digest, outcome, error_code, \
-    fields_released, request_digest, response_digest";
+    legal_basis, reason, case_id, calling_user_digest, subject_digest, person_id, outcome, \
+    error_code, fields_released, request_digest, response_digest";
 
 fn entry_of(row: &sqlx::any::AnyRow) -> Result<AuditEntryRow, StoreError> {
     Ok(AuditEntryRow {
@@ -87,6 +89,7 @@ fn entry_of(row: &sqlx::any::AnyRow) -> Result<AuditEntryRow, StoreError> {
         case_id: row.try_get("case_id")?,
         calling_user_digest: row.try_get("calling_user_digest")?,
         subject_digest: row.try_get("subject_digest")?,
+        person_id: row.try_get("person_id")?,
         outcome: row.try_get("outcome")?,
         error_code: row.try_get("error_code")?,
         fields_released: row.try_get("fields_released")?,
@@ -118,7 +121,7 @@ pub(super) fn closed_with_entry(close: Statement, exchange_id: uuid::Uuid) -> Ve
         Statement::new(format!(
             "INSERT INTO audit_log ({ENTRY_COLUMNS}, sealed_identifiers) \
              SELECT id, 'exchange.' || direction, completed_at, id, client_id, service, \
-             legal_basis, reason, case_id, calling_user_digest, subject_digest, status, \
+             legal_basis, reason, case_id, calling_user_digest, subject_digest, NULL, status, \
              error_code, fields_released, request_digest, response_digest, sealed_identifiers \
              FROM exchanges WHERE id = $1 AND status <> 'in_progress'"
         ))
@@ -135,7 +138,7 @@ pub(super) fn interrupted_exchanges_entries(completed_at: &str) -> Statement {
     Statement::new(format!(
         "INSERT INTO audit_log ({ENTRY_COLUMNS}, sealed_identifiers) \
          SELECT id, 'exchange.' || direction, $1, id, client_id, service, legal_basis, reason, \
-         case_id, calling_user_digest, subject_digest, 'failed', 'hub.interrupted', NULL, \
+         case_id, calling_user_digest, subject_digest, NULL, 'failed', 'hub.interrupted', NULL, \
          request_digest, response_digest, sealed_identifiers \
          FROM exchanges WHERE status = 'in_progress' AND mode = 'sync'"
     ))
@@ -370,5 +373,79 @@ impl Store {
             Err(StoreError::Unchanged) => Ok(false),
             Err(error) => Err(error),
         }
+    }
+}
+
+impl Store {
+    /// Placed entries about a person (by master-index id or by the keyed digests of their
+    /// identifiers), recorded in `[from, to)` (RFC 3339), after sequence number `after`, in
+    /// log order, at most `limit`.
+    pub async fn audit_entries_about(
+        &self,
+        person_id: Option<&str>,
+        subject_digests: &[String],
+        from: &str,
+        to: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<SequencedEntry>, StoreError> {
+        let digests = (0..subject_digests.len())
+            .map(|i| format!("${}", i + 6))
+            .collect::<Vec<_>>();
+        let about = if digests.is_empty() {
+            "person_id = $5".to_string()
+        } else {
+            format!(
+                "(person_id = $5 OR subject_digest IN ({}))",
+                digests.join(", ")
+            )
+        };
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS}, seq, entry_digest, seal, seal_key_id FROM audit_log \
+             WHERE seq IS NOT NULL AND seq > $1 AND recorded_at >= $2 AND recorded_at < $3 \
+             AND {about} ORDER BY seq LIMIT $4"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(after)
+            .bind(from.to_owned())
+            .bind(to.to_owned())
+            .bind(limit)
+            .bind(person_id.unwrap_or_default().to_owned());
+        for digest in subject_digests {
+            query = query.bind(digest.clone());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(sequenced_of).collect()
+    }
+
+    /// Writes an entry that stands alone (an operator's or an auditor's action), pending its
+    /// place in the log.
+    pub async fn record_audit_entry(&self, entry: &AuditEntryRow) -> Result<(), StoreError> {
+        self.writer
+            .execute(
+                Statement::new(format!(
+                    "INSERT INTO audit_log ({ENTRY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+                ))
+                .text(&entry.entry_id)
+                .text(&entry.kind)
+                .text(&entry.recorded_at)
+                .maybe_text(entry.exchange_id.clone())
+                .maybe_text(entry.client_id.clone())
+                .maybe_text(entry.service.clone())
+                .maybe_text(entry.legal_basis.clone())
+                .maybe_text(entry.reason.clone())
+                .maybe_text(entry.case_id.clone())
+                .maybe_text(entry.calling_user_digest.clone())
+                .maybe_text(entry.subject_digest.clone())
+                .maybe_text(entry.person_id.clone())
+                .text(&entry.outcome)
+                .maybe_text(entry.error_code.clone())
+                .maybe_text(entry.fields_released.clone())
+                .maybe_text(entry.request_digest.clone())
+                .maybe_text(entry.response_digest.clone()),
+            )
+            .await?;
+        Ok(())
     }
 }

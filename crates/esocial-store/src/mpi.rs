@@ -427,6 +427,29 @@ impl Store {
             },
         )
         .await?;
+        // The same actions in the audit log, in the same transaction.
+        insert_many(
+            &mut tx,
+            self.backend(),
+            "INSERT INTO audit_log (entry_id, kind, recorded_at, client_id, person_id, outcome)",
+            6,
+            "",
+            &batch.audit,
+            |q, a| {
+                q.bind(a.id.clone())
+                    .bind(format!("mpi.{}", a.action))
+                    .bind(super::exchanges::timestamp(
+                        time::OffsetDateTime::from_unix_timestamp_nanos(
+                            i128::from(a.at) * 1_000_000,
+                        )
+                        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                    ))
+                    .bind(a.client_id.clone())
+                    .bind(a.person_id.clone())
+                    .bind(a.outcome.clone())
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
