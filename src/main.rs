@@ -161,6 +161,31 @@ enum AuditAction {
         older: u64,
         newer: u64,
     },
+    /// Print, as JSON, every access to the data of the person with this IDNP that the log
+    /// holds (who, when, which service, legal basis, reason, fields released), each with its
+    /// inclusion proof. The request is audited under --operator.
+    Report {
+        #[arg(long, short, default_value = "deploy/hub.example.toml")]
+        config: PathBuf,
+        /// The person's IDNP.
+        #[arg(long)]
+        idnp: String,
+        /// Who asks (recorded in the audit log).
+        #[arg(long)]
+        operator: String,
+        /// Only accesses at or after this time (RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Only accesses before this time (RFC 3339).
+        #[arg(long)]
+        to: Option<String>,
+        /// The `next` of the previous page.
+        #[arg(long)]
+        after: Option<i64>,
+        /// Lines per page (1 to 500).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Verify a proof document from `prove` or `consistency` offline, with only the hub's
     /// certificate. Exits 1 if it does not verify.
     Check {
@@ -570,6 +595,25 @@ fn main() -> std::process::ExitCode {
                 newer,
             } => commands::audit::consistency(&config, older, newer),
             AuditAction::Check { file, cert } => commands::audit::check(&file, &cert),
+            AuditAction::Report {
+                config,
+                idnp,
+                operator,
+                from,
+                to,
+                after,
+                limit,
+            } => commands::audit::report(
+                &config,
+                &commands::audit::ReportArgs {
+                    idnp: &idnp,
+                    operator: &operator,
+                    from: from.as_deref(),
+                    to: to.as_deref(),
+                    after,
+                    limit,
+                },
+            ),
         },
         Command::Contract {
             action:

@@ -368,10 +368,12 @@ pub async fn access_log(
         person_id: Some(id.to_string()),
         subject_digests: Vec::new(),
     };
-    let person = state.mpi.person(id).await;
-    let Ok(person) = person else {
-        audit(&state, &client, "access-log", Some(id), "refused").await?;
-        return Err(person.err().expect("checked").into());
+    let person = match state.mpi.person(id).await {
+        Ok(person) => person,
+        Err(error) => {
+            audit(&state, &client, "access-log", Some(id), "refused").await?;
+            return Err(error.into());
+        }
     };
     let mut subject_digests: Vec<String> = person
         .records

@@ -162,3 +162,87 @@ pub fn check(file: &Path, cert: &Path) -> anyhow::Result<ExitCode> {
         }
     }
 }
+
+/// What `audit report` is asked.
+pub struct ReportArgs<'a> {
+    pub idnp: &'a str,
+    pub operator: &'a str,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub after: Option<i64>,
+    pub limit: u32,
+}
+
+fn time_argument(name: &str, value: Option<&str>) -> anyhow::Result<Option<time::OffsetDateTime>> {
+    value
+        .map(|text| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| anyhow::anyhow!("--{name} must be an RFC 3339 time"))
+        })
+        .transpose()
+}
+
+/// `audit report --idnp X --operator NAME`: every access to the data of the person with that
+/// IDNP, as JSON with proofs. The request is audited, under the operator's name, before the
+/// report is printed.
+pub fn report(config: &Path, args: &ReportArgs<'_>) -> anyhow::Result<ExitCode> {
+    let idnp = esocial_wire::domain::Idnp::parse(args.idnp).map_err(|_| {
+        anyhow::anyhow!("--idnp is not a valid IDNP (13 digits with a valid check digit)")
+    })?;
+    anyhow::ensure!(
+        !args.operator.trim().is_empty(),
+        "--operator must name who asks, for the audit log"
+    );
+    anyhow::ensure!(
+        (1..=crate::audit::report::MAX_PAGE).contains(&args.limit),
+        "--limit must be between 1 and 500"
+    );
+    let from = time_argument("from", args.from)?;
+    let to = time_argument("to", args.to)?;
+    runtime()?.block_on(async {
+        let context = open(config).await?;
+        let digest =
+            crate::audit::PersonalDataDigester::new(context.settings.audit.digest_key.clone())
+                .digest(idnp.expose());
+        context
+            .store
+            .record_audit_entry(&esocial_store::AuditEntryRow {
+                entry_id: uuid::Uuid::now_v7().to_string(),
+                kind: "audit.report".into(),
+                recorded_at: time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)?,
+                exchange_id: None,
+                client_id: Some(format!("operator:{}", args.operator.trim())),
+                service: None,
+                legal_basis: None,
+                reason: None,
+                case_id: None,
+                calling_user_digest: None,
+                subject_digest: Some(digest.clone()),
+                person_id: None,
+                outcome: "ok".into(),
+                error_code: None,
+                fields_released: None,
+                request_digest: None,
+                response_digest: None,
+            })
+            .await
+            .context("the request could not be audited, so no report is given")?;
+        let report = crate::audit::report::access_report(
+            &context.store,
+            &crate::audit::report::ReportQuery {
+                person_id: None,
+                subject_digests: vec![digest],
+                from,
+                to,
+                after: args.after,
+                limit: args.limit,
+            },
+        )
+        .await?;
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -458,6 +458,41 @@ async fn the_command_line_verifies_proves_and_names_tampering() {
     assert!(openssl.status.success(), "{openssl:?}");
     assert!(String::from_utf8_lossy(&openssl.stdout).contains("Verified OK"));
 
+    // The person's report, by IDNP; a bad IDNP is named, never echoed.
+    let subject = app.population.sample_subject().idnp.expose().to_string();
+    let report = run(
+        &[
+            "audit",
+            "report",
+            "--idnp",
+            &subject,
+            "--operator",
+            "dpa-inspector",
+        ],
+        &config,
+    );
+    assert!(report.status.success(), "{report:?}");
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(report["accesses"].as_array().unwrap().len(), 5);
+    assert!(report["accesses"][0]["proof"]["path"].is_array());
+    let bad = run(
+        &[
+            "audit",
+            "report",
+            "--idnp",
+            "2000000000000",
+            "--operator",
+            "x",
+        ],
+        &config,
+    );
+    assert!(!bad.status.success());
+    let said = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        said.contains("--idnp") && !said.contains("2000000000000"),
+        "{said}"
+    );
+
     execute(
         &url,
         &["UPDATE audit_log SET legal_basis = 'none' WHERE seq = 1"],
