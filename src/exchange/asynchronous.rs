@@ -128,7 +128,7 @@ impl Exchanger {
         idempotency_key: Option<String>,
         submission_digest: String,
     ) -> Result<Accepted, ExchangeFailure> {
-        let authorised = self.authorise(client, &request.service)?;
+        let authorised = self.authorise_request(client, &request).await?;
         let Target::Service(service) = authorised.target else {
             return Err(ExchangeError::AsyncNotSupported(request.service.clone()).into());
         };

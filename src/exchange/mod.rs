@@ -342,6 +342,43 @@ impl Exchanger {
         })
     }
 
+    /// [`Self::authorise`] for a client's request; a refusal is audited (kind
+    /// `exchange.refused`, with the purpose stated and the subject's digest), and stays a
+    /// refusal even if its entry cannot be written.
+    pub async fn authorise_request(
+        &self,
+        client: &str,
+        request: &ExchangeRequest,
+    ) -> Result<Authorised<'_>, ExchangeError> {
+        let refusal = match self.authorise(client, &request.service) {
+            Ok(authorised) => return Ok(authorised),
+            Err(refusal) => refusal,
+        };
+        let entry = esocial_store::AuditEntryRow {
+            entry_id: Uuid::now_v7().to_string(),
+            kind: "exchange.refused".into(),
+            recorded_at: esocial_store::timestamp(OffsetDateTime::now_utc()),
+            exchange_id: None,
+            client_id: Some(client.to_string()),
+            service: Some(request.service.clone()),
+            legal_basis: Some(request.purpose.legal_basis.clone()),
+            reason: Some(request.purpose.reason.clone()),
+            case_id: request.purpose.case_id.clone(),
+            calling_user_digest: Some(self.digester.digest(request.calling_user.expose())),
+            subject_digest: Some(self.digester.digest(request.subject.expose())),
+            person_id: None,
+            outcome: "refused".into(),
+            error_code: Some(refusal.code().to_string()),
+            fields_released: None,
+            request_digest: None,
+            response_digest: None,
+        };
+        if let Err(error) = self.store.record_audit_entry(&entry).await {
+            warn!(%error, "cannot audit a refused exchange; it is refused all the same");
+        }
+        Err(refusal)
+    }
+
     /// The row of a new exchange, received now: who asks, for what and why, with the calling
     /// user and the subject as keyed digests, and sealed for MLog alone.
     pub fn new_row(
@@ -419,7 +456,7 @@ impl Exchanger {
         client: &str,
         request: ExchangeRequest,
     ) -> Result<ExchangeResult, ExchangeFailure> {
-        let authorised = self.authorise(client, &request.service)?;
+        let authorised = self.authorise_request(client, &request).await?;
         match authorised.target {
             Target::Composite(composite) => self.run_composite(client, composite, request).await,
             Target::Service(service) => {

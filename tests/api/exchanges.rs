@@ -233,6 +233,33 @@ async fn a_client_without_a_grant_is_denied_naming_the_service() {
             .unwrap(),
         0
     );
+    // No exchange, but the refusal is in the audit log, with the purpose it stated.
+    for _ in 0..200 {
+        if app.store.pending_audit_count().await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let entries: Vec<_> = app
+        .store
+        .audit_entries(0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|entry| entry.row)
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].kind, "exchange.refused");
+    assert_eq!(entries[0].client_id.as_deref(), Some("benefits"));
+    assert_eq!(
+        entries[0].service.as_deref(),
+        Some("police.protection-orders")
+    );
+    assert_eq!(
+        entries[0].error_code.as_deref(),
+        Some("caller.access_denied")
+    );
+    assert_eq!(entries[0].outcome, "refused");
 }
 
 #[tokio::test]

@@ -216,7 +216,8 @@ fn record_of(row: &sqlx::any::AnyRow) -> Result<ExchangeRecord, StoreError> {
     })
 }
 
-pub(super) fn timestamp(moment: OffsetDateTime) -> String {
+/// A moment as the store writes it: RFC 3339 in UTC.
+pub fn timestamp(moment: OffsetDateTime) -> String {
     moment
         .to_offset(time::UtcOffset::UTC)
         .format(&Rfc3339)

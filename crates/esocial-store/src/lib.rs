@@ -11,6 +11,7 @@ mod writer;
 pub use audit::{
     AuditCheckpoint, AuditEntryRow, AuditHead, AuditPlacement, MlogPending, SequencedEntry,
 };
+pub use exchanges::timestamp;
 pub use exchanges::{
     Direction, ExchangeOutcome, ExchangeRecord, ExchangeStatus, MessageIds, NewExchange,
 };
