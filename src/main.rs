@@ -117,6 +117,9 @@ enum QueueAction {
     Replay {
         #[arg(long, short, default_value = "deploy/hub.example.toml")]
         config: PathBuf,
+        /// Who replays (recorded in the audit log).
+        #[arg(long)]
+        operator: String,
         /// Exchange ids to replay.
         #[arg(required = true)]
         ids: Vec<uuid::Uuid>,
@@ -582,8 +585,13 @@ fn main() -> std::process::ExitCode {
             action: QueueAction::DeadLetters { config },
         } => commands::queue_dead_letters(&config),
         Command::Queue {
-            action: QueueAction::Replay { config, ids },
-        } => commands::queue_replay(&config, &ids),
+            action:
+                QueueAction::Replay {
+                    config,
+                    operator,
+                    ids,
+                },
+        } => commands::queue_replay(&config, &operator, &ids),
         Command::Audit { action } => match action {
             AuditAction::Verify { config } => commands::audit::verify(&config),
             AuditAction::Checkpoint { config } => commands::audit::checkpoint(&config),

@@ -194,7 +194,7 @@ async fn operators_list_and_replay_dead_letters_from_the_command_line() {
         .output()
         .unwrap();
     let replayed = Command::new(HUB)
-        .args(["queue", "replay", "--config"])
+        .args(["queue", "replay", "--operator", "fault-test", "--config"])
         .arg(&config)
         .arg(&id)
         .output()

@@ -233,14 +233,14 @@ pub async fn replay(
     payload: web::Payload,
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, ExchangeFailure> {
-    operator(&request, &state)?;
+    let operator = operator(&request, &state)?;
     let bytes = read_limited(payload, &state).await?;
     let body: ReplayBody = serde_json::from_slice(&bytes)
         .map_err(|error| ExchangeError::MalformedJson(error.to_string()))?;
     let mut replayed = Vec::new();
     let mut refused = Vec::new();
     for original in body.exchange_ids {
-        match state.exchanger.replay(original).await {
+        match state.exchanger.replay(original, &operator).await {
             Ok(replay) => replayed.push(json!({"original": original, "replay": replay})),
             Err(failure) => {
                 refused.push(json!({"exchangeId": original, "code": failure.error.code()}))

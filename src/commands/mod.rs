@@ -306,7 +306,11 @@ pub fn queue_dead_letters(config: &Path) -> anyhow::Result<ExitCode> {
 
 /// `queue replay`: replay dead-lettered exchanges; each replay is a new exchange whose parent
 /// is the original. With RabbitMQ the replays are published at once.
-pub fn queue_replay(config: &Path, ids: &[uuid::Uuid]) -> anyhow::Result<ExitCode> {
+pub fn queue_replay(config: &Path, operator: &str, ids: &[uuid::Uuid]) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !operator.trim().is_empty(),
+        "--operator must name who replays, for the audit log"
+    );
     let settings =
         Settings::load(config).with_context(|| format!("settings from `{}`", config.display()))?;
     runtime()?.block_on(async {
@@ -324,7 +328,10 @@ pub fn queue_replay(config: &Path, ids: &[uuid::Uuid]) -> anyhow::Result<ExitCod
         let mut out = std::io::stdout().lock();
         let mut refused = 0;
         for original in ids {
-            match store.replay(*original).await? {
+            match store
+                .replay(*original, &format!("operator:{}", operator.trim()))
+                .await?
+            {
                 Some(due) => {
                     if let Some(rabbit) = &rabbit
                         && rabbit.publish(&due.registry, due.id).await.is_err()

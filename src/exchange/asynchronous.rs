@@ -446,10 +446,16 @@ impl Exchanger {
         }
     }
 
-    /// Starts a new async exchange from a dead-lettered one (lineage kept in `parentId`).
-    pub async fn replay(&self, original: Uuid) -> Result<Uuid, ExchangeFailure> {
+    /// Starts a new async exchange from a dead-lettered one (lineage kept in `parentId`), for
+    /// `operator`, whose action is audited.
+    pub async fn replay(&self, original: Uuid, operator: &str) -> Result<Uuid, ExchangeFailure> {
         let unavailable = |_| ExchangeError::StoreUnavailable;
-        let Some(due) = self.store.replay(original).await.map_err(unavailable)? else {
+        let Some(due) = self
+            .store
+            .replay(original, operator)
+            .await
+            .map_err(unavailable)?
+        else {
             let exists = self.store.exchange(original).await.map_err(unavailable)?;
             return Err(match exists {
                 Some(_) => ExchangeError::NotDeadLettered,

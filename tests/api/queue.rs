@@ -190,6 +190,25 @@ async fn exhausted_retries_dead_letter_and_replay_keeps_lineage(backend: Backend
         .unwrap();
     assert_eq!(twice["refused"][0]["code"], "caller.not_dead_lettered");
     app.assert_all_ended_once(2).await;
+    // The operator's replay is in the audit log, once (the refused second one is not).
+    let mut replays = Vec::new();
+    for _ in 0..200 {
+        replays = app
+            .store
+            .audit_entries(0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|entry| entry.row.kind == "operator.replay")
+            .collect::<Vec<_>>();
+        if !replays.is_empty() && app.store.pending_audit_count().await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(replays.len(), 1);
+    assert_eq!(replays[0].row.exchange_id.as_deref(), Some(id.as_str()));
+    assert_eq!(replays[0].row.client_id.as_deref(), Some("case-management"));
 }
 
 async fn every_kind_of_registry_failure_ends_each_exchange_once(backend: Backend) {

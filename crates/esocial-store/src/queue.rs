@@ -363,16 +363,18 @@ impl Store {
     }
 
     /// Starts a new async exchange from a dead-lettered one, keeping the lineage in
-    /// `parent_id`; returns it with its registry, to publish it to. `None` if `original` is
-    /// not dead-lettered.
-    pub async fn replay(&self, original: uuid::Uuid) -> Result<Option<DueExchange>, StoreError> {
+    /// `parent_id`, and audits the operator's action (`operator.replay`); returns it with its
+    /// registry, to publish it to. `None` if `original` is not dead-lettered.
+    pub async fn replay(
+        &self,
+        original: uuid::Uuid,
+        operator: &str,
+    ) -> Result<Option<DueExchange>, StoreError> {
         let replay = uuid::Uuid::new_v4();
         let now = now_millis();
-        let inserted = self
-            .writer
-            .execute(
-                Statement::new(
-                    "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
+        let received_at = timestamp(OffsetDateTime::now_utc());
+        let insert = Statement::new(
+            "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
                      calling_user_digest, subject_digest, status, received_at, parent_id, mode, \
                      registry, queue_state, attempts, available_at, enqueued_at, \
                      submission_digest, sealed_request, sealed_identifiers) \
@@ -383,15 +385,29 @@ impl Store {
                      FROM exchanges e \
                      WHERE e.id = $4 AND e.dead_letter_reason IS NOT NULL \
                      AND e.sealed_request IS NOT NULL",
-                )
-                .text(replay.to_string())
-                .text(timestamp(OffsetDateTime::now_utc()))
-                .integer(now)
-                .text(original.to_string()),
-            )
-            .await?;
-        if inserted != 1 {
-            return Ok(None);
+        )
+        .text(replay.to_string())
+        .text(&received_at)
+        .integer(now)
+        .text(original.to_string())
+        .must_change();
+        // The operator's action is audited with it, in the same transaction.
+        let audit = Statement::new(
+            "INSERT INTO audit_log (entry_id, kind, recorded_at, exchange_id, client_id, \
+             service, legal_basis, reason, case_id, calling_user_digest, subject_digest, \
+             outcome) \
+             SELECT $1, 'operator.replay', $2, id, $3, service, legal_basis, reason, case_id, \
+             calling_user_digest, subject_digest, 'ok' FROM exchanges WHERE id = $4",
+        )
+        .text(uuid::Uuid::now_v7().to_string())
+        .text(&received_at)
+        .text(operator)
+        .text(original.to_string())
+        .must_change();
+        match self.writer.transaction(vec![insert, audit]).await {
+            Ok(_) => {}
+            Err(StoreError::Unchanged) => return Ok(None),
+            Err(error) => return Err(error),
         }
         let row = sqlx::query("SELECT registry FROM exchanges WHERE id = $1")
             .bind(replay.to_string())
