@@ -205,6 +205,10 @@ pub struct AuditSettings {
     /// How often the hub signs a checkpoint of the audit log (it also signs one at shutdown).
     #[serde(default = "default_checkpoint_interval_secs")]
     pub checkpoint_interval_secs: u64,
+    /// How long entries stay in the live log before `audit archive` moves them to signed
+    /// archive files; absent, they stay until an operator archives with `--before`.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 fn default_checkpoint_interval_secs() -> u64 {
@@ -473,6 +477,12 @@ impl Settings {
                     "must be between 100 and 300000",
                 ));
             }
+        }
+        if self.audit.retention_days.is_some_and(|days| days == 0 || days > 36_500) {
+            return Err(SettingsError::invalid(
+                "audit.retention_days",
+                "must be between 1 and 36500 days",
+            ));
         }
         if !(1..=86_400).contains(&self.audit.checkpoint_interval_secs) {
             return Err(SettingsError::invalid(

@@ -189,6 +189,7 @@ pub fn embedded_settings(
         audit: AuditSettings {
             digest_key,
             checkpoint_interval_secs: 10,
+            retention_days: None,
         },
         adapters: AdapterSettings {
             dir: adapters.to_owned(),

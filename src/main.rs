@@ -130,9 +130,29 @@ enum QueueAction {
 enum AuditAction {
     /// Check every entry against its seal and the tree against every signed checkpoint.
     /// Exits 1 naming the first entry modified, deleted, inserted or reordered.
+    /// With --archive FILE --cert PEM, check an archive file offline instead.
     Verify {
         #[arg(long, short, default_value = "deploy/hub.example.toml")]
         config: PathBuf,
+        /// An archive file from `audit archive`, checked with --cert alone.
+        #[arg(long, requires = "cert")]
+        archive: Option<PathBuf>,
+        /// The hub's signing certificate (PEM), for --archive.
+        #[arg(long, requires = "archive")]
+        cert: Option<PathBuf>,
+    },
+    /// Move the entries recorded before --before (default: audit.retention_days ago) out of
+    /// the live log into a signed archive file in --out, up to the last checkpoint that covers
+    /// only such entries (and that MLog has, when [mlog] is set).
+    Archive {
+        #[arg(long, short, default_value = "deploy/hub.example.toml")]
+        config: PathBuf,
+        /// The folder for the archive file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Archive entries recorded before this time (RFC 3339).
+        #[arg(long)]
+        before: Option<String>,
     },
     /// Place the entries waiting for their place and sign a checkpoint now (the hub also
     /// does this at `audit.checkpoint_interval_secs` and at shutdown).
@@ -593,7 +613,17 @@ fn main() -> std::process::ExitCode {
                 },
         } => commands::queue_replay(&config, &operator, &ids),
         Command::Audit { action } => match action {
-            AuditAction::Verify { config } => commands::audit::verify(&config),
+            AuditAction::Verify {
+                archive: Some(archive),
+                cert: Some(cert),
+                ..
+            } => commands::audit::verify_archive(&archive, &cert),
+            AuditAction::Verify { config, .. } => commands::audit::verify(&config),
+            AuditAction::Archive {
+                config,
+                out,
+                before,
+            } => commands::audit::archive(&config, &out, before.as_deref()),
             AuditAction::Checkpoint { config } => commands::audit::checkpoint(&config),
             AuditAction::Checkpoints { config } => commands::audit::checkpoints(&config),
             AuditAction::Prove { config, entry, at } => commands::audit::prove(&config, &entry, at),

@@ -3,8 +3,10 @@
 //! tree, seals it to that place, and signs checkpoints of the tree, so that tampering is found
 //! (`audit verify`) and inclusion and consistency are proven to anyone holding the hub's
 //! certificate (`audit prove`, `audit consistency`, `audit check`). `mlog` delivers the log to
-//! MLog, the government audit log.
+//! MLog, the government audit log; `archive` moves entries past their retention to signed
+//! archive files.
 
+pub mod archive;
 pub mod checkpoint;
 mod digest;
 pub mod entry;

@@ -1,6 +1,8 @@
-//! `audit verify`: reads the whole log in order and checks every entry against its seal, the
-//! tree against every signed checkpoint, and the log's length against the last checkpoint and
-//! the head; it names the first entry that was modified, deleted, inserted or reordered.
+//! `audit verify`: reads the whole log in order (the leaves of archived entries, then the live
+//! entries) and checks every entry against its seal, the tree against every signed
+//! checkpoint, and the log's length against the last checkpoint and the head; it names the
+//! first entry that was modified, deleted, inserted or reordered. `verify_archive` checks an
+//! archive file offline.
 
 use std::collections::VecDeque;
 
@@ -85,8 +87,52 @@ pub async fn verify(
     let head = store.audit_head().await?;
 
     let mut frontier = Frontier::default();
+    // The leaves of archived entries first: their content is in the archive files
+    // (`audit verify --archive`), their place and digest still under their seals here.
+    let archived_up_to = store.audit_archived_up_to().await?;
+    while (frontier.size() as i64) < archived_up_to {
+        let page = store.audit_leaves(frontier.size() as i64, PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        for leaf in page {
+            let expected = frontier.size();
+            if leaf.seq >= archived_up_to {
+                break;
+            }
+            if leaf.seq != expected as i64 {
+                return Ok(Err(Finding::Deleted { seq: expected }));
+            }
+            if leaf.seal_key_id != sealer.key_id() {
+                return Ok(Err(Finding::UnknownKey {
+                    seq: expected,
+                    entry_id: ARCHIVED.into(),
+                    key_id: leaf.seal_key_id,
+                }));
+            }
+            let mut digest: EntryDigest = [0u8; 32];
+            if hex::decode_to_slice(&leaf.entry_digest, &mut digest).is_err()
+                || !sealer.fits(expected, &digest, &leaf.seal)
+            {
+                return Ok(Err(Finding::Modified {
+                    seq: expected,
+                    entry_id: ARCHIVED.into(),
+                }));
+            }
+            if let Some(finding) = grow(&mut frontier, &digest, &mut checkpoints) {
+                return Ok(Err(finding));
+            }
+        }
+        progress(frontier.size());
+    }
+    if (frontier.size() as i64) < archived_up_to {
+        return Ok(Err(Finding::Deleted {
+            seq: frontier.size(),
+        }));
+    }
+
     let mut buffer: VecDeque<SequencedEntry> = VecDeque::new();
-    let mut next_page_from = 0i64;
+    let mut next_page_from = frontier.size() as i64;
     let mut exhausted = false;
     loop {
         // Keep two entries at hand: classifying a misfit looks at the one after it.
@@ -123,16 +169,11 @@ pub async fn verify(
                 buffer.front(),
             )));
         }
-        frontier.push(&digest);
-        let size = frontier.size();
-        while checkpoints.front().is_some_and(|c| c.size() == size) {
-            let checkpoint = checkpoints.pop_front().expect("checked");
-            if checkpoint.root != frontier.root() {
-                return Ok(Err(Finding::CheckpointMismatch { size }));
-            }
+        if let Some(finding) = grow(&mut frontier, &digest, &mut checkpoints) {
+            return Ok(Err(finding));
         }
-        if size % PAGE as u64 == 0 {
-            progress(size);
+        if frontier.size() % PAGE as u64 == 0 {
+            progress(frontier.size());
         }
     }
     let entries = frontier.size();
@@ -156,6 +197,26 @@ pub async fn verify(
         pending: store.pending_audit_count().await?,
         latest_checkpoint,
     }))
+}
+
+/// What an archived entry is called in a finding: its id left with its content.
+const ARCHIVED: &str = "archived";
+
+/// Appends a leaf, and checks the new tree against the checkpoint of its size, if any.
+fn grow(
+    frontier: &mut Frontier,
+    digest: &EntryDigest,
+    checkpoints: &mut VecDeque<Checkpoint>,
+) -> Option<Finding> {
+    frontier.push(digest);
+    let size = frontier.size();
+    while checkpoints.front().is_some_and(|c| c.size() == size) {
+        let checkpoint = checkpoints.pop_front().expect("checked");
+        if checkpoint.root != frontier.root() {
+            return Some(Finding::CheckpointMismatch { size });
+        }
+    }
+    None
 }
 
 /// Where the hub placed an entry, looking near `seq`.

@@ -246,3 +246,66 @@ pub fn report(config: &Path, args: &ReportArgs<'_>) -> anyhow::Result<ExitCode> 
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// `audit archive --out DIR [--before TIME]`.
+pub fn archive(config: &Path, out: &Path, before: Option<&str>) -> anyhow::Result<ExitCode> {
+    let before = time_argument("before", before)?;
+    runtime()?.block_on(async {
+        let context = open(config).await?;
+        let before = match (before, context.settings.audit.retention_days) {
+            (Some(before), _) => before,
+            (None, Some(days)) => {
+                time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(days))
+            }
+            (None, None) => {
+                anyhow::bail!("give --before, or set audit.retention_days in the settings")
+            }
+        };
+        let delivered_first = match &context.settings.mlog {
+            Some(_) => Some(context.store.mlog_delivered().await?),
+            None => None,
+        };
+        let archived = crate::audit::archive::archive(
+            &context.store,
+            before,
+            out,
+            delivered_first,
+            &context.certificate,
+        )
+        .await?;
+        let mut stdout = std::io::stdout().lock();
+        match archived {
+            Some((path, record)) => writeln!(
+                stdout,
+                "archived entries {}..{} to {} (SHA-256 {})",
+                record.from_seq,
+                record.up_to,
+                path.display(),
+                record.file_digest
+            )?,
+            None => writeln!(
+                stdout,
+                "nothing to archive: no checkpoint covers only entries recorded before then"
+            )?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `audit verify --archive FILE --cert PEM`: checks an archive file offline.
+pub fn verify_archive(file: &Path, cert: &Path) -> anyhow::Result<ExitCode> {
+    let certificate = read_certificate(cert, "--cert")?;
+    let text = read_file(file, "the archive")?;
+    let archive: crate::audit::archive::ArchiveFile = serde_json::from_slice(&text)
+        .with_context(|| format!("`{}` is not an archive file", file.display()))?;
+    match crate::audit::archive::verify_archive(&archive, &certificate) {
+        Ok(verified) => {
+            writeln!(std::io::stdout().lock(), "the archive verifies: {verified}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("the archive does not verify: {error:#}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -719,3 +719,146 @@ async fn a_persons_access_report_lists_every_access_with_its_proof_and_is_audite
     assert_eq!(asked("ok"), 4, "every report given is audited");
     assert_eq!(asked("refused"), 1, "and the refusal too");
 }
+
+/// Archiving on `store_url`: the files verify offline, the live log still verifies and proves,
+/// and tampering with a file or with an archived entry's leaf is found.
+async fn old_entries_move_to_archives_that_verify_alone(store_url: String) {
+    use esocial_hub::audit::archive::{ArchiveFile, archive, verify_archive};
+    let app = spawn_app_with(SpawnOptions {
+        store_url: Some(store_url.clone()),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let log = audit_log(&app);
+    let certificate = hub_certificate(&app.pki);
+    let mut ids = exchanges(&app, 6).await;
+    log.checkpoint().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let cutoff = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    ids.extend(exchanges(&app, 6).await);
+    log.checkpoint().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let (path, record) = archive(&app.store, cutoff, dir.path(), None, &certificate)
+        .await
+        .unwrap()
+        .expect("the first six entries are old enough");
+    assert_eq!((record.from_seq, record.up_to), (0, 6));
+    let file: ArchiveFile = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    verify_archive(&file, &certificate).unwrap();
+    let live = verified(&app.store, &app.pki).await.unwrap();
+    assert_eq!((live.entries, live.checkpoints), (12, 2));
+    assert_eq!(
+        entry_ids(&app.store).await.len(),
+        6,
+        "six entries left the live log"
+    );
+    let later = proof::prove_inclusion(&app.store, &ids[8], Some(12), &certificate)
+        .await
+        .unwrap();
+    proof::check(&later, &certificate).unwrap();
+    assert!(
+        archive(&app.store, cutoff, dir.path(), None, &certificate)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing more is old enough"
+    );
+
+    // A file altered in any way no longer verifies.
+    let mut altered = file.clone();
+    altered.entries[2].entry = altered.entries[2].entry.replace("completed", "failed");
+    let mut removed = file.clone();
+    removed.entries.remove(3);
+    let mut swapped = file.clone();
+    swapped.entries.swap(1, 2);
+    (swapped.entries[1].seq, swapped.entries[2].seq) = (1, 2);
+    for (what, bad) in [
+        ("altered", altered),
+        ("removed", removed),
+        ("swapped", swapped),
+    ] {
+        assert!(verify_archive(&bad, &certificate).is_err(), "{what}");
+    }
+    // So does the live log when an archived entry's leaf is touched.
+    let leaf_2 = app.store.audit_leaves(2, 1).await.unwrap()[0]
+        .entry_digest
+        .clone();
+    execute(
+        &store_url,
+        &[
+            "UPDATE audit_leaves SET entry_digest = (SELECT entry_digest FROM audit_leaves \
+           WHERE seq = 1) WHERE seq = 2",
+        ],
+    )
+    .await;
+    assert_eq!(
+        verified(&app.store, &app.pki).await,
+        Err(Finding::Modified {
+            seq: 2,
+            entry_id: "archived".into()
+        })
+    );
+
+    // While it is, no archive is made from the tampered log; restored, the next archive
+    // starts where the last ended and verifies alone too.
+    assert!(
+        archive(
+            &app.store,
+            time::OffsetDateTime::now_utc(),
+            dir.path(),
+            None,
+            &certificate
+        )
+        .await
+        .is_err()
+    );
+    execute(
+        &store_url,
+        &[&format!(
+            "UPDATE audit_leaves SET entry_digest = '{}' WHERE seq = 2",
+            leaf_2
+        )],
+    )
+    .await;
+    verified(&app.store, &app.pki).await.unwrap();
+    let (path, record) = archive(
+        &app.store,
+        time::OffsetDateTime::now_utc(),
+        dir.path(),
+        None,
+        &certificate,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((record.from_seq, record.up_to), (6, 12));
+    let checked = Command::new(HUB)
+        .args(["audit", "verify", "--archive"])
+        .arg(&path)
+        .arg("--cert")
+        .arg(app.pki.cert("hub"))
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{checked:?}");
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("entries 6..12"));
+}
+
+#[tokio::test]
+async fn old_entries_move_to_archives_that_verify_alone_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    old_entries_move_to_archives_that_verify_alone(format!(
+        "sqlite://{}/audit.db?mode=rwc",
+        dir.path().display()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn old_entries_move_to_archives_that_verify_alone_on_postgres() {
+    let Some(url) = fresh_postgres_database().await else {
+        return;
+    };
+    old_entries_move_to_archives_that_verify_alone(url).await;
+}

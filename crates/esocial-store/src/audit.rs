@@ -253,11 +253,14 @@ impl Store {
             .transpose()
     }
 
-    /// The stored digests of the first `size` entries, in order (fewer if entries are
-    /// missing).
+    /// The stored digests of the first `size` entries, archived ones included, in order (fewer
+    /// if entries are missing).
     pub async fn audit_entry_digests(&self, size: i64) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
-            "SELECT entry_digest FROM audit_log WHERE seq IS NOT NULL AND seq < $1 ORDER BY seq",
+            "SELECT seq, entry_digest FROM audit_leaves WHERE seq < $1 \
+             UNION ALL \
+             SELECT seq, entry_digest FROM audit_log WHERE seq IS NOT NULL AND seq < $1 \
+             ORDER BY seq",
         )
         .bind(size)
         .fetch_all(self.pool())
@@ -447,5 +450,118 @@ impl Store {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// What stays in the store of an archived entry: its leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedLeaf {
+    pub seq: i64,
+    pub entry_digest: String,
+    pub seal: String,
+    pub seal_key_id: String,
+}
+
+/// An archive file the log's oldest entries moved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditArchive {
+    pub from_seq: i64,
+    pub up_to: i64,
+    pub file_name: String,
+    pub file_digest: String,
+    pub archived_at: String,
+}
+
+impl Store {
+    /// Where the live entries start: every entry before it is archived.
+    pub async fn audit_archived_up_to(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(up_to), 0) AS n FROM audit_archives")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// The leaves of archived entries from `from_seq` on, in order, at most `limit`.
+    pub async fn audit_leaves(
+        &self,
+        from_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<ArchivedLeaf>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, entry_digest, seal, seal_key_id FROM audit_leaves \
+             WHERE seq >= $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(from_seq)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ArchivedLeaf {
+                    seq: row.try_get("seq")?,
+                    entry_digest: row.try_get("entry_digest")?,
+                    seal: row.try_get("seal")?,
+                    seal_key_id: row.try_get("seal_key_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Moves the entries in `[from_seq, up_to)` out of the live log, keeping their leaves, and
+    /// records the archive that holds them, all or nothing. `false`, changing nothing, when
+    /// the live log no longer starts at `from_seq` (another archive ran).
+    pub async fn archive_audit_entries(&self, archive: &AuditArchive) -> Result<bool, StoreError> {
+        let outcome = self
+            .writer
+            .transaction(vec![
+                Statement::new(
+                    "INSERT INTO audit_archives (up_to, from_seq, file_name, file_digest, \
+                     archived_at) SELECT $1, $2, $3, $4, $5 \
+                     WHERE (SELECT COALESCE(MAX(up_to), 0) FROM audit_archives) = $2",
+                )
+                .integer(archive.up_to)
+                .integer(archive.from_seq)
+                .text(&archive.file_name)
+                .text(&archive.file_digest)
+                .text(&archive.archived_at)
+                .must_change(),
+                Statement::new(
+                    "INSERT INTO audit_leaves (seq, entry_digest, seal, seal_key_id) \
+                     SELECT seq, entry_digest, seal, seal_key_id FROM audit_log \
+                     WHERE seq >= $1 AND seq < $2",
+                )
+                .integer(archive.from_seq)
+                .integer(archive.up_to),
+                Statement::new("DELETE FROM audit_log WHERE seq >= $1 AND seq < $2")
+                    .integer(archive.from_seq)
+                    .integer(archive.up_to),
+            ])
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(StoreError::Unchanged) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The archives, oldest first.
+    pub async fn audit_archives(&self) -> Result<Vec<AuditArchive>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT up_to, from_seq, file_name, file_digest, archived_at FROM audit_archives \
+             ORDER BY up_to",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditArchive {
+                    up_to: row.try_get("up_to")?,
+                    from_seq: row.try_get("from_seq")?,
+                    file_name: row.try_get("file_name")?,
+                    file_digest: row.try_get("file_digest")?,
+                    archived_at: row.try_get("archived_at")?,
+                })
+            })
+            .collect()
     }
 }

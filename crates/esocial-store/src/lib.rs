@@ -9,7 +9,8 @@ mod queue;
 mod writer;
 
 pub use audit::{
-    AuditCheckpoint, AuditEntryRow, AuditHead, AuditPlacement, MlogPending, SequencedEntry,
+    ArchivedLeaf, AuditArchive, AuditCheckpoint, AuditEntryRow, AuditHead, AuditPlacement,
+    MlogPending, SequencedEntry,
 };
 pub use exchanges::timestamp;
 pub use exchanges::{
