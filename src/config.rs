@@ -202,6 +202,11 @@ pub struct AuditSettings {
     /// The audit secret: the HMAC key that turns personal identifiers into digests for the
     /// exchange log, and the material the audit log's seal key is derived from.
     pub digest_key: SecretString,
+    /// The secrets `digest_key` replaced, newest first: what was sealed, digested or
+    /// audit-sealed under them is still opened, found and verified; new values use
+    /// `digest_key`. Remove one only once nothing written under it is kept.
+    #[serde(default)]
+    pub previous_digest_keys: Vec<SecretString>,
     /// How often the hub signs a checkpoint of the audit log (it also signs one at shutdown).
     #[serde(default = "default_checkpoint_interval_secs")]
     pub checkpoint_interval_secs: u64,
@@ -354,6 +359,14 @@ pub struct AgencyGrantSettings {
 
 impl Settings {
     /// Reads the TOML file (if any), applies `HUB__…` environment overrides and checks the result.
+    /// The audit secret and the ones it replaced, from which every key is derived.
+    pub fn key_ring(&self) -> esocial_wire::crypto::keys::KeyRing {
+        esocial_wire::crypto::keys::KeyRing::new(
+            self.audit.digest_key.clone(),
+            self.audit.previous_digest_keys.clone(),
+        )
+    }
+
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
         let raw = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
@@ -452,6 +465,14 @@ impl Settings {
                 "must be at least 32 characters of secret material",
             ));
         }
+        for (index, previous) in self.audit.previous_digest_keys.iter().enumerate() {
+            if previous.expose_secret().len() < 32 {
+                return Err(SettingsError::invalid(
+                    format!("audit.previous_digest_keys[{index}]"),
+                    "must be at least 32 characters of secret material",
+                ));
+            }
+        }
         if let Some(mlog) = &self.mlog {
             if !mlog.url.starts_with("https://") {
                 return Err(SettingsError::invalid(
@@ -478,7 +499,11 @@ impl Settings {
                 ));
             }
         }
-        if self.audit.retention_days.is_some_and(|days| days == 0 || days > 36_500) {
+        if self
+            .audit
+            .retention_days
+            .is_some_and(|days| days == 0 || days > 36_500)
+        {
             return Err(SettingsError::invalid(
                 "audit.retention_days",
                 "must be between 1 and 36500 days",

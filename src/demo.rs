@@ -188,6 +188,7 @@ pub fn embedded_settings(
         },
         audit: AuditSettings {
             digest_key,
+            previous_digest_keys: Vec::new(),
             checkpoint_interval_secs: 10,
             retention_days: None,
         },

@@ -260,9 +260,9 @@ impl Application {
             clients,
             store.clone(),
             mconnect,
-            PersonalDataDigester::new(settings.audit.digest_key.clone()),
+            PersonalDataDigester::new(&settings.key_ring()),
             metrics.clone(),
-            Sealer::from_secret(&settings.audit.digest_key),
+            Sealer::from_ring(&settings.key_ring()),
             queue,
             RetryPolicy {
                 max_attempts: queue_config.max_attempts,
@@ -305,7 +305,7 @@ impl Application {
         }
         let audit = AuditLog::new(
             store.clone(),
-            AuditSealer::derive(&settings.audit.digest_key),
+            AuditSealer::from_ring(&settings.key_ring()),
             Arc::new(
                 esocial_wire::crypto::wssec::SigningIdentity::from_pem(
                     &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
@@ -341,7 +341,7 @@ impl Application {
                     key_pem: &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
                     trust_pem: &read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?,
                 },
-                Sealer::from_secret(&settings.audit.digest_key),
+                Sealer::from_ring(&settings.key_ring()),
                 entities,
             )
             .context("settings `mlog` and `mconnect.*`")?;
@@ -364,7 +364,7 @@ impl Application {
         let mpi = Arc::new(
             MasterIndex::load(
                 store.clone(),
-                Sealer::from_secret(&settings.audit.digest_key),
+                Sealer::from_ring(&settings.key_ring()),
                 settings.mpi.thresholds(),
                 |records| info!(records, "master index loading"),
             )

@@ -379,7 +379,7 @@ pub async fn access_log(
         .records
         .iter()
         .filter_map(|record| record.attributes.idnp.as_deref())
-        .map(|idnp| state.exchanger.digest(idnp))
+        .flat_map(|idnp| state.exchanger.digests(idnp))
         .collect();
     subject_digests.sort();
     subject_digests.dedup();

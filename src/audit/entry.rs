@@ -2,10 +2,7 @@
 //! place in the log.
 
 use esocial_store::AuditEntryRow;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
-use secrecy::{ExposeSecret, SecretString};
+use esocial_wire::crypto::keys::{DerivedKey, KeyRing, Purpose, hmac_sha256};
 use serde::Serialize;
 use sha2::Digest as _;
 
@@ -72,68 +69,53 @@ const SEAL_CONTEXT: &[u8] = b"esocial-hub audit seal v1";
 /// Seals entries to their place: HMAC-SHA256 over the sequence number and the entry digest,
 /// under a key derived (HKDF-SHA256) from the audit secret for this purpose alone. Someone who
 /// can write the database but does not hold the key can change an entry, move it or drop it,
-/// but cannot make its seal fit again, so `audit verify` names which entry was touched.
+/// but cannot make its seal fit again, so `audit verify` names which entry was touched. Each
+/// seal is stored with its key's id; after a rotation, seals made under an earlier secret of
+/// the ring still verify.
 #[derive(Clone)]
 pub struct AuditSealer {
-    key: [u8; 32],
-    key_id: String,
+    /// Newest first.
+    keys: Vec<DerivedKey>,
 }
 
 impl AuditSealer {
-    pub fn derive(secret: &SecretString) -> Self {
-        let key = hkdf_sha256(secret.expose_secret().as_bytes(), SEAL_CONTEXT);
-        let key_id = hex::encode(
-            &TreeHash::new_with_prefix(b"esocial-hub key id")
-                .chain_update(key)
-                .finalize()[..8],
-        );
-        Self { key, key_id }
-    }
-
-    /// Identifies the key (a digest of it), stored beside every seal so that a rotated key is
-    /// recognised.
-    pub fn key_id(&self) -> &str {
-        &self.key_id
-    }
-
-    /// The hex seal of the entry with `digest` at `seq`.
-    pub fn seal(&self, seq: u64, digest: &EntryDigest) -> String {
-        let key = PKey::hmac(&self.key).expect("an HMAC key accepts any bytes");
-        let mut signer =
-            Signer::new(MessageDigest::sha256(), &key).expect("HMAC-SHA256 is available");
-        for part in [SEAL_CONTEXT, &seq.to_be_bytes(), digest] {
-            signer.update(part).expect("HMAC update does not fail");
+    pub fn from_ring(ring: &KeyRing) -> Self {
+        Self {
+            keys: ring.keys(Purpose::AuditSeal),
         }
-        hex::encode(
-            signer
-                .sign_to_vec()
-                .expect("HMAC finalisation does not fail"),
-        )
     }
 
-    /// Whether `seal` is the seal of the entry with `digest` at `seq` (constant time).
-    pub fn fits(&self, seq: u64, digest: &EntryDigest, seal: &str) -> bool {
-        let expected = self.seal(seq, digest);
+    /// The id of the key new seals are made with.
+    pub fn key_id(&self) -> &str {
+        &self.keys[0].id
+    }
+
+    /// Whether a seal made under `key_id` can be checked.
+    pub fn knows(&self, key_id: &str) -> bool {
+        self.keys.iter().any(|key| key.id == key_id)
+    }
+
+    fn seal_with(key: &DerivedKey, seq: u64, digest: &EntryDigest) -> String {
+        hex::encode(hmac_sha256(
+            &key.key,
+            &[SEAL_CONTEXT, &seq.to_be_bytes(), digest],
+        ))
+    }
+
+    /// The hex seal of the entry with `digest` at `seq`, under the current key.
+    pub fn seal(&self, seq: u64, digest: &EntryDigest) -> String {
+        Self::seal_with(&self.keys[0], seq, digest)
+    }
+
+    /// Whether `seal`, made under `key_id`, is the seal of the entry with `digest` at `seq`
+    /// (constant time).
+    pub fn fits(&self, key_id: &str, seq: u64, digest: &EntryDigest, seal: &str) -> bool {
+        let Some(key) = self.keys.iter().find(|key| key.id == key_id) else {
+            return false;
+        };
+        let expected = Self::seal_with(key, seq, digest);
         expected.len() == seal.len() && openssl::memcmp::eq(expected.as_bytes(), seal.as_bytes())
     }
-}
-
-/// HKDF-SHA256 (RFC 5869) with no salt: 32 bytes for `info` from `secret`.
-fn hkdf_sha256(secret: &[u8], info: &[u8]) -> [u8; 32] {
-    use openssl::pkey::Id;
-    use openssl::pkey_ctx::PkeyCtx;
-    let mut context = PkeyCtx::new_id(Id::HKDF).expect("HKDF is available");
-    context.derive_init().expect("HKDF initialises");
-    context
-        .set_hkdf_md(openssl::md::Md::sha256())
-        .expect("HKDF takes SHA-256");
-    context.set_hkdf_key(secret).expect("HKDF takes any key");
-    context.add_hkdf_info(info).expect("HKDF takes any info");
-    let mut key = [0u8; 32];
-    context
-        .derive(Some(&mut key))
-        .expect("HKDF derives 32 bytes");
-    key
 }
 
 #[cfg(test)]
@@ -185,25 +167,22 @@ mod tests {
     }
 
     #[test]
-    fn hkdf_matches_the_rfc_5869_test_vector() {
-        // RFC 5869 A.3: SHA-256, no salt, no info; the first 32 bytes of the output.
-        let ikm = [0x0bu8; 22];
-        assert_eq!(
-            hex::encode(hkdf_sha256(&ikm, b"")),
-            "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
-        );
-    }
-
-    #[test]
     fn a_seal_fits_only_its_place_digest_and_key() {
-        let sealer = AuditSealer::derive(&SecretString::from("k".repeat(32)));
-        let other = AuditSealer::derive(&SecretString::from("j".repeat(32)));
+        use secrecy::SecretString;
+        let secret = |c: &str| SecretString::from(c.repeat(32));
+        let sealer = AuditSealer::from_ring(&KeyRing::single(&secret("k")));
+        let other = AuditSealer::from_ring(&KeyRing::single(&secret("j")));
         let digest = digest_of("x");
         let seal = sealer.seal(7, &digest);
-        assert!(sealer.fits(7, &digest, &seal));
-        assert!(!sealer.fits(8, &digest, &seal));
-        assert!(!sealer.fits(7, &digest_of("y"), &seal));
-        assert!(!other.fits(7, &digest, &seal));
+        let id = sealer.key_id().to_string();
+        assert!(sealer.fits(&id, 7, &digest, &seal));
+        assert!(!sealer.fits(&id, 8, &digest, &seal));
+        assert!(!sealer.fits(&id, 7, &digest_of("y"), &seal));
+        assert!(!other.fits(&id, 7, &digest, &seal));
         assert_ne!(sealer.key_id(), other.key_id());
+        // After a rotation the old seals still fit, under their own key id.
+        let rotated = AuditSealer::from_ring(&KeyRing::new(secret("n"), vec![secret("k")]));
+        assert!(rotated.knows(&id) && rotated.key_id() != id);
+        assert!(rotated.fits(&id, 7, &digest, &seal));
     }
 }

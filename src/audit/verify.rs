@@ -103,7 +103,7 @@ pub async fn verify(
             if leaf.seq != expected as i64 {
                 return Ok(Err(Finding::Deleted { seq: expected }));
             }
-            if leaf.seal_key_id != sealer.key_id() {
+            if !sealer.knows(&leaf.seal_key_id) {
                 return Ok(Err(Finding::UnknownKey {
                     seq: expected,
                     entry_id: ARCHIVED.into(),
@@ -112,7 +112,7 @@ pub async fn verify(
             }
             let mut digest: EntryDigest = [0u8; 32];
             if hex::decode_to_slice(&leaf.entry_digest, &mut digest).is_err()
-                || !sealer.fits(expected, &digest, &leaf.seal)
+                || !sealer.fits(&leaf.seal_key_id, expected, &digest, &leaf.seal)
             {
                 return Ok(Err(Finding::Modified {
                     seq: expected,
@@ -151,7 +151,7 @@ pub async fn verify(
         if entry.seq != expected as i64 {
             return Ok(Err(Finding::Deleted { seq: expected }));
         }
-        if entry.seal_key_id != sealer.key_id() {
+        if !sealer.knows(&entry.seal_key_id) {
             return Ok(Err(Finding::UnknownKey {
                 seq: expected,
                 entry_id: entry.row.entry_id,
@@ -159,7 +159,8 @@ pub async fn verify(
             }));
         }
         let digest = digest_of(&canonical(&entry.row));
-        if hex::encode(digest) != entry.entry_digest || !sealer.fits(expected, &digest, &entry.seal)
+        if hex::encode(digest) != entry.entry_digest
+            || !sealer.fits(&entry.seal_key_id, expected, &digest, &entry.seal)
         {
             return Ok(Err(classify(
                 sealer,
@@ -223,7 +224,7 @@ fn grow(
 fn placed_at(sealer: &AuditSealer, seq: u64, entry: &SequencedEntry) -> Option<u64> {
     let digest = digest_of(&canonical(&entry.row));
     (seq.saturating_sub(MOVE_WINDOW)..=seq + MOVE_WINDOW)
-        .find(|place| sealer.fits(*place, &digest, &entry.seal))
+        .find(|place| sealer.fits(&entry.seal_key_id, *place, &digest, &entry.seal))
 }
 
 /// What happened to the entry at `seq`, whose content does not fit its seal there.

@@ -45,7 +45,7 @@ fn read_certificate(path: &Path, what: &str) -> anyhow::Result<X509> {
 pub fn verify(config: &Path) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let context = open(config).await?;
-        let sealer = AuditSealer::derive(&context.settings.audit.digest_key);
+        let sealer = AuditSealer::from_ring(&context.settings.key_ring());
         let outcome = verify::verify(&context.store, &sealer, &context.certificate, |checked| {
             eprintln!("audit verify: {checked} entries checked");
         })
@@ -84,7 +84,7 @@ pub fn checkpoint(config: &Path) -> anyhow::Result<ExitCode> {
         .context("settings `mconnect.signing_*`")?;
         let log = AuditLog::new(
             context.store.clone(),
-            AuditSealer::derive(&settings.audit.digest_key),
+            AuditSealer::from_ring(&settings.key_ring()),
             Arc::new(identity),
         );
         let placed = log.place_pending().await?;
@@ -201,9 +201,8 @@ pub fn report(config: &Path, args: &ReportArgs<'_>) -> anyhow::Result<ExitCode> 
     let to = time_argument("to", args.to)?;
     runtime()?.block_on(async {
         let context = open(config).await?;
-        let digest =
-            crate::audit::PersonalDataDigester::new(context.settings.audit.digest_key.clone())
-                .digest(idnp.expose());
+        let digests = crate::audit::PersonalDataDigester::new(&context.settings.key_ring())
+            .digests(idnp.expose());
         context
             .store
             .record_audit_entry(&esocial_store::AuditEntryRow {
@@ -218,7 +217,7 @@ pub fn report(config: &Path, args: &ReportArgs<'_>) -> anyhow::Result<ExitCode> 
                 reason: None,
                 case_id: None,
                 calling_user_digest: None,
-                subject_digest: Some(digest.clone()),
+                subject_digest: Some(digests[0].clone()),
                 person_id: None,
                 outcome: "ok".into(),
                 error_code: None,
@@ -232,7 +231,7 @@ pub fn report(config: &Path, args: &ReportArgs<'_>) -> anyhow::Result<ExitCode> 
             &context.store,
             &crate::audit::report::ReportQuery {
                 person_id: None,
-                subject_digests: vec![digest],
+                subject_digests: digests,
                 from,
                 to,
                 after: args.after,

@@ -304,9 +304,10 @@ impl Exchanger {
         breaker.answered_lately(window)
     }
 
-    /// The keyed digest of a personal identifier, as the exchange log and the audit log hold it.
-    pub fn digest(&self, identifier: &str) -> String {
-        self.digester.digest(identifier)
+    /// Every keyed digest a personal identifier may have in the exchange log and the audit log
+    /// (under the current key and the ones it replaced).
+    pub fn digests(&self, identifier: &str) -> Vec<String> {
+        self.digester.digests(identifier)
     }
 
     /// Checks that `client` is registered; returns its organisation IDNO.

@@ -26,7 +26,9 @@ const HUB: &str = env!("CARGO_BIN_EXE_esocial-hub");
 const DIGEST_KEY: &str = "test-digest-key-0123456789abcdef0123456789";
 
 fn sealer() -> AuditSealer {
-    AuditSealer::derive(&SecretString::from(DIGEST_KEY))
+    AuditSealer::from_ring(&esocial_wire::crypto::keys::KeyRing::single(
+        &SecretString::from(DIGEST_KEY),
+    ))
 }
 
 fn hub_certificate(pki: &PkiLayout) -> X509 {
@@ -861,4 +863,44 @@ async fn old_entries_move_to_archives_that_verify_alone_on_postgres() {
         return;
     };
     old_entries_move_to_archives_that_verify_alone(url).await;
+}
+
+#[tokio::test]
+async fn after_a_key_rotation_the_log_still_verifies_and_what_was_written_is_found() {
+    use esocial_wire::crypto::keys::KeyRing;
+    let (app, _) = audited_app(None).await;
+    let new_key = SecretString::from("rotated-digest-key-0123456789abcdef0123");
+    let rotated = KeyRing::new(new_key.clone(), vec![SecretString::from(DIGEST_KEY)]);
+    let certificate = hub_certificate(&app.pki);
+
+    let verified = verify(
+        &app.store,
+        &AuditSealer::from_ring(&rotated),
+        &certificate,
+        |_| {},
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(verified.entries, 12);
+    // Without the old secret, the seals made under it cannot be checked, and the log says so.
+    let forgotten = verify(
+        &app.store,
+        &AuditSealer::from_ring(&KeyRing::single(&new_key)),
+        &certificate,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(matches!(forgotten, Err(Finding::UnknownKey { seq: 0, .. })));
+
+    // A person's entries written under the old key are found under the new ring.
+    let subject = app.population.sample_subject().idnp.expose().to_string();
+    let digests = esocial_hub::audit::PersonalDataDigester::new(&rotated).digests(&subject);
+    let found = app
+        .store
+        .audit_entries_about(None, &digests, "", "9", -1, 100)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 12);
 }

@@ -2,6 +2,7 @@
 //! keys and signs.
 
 pub mod jws;
+pub mod keys;
 pub mod offload;
 pub mod pki;
 pub mod revocation;
