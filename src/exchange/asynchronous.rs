@@ -278,7 +278,12 @@ impl Exchanger {
                     .map(|bytes| self.sealer.seal(&bytes))
                     .ok();
                 match self
-                    .close_async(exchange_id, &wire.completed(), sealed.as_deref(), None)
+                    .close_async(
+                        exchange_id,
+                        &wire.completed(&result),
+                        sealed.as_deref(),
+                        None,
+                    )
                     .await
                 {
                     Some(true) => ProcessOutcome::Completed,

@@ -33,6 +33,7 @@ use crate::metrics::HubMetrics;
 use crate::queue::QueueBackend;
 use esocial_catalog::{
     AccessMatrix, Catalog, Composite, ContractPart, Grant, Operation, RegistryFailure, Service,
+    released_fields,
 };
 use esocial_store::{Direction, ExchangeOutcome, MessageIds, NewExchange, Store};
 use esocial_wire::crypto::sealing::Sealer;
@@ -139,19 +140,20 @@ struct Wire {
 
 impl Wire {
     /// The log outcome of an exchange that ended with `result`.
-    fn outcome<T>(&self, result: &Result<T, ExchangeError>) -> ExchangeOutcome {
+    fn outcome(&self, result: &Result<ExchangeResult, ExchangeError>) -> ExchangeOutcome {
         match result {
-            Ok(_) => self.completed(),
+            Ok(released) => self.completed(released),
             Err(error) => self.failed(error.code()),
         }
     }
 
-    fn completed(&self) -> ExchangeOutcome {
+    /// A completed exchange whose answer, as the client got it, is `released`.
+    fn completed(&self, released: &ExchangeResult) -> ExchangeOutcome {
         ExchangeOutcome::Completed {
             request_digest: self.request_digest.clone().unwrap_or_default(),
             response_digest: self.response_digest.clone().unwrap_or_default(),
             message_ids: self.message_ids.clone(),
-            fields_released: None,
+            fields_released: Some(released_fields(&released.data)),
         }
     }
 
@@ -534,20 +536,25 @@ impl Exchanger {
             exchange_id: Some(exchange_id),
             error,
         };
+        // What the client gets, built before the row closes, so that the log names the
+        // fields released.
+        let outcome = outcome.map(|decoded| {
+            registry_result(
+                exchange_id,
+                service,
+                grant,
+                decoded,
+                now_text(row.received_at),
+                completed_at,
+            )
+        });
         self.close(exchange_id, &wire.outcome(&outcome), completed_at)
             .await
             .map_err(failure)?;
         match outcome {
-            Ok(decoded) => {
+            Ok(result) => {
                 info!(%exchange_id, elapsed_ms = started.elapsed().as_millis() as u64, "exchange completed");
-                Ok(registry_result(
-                    exchange_id,
-                    service,
-                    grant,
-                    decoded,
-                    now_text(row.received_at),
-                    completed_at,
-                ))
+                Ok(result)
             }
             Err(error) => {
                 warn!(%exchange_id, code = error.code(), %error, "exchange failed");

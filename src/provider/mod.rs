@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::exchange::{ExchangeError, ExchangeRequest, Exchanger, Mode, Purpose};
-use esocial_catalog::Grant;
+use esocial_catalog::{Grant, released_fields};
 use esocial_mpi::MasterIndex;
 use esocial_store::{Direction, ExchangeOutcome, MessageIds, NewCaseEvent, NewExchange};
 use esocial_wire::crypto::jws::{JwsSigner, JwsVerifier};
@@ -712,39 +712,6 @@ pub fn minimise(service: InboundService, answer: Value, grant: &AgencyGrant) -> 
         fields: Some(paths),
     }
     .filter(answer)
-}
-
-/// The dotted paths of the leaves an answer carries (list items share their list's path).
-pub fn released_fields(answer: &Value) -> Vec<String> {
-    fn walk(value: &Value, prefix: &str, out: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => walk_object(map, prefix, out),
-            Value::Array(items) => {
-                if items.is_empty() && !prefix.is_empty() {
-                    out.push(prefix.to_string());
-                }
-                for item in items {
-                    walk(item, prefix, out);
-                }
-            }
-            _ => out.push(prefix.to_string()),
-        }
-    }
-    fn walk_object(map: &Map<String, Value>, prefix: &str, out: &mut Vec<String>) {
-        for (key, value) in map {
-            let path = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            walk(value, &path, out);
-        }
-    }
-    let mut out = Vec::new();
-    walk(answer, "", &mut out);
-    out.sort();
-    out.dedup();
-    out
 }
 
 #[cfg(test)]

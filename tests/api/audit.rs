@@ -641,6 +641,13 @@ async fn a_persons_access_report_lists_every_access_with_its_proof_and_is_audite
     assert_eq!(exchange["service"], "civil.person-details");
     assert_eq!(exchange["legalBasis"], "Legea nr. 123/2010, art. 12");
     assert_eq!(exchange["client"], "case-management");
+    let released: Vec<&str> = exchange["fieldsReleased"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|field| field.as_str().unwrap())
+        .collect();
+    assert!(released.contains(&"idnp"), "{released:?}");
     assert!(!report.to_string().contains(&idnp), "no IDNP in the report");
 
     // Each line's proof verifies with the hub's certificate alone.

@@ -403,7 +403,7 @@ async fn no_agency_receives_a_field_outside_its_grant() {
                     .into_iter()
                     .chain(["idnp".to_string()])
                     .collect();
-                for field in esocial_hub::provider::released_fields(answer) {
+                for field in esocial_catalog::released_fields(answer) {
                     // A field is released by a grant of it, of what holds it, or (an empty
                     // list that holds granted fields) of what it holds.
                     let covered = |a: &String| {

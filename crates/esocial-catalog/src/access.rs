@@ -88,6 +88,39 @@ impl AccessMatrix {
     }
 }
 
+/// The dotted paths of the leaves an answer carries (list items share their list's path).
+pub fn released_fields(answer: &Value) -> Vec<String> {
+    fn walk(value: &Value, prefix: &str, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => walk_object(map, prefix, out),
+            Value::Array(items) => {
+                if items.is_empty() && !prefix.is_empty() {
+                    out.push(prefix.to_string());
+                }
+                for item in items {
+                    walk(item, prefix, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+    fn walk_object(map: &Map<String, Value>, prefix: &str, out: &mut Vec<String>) {
+        for (key, value) in map {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            walk(value, &path, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(answer, "", &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ pub mod fixtures;
 pub mod json_schema;
 mod mapping;
 
-pub use access::{AccessMatrix, Grant};
+pub use access::{AccessMatrix, Grant, released_fields};
 pub use adapter::{
     AdapterError, DEFAULT_MAX_ANSWER_BYTES, MAX_ANSWER_BYTES_RANGE, Operation, Registry,
     RegistryFailure, Service, Transport, max_answer_bytes_problem,
