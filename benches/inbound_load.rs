@@ -46,7 +46,8 @@ use esocial_hub::demo::{
     DEMO_AGENCIES, DEMO_CLIENT, demo_agency_grants, demo_certificate_holders, demo_grants,
     embedded_settings,
 };
-use esocial_hub::provider::{InboundService, released_fields};
+use esocial_catalog::released_fields;
+use esocial_hub::provider::InboundService;
 use esocial_hub::startup::Application;
 use esocial_sim::population::Population;
 use esocial_sim::{Behaviour, SimulatorConfig};
