@@ -636,8 +636,14 @@ async fn a_persons_access_report_lists_every_access_with_its_proof_and_is_audite
         .iter()
         .map(|a| a["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["mpi.register", "exchange.outbound"], "{report}");
-    let exchange = &accesses[1];
+    // The registration as a change (written with it) and as the client's request, then the
+    // exchange about the person.
+    assert_eq!(
+        kinds,
+        ["mpi.change.register", "mpi.register", "exchange.outbound"],
+        "{report}"
+    );
+    let exchange = &accesses[2];
     assert_eq!(exchange["service"], "civil.person-details");
     assert_eq!(exchange["legalBasis"], "Legea nr. 123/2010, art. 12");
     assert_eq!(exchange["client"], "case-management");
@@ -678,7 +684,7 @@ async fn a_persons_access_report_lists_every_access_with_its_proof_and_is_audite
         .json()
         .await
         .unwrap();
-    assert_eq!(second["accesses"][0]["kind"], "exchange.outbound");
+    assert_eq!(second["accesses"][0]["kind"], "mpi.register");
     // A date range that ends before everything is empty.
     let none: serde_json::Value = app
         .get(&format!("{path}?to=2000-01-01T00:00:00Z"))

@@ -200,6 +200,14 @@ async fn insert_many<R>(
     Ok(())
 }
 
+/// Epoch milliseconds as the audit log writes times.
+fn millis_timestamp(at: i64) -> String {
+    super::exchanges::timestamp(
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+    )
+}
+
 fn person_row(row: &sqlx::any::AnyRow) -> Result<MpiPersonRow, sqlx::Error> {
     Ok(MpiPersonRow {
         id: row.try_get("id")?,
@@ -344,6 +352,30 @@ impl Store {
             |q, (person, entry)| q.bind(person.clone()).bind(entry.clone()),
         )
         .await?;
+        // Every change, for each person it concerns, in the audit log, in the same
+        // transaction: a change that cannot be audited is not made.
+        let changed: Vec<(&MpiHistoryRow, &String)> = batch
+            .history
+            .iter()
+            .flat_map(|h| h.persons.iter().map(move |person| (h, person)))
+            .collect();
+        insert_many(
+            &mut tx,
+            self.backend(),
+            "INSERT INTO audit_log (entry_id, kind, recorded_at, client_id, person_id, outcome)",
+            6,
+            "ON CONFLICT DO NOTHING",
+            &changed,
+            |q, (history, person)| {
+                q.bind(format!("{}/{person}", history.id))
+                    .bind(format!("mpi.change.{}", history.action))
+                    .bind(millis_timestamp(history.at))
+                    .bind(history.actor.clone())
+                    .bind((*person).clone())
+                    .bind("ok")
+            },
+        )
+        .await?;
         for (entry, undone_by) in &batch.undone {
             sqlx::query("UPDATE mpi_history SET undone_by = $1 WHERE id = $2")
                 .bind(undone_by.clone())
@@ -438,12 +470,7 @@ impl Store {
             |q, a| {
                 q.bind(a.id.clone())
                     .bind(format!("mpi.{}", a.action))
-                    .bind(super::exchanges::timestamp(
-                        time::OffsetDateTime::from_unix_timestamp_nanos(
-                            i128::from(a.at) * 1_000_000,
-                        )
-                        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-                    ))
+                    .bind(millis_timestamp(a.at))
                     .bind(a.client_id.clone())
                     .bind(a.person_id.clone())
                     .bind(a.outcome.clone())
