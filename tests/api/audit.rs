@@ -572,6 +572,13 @@ async fn entries_wait_while_mlog_is_down_and_reach_it_in_order_once_each() {
             "MLog gets the subject's IDNP"
         );
     }
+    // MLog's acknowledgement reaches the store just after MLog registers the batch.
+    for _ in 0..100 {
+        if app.store.mlog_delivered().await.unwrap() == 9 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(app.store.mlog_delivered().await.unwrap(), 9);
     // Once MLog has them, the hub keeps the identifiers no longer.
     sqlx::any::install_default_drivers();
