@@ -28,8 +28,9 @@ enum Bound {
 pub(super) struct Statement {
     sql: std::borrow::Cow<'static, str>,
     arguments: Vec<Bound>,
-    /// Changing no row fails the statement's whole transaction with [`StoreError::Unchanged`].
-    must_change: bool,
+    /// How many rows the statement must change, if it matters; otherwise its whole
+    /// transaction fails with [`StoreError::Unchanged`].
+    must_change: Option<std::ops::RangeInclusive<u64>>,
 }
 
 impl Statement {
@@ -37,14 +38,20 @@ impl Statement {
         Self {
             sql: sql.into(),
             arguments: Vec::new(),
-            must_change: false,
+            must_change: None,
         }
     }
 
     /// Makes the statement's transaction fail, undoing everything in it, if it changes no
     /// row: for a write that only makes sense together with the one before it.
     pub(super) fn must_change(mut self) -> Self {
-        self.must_change = true;
+        self.must_change = Some(1..=u64::MAX);
+        self
+    }
+
+    /// Like [`Self::must_change`], for a statement that must change exactly `rows` rows.
+    pub(super) fn must_change_exactly(mut self, rows: u64) -> Self {
+        self.must_change = Some(rows..=rows);
         self
     }
 
@@ -73,7 +80,7 @@ impl Statement {
         self,
         executor: impl Executor<'e, Database = Any>,
     ) -> Result<u64, StoreError> {
-        let must_change = self.must_change;
+        let must_change = self.must_change.clone();
         let mut query = sqlx::query(&self.sql);
         for argument in self.arguments {
             query = match argument {
@@ -82,7 +89,7 @@ impl Statement {
             };
         }
         let changed = query.execute(executor).await?.rows_affected();
-        if must_change && changed == 0 {
+        if must_change.is_some_and(|required| !required.contains(&changed)) {
             return Err(StoreError::Unchanged);
         }
         Ok(changed)
