@@ -129,11 +129,16 @@ pub async fn archive(
     };
     let to = stored.size;
     let mut frontier = Frontier::default();
-    for digest in store.audit_entry_digests(from).await? {
-        let mut bytes: EntryDigest = [0u8; 32];
-        hex::decode_to_slice(&digest, &mut bytes).context("a stored digest is not hex")?;
-        frontier.push(&bytes);
-    }
+    store
+        .each_audit_digest(from, |digest| {
+            let mut bytes: EntryDigest = [0u8; 32];
+            hex::decode_to_slice(digest, &mut bytes).map_err(|_| {
+                esocial_store::StoreError::Corrupt("a stored digest is not hex".into())
+            })?;
+            frontier.push(&bytes);
+            Ok(())
+        })
+        .await?;
     ensure!(
         frontier.size() as i64 == from,
         "the log's leaves before entry {from} are incomplete; run `audit verify`"

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Checkpoint;
 use super::entry::{canonical, digest_of};
-use super::tree::{EntryDigest, ProvingTree, TreeHash, proving_tree};
+use super::tree::{EntryDigest, ProvingTree, TreeHash};
 
 /// A checkpoint as it travels in a proof: the signed note and its base64 signature.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -75,20 +75,22 @@ fn path_bytes(path: &[String]) -> anyhow::Result<Vec<u8>> {
 /// The tree of the first `size` entries, rebuilt from the store and checked against the
 /// checkpoint of that size.
 pub(crate) async fn tree_at(store: &Store, checkpoint: &Checkpoint) -> anyhow::Result<ProvingTree> {
-    let digests = store
-        .audit_entry_digests(i64::try_from(checkpoint.size())?)
+    let mut tree = ProvingTree::new();
+    let handed = store
+        .each_audit_digest(i64::try_from(checkpoint.size())?, |digest| {
+            let mut bytes: EntryDigest = [0u8; 32];
+            hex::decode_to_slice(digest, &mut bytes).map_err(|_| {
+                esocial_store::StoreError::Corrupt("a stored digest is not hex".into())
+            })?;
+            tree.push(bytes);
+            Ok(())
+        })
         .await?;
     ensure!(
-        digests.len() as u64 == checkpoint.size(),
-        "the log has {} of the {} entries its checkpoint covers; run `audit verify`",
-        digests.len(),
+        handed as u64 == checkpoint.size(),
+        "the log has {handed} of the {} entries its checkpoint covers; run `audit verify`",
         checkpoint.size()
     );
-    let tree = proving_tree(digests.iter().map(|digest| {
-        let mut bytes: EntryDigest = [0u8; 32];
-        hex::decode_to_slice(digest, &mut bytes).unwrap_or_default();
-        bytes
-    }));
     ensure!(
         tree.root() == checkpoint.root,
         "the log does not match its checkpoint of size {}; run `audit verify`",

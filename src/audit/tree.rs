@@ -45,15 +45,6 @@ pub fn root_bytes(root: &Root) -> [u8; 32] {
     bytes
 }
 
-/// The whole tree of `entries`, in memory, to prove inclusion and consistency from.
-pub fn proving_tree(entries: impl IntoIterator<Item = EntryDigest>) -> ProvingTree {
-    let mut tree = ProvingTree::new();
-    for entry in entries {
-        tree.push(entry);
-    }
-    tree
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error("the log head's frontier does not fit its size")]
 pub struct MalformedFrontier;
@@ -173,7 +164,10 @@ mod tests {
     #[test]
     fn proofs_from_the_proving_tree_verify_against_the_frontiers_roots() {
         let entries: Vec<_> = (0..37).map(entry).collect();
-        let tree = proving_tree(entries.iter().copied());
+        let mut tree = ProvingTree::new();
+        for entry in &entries {
+            tree.push(*entry);
+        }
         let mut old = Frontier::default();
         for e in &entries[..20] {
             old.push(e);
