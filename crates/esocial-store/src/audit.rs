@@ -7,9 +7,6 @@ use sqlx::Row;
 use super::writer::Statement;
 use super::{Store, StoreError};
 
-/// Entries placed by one statement (five parameters each).
-const PLACEMENTS_PER_STATEMENT: usize = 200;
-
 /// What an audit entry records, as stored. Persons appear only as keyed digests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntryRow {
@@ -203,37 +200,19 @@ impl Store {
             .text(&from.frontier)
             .must_change(),
         );
-        // One statement per chunk, every entry of which must still be pending.
-        for chunk in placements.chunks(PLACEMENTS_PER_STATEMENT) {
-            let rows = (0..chunk.len())
-                .map(|i| {
-                    let p = i * 5;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${})",
-                        p + 1,
-                        p + 2,
-                        p + 3,
-                        p + 4,
-                        p + 5
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut statement = Statement::new(format!(
-                "UPDATE audit_log SET seq = v.column2, entry_digest = v.column3, \
-                 seal = v.column4, seal_key_id = v.column5 \
-                 FROM (VALUES {rows}) AS v \
-                 WHERE audit_log.entry_id = v.column1 AND audit_log.seq IS NULL"
-            ));
-            for placement in chunk {
-                statement = statement
-                    .text(&placement.entry_id)
-                    .integer(placement.seq)
-                    .text(&placement.entry_digest)
-                    .text(&placement.seal)
-                    .text(&placement.seal_key_id);
-            }
-            statements.push(statement.must_change_exactly(chunk.len() as u64));
+        for placement in placements {
+            statements.push(
+                Statement::new(
+                    "UPDATE audit_log SET seq = $1, entry_digest = $2, seal = $3, \
+                     seal_key_id = $4 WHERE entry_id = $5 AND seq IS NULL",
+                )
+                .integer(placement.seq)
+                .text(&placement.entry_digest)
+                .text(&placement.seal)
+                .text(&placement.seal_key_id)
+                .text(&placement.entry_id)
+                .must_change(),
+            );
         }
         match self.writer.transaction(statements).await {
             Ok(_) => Ok(true),

@@ -28,9 +28,8 @@ enum Bound {
 pub(super) struct Statement {
     sql: std::borrow::Cow<'static, str>,
     arguments: Vec<Bound>,
-    /// How many rows the statement must change, if it matters; otherwise its whole
-    /// transaction fails with [`StoreError::Unchanged`].
-    must_change: Option<std::ops::RangeInclusive<u64>>,
+    /// Changing no row fails the statement's whole transaction with [`StoreError::Unchanged`].
+    must_change: bool,
 }
 
 impl Statement {
@@ -38,20 +37,14 @@ impl Statement {
         Self {
             sql: sql.into(),
             arguments: Vec::new(),
-            must_change: None,
+            must_change: false,
         }
     }
 
     /// Makes the statement's transaction fail, undoing everything in it, if it changes no
     /// row: for a write that only makes sense together with the one before it.
     pub(super) fn must_change(mut self) -> Self {
-        self.must_change = Some(1..=u64::MAX);
-        self
-    }
-
-    /// Like [`Self::must_change`], for a statement that must change exactly `rows` rows.
-    pub(super) fn must_change_exactly(mut self, rows: u64) -> Self {
-        self.must_change = Some(rows..=rows);
+        self.must_change = true;
         self
     }
 
@@ -80,7 +73,7 @@ impl Statement {
         self,
         executor: impl Executor<'e, Database = Any>,
     ) -> Result<u64, StoreError> {
-        let must_change = self.must_change.clone();
+        let must_change = self.must_change;
         let mut query = sqlx::query(&self.sql);
         for argument in self.arguments {
             query = match argument {
@@ -89,7 +82,7 @@ impl Statement {
             };
         }
         let changed = query.execute(executor).await?.rows_affected();
-        if must_change.is_some_and(|required| !required.contains(&changed)) {
+        if must_change && changed == 0 {
             return Err(StoreError::Unchanged);
         }
         Ok(changed)
