@@ -30,12 +30,16 @@
 # BENCH_QUICK=1 (1 round, 4 s windows with 1 s warm-up, 100,000 entries), BENCH_CALLERS (16),
 # BENCH_VARIANTS (sync-soap,sync-rest,async-embedded), BENCH_SECONDS and BENCH_WARMUP (passed
 # to exchange_load: 8 and 2, quick 4 and 1), BENCH_AUDIT_ENTRIES (1000000), BENCH_AUDIT_REPEATS
-# (3), BENCH_BASELINE (5eac33c), BENCH_PART_B=0 (Part A only), BENCH_HUB_BIN (Part A only),
-# BENCH_REPORT. The defaults take about 20 minutes after the builds (the baseline's first build
+# (3), BENCH_AUDIT_STEP (entries written and placed at a time; half the entries),
+# BENCH_AUDIT_KEEP=1 (keep Part A's store), BENCH_BASELINE (5eac33c), BENCH_PART_B=0 (Part A
+# only), BENCH_HUB_BIN (Part A only), BENCH_REPORT. The defaults take about 20 minutes after the
+# builds when placing entries costs the same whatever the backlog (the baseline's first build
 # takes about as long again); BENCH_QUICK=1 about 5. Needs 2 CPUs, git, python3, taskset and
 # openssl. Extra arguments are passed to `cargo bench`.
 set -euo pipefail
 
+# Braces: bash reads the whole script before running it, so a run survives an edit of this file.
+{
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
@@ -45,10 +49,15 @@ die() { printf 'bench-audit: ERROR: %s\n' "$*" >&2; exit 1; }
 if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
-for tool in cargo git python3 taskset openssl; do
+for tool in cargo git python3 taskset openssl flock; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found on PATH"
 done
 (($(nproc) >= 2)) || die "needs at least 2 CPUs (the hub on CPU 0, the rest on CPU 1)"
+
+# One run at a time: two would share the baseline's worktree, and the cores.
+mkdir -p "$ROOT/target"
+exec 9>"$ROOT/target/bench-audit.lock"
+flock -n 9 || die "another scripts/bench-audit.sh is running (target/bench-audit.lock)"
 
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 QUICK="${BENCH_QUICK:-0}"
@@ -372,3 +381,5 @@ BENCH_AUDIT_PART_B="$PART_B_FILE" BENCH_LOAD_START="$LOAD_START" \
     "$WORK/bin/audit_log" --bench
 
 log "report written to $BENCH_REPORT"
+exit 0
+}

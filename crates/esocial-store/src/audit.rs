@@ -146,14 +146,15 @@ pub(super) fn interrupted_exchanges_entries(completed_at: &str) -> Statement {
 }
 
 impl Store {
-    /// Entries not yet placed in the log, oldest first.
+    /// Entries not yet placed in the log, at most `limit`. In no particular order: the order
+    /// they are placed in is the log's, and sorting a long backlog for every batch would cost
+    /// its square.
     pub async fn pending_audit_entries(
         &self,
         limit: i64,
     ) -> Result<Vec<AuditEntryRow>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq IS NULL \
-             ORDER BY recorded_at, entry_id LIMIT $1"
+            "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq IS NULL LIMIT $1"
         ))
         .bind(limit)
         .fetch_all(self.pool())
