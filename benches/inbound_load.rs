@@ -41,12 +41,12 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use esocial_catalog::Catalog;
+use esocial_catalog::released_fields;
 use esocial_hub::config::{AgencyGrantSettings, RegistryOverride};
 use esocial_hub::demo::{
     DEMO_AGENCIES, DEMO_CLIENT, demo_agency_grants, demo_certificate_holders, demo_grants,
     embedded_settings,
 };
-use esocial_catalog::released_fields;
 use esocial_hub::provider::InboundService;
 use esocial_hub::startup::Application;
 use esocial_sim::population::Population;

@@ -72,7 +72,10 @@ async fn a_completed_exchange_is_logged_with_digests_and_no_personal_data() {
     assert_ne!(record.message_ids.request, record.message_ids.response);
     assert_eq!(record.direction, "outbound");
     let idnp = request["subject"]["idnp"].as_str().unwrap();
-    let (key_id, digest) = record.subject_digest.split_once('.').expect("key id, then digest");
+    let (key_id, digest) = record
+        .subject_digest
+        .split_once('.')
+        .expect("key id, then digest");
     assert_eq!((key_id.len(), digest.len()), (16, 64));
     assert!(!format!("{record:?}").contains(idnp), "no IDNP in clear");
     assert_eq!(record.request_digest.as_ref().map(String::len), Some(64));

@@ -77,7 +77,11 @@ async fn every_inbound_request_is_recorded_with_agency_user_basis_subject_and_re
     assert_eq!(served.legal_basis, "Legea nr. 45/2007, art. 8");
     assert!(!format!("{served:?}").contains(CHILD), "no IDNP in clear");
     assert!(!format!("{served:?}").contains(OFFICER), "no IDNP in clear");
-    assert_eq!(served.subject_digest.len(), 16 + 1 + 64, "key id, then digest");
+    assert_eq!(
+        served.subject_digest.len(),
+        16 + 1 + 64,
+        "key id, then digest"
+    );
     let released = served.fields_released.clone().unwrap();
     assert!(released.contains(&"cases.caseManager.workPhone".to_string()));
     assert!(
