@@ -438,11 +438,17 @@ async fn show_mlog_events(
     expected: usize,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
+    // Until MLog has the expected events and no more arrive for half a second, 5 s at most.
+    let mut seen = 0;
+    let mut quiet = 0;
     for _ in 0..50 {
-        if events.len() >= expected {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = events.len();
+        quiet = if now == seen { quiet + 1 } else { 0 };
+        seen = now;
+        if seen >= expected && quiet >= 5 {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let registered = events.all();
     writeln!(
@@ -458,7 +464,7 @@ async fn show_mlog_events(
             event["event_time"].as_str().unwrap_or("?"),
             event["event_type"].as_str().unwrap_or("?"),
             event["event_message"].as_str().unwrap_or("?"),
-            event["legal_basis"].as_str().unwrap_or("?"),
+            event["legal_basis"].as_str().unwrap_or("-"),
         )?;
     }
     Ok(registered.len() >= expected)

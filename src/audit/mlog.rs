@@ -154,13 +154,14 @@ impl MlogDelivery {
             .and_then(|sealed| self.sealer.open(sealed).ok())
             .and_then(|plain| serde_json::from_slice(&plain).ok())
             .unwrap_or(Value::Null);
-        let inbound = row.kind == "exchange.inbound";
-        let event_type = if inbound {
-            "eSocial.PersonalData.Transfer"
-        } else {
-            "eSocial.PersonalData.Access"
+        // What kind of processing of personal data the entry records, in MLog's terms.
+        let event_type = match row.kind.as_str() {
+            "exchange.inbound" => "eSocial.PersonalData.Transfer",
+            "mpi.match" => "eSocial.PersonalData.Search",
+            kind if kind.starts_with("mpi.change.") => "eSocial.PersonalData.Validate",
+            _ => "eSocial.PersonalData.Access",
         };
-        let completed = row.outcome == "completed";
+        let completed = matches!(row.outcome.as_str(), "completed" | "ok");
         let service = row.service.as_deref().unwrap_or_default();
         json!({
             "event_time": row.recorded_at,
@@ -170,8 +171,10 @@ impl MlogDelivery {
             "event_level": if completed { "info" } else { "warning" },
             "event_source": "esocial-hub",
             "event_message": format!(
-                "{} exchange {service} {}{}",
-                if inbound { "inbound" } else { "outbound" },
+                "{}{}{} {}{}",
+                row.kind,
+                if service.is_empty() { "" } else { " " },
+                service,
                 row.outcome,
                 row.error_code.as_deref().map(|code| format!(" ({code})")).unwrap_or_default()
             ),
