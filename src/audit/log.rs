@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use esocial_store::{AuditHead, AuditPlacement, Store};
+use esocial_store::{AuditHead, AuditNode, AuditPlacement, Store};
 use esocial_wire::crypto::wssec::SigningIdentity;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -46,12 +46,19 @@ impl AuditLog {
             }
             let from = self.store.audit_head().await?;
             let mut frontier = Frontier::decode(u64::try_from(from.size)?, &from.frontier)?;
+            let mut completed = Vec::new();
             let placements: Vec<AuditPlacement> = pending
                 .iter()
                 .map(|row| {
                     let digest = digest_of(&canonical(row));
                     let seq = frontier.size();
-                    frontier.push(&digest);
+                    frontier.push_completing(&digest, |level, index, hash| {
+                        completed.push(AuditNode {
+                            level: i64::from(level),
+                            index: index as i64,
+                            hash: hex::encode(hash),
+                        });
+                    });
                     AuditPlacement {
                         entry_id: row.entry_id.clone(),
                         seq: seq as i64,
@@ -67,7 +74,7 @@ impl AuditLog {
             };
             if self
                 .store
-                .place_audit_entries(&from, &to, &placements)
+                .place_audit_entries(&from, &to, &placements, &completed)
                 .await?
             {
                 placed += placements.len() as u64;

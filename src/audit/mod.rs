@@ -14,6 +14,7 @@ pub mod log;
 pub mod mlog;
 pub mod proof;
 pub mod report;
+pub mod stored_tree;
 pub mod tree;
 pub mod verify;
 

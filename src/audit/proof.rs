@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Checkpoint;
 use super::entry::{canonical, digest_of};
-use super::tree::{EntryDigest, ProvingTree, TreeHash};
+use super::stored_tree::StoredTree;
+use super::tree::{EntryDigest, TreeHash};
 
 /// A checkpoint as it travels in a proof: the signed note and its base64 signature.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -72,31 +73,43 @@ fn path_bytes(path: &[String]) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The tree of the first `size` entries, rebuilt from the store and checked against the
-/// checkpoint of that size.
-pub(crate) async fn tree_at(store: &Store, checkpoint: &Checkpoint) -> anyhow::Result<ProvingTree> {
-    let mut tree = ProvingTree::new();
-    let handed = store
-        .each_audit_digest(i64::try_from(checkpoint.size())?, |digest| {
-            let mut bytes: EntryDigest = [0u8; 32];
-            hex::decode_to_slice(digest, &mut bytes).map_err(|_| {
-                esocial_store::StoreError::Corrupt("a stored digest is not hex".into())
-            })?;
-            tree.push(bytes);
-            Ok(())
-        })
-        .await?;
+/// The tree of the first `size` entries as the store holds it, checked against the checkpoint
+/// of that size.
+pub(crate) async fn tree_at<'a>(
+    store: &'a Store,
+    checkpoint: &Checkpoint,
+) -> anyhow::Result<StoredTree<'a, Store>> {
+    let mut tree = StoredTree::new(store, checkpoint.size());
     ensure!(
-        handed as u64 == checkpoint.size(),
-        "the log has {handed} of the {} entries its checkpoint covers; run `audit verify`",
-        checkpoint.size()
-    );
-    ensure!(
-        tree.root() == checkpoint.root,
+        tree.root().await? == checkpoint.root,
         "the log does not match its checkpoint of size {}; run `audit verify`",
         checkpoint.size()
     );
     Ok(tree)
+}
+
+/// The inclusion proof of entry `seq` (whose digest is `digest`) against `checkpoint`, checked
+/// before it is given: a stored subtree root that was changed makes a proof that fails here.
+pub(crate) async fn checked_inclusion(
+    tree: &mut StoredTree<'_, Store>,
+    checkpoint: &Checkpoint,
+    seq: u64,
+    digest: &EntryDigest,
+) -> anyhow::Result<Vec<String>> {
+    ensure!(
+        tree.digest(seq).await? == *digest,
+        "entry {seq} does not match its leaf in the tree; run `audit verify`"
+    );
+    let proof = tree.prove_inclusion(seq).await?;
+    ensure!(
+        checkpoint
+            .root
+            .verify_inclusion(digest, seq, &proof)
+            .is_ok(),
+        "the stored tree nodes do not agree with the checkpoint of size {}; run `audit verify`",
+        checkpoint.size()
+    );
+    Ok(hex_path(proof.as_bytes()))
 }
 
 /// The stored checkpoint of exactly `size`, checked with the hub's certificate.
@@ -148,16 +161,13 @@ pub async fn prove_inclusion(
          try again after the next checkpoint"
     );
     let (stored, checkpoint) = checkpoint_of(store, size, certificate).await?;
-    let tree = tree_at(store, &checkpoint).await?;
+    let mut tree = tree_at(store, &checkpoint).await?;
     let entry = canonical(&row);
-    ensure!(
-        tree.get(seq as usize) == Some(&digest_of(&entry)),
-        "the entry does not match its leaf in the tree; run `audit verify`"
-    );
+    let path = checked_inclusion(&mut tree, &checkpoint, seq, &digest_of(&entry)).await?;
     Ok(ProofDocument::Inclusion {
         entry,
         index: seq,
-        path: hex_path(tree.prove_inclusion(seq as usize).as_bytes()),
+        path,
         checkpoint: signed(&stored),
     })
 }
@@ -173,13 +183,22 @@ pub async fn prove_consistency(
         0 < older && older <= newer,
         "the older size must be at least 1 and at most the newer one"
     );
-    let (older_stored, _) = checkpoint_of(store, older, certificate).await?;
+    let (older_stored, older_checkpoint) = checkpoint_of(store, older, certificate).await?;
     let (newer_stored, newer_checkpoint) = checkpoint_of(store, newer, certificate).await?;
-    let tree = tree_at(store, &newer_checkpoint).await?;
+    let mut tree = tree_at(store, &newer_checkpoint).await?;
+    let proof = tree.prove_consistency(older).await?;
+    ensure!(
+        newer_checkpoint
+            .root
+            .verify_consistency(&older_checkpoint.root, &proof)
+            .is_ok(),
+        "the stored tree nodes do not prove that the checkpoint of size {newer} extends the one \
+         of size {older}; run `audit verify`"
+    );
     Ok(ProofDocument::Consistency {
         older: signed(&older_stored),
         newer: signed(&newer_stored),
-        path: hex_path(tree.prove_consistency((newer - older) as usize).as_bytes()),
+        path: hex_path(proof.as_bytes()),
     })
 }
 

@@ -1,7 +1,8 @@
 //! The audit log's Merkle tree (RFC 6962 / RFC 9162): its leaves are the SHA-256 digests of the
 //! entries' canonical forms, in sequence order. `ct-merkle` builds the proofs and verifies them;
-//! the hub keeps only the frontier (the roots of the complete subtrees) of the live tree, which
-//! gives the root at any size from O(log n) hashes.
+//! the hub keeps the frontier (the roots of the complete subtrees) of the live tree, which gives
+//! the root at any size from O(log n) hashes, and stores the root of every complete subtree of
+//! `STORED_LEVEL` and up as it completes, from which `stored_tree` proves.
 
 use ct_merkle::RootHash;
 use ct_merkle::mem_backed_tree::MemoryBackedTree;
@@ -16,8 +17,11 @@ pub type Root = RootHash<TreeHash>;
 /// A whole tree in memory, to prove from.
 pub type ProvingTree = MemoryBackedTree<TreeHash, EntryDigest>;
 
+/// The lowest level of stored subtree roots: subtrees of 256 leaves and up.
+pub const STORED_LEVEL: u32 = 8;
+
 /// `H(0x00 || entry digest)`, the RFC 6962 leaf hash.
-fn leaf_hash(entry: &EntryDigest) -> [u8; 32] {
+pub(super) fn leaf_hash(entry: &EntryDigest) -> [u8; 32] {
     TreeHash::new_with_prefix([0u8])
         .chain_update(entry)
         .finalize()
@@ -25,7 +29,7 @@ fn leaf_hash(entry: &EntryDigest) -> [u8; 32] {
 }
 
 /// `H(0x01 || left || right)`, the RFC 6962 interior node hash.
-fn parent_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+pub(super) fn parent_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
     TreeHash::new_with_prefix([1u8])
         .chain_update(left)
         .chain_update(right)
@@ -64,8 +68,19 @@ impl Frontier {
 
     /// Appends a leaf.
     pub fn push(&mut self, entry: &EntryDigest) {
+        self.push_completing(entry, |_, _, _| {});
+    }
+
+    /// Appends a leaf, handing `completed` the level, index and root of each subtree of
+    /// `STORED_LEVEL` and up that the leaf completes.
+    pub fn push_completing(
+        &mut self,
+        entry: &EntryDigest,
+        mut completed: impl FnMut(u32, u64, &[u8; 32]),
+    ) {
         let mut node = leaf_hash(entry);
         let mut size = self.size;
+        let mut level = 0;
         while size & 1 == 1 {
             let left = self
                 .nodes
@@ -73,6 +88,10 @@ impl Frontier {
                 .expect("a set bit of the size has its subtree root");
             node = parent_hash(&left, &node);
             size >>= 1;
+            level += 1;
+            if level >= STORED_LEVEL {
+                completed(level, (self.size + 1 >> level) - 1, &node);
+            }
         }
         self.nodes.push(node);
         self.size += 1;

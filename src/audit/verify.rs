@@ -1,10 +1,10 @@
 //! `audit verify`: reads the whole log in order (the leaves of archived entries, then the live
 //! entries) and checks every entry against its seal, the tree against every signed
 //! checkpoint, and the log's length against the last checkpoint and the head; it names the
-//! first entry that was modified, deleted, inserted or reordered. `verify_archive` checks an
-//! archive file offline.
+//! first entry that was modified, deleted, inserted or reordered; last, it recomputes the
+//! stored subtree roots that proofs are read from.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use esocial_store::{SequencedEntry, Store};
 use openssl::x509::X509Ref;
@@ -50,6 +50,11 @@ pub enum Finding {
          though every entry fits its seal: the seals or the checkpoint were forged"
     )]
     CheckpointMismatch { size: u64 },
+    #[error(
+        "the stored root of the subtree at level {level}, index {index} does not match the \
+         entries: it was modified, and proofs that use it fail"
+    )]
+    NodeModified { level: u32, index: u64 },
 }
 
 /// What a clean verification covered.
@@ -87,6 +92,7 @@ pub async fn verify(
     let head = store.audit_head().await?;
 
     let mut frontier = Frontier::default();
+    let mut nodes = HashMap::new();
     // The leaves of archived entries first: their content is in the archive files
     // (`audit verify --archive`), their place and digest still under their seals here.
     let archived_up_to = store.audit_archived_up_to().await?;
@@ -119,7 +125,7 @@ pub async fn verify(
                     entry_id: ARCHIVED.into(),
                 }));
             }
-            if let Some(finding) = grow(&mut frontier, &digest, &mut checkpoints) {
+            if let Some(finding) = grow(&mut frontier, &mut nodes, &digest, &mut checkpoints) {
                 return Ok(Err(finding));
             }
         }
@@ -170,7 +176,7 @@ pub async fn verify(
                 buffer.front(),
             )));
         }
-        if let Some(finding) = grow(&mut frontier, &digest, &mut checkpoints) {
+        if let Some(finding) = grow(&mut frontier, &mut nodes, &digest, &mut checkpoints) {
             return Ok(Err(finding));
         }
         if frontier.size() % PAGE as u64 == 0 {
@@ -192,6 +198,9 @@ pub async fn verify(
             known,
         }));
     }
+    if let Some(finding) = check_nodes(store, &nodes).await? {
+        return Ok(Err(finding));
+    }
     Ok(Ok(Verified {
         entries,
         checkpoints: checkpoint_count,
@@ -203,13 +212,42 @@ pub async fn verify(
 /// What an archived entry is called in a finding: its id left with its content.
 const ARCHIVED: &str = "archived";
 
-/// Appends a leaf, and checks the new tree against the checkpoint of its size, if any.
+/// Compares the stored subtree roots with the ones the entries give. A root that is not stored
+/// is no finding: logs placed before roots were kept have none, and proofs compute them.
+async fn check_nodes(
+    store: &Store,
+    computed: &HashMap<(u32, u64), [u8; 32]>,
+) -> anyhow::Result<Option<Finding>> {
+    let mut after = (-1, -1);
+    loop {
+        let page = store.audit_nodes_page(after, PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(None);
+        };
+        after = (last.level, last.index);
+        for node in &page {
+            let key = (u32::try_from(node.level)?, u64::try_from(node.index)?);
+            if computed.get(&key).map(hex::encode).as_deref() != Some(node.hash.as_str()) {
+                return Ok(Some(Finding::NodeModified {
+                    level: key.0,
+                    index: key.1,
+                }));
+            }
+        }
+    }
+}
+
+/// Appends a leaf, noting the subtree roots it completes, and checks the new tree against the
+/// checkpoint of its size, if any.
 fn grow(
     frontier: &mut Frontier,
+    nodes: &mut HashMap<(u32, u64), [u8; 32]>,
     digest: &EntryDigest,
     checkpoints: &mut VecDeque<Checkpoint>,
 ) -> Option<Finding> {
-    frontier.push(digest);
+    frontier.push_completing(digest, |level, index, hash| {
+        nodes.insert((level, index), *hash);
+    });
     let size = frontier.size();
     while checkpoints.front().is_some_and(|c| c.size() == size) {
         let checkpoint = checkpoints.pop_front().expect("checked");

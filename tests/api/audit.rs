@@ -924,3 +924,126 @@ async fn after_a_key_rotation_the_log_still_verifies_and_what_was_written_is_fou
         .unwrap();
     assert_eq!(found.len(), 12);
 }
+
+/// Writes `count` refusals straight to the store and places them.
+async fn refusals(app: &TestApp, log: &AuditLog, count: usize) {
+    for i in 0..count {
+        app.store
+            .record_audit_entry(&esocial_store::AuditEntryRow {
+                entry_id: format!("refusal-{}-{i}", uuid::Uuid::new_v4()),
+                kind: "exchange.refused".into(),
+                recorded_at: esocial_store::timestamp(time::OffsetDateTime::now_utc()),
+                exchange_id: None,
+                client_id: Some("esocial-core".into()),
+                service: Some("GetPersonByIdnp".into()),
+                legal_basis: None,
+                reason: None,
+                case_id: None,
+                calling_user_digest: None,
+                subject_digest: None,
+                person_id: None,
+                outcome: "refused".into(),
+                error_code: Some("grant.missing".into()),
+                fields_released: None,
+                request_digest: None,
+                response_digest: None,
+            })
+            .await
+            .unwrap();
+    }
+    log.place_pending().await.unwrap();
+    assert_eq!(app.store.pending_audit_count().await.unwrap(), 0);
+}
+
+/// The stored subtree roots give proofs without reading the whole log; a changed root is named
+/// by `audit verify` and makes the hub refuse to give a proof; a log without them (placed
+/// before they were kept) still proves.
+async fn stored_roots_give_proofs_and_a_changed_one_is_named(store_url: String) {
+    let app = spawn_app_with(SpawnOptions {
+        store_url: Some(store_url.clone()),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let log = audit_log(&app);
+    let certificate = hub_certificate(&app.pki);
+    refusals(&app, &log, 300).await;
+    let older = log.checkpoint().await.unwrap().expect("a checkpoint");
+    refusals(&app, &log, 300).await;
+    let newer = log.checkpoint().await.unwrap().expect("a checkpoint");
+    assert!(older >= 300 && newer >= older + 300);
+
+    let nodes = app.store.audit_nodes_page((-1, -1), 100).await.unwrap();
+    let keys: Vec<_> = nodes.iter().map(|n| (n.level, n.index)).collect();
+    let mut expected: Vec<(i64, i64)> = (0..(newer / 256) as i64).map(|i| (8, i)).collect();
+    expected.extend((0..(newer / 512) as i64).map(|i| (9, i)));
+    assert_eq!(
+        keys, expected,
+        "one root for each complete subtree of 256 leaves and up"
+    );
+
+    let entry = &app.store.audit_entries(300, 1).await.unwrap()[0]
+        .row
+        .entry_id;
+    let proven = |document: &ProofDocument| proof::check(document, &certificate).unwrap();
+    let inclusion = proof::prove_inclusion(&app.store, entry, None, &certificate)
+        .await
+        .unwrap();
+    assert!(proven(&inclusion).contains("is entry 300 of the log"));
+    let consistency = proof::prove_consistency(&app.store, older, newer, &certificate)
+        .await
+        .unwrap();
+    proven(&consistency);
+    assert!(verified(&app.store, &app.pki).await.is_ok());
+
+    let zero = "0".repeat(64);
+    let original = &nodes[0].hash;
+    execute(
+        &store_url,
+        &[&format!(
+            "UPDATE audit_nodes SET hash = '{zero}' WHERE level = 8 AND idx = 0"
+        )],
+    )
+    .await;
+    assert_eq!(
+        verified(&app.store, &app.pki).await,
+        Err(Finding::NodeModified { level: 8, index: 0 })
+    );
+    let refused = proof::prove_inclusion(&app.store, entry, None, &certificate)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("run `audit verify`"), "{refused}");
+    execute(
+        &store_url,
+        &[&format!(
+            "UPDATE audit_nodes SET hash = '{original}' WHERE level = 8 AND idx = 0"
+        )],
+    )
+    .await;
+    assert!(verified(&app.store, &app.pki).await.is_ok());
+
+    execute(&store_url, &["DELETE FROM audit_nodes"]).await;
+    assert_eq!(
+        proof::prove_inclusion(&app.store, entry, None, &certificate)
+            .await
+            .unwrap(),
+        inclusion,
+        "without stored roots, the same proof from the leaves"
+    );
+    assert!(verified(&app.store, &app.pki).await.is_ok());
+}
+
+#[tokio::test]
+async fn stored_roots_give_proofs_and_a_changed_one_is_named_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/audit.db?mode=rwc", dir.path().display());
+    stored_roots_give_proofs_and_a_changed_one_is_named(url).await;
+}
+
+#[tokio::test]
+async fn stored_roots_give_proofs_and_a_changed_one_is_named_on_postgres() {
+    let Some(url) = fresh_postgres_database().await else {
+        return;
+    };
+    stored_roots_give_proofs_and_a_changed_one_is_named(url).await;
+}

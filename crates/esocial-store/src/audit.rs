@@ -55,6 +55,24 @@ pub struct AuditPlacement {
     pub seal_key_id: String,
 }
 
+/// The root of a complete subtree of the log's tree: the one at `level` (2^level leaves)
+/// whose leaves start at `index << level`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditNode {
+    pub level: i64,
+    pub index: i64,
+    /// Hex SHA-256.
+    pub hash: String,
+}
+
+fn node_of(row: &sqlx::any::AnyRow) -> Result<AuditNode, StoreError> {
+    Ok(AuditNode {
+        level: row.try_get("level")?,
+        index: row.try_get("idx")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
 /// How far the log is sequenced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditHead {
@@ -180,16 +198,17 @@ impl Store {
         })
     }
 
-    /// Places entries in the log and moves its head from `from` to `to`, all or nothing.
-    /// `false`, changing nothing, when the head is no longer at `from` (another instance of
-    /// the hub placed entries first) or an entry was placed already.
+    /// Places entries in the log, keeps the subtree roots they complete and moves its head from
+    /// `from` to `to`, all or nothing. `false`, changing nothing, when the head is no longer at
+    /// `from` (another instance of the hub placed entries first) or an entry was placed already.
     pub async fn place_audit_entries(
         &self,
         from: &AuditHead,
         to: &AuditHead,
         placements: &[AuditPlacement],
+        completed: &[AuditNode],
     ) -> Result<bool, StoreError> {
-        let mut statements = Vec::with_capacity(placements.len() + 1);
+        let mut statements = Vec::with_capacity(placements.len() + completed.len() + 1);
         statements.push(
             Statement::new(
                 "UPDATE audit_head SET size = $1, frontier = $2 \
@@ -213,6 +232,14 @@ impl Store {
                 .text(&placement.seal_key_id)
                 .text(&placement.entry_id)
                 .must_change(),
+            );
+        }
+        for node in completed {
+            statements.push(
+                Statement::new("INSERT INTO audit_nodes (level, idx, hash) VALUES ($1, $2, $3)")
+                    .integer(node.level)
+                    .integer(node.index)
+                    .text(&node.hash),
             );
         }
         match self.writer.transaction(statements).await {
@@ -280,6 +307,70 @@ impl Store {
             handed += 1;
         }
         Ok(handed)
+    }
+
+    /// The stored digests (hex) of the entries in `[from_seq, to_seq)`, archived ones included,
+    /// in order; a missing entry is missing from the list.
+    pub async fn audit_digests(
+        &self,
+        from_seq: i64,
+        to_seq: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, entry_digest FROM audit_leaves WHERE seq >= $1 AND seq < $2 \
+             UNION ALL \
+             SELECT seq, entry_digest FROM audit_log WHERE seq >= $1 AND seq < $2 \
+             ORDER BY seq",
+        )
+        .bind(from_seq)
+        .bind(to_seq)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let digest: Option<String> = row.try_get("entry_digest")?;
+                let digest = digest.ok_or_else(|| {
+                    StoreError::Corrupt("a sequenced audit entry has no digest".into())
+                })?;
+                Ok((row.try_get("seq")?, digest))
+            })
+            .collect()
+    }
+
+    /// The stored subtree roots among `(level, index)` keys; absent ones are left out.
+    pub async fn audit_nodes(&self, keys: &[(i64, i64)]) -> Result<Vec<AuditNode>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted = (0..keys.len())
+            .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 1, 2 * i + 2))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sql = format!("SELECT level, idx, hash FROM audit_nodes WHERE {wanted}");
+        let mut query = sqlx::query(&sql);
+        for (level, index) in keys {
+            query = query.bind(*level).bind(*index);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(node_of).collect()
+    }
+
+    /// Stored subtree roots after `after` in (level, index) order, at most `limit`.
+    pub async fn audit_nodes_page(
+        &self,
+        after: (i64, i64),
+        limit: i64,
+    ) -> Result<Vec<AuditNode>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT level, idx, hash FROM audit_nodes \
+             WHERE level > $1 OR (level = $1 AND idx > $2) ORDER BY level, idx LIMIT $3",
+        )
+        .bind(after.0)
+        .bind(after.1)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(node_of).collect()
     }
 
     /// Keeps a signed checkpoint; one per tree size.

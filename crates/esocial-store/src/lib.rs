@@ -9,8 +9,8 @@ mod queue;
 mod writer;
 
 pub use audit::{
-    ArchivedLeaf, AuditArchive, AuditCheckpoint, AuditEntryRow, AuditHead, AuditPlacement,
-    MlogPending, SequencedEntry,
+    ArchivedLeaf, AuditArchive, AuditCheckpoint, AuditEntryRow, AuditHead, AuditNode,
+    AuditPlacement, MlogPending, SequencedEntry,
 };
 pub use exchanges::timestamp;
 pub use exchanges::{
