@@ -130,24 +130,54 @@ fn sequenced_of(row: &sqlx::any::AnyRow) -> Result<SequencedEntry, StoreError> {
     })
 }
 
-/// The statements that end an exchange: `close` (the update to its terminal state, which must
-/// change the row), then its audit entry, copied from the row, which takes over the sealed
-/// identifiers the row held.
-pub(super) fn closed_with_entry(close: Statement, exchange_id: uuid::Uuid) -> Vec<Statement> {
-    vec![
-        close,
-        Statement::new(format!(
-            "INSERT INTO audit_log ({ENTRY_COLUMNS}, sealed_identifiers) \
-             SELECT id, 'exchange.' || direction, completed_at, id, client_id, service, \
-             legal_basis, reason, case_id, calling_user_digest, subject_digest, NULL, status, \
-             error_code, fields_released, request_digest, response_digest, sealed_identifiers \
-             FROM exchanges WHERE id = $1 AND status <> 'in_progress'"
-        ))
-        .text(exchange_id.to_string())
-        .must_change(),
-        Statement::new("UPDATE exchanges SET sealed_identifiers = NULL WHERE id = $1")
-            .text(exchange_id.to_string()),
-    ]
+/// What the statement that ends an exchange writes into the columns its audit entry copies:
+/// `Some(value)` (NULL included) or `None`, the row keeps its own.
+pub(super) struct Ending<'a> {
+    pub completed_at: &'a str,
+    pub status: &'a str,
+    pub error_code: Option<&'a str>,
+    pub fields_released: Option<Option<&'a str>>,
+    pub request_digest: Option<Option<&'a str>>,
+    pub response_digest: Option<Option<&'a str>>,
+}
+
+/// The statements that end an exchange: its audit entry, made from the row while it is still in
+/// progress and from what `close` writes (`ending`), taking over the row's sealed identifiers;
+/// then `close`, the update to its terminal state, which must change the row and clear those
+/// identifiers. Two statements, one transaction: the exchange is either in progress with no
+/// entry or ended with one.
+pub(super) fn closed_with_entry(
+    close: Statement,
+    exchange_id: uuid::Uuid,
+    ending: &Ending<'_>,
+) -> Vec<Statement> {
+    // Each column `close` writes is a placeholder; the others are the row's.
+    let mut values = Vec::new();
+    let mut column = |name: &str, value: Option<Option<&str>>| match value {
+        Some(value) => {
+            values.push(value.map(str::to_string));
+            format!("${}", 4 + values.len())
+        }
+        None => name.to_string(),
+    };
+    let fields_released = column("fields_released", ending.fields_released);
+    let request_digest = column("request_digest", ending.request_digest);
+    let response_digest = column("response_digest", ending.response_digest);
+    let mut entry = Statement::new(format!(
+        "INSERT INTO audit_log ({ENTRY_COLUMNS}, sealed_identifiers) \
+         SELECT id, 'exchange.' || direction, $2, id, client_id, service, legal_basis, reason, \
+         case_id, calling_user_digest, subject_digest, NULL, $3, $4, {fields_released}, \
+         {request_digest}, {response_digest}, sealed_identifiers \
+         FROM exchanges WHERE id = $1 AND status = 'in_progress'"
+    ))
+    .text(exchange_id.to_string())
+    .text(ending.completed_at)
+    .text(ending.status)
+    .maybe_text(ending.error_code);
+    for value in values {
+        entry = entry.maybe_text(value);
+    }
+    vec![entry.must_change(), close]
 }
 
 /// The audit entries of every synchronous exchange a previous process left in progress, which
@@ -161,6 +191,43 @@ pub(super) fn interrupted_exchanges_entries(completed_at: &str) -> Statement {
          FROM exchanges WHERE status = 'in_progress' AND mode = 'sync'"
     ))
     .text(completed_at)
+}
+
+/// Entries placed by one statement, at most: one statement per entry made a batch cost as many
+/// round trips to the writer; one for the whole batch makes each row's CASE long.
+const PLACEMENTS_PER_STATEMENT: usize = 64;
+
+/// One UPDATE placing every entry of `chunk`, which must change as many rows. The entries are
+/// found by their ids: the unary plus in `+seq IS NULL` keeps SQLite from searching the seq
+/// index instead, where every pending entry is a NULL.
+fn placed(chunk: &[AuditPlacement]) -> Statement {
+    let case = |value: usize| {
+        let branches: String = (0..chunk.len())
+            .map(|i| format!(" WHEN ${} THEN ${}", 5 * i + 1, 5 * i + value))
+            .collect();
+        format!("CASE entry_id{branches} END")
+    };
+    let ids = (0..chunk.len())
+        .map(|i| format!("${}", 5 * i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut statement = Statement::new(format!(
+        "UPDATE audit_log SET seq = {}, entry_digest = {}, seal = {}, seal_key_id = {} \
+         WHERE entry_id IN ({ids}) AND +seq IS NULL",
+        case(2),
+        case(3),
+        case(4),
+        case(5)
+    ));
+    for placement in chunk {
+        statement = statement
+            .text(&placement.entry_id)
+            .integer(placement.seq)
+            .text(&placement.entry_digest)
+            .text(&placement.seal)
+            .text(&placement.seal_key_id);
+    }
+    statement.must_change_rows(chunk.len() as u64)
 }
 
 impl Store {
@@ -220,19 +287,14 @@ impl Store {
             .text(&from.frontier)
             .must_change(),
         );
-        for placement in placements {
-            statements.push(
-                Statement::new(
-                    "UPDATE audit_log SET seq = $1, entry_digest = $2, seal = $3, \
-                     seal_key_id = $4 WHERE entry_id = $5 AND seq IS NULL",
-                )
-                .integer(placement.seq)
-                .text(&placement.entry_digest)
-                .text(&placement.seal)
-                .text(&placement.seal_key_id)
-                .text(&placement.entry_id)
-                .must_change(),
-            );
+        // Chunks of 64, then of the powers of two the rest is made of: few distinct statements,
+        // so that they stay in the connection's statement cache.
+        let mut rest = placements;
+        while !rest.is_empty() {
+            let width = PLACEMENTS_PER_STATEMENT.min(1 << rest.len().ilog2());
+            let (chunk, after) = rest.split_at(width);
+            statements.push(placed(chunk));
+            rest = after;
         }
         for node in completed {
             statements.push(

@@ -283,25 +283,34 @@ impl Store {
         completed_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let columns = outcome_columns(outcome);
+        let completed_at = timestamp(completed_at);
+        let ending = super::audit::Ending {
+            completed_at: &completed_at,
+            status: columns.status,
+            error_code: columns.error_code.as_deref(),
+            fields_released: Some(columns.fields_released.as_deref()),
+            request_digest: Some(columns.request_digest.as_deref()),
+            response_digest: Some(columns.response_digest.as_deref()),
+        };
         let close = Statement::new(
             "UPDATE exchanges SET status = $1, error_code = $2, request_digest = $3, \
                      response_digest = $4, request_message_id = $5, response_message_id = $6, \
-                     fields_released = $7, completed_at = $8 \
+                     fields_released = $7, completed_at = $8, sealed_identifiers = NULL \
                      WHERE id = $9 AND status = 'in_progress'",
         )
         .text(columns.status)
-        .maybe_text(columns.error_code)
-        .maybe_text(columns.request_digest)
-        .maybe_text(columns.response_digest)
-        .maybe_text(columns.message_ids.request)
-        .maybe_text(columns.message_ids.response)
-        .maybe_text(columns.fields_released)
-        .text(timestamp(completed_at))
+        .maybe_text(columns.error_code.clone())
+        .maybe_text(columns.request_digest.clone())
+        .maybe_text(columns.response_digest.clone())
+        .maybe_text(columns.message_ids.request.clone())
+        .maybe_text(columns.message_ids.response.clone())
+        .maybe_text(columns.fields_released.clone())
+        .text(&completed_at)
         .text(id.to_string())
         .must_change();
         closed_with_its_entry(
             self.writer
-                .transaction(super::audit::closed_with_entry(close, id))
+                .transaction(super::audit::closed_with_entry(close, id, &ending))
                 .await,
         )
     }

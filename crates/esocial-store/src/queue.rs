@@ -247,18 +247,30 @@ impl Store {
     /// has taken it: `false` means a worker has (the broker had the message after all) or it
     /// has ended, and it stays accepted.
     pub async fn refuse_submission(&self, id: uuid::Uuid) -> Result<bool, StoreError> {
+        let completed_at = timestamp(OffsetDateTime::now_utc());
+        let ending = super::audit::Ending {
+            completed_at: &completed_at,
+            status: "failed",
+            error_code: Some("hub.queue_unavailable"),
+            fields_released: None,
+            request_digest: None,
+            response_digest: None,
+        };
         let refuse = Statement::new(
-            "UPDATE exchanges SET status = 'failed', error_code = 'hub.queue_unavailable', \
-                     completed_at = $1, queue_state = NULL, idempotency_key = NULL \
+            "UPDATE exchanges SET status = $3, error_code = $4, \
+                     completed_at = $1, queue_state = NULL, idempotency_key = NULL, \
+                     sealed_identifiers = NULL \
                      WHERE id = $2 AND status = 'in_progress' AND queue_state = 'queued' \
                      AND attempts = 0",
         )
-        .text(timestamp(OffsetDateTime::now_utc()))
+        .text(&completed_at)
         .text(id.to_string())
+        .text(ending.status)
+        .maybe_text(ending.error_code)
         .must_change();
         super::exchanges::closed_with_its_entry(
             self.writer
-                .transaction(super::audit::closed_with_entry(refuse, id))
+                .transaction(super::audit::closed_with_entry(refuse, id, &ending))
                 .await,
         )
     }
@@ -274,6 +286,15 @@ impl Store {
         dead_letter_reason: Option<&str>,
     ) -> Result<bool, StoreError> {
         let columns = super::exchanges::outcome_columns(outcome);
+        let completed_at = timestamp(OffsetDateTime::now_utc());
+        let ending = super::audit::Ending {
+            completed_at: &completed_at,
+            status: columns.status,
+            error_code: columns.error_code.as_deref(),
+            fields_released: None,
+            request_digest: Some(columns.request_digest.as_deref()),
+            response_digest: Some(columns.response_digest.as_deref()),
+        };
         // One transaction, so the exchange is either still in progress or ended with its audit
         // entry, never between.
         let close = Statement::new(
@@ -282,24 +303,25 @@ impl Store {
                      queue_state = NULL, lease_until = NULL, sealed_result = $7, \
                      dead_letter_reason = $8, \
                      callback_state = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END, \
-                     callback_due = $10, request_message_id = $11 \
+                     callback_due = $10, request_message_id = $11, \
+                     sealed_identifiers = NULL \
                      WHERE id = $9 AND status = 'in_progress'",
         )
         .text(columns.status)
-        .maybe_text(columns.error_code)
-        .maybe_text(columns.request_digest)
-        .maybe_text(columns.response_digest)
-        .maybe_text(columns.message_ids.response)
-        .text(timestamp(OffsetDateTime::now_utc()))
+        .maybe_text(columns.error_code.clone())
+        .maybe_text(columns.request_digest.clone())
+        .maybe_text(columns.response_digest.clone())
+        .maybe_text(columns.message_ids.response.clone())
+        .text(&completed_at)
         .maybe_text(sealed_result)
         .maybe_text(dead_letter_reason)
         .text(id.to_string())
         .integer(now_millis())
-        .maybe_text(columns.message_ids.request)
+        .maybe_text(columns.message_ids.request.clone())
         .must_change();
         super::exchanges::closed_with_its_entry(
             self.writer
-                .transaction(super::audit::closed_with_entry(close, id))
+                .transaction(super::audit::closed_with_entry(close, id, &ending))
                 .await,
         )
     }

@@ -28,8 +28,9 @@ enum Bound {
 pub(super) struct Statement {
     sql: std::borrow::Cow<'static, str>,
     arguments: Vec<Bound>,
-    /// Changing no row fails the statement's whole transaction with [`StoreError::Unchanged`].
-    must_change: bool,
+    /// Changing fewer rows fails the statement's whole transaction with
+    /// [`StoreError::Unchanged`].
+    must_change: u64,
 }
 
 impl Statement {
@@ -37,14 +38,20 @@ impl Statement {
         Self {
             sql: sql.into(),
             arguments: Vec::new(),
-            must_change: false,
+            must_change: 0,
         }
     }
 
     /// Makes the statement's transaction fail, undoing everything in it, if it changes no
     /// row: for a write that only makes sense together with the one before it.
-    pub(super) fn must_change(mut self) -> Self {
-        self.must_change = true;
+    pub(super) fn must_change(self) -> Self {
+        self.must_change_rows(1)
+    }
+
+    /// Makes the statement's transaction fail, undoing everything in it, if it changes fewer
+    /// than `rows` rows.
+    pub(super) fn must_change_rows(mut self, rows: u64) -> Self {
+        self.must_change = rows;
         self
     }
 
@@ -82,7 +89,7 @@ impl Statement {
             };
         }
         let changed = query.execute(executor).await?.rows_affected();
-        if must_change && changed == 0 {
+        if changed < must_change {
             return Err(StoreError::Unchanged);
         }
         Ok(changed)
