@@ -44,6 +44,9 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub adapters: AdapterSettings,
     pub contracts: ContractSettings,
+    /// The benefits catalog the estimator uses; `benefits/` unless set.
+    #[serde(default)]
+    pub benefits: BenefitSettings,
     /// Asynchronous exchanges; the embedded queue unless `backend = "rabbitmq"`.
     #[serde(default)]
     pub queue: QueueConfig,
@@ -225,6 +228,21 @@ fn default_checkpoint_interval_secs() -> u64 {
 pub struct AdapterSettings {
     /// Folder holding one sub-folder per registry.
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BenefitSettings {
+    /// Folder holding `catalog.toml`, `parameters.toml` and one sub-folder per benefit.
+    pub dir: PathBuf,
+}
+
+impl Default for BenefitSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("benefits"),
+        }
+    }
 }
 
 /// Which queue carries asynchronous exchanges.
@@ -519,6 +537,15 @@ impl Settings {
             return Err(SettingsError::invalid(
                 "adapters.dir",
                 format!("folder `{}` does not exist", self.adapters.dir.display()),
+            ));
+        }
+        if !self.benefits.dir.join("catalog.toml").is_file() {
+            return Err(SettingsError::invalid(
+                "benefits.dir",
+                format!(
+                    "folder `{}` has no catalog.toml",
+                    self.benefits.dir.display()
+                ),
             ));
         }
         if !self.contracts.dir.join("openapi.json").is_file() {

@@ -12,9 +12,10 @@ use anyhow::Context;
 use secrecy::SecretString;
 
 use crate::config::{
-    AdapterSettings, AgencyGrantSettings, AgencySettings, AuditSettings, ClientSettings,
-    ContractSettings, GrantSettings, MconnectSettings, MpiAccess, MpiRole, MpiSettings,
-    RegistryOverride, RevocationSettings, ServerSettings, Settings, StoreSettings, TlsSettings,
+    AdapterSettings, AgencyGrantSettings, AgencySettings, AuditSettings, BenefitSettings,
+    ClientSettings, ContractSettings, GrantSettings, MconnectSettings, MpiAccess, MpiRole,
+    MpiSettings, RegistryOverride, RevocationSettings, ServerSettings, Settings, StoreSettings,
+    TlsSettings,
 };
 use crate::startup::Application;
 use esocial_catalog::Catalog;
@@ -194,6 +195,10 @@ pub fn embedded_settings(
         },
         adapters: AdapterSettings {
             dir: adapters.to_owned(),
+        },
+        // The benefits catalog beside the adapters.
+        benefits: BenefitSettings {
+            dir: adapters.with_file_name("benefits"),
         },
         contracts: ContractSettings {
             dir: contracts.to_owned(),

@@ -398,6 +398,14 @@ impl Application {
                 mpi,
                 mpi_roles,
                 provider,
+                benefits: Arc::new(
+                    esocial_benefits::Catalog::load(&settings.benefits.dir).with_context(|| {
+                        format!(
+                            "loading the benefits catalog from `{}`",
+                            settings.benefits.dir.display()
+                        )
+                    })?,
+                ),
             },
             settings.server.workers,
         )?;

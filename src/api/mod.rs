@@ -1,6 +1,7 @@
 //! The hub's HTTP surfaces: the mTLS API for eSocial modules, and a plain-HTTP operations
 //! listener for probes and metrics.
 
+mod benefits;
 mod exchanges;
 mod health;
 pub mod mconnect;
@@ -39,6 +40,8 @@ pub struct ApiState {
     pub mpi_roles: HashMap<String, Vec<MpiRole>>,
     /// eSocial's MConnect services for agencies.
     pub provider: Arc<crate::provider::Provider>,
+    /// The benefits catalog the estimator uses.
+    pub benefits: Arc<esocial_benefits::Catalog>,
 }
 
 /// Shared state of the operations listener.
@@ -107,6 +110,12 @@ pub fn api_server(
                 "/api/v1/persons/{id}/unmerge",
                 web::post().to(persons::unmerge),
             )
+            .route("/api/v1/benefits", web::get().to(benefits::list))
+            .route(
+                "/api/v1/benefits/estimate",
+                web::post().to(benefits::estimate),
+            )
+            .route("/api/v1/benefits/{id}", web::get().to(benefits::sheet))
             .route("/api/v1/services", web::get().to(services::list))
             .route("/api/v1/services/allowed", web::get().to(services::allowed))
             .route(

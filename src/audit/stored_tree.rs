@@ -19,13 +19,13 @@ const TILE: u64 = 1 << STORED_LEVEL;
 /// Stored roots asked for per query.
 const NODES_PER_QUERY: usize = 64;
 
+/// A stored subtree root: its level and index, and its hash.
+pub type StoredNode = ((u32, u64), [u8; 32]);
+
 /// Where the tree's stored roots and leaf digests come from.
 pub trait TreeSource {
     /// The stored roots among `(level, index)` keys; absent ones are left out.
-    fn nodes(
-        &self,
-        keys: &[(u32, u64)],
-    ) -> impl Future<Output = anyhow::Result<Vec<((u32, u64), [u8; 32])>>>;
+    fn nodes(&self, keys: &[(u32, u64)]) -> impl Future<Output = anyhow::Result<Vec<StoredNode>>>;
     /// The digests of the entries in `[from, to)`, in order; missing ones are left out.
     fn digests(
         &self,
@@ -43,7 +43,7 @@ fn hash_of(hex_text: &str) -> anyhow::Result<[u8; 32]> {
 }
 
 impl TreeSource for Store {
-    async fn nodes(&self, keys: &[(u32, u64)]) -> anyhow::Result<Vec<((u32, u64), [u8; 32])>> {
+    async fn nodes(&self, keys: &[(u32, u64)]) -> anyhow::Result<Vec<StoredNode>> {
         let keys = keys
             .iter()
             .map(|&(level, index)| Ok((i64::from(level), i64::try_from(index)?)))
@@ -207,7 +207,7 @@ impl<'a, S: TreeSource> StoredTree<'a, S> {
             wanted.tiles.insert(tile);
             return Ok(None);
         }
-        if width.is_power_of_two() && width >= TILE && start % width == 0 {
+        if width.is_power_of_two() && width >= TILE && start.is_multiple_of(width) {
             let key = (width.trailing_zeros(), start / width);
             if let Some(hash) = self.nodes.get(&key) {
                 return Ok(Some(*hash));
@@ -291,7 +291,7 @@ mod tests {
     }
 
     impl TreeSource for MemorySource {
-        async fn nodes(&self, keys: &[(u32, u64)]) -> anyhow::Result<Vec<((u32, u64), [u8; 32])>> {
+        async fn nodes(&self, keys: &[(u32, u64)]) -> anyhow::Result<Vec<StoredNode>> {
             Ok(keys
                 .iter()
                 .filter_map(|key| self.nodes.get(key).map(|hash| (*key, *hash)))

@@ -90,7 +90,7 @@ impl Frontier {
             size >>= 1;
             level += 1;
             if level >= STORED_LEVEL {
-                completed(level, (self.size + 1 >> level) - 1, &node);
+                completed(level, ((self.size + 1) >> level) - 1, &node);
             }
         }
         self.nodes.push(node);

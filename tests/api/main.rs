@@ -3,6 +3,7 @@
 mod agency;
 mod async_helpers;
 mod audit;
+mod benefits;
 mod certificates;
 mod deadlines;
 mod exchanges;

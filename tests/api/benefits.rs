@@ -1,0 +1,168 @@
+//! The benefits estimator through the hub's API: a household in, every benefit's estimate out
+//! with its trace and receipt; bad households answered with problem+json that names the field,
+//! never its value; the catalog and each info sheet with their dated, sourced figures.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{assert_problem, spawn_app};
+
+fn family() -> Value {
+    json!({
+        "date": "2025-06-30",
+        "members": [
+            { "birthDate": "1990-03-10", "monthlyIncome": 1000 },
+            { "birthDate": "1991-07-22", "monthlyIncome": 0 },
+            { "birthDate": "2015-05-01", "monthlyIncome": 0 },
+            { "birthDate": "2018-09-12", "monthlyIncome": 0 }
+        ]
+    })
+}
+
+fn benefit<'a>(estimate: &'a Value, id: &str) -> &'a Value {
+    estimate["benefits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {estimate}"))
+}
+
+#[tokio::test]
+async fn an_estimate_explains_each_figure_and_names_its_rule_set() {
+    let app = spawn_app().await;
+    let response = app.post_json("/api/v1/benefits/estimate", &family()).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let estimate: Value = response.json().await.unwrap();
+    let aid = benefit(&estimate, "ajutor-social");
+    assert_eq!(aid["outcome"], "eligible");
+    assert_eq!(aid["amount"], 4702.0);
+    let first = &aid["evaluations"][0]["trace"][0];
+    assert_eq!(first["rule"], "venit-minim-familie");
+    let figure = first["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "vlmg_adult")
+        .unwrap();
+    assert_eq!(figure["value"], 1749.0);
+    assert_eq!(figure["parameter"]["from"], "2025-04-01");
+    assert_eq!(figure["parameter"]["status"], "confirmed");
+    assert!(
+        estimate["notice"]["ro"]
+            .as_str()
+            .unwrap()
+            .contains("nu este o decizie")
+    );
+    assert!(
+        estimate["notice"]["ru"]
+            .as_str()
+            .unwrap()
+            .contains("не решение")
+    );
+    let receipt = &estimate["receipt"];
+    assert!(
+        receipt["rulesetHash"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert_eq!(receipt["date"], "2025-06-30");
+
+    // The same household again: the same receipt, so the estimate can be recomputed.
+    let again: Value = app
+        .post_json("/api/v1/benefits/estimate", &family())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["receipt"], estimate["receipt"]);
+    assert_eq!(again["benefits"], estimate["benefits"]);
+
+    let catalog: Value = app.get("/api/v1/benefits").await.json().await.unwrap();
+    assert_eq!(catalog["hash"], receipt["rulesetHash"]);
+    assert_eq!(catalog["version"], receipt["rulesetVersion"]);
+}
+
+#[tokio::test]
+async fn bad_households_are_refused_naming_the_field_not_the_value() {
+    let app = spawn_app().await;
+    let mut household = family();
+    household["members"][2]["monthlyIncome"] = json!(-73519);
+    let response = app.post_json("/api/v1/benefits/estimate", &household).await;
+    let problem = assert_problem(response, 422, "caller.invalid_household").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("members[2].monthlyIncome")
+    );
+    assert_eq!(
+        problem["violations"][0]["pointer"],
+        "/members/2/monthlyIncome"
+    );
+    assert!(!problem.to_string().contains("73519"), "{problem}");
+
+    let mut household = family();
+    household["members"][0]["birthDate"] = json!("10.03.1990");
+    let response = app.post_json("/api/v1/benefits/estimate", &household).await;
+    let problem = assert_problem(response, 422, "caller.invalid_household").await;
+    assert!(!problem.to_string().contains("10.03.1990"), "{problem}");
+
+    let mut household = family();
+    household["members"][0]["salary"] = json!("secret-91417");
+    let response = app.post_json("/api/v1/benefits/estimate", &household).await;
+    let problem = assert_problem(response, 400, "caller.malformed_household").await;
+    assert!(!problem.to_string().contains("91417"), "{problem}");
+
+    let mut household = family();
+    household["members"][1]["monthlyIncome"] = json!("sixty-two-thousand");
+    let response = app.post_json("/api/v1/benefits/estimate", &household).await;
+    let problem = assert_problem(response, 400, "caller.malformed_household").await;
+    assert!(!problem.to_string().contains("sixty"), "{problem}");
+}
+
+#[tokio::test]
+async fn each_sheet_gives_its_legal_basis_and_every_figure_with_its_source() {
+    let app = spawn_app().await;
+    let catalog: Value = app.get("/api/v1/benefits").await.json().await.unwrap();
+    let ids: Vec<&str> = catalog["benefits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"ajutor-social") && ids.contains(&"indemnizatie-unica-nastere"));
+    for id in ids {
+        let sheet: Value = app
+            .get(&format!("/api/v1/benefits/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let benefit = &sheet["benefit"];
+        for language in ["ro", "ru"] {
+            assert!(
+                !benefit["sheet"][language]["summary"]
+                    .as_str()
+                    .unwrap()
+                    .is_empty()
+            );
+            assert!(!benefit["name"][language].as_str().unwrap().is_empty());
+        }
+        assert!(
+            !benefit["legalBasis"].as_array().unwrap().is_empty(),
+            "{id}"
+        );
+        for parameter in sheet["parameters"].as_array().unwrap() {
+            for value in parameter["value"].as_array().unwrap() {
+                assert!(value["url"].as_str().unwrap().starts_with("http"), "{id}");
+                assert!(
+                    ["confirmed", "draft", "unconfirmed"]
+                        .contains(&value["status"].as_str().unwrap())
+                );
+            }
+        }
+    }
+    let unknown = app.get("/api/v1/benefits/no-such-benefit").await;
+    assert_problem(unknown, 404, "caller.unknown_benefit").await;
+}
