@@ -2,13 +2,13 @@
 # The project's single test command (CI runs it via .ci/run).
 #
 #   1. installs missing system packages (xmlsec1, libxml2-utils, postgresql,
-#      rabbitmq-server, libssl-dev, pkg-config, python3-pip) with apt -- only when something
-#      is missing;
+#      rabbitmq-server, libssl-dev, pkg-config, python3-pip, chromium) with apt -- only when
+#      something is missing;
 #   2. starts a throwaway PostgreSQL (scripts/start-postgres.sh) and RabbitMQ
 #      (scripts/start-rabbitmq.sh), exports ESOCIAL_TEST_POSTGRES_URL,
 #      ESOCIAL_TEST_AMQP_URL, ESOCIAL_REQUIRE_POSTGRES=1, ESOCIAL_REQUIRE_RABBITMQ=1,
-#      ESOCIAL_REQUIRE_XMLSEC1=1 and ESOCIAL_REQUIRE_XMLLINT=1 (so those tests fail
-#      rather than skip), stops them on exit;
+#      ESOCIAL_REQUIRE_XMLSEC1=1, ESOCIAL_REQUIRE_XMLLINT=1 and ESOCIAL_REQUIRE_CHROMIUM=1
+#      (so those tests fail rather than skip), stops them on exit;
 #   3. installs the zeep agency client's Python packages (scripts/install-zeep.sh, only when
 #      they are missing) and exports ESOCIAL_REQUIRE_ZEEP=1;
 #   4. cargo fmt --check, cargo clippy -D warnings, cargo test, over every crate of the workspace.
@@ -42,6 +42,7 @@ have_pg_server && id -u postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 dpkg_installed libssl-dev || missing+=(libssl-dev)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [[ "${ESOCIAL_SKIP_APT:-0}" != 1 && ${#missing[@]} -gt 0 ]]; then
     step_begin "apt-get install ${missing[*]}"
@@ -93,6 +94,8 @@ export ESOCIAL_REQUIRE_POSTGRES=1
 export ESOCIAL_REQUIRE_XMLSEC1=1
 # xmllint (libxml2-utils) too: the provider contracts' XML examples are checked with it.
 export ESOCIAL_REQUIRE_XMLLINT=1
+# And chromium: the benefits pages are walked through in a real browser.
+export ESOCIAL_REQUIRE_CHROMIUM=1
 echo "ESOCIAL_TEST_POSTGRES_URL=${ESOCIAL_TEST_POSTGRES_URL/hub:hub@/hub:***@}"
 step_end "start PostgreSQL"
 

@@ -137,6 +137,10 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Address of the plain-HTTP operations endpoints (`/health/*`, `/metrics`).
     pub ops_listen: SocketAddr,
+    /// Address of the public pages of the benefits catalog (plain HTTP, for the reverse proxy
+    /// in front of it); none when absent.
+    #[serde(default)]
+    pub public_listen: Option<SocketAddr>,
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
     #[serde(default = "default_workers")]

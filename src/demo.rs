@@ -168,6 +168,8 @@ pub fn embedded_settings(
         server: ServerSettings {
             listen,
             ops_listen,
+            // The benefits pages on a port of the loopback the system chooses.
+            public_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             max_body_bytes: 64 * 1024,
             workers: 2,
             body_read_timeout_ms: 10_000,
@@ -196,10 +198,7 @@ pub fn embedded_settings(
         adapters: AdapterSettings {
             dir: adapters.to_owned(),
         },
-        // The benefits catalog beside the adapters.
-        benefits: BenefitSettings {
-            dir: adapters.with_file_name("benefits"),
-        },
+        benefits: BenefitSettings::default(),
         contracts: ContractSettings {
             dir: contracts.to_owned(),
         },
@@ -347,6 +346,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let application = Application::build(settings).await?;
     let api_port = application.api_port();
     let ops_port = application.ops_port();
+    let public_port = application.public_port();
     let hub_handle = tokio::spawn(application.run_until_stopped());
     for (name, endpoint) in &endpoints {
         writeln!(out, "Registry simulator {name:<10} {endpoint}")?;
@@ -360,6 +360,12 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         out,
         "Hub operations:   http://127.0.0.1:{ops_port}/health/ready  /metrics"
     )?;
+    if let Some(port) = public_port {
+        writeln!(
+            out,
+            "Benefits pages:   http://127.0.0.1:{port}/ro/  (estimator: /ro/estimare)"
+        )?;
+    }
 
     let subject = population.sample_subject();
     let client = demo_client(&pki)?;

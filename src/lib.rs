@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod exchange;
 pub mod metrics;
+pub mod pages;
 pub mod provider;
 pub mod queue;
 pub mod schema;

@@ -25,6 +25,10 @@ pub struct HubMetrics {
     /// Audit entries not yet placed in the log, and not yet delivered to MLog (refreshed on
     /// scrape).
     pub audit_backlog: IntGaugeVec,
+    /// Views of each benefit's info sheet on the public pages (no personal data).
+    pub benefit_views: IntCounterVec,
+    /// Estimates made, by where they were asked (`pages` or `api`; no personal data).
+    pub benefit_estimates: IntCounterVec,
 }
 
 impl HubMetrics {
@@ -80,8 +84,26 @@ impl HubMetrics {
             &["stage"],
         )
         .expect("valid metric definition");
+        let benefit_views = IntCounterVec::new(
+            Opts::new(
+                "benefit_views_total",
+                "Views of a benefit's info sheet, by benefit",
+            ),
+            &["benefit"],
+        )
+        .expect("valid metric definition");
+        let benefit_estimates = IntCounterVec::new(
+            Opts::new(
+                "benefit_estimates_total",
+                "Benefit estimates made, by channel (pages, api)",
+            ),
+            &["channel"],
+        )
+        .expect("valid metric definition");
         for collector in [
             Box::new(exchanges.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(benefit_views.clone()),
+            Box::new(benefit_estimates.clone()),
             Box::new(exchange_seconds.clone()),
             Box::new(registry_call_seconds.clone()),
             Box::new(retries.clone()),
@@ -104,6 +126,8 @@ impl HubMetrics {
             queue_depth,
             queue_connected,
             audit_backlog,
+            benefit_views,
+            benefit_estimates,
         }
     }
 

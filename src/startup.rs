@@ -31,8 +31,11 @@ use esocial_wire::mconnect::client::MconnectClient;
 pub struct Application {
     api_port: u16,
     ops_port: u16,
+    public_port: Option<u16>,
     api: Server,
     ops: Server,
+    /// The benefits pages, when `server.public_listen` is set.
+    pages: Option<Server>,
     store: Store,
     workers: Vec<tokio::task::JoinHandle<()>>,
     /// Signs the audit log's last checkpoint at shutdown.
@@ -359,8 +362,29 @@ impl Application {
                 settings.server.ops_listen
             )
         })?;
+        let public_listener = settings
+            .server
+            .public_listen
+            .map(|address| {
+                TcpListener::bind(address).with_context(|| {
+                    format!("setting `server.public_listen`: cannot bind {address}")
+                })
+            })
+            .transpose()?;
         let api_port = api_listener.local_addr()?.port();
         let ops_port = ops_listener.local_addr()?.port();
+        let public_port = public_listener
+            .as_ref()
+            .map(|listener| listener.local_addr().map(|address| address.port()))
+            .transpose()?;
+        let benefits = Arc::new(
+            esocial_benefits::Catalog::load(&settings.benefits.dir).with_context(|| {
+                format!(
+                    "loading the benefits catalog from `{}`",
+                    settings.benefits.dir.display()
+                )
+            })?,
+        );
         let mpi = Arc::new(
             MasterIndex::load(
                 store.clone(),
@@ -398,17 +422,21 @@ impl Application {
                 mpi,
                 mpi_roles,
                 provider,
-                benefits: Arc::new(
-                    esocial_benefits::Catalog::load(&settings.benefits.dir).with_context(|| {
-                        format!(
-                            "loading the benefits catalog from `{}`",
-                            settings.benefits.dir.display()
-                        )
-                    })?,
-                ),
+                benefits: benefits.clone(),
             },
             settings.server.workers,
         )?;
+        let pages = public_listener
+            .map(|listener| {
+                crate::pages::pages_server(
+                    listener,
+                    crate::pages::PagesState {
+                        catalog: benefits,
+                        metrics: metrics.clone(),
+                    },
+                )
+            })
+            .transpose()?;
         let ops = api::ops_server(
             ops_listener,
             OpsState {
@@ -418,12 +446,14 @@ impl Application {
                 queue: exchanger_for_ops,
             },
         )?;
-        info!(api_port, ops_port, "hub listening");
+        info!(api_port, ops_port, public_port, "hub listening");
         Ok(Self {
             api_port,
             ops_port,
+            public_port,
             api,
             ops,
+            pages,
             store,
             workers,
             audit,
@@ -438,18 +468,29 @@ impl Application {
         self.ops_port
     }
 
+    /// The benefits pages' port, when they are served.
+    pub fn public_port(&self) -> Option<u16> {
+        self.public_port
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// Serves until both listeners stop (Ctrl-C stops them gracefully), then stops the
+    /// Serves until every listener stops (Ctrl-C stops them gracefully), then stops the
     /// workers; exchanges they held are taken up again when their lease runs out.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let (api, ops) = futures_util::future::join(self.api, self.ops).await;
+        let pages = async {
+            match self.pages {
+                Some(pages) => pages.await,
+                None => Ok(()),
+            }
+        };
+        let (api, ops, pages) = futures_util::future::join3(self.api, self.ops, pages).await;
         for worker in self.workers {
             worker.abort();
         }
         self.audit.close().await;
-        api.and(ops)
+        api.and(ops).and(pages)
     }
 }

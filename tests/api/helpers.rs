@@ -58,6 +58,8 @@ pub struct TestApp {
     pub address: String,
     pub catalog: Catalog,
     pub ops_address: String,
+    /// The public benefits pages (plain HTTP).
+    pub pages_address: String,
     pub client: reqwest::Client,
     pub pki: PkiLayout,
     pub store: Store,
@@ -101,6 +103,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         "127.0.0.1:0".parse().unwrap(),
         "127.0.0.1:0".parse().unwrap(),
     );
+    settings.benefits.dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benefits");
     for registry in catalog.registries() {
         let holder = registry_holder(&registry.name);
         let (signing_cert_pem, signing_key_pem) = match &rogue {
@@ -177,6 +180,9 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
     let application = Application::build(settings).await.expect("hub builds");
     let api_port = application.api_port();
     let ops_port = application.ops_port();
+    let public_port = application
+        .public_port()
+        .expect("the embedded settings serve the benefits pages");
     let store = application.store().clone();
     tokio::spawn(application.run_until_stopped());
 
@@ -185,6 +191,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
         address: format!("https://127.0.0.1:{api_port}"),
         catalog,
         ops_address: format!("http://127.0.0.1:{ops_port}"),
+        pages_address: format!("http://127.0.0.1:{public_port}"),
         client,
         pki,
         store,

@@ -10,6 +10,7 @@ mod exchanges;
 mod health;
 mod helpers;
 mod inbound;
+mod pages;
 mod persons;
 mod persons_contract;
 mod postgres;
