@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use esocial_wire::domain::Idno;
 
@@ -110,7 +110,7 @@ impl MpiSettings {
 }
 
 /// What one client may do with the master index.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MpiAccess {
     pub client: String,
@@ -120,7 +120,7 @@ pub struct MpiAccess {
 /// `match`: look for candidates; `register`: send source records; `read`: see persons and
 /// their history; `steward`: link, unlink, merge, unmerge, undo and decide reviews;
 /// `access-log`: see who accessed a person's data (the access report).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MpiRole {
     Match,
@@ -326,7 +326,7 @@ pub struct RegistryOverride {
     pub max_answer_bytes: Option<usize>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSettings {
     /// The common name (CN) of the client's certificate.
@@ -341,7 +341,7 @@ pub struct ClientSettings {
     pub callback_urls: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrantSettings {
     pub client: String,
@@ -352,7 +352,7 @@ pub struct GrantSettings {
 }
 
 /// `[[agencies]]`: an agency allowed to call eSocial's MConnect services.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgencySettings {
     /// The common name of the agency's certificate (TLS client and message signer alike).
@@ -365,7 +365,7 @@ pub struct AgencySettings {
 }
 
 /// `[[agency_grants]]`: one MConnect service an agency may call, and what it may see.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgencyGrantSettings {
     pub agency: String,
@@ -380,7 +380,6 @@ pub struct AgencyGrantSettings {
 }
 
 impl Settings {
-    /// Reads the TOML file (if any), applies `HUB__…` environment overrides and checks the result.
     /// The audit secret and the ones it replaced, from which every key is derived.
     pub fn key_ring(&self) -> esocial_wire::crypto::keys::KeyRing {
         esocial_wire::crypto::keys::KeyRing::new(
@@ -389,6 +388,21 @@ impl Settings {
         )
     }
 
+    /// The SHA-256 (hex) of the access matrix: the clients, their grants, the agencies, their
+    /// grants and the master-index roles. The audit log records each change of it.
+    pub fn access_matrix_digest(&self) -> String {
+        use sha2::Digest as _;
+        let matrix = serde_json::json!({
+            "clients": self.clients,
+            "grants": self.grants,
+            "agencies": self.agencies,
+            "agencyGrants": self.agency_grants,
+            "mpiAccess": self.mpi.access,
+        });
+        hex::encode(sha2::Sha256::digest(matrix.to_string().as_bytes()))
+    }
+
+    /// Reads the TOML file (if any), applies `HUB__…` environment overrides and checks the result.
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
         let raw = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod benefits;
 pub mod commands;
 pub mod config;
 pub mod demo;

@@ -317,6 +317,12 @@ impl Application {
                 .context("settings `mconnect.signing_*`")?,
             ),
         );
+        if crate::audit::log::record_access_matrix(&store, &settings.access_matrix_digest())
+            .await
+            .context("recording the access matrix in the audit log")?
+        {
+            info!("the access matrix changed; recorded in the audit log");
+        }
         workers.push(audit.clone().spawn(
             Duration::from_millis(250),
             Duration::from_secs(settings.audit.checkpoint_interval_secs),

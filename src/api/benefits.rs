@@ -2,7 +2,9 @@
 //! life situations, `GET /api/v1/benefits/{id}` gives one info sheet with its legal basis and
 //! every dated figure with its source, and `POST /api/v1/benefits/estimate` estimates every
 //! benefit for a household, explaining each figure. The household names no one and nothing of
-//! it is kept; an estimate is never a decision.
+//! it is kept; an estimate is never a decision. With a person's recorded consent
+//! (`/api/v1/benefits/consents`), `POST /api/v1/benefits/prefill` drafts the household from
+//! registry data (`crate::benefits`).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
@@ -11,14 +13,16 @@ use time::OffsetDateTime;
 use crate::api::ApiState;
 use crate::api::exchanges::{caller, read_limited};
 use crate::api::problem::Problem;
+use crate::benefits::{ConsentBody, ConsentError, PrefillBody};
 use crate::exchange::{ExchangeFailure, Fault};
 use esocial_benefits::{Household, estimate as estimate_household};
 use esocial_catalog::json_schema::Violation;
 
-fn invalid_household(field: &str, problem: &str) -> HttpResponse {
+/// A refused field (`code`), pointed at and named, never quoted.
+fn invalid_field(code: &str, field: &str, problem: &str) -> HttpResponse {
     let mut answer = Problem::new(
         422,
-        "caller.invalid_household",
+        code,
         Fault::Caller,
         false,
         format!("`{field}` {problem}"),
@@ -26,7 +30,11 @@ fn invalid_household(field: &str, problem: &str) -> HttpResponse {
     answer.violations = vec![Violation {
         pointer: format!(
             "/{}",
-            field.replace('[', "/").replace("].", "/").replace(']', "")
+            field
+                .replace('[', "/")
+                .replace("].", "/")
+                .replace(']', "")
+                .replace('.', "/")
         ),
         message: problem.to_string(),
     }];
@@ -110,29 +118,127 @@ pub async fn estimate(
         Ok(household) => household,
         // The parser's message may quote the value; say where, not what.
         Err(error) => {
-            return Ok(Problem::new(
-                400,
+            return Ok(malformed(
                 "caller.malformed_household",
-                Fault::Caller,
-                false,
-                format!(
-                    "the body is not a household (`date`, `members` with `birthDate`, \
-                     `monthlyIncome`, `studying`): {} at line {}, column {}",
-                    match error.classify() {
-                        serde_json::error::Category::Data =>
-                            "a field is unknown, missing or of the wrong type",
-                        _ => "it is not valid JSON",
-                    },
-                    error.line(),
-                    error.column()
-                ),
-            )
-            .response());
+                &error,
+                "a household (`date`, `members` with `birthDate`, `monthlyIncome`, `studying`)",
+            ));
         }
     };
     let today = OffsetDateTime::now_utc().date();
     match estimate_household(&state.benefits, &household, today) {
         Ok(estimate) => Ok(HttpResponse::Ok().json(estimate)),
-        Err(error) => Ok(invalid_household(&error.field, &error.problem)),
+        Err(error) => Ok(invalid_field(
+            "caller.invalid_household",
+            &error.field,
+            &error.problem,
+        )),
+    }
+}
+
+/// The answer to a consent or pre-fill request that failed.
+fn consent_failure(error: ConsentError) -> Result<HttpResponse, ExchangeFailure> {
+    match error {
+        ConsentError::Invalid { field, problem } => {
+            Ok(invalid_field("caller.invalid_request", field, &problem))
+        }
+        ConsentError::NoConsent(reason) => Ok(Problem::new(
+            403,
+            "caller.no_consent",
+            Fault::Caller,
+            false,
+            format!("no valid consent of this person for this client: {reason}"),
+        )
+        .response()),
+        ConsentError::Exchange(failure) => Err(failure),
+        ConsentError::Store(_) => Ok(Problem::new(
+            503,
+            "hub.store_unavailable",
+            Fault::Hub,
+            true,
+            "the store is unavailable; nothing was recorded".into(),
+        )
+        .response()),
+    }
+}
+
+/// A body the parser refused (`code`), said without quoting it.
+fn malformed(code: &str, error: &serde_json::Error, what: &str) -> HttpResponse {
+    Problem::new(
+        400,
+        code,
+        Fault::Caller,
+        false,
+        format!(
+            "the body is not {what}: {} at line {}, column {}",
+            match error.classify() {
+                serde_json::error::Category::Data => {
+                    "a field is unknown, missing or of the wrong type"
+                }
+                _ => "it is not valid JSON",
+            },
+            error.line(),
+            error.column()
+        ),
+    )
+    .response()
+}
+
+/// `POST /api/v1/benefits/consents`: records a person's consent to pre-fill estimates.
+pub async fn record_consent(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ExchangeFailure> {
+    let client = caller(&request, &state)?;
+    let bytes = read_limited(payload, &state).await?;
+    let body: ConsentBody = match serde_json::from_slice(&bytes) {
+        Ok(body) => body,
+        Err(error) => return Ok(malformed("caller.malformed_request", &error, "a consent")),
+    };
+    match crate::benefits::record_consent(&state.exchanger, &client, body).await {
+        Ok(consent) => Ok(HttpResponse::Created().json(json!({
+            "consentId": consent.id,
+            "givenAt": consent.given_at,
+            "expiresAt": consent.expires_at,
+        }))),
+        Err(error) => consent_failure(error),
+    }
+}
+
+/// `DELETE /api/v1/benefits/consents/{id}`: withdraws a consent the client recorded.
+pub async fn withdraw_consent(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ExchangeFailure> {
+    let client = caller(&request, &state)?;
+    match crate::benefits::withdraw_consent(&state.exchanger, &client, &path).await {
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Err(error) => consent_failure(error),
+    }
+}
+
+/// `POST /api/v1/benefits/prefill`: a draft household from registry data, under a consent.
+pub async fn prefill(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, ExchangeFailure> {
+    let client = caller(&request, &state)?;
+    let bytes = read_limited(payload, &state).await?;
+    let body: PrefillBody = match serde_json::from_slice(&bytes) {
+        Ok(body) => body,
+        Err(error) => {
+            return Ok(malformed(
+                "caller.malformed_request",
+                &error,
+                "a pre-fill request",
+            ));
+        }
+    };
+    match crate::benefits::prefill(&state.exchanger, &state.benefits, &client, body).await {
+        Ok(draft) => Ok(HttpResponse::Ok().json(draft)),
+        Err(error) => consent_failure(error),
     }
 }

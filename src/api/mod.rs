@@ -115,6 +115,18 @@ pub fn api_server(
                 "/api/v1/benefits/estimate",
                 web::post().to(benefits::estimate),
             )
+            .route(
+                "/api/v1/benefits/consents",
+                web::post().to(benefits::record_consent),
+            )
+            .route(
+                "/api/v1/benefits/consents/{id}",
+                web::delete().to(benefits::withdraw_consent),
+            )
+            .route(
+                "/api/v1/benefits/prefill",
+                web::post().to(benefits::prefill),
+            )
             .route("/api/v1/benefits/{id}", web::get().to(benefits::sheet))
             .route("/api/v1/services", web::get().to(services::list))
             .route("/api/v1/services/allowed", web::get().to(services::allowed))

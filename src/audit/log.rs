@@ -26,6 +26,46 @@ pub struct AuditLog {
     identity: Arc<SigningIdentity>,
 }
 
+/// Keeps the digest of the access matrix (clients, grants, agencies, their grants,
+/// master-index roles) the hub starts with and, when it differs from the one the hub last
+/// started with, writes an `operator.grants` entry (the new digest and the one it replaces) in
+/// the same transaction: grants change in the settings, and each change is audited before the
+/// hub serves anyone. The first start records the digest only. Whether it changed; an entry
+/// that cannot be written stops the start.
+pub async fn record_access_matrix(store: &Store, digest: &str) -> anyhow::Result<bool> {
+    let previous = store.access_matrix_digest().await?;
+    match previous {
+        Some(previous) if previous == digest => Ok(false),
+        None => {
+            store.record_access_matrix(digest, None).await?;
+            Ok(false)
+        }
+        Some(previous) => {
+            let change = esocial_store::AuditEntryRow {
+                entry_id: uuid::Uuid::now_v7().to_string(),
+                kind: "operator.grants".into(),
+                recorded_at: esocial_store::timestamp(OffsetDateTime::now_utc()),
+                exchange_id: None,
+                client_id: Some("operator:settings".into()),
+                service: None,
+                legal_basis: None,
+                reason: Some("the access matrix changed since the hub last started".into()),
+                case_id: None,
+                calling_user_digest: None,
+                subject_digest: None,
+                person_id: None,
+                outcome: "ok".into(),
+                error_code: None,
+                fields_released: None,
+                request_digest: Some(digest.to_string()),
+                response_digest: Some(previous),
+            };
+            store.record_access_matrix(digest, Some(&change)).await?;
+            Ok(true)
+        }
+    }
+}
+
 impl AuditLog {
     pub fn new(store: Store, sealer: AuditSealer, identity: Arc<SigningIdentity>) -> Self {
         Self {

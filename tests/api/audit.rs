@@ -1047,3 +1047,34 @@ async fn stored_roots_give_proofs_and_a_changed_one_is_named_on_postgres() {
     };
     stored_roots_give_proofs_and_a_changed_one_is_named(url).await;
 }
+
+/// Grants change in the settings: a hub that starts with another access matrix than the one it
+/// last started with leaves an `operator.grants` entry naming the new and the old digest; the
+/// same matrix again leaves none, and so does the first start.
+#[tokio::test]
+async fn a_change_of_the_access_matrix_is_audited_once() {
+    use esocial_hub::audit::log::record_access_matrix;
+    let app = spawn_app_with(SpawnOptions::default()).await;
+    let log = audit_log(&app);
+    let first = app
+        .store
+        .access_matrix_digest()
+        .await
+        .unwrap()
+        .expect("the hub kept its access matrix's digest at start");
+    assert!(!record_access_matrix(&app.store, &first).await.unwrap());
+    let changed = "ab".repeat(32);
+    assert!(record_access_matrix(&app.store, &changed).await.unwrap());
+    assert!(!record_access_matrix(&app.store, &changed).await.unwrap());
+    log.place_pending().await.unwrap();
+    let recorded: Vec<_> = app
+        .store
+        .audit_entries(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|entry| entry.row.kind == "operator.grants")
+        .map(|entry| (entry.row.request_digest, entry.row.response_digest))
+        .collect();
+    assert_eq!(recorded, [(Some(changed), Some(first))]);
+}

@@ -166,3 +166,138 @@ async fn each_sheet_gives_its_legal_basis_and_every_figure_with_its_source() {
     let unknown = app.get("/api/v1/benefits/no-such-benefit").await;
     assert_problem(unknown, 404, "caller.unknown_benefit").await;
 }
+
+/// A consent given yesterday for half a year.
+fn consent_for(idnp: &str, user: &str) -> Value {
+    use time::format_description::well_known::Rfc3339;
+    let now = time::OffsetDateTime::now_utc();
+    let given = (now - time::Duration::days(1)).format(&Rfc3339).unwrap();
+    let expires = (now + time::Duration::days(180)).format(&Rfc3339).unwrap();
+    json!({
+        "subject": { "idnp": idnp },
+        "caller": { "userIdnp": user },
+        "purpose": "Estimarea prestațiilor sociale la cererea persoanei",
+        "legalBasis": "Legea nr. 133/2020 privind protecția datelor, art. 5 alin. (1) lit. a) (consimțământ)",
+        "evidence": "Formular de consimțământ nr. 2025-117, semnat",
+        "givenAt": given,
+        "expiresAt": expires
+    })
+}
+
+#[tokio::test]
+async fn with_consent_the_household_is_drafted_from_registries_through_audited_exchanges() {
+    let app = spawn_app().await;
+    let subject = app.population.sample_subject();
+    let idnp = subject.idnp.expose().to_string();
+    let user = app.population.persons()[1].idnp.expose().to_string();
+    let prefill = |consent: &str| {
+        json!({
+            "consentId": consent,
+            "subject": { "idnp": idnp },
+            "caller": { "userIdnp": user },
+            "date": "2025-06-30"
+        })
+    };
+
+    // Without a consent: refused, and the refusal is audited.
+    let refused = app
+        .post_json("/api/v1/benefits/prefill", &prefill("no-such-consent"))
+        .await;
+    assert_problem(refused, 403, "caller.no_consent").await;
+
+    let response = app
+        .post_json("/api/v1/benefits/consents", &consent_for(&idnp, &user))
+        .await;
+    assert_eq!(response.status().as_u16(), 201);
+    let consent: Value = response.json().await.unwrap();
+    let consent_id = consent["consentId"].as_str().unwrap().to_string();
+
+    let response = app
+        .post_json("/api/v1/benefits/prefill", &prefill(&consent_id))
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let draft: Value = response.json().await.unwrap();
+    let (year, month, day) = subject.birth_date;
+    let birth = format!("{year:04}-{month:02}-{day:02}");
+    assert_eq!(
+        draft["household"]["members"][0]["birthDate"],
+        birth.as_str()
+    );
+    let sources = draft["sources"].as_array().unwrap();
+    assert_eq!(sources[0]["field"], "members[0].birthDate");
+    assert_eq!(sources[0]["service"], "civil.person-details");
+    assert!(
+        draft["toComplete"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|item| item["field"] == "members[0].monthlyIncome"),
+        "incomes are for the person to give"
+    );
+    // Each answer came through an exchange of its own, logged with the consent's basis.
+    for source in sources {
+        let id = source["exchangeId"].as_str().unwrap();
+        let exchange: Value = app
+            .get(&format!("/api/v1/exchanges/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(exchange["status"], "completed", "{exchange}");
+    }
+    let exchange_id = sources[0]["exchangeId"].as_str().unwrap();
+    let record = app
+        .store
+        .exchange(uuid::Uuid::parse_str(exchange_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.legal_basis.contains("consimțământ"));
+    assert!(record.reason.contains(&consent_id));
+
+    // Withdrawn: refused again.
+    let withdrawn = app
+        .client
+        .delete(format!(
+            "{}/api/v1/benefits/consents/{consent_id}",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.status().as_u16(), 204);
+    let refused = app
+        .post_json("/api/v1/benefits/prefill", &prefill(&consent_id))
+        .await;
+    let problem = assert_problem(refused, 403, "caller.no_consent").await;
+    assert!(problem["detail"].as_str().unwrap().contains("withdrawn"));
+
+    // A consent is about one person: not usable for another.
+    let other = app.population.persons()[7].idnp.expose().to_string();
+    let response = app
+        .post_json("/api/v1/benefits/consents", &consent_for(&idnp, &user))
+        .await;
+    let fresh: Value = response.json().await.unwrap();
+    let mut elsewhere = prefill(fresh["consentId"].as_str().unwrap());
+    elsewhere["subject"]["idnp"] = json!(other);
+    let refused = app.post_json("/api/v1/benefits/prefill", &elsewhere).await;
+    let problem = assert_problem(refused, 403, "caller.no_consent").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("another person")
+    );
+    assert!(!problem.to_string().contains(&other));
+
+    // A bad consent names the field, not the value.
+    let mut bad = consent_for(&idnp, &user);
+    bad["expiresAt"] = json!("2024-01-01T00:00:00Z");
+    let problem = assert_problem(
+        app.post_json("/api/v1/benefits/consents", &bad).await,
+        422,
+        "caller.invalid_request",
+    )
+    .await;
+    assert_eq!(problem["violations"][0]["pointer"], "/expiresAt");
+}

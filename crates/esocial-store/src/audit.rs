@@ -581,36 +581,67 @@ impl Store {
         rows.iter().map(sequenced_of).collect()
     }
 
+    /// The digest of the access matrix the hub last started with, if any.
+    pub async fn access_matrix_digest(&self) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT digest FROM access_matrix WHERE id = 1")
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| row.try_get("digest"))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    /// Keeps the access matrix's digest and, when it replaces another, the audit entry that
+    /// records the change, all or nothing.
+    pub async fn record_access_matrix(
+        &self,
+        digest: &str,
+        change: Option<&AuditEntryRow>,
+    ) -> Result<(), StoreError> {
+        let mut statements = vec![
+            Statement::new(
+                "INSERT INTO access_matrix (id, digest, recorded_at) VALUES (1, $1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET digest = $1, recorded_at = $2",
+            )
+            .text(digest)
+            .text(super::exchanges::timestamp(time::OffsetDateTime::now_utc())),
+        ];
+        statements.extend(change.map(entry_written));
+        self.writer.transaction(statements).await?;
+        Ok(())
+    }
+
     /// Writes an entry that stands alone (an operator's or an auditor's action), pending its
     /// place in the log.
     pub async fn record_audit_entry(&self, entry: &AuditEntryRow) -> Result<(), StoreError> {
-        self.writer
-            .execute(
-                Statement::new(format!(
-                    "INSERT INTO audit_log ({ENTRY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-                ))
-                .text(&entry.entry_id)
-                .text(&entry.kind)
-                .text(&entry.recorded_at)
-                .maybe_text(entry.exchange_id.clone())
-                .maybe_text(entry.client_id.clone())
-                .maybe_text(entry.service.clone())
-                .maybe_text(entry.legal_basis.clone())
-                .maybe_text(entry.reason.clone())
-                .maybe_text(entry.case_id.clone())
-                .maybe_text(entry.calling_user_digest.clone())
-                .maybe_text(entry.subject_digest.clone())
-                .maybe_text(entry.person_id.clone())
-                .text(&entry.outcome)
-                .maybe_text(entry.error_code.clone())
-                .maybe_text(entry.fields_released.clone())
-                .maybe_text(entry.request_digest.clone())
-                .maybe_text(entry.response_digest.clone()),
-            )
-            .await?;
+        self.writer.execute(entry_written(entry)).await?;
         Ok(())
     }
+}
+
+/// The statement that writes `entry`, pending its place, for a transaction of what it records.
+pub(super) fn entry_written(entry: &AuditEntryRow) -> Statement {
+    Statement::new(format!(
+        "INSERT INTO audit_log ({ENTRY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+         $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    ))
+    .text(&entry.entry_id)
+    .text(&entry.kind)
+    .text(&entry.recorded_at)
+    .maybe_text(entry.exchange_id.clone())
+    .maybe_text(entry.client_id.clone())
+    .maybe_text(entry.service.clone())
+    .maybe_text(entry.legal_basis.clone())
+    .maybe_text(entry.reason.clone())
+    .maybe_text(entry.case_id.clone())
+    .maybe_text(entry.calling_user_digest.clone())
+    .maybe_text(entry.subject_digest.clone())
+    .maybe_text(entry.person_id.clone())
+    .text(&entry.outcome)
+    .maybe_text(entry.error_code.clone())
+    .maybe_text(entry.fields_released.clone())
+    .maybe_text(entry.request_digest.clone())
+    .maybe_text(entry.response_digest.clone())
 }
 
 /// What stays in the store of an archived entry: its leaf.

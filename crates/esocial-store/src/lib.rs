@@ -2,6 +2,7 @@
 //! PostgreSQL, for production. Migrations are embedded and run at connection.
 
 mod audit;
+mod consents;
 mod exchanges;
 mod inbound;
 mod mpi;
@@ -12,6 +13,7 @@ pub use audit::{
     ArchivedLeaf, AuditArchive, AuditCheckpoint, AuditEntryRow, AuditHead, AuditNode,
     AuditPlacement, MlogPending, SequencedEntry,
 };
+pub use consents::ConsentRow;
 pub use exchanges::timestamp;
 pub use exchanges::{
     Direction, ExchangeOutcome, ExchangeRecord, ExchangeStatus, MessageIds, NewExchange,
