@@ -87,18 +87,7 @@ pub async fn sheet(
         )
         .response());
     };
-    // The figures its rules use, its own and shared ones.
-    let mut names: Vec<&str> = benefit
-        .rule
-        .iter()
-        .flat_map(|rule| rule.uses.iter().map(String::as_str))
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let parameters: Vec<_> = names
-        .into_iter()
-        .filter_map(|name| catalog.parameter(benefit, name))
-        .collect();
+    let parameters = catalog.parameters_of(benefit);
     Ok(HttpResponse::Ok().json(json!({
         "version": catalog.version,
         "benefit": benefit,
@@ -114,20 +103,25 @@ pub async fn estimate(
 ) -> Result<HttpResponse, ExchangeFailure> {
     caller(&request, &state)?;
     let bytes = read_limited(payload, &state).await?;
-    let household: Household = match serde_json::from_slice(&bytes) {
+    let household: Household = match parse_body(
+        &bytes,
+        "caller.malformed_household",
+        "a household (`date`, `members` with `birthDate`, `monthlyIncome`, `studying`)",
+    ) {
         Ok(household) => household,
-        // The parser's message may quote the value; say where, not what.
-        Err(error) => {
-            return Ok(malformed(
-                "caller.malformed_household",
-                &error,
-                "a household (`date`, `members` with `birthDate`, `monthlyIncome`, `studying`)",
-            ));
-        }
+        Err(refusal) => return Ok(*refusal),
     };
     let today = OffsetDateTime::now_utc().date();
     match estimate_household(&state.benefits, &household, today) {
-        Ok(estimate) => Ok(HttpResponse::Ok().json(estimate)),
+        Ok(estimate) => {
+            state
+                .exchanger
+                .metrics()
+                .benefit_estimates
+                .with_label_values(&["api"])
+                .inc();
+            Ok(HttpResponse::Ok().json(estimate))
+        }
         Err(error) => Ok(invalid_field(
             "caller.invalid_household",
             &error.field,
@@ -162,6 +156,16 @@ fn consent_failure(error: ConsentError) -> Result<HttpResponse, ExchangeFailure>
     }
 }
 
+/// The body as `T`, or the answer that refuses it (`code`), saying where, never quoting it:
+/// the parser's own message may hold the value.
+fn parse_body<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    code: &str,
+    what: &str,
+) -> Result<T, Box<HttpResponse>> {
+    serde_json::from_slice(bytes).map_err(|error| Box::new(malformed(code, &error, what)))
+}
+
 /// A body the parser refused (`code`), said without quoting it.
 fn malformed(code: &str, error: &serde_json::Error, what: &str) -> HttpResponse {
     Problem::new(
@@ -192,9 +196,9 @@ pub async fn record_consent(
 ) -> Result<HttpResponse, ExchangeFailure> {
     let client = caller(&request, &state)?;
     let bytes = read_limited(payload, &state).await?;
-    let body: ConsentBody = match serde_json::from_slice(&bytes) {
+    let body: ConsentBody = match parse_body(&bytes, "caller.malformed_request", "a consent") {
         Ok(body) => body,
-        Err(error) => return Ok(malformed("caller.malformed_request", &error, "a consent")),
+        Err(refusal) => return Ok(*refusal),
     };
     match crate::benefits::record_consent(&state.exchanger, &client, body).await {
         Ok(consent) => Ok(HttpResponse::Created().json(json!({
@@ -227,16 +231,11 @@ pub async fn prefill(
 ) -> Result<HttpResponse, ExchangeFailure> {
     let client = caller(&request, &state)?;
     let bytes = read_limited(payload, &state).await?;
-    let body: PrefillBody = match serde_json::from_slice(&bytes) {
-        Ok(body) => body,
-        Err(error) => {
-            return Ok(malformed(
-                "caller.malformed_request",
-                &error,
-                "a pre-fill request",
-            ));
-        }
-    };
+    let body: PrefillBody =
+        match parse_body(&bytes, "caller.malformed_request", "a pre-fill request") {
+            Ok(body) => body,
+            Err(refusal) => return Ok(*refusal),
+        };
     match crate::benefits::prefill(&state.exchanger, &state.benefits, &client, body).await {
         Ok(draft) => Ok(HttpResponse::Ok().json(draft)),
         Err(error) => consent_failure(error),

@@ -135,17 +135,10 @@ impl<'a, S: TreeSource> StoredTree<'a, S> {
         if seq >= self.size {
             bail!("entry {seq} is past the tree of {} entries", self.size);
         }
-        let ranges: Vec<_> = indices_for_inclusion_proof(self.size, seq)
-            .into_iter()
-            .map(|index| range_of(index, self.size))
-            .collect();
-        let hashes: Vec<ct_merkle::digest::Output<TreeHash>> = self
-            .hashes(&ranges)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        Ok(InclusionProof::from_digests(&hashes))
+        let nodes = self
+            .nodes(indices_for_inclusion_proof(self.size, seq))
+            .await?;
+        Ok(InclusionProof::from_digests(&nodes))
     }
 
     /// The proof that this tree extends its first `older` entries.
@@ -156,17 +149,27 @@ impl<'a, S: TreeSource> StoredTree<'a, S> {
         if older == 0 || older > self.size {
             bail!("an older tree has between 1 and {} entries", self.size);
         }
-        let ranges: Vec<_> = indices_for_consistency_proof(older, self.size - older)
+        let nodes = self
+            .nodes(indices_for_consistency_proof(older, self.size - older))
+            .await?;
+        Ok(ConsistencyProof::from_digests(&nodes))
+    }
+
+    /// The hashes of ct-merkle's nodes `indices`, in their order.
+    async fn nodes(
+        &mut self,
+        indices: Vec<u64>,
+    ) -> anyhow::Result<Vec<ct_merkle::digest::Output<TreeHash>>> {
+        let ranges: Vec<_> = indices
             .into_iter()
             .map(|index| range_of(index, self.size))
             .collect();
-        let hashes: Vec<ct_merkle::digest::Output<TreeHash>> = self
+        Ok(self
             .hashes(&ranges)
             .await?
             .into_iter()
             .map(Into::into)
-            .collect();
-        Ok(ConsistencyProof::from_digests(&hashes))
+            .collect())
     }
 
     /// The Merkle tree hashes of the leaf ranges, reading what they need.

@@ -248,17 +248,7 @@ async fn sheet_page(
             "Каждая цифра действует с указанной даты до следующей."
         ),
     );
-    let mut names: Vec<&str> = benefit
-        .rule
-        .iter()
-        .flat_map(|rule| rule.uses.iter().map(String::as_str))
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    for parameter in names
-        .into_iter()
-        .filter_map(|name| catalog.parameter(benefit, name))
-    {
+    for parameter in catalog.parameters_of(benefit) {
         let _ = write!(
             body,
             "<h3>{label}</h3><table><thead><tr><th scope=\"col\">{from}</th>\

@@ -80,6 +80,8 @@ async fn an_estimate_explains_each_figure_and_names_its_rule_set() {
 
     let catalog: Value = app.get("/api/v1/benefits").await.json().await.unwrap();
     assert_eq!(catalog["hash"], receipt["rulesetHash"]);
+    let metrics = app.get_ops("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("esocial_hub_benefit_estimates_total{channel=\"api\"} 2"));
     assert_eq!(catalog["version"], receipt["rulesetVersion"]);
 }
 

@@ -404,6 +404,21 @@ impl Catalog {
         self.benefits.iter().find(|b| b.id == id)
     }
 
+    /// Every parameter `benefit`'s rules use, its own and shared ones, by name.
+    pub fn parameters_of<'a>(&'a self, benefit: &'a Benefit) -> Vec<&'a Parameter> {
+        let mut names: Vec<&str> = benefit
+            .rule
+            .iter()
+            .flat_map(|rule| rule.uses.iter().map(String::as_str))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|name| self.parameter(benefit, name))
+            .collect()
+    }
+
     /// A parameter of `benefit`, or a shared one.
     pub fn parameter<'a>(&'a self, benefit: &'a Benefit, name: &str) -> Option<&'a Parameter> {
         benefit
