@@ -239,12 +239,17 @@ pub struct AdapterSettings {
 pub struct BenefitSettings {
     /// Folder holding `catalog.toml`, `parameters.toml` and one sub-folder per benefit.
     pub dir: PathBuf,
+    /// A headless Chromium the public pages print their info sheets to PDF with (once per
+    /// sheet and language, then kept); no PDF downloads when absent.
+    #[serde(default)]
+    pub pdf_browser: Option<PathBuf>,
 }
 
 impl Default for BenefitSettings {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("benefits"),
+            pdf_browser: None,
         }
     }
 }

@@ -152,6 +152,15 @@ pub fn demo_certificate_holders() -> Vec<String> {
     holders
 }
 
+/// The program `name` on the `PATH`, if there is one.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    })
+}
+
 /// Settings of a hub on loopback with the development PKI in `pki` and SQLite in `store_path`.
 #[allow(clippy::too_many_arguments)]
 pub fn embedded_settings(
@@ -198,7 +207,11 @@ pub fn embedded_settings(
         adapters: AdapterSettings {
             dir: adapters.to_owned(),
         },
-        benefits: BenefitSettings::default(),
+        benefits: BenefitSettings {
+            // Sheets download as PDF where Debian's `chromium` is installed.
+            pdf_browser: find_program("chromium"),
+            ..BenefitSettings::default()
+        },
         contracts: ContractSettings {
             dir: contracts.to_owned(),
         },

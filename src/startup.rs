@@ -436,10 +436,9 @@ impl Application {
             .map(|listener| {
                 crate::pages::pages_server(
                     listener,
-                    crate::pages::PagesState {
-                        catalog: benefits,
-                        metrics: metrics.clone(),
-                    },
+                    benefits,
+                    metrics.clone(),
+                    settings.benefits.pdf_browser.clone(),
                 )
             })
             .transpose()?;

@@ -6,6 +6,7 @@
 //! live only in the request, and the counts hold no personal data.
 
 mod html;
+mod pdf;
 mod search;
 
 use std::collections::BTreeMap;
@@ -30,17 +31,31 @@ const MEMBER_ROWS: usize = 6;
 pub struct PagesState {
     pub catalog: Arc<Catalog>,
     pub metrics: HubMetrics,
+    /// Prints sheets to PDF; no PDF downloads when absent.
+    pdf: Option<pdf::PdfPrinter>,
 }
 
-/// Starts the public pages on `listener`.
-pub fn pages_server(listener: TcpListener, state: PagesState) -> std::io::Result<Server> {
-    let state = web::Data::new(state);
+/// Starts the public pages on `listener`; with `pdf_browser`, sheets download as PDF too.
+pub fn pages_server(
+    listener: TcpListener,
+    catalog: Arc<Catalog>,
+    metrics: HubMetrics,
+    pdf_browser: Option<std::path::PathBuf>,
+) -> std::io::Result<Server> {
+    let port = listener.local_addr()?.port();
+    let state = web::Data::new(PagesState {
+        catalog,
+        metrics,
+        pdf: pdf_browser
+            .map(|browser| pdf::PdfPrinter::new(browser, format!("http://127.0.0.1:{port}"))),
+    });
     let server = HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())
             .route("/", web::get().to(root))
             .route("/{lang}/", web::get().to(catalog_page))
             .route("/{lang}/beneficii/{id}", web::get().to(sheet_page))
+            .route("/{lang}/beneficii/{id}/pdf", web::get().to(sheet_pdf))
             .route("/{lang}/cautare", web::get().to(search_page))
             .route("/{lang}/estimare", web::get().to(estimator_page))
             .route("/{lang}/statistici", web::get().to(statistics_page))
@@ -185,6 +200,7 @@ fn list(items: &[String]) -> String {
 
 async fn sheet_page(
     path: web::Path<(String, String)>,
+    query: web::Query<BTreeMap<String, String>>,
     state: web::Data<PagesState>,
 ) -> HttpResponse {
     let (lang, id) = path.into_inner();
@@ -195,11 +211,14 @@ async fn sheet_page(
     let Some(benefit) = catalog.benefit(&id) else {
         return not_found().await;
     };
-    state
-        .metrics
-        .benefit_views
-        .with_label_values(&[benefit.id.as_str()])
-        .inc();
+    // The PDF printer's own visit is no view.
+    if !query.contains_key(pdf::PRINTING) {
+        state
+            .metrics
+            .benefit_views
+            .with_label_values(&[benefit.id.as_str()])
+            .inc();
+    }
     let sheet = sheet_of(lang, benefit);
     let mut body = format!(
         "<h1>{name}</h1><p>{summary}</p>\
@@ -211,12 +230,22 @@ async fn sheet_page(
          <h2>{legal_title}</h2><ul>",
         name = escape(lang.text(&benefit.name)),
         summary = escape(&sheet.summary),
-        print = lang.pick(
-            "Pentru a tipări fișa sau a o salva ca PDF, folosiți comanda de tipărire a \
-             navigatorului: pagina are un format de tipar.",
-            "Чтобы распечатать карточку или сохранить её в PDF, используйте печать в \
-             браузере: у страницы есть формат для печати."
-        ),
+        print = if state.pdf.is_some() {
+            format!(
+                "<a href=\"/{code}/beneficii/{id}/pdf\" download>{text}</a>",
+                code = lang.code(),
+                id = escape(&benefit.id),
+                text = lang.pick("Descarcă fișa (PDF)", "Скачать карточку (PDF)"),
+            )
+        } else {
+            lang.pick(
+                "Pentru a tipări fișa, folosiți comanda de tipărire a navigatorului: pagina \
+                 are un format de tipar.",
+                "Чтобы распечатать карточку, используйте печать в браузере: у страницы есть \
+                 формат для печати.",
+            )
+            .to_string()
+        },
         conditions_title = lang.pick("Condiții", "Условия"),
         conditions = list(&sheet.conditions),
         obligations_title = lang.pick("Obligații", "Обязанности"),
@@ -281,6 +310,37 @@ async fn sheet_page(
         &format!("/{}/beneficii/{}", lang.other().code(), benefit.id),
         &body,
     ))
+}
+
+async fn sheet_pdf(
+    path: web::Path<(String, String)>,
+    state: web::Data<PagesState>,
+) -> HttpResponse {
+    let (lang, id) = path.into_inner();
+    let (Some(lang), Some(printer)) = (lang_of(&lang), state.pdf.as_ref()) else {
+        return not_found().await;
+    };
+    if state.catalog.benefit(&id).is_none() {
+        return not_found().await;
+    }
+    match printer.sheet(lang.code(), &id).await {
+        Ok(pdf) => HttpResponse::Ok()
+            .content_type("application/pdf")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{id}-{}.pdf\"", lang.code()),
+            ))
+            .body(pdf.as_ref().clone()),
+        Err(error) => {
+            tracing::warn!(%error, benefit = %id, "cannot print a sheet to PDF");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain; charset=utf-8")
+                .body(lang.pick(
+                    "Fișa nu poate fi descărcată acum ca PDF; folosiți tipărirea navigatorului.",
+                    "Сейчас карточку нельзя скачать в PDF; используйте печать в браузере.",
+                ))
+        }
+    }
 }
 
 fn unit_text(lang: Lang, unit: &str) -> &str {

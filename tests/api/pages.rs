@@ -109,13 +109,7 @@ async fn the_questionnaire_explains_its_result_and_counts_without_personal_data(
 }
 
 fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser"].iter().find_map(|name| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(name))
-                .find(|path| path.is_file())
-        })
-    })
+    esocial_hub::demo::find_program("chromium")
 }
 
 /// Runs headless Chromium on `url` with `args`; its standard output.
@@ -208,6 +202,28 @@ async fn a_real_browser_walks_through_the_questionnaire() {
         (result, [shot, result_shot, sheet_shot])
     });
     let (result, shots) = walk.await.unwrap();
+
+    // The sheet downloads as a PDF, printed once and then kept.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let download = |path: &'static str| {
+        let client = client.clone();
+        let url = format!("{}{path}", app.pages_address);
+        async move { client.get(url).send().await.unwrap() }
+    };
+    let first = download("/ro/beneficii/ajutor-social/pdf").await;
+    assert_eq!(first.status().as_u16(), 200);
+    assert_eq!(first.headers()["content-type"], "application/pdf");
+    let started = std::time::Instant::now();
+    let again = download("/ro/beneficii/ajutor-social/pdf").await;
+    let (first, again) = (first.bytes().await.unwrap(), again.bytes().await.unwrap());
+    assert!(first.starts_with(b"%PDF") && first.len() > 5_000);
+    assert_eq!(first, again, "the second download is the kept print");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let metrics = app.get_ops("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("benefit_views_total{benefit=\"ajutor-social\"} 1\n"),
+        "one view, the screenshot's: the printer's visit is none"
+    );
     assert!(
         result.contains("Probabil aveți dreptul"),
         "the rendered result"
