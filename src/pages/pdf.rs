@@ -16,12 +16,15 @@ pub const PRINTING: &str = "tipar";
 /// Longest a print may take.
 const PRINT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Printed sheets by (language, benefit id).
+type Printed = HashMap<(String, String), Arc<Vec<u8>>>;
+
 pub struct PdfPrinter {
     browser: PathBuf,
     /// The pages' own address, `http://127.0.0.1:<port>`.
     base: String,
-    /// Printed sheets by (language, benefit id); the lock also makes prints one at a time.
-    printed: Mutex<HashMap<(String, String), Arc<Vec<u8>>>>,
+    /// The lock also makes prints one at a time.
+    printed: Mutex<Printed>,
 }
 
 #[derive(Debug, thiserror::Error)]
