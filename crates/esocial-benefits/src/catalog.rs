@@ -70,17 +70,23 @@ pub enum Status {
     Unconfirmed,
 }
 
-/// One value of a parameter, from a date on.
+/// One value of a parameter, from a date on, and until the day before the next value or, for a
+/// figure set for a period (indexed yearly...), until the last day it is known to hold.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatedValue {
     pub from: String,
+    /// The last day the value is known to hold; past it, with no next value, the figure is
+    /// unknown rather than the old one.
+    pub until: Option<String>,
     pub value: f64,
     pub status: Status,
     pub source: String,
     pub url: String,
     #[serde(skip)]
     pub(crate) from_date: Option<Date>,
+    #[serde(skip)]
+    pub(crate) until_date: Option<Date>,
 }
 
 /// A figure that changes over time: the values in force from each date, with their sources.
@@ -94,12 +100,13 @@ pub struct Parameter {
 }
 
 impl Parameter {
-    /// The value in force on `date`, if the parameter has one yet.
+    /// The value in force on `date`, if the parameter has one then.
     pub fn at(&self, date: Date) -> Option<&DatedValue> {
         self.value
             .iter()
             .rev()
             .find(|value| value.from_date.is_some_and(|from| from <= date))
+            .filter(|value| value.until_date.is_none_or(|until| date <= until))
     }
 }
 
@@ -261,6 +268,24 @@ fn check_parameter(path: &Path, parameter: &mut Parameter) -> Result<(), Catalog
                 parameter.name
             )));
         }
+        let until = value
+            .until
+            .as_deref()
+            .map(parse_date)
+            .transpose()
+            .map_err(|_| {
+                invalid(format!(
+                    "parameter `{}`: `until` must be a date like 2026-03-31",
+                    parameter.name
+                ))
+            })?;
+        if until.is_some_and(|until| until < from) {
+            return Err(invalid(format!(
+                "parameter `{}`: `until` is before `from`",
+                parameter.name
+            )));
+        }
+        value.until_date = until;
         if value.source.trim().is_empty() || !value.url.starts_with("http") {
             return Err(invalid(format!(
                 "parameter `{}`: every value needs its `source` and `url`",

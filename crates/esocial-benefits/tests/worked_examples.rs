@@ -253,6 +253,24 @@ fn a_day_before_the_first_figure_cannot_tell_and_says_which_figure() {
 }
 
 #[test]
+fn past_the_last_known_figure_the_estimate_cannot_tell_rather_than_use_an_old_one() {
+    // The guaranteed minimum income is indexed every 1 April; the 2026 figure was not found,
+    // so in June 2026 it is unknown, not 2025's.
+    let estimate = estimate_of(&family("2026-06-30", 1000.0));
+    let aid = benefit(&estimate, "ajutor-social");
+    assert_eq!(aid.outcome, Outcome::CannotTell);
+    assert!(
+        aid.missing
+            .contains(&"parameter vlmg_adult for 2026-06-30".to_string()),
+        "{:?}",
+        aid.missing
+    );
+    // The day before, 2025's figure still holds.
+    let estimate = estimate_of(&family("2026-03-31", 1000.0));
+    assert_eq!(benefit(&estimate, "ajutor-social").amount, Some(4702.0));
+}
+
+#[test]
 fn the_receipt_names_the_rule_set_and_changes_with_it() {
     let first = estimate_of(&family("2025-06-30", 1000.0));
     let again = estimate_of(&family("2025-06-30", 1000.0));
