@@ -273,8 +273,10 @@ async fn sheet_page(
             "Используемые цифры и их источники"
         ),
         lang.pick(
-            "Fiecare cifră se aplică de la data arătată până la următoarea.",
-            "Каждая цифра действует с указанной даты до следующей."
+            "Fiecare cifră se aplică de la data arătată până la următoarea, sau până la ultima \
+             zi pentru care este cunoscută.",
+            "Каждая цифра действует с указанной даты до следующей или до последнего дня, для \
+             которого она известна."
         ),
     );
     for parameter in catalog.parameters_of(benefit) {
@@ -294,7 +296,15 @@ async fn sheet_page(
                 body,
                 "<tr><td>{from}</td><td>{value} {unit}</td><td>{status}</td>\
                  <td><a href=\"{url}\">{source}</a></td></tr>",
-                from = escape(&value.from),
+                from = match &value.until {
+                    Some(until) => format!(
+                        "{} {} {}",
+                        escape(&value.from),
+                        lang.pick("până la", "по"),
+                        escape(until)
+                    ),
+                    None => escape(&value.from),
+                },
                 value = value.value,
                 unit = escape(unit_text(lang, &parameter.unit)),
                 status = status_text(lang, value.status),
