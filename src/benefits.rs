@@ -373,6 +373,10 @@ pub async fn prefill(
             "field": format!("members[{index}].studying"),
             "why": "full-time studies are not fetched; ask the person (it matters from 18 to 23)",
         }));
+        to_complete.push(json!({
+            "field": format!("members[{index}].disability"),
+            "why": "a disability degree is not fetched yet; give it if one was determined",
+        }));
     }
     let household = json!({ "date": body.date, "members": members });
     // An estimate only when every member has a date of birth; incomes may stay unknown.
@@ -383,6 +387,7 @@ pub async fn prefill(
                 birth_date: member["birthDate"].as_str()?.to_string(),
                 monthly_income: None,
                 studying: false,
+                disability: None,
             })
         })
         .collect::<Option<Vec<_>>>()

@@ -19,7 +19,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, HttpServer, web};
 use esocial_benefits::catalog::{Benefit, Period, Status};
 use esocial_benefits::estimate::{BenefitEstimate, Evaluation, Input, Outcome};
-use esocial_benefits::{Catalog, Household, Member};
+use esocial_benefits::{Catalog, Disability, Household, Member};
 use time::OffsetDateTime;
 
 use crate::metrics::HubMetrics;
@@ -430,6 +430,12 @@ fn household_of(query: &BTreeMap<String, String>) -> (Household, Vec<usize>) {
             // A number that does not parse is left unknown; the estimate then says so.
             monthly_income: field("v").and_then(|v| v.replace(',', ".").parse().ok()),
             studying: field("s").is_some(),
+            disability: match field("d") {
+                Some("severe") => Some(Disability::Severe),
+                Some("accentuated") => Some(Disability::Accentuated),
+                Some("medium") => Some(Disability::Medium),
+                _ => None,
+            },
         });
         rows.push(row);
     }
@@ -459,6 +465,7 @@ fn field_text(lang: Lang, field: &str, rows: &[usize]) -> String {
     let what = match what {
         "birthDate" => lang.pick("data nașterii", "дата рождения"),
         "monthlyIncome" => lang.pick("venitul lunar", "ежемесячный доход"),
+        "disability" => lang.pick("gradul de dizabilitate", "степень инвалидности"),
         other => other,
     };
     format!("{} {row}: {what}", lang.pick("Persoana", "Человек"))
@@ -635,6 +642,26 @@ fn result_html(lang: Lang, estimate: &BenefitEstimate, rows: &[usize]) -> String
     html
 }
 
+/// The options of a member's disability degree, `chosen` selected.
+fn disability_options(lang: Lang, chosen: Option<&str>) -> String {
+    [
+        ("", lang.pick("nu", "нет")),
+        ("severe", lang.pick("severă", "тяжёлая")),
+        ("accentuated", lang.pick("accentuată", "выраженная")),
+        ("medium", lang.pick("medie", "умеренная")),
+    ]
+    .iter()
+    .map(|(value, label)| {
+        let selected = if chosen == Some(*value) {
+            " selected"
+        } else {
+            ""
+        };
+        format!("<option value=\"{value}\"{selected}>{label}</option>")
+    })
+    .collect()
+}
+
 fn form_html(lang: Lang, query: &BTreeMap<String, String>) -> String {
     let value = |name: &str| escape(query.get(name).map(String::as_str).unwrap_or_default());
     let mut html = format!(
@@ -664,6 +691,7 @@ fn form_html(lang: Lang, query: &BTreeMap<String, String>) -> String {
              <p><label for=\"m{row}b\">{birth}</label> <input id=\"m{row}b\" name=\"m{row}b\" type=\"date\" value=\"{b}\"></p>\
              <p><label for=\"m{row}v\">{income}</label> <input id=\"m{row}v\" name=\"m{row}v\" type=\"number\" min=\"0\" step=\"any\" inputmode=\"decimal\" value=\"{v}\"></p>\
              <p><input id=\"m{row}s\" name=\"m{row}s\" type=\"checkbox\" value=\"1\"{checked}> <label for=\"m{row}s\">{studying}</label></p>\
+             <p><label for=\"m{row}d\">{disability}</label> <select id=\"m{row}d\" name=\"m{row}d\">{options}</select></p>\
              </fieldset>",
             legend = escape(&legend),
             birth = lang.pick("Data nașterii", "Дата рождения"),
@@ -671,6 +699,8 @@ fn form_html(lang: Lang, query: &BTreeMap<String, String>) -> String {
             income = lang.pick("Venitul lunar, lei", "Ежемесячный доход, леев"),
             v = value(&format!("m{row}v")),
             studying = lang.pick("Învață la zi", "Учится на дневном отделении"),
+            disability = lang.pick("Dizabilitate stabilită", "Установленная инвалидность"),
+            options = disability_options(lang, query.get(&format!("m{row}d")).map(String::as_str)),
         );
     }
     let _ = write!(

@@ -96,15 +96,25 @@ async fn the_questionnaire_explains_its_result_and_counts_without_personal_data(
     .await;
     assert!(unknown.contains("Nu se poate spune") && unknown.contains("Persoana 2: venitul lunar"));
 
+    // A child with a severe disability, in 2019: the state allocation, 80 % of 809.50 lei.
+    let (_, allocation) = page(
+        &app,
+        "/ro/estimare?trimis=1&data=2019-06-30&m0b=1985-01-01&m0v=3000&m1b=2012-05-05&m1v=0\
+         &m1d=severe",
+    )
+    .await;
+    assert!(allocation.contains("647.6 lei"), "{allocation}");
+    assert!(allocation.contains("<option value=\"severe\" selected>"));
+
     page(&app, "/ro/beneficii/ajutor-social").await;
     let (_, statistics) = page(&app, "/ro/statistici").await;
     assert!(
-        statistics.contains("<strong>3</strong>"),
-        "three estimates (a refused one is none): {statistics}"
+        statistics.contains("<strong>4</strong>"),
+        "four estimates (a refused one is none): {statistics}"
     );
     let metrics = app.get_ops("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("esocial_hub_benefit_views_total{benefit=\"ajutor-social\"} 1"));
-    assert!(metrics.contains("esocial_hub_benefit_estimates_total{channel=\"pages\"} 3"));
+    assert!(metrics.contains("esocial_hub_benefit_estimates_total{channel=\"pages\"} 4"));
     assert!(!metrics.contains("1990-03-10"));
 }
 

@@ -160,14 +160,15 @@ pub enum Period {
     Once,
 }
 
-/// What a benefit is evaluated for: the household, or each of its newborn children with the
-/// figures in force on the child's date of birth.
+/// What a benefit is evaluated for: the household, each of its newborn children with the
+/// figures in force on the child's date of birth, or each child under 18 with a disability.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Subject {
     #[default]
     Household,
     Newborn,
+    ChildWithDisability,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

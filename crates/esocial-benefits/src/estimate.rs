@@ -333,17 +333,47 @@ pub fn estimate(
                     evaluation,
                 });
             }
-            Subject::Newborn => {
-                let newborns = checked.newborns();
-                if newborns.is_empty() {
-                    estimate.reason = Some(Text {
-                        ro: "Niciun copil din gospodărie nu s-a născut în ultimele 12 luni.".into(),
-                        ru: "Ни один ребёнок в семье не родился за последние 12 месяцев.".into(),
-                    });
+            Subject::Newborn | Subject::ChildWithDisability => {
+                // Each subject with the day whose figures apply to it.
+                let (subjects, none): (Vec<(usize, Date, Vec<Fact>)>, Text) = if benefit.for_each
+                    == Subject::Newborn
+                {
+                    (
+                        checked.newborns(),
+                        Text {
+                            ro: "Niciun copil din gospodărie nu s-a născut în ultimele 12 luni."
+                                .into(),
+                            ru: "Ни один ребёнок в семье не родился за последние 12 месяцев."
+                                .into(),
+                        },
+                    )
+                } else {
+                    (
+                        checked
+                            .children_with_disability()
+                            .into_iter()
+                            .map(|(member, facts)| (member, date, facts))
+                            .collect(),
+                        Text {
+                            ro: "Niciun copil sub 18 ani din gospodărie nu are o dizabilitate \
+                                     stabilită."
+                                .into(),
+                            ru: "Ни у одного ребёнка до 18 лет в семье не установлена \
+                                     инвалидность."
+                                .into(),
+                        },
+                    )
+                };
+                if subjects.is_empty() {
+                    estimate.reason = Some(none);
                 }
-                for (member, birth, facts) in newborns {
-                    let evaluation = evaluate(catalog, benefit, &facts, birth);
-                    estimate.missing.extend(evaluation.missing.iter().cloned());
+                for (member, figures_of, facts) in subjects {
+                    let evaluation = evaluate(catalog, benefit, &facts, figures_of);
+                    for missing in &evaluation.missing {
+                        if !estimate.missing.contains(missing) {
+                            estimate.missing.push(missing.clone());
+                        }
+                    }
                     estimate.evaluations.push(SubjectEvaluation {
                         member: Some(member),
                         evaluation,

@@ -32,6 +32,29 @@ pub struct Member {
     /// In full-time studies (a child up to 23, for social aid).
     #[serde(default)]
     pub studying: bool,
+    /// The degree of a disability determined for the member, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disability: Option<Disability>,
+}
+
+/// The degrees of disability Moldovan law determines.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Disability {
+    Severe,
+    Accentuated,
+    Medium,
+}
+
+impl Disability {
+    /// The degree as the rules read it: 3 severe, 2 accentuated, 1 medium.
+    fn degree(self) -> f64 {
+        match self {
+            Self::Severe => 3.0,
+            Self::Accentuated => 2.0,
+            Self::Medium => 1.0,
+        }
+    }
 }
 
 /// A household input the estimator refuses, naming the field, never its value.
@@ -56,6 +79,7 @@ struct Person {
     birth: Date,
     income: Option<f64>,
     studying: bool,
+    disability: Option<Disability>,
 }
 
 /// A household whose fields were checked, on the day of the estimate.
@@ -142,6 +166,7 @@ impl Household {
                 birth,
                 income: member.monthly_income,
                 studying: member.studying,
+                disability: member.disability,
             });
         }
         if persons.iter().all(|person| person.is_child(date)) {
@@ -170,12 +195,15 @@ const HOUSEHOLD_FACTS: &[&str] = &[
 ];
 /// The facts of one newborn child, for rules evaluated for each one.
 const NEWBORN_FACTS: &[&str] = &["varsta_luni"];
+/// The facts of one child with a disability, for rules evaluated for each one.
+const CHILD_WITH_DISABILITY_FACTS: &[&str] = &["varsta_ani", "grad_dizabilitate"];
 
 /// The names of the facts rules evaluated for `subject` may use.
 pub fn names(subject: Subject) -> &'static [&'static str] {
     match subject {
         Subject::Household => HOUSEHOLD_FACTS,
         Subject::Newborn => NEWBORN_FACTS,
+        Subject::ChildWithDisability => CHILD_WITH_DISABILITY_FACTS,
     }
 }
 
@@ -240,6 +268,32 @@ impl CheckedHousehold {
         ]
     }
 
+    /// Each member under 18 with a disability: the member's index and the child's facts.
+    pub fn children_with_disability(&self) -> Vec<(usize, Vec<Fact>)> {
+        self.persons
+            .iter()
+            .filter(|person| years(person.birth, self.date) < 18)
+            .filter_map(|person| {
+                let disability = person.disability?;
+                Some((
+                    person.index,
+                    vec![
+                        Fact {
+                            name: "varsta_ani",
+                            value: Some(f64::from(years(person.birth, self.date))),
+                            fields: vec![format!("members[{}].birthDate", person.index)],
+                        },
+                        Fact {
+                            name: "grad_dizabilitate",
+                            value: Some(disability.degree()),
+                            fields: vec![format!("members[{}].disability", person.index)],
+                        },
+                    ],
+                ))
+            })
+            .collect()
+    }
+
     /// Each child born in the twelve months up to the household's date: the member's index, the
     /// date of birth, and the child's facts.
     pub fn newborns(&self) -> Vec<(usize, Date, Vec<Fact>)> {
@@ -271,6 +325,7 @@ mod tests {
             birth_date: birth.into(),
             monthly_income: income,
             studying: false,
+            disability: None,
         }
     }
 
@@ -324,6 +379,7 @@ mod tests {
                     birth_date: "2005-01-01".into(),
                     monthly_income: Some(0.0),
                     studying: true,
+                    disability: None,
                 },
             ],
         };

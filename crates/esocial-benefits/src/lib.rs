@@ -8,4 +8,4 @@ pub mod facts;
 
 pub use catalog::{Catalog, CatalogError};
 pub use estimate::{Estimate, Outcome, estimate};
-pub use facts::{Household, InputError, Member};
+pub use facts::{Disability, Household, InputError, Member};

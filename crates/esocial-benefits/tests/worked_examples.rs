@@ -21,6 +21,7 @@ fn member(birth: &str, income: Option<f64>) -> Member {
         birth_date: birth.into(),
         monthly_income: income,
         studying: false,
+        disability: None,
     }
 }
 
@@ -323,4 +324,45 @@ fn a_rule_that_reads_an_undeclared_name_is_refused_at_load() {
     let error = Catalog::load(&copy).unwrap_err().to_string();
     std::fs::remove_dir_all(copy).unwrap();
     assert!(error.contains("uses `salariu`"), "{error}");
+}
+
+#[test]
+fn the_state_allocation_of_a_child_with_a_disability_is_a_share_of_the_minimum_pension() {
+    // June 2019, a child with a severe disability: 80 % of 809.50 lei = 647.60 lei.
+    let child = |date: &str| {
+        household(
+            date,
+            vec![
+                member("1985-01-01", Some(3000.0)),
+                Member {
+                    disability: Some(esocial_benefits::Disability::Severe),
+                    ..member("2012-05-05", Some(0.0))
+                },
+            ],
+        )
+    };
+    let estimate = estimate_of(&child("2019-06-30"));
+    let allocation = benefit(&estimate, "alocatie-sociala-de-stat");
+    assert_eq!(allocation.outcome, Outcome::Eligible);
+    assert_eq!(allocation.amount, Some(647.6));
+    // In 2025 the child qualifies, but no minimum pension of that year was confirmed: the
+    // amount is unknown, and the estimate names the figure.
+    let estimate = estimate_of(&child("2025-06-30"));
+    let allocation = benefit(&estimate, "alocatie-sociala-de-stat");
+    assert_eq!(
+        (allocation.outcome, allocation.amount),
+        (Outcome::Eligible, None)
+    );
+    assert!(
+        allocation
+            .missing
+            .contains(&"parameter pensie_minima_severa for 2025-06-30".to_string()),
+        "{:?}",
+        allocation.missing
+    );
+    // No child with a disability: nothing to evaluate, and the reason says so.
+    let none = estimate_of(&family("2025-06-30", 0.0));
+    let allocation = benefit(&none, "alocatie-sociala-de-stat");
+    assert_eq!(allocation.outcome, Outcome::NotEligible);
+    assert!(allocation.reason.is_some());
 }
