@@ -1,7 +1,8 @@
 //! Benefits estimates pre-filled from registries, with the person's consent. A client records a
 //! consent (who gave it, for what, on what legal basis, what proves it, until when); then, for
 //! that person and within that consent, the hub fetches what the population register knows of
-//! the household through the normal exchange pipeline (each fetch an exchange of its own, with
+//! the household (and the disability determinations of the minor children the person
+//! represents) through the normal exchange pipeline (each fetch an exchange of its own, with
 //! the consent's purpose and legal basis, granted, logged and audited like any other) and returns
 //! a draft household that says where each answer came from and what the caller must still
 //! complete or correct. Recording and withdrawing a consent, and every refusal, are audited.
@@ -345,6 +346,16 @@ pub async fn prefill(
             "why": "the spouse's own data is not fetched without the spouse's own consent",
         }));
     }
+    // The day of the estimate, for who is a minor.
+    let day = match &body.date {
+        Some(text) => time::Date::parse(
+            text,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_err(|_| invalid("date", "must be a date like 2025-06-30"))?,
+        None => now().date(),
+    };
+    let mut asked_disability = Vec::new();
     for child in family
         .data
         .get("children")
@@ -353,16 +364,66 @@ pub async fn prefill(
         .flatten()
     {
         let index = members.len();
-        members.push(json!({
-            "birthDate": child.get("birthDate").cloned().unwrap_or(Value::Null),
+        let birth = child.get("birthDate").and_then(Value::as_str);
+        let mut member = json!({
+            "birthDate": birth,
             "monthlyIncome": Value::Null,
             "studying": false,
-        }));
+        });
         sources.push(source(
             &format!("members[{index}].birthDate"),
             "civil.family-relations",
             &family,
         ));
+        // A minor child's disability determination, asked as the child's legal
+        // representative under the parent's consent; never an adult's.
+        let minor = birth
+            .and_then(|text| {
+                time::Date::parse(
+                    text,
+                    time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .ok()
+            })
+            .is_some_and(|birth| birth > day.replace_year(day.year() - 18).unwrap_or(day));
+        let child_idnp = child
+            .get("idnp")
+            .and_then(Value::as_str)
+            .and_then(|raw| Idnp::parse(raw).ok());
+        if let (true, Some(child_idnp)) = (minor, child_idnp) {
+            let determination = exchanger
+                .run(
+                    client,
+                    ExchangeRequest {
+                        subject: child_idnp,
+                        purpose: Purpose {
+                            reason: format!(
+                                "{} (consent {}, given by the parent as the minor's legal \
+                                 representative)",
+                                consent.purpose, consent.id
+                            ),
+                            ..purpose.clone()
+                        },
+                        ..fetch("health.disability")
+                    },
+                )
+                .await
+                .map_err(ConsentError::Exchange)?;
+            let in_force = determination.data["hasDisability"] == json!(true)
+                && determination.data["validUntil"]
+                    .as_str()
+                    .is_none_or(|until| until >= day.to_string().as_str());
+            if let (true, Some(degree)) = (in_force, determination.data["degree"].as_str()) {
+                member["disability"] = json!(degree);
+            }
+            sources.push(source(
+                &format!("members[{index}].disability"),
+                "health.disability",
+                &determination,
+            ));
+            asked_disability.push(index);
+        }
+        members.push(member);
     }
     for index in 0..members.len() {
         to_complete.push(json!({
@@ -373,10 +434,12 @@ pub async fn prefill(
             "field": format!("members[{index}].studying"),
             "why": "full-time studies are not fetched; ask the person (it matters from 18 to 23)",
         }));
-        to_complete.push(json!({
-            "field": format!("members[{index}].disability"),
-            "why": "a disability degree is not fetched yet; give it if one was determined",
-        }));
+        if !asked_disability.contains(&index) {
+            to_complete.push(json!({
+                "field": format!("members[{index}].disability"),
+                "why": "fetched only for minor children with an IDNP; give it if one was determined",
+            }));
+        }
     }
     let household = json!({ "date": body.date, "members": members });
     // An estimate only when every member has a date of birth; incomes may stay unknown.
@@ -387,7 +450,7 @@ pub async fn prefill(
                 birth_date: member["birthDate"].as_str()?.to_string(),
                 monthly_income: None,
                 studying: false,
-                disability: None,
+                disability: serde_json::from_value(member["disability"].clone()).ok(),
             })
         })
         .collect::<Option<Vec<_>>>()

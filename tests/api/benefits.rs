@@ -228,6 +228,36 @@ async fn with_consent_the_household_is_drafted_from_registries_through_audited_e
     let sources = draft["sources"].as_array().unwrap();
     assert_eq!(sources[0]["field"], "members[0].birthDate");
     assert_eq!(sources[0]["service"], "civil.person-details");
+    // The sample subject (the synthetic population is the same on every run) has a spouse,
+    // whose birth date is not fetched, and three minor children, whose disability
+    // determinations are, one of them in force.
+    let members = draft["household"]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 5, "{draft}");
+    assert!(members[1]["birthDate"].is_null());
+    let determinations: Vec<&Value> = sources
+        .iter()
+        .filter(|source| source["service"] == "health.disability")
+        .collect();
+    assert_eq!(determinations.len(), 3, "{draft}");
+    assert_eq!(
+        members
+            .iter()
+            .filter(|m| m["disability"].is_string())
+            .count(),
+        1,
+        "{draft}"
+    );
+    let asked = app
+        .store
+        .exchange(uuid::Uuid::parse_str(determinations[0]["exchangeId"].as_str().unwrap()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        asked.reason.contains("legal representative"),
+        "{}",
+        asked.reason
+    );
     assert!(
         draft["toComplete"]
             .as_array()
