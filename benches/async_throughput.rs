@@ -17,6 +17,7 @@
 //! - `BENCH_REPORT` (`reports/async-benchmark.md`): where the Markdown report is written.
 
 #[path = "common/machine.rs"]
+#[allow(dead_code)]
 mod machine;
 
 use machine::{

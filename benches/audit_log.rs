@@ -45,6 +45,9 @@
 #[allow(dead_code)]
 mod machine;
 
+use esocial_sim::random::Random;
+use machine::{median_by, opt, pct};
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -124,7 +127,7 @@ impl Knobs {
             load_start: std::env::var("BENCH_LOAD_START")
                 .ok()
                 .filter(|l| !l.trim().is_empty())
-                .unwrap_or_else(loadavg_now),
+                .unwrap_or_else(machine::loadavg),
             report: std::env::var("BENCH_REPORT")
                 .map(PathBuf::from)
                 .unwrap_or_else(|_| repo_root().join("reports/audit-benchmark.md")),
@@ -134,15 +137,6 @@ impl Knobs {
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn loadavg_now() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn main() {
@@ -177,32 +171,6 @@ fn main() {
 
 // ---------------------------------------------------------------------------------------------
 // Data preparation: realistic pending entries, written in bulk.
-
-/// SplitMix64: a small deterministic stream, so every run writes the same log.
-struct Stream(u64);
-
-impl Stream {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        for chunk in out.chunks_mut(8) {
-            let word = self.next().to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        out
-    }
-}
 
 /// Services and the fields a completed exchange of each releases.
 const SERVICES: &[(&str, &str)] = &[
@@ -277,7 +245,8 @@ impl Person {
 
 /// Entry `index` of the log: strictly later than the one before, so its place is `index`.
 fn entry(index: u64, person: &Person) -> Entry {
-    let mut s = Stream(index.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x00a7_0d17);
+    // The project's SplitMix64 stream, so every run writes the same log.
+    let mut s = Random::new(index.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0x00a7_0d17);
     let id = uuid::Builder::from_random_bytes(s.bytes::<16>())
         .into_uuid()
         .to_string();
@@ -288,16 +257,16 @@ fn entry(index: u64, person: &Person) -> Entry {
         .expect("a time in range")
         .format(&Rfc3339)
         .expect("RFC 3339");
-    let (service, fields) = SERVICES[s.below(SERVICES.len() as u64) as usize];
+    let (service, fields) = *s.pick(SERVICES);
     let failed = s.below(100) < 4;
     let user = s.below(300);
     let subject = s.below(200_000);
     Entry {
         recorded_at,
-        client: CLIENTS[s.below(CLIENTS.len() as u64) as usize],
+        client: s.pick::<&str>(CLIENTS),
         service,
-        legal_basis: LEGAL_BASES[s.below(LEGAL_BASES.len() as u64) as usize],
-        reason: REASONS[s.below(REASONS.len() as u64) as usize],
+        legal_basis: s.pick::<&str>(LEGAL_BASES),
+        reason: s.pick::<&str>(REASONS),
         case_id: (s.below(100) < 85).then(|| format!("CASE-2026-{:06}", s.below(400_000))),
         calling_user_digest: hex_sha256(&format!("user-{user}")),
         subject_digest: if person.is_subject_of(index) {
@@ -306,7 +275,7 @@ fn entry(index: u64, person: &Person) -> Entry {
             hex_sha256(&format!("subject-{subject}"))
         },
         outcome: if failed { "failed" } else { "completed" },
-        error_code: failed.then(|| ERRORS[s.below(ERRORS.len() as u64) as usize]),
+        error_code: failed.then(|| *s.pick(ERRORS)),
         fields_released: (!failed).then_some(fields),
         request_digest: hex::encode(s.bytes::<32>()),
         response_digest: (!failed).then(|| hex::encode(s.bytes::<32>())),
@@ -516,37 +485,6 @@ fn run_cli(knobs: &Knobs, work: &Path, args: &[String]) -> Result<Measured, BoxE
     })
 }
 
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    })
-}
-
-fn median_of(runs: &[Measured], f: impl Fn(&Measured) -> Option<f64>) -> Option<f64> {
-    median(&mut runs.iter().filter_map(f).collect::<Vec<_>>())
-}
-
-fn opt(value: Option<f64>, decimals: usize) -> String {
-    match value {
-        Some(v) if v.is_finite() => format!("{v:.decimals$}"),
-        _ => "–".into(),
-    }
-}
-
-fn pct(value: Option<f64>) -> String {
-    match value {
-        Some(v) if v.is_finite() => format!("{:.0} %", v * 100.0),
-        _ => "–".into(),
-    }
-}
-
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
@@ -652,40 +590,6 @@ struct PartA {
     work_dir: PathBuf,
 }
 
-fn settings_toml(pki: &PkiLayout, store_url: &str) -> String {
-    let p = |path: PathBuf| path.display().to_string();
-    format!(
-        r#"[server]
-listen = "127.0.0.1:0"
-ops_listen = "127.0.0.1:0"
-[tls]
-cert = "{hub_cert}"
-key = "{hub_key}"
-client_ca = "{ca}"
-[mconnect]
-signing_cert = "{hub_cert}"
-signing_key = "{hub_key}"
-trust_ca = "{ca}"
-[store]
-url = "{store_url}"
-[audit]
-digest_key = "{DIGEST_KEY}"
-[adapters]
-dir = "{adapters}"
-[contracts]
-dir = "{contracts}"
-[[clients]]
-id = "case-management"
-idno = "1008600038413"
-"#,
-        hub_cert = p(pki.cert("hub")),
-        hub_key = p(pki.key("hub")),
-        ca = p(pki.ca_cert()),
-        adapters = p(adapters_dir()),
-        contracts = p(contracts_dir()),
-    )
-}
-
 /// Pending entries of the last placement, on the whole log.
 const SMALL_BACKLOG: u64 = 10_000;
 /// Entries of the log about the person of the access report.
@@ -759,7 +663,7 @@ async fn run(knobs: &Knobs) -> Result<String, BoxError> {
         .into());
     }
     let part_a = part_a(knobs).await?;
-    let load_end = loadavg_now();
+    let load_end = machine::loadavg();
     Ok(render(knobs, started_at, &part_a, &load_end))
 }
 
@@ -782,7 +686,10 @@ async fn part_a(knobs: &Knobs) -> Result<PartA, BoxError> {
         version
     };
     let config = work.path().join("hub.toml");
-    std::fs::write(&config, settings_toml(&pki, &url))?;
+    std::fs::write(
+        &config,
+        esocial_hub::demo::settings_file(&pki, &url, DIGEST_KEY, &adapters_dir(), &contracts_dir()),
+    )?;
     let config = config.display().to_string();
     let s = |text: &str| text.to_string();
     // The person of the access report: the hub audits the request for a report, and that
@@ -1270,11 +1177,11 @@ fn render(knobs: &Knobs, started_at: OffsetDateTime, a: &PartA, load_end: &str) 
         if runs.is_empty() {
             continue;
         }
-        let wall = median_of(runs, |r| Some(r.wall_s));
+        let wall = median_by(runs, |r| Some(r.wall_s));
         let min = runs.iter().map(|r| r.wall_s).fold(f64::INFINITY, f64::min);
         let max = runs.iter().map(|r| r.wall_s).fold(0.0, f64::max);
-        let core = median_of(runs, Measured::core_used);
-        let read = median_of(runs, |r| r.disk_read_kib.map(|k| k as f64));
+        let core = median_by(runs, Measured::core_used);
+        let read = median_by(runs, |r| r.disk_read_kib.map(|k| k as f64));
         line(format!(
             "| {title} | {} ({min:.3}–{max:.3}) | {} | {} | {} | {} | {} | {} | {} |",
             opt(wall, 3),
@@ -1283,11 +1190,11 @@ fn render(knobs: &Knobs, started_at: OffsetDateTime, a: &PartA, load_end: &str) 
             } else {
                 wall.map_or("–".into(), |w| format!("{:.0}", n as f64 / w))
             },
-            opt(median_of(runs, |r| r.cpu_s), 2),
+            opt(median_by(runs, |r| r.cpu_s), 2),
             pct(core),
-            opt(median_of(runs, |r| r.peak_rss_kib.map(mib)), 1),
+            opt(median_by(runs, |r| r.peak_rss_kib.map(mib)), 1),
             opt(read.map(|k| k / 1024.0), 1),
-            opt(median_of(runs, |r| Some(r.stdout.len() as f64)), 0),
+            opt(median_by(runs, |r| Some(r.stdout.len() as f64)), 0),
             bound(wall.unwrap_or(0.0), core, read),
         ));
     }
@@ -1393,11 +1300,11 @@ fn reading(a: &PartA) -> String {
     }
     let verify = a.commands.get("verify");
     if let (Some(wall), Some(rss)) = (
-        median_of(verify, |r| Some(r.wall_s)),
-        median_of(verify, |r| r.peak_rss_kib.map(|k| k as f64)),
+        median_by(verify, |r| Some(r.wall_s)),
+        median_by(verify, |r| r.peak_rss_kib.map(|k| k as f64)),
     ) {
-        let core = median_of(verify, Measured::core_used);
-        let cpu = median_of(verify, |r| r.cpu_s);
+        let core = median_by(verify, Measured::core_used);
+        let cpu = median_by(verify, |r| r.cpu_s);
         let _ = write!(
             text,
             "`audit verify` checked {:.0} entries/s ({wall:.1} s for the log, {} µs of CPU per \
@@ -1416,8 +1323,8 @@ fn reading(a: &PartA) -> String {
     }
     let prove = a.commands.get("prove-middle");
     if let (Some(wall), Some(rss)) = (
-        median_of(prove, |r| Some(r.wall_s)),
-        median_of(prove, |r| r.peak_rss_kib.map(|k| k as f64)),
+        median_by(prove, |r| Some(r.wall_s)),
+        median_by(prove, |r| r.peak_rss_kib.map(|k| k as f64)),
     ) {
         let _ = write!(
             text,
@@ -1435,8 +1342,8 @@ fn reading(a: &PartA) -> String {
     }
     let report = a.commands.get("report");
     if let (Some(wall), Some(rss)) = (
-        median_of(report, |r| Some(r.wall_s)),
-        median_of(report, |r| r.peak_rss_kib.map(|k| k as f64)),
+        median_by(report, |r| Some(r.wall_s)),
+        median_by(report, |r| r.peak_rss_kib.map(|k| k as f64)),
     ) {
         let _ = write!(
             text,
@@ -1448,7 +1355,7 @@ fn reading(a: &PartA) -> String {
             rss / 1024.0
         );
     }
-    if let Some(wall) = median_of(a.commands.get("check-inclusion"), |r| Some(r.wall_s)) {
+    if let Some(wall) = median_by(a.commands.get("check-inclusion"), |r| Some(r.wall_s)) {
         let _ = write!(
             text,
             "Checking a proof offline (`audit check`) took {:.0} ms, whatever the log's size.",

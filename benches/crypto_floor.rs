@@ -186,12 +186,7 @@ fn main() -> anyhow::Result<()> {
         "- CPU: {} ({} logical CPUs); load average before the run: {}\n",
         machine::cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        machine::loadavg()
     ));
     out.push_str(&format!(
         "- {rounds} rounds of {} s per function, interleaved; one thread; the figure is the median over rounds of the mean time per call.\n",

@@ -37,7 +37,10 @@
 //! - `BENCH_REPORT` (`reports/exchange-benchmark.md`): where the Markdown report is written.
 
 #[path = "common/machine.rs"]
+#[allow(dead_code)]
 mod machine;
+
+use machine::{median_by, opt, pct};
 
 use machine::{
     adapters_dir, clock_ticks, command_output, contracts_dir, filesystem_of, logical_cpus,
@@ -1705,37 +1708,6 @@ async fn load_generator(spec: RunSpec) -> Result<RunResult, BoxError> {
 
 // ---------------------------------------------------------------------------------------------
 // The report.
-
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    })
-}
-
-fn median_by(runs: &[RunResult], f: impl Fn(&RunResult) -> Option<f64>) -> Option<f64> {
-    median(&mut runs.iter().filter_map(f).collect::<Vec<_>>())
-}
-
-fn opt(value: Option<f64>, decimals: usize) -> String {
-    match value {
-        Some(v) if v.is_finite() => format!("{v:.decimals$}"),
-        _ => "–".into(),
-    }
-}
-
-fn pct(value: Option<f64>) -> String {
-    match value {
-        Some(v) if v.is_finite() => format!("{:.0} %", v * 100.0),
-        _ => "–".into(),
-    }
-}
 
 fn counts(map: &BTreeMap<String, u64>) -> String {
     map.iter()

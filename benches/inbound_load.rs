@@ -25,6 +25,7 @@
 //! - `BENCH_REPORT` (`reports/inbound-load.md`): where the Markdown report is written.
 
 #[path = "common/machine.rs"]
+#[allow(dead_code)]
 mod machine;
 
 use machine::{

@@ -152,6 +152,48 @@ pub fn demo_certificate_holders() -> Vec<String> {
     holders
 }
 
+/// A settings file for the command line's store and audit commands (`audit verify`, `audit
+/// prove`...): the development PKI in `pki`, the store at `store_url`, the audit secret, the
+/// adapters and contracts, loopback ports the system chooses, and the demo's client.
+pub fn settings_file(
+    pki: &PkiLayout,
+    store_url: &str,
+    digest_key: &str,
+    adapters: &Path,
+    contracts: &Path,
+) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+ops_listen = "127.0.0.1:0"
+[tls]
+cert = "{hub_cert}"
+key = "{hub_key}"
+client_ca = "{ca}"
+[mconnect]
+signing_cert = "{hub_cert}"
+signing_key = "{hub_key}"
+trust_ca = "{ca}"
+[store]
+url = "{store_url}"
+[audit]
+digest_key = "{digest_key}"
+[adapters]
+dir = "{adapters}"
+[contracts]
+dir = "{contracts}"
+[[clients]]
+id = "{DEMO_CLIENT}"
+idno = "{DEMO_CLIENT_IDNO}"
+"#,
+        hub_cert = pki.cert("hub").display(),
+        hub_key = pki.key("hub").display(),
+        ca = pki.ca_cert().display(),
+        adapters = adapters.display(),
+        contracts = contracts.display(),
+    )
+}
+
 /// The program `name` on the `PATH`, if there is one.
 pub fn find_program(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {

@@ -1,5 +1,5 @@
-//! What both load benches need besides their load: where the adapters and contracts are,
-//! what the machine is, and percentiles.
+//! What the benches need besides their load: where the adapters and contracts are, what the
+//! machine is and how loaded, and the statistics and formatting of their reports.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -109,4 +109,49 @@ pub fn machine_section(cores: usize, rustc: &str) -> Vec<String> {
         ),
         format!("- Compiler: {rustc}"),
     ]
+}
+
+/// The 1, 5 and 15 minute load averages, as `/proc/loadavg` gives them.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The median of `values` (sorted in place); `None` when there are none.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
+}
+
+/// The median of what `f` gives for each run that gives something.
+pub fn median_by<T>(runs: &[T], f: impl Fn(&T) -> Option<f64>) -> Option<f64> {
+    median(&mut runs.iter().filter_map(f).collect::<Vec<_>>())
+}
+
+/// A figure with `decimals` decimals, or a dash when there is none.
+pub fn opt(value: Option<f64>, decimals: usize) -> String {
+    match value {
+        Some(v) if v.is_finite() => format!("{v:.decimals$}"),
+        _ => "–".into(),
+    }
+}
+
+/// A share as a whole percentage, or a dash when there is none.
+pub fn pct(value: Option<f64>) -> String {
+    match value {
+        Some(v) if v.is_finite() => format!("{:.0} %", v * 100.0),
+        _ => "–".into(),
+    }
 }

@@ -28,14 +28,7 @@ fn invalid_field(code: &str, field: &str, problem: &str) -> HttpResponse {
         format!("`{field}` {problem}"),
     );
     answer.violations = vec![Violation {
-        pointer: format!(
-            "/{}",
-            field
-                .replace('[', "/")
-                .replace("].", "/")
-                .replace(']', "")
-                .replace('.', "/")
-        ),
+        pointer: crate::api::problem::field_pointer("", field),
         message: problem.to_string(),
     }];
     answer.response()

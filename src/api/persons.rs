@@ -63,14 +63,7 @@ fn invalid_record(error: &RecordError, prefix: &str) -> PersonsFailure {
         error.to_string(),
     );
     problem.violations = vec![Violation {
-        pointer: format!(
-            "{prefix}/{}",
-            error
-                .field
-                .replace('[', ".")
-                .replace(']', "")
-                .replace('.', "/")
-        ),
+        pointer: crate::api::problem::field_pointer(prefix, &error.field),
         message: error.problem.clone(),
     }];
     PersonsFailure(Box::new(problem))

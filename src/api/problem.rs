@@ -28,6 +28,15 @@ pub struct Problem {
     pub violations: Vec<Violation>,
 }
 
+/// The JSON pointer, under `prefix`, of a field named the way checks name them
+/// (`members[2].monthlyIncome` → `{prefix}/members/2/monthlyIncome`).
+pub fn field_pointer(prefix: &str, field: &str) -> String {
+    format!(
+        "{prefix}/{}",
+        field.replace('[', ".").replace(']', "").replace('.', "/")
+    )
+}
+
 impl Problem {
     pub fn new(status: u16, code: &str, fault: Fault, retryable: bool, detail: String) -> Self {
         Self {

@@ -349,42 +349,6 @@ async fn proofs_verify_with_the_certificate_alone_and_fail_when_altered() {
     assert!(proof::check(&swapped, &certificate).is_err());
 }
 
-/// A hub settings file for the binary's audit commands, on the test app's store.
-fn settings_toml(pki: &PkiLayout, store_url: &str) -> String {
-    let p = |path: std::path::PathBuf| path.display().to_string();
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-ops_listen = "127.0.0.1:0"
-[tls]
-cert = "{hub_cert}"
-key = "{hub_key}"
-client_ca = "{ca}"
-[mconnect]
-signing_cert = "{hub_cert}"
-signing_key = "{hub_key}"
-trust_ca = "{ca}"
-[store]
-url = "{store_url}"
-[audit]
-digest_key = "{DIGEST_KEY}"
-[adapters]
-dir = "{adapters}"
-[contracts]
-dir = "{contracts}"
-[[clients]]
-id = "case-management"
-idno = "1008600038413"
-"#,
-        hub_cert = p(pki.cert("hub")),
-        hub_key = p(pki.key("hub")),
-        ca = p(pki.ca_cert()),
-        adapters = p(adapters_dir()),
-        contracts = p(contracts_dir()),
-    )
-}
-
 fn run(args: &[&str], config: &Path) -> std::process::Output {
     Command::new(HUB)
         .args(args)
@@ -406,7 +370,17 @@ async fn the_command_line_verifies_proves_and_names_tampering() {
     .await;
     let ids = exchanges(&app, 5).await;
     let config = dir.path().join("hub.toml");
-    std::fs::write(&config, settings_toml(&app.pki, &url)).unwrap();
+    std::fs::write(
+        &config,
+        esocial_hub::demo::settings_file(
+            &app.pki,
+            &url,
+            DIGEST_KEY,
+            &adapters_dir(),
+            &contracts_dir(),
+        ),
+    )
+    .unwrap();
 
     let signed = run(&["audit", "checkpoint"], &config);
     assert!(signed.status.success(), "{signed:?}");

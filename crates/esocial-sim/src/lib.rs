@@ -8,7 +8,7 @@ pub mod identity_records;
 pub mod mlog;
 pub mod moldova;
 pub mod population;
-mod random;
+pub mod random;
 pub mod server;
 
 pub use server::{Behaviour, RunningSimulator, SimulatorConfig, start};
