@@ -189,19 +189,6 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     }
 }
 
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = Path::new(program);
-    if path.components().count() > 1 {
-        return path.is_file().then(|| path.to_path_buf());
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-            .map(|dir| dir.join(program))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
 impl Knobs {
     fn from_env() -> Result<Self, BoxError> {
         let quick = env_number("BENCH_QUICK", 0u32) != 0;
@@ -228,7 +215,9 @@ impl Knobs {
         let amqp_url = std::env::var("ESOCIAL_TEST_AMQP_URL")
             .ok()
             .filter(|u| !u.is_empty());
-        let nginx = find_on_path(&std::env::var("BENCH_NGINX").unwrap_or_else(|_| "nginx".into()));
+        let nginx = esocial_hub::demo::find_program(
+            &std::env::var("BENCH_NGINX").unwrap_or_else(|_| "nginx".into()),
+        );
         let mut variants = match std::env::var("BENCH_VARIANTS") {
             Ok(text) if !text.trim().is_empty() => text
                 .split(',')

@@ -194,12 +194,18 @@ idno = "{DEMO_CLIENT_IDNO}"
     )
 }
 
-/// The program `name` on the `PATH`, if there is one.
+/// The program `name`: itself when it is a path, else the first on the `PATH` (then in
+/// `/usr/sbin` and `/sbin`, where Debian puts daemons such as nginx), if there is one.
 pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = Path::new(name);
+    if path.components().count() > 1 {
+        return path.is_file().then(|| path.to_path_buf());
+    }
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
             .map(|dir| dir.join(name))
-            .find(|path| path.is_file())
+            .find(|candidate| candidate.is_file())
     })
 }
 

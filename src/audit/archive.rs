@@ -18,7 +18,8 @@ use time::format_description::well_known::Rfc3339;
 use super::checkpoint::Checkpoint;
 use super::entry::{canonical, digest_of};
 use super::proof::SignedNote;
-use super::tree::{EntryDigest, Frontier};
+use super::stored_tree::StoredTree;
+use super::tree::Frontier;
 
 /// The `format` of an archive file.
 pub const FORMAT: &str = "esocial-hub audit archive v1";
@@ -128,21 +129,11 @@ pub async fn archive(
         return Ok(None);
     };
     let to = stored.size;
-    let mut frontier = Frontier::default();
-    store
-        .each_audit_digest(from, |digest| {
-            let mut bytes: EntryDigest = [0u8; 32];
-            hex::decode_to_slice(digest, &mut bytes).map_err(|_| {
-                esocial_store::StoreError::Corrupt("a stored digest is not hex".into())
-            })?;
-            frontier.push(&bytes);
-            Ok(())
-        })
-        .await?;
-    ensure!(
-        frontier.size() as i64 == from,
-        "the log's leaves before entry {from} are incomplete; run `audit verify`"
-    );
+    // Where the archived entries start in the tree: its frontier there, from the stored roots.
+    let frontier = StoredTree::new(store, u64::try_from(to)?)
+        .frontier(u64::try_from(from)?)
+        .await
+        .context("the log's leaves before the archive do not make a tree; run `audit verify`")?;
     let entries: Vec<ArchivedEntry> = store
         .audit_entries(from, to - from)
         .await?

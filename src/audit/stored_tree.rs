@@ -12,7 +12,9 @@ use ct_merkle::{
 };
 use esocial_store::Store;
 
-use super::tree::{EntryDigest, Root, STORED_LEVEL, TreeHash, leaf_hash, parent_hash, root_of};
+use super::tree::{
+    EntryDigest, Frontier, Root, STORED_LEVEL, TreeHash, leaf_hash, parent_hash, root_of,
+};
 
 /// Leaves per tile: the smallest stored subtree.
 const TILE: u64 = 1 << STORED_LEVEL;
@@ -113,12 +115,31 @@ impl<'a, S: TreeSource> StoredTree<'a, S> {
     /// The tree's root.
     pub async fn root(&mut self) -> anyhow::Result<Root> {
         if self.size == 0 {
-            return Ok(super::tree::Frontier::default().root());
+            return Ok(Frontier::default().root());
         }
         let [root] = self.hashes(&[(0, self.size)]).await?[..] else {
             unreachable!("one range, one hash")
         };
         Ok(root_of(root, self.size))
+    }
+
+    /// The frontier of the first `size` entries (at most the tree's): the roots of its complete
+    /// subtrees, largest first, each read or computed like a proof's nodes.
+    pub async fn frontier(&mut self, size: u64) -> anyhow::Result<Frontier> {
+        if size > self.size {
+            bail!("{size} entries are more than the tree of {}", self.size);
+        }
+        let mut ranges = Vec::new();
+        let mut start = 0;
+        for bit in (0..u64::BITS).rev() {
+            let width = 1u64 << bit;
+            if size & width != 0 {
+                ranges.push((start, start + width));
+                start += width;
+            }
+        }
+        let roots = self.hashes(&ranges).await?;
+        Ok(Frontier::from_roots(size, roots)?)
     }
 
     /// The stored digest of entry `seq`.
@@ -261,7 +282,7 @@ impl<'a, S: TreeSource> StoredTree<'a, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::tree::{Frontier, ProvingTree};
+    use crate::audit::tree::ProvingTree;
     use sha2::Digest as _;
     use std::cell::Cell;
 
@@ -346,6 +367,19 @@ mod tests {
                     tree.prove_consistency((size - older) as usize).as_bytes(),
                     "consistency of {older} with {size}"
                 );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_frontier_at_any_size_is_the_one_pushing_the_leaves_gives() {
+        let source = MemorySource::new(1100);
+        let mut stored = StoredTree::new(&source, 1100);
+        let mut pushed = Frontier::default();
+        for size in 0..=1100u64 {
+            assert_eq!(stored.frontier(size).await.unwrap(), pushed, "size {size}");
+            if let Some(digest) = source.digests.get(size as usize) {
+                pushed.push(digest);
             }
         }
     }

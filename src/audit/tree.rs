@@ -5,6 +5,7 @@
 //! `STORED_LEVEL` and up as it completes, from which `stored_tree` proves.
 
 use ct_merkle::RootHash;
+#[cfg(test)]
 use ct_merkle::mem_backed_tree::MemoryBackedTree;
 use sha2::Digest as _;
 
@@ -14,7 +15,8 @@ pub type TreeHash = sha2::Sha256;
 pub type EntryDigest = [u8; 32];
 /// A tree's root and size.
 pub type Root = RootHash<TreeHash>;
-/// A whole tree in memory, to prove from.
+/// ct-merkle's whole tree in memory: the reference the tests compare with.
+#[cfg(test)]
 pub type ProvingTree = MemoryBackedTree<TreeHash, EntryDigest>;
 
 /// The lowest level of stored subtree roots: subtrees of 256 leaves and up.
@@ -118,6 +120,14 @@ impl Frontier {
             .join(",")
     }
 
+    /// The frontier of a tree of `size` leaves from its complete subtrees' roots, largest first.
+    pub fn from_roots(size: u64, nodes: Vec<[u8; 32]>) -> Result<Self, MalformedFrontier> {
+        if nodes.len() != size.count_ones() as usize {
+            return Err(MalformedFrontier);
+        }
+        Ok(Self { size, nodes })
+    }
+
     /// A stored frontier for a tree of `size` leaves.
     pub fn decode(size: u64, text: &str) -> Result<Self, MalformedFrontier> {
         let nodes = if text.is_empty() {
@@ -131,10 +141,7 @@ impl Frontier {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
-        if nodes.len() != size.count_ones() as usize {
-            return Err(MalformedFrontier);
-        }
-        Ok(Self { size, nodes })
+        Self::from_roots(size, nodes)
     }
 }
 

@@ -343,34 +343,6 @@ impl Store {
             .transpose()
     }
 
-    /// Hands `each` the stored digest (hex) of each of the first `size` entries, archived ones
-    /// included, in order, reading them as a stream; how many it handed (fewer than `size` if
-    /// entries are missing).
-    pub async fn each_audit_digest(
-        &self,
-        size: i64,
-        mut each: impl FnMut(&str) -> Result<(), StoreError>,
-    ) -> Result<i64, StoreError> {
-        use futures_util::TryStreamExt as _;
-        let mut rows = sqlx::query(
-            "SELECT seq, entry_digest FROM audit_leaves WHERE seq < $1 \
-             UNION ALL \
-             SELECT seq, entry_digest FROM audit_log WHERE seq IS NOT NULL AND seq < $1 \
-             ORDER BY seq",
-        )
-        .bind(size)
-        .fetch(self.pool());
-        let mut handed = 0;
-        while let Some(row) = rows.try_next().await? {
-            let digest: Option<String> = row.try_get("entry_digest")?;
-            each(&digest.ok_or_else(|| {
-                StoreError::Corrupt("a sequenced audit entry has no digest".into())
-            })?)?;
-            handed += 1;
-        }
-        Ok(handed)
-    }
-
     /// The stored digests (hex) of the entries in `[from_seq, to_seq)`, archived ones included,
     /// in order; a missing entry is missing from the list.
     pub async fn audit_digests(
