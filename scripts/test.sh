@@ -2,8 +2,8 @@
 # The project's single test command (CI runs it via .ci/run).
 #
 #   1. installs missing system packages (xmlsec1, libxml2-utils, postgresql,
-#      rabbitmq-server, libssl-dev, pkg-config, python3-pip, chromium) with apt -- only when
-#      something is missing;
+#      rabbitmq-server, libssl-dev, pkg-config, python3-pip, chromium, chromium-driver) with
+#      apt -- only when something is missing;
 #   2. starts a throwaway PostgreSQL (scripts/start-postgres.sh) and RabbitMQ
 #      (scripts/start-rabbitmq.sh), exports ESOCIAL_TEST_POSTGRES_URL,
 #      ESOCIAL_TEST_AMQP_URL, ESOCIAL_REQUIRE_POSTGRES=1, ESOCIAL_REQUIRE_RABBITMQ=1,
@@ -43,6 +43,7 @@ command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 dpkg_installed libssl-dev || missing+=(libssl-dev)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 
 if [[ "${ESOCIAL_SKIP_APT:-0}" != 1 && ${#missing[@]} -gt 0 ]]; then
     step_begin "apt-get install ${missing[*]}"
@@ -94,7 +95,7 @@ export ESOCIAL_REQUIRE_POSTGRES=1
 export ESOCIAL_REQUIRE_XMLSEC1=1
 # xmllint (libxml2-utils) too: the provider contracts' XML examples are checked with it.
 export ESOCIAL_REQUIRE_XMLLINT=1
-# And chromium: the benefits pages are walked through in a real browser.
+# And chromium with its WebDriver: the benefits pages are walked through in a real browser.
 export ESOCIAL_REQUIRE_CHROMIUM=1
 echo "ESOCIAL_TEST_POSTGRES_URL=${ESOCIAL_TEST_POSTGRES_URL/hub:hub@/hub:***@}"
 step_end "start PostgreSQL"

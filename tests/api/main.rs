@@ -18,5 +18,6 @@ mod provider_contracts;
 mod queue;
 mod registries;
 mod store;
+mod webdriver;
 mod wrapping;
 mod zeep;

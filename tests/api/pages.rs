@@ -1,13 +1,14 @@
 //! The public benefits pages: the catalog by life situation in Romanian and Russian, each info
 //! sheet with its sources, a search that ignores diacritics, the questionnaire and its explained
-//! result, the usage counts, and a walk through them in a real browser (headless Chromium, from
-//! Debian's `chromium`), which renders each page, submits the questionnaire as its form does,
-//! and leaves screenshots in `target/browser-screenshots/`.
+//! result, the usage counts, and a walk through them in a real browser (headless Chromium from
+//! Debian's `chromium`, driven over WebDriver by `chromedriver`): a person tabs through the
+//! questionnaire, types the household, submits it with a click or with Enter, reads the
+//! explained result, and screenshots are left in `target/browser-screenshots/`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{SpawnOptions, TestApp, spawn_app, spawn_app_with};
+use crate::webdriver::{Browser, ENTER};
 
 async fn page(app: &TestApp, path: &str) -> (u16, String) {
     let response = reqwest::Client::builder()
@@ -124,100 +125,160 @@ async fn the_questionnaire_explains_its_result_and_counts_without_personal_data(
     assert!(!metrics.contains("1990-03-10"));
 }
 
-fn chromium() -> Option<PathBuf> {
-    esocial_hub::demo::find_program("chromium")
+#[tokio::test]
+async fn the_usage_counts_survive_a_restart_of_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+    let first = spawn_app_with(SpawnOptions {
+        store_url: Some(store_url.clone()),
+        ..SpawnOptions::default()
+    })
+    .await;
+    page(&first, "/ro/beneficii/ajutor-social").await;
+    page(&first, "/ru/beneficii/ajutor-social").await;
+    page(&first, &format!("/ro/estimare?{FAMILY}")).await;
+    drop(first);
+
+    let second = spawn_app_with(SpawnOptions {
+        store_url: Some(store_url),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let totals = second.store.usage_totals().await.unwrap();
+    assert_eq!(totals.views_of("ajutor-social"), 2);
+    assert_eq!(totals.estimates_through("pages"), 1);
+    let (_, statistics) = page(&second, "/ro/statistici").await;
+    assert!(
+        statistics.contains("ajutor-social\">Ajutor social</a></td><td>2</td>"),
+        "{statistics}"
+    );
+    // The new process's own metrics start again from nothing; the page does not.
+    let metrics = second.get_ops("/metrics").await.text().await.unwrap();
+    assert!(!metrics.contains("benefit_views_total{benefit=\"ajutor-social\"} 2"));
 }
 
-/// Runs headless Chromium on `url` with `args`; its standard output.
-fn browse(chromium: &Path, profile: &Path, args: &[&str], url: &str) -> String {
-    let output = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("chromium runs");
-    assert!(
-        output.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+/// Headless Chromium and its WebDriver (Debian's `chromium` and `chromium-driver`), when both
+/// are installed; the test suite's script installs them and requires them.
+fn browser_programs() -> Option<(PathBuf, PathBuf)> {
+    let found = esocial_hub::demo::find_program("chromium")
+        .zip(esocial_hub::demo::find_program("chromedriver"));
+    if found.is_none() {
+        assert!(
+            std::env::var("ESOCIAL_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
+            "ESOCIAL_REQUIRE_CHROMIUM=1 but chromium or chromedriver is not on PATH"
+        );
+        eprintln!("skipping: chromium and chromedriver (Debian chromium-driver) not on PATH");
+    }
+    found
+}
+
+fn screenshots_dir() -> PathBuf {
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    shots
 }
 
 #[tokio::test]
-async fn a_real_browser_walks_through_the_questionnaire() {
-    let Some(chromium) = chromium() else {
-        assert!(
-            std::env::var("ESOCIAL_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
-            "ESOCIAL_REQUIRE_CHROMIUM=1 but no chromium on PATH"
-        );
-        eprintln!("skipping: no chromium on PATH (Debian package `chromium`)");
+async fn a_person_fills_the_questionnaire_in_a_real_browser_with_the_keyboard() {
+    let Some((chromium, chromedriver)) = browser_programs() else {
         return;
     };
     let app = spawn_app().await;
-    let profile = tempfile::tempdir().unwrap();
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let base = app.pages_address.clone();
+    let shots = screenshots_dir();
+    let browser = Browser::start(&chromedriver, &chromium).await;
+    let base = &app.pages_address;
 
-    // The browser blocks on the hub, which runs on this runtime: run it on a thread.
-    let walk = tokio::task::spawn_blocking(move || {
-        let form_url = format!("{base}/ro/estimare");
-        let form = browse(&chromium, profile.path(), &["--dump-dom"], &form_url);
-        // Every input has its label, as a screen reader needs.
-        for row in 0..6 {
-            for field in ["b", "v", "s"] {
-                assert!(
-                    form.contains(&format!("<label for=\"m{row}{field}\"")),
-                    "m{row}{field}"
-                );
-            }
+    browser.goto(&format!("{base}/ro/estimare")).await;
+    // Every field has its label, as a screen reader needs.
+    for row in 0..6 {
+        for field in ["b", "v", "s", "d"] {
+            assert!(
+                browser.has(&format!("label[for=\"m{row}{field}\"]")).await,
+                "m{row}{field}"
+            );
         }
-        let shot = shots.join("estimator-form.png");
-        browse(
-            &chromium,
-            profile.path(),
-            &[
-                &format!("--screenshot={}", shot.display()),
-                "--window-size=1280,1600",
-            ],
-            &form_url,
+    }
+    // The keyboard reaches the skip link first, then the form in its reading order.
+    assert_eq!(browser.tab().await, "skip");
+    let mut focused = Vec::new();
+    for _ in 0..20 {
+        let id = browser.tab().await;
+        if id == "data" {
+            break;
+        }
+        focused.push(id);
+    }
+    assert!(
+        focused.contains(&"q".to_string()),
+        "the search field: {focused:?}"
+    );
+    let mut order = vec!["data".to_string()];
+    for _ in 0..5 {
+        let next = browser.tab_from(order.last().unwrap()).await;
+        order.push(next);
+    }
+    assert_eq!(order, ["data", "m0b", "m0v", "m0s", "m0d", "m1b"]);
+
+    // Two adults and two children, the applicant earning 1,000 lei, typed as a person would.
+    browser.type_date("#data", "2025-06-30").await;
+    for (row, birth, income) in [
+        (0, "1990-03-10", "1000"),
+        (1, "1991-07-22", "0"),
+        (2, "2015-05-01", "0"),
+        (3, "2018-09-12", "0"),
+    ] {
+        browser.type_date(&format!("#m{row}b"), birth).await;
+        browser.type_into(&format!("#m{row}v"), income).await;
+    }
+    let filled = shots.join("estimator-form.png");
+    let filled_size = browser.screenshot(&filled).await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for_url("trimis=1").await;
+    let result = browser.source().await;
+    assert!(result.contains("Probabil aveți dreptul"), "{result}");
+    assert!(
+        result.contains("4702 lei"),
+        "the social aid of the worked example"
+    );
+    assert!(result.contains("nu este o decizie"));
+    // The form comes back filled, to correct and send again.
+    assert_eq!(browser.property("#m0v", "value").await, "1000");
+    let result_shot = shots.join("estimator-result.png");
+    let result_size = browser.screenshot(&result_shot).await;
+
+    // In Russian, a parent and a child with a severe disability in 2019, the disability chosen
+    // from the list by typing and the form sent with Enter.
+    browser.goto(&format!("{base}/ru/estimare")).await;
+    browser.type_date("#data", "2019-06-30").await;
+    browser.type_date("#m0b", "1985-01-01").await;
+    browser.type_into("#m0v", "3000").await;
+    browser.type_date("#m1b", "2012-05-05").await;
+    browser.type_into("#m1v", "0").await;
+    browser.type_into("#m1d", "тяж").await;
+    assert_eq!(browser.property("#m1d", "value").await, "severe");
+    browser.type_into("#m1v", ENTER).await;
+    browser.wait_for_url("trimis=1").await;
+    let russian = browser.source().await;
+    assert!(russian.contains("647.6 леев"), "{russian}");
+
+    browser
+        .goto(&format!("{base}/ru/beneficii/ajutor-social"))
+        .await;
+    let sheet_shot = shots.join("sheet-ru.png");
+    let sheet_size = browser.screenshot(&sheet_shot).await;
+    browser.quit().await;
+    for (shot, size) in [
+        (filled, filled_size),
+        (result_shot, result_size),
+        (sheet_shot, sheet_size),
+    ] {
+        let bytes = std::fs::read(&shot).unwrap();
+        assert!(
+            bytes.starts_with(b"\x89PNG") && size > 10_000,
+            "{}",
+            shot.display()
         );
-        // The form submits with GET to its action: the same request the browser sends on
-        // "Estimează".
-        let result_url = format!("{base}/ro/estimare?{FAMILY}");
-        let result = browse(&chromium, profile.path(), &["--dump-dom"], &result_url);
-        let result_shot = shots.join("estimator-result.png");
-        browse(
-            &chromium,
-            profile.path(),
-            &[
-                &format!("--screenshot={}", result_shot.display()),
-                "--window-size=1280,2400",
-            ],
-            &result_url,
-        );
-        let sheet_shot = shots.join("sheet-ru.png");
-        browse(
-            &chromium,
-            profile.path(),
-            &[
-                &format!("--screenshot={}", sheet_shot.display()),
-                "--window-size=1280,1800",
-            ],
-            &format!("{base}/ru/beneficii/ajutor-social"),
-        );
-        (result, [shot, result_shot, sheet_shot])
-    });
-    let (result, shots) = walk.await.unwrap();
+    }
 
     // The sheet downloads as a PDF, printed once and then kept.
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -238,19 +299,7 @@ async fn a_real_browser_walks_through_the_questionnaire() {
     let metrics = app.get_ops("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("benefit_views_total{benefit=\"ajutor-social\"} 1\n"),
-        "one view, the screenshot's: the printer's visit is none"
+        "one view, the browser's: the printer's visit is none"
     );
-    assert!(
-        result.contains("Probabil aveți dreptul"),
-        "the rendered result"
-    );
-    assert!(result.contains("4702 lei"));
-    for shot in shots {
-        let bytes = std::fs::read(&shot).unwrap();
-        assert!(
-            bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
-            "{}",
-            shot.display()
-        );
-    }
+    assert!(metrics.contains("benefit_estimates_total{channel=\"pages\"} 2\n"));
 }
