@@ -14,10 +14,28 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::exchange::{ExchangeFailure, ExchangeRequest, Exchanger, Mode, Purpose};
+use crate::metrics::HubMetrics;
 use esocial_benefits::{Catalog, Household, Member};
-use esocial_store::{AuditEntryRow, ConsentRow};
+use esocial_store::{AuditEntryRow, ConsentRow, Store, Usage};
 use esocial_wire::domain::Idnp;
 use esocial_wire::domain::text::has_words;
+
+/// Counts a use of the catalog: in the hub's metrics, and per day in the store so that the
+/// counts survive a restart. Counts hold no personal data. A count the store cannot take is
+/// logged; it never fails the page or the call it counts.
+pub async fn count_use(store: &Store, metrics: &HubMetrics, usage: Usage<'_>) {
+    match usage {
+        Usage::View { benefit } => metrics.benefit_views.with_label_values(&[benefit]).inc(),
+        Usage::Estimate { channel } => metrics
+            .benefit_estimates
+            .with_label_values(&[channel])
+            .inc(),
+    }
+    let day = OffsetDateTime::now_utc().date().to_string();
+    if let Err(error) = store.count_usage(&day, usage).await {
+        tracing::warn!(%error, "a benefits usage count was not stored");
+    }
+}
 
 /// The longest a consent may last.
 const MAX_CONSENT: Duration = Duration::days(366);

@@ -437,6 +437,7 @@ impl Application {
                 crate::pages::pages_server(
                     listener,
                     benefits,
+                    store.clone(),
                     metrics.clone(),
                     settings.benefits.pdf_browser.clone(),
                 )

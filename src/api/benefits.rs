@@ -17,6 +17,7 @@ use crate::benefits::{ConsentBody, ConsentError, PrefillBody};
 use crate::exchange::{ExchangeFailure, Fault};
 use esocial_benefits::{Household, estimate as estimate_household};
 use esocial_catalog::json_schema::Violation;
+use esocial_store::Usage;
 
 /// A refused field (`code`), pointed at and named, never quoted.
 fn invalid_field(code: &str, field: &str, problem: &str) -> HttpResponse {
@@ -107,12 +108,12 @@ pub async fn estimate(
     let today = OffsetDateTime::now_utc().date();
     match estimate_household(&state.benefits, &household, today) {
         Ok(estimate) => {
-            state
-                .exchanger
-                .metrics()
-                .benefit_estimates
-                .with_label_values(&["api"])
-                .inc();
+            crate::benefits::count_use(
+                state.exchanger.store(),
+                state.exchanger.metrics(),
+                Usage::Estimate { channel: "api" },
+            )
+            .await;
             Ok(HttpResponse::Ok().json(estimate))
         }
         Err(error) => Ok(invalid_field(

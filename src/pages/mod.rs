@@ -3,7 +3,8 @@
 //! a search that ignores diacritics, the estimator as a short questionnaire with its explained
 //! result, and the usage counts. Served on `server.public_listen` over plain HTTP, for the
 //! reverse proxy in front of it. Nothing the questionnaire asks is kept or logged: the answers
-//! live only in the request, and the counts hold no personal data.
+//! live only in the request, and the usage counts (kept per day in the store) hold no personal
+//! data.
 
 mod html;
 mod pdf;
@@ -22,7 +23,9 @@ use esocial_benefits::estimate::{BenefitEstimate, Evaluation, Input, Outcome};
 use esocial_benefits::{Catalog, Disability, Household, Member};
 use time::OffsetDateTime;
 
+use crate::benefits::count_use;
 use crate::metrics::HubMetrics;
+use esocial_store::{Store, Usage};
 use html::{Lang, escape, page};
 
 /// Rows of the questionnaire: household members one may describe.
@@ -30,6 +33,8 @@ const MEMBER_ROWS: usize = 6;
 
 pub struct PagesState {
     pub catalog: Arc<Catalog>,
+    /// Where the usage counts are kept.
+    pub store: Store,
     pub metrics: HubMetrics,
     /// Prints sheets to PDF; no PDF downloads when absent.
     pdf: Option<pdf::PdfPrinter>,
@@ -39,12 +44,14 @@ pub struct PagesState {
 pub fn pages_server(
     listener: TcpListener,
     catalog: Arc<Catalog>,
+    store: Store,
     metrics: HubMetrics,
     pdf_browser: Option<std::path::PathBuf>,
 ) -> std::io::Result<Server> {
     let port = listener.local_addr()?.port();
     let state = web::Data::new(PagesState {
         catalog,
+        store,
         metrics,
         pdf: pdf_browser
             .map(|browser| pdf::PdfPrinter::new(browser, format!("http://127.0.0.1:{port}"))),
@@ -213,11 +220,14 @@ async fn sheet_page(
     };
     // The PDF printer's own visit is no view.
     if !query.contains_key(pdf::PRINTING) {
-        state
-            .metrics
-            .benefit_views
-            .with_label_values(&[benefit.id.as_str()])
-            .inc();
+        count_use(
+            &state.store,
+            &state.metrics,
+            Usage::View {
+                benefit: &benefit.id,
+            },
+        )
+        .await;
     }
     let sheet = sheet_of(lang, benefit);
     let mut body = format!(
@@ -735,11 +745,12 @@ async fn estimator_page(
         let today = OffsetDateTime::now_utc().date();
         match esocial_benefits::estimate(&state.catalog, &household, today) {
             Ok(estimate) => {
-                state
-                    .metrics
-                    .benefit_estimates
-                    .with_label_values(&["pages"])
-                    .inc();
+                count_use(
+                    &state.store,
+                    &state.metrics,
+                    Usage::Estimate { channel: "pages" },
+                )
+                .await;
                 let _ = write!(
                     body,
                     "<section aria-labelledby=\"result\"><h2 id=\"result\">{title}</h2>\
@@ -783,46 +794,72 @@ async fn statistics_page(path: web::Path<String>, state: web::Data<PagesState>) 
     let Some(lang) = lang_of(&path) else {
         return not_found().await;
     };
+    let title = lang.pick("Statistici de utilizare", "Статистика использования");
+    let totals = match state.store.usage_totals().await {
+        Ok(totals) => totals,
+        Err(error) => {
+            tracing::warn!(%error, "the benefits usage counts could not be read");
+            let body = format!(
+                "<h1>{title}</h1><p class=\"error\" role=\"alert\">{}</p>",
+                lang.pick(
+                    "Statisticile nu sunt disponibile acum. Încercați mai târziu.",
+                    "Статистика сейчас недоступна. Попробуйте позже."
+                )
+            );
+            let mut response = html(page(
+                lang,
+                title,
+                &format!("/{}/statistici", lang.other().code()),
+                &body,
+            ));
+            *response.status_mut() = actix_web::http::StatusCode::SERVICE_UNAVAILABLE;
+            return response;
+        }
+    };
+    let since = match &totals.since {
+        Some(day) => format!("{} {}", lang.pick("din", "с"), escape(day)),
+        None => lang
+            .pick("încă nimic numărat", "пока ничего не подсчитано")
+            .to_string(),
+    };
     let mut body = format!(
-        "<h1>{}</h1><p>{}</p><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
-        lang.pick("Statistici de utilizare", "Статистика использования"),
+        "<h1>{title}</h1><p>{}</p><table><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr></thead><tbody>",
         lang.pick(
-            "Numărul de vizualizări ale fiecărei fișe și de estimări, de la pornirea serviciului. Nu conțin date personale.",
-            "Число просмотров каждой карточки и оценок с момента запуска сервиса. Без персональных данных."
-        ),
+            "Numărul de vizualizări ale fiecărei fișe și de estimări, pe zile, adunate",
+            "Число просмотров каждой карточки и оценок, по дням, в сумме"
+        )
+        .to_string()
+            + " ("
+            + &since
+            + "). "
+            + lang.pick("Nu conțin date personale.", "Без персональных данных."),
         lang.pick("Fișa", "Карточка"),
         lang.pick("Vizualizări", "Просмотры"),
     );
     for benefit in &state.catalog.benefits {
-        let views = state
-            .metrics
-            .benefit_views
-            .with_label_values(&[benefit.id.as_str()])
-            .get();
         let _ = write!(
             body,
             "<tr><td><a href=\"/{code}/beneficii/{id}\">{name}</a></td><td>{views}</td></tr>",
             code = lang.code(),
             id = escape(&benefit.id),
             name = escape(lang.text(&benefit.name)),
+            views = totals.views_of(&benefit.id),
         );
     }
-    let estimates = state
-        .metrics
-        .benefit_estimates
-        .with_label_values(&["pages"])
-        .get();
     let _ = write!(
         body,
-        "</tbody></table><p>{}: <strong>{estimates}</strong></p>",
+        "</tbody></table><p>{}: <strong>{}</strong>; {}: <strong>{}</strong></p>",
         lang.pick(
             "Estimări făcute cu calculatorul",
             "Оценок, сделанных калькулятором"
         ),
+        totals.estimates_through("pages"),
+        lang.pick("prin API", "через API"),
+        totals.estimates_through("api"),
     );
     html(page(
         lang,
-        lang.pick("Statistici de utilizare", "Статистика использования"),
+        title,
         &format!("/{}/statistici", lang.other().code()),
         &body,
     ))

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::helpers::{SpawnOptions, TestApp, spawn_app, spawn_app_with};
+use crate::postgres::fresh_postgres_database;
 use crate::webdriver::{Browser, ENTER};
 
 async fn page(app: &TestApp, path: &str) -> (u16, String) {
@@ -125,10 +126,8 @@ async fn the_questionnaire_explains_its_result_and_counts_without_personal_data(
     assert!(!metrics.contains("1990-03-10"));
 }
 
-#[tokio::test]
-async fn the_usage_counts_survive_a_restart_of_the_hub() {
-    let dir = tempfile::tempdir().unwrap();
-    let store_url = format!("sqlite://{}?mode=rwc", dir.path().join("hub.db").display());
+/// Counts on one hub, then a second hub on the same store shows them.
+async fn usage_counts_survive_a_restart(store_url: String) {
     let first = spawn_app_with(SpawnOptions {
         store_url: Some(store_url.clone()),
         ..SpawnOptions::default()
@@ -147,6 +146,7 @@ async fn the_usage_counts_survive_a_restart_of_the_hub() {
     let totals = second.store.usage_totals().await.unwrap();
     assert_eq!(totals.views_of("ajutor-social"), 2);
     assert_eq!(totals.estimates_through("pages"), 1);
+    assert_eq!(totals.estimates_through("api"), 0);
     let (_, statistics) = page(&second, "/ro/statistici").await;
     assert!(
         statistics.contains("ajutor-social\">Ajutor social</a></td><td>2</td>"),
@@ -155,6 +155,23 @@ async fn the_usage_counts_survive_a_restart_of_the_hub() {
     // The new process's own metrics start again from nothing; the page does not.
     let metrics = second.get_ops("/metrics").await.text().await.unwrap();
     assert!(!metrics.contains("benefit_views_total{benefit=\"ajutor-social\"} 2"));
+}
+
+#[tokio::test]
+async fn the_usage_counts_survive_a_restart_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    usage_counts_survive_a_restart(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("hub.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn the_usage_counts_survive_a_restart_on_postgres() {
+    if let Some(url) = fresh_postgres_database().await {
+        usage_counts_survive_a_restart(url).await;
+    }
 }
 
 /// Headless Chromium and its WebDriver (Debian's `chromium` and `chromium-driver`), when both

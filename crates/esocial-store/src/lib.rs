@@ -7,6 +7,7 @@ mod exchanges;
 mod inbound;
 mod mpi;
 mod queue;
+mod usage;
 mod writer;
 
 pub use audit::{
@@ -24,6 +25,7 @@ pub use mpi::{
     MpiReviewRow,
 };
 pub use queue::{ClaimedExchange, DueExchange, NewAsyncExchange, Submission, now_millis};
+pub use usage::{Usage, UsageTotals};
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
