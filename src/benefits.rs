@@ -1,8 +1,8 @@
 //! Benefits estimates pre-filled from registries, with the person's consent. A client records a
 //! consent (who gave it, for what, on what legal basis, what proves it, until when); then, for
 //! that person and within that consent, the hub fetches what the population register knows of
-//! the household (and the disability determinations of the minor children the person
-//! represents) through the normal exchange pipeline (each fetch an exchange of its own, with
+//! the household, with the person's own disability determination and those of the minor
+//! children the person represents, through the normal exchange pipeline (each fetch an exchange of its own, with
 //! the consent's purpose and legal basis, granted, logged and audited like any other) and returns
 //! a draft household that says where each answer came from and what the caller must still
 //! complete or correct. Recording and withdrawing a consent, and every refusal, are audited.
@@ -301,6 +301,42 @@ fn source(field: &str, service: &str, exchange: &crate::exchange::ExchangeResult
     })
 }
 
+/// The disability degree of `subject` in force on `day`, as the health registry determined it
+/// (none when there is no determination or it has lapsed), and the exchange that asked.
+async fn disability_on(
+    exchanger: &Exchanger,
+    client: &str,
+    subject: Idnp,
+    purpose: Purpose,
+    user: &Idnp,
+    day: time::Date,
+) -> Result<(Option<String>, crate::exchange::ExchangeResult), ConsentError> {
+    let determination = exchanger
+        .run(
+            client,
+            ExchangeRequest {
+                mode: Mode::Sync,
+                service: "health.disability".into(),
+                subject,
+                purpose,
+                calling_user: user.clone(),
+                params: Default::default(),
+                callback_url: None,
+            },
+        )
+        .await
+        .map_err(ConsentError::Exchange)?;
+    let in_force = determination.data["hasDisability"] == json!(true)
+        && determination.data["validUntil"]
+            .as_str()
+            .is_none_or(|until| until >= day.to_string().as_str());
+    let degree = determination.data["degree"]
+        .as_str()
+        .filter(|_| in_force)
+        .map(str::to_string);
+    Ok((degree, determination))
+}
+
 /// Fetches the household of `subject` under the consent, and estimates it when it is complete.
 pub async fn prefill(
     exchanger: &Exchanger,
@@ -310,6 +346,16 @@ pub async fn prefill(
 ) -> Result<Value, ConsentError> {
     let subject = idnp("subject.idnp", &body.subject.idnp)?;
     let user = idnp("caller.userIdnp", &body.caller.user_idnp)?;
+    // The day of the estimate, for who is a minor and which determinations are
+    // in force.
+    let day = match &body.date {
+        Some(text) => time::Date::parse(
+            text,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_err(|_| invalid("date", "must be a date like 2025-06-30"))?,
+        None => now().date(),
+    };
     let consent = usable_consent(exchanger, client, &body.consent_id, &subject).await?;
     let purpose = Purpose {
         legal_basis: consent.legal_basis.clone(),
@@ -344,6 +390,25 @@ pub async fn prefill(
         "civil.person-details",
         &person,
     )];
+    // The person's own disability determination, under their own consent.
+    let (degree, determination) = disability_on(
+        exchanger,
+        client,
+        subject.clone(),
+        purpose.clone(),
+        &user,
+        day,
+    )
+    .await?;
+    if let Some(degree) = degree {
+        members[0]["disability"] = json!(degree);
+    }
+    sources.push(source(
+        "members[0].disability",
+        "health.disability",
+        &determination,
+    ));
+    let mut asked_disability = vec![0];
     let mut to_complete = Vec::new();
     if family
         .data
@@ -364,16 +429,6 @@ pub async fn prefill(
             "why": "the spouse's own data is not fetched without the spouse's own consent",
         }));
     }
-    // The day of the estimate, for who is a minor.
-    let day = match &body.date {
-        Some(text) => time::Date::parse(
-            text,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .map_err(|_| invalid("date", "must be a date like 2025-06-30"))?,
-        None => now().date(),
-    };
-    let mut asked_disability = Vec::new();
     for child in family
         .data
         .get("children")
@@ -409,29 +464,16 @@ pub async fn prefill(
             .and_then(Value::as_str)
             .and_then(|raw| Idnp::parse(raw).ok());
         if let (true, Some(child_idnp)) = (minor, child_idnp) {
-            let determination = exchanger
-                .run(
-                    client,
-                    ExchangeRequest {
-                        subject: child_idnp,
-                        purpose: Purpose {
-                            reason: format!(
-                                "{} (consent {}, given by the parent as the minor's legal \
-                                 representative)",
-                                consent.purpose, consent.id
-                            ),
-                            ..purpose.clone()
-                        },
-                        ..fetch("health.disability")
-                    },
-                )
-                .await
-                .map_err(ConsentError::Exchange)?;
-            let in_force = determination.data["hasDisability"] == json!(true)
-                && determination.data["validUntil"]
-                    .as_str()
-                    .is_none_or(|until| until >= day.to_string().as_str());
-            if let (true, Some(degree)) = (in_force, determination.data["degree"].as_str()) {
+            let representative = Purpose {
+                reason: format!(
+                    "{} (consent {}, given by the parent as the minor's legal representative)",
+                    consent.purpose, consent.id
+                ),
+                ..purpose.clone()
+            };
+            let (degree, determination) =
+                disability_on(exchanger, client, child_idnp, representative, &user, day).await?;
+            if let Some(degree) = degree {
                 member["disability"] = json!(degree);
             }
             sources.push(source(
@@ -455,7 +497,7 @@ pub async fn prefill(
         if !asked_disability.contains(&index) {
             to_complete.push(json!({
                 "field": format!("members[{index}].disability"),
-                "why": "fetched only for minor children with an IDNP; give it if one was determined",
+                "why": "fetched only for the person and the minor children with an IDNP; give it if one was determined",
             }));
         }
     }

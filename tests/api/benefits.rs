@@ -229,8 +229,9 @@ async fn with_consent_the_household_is_drafted_from_registries_through_audited_e
     assert_eq!(sources[0]["field"], "members[0].birthDate");
     assert_eq!(sources[0]["service"], "civil.person-details");
     // The sample subject (the synthetic population is the same on every run) has a spouse,
-    // whose birth date is not fetched, and three minor children, whose disability
-    // determinations are, one of them in force.
+    // whose birth date is not fetched, and three minor children. The person's own disability
+    // determination is fetched under their consent, and each child's as their legal
+    // representative; one of the children's is in force.
     let members = draft["household"]["members"].as_array().unwrap();
     assert_eq!(members.len(), 5, "{draft}");
     assert!(members[1]["birthDate"].is_null());
@@ -238,26 +239,30 @@ async fn with_consent_the_household_is_drafted_from_registries_through_audited_e
         .iter()
         .filter(|source| source["service"] == "health.disability")
         .collect();
-    assert_eq!(determinations.len(), 3, "{draft}");
+    assert_eq!(determinations.len(), 4, "{draft}");
+    assert_eq!(determinations[0]["field"], "members[0].disability");
     assert_eq!(
-        members
+        members[0]["disability"].is_string(),
+        subject.disability.is_some(),
+        "{draft}"
+    );
+    assert_eq!(
+        members[2..]
             .iter()
             .filter(|m| m["disability"].is_string())
             .count(),
         1,
         "{draft}"
     );
-    let asked = app
-        .store
-        .exchange(uuid::Uuid::parse_str(determinations[0]["exchangeId"].as_str().unwrap()).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        asked.reason.contains("legal representative"),
-        "{}",
-        asked.reason
-    );
+    let reason_of = |source: &Value| {
+        let id = uuid::Uuid::parse_str(source["exchangeId"].as_str().unwrap()).unwrap();
+        let store = app.store.clone();
+        async move { store.exchange(id).await.unwrap().unwrap().reason }
+    };
+    let own = reason_of(determinations[0]).await;
+    assert!(!own.contains("legal representative"), "{own}");
+    let childs = reason_of(determinations[1]).await;
+    assert!(childs.contains("legal representative"), "{childs}");
     assert!(
         draft["toComplete"]
             .as_array()
