@@ -69,6 +69,8 @@ th, td { border: 1px solid #767676; padding: .3rem .5rem; text-align: left; vert
 .outcome-cannot_tell { color: #7a4a00; font-weight: bold; }
 fieldset { margin: 1rem 0; border: 1px solid #767676; }
 label { display: inline-block; min-width: 12rem; }
+.blank { display: inline-block; min-width: 16rem; min-height: 1.4rem; }
+table.fill td { height: 1.8rem; }
 button { font-size: 1rem; padding: .4rem 1rem; background: #0b4f9c; color: #fff; border: 0; }
 @media print { header nav, .skip, form, .noprint { display: none; } a { color: #000; }
   body { font-size: 11pt; } }

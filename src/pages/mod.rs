@@ -6,6 +6,7 @@
 //! live only in the request, and the usage counts (kept per day in the store) hold no personal
 //! data.
 
+mod application;
 mod html;
 mod pdf;
 mod search;
@@ -63,6 +64,14 @@ pub fn pages_server(
             .route("/{lang}/", web::get().to(catalog_page))
             .route("/{lang}/beneficii/{id}", web::get().to(sheet_page))
             .route("/{lang}/beneficii/{id}/pdf", web::get().to(sheet_pdf))
+            .route(
+                "/{lang}/beneficii/{id}/cerere",
+                web::get().to(application_page),
+            )
+            .route(
+                "/{lang}/beneficii/{id}/cerere/pdf",
+                web::get().to(application_pdf),
+            )
             .route("/{lang}/cautare", web::get().to(search_page))
             .route("/{lang}/estimare", web::get().to(estimator_page))
             .route("/{lang}/statistici", web::get().to(statistics_page))
@@ -263,7 +272,16 @@ async fn sheet_page(
         payment_title = lang.pick("Modalitatea de plată", "Порядок выплаты"),
         payment = escape(&sheet.payment),
         forms_title = lang.pick("Formulare", "Формы"),
-        forms = list(&sheet.forms),
+        forms = list(&sheet.forms)
+            + &format!(
+                "<p class=\"noprint\"><a href=\"/{code}/beneficii/{id}/cerere\">{text}</a></p>",
+                code = lang.code(),
+                id = escape(&benefit.id),
+                text = lang.pick(
+                    "Pregătiți cererea: foaia cu datele pe care le cere",
+                    "Подготовьте заявление: бланк со сведениями, которые оно требует"
+                ),
+            ),
         legal_title = lang.pick("Temeiul legal", "Правовая основа"),
     );
     for basis in &benefit.legal_basis {
@@ -336,31 +354,70 @@ async fn sheet_pdf(
     path: web::Path<(String, String)>,
     state: web::Data<PagesState>,
 ) -> HttpResponse {
-    let (lang, id) = path.into_inner();
+    printed(path.into_inner(), pdf::Document::Sheet, &state).await
+}
+
+async fn application_pdf(
+    path: web::Path<(String, String)>,
+    state: web::Data<PagesState>,
+) -> HttpResponse {
+    printed(path.into_inner(), pdf::Document::Application, &state).await
+}
+
+/// A benefit's sheet or blank application sheet as a PDF download.
+async fn printed(
+    (lang, id): (String, String),
+    document: pdf::Document,
+    state: &PagesState,
+) -> HttpResponse {
     let (Some(lang), Some(printer)) = (lang_of(&lang), state.pdf.as_ref()) else {
         return not_found().await;
     };
     if state.catalog.benefit(&id).is_none() {
         return not_found().await;
     }
-    match printer.sheet(lang.code(), &id).await {
+    match printer.print(lang.code(), &id, document).await {
         Ok(pdf) => HttpResponse::Ok()
             .content_type("application/pdf")
             .insert_header((
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{id}-{}.pdf\"", lang.code()),
+                format!(
+                    "attachment; filename=\"{id}-{}{}.pdf\"",
+                    document.file_suffix(),
+                    lang.code()
+                ),
             ))
             .body(pdf.as_ref().clone()),
         Err(error) => {
-            tracing::warn!(%error, benefit = %id, "cannot print a sheet to PDF");
+            tracing::warn!(%error, benefit = %id, "cannot print to PDF");
             HttpResponse::ServiceUnavailable()
                 .content_type("text/plain; charset=utf-8")
                 .body(lang.pick(
-                    "Fișa nu poate fi descărcată acum ca PDF; folosiți tipărirea navigatorului.",
-                    "Сейчас карточку нельзя скачать в PDF; используйте печать в браузере.",
+                    "Pagina nu poate fi descărcată acum ca PDF; folosiți tipărirea navigatorului.",
+                    "Сейчас страницу нельзя скачать в PDF; используйте печать в браузере.",
                 ))
         }
     }
+}
+
+async fn application_page(
+    path: web::Path<(String, String)>,
+    query: web::Query<BTreeMap<String, String>>,
+    state: web::Data<PagesState>,
+) -> HttpResponse {
+    let (lang, id) = path.into_inner();
+    let Some(lang) = lang_of(&lang) else {
+        return not_found().await;
+    };
+    let Some(benefit) = state.catalog.benefit(&id) else {
+        return not_found().await;
+    };
+    html(application::application_html(
+        lang,
+        benefit,
+        &query,
+        state.pdf.is_some(),
+    ))
 }
 
 fn unit_text(lang: Lang, unit: &str) -> &str {
@@ -595,7 +652,13 @@ fn evaluation_html(lang: Lang, evaluation: &Evaluation) -> String {
     html
 }
 
-fn result_html(lang: Lang, estimate: &BenefitEstimate, rows: &[usize]) -> String {
+fn result_html(
+    lang: Lang,
+    catalog: &Catalog,
+    estimate: &BenefitEstimate,
+    household: &Household,
+    rows: &[usize],
+) -> String {
     let (class, outcome) = outcome_text(lang, estimate.outcome);
     let mut html = format!(
         "<section><h3>{name}</h3><p class=\"outcome-{class}\">{outcome}</p>",
@@ -646,6 +709,19 @@ fn result_html(lang: Lang, estimate: &BenefitEstimate, rows: &[usize]) -> String
             lang.pick("Cum s-a calculat", "Как рассчитано"),
             escape(&who),
             evaluation_html(lang, &evaluation.evaluation),
+        );
+    }
+    if estimate.outcome != Outcome::NotEligible
+        && let Some(benefit) = catalog.benefit(&estimate.id)
+    {
+        let _ = write!(
+            html,
+            "<p class=\"noprint\"><a href=\"{link}\">{text}</a></p>",
+            link = escape(&application::filled_link(lang, benefit, household, rows)),
+            text = lang.pick(
+                "Pregătiți cererea cu datele introduse",
+                "Подготовьте заявление с введёнными данными"
+            ),
         );
     }
     html.push_str("</section>");
@@ -759,7 +835,13 @@ async fn estimator_page(
                     notice = escape(lang.text(&estimate.notice)),
                 );
                 for benefit in &estimate.benefits {
-                    body.push_str(&result_html(lang, benefit, &rows));
+                    body.push_str(&result_html(
+                        lang,
+                        &state.catalog,
+                        benefit,
+                        &household,
+                        &rows,
+                    ));
                 }
                 let _ = write!(
                     body,

@@ -1,7 +1,8 @@
-//! PDF downloads of the info sheets: the sheet's own print layout, printed by a headless
-//! Chromium (`benefits.pdf_browser`) from the pages' own address on the loopback, once per
-//! sheet and language and then kept in memory, one print at a time, so that a burst of
-//! downloads costs one browser run per sheet, not one per request.
+//! PDF downloads of the info sheets and the blank application sheets: the page's own print
+//! layout, printed by a headless Chromium (`benefits.pdf_browser`) from the pages' own address
+//! on the loopback, once per page and language and then kept in memory, one print at a time, so
+//! that a burst of downloads costs one browser run per page, not one per request. A page filled
+//! with someone's answers is never printed here: the browser prints it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,8 +17,34 @@ pub const PRINTING: &str = "tipar";
 /// Longest a print may take.
 const PRINT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Printed sheets by (language, benefit id).
-type Printed = HashMap<(String, String), Arc<Vec<u8>>>;
+/// Which of a benefit's pages is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Document {
+    /// The info sheet, `/{lang}/beneficii/{id}`.
+    Sheet,
+    /// The blank application sheet, `/{lang}/beneficii/{id}/cerere`.
+    Application,
+}
+
+impl Document {
+    fn path(self, lang: &str, id: &str) -> String {
+        match self {
+            Document::Sheet => format!("/{lang}/beneficii/{id}"),
+            Document::Application => format!("/{lang}/beneficii/{id}/cerere"),
+        }
+    }
+
+    /// What the downloaded file's name carries before its language.
+    pub fn file_suffix(self) -> &'static str {
+        match self {
+            Document::Sheet => "",
+            Document::Application => "cerere-",
+        }
+    }
+}
+
+/// Printed pages by (language, benefit id, document).
+type Printed = HashMap<(String, String, Document), Arc<Vec<u8>>>;
 
 pub struct PdfPrinter {
     browser: PathBuf,
@@ -31,9 +58,9 @@ pub struct PdfPrinter {
 pub enum PdfError {
     #[error("the browser could not be started: {0}")]
     Start(std::io::Error),
-    #[error("the browser did not print the sheet in time")]
+    #[error("the browser did not print the page in time")]
     Timeout,
-    #[error("the browser failed to print the sheet")]
+    #[error("the browser failed to print the page")]
     Failed,
 }
 
@@ -52,10 +79,15 @@ impl PdfPrinter {
         }
     }
 
-    /// The PDF of the sheet at `/{lang}/beneficii/{id}`, printed now or earlier.
-    pub async fn sheet(&self, lang: &str, id: &str) -> Result<Arc<Vec<u8>>, PdfError> {
+    /// The PDF of a benefit's `document` in `lang`, printed now or earlier.
+    pub async fn print(
+        &self,
+        lang: &str,
+        id: &str,
+        document: Document,
+    ) -> Result<Arc<Vec<u8>>, PdfError> {
         let mut printed = self.printed.lock().await;
-        let key = (lang.to_string(), id.to_string());
+        let key = (lang.to_string(), id.to_string(), document);
         if let Some(pdf) = printed.get(&key) {
             return Ok(pdf.clone());
         }
@@ -75,7 +107,11 @@ impl PdfPrinter {
                 work.path().join("profile").display()
             ))
             .arg(format!("--print-to-pdf={}", target.display()))
-            .arg(format!("{}/{lang}/beneficii/{id}?{PRINTING}=1", self.base))
+            .arg(format!(
+                "{}{}?{PRINTING}=1",
+                self.base,
+                document.path(lang, id)
+            ))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);

@@ -126,6 +126,69 @@ async fn the_questionnaire_explains_its_result_and_counts_without_personal_data(
     assert!(!metrics.contains("1990-03-10"));
 }
 
+#[tokio::test]
+async fn each_benefit_has_an_application_sheet_blank_or_filled_from_the_questionnaire() {
+    let app = spawn_app().await;
+    for id in [
+        "ajutor-social",
+        "ajutor-perioada-rece",
+        "indemnizatie-unica-nastere",
+        "indemnizatie-ingrijire-copil",
+        "alocatie-sociala-de-stat",
+    ] {
+        let (status, ro) = page(&app, &format!("/ro/beneficii/{id}/cerere")).await;
+        assert_eq!(status, 200, "{id}");
+        assert!(ro.contains("Aceasta nu este formularul oficial"), "{id}");
+        assert!(ro.contains("Ce verifică autoritatea") && ro.contains("Semnătura"));
+        assert_eq!(
+            ro.matches("<tr><td>").count(),
+            6,
+            "six member rows, all blank: {id}"
+        );
+        let (status, ru) = page(&app, &format!("/ru/beneficii/{id}/cerere")).await;
+        assert_eq!(status, 200, "{id}");
+        assert!(ru.contains("Это не официальный бланк") && ru.contains("Подпись"));
+        // The sheet leads to it.
+        let (_, sheet) = page(&app, &format!("/ro/beneficii/{id}")).await;
+        assert!(sheet.contains(&format!("href=\"/ro/beneficii/{id}/cerere\"")));
+    }
+    let (_, social) = page(&app, "/ro/beneficii/ajutor-social/cerere").await;
+    assert!(
+        social.contains("Cererea pentru ajutor social, depusă la asistentul social"),
+        "where the official form is filed"
+    );
+    assert_eq!(page(&app, "/ro/beneficii/nu-exista/cerere").await.0, 404);
+
+    // The result links to the application filled with the answers, for what may be due.
+    let (_, result) = page(&app, &format!("/ro/estimare?{FAMILY}")).await;
+    let link = "/ro/beneficii/ajutor-social/cerere?m0b=1990-03-10&amp;m0v=1000&amp;\
+                m1b=1991-07-22&amp;m1v=0&amp;m2b=2015-05-01&amp;m2v=0&amp;m3b=2018-09-12&amp;m3v=0";
+    assert!(result.contains(link), "{result}");
+    assert!(
+        !result.contains("/ro/beneficii/indemnizatie-unica-nastere/cerere?"),
+        "no application for what is not due"
+    );
+    let (_, filled) = page(&app, &link.replace("&amp;", "&")).await;
+    assert!(
+        filled.contains("<td>solicitantul</td><td>1990-03-10</td><td>1000</td>"),
+        "{filled}"
+    );
+    assert!(filled.contains("<td>2018-09-12</td><td>0</td>"));
+    assert_eq!(
+        filled.matches("<tr><td>").count(),
+        6,
+        "four filled, two blank"
+    );
+    assert!(
+        !filled.contains("cerere/pdf"),
+        "a filled sheet is never printed by the server"
+    );
+
+    // What the address carries is escaped, never markup.
+    let (_, hostile) = page(&app, "/ro/beneficii/ajutor-social/cerere?m0b=%3Cscript%3Ex").await;
+    assert!(hostile.contains("&lt;script&gt;x") && !hostile.contains("<script>"));
+}
+
 /// Counts on one hub, then a second hub on the same store shows them.
 async fn usage_counts_survive_a_restart(store_url: String) {
     let first = spawn_app_with(SpawnOptions {
@@ -262,6 +325,18 @@ async fn a_person_fills_the_questionnaire_in_a_real_browser_with_the_keyboard() 
     assert_eq!(browser.property("#m0v", "value").await, "1000");
     let result_shot = shots.join("estimator-result.png");
     let result_size = browser.screenshot(&result_shot).await;
+    // From the result, to the application sheet filled with the same answers.
+    browser
+        .click("a[href^=\"/ro/beneficii/ajutor-social/cerere?\"]")
+        .await;
+    browser.wait_for_url("/cerere?").await;
+    let application = browser.source().await;
+    assert!(
+        application.contains("<td>1990-03-10</td><td>1000</td>"),
+        "{application}"
+    );
+    let application_shot = shots.join("application-filled.png");
+    let application_size = browser.screenshot(&application_shot).await;
 
     // In Russian, a parent and a child with a severe disability in 2019, the disability chosen
     // from the list by typing and the form sent with Enter.
@@ -287,6 +362,7 @@ async fn a_person_fills_the_questionnaire_in_a_real_browser_with_the_keyboard() 
     for (shot, size) in [
         (filled, filled_size),
         (result_shot, result_size),
+        (application_shot, application_size),
         (sheet_shot, sheet_size),
     ] {
         let bytes = std::fs::read(&shot).unwrap();
@@ -313,6 +389,16 @@ async fn a_person_fills_the_questionnaire_in_a_real_browser_with_the_keyboard() 
     assert!(first.starts_with(b"%PDF") && first.len() > 5_000);
     assert_eq!(first, again, "the second download is the kept print");
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let blank = download("/ru/beneficii/ajutor-social/cerere/pdf").await;
+    assert_eq!(blank.status().as_u16(), 200);
+    assert!(
+        blank.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("ajutor-social-cerere-ru.pdf")
+    );
+    let blank = blank.bytes().await.unwrap();
+    assert!(blank.starts_with(b"%PDF") && blank != first);
     let metrics = app.get_ops("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("benefit_views_total{benefit=\"ajutor-social\"} 1\n"),
