@@ -134,6 +134,7 @@ async fn each_benefit_has_an_application_sheet_blank_or_filled_from_the_question
         "ajutor-perioada-rece",
         "indemnizatie-unica-nastere",
         "indemnizatie-ingrijire-copil",
+        "indemnizatie-suport-gemeni",
         "alocatie-sociala-de-stat",
     ] {
         let (status, ro) = page(&app, &format!("/ro/beneficii/{id}/cerere")).await;

@@ -192,6 +192,7 @@ const HOUSEHOLD_FACTS: &[&str] = &[
     "venit_familie",
     "luna",
     "copii_sub_2_ani",
+    "gemeni_suplimentari_sub_3_ani",
 ];
 /// The facts of one newborn child, for rules evaluated for each one.
 const NEWBORN_FACTS: &[&str] = &["varsta_luni"];
@@ -265,7 +266,23 @@ impl CheckedHousehold {
                 ),
                 fields: birth_fields(),
             },
+            Fact {
+                name: "gemeni_suplimentari_sub_3_ani",
+                value: Some(self.extra_children_of_multiple_births_under_3(date) as f64),
+                fields: birth_fields(),
+            },
         ]
+    }
+
+    /// Children under 3 born on the same day as an older sibling of the same birth (twins,
+    /// triplets): for each such birth, every child after the first. A shared birth date is how
+    /// the household shows a multiple birth.
+    fn extra_children_of_multiple_births_under_3(&self, date: Date) -> usize {
+        let mut births: std::collections::BTreeMap<Date, usize> = Default::default();
+        for person in self.persons.iter().filter(|p| years(p.birth, date) < 3) {
+            *births.entry(person.birth).or_default() += 1;
+        }
+        births.values().map(|children| children - 1).sum()
     }
 
     /// Each member under 18 with a disability: the member's index and the child's facts.

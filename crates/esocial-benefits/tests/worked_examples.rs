@@ -366,3 +366,51 @@ fn the_state_allocation_of_a_child_with_a_disability_is_a_share_of_the_minimum_p
     assert_eq!(allocation.outcome, Outcome::NotEligible);
     assert!(allocation.reason.is_some());
 }
+
+#[test]
+fn the_twins_support_is_paid_for_each_child_of_a_multiple_birth_after_the_first() {
+    let parents_and = |date: &str, children: &[&str]| {
+        let mut members = vec![
+            member("1992-02-02", Some(3000.0)),
+            member("1993-03-03", Some(0.0)),
+        ];
+        members.extend(children.iter().map(|birth| member(birth, Some(0.0))));
+        household(date, members)
+    };
+    // June 2021: 370 lei for the second twin (from 2021-01-01).
+    let twins = estimate_of(&parents_and("2021-06-30", &["2020-05-05", "2020-05-05"]));
+    let support = benefit(&twins, "indemnizatie-suport-gemeni");
+    assert_eq!(
+        (support.outcome, support.amount),
+        (Outcome::Eligible, Some(370.0))
+    );
+    // June 2024: triplets and an older sibling: 2 × 500 lei (from 2022-10-01).
+    let triplets = estimate_of(&parents_and(
+        "2024-06-30",
+        &["2023-01-10", "2023-01-10", "2023-01-10", "2019-08-08"],
+    ));
+    assert_eq!(
+        benefit(&triplets, "indemnizatie-suport-gemeni").amount,
+        Some(1000.0)
+    );
+    // Two children of different birthdays are no multiple birth.
+    let siblings = estimate_of(&parents_and("2024-06-30", &["2023-01-10", "2024-02-11"]));
+    assert_eq!(
+        benefit(&siblings, "indemnizatie-suport-gemeni").outcome,
+        Outcome::NotEligible
+    );
+    // The twins' third birthday ends it.
+    let older = estimate_of(&parents_and("2023-05-05", &["2020-05-05", "2020-05-05"]));
+    assert_eq!(
+        benefit(&older, "indemnizatie-suport-gemeni").outcome,
+        Outcome::NotEligible
+    );
+    // Before the first figure the catalog holds, the right is there but the amount unknown.
+    let early = estimate_of(&parents_and("2020-06-30", &["2020-05-05", "2020-05-05"]));
+    let support = benefit(&early, "indemnizatie-suport-gemeni");
+    assert_eq!((support.outcome, support.amount), (Outcome::Eligible, None));
+    assert_eq!(
+        support.missing,
+        ["parameter cuantum_pe_copil_suplimentar for 2020-06-30"]
+    );
+}
