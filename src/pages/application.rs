@@ -12,7 +12,8 @@ use esocial_benefits::catalog::Benefit;
 use esocial_benefits::{Disability, Household};
 
 use super::html::{Lang, escape, page};
-use super::{MEMBER_ROWS, household_of, list, sheet_of};
+use super::pdf::Document;
+use super::{MEMBER_ROWS, household_of, list, pdf_link, sheet_of};
 
 /// Characters a query value keeps as they are; every other byte is percent-encoded.
 fn query_safe(byte: u8) -> bool {
@@ -100,11 +101,11 @@ pub fn application_html(
             .map(|form| format!("<li>{}</li>", escape(form)))
             .collect::<String>(),
         print = if printable_pdf && household.members.is_empty() {
-            format!(
-                "<a href=\"/{code}/beneficii/{id}/cerere/pdf\" download>{text}</a>",
-                code = lang.code(),
-                id = escape(&benefit.id),
-                text = lang.pick("Descarcă foaia goală (PDF)", "Скачать пустой бланк (PDF)"),
+            pdf_link(
+                lang,
+                benefit,
+                Document::Application,
+                lang.pick("Descarcă foaia goală (PDF)", "Скачать пустой бланк (PDF)"),
             )
         } else {
             lang.pick(

@@ -205,6 +205,23 @@ fn status_text(lang: Lang, status: Status) -> &'static str {
     }
 }
 
+/// The download link of a benefit's page printed to PDF.
+fn pdf_link(lang: Lang, benefit: &Benefit, document: pdf::Document, text: &str) -> String {
+    format!(
+        "<a href=\"{}/pdf\" download>{}</a>",
+        escape(&document.path(lang.code(), &benefit.id)),
+        escape(text)
+    )
+}
+
+/// The language and the benefit a page's address names, when both exist.
+fn language_and_benefit<'a>(
+    state: &'a PagesState,
+    (lang, id): &(String, String),
+) -> Option<(Lang, &'a Benefit)> {
+    Some((lang_of(lang)?, state.catalog.benefit(id)?))
+}
+
 fn list(items: &[String]) -> String {
     let mut html = String::from("<ul>");
     for item in items {
@@ -219,14 +236,10 @@ async fn sheet_page(
     query: web::Query<BTreeMap<String, String>>,
     state: web::Data<PagesState>,
 ) -> HttpResponse {
-    let (lang, id) = path.into_inner();
-    let Some(lang) = lang_of(&lang) else {
+    let Some((lang, benefit)) = language_and_benefit(&state, &path) else {
         return not_found().await;
     };
     let catalog = &state.catalog;
-    let Some(benefit) = catalog.benefit(&id) else {
-        return not_found().await;
-    };
     // The PDF printer's own visit is no view.
     if !query.contains_key(pdf::PRINTING) {
         count_use(
@@ -250,11 +263,11 @@ async fn sheet_page(
         name = escape(lang.text(&benefit.name)),
         summary = escape(&sheet.summary),
         print = if state.pdf.is_some() {
-            format!(
-                "<a href=\"/{code}/beneficii/{id}/pdf\" download>{text}</a>",
-                code = lang.code(),
-                id = escape(&benefit.id),
-                text = lang.pick("Descarcă fișa (PDF)", "Скачать карточку (PDF)"),
+            pdf_link(
+                lang,
+                benefit,
+                pdf::Document::Sheet,
+                lang.pick("Descarcă fișa (PDF)", "Скачать карточку (PDF)"),
             )
         } else {
             lang.pick(
@@ -405,11 +418,7 @@ async fn application_page(
     query: web::Query<BTreeMap<String, String>>,
     state: web::Data<PagesState>,
 ) -> HttpResponse {
-    let (lang, id) = path.into_inner();
-    let Some(lang) = lang_of(&lang) else {
-        return not_found().await;
-    };
-    let Some(benefit) = state.catalog.benefit(&id) else {
+    let Some((lang, benefit)) = language_and_benefit(&state, &path) else {
         return not_found().await;
     };
     html(application::application_html(

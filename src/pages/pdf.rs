@@ -27,7 +27,7 @@ pub enum Document {
 }
 
 impl Document {
-    fn path(self, lang: &str, id: &str) -> String {
+    pub fn path(self, lang: &str, id: &str) -> String {
         match self {
             Document::Sheet => format!("/{lang}/beneficii/{id}"),
             Document::Application => format!("/{lang}/beneficii/{id}/cerere"),
