@@ -167,7 +167,7 @@ pub async fn soap(
     };
     let identity = provider.keys.identity.clone();
     let signed = provider
-        .crypto(move || {
+        .crypto(unsigned.len(), move || {
             wssec::sign_envelope(&unsigned, &identity, SystemTime::now(), wssec::DEFAULT_TTL)
         })
         .await;
@@ -237,7 +237,7 @@ async fn verify_soap(
         .map_err(|_| ExchangeError::MalformedMessage("not UTF-8 text".into()))?;
     let trust = provider.keys.trust.clone();
     let (verified, text) = provider
-        .crypto(move || {
+        .crypto(text.len(), move || {
             let verified = wssec::verify_envelope(&text, &trust, SystemTime::now());
             (verified, text)
         })
@@ -346,10 +346,11 @@ pub async fn rest(
                 "response": served.answer,
             });
             let signer = provider.keys.jws_signer.clone();
+            let answer = answer.to_string();
             let signed = provider
-                .crypto(move || {
+                .crypto(answer.len(), move || {
                     jws::sign_compact(
-                        answer.to_string().as_bytes(),
+                        answer.as_bytes(),
                         &signer,
                         SystemTime::now(),
                         wssec::DEFAULT_TTL,
@@ -372,7 +373,7 @@ pub async fn rest(
             let signer = provider.keys.jws_signer.clone();
             let to_sign = bytes.clone();
             let detached = provider
-                .crypto(move || {
+                .crypto(to_sign.len(), move || {
                     jws::sign_compact(
                         to_sign.as_bytes(),
                         &signer,
@@ -425,7 +426,9 @@ async fn verify_rest(
     received.check_agency(provider)?;
     let verifier = provider.keys.jws_verifier.clone();
     let verified = provider
-        .crypto(move || jws::verify_compact(&token, &verifier, SystemTime::now()))
+        .crypto(token.len(), move || {
+            jws::verify_compact(&token, &verifier, SystemTime::now())
+        })
         .await?
         .map_err(rest_error)?;
     if verified.signer_common_name != received.agency {

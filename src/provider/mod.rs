@@ -236,12 +236,14 @@ impl Provider {
             .ok_or_else(|| ExchangeError::UnknownAgency(common_name.to_string()))
     }
 
-    /// Runs signature work off the request workers (see [`CryptoPool`]).
+    /// Runs the signature work of a message of `size` bytes, off the request workers when it
+    /// is large (see [`CryptoPool`]).
     pub async fn crypto<T: Send + 'static>(
         &self,
+        size: usize,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ExchangeError> {
-        self.crypto.run(work).await.map_err(|error| {
+        self.crypto.run(size, work).await.map_err(|error| {
             warn!(%error, "refusing the message");
             ExchangeError::Overloaded
         })

@@ -34,6 +34,8 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is inconsistent: {0}")]

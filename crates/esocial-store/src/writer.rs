@@ -1,12 +1,11 @@
-//! The store's writes of exchanges, queue states and the replay cache. On SQLite one task owns
-//! the write connection and commits everything waiting in one transaction, so one fsync
-//! serves many callers; each caller is answered only once its commit is durable, and a
-//! statement that fails undoes only its own caller's work. On PostgreSQL every call is its own
-//! transaction on the pool, which already commits in parallel.
+//! The store's writes of exchanges, queue states and the replay cache. On SQLite one thread
+//! owns the write connection and commits everything waiting in one transaction, so one fsync
+//! serves many callers and no statement is handed to another thread; each caller is answered
+//! only once its commit is durable, and a statement that fails undoes only its own caller's
+//! work. On PostgreSQL every call is its own transaction on the pool, which already commits in
+//! parallel.
 
-use sqlx::any::AnyConnectOptions;
-use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions as _, Connection as _, Executor};
-use std::str::FromStr as _;
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
@@ -15,6 +14,11 @@ use super::StoreError;
 const MAX_GROUP: usize = 256;
 /// Callers whose writes wait for the writer at once, beyond which callers wait to be queued.
 const QUEUE_DEPTH: usize = 1024;
+/// How long the write connection waits for a lock another connection holds (migrations, the
+/// master index's own writes) before its commit fails.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Prepared statements the write connection keeps (statements differ by shape, not by value).
+const PREPARED_STATEMENTS: usize = 128;
 
 /// A value bound to a statement, owned so that the statement can wait in the writer's queue.
 #[derive(Debug, Clone)]
@@ -94,6 +98,35 @@ impl Statement {
         }
         Ok(changed)
     }
+
+    /// Runs the statement on the SQLite write connection; the number of rows it changed.
+    /// `$n` placeholders are SQLite's named parameters: each is bound to the n-th argument,
+    /// wherever it first appears.
+    fn execute_on(self, connection: &rusqlite::Connection) -> Result<u64, StoreError> {
+        let mut prepared = connection.prepare_cached(&self.sql)?;
+        for index in 1..=prepared.parameter_count() {
+            let position = prepared
+                .parameter_name(index)
+                .and_then(|name| name.strip_prefix('$'))
+                .and_then(|number| number.parse::<usize>().ok())
+                .unwrap_or(index);
+            let argument = self
+                .arguments
+                .get(position.wrapping_sub(1))
+                .ok_or_else(|| {
+                    StoreError::Commit(format!("a statement has no argument ${position}"))
+                })?;
+            match argument {
+                Bound::Text(value) => prepared.raw_bind_parameter(index, value)?,
+                Bound::Integer(value) => prepared.raw_bind_parameter(index, value)?,
+            }
+        }
+        let changed = prepared.raw_execute()? as u64;
+        if changed < self.must_change {
+            return Err(StoreError::Unchanged);
+        }
+        Ok(changed)
+    }
 }
 
 /// Statements that commit together or not at all, and who waits for their outcome.
@@ -107,18 +140,30 @@ pub(super) struct Job {
 pub(super) enum Writer {
     /// PostgreSQL: each call in its own transaction on the pool.
     Direct(AnyPool),
-    /// SQLite: the group-commit task.
+    /// SQLite: the group-commit thread.
     Grouped(mpsc::Sender<Job>),
 }
 
 impl Writer {
-    /// Opens the SQLite write connection (WAL, full sync: a commit survives a power cut) and
-    /// starts the task that owns it.
+    /// Opens the SQLite write connection (WAL, full sync: a commit survives a power cut) on
+    /// the file the pool at `url` opened, and starts the thread that owns it.
     pub(super) async fn sqlite(url: &str) -> Result<Self, StoreError> {
-        let mut connection = AnyConnectOptions::from_str(url)?.connect().await?;
-        prepare_sqlite(&mut connection).await?;
+        let path = sqlite_file(url)?;
         let (sender, jobs) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(group_commit(connection, jobs));
+        let (opened, is_open) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || match open_write_connection(&path) {
+                Ok(connection) => {
+                    let _ = opened.send(Ok(()));
+                    group_commit(connection, jobs);
+                }
+                Err(error) => {
+                    let _ = opened.send(Err(error));
+                }
+            })
+            .map_err(|error| StoreError::Commit(format!("cannot start the writer: {error}")))?;
+        is_open.await.map_err(|_| StoreError::WriterStopped)??;
         Ok(Self::Grouped(sender))
     }
 
@@ -173,10 +218,42 @@ pub(super) async fn prepare_sqlite(connection: &mut AnyConnection) -> Result<(),
     Ok(())
 }
 
+/// The database file of an SQLite address (`sqlite://hub.db?mode=rwc`, `sqlite:///var/hub.db`,
+/// `sqlite:hub.db`); the pool has created it by the time the writer opens it.
+fn sqlite_file(url: &str) -> Result<std::path::PathBuf, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Commit("the store's address is not an SQLite one".into()))?;
+    let path = rest.split_once('?').map_or(rest, |(path, _)| path);
+    if path.is_empty() {
+        return Err(StoreError::Commit(
+            "the store's SQLite address names no file".into(),
+        ));
+    }
+    Ok(std::path::PathBuf::from(path))
+}
+
+/// The write connection, with the pragmas of [`prepare_sqlite`] and the ones sqlx sets on the
+/// pool's connections (foreign keys enforced, a busy timeout).
+fn open_write_connection(path: &std::path::Path) -> Result<rusqlite::Connection, StoreError> {
+    use rusqlite::OpenFlags;
+    let connection = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
+    connection.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )?;
+    Ok(connection)
+}
+
 /// Takes the first job waiting and every other one already queued (up to [`MAX_GROUP`]), and
 /// commits them together, until every sender is gone.
-async fn group_commit(mut connection: AnyConnection, mut jobs: mpsc::Receiver<Job>) {
-    while let Some(first) = jobs.recv().await {
+fn group_commit(connection: rusqlite::Connection, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(first) = jobs.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
@@ -184,20 +261,17 @@ async fn group_commit(mut connection: AnyConnection, mut jobs: mpsc::Receiver<Jo
                 Err(_) => break,
             }
         }
-        commit_group(&mut connection, group).await;
+        commit_group(&connection, group);
     }
-    if let Err(error) = connection.close().await {
+    if let Err((_, error)) = connection.close() {
         tracing::warn!(%error, "closing the store's write connection failed");
     }
 }
 
 /// One transaction for the whole group; each job inside its own savepoint, so that a failing
 /// job is rolled back alone and the others still commit.
-async fn commit_group(connection: &mut AnyConnection, group: Vec<Job>) {
-    if let Err(error) = sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *connection)
-        .await
-    {
+fn commit_group(connection: &rusqlite::Connection, group: Vec<Job>) {
+    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
         let reason = error.to_string();
         for job in group {
             let _ = job.reply.send(Err(StoreError::Commit(reason.clone())));
@@ -206,12 +280,12 @@ async fn commit_group(connection: &mut AnyConnection, group: Vec<Job>) {
     }
     let mut outcomes = Vec::with_capacity(group.len());
     for job in group {
-        let outcome = run_in_savepoint(connection, job.statements).await;
+        let outcome = run_in_savepoint(connection, job.statements);
         outcomes.push((job.reply, outcome));
     }
-    if let Err(error) = sqlx::query("COMMIT").execute(&mut *connection).await {
+    if let Err(error) = connection.execute_batch("COMMIT") {
         let reason = error.to_string();
-        if let Err(error) = sqlx::query("ROLLBACK").execute(&mut *connection).await {
+        if let Err(error) = connection.execute_batch("ROLLBACK") {
             tracing::warn!(%error, "rolling back a failed group commit failed");
         }
         for (reply, _) in outcomes {
@@ -225,32 +299,22 @@ async fn commit_group(connection: &mut AnyConnection, group: Vec<Job>) {
     }
 }
 
-async fn run_in_savepoint(
-    connection: &mut AnyConnection,
+fn run_in_savepoint(
+    connection: &rusqlite::Connection,
     statements: Vec<Statement>,
 ) -> Result<Vec<u64>, StoreError> {
-    sqlx::query("SAVEPOINT job")
-        .execute(&mut *connection)
-        .await?;
+    connection.execute_batch("SAVEPOINT job")?;
     let mut changed = Vec::with_capacity(statements.len());
-    let mut failure: Option<StoreError> = None;
     for statement in statements {
-        match statement.execute(&mut *connection).await {
+        match statement.execute_on(connection) {
             Ok(rows) => changed.push(rows),
             Err(error) => {
-                failure = Some(error);
-                break;
+                connection.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                return Err(error);
             }
         }
     }
-    if let Some(error) = failure {
-        sqlx::query("ROLLBACK TO job")
-            .execute(&mut *connection)
-            .await?;
-        sqlx::query("RELEASE job").execute(&mut *connection).await?;
-        return Err(error);
-    }
-    sqlx::query("RELEASE job").execute(&mut *connection).await?;
+    connection.execute_batch("RELEASE job")?;
     Ok(changed)
 }
 
@@ -319,6 +383,26 @@ mod tests {
             };
             assert!(error.to_string().contains("in-memory SQLite"), "{error}");
         }
+    }
+
+    #[tokio::test]
+    async fn placeholders_bind_by_their_number_wherever_they_appear() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, pool) = sqlite_writer(&dir).await;
+        let statement = Statement::new("INSERT INTO t (n, k) VALUES ($2, $1)")
+            .text("late")
+            .integer(7);
+        writer.execute(statement).await.unwrap();
+        let bump = Statement::new("UPDATE t SET n = n + $1 WHERE k = $2 AND n < $1 + 10")
+            .integer(3)
+            .text("late");
+        assert_eq!(writer.execute(bump).await.unwrap(), 1);
+
+        let row: (String, i64) = sqlx::query_as("SELECT k, n FROM t")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(row, ("late".to_owned(), 10));
     }
 
     #[tokio::test]

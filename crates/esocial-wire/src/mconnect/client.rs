@@ -313,7 +313,9 @@ impl MconnectClient {
         );
         let signed = self
             .crypto
-            .run(move || jws::sign_compact(bytes.as_bytes(), &signer, SystemTime::now(), ttl))
+            .run(bytes.len(), move || {
+                jws::sign_compact(bytes.as_bytes(), &signer, SystemTime::now(), ttl)
+            })
             .await
             .map_err(CallError::Overloaded)?
             .map_err(CallError::SignJws)?;
@@ -327,7 +329,7 @@ impl MconnectClient {
         let (verifier, limit) = (self.jws_verifier.clone(), destination.max_answer_bytes);
         let (verified, text) = self
             .crypto
-            .run(move || {
+            .run(text.len(), move || {
                 let verified =
                     jws::verify_compact_within(text.trim(), &verifier, SystemTime::now(), limit);
                 (verified, text)
@@ -382,7 +384,9 @@ impl MconnectClient {
         let (identity, ttl, unsigned) = (self.identity.clone(), self.timestamp_ttl, envelope);
         let signed = self
             .crypto
-            .run(move || wssec::sign_envelope(&unsigned, &identity, SystemTime::now(), ttl))
+            .run(unsigned.len(), move || {
+                wssec::sign_envelope(&unsigned, &identity, SystemTime::now(), ttl)
+            })
             .await
             .map_err(CallError::Overloaded)?
             .map_err(CallError::Sign)?;
@@ -401,7 +405,7 @@ impl MconnectClient {
         let (trust, limit) = (self.trust.clone(), destination.max_answer_bytes);
         let (verified, text) = self
             .crypto
-            .run(move || {
+            .run(text.len(), move || {
                 (
                     wssec::verify_envelope_within(&text, &trust, SystemTime::now(), limit),
                     text,
