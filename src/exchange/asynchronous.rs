@@ -15,7 +15,7 @@ use super::{
     ErrorSummary, ExchangeError, ExchangeFailure, ExchangeRequest, Exchanger, Purpose, Target,
     Wire, registry_result,
 };
-use esocial_store::{ExchangeOutcome, NewAsyncExchange, Submission};
+use esocial_store::{Closing, ExchangeOutcome, NewAsyncExchange, SeenMessage, Submission};
 use esocial_wire::domain::Idnp;
 
 /// The request as sealed in the store: everything a worker needs, nothing else.
@@ -233,6 +233,7 @@ impl Exchanger {
                 &Wire::default().failed(error.code()),
                 None,
                 None,
+                None,
             )
             .await;
             ProcessOutcome::Failed
@@ -262,8 +263,9 @@ impl Exchanger {
         let (outcome, wire) = self
             .call_registry(service, entity, &request, delivery)
             .await;
-        let label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
-        self.observe(&service.id, label, started);
+        if let Err(error) = &outcome {
+            self.observe(&service.id, error.code(), started);
+        }
         match outcome {
             Ok(decoded) => {
                 let result = registry_result(
@@ -277,17 +279,24 @@ impl Exchanger {
                 let sealed = serde_json::to_vec(&result)
                     .map(|bytes| self.sealer.seal(&bytes))
                     .ok();
-                match self
+                let closing = self
                     .close_async(
                         exchange_id,
                         &wire.completed(&result),
                         sealed.as_deref(),
                         None,
+                        wire.answer.as_ref(),
                     )
-                    .await
-                {
-                    Some(true) => ProcessOutcome::Completed,
-                    Some(false) => ProcessOutcome::Skipped,
+                    .await;
+                let label = match closing {
+                    Some(Closing::Replayed) => ExchangeError::RegistryReplayedAnswer.code(),
+                    _ => "ok",
+                };
+                self.observe(&service.id, label, started);
+                match closing {
+                    Some(Closing::Closed) => ProcessOutcome::Completed,
+                    Some(Closing::AlreadyClosed) => ProcessOutcome::Skipped,
+                    Some(Closing::Replayed) => ProcessOutcome::Failed,
                     // The lease runs out and another attempt is made; the answer is delayed,
                     // not lost.
                     None => ProcessOutcome::Retrying,
@@ -311,8 +320,14 @@ impl Exchanger {
                 let dead = error.retryable();
                 let log = wire.failed(error.code());
                 let reason = dead.then(|| format!("{} after {attempts} attempts", error.code()));
-                self.close_async(exchange_id, &log, None, reason.as_deref())
-                    .await;
+                self.close_async(
+                    exchange_id,
+                    &log,
+                    None,
+                    reason.as_deref(),
+                    wire.answer.as_ref(),
+                )
+                .await;
                 if dead {
                     self.metrics
                         .dead_letters
@@ -328,21 +343,35 @@ impl Exchanger {
     }
 
     /// The last step of an async attempt: the row's one terminal state, with the sealed
-    /// result or the dead-letter reason. `Some(false)` when it was closed elsewhere; `None`
-    /// when the store failed, and then the lease runs out and the exchange is tried again.
+    /// result or the dead-letter reason, and the registry's `answer` recorded in the replay
+    /// cache. A replayed answer closes the row as failed for it instead. `None` when the store
+    /// failed, and then the lease runs out and the exchange is tried again.
     async fn close_async(
         &self,
         exchange_id: Uuid,
         outcome: &ExchangeOutcome,
         sealed_result: Option<&str>,
         dead_letter_reason: Option<&str>,
-    ) -> Option<bool> {
-        match self
+        answer: Option<&SeenMessage>,
+    ) -> Option<Closing> {
+        let closing = self
             .store
-            .finish_async(exchange_id, outcome, sealed_result, dead_letter_reason)
-            .await
-        {
-            Ok(closed) => Some(closed),
+            .finish_async(
+                exchange_id,
+                outcome,
+                sealed_result,
+                dead_letter_reason,
+                answer,
+            )
+            .await;
+        match closing {
+            Ok(Closing::Replayed) => {
+                warn!(%exchange_id, "registry answer replayed: its message id was seen before");
+                let failed = outcome.as_failed(ExchangeError::RegistryReplayedAnswer.code());
+                Box::pin(self.close_async(exchange_id, &failed, None, None, None)).await?;
+                Some(Closing::Replayed)
+            }
+            Ok(closing) => Some(closing),
             Err(error) => {
                 warn!(%error, %exchange_id, "cannot close the async exchange; its lease will run out");
                 None

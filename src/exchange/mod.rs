@@ -35,7 +35,9 @@ use esocial_catalog::{
     AccessMatrix, Catalog, Composite, ContractPart, Grant, Operation, RegistryFailure, Service,
     released_fields,
 };
-use esocial_store::{Direction, ExchangeOutcome, MessageIds, NewExchange, Store};
+use esocial_store::{
+    Closing, Direction, ExchangeOutcome, MessageIds, NewExchange, SeenMessage, Store,
+};
 use esocial_wire::crypto::sealing::Sealer;
 use esocial_wire::domain::Idno;
 use esocial_wire::mconnect::client::{
@@ -136,6 +138,9 @@ struct Wire {
     request_digest: Option<String>,
     response_digest: Option<String>,
     message_ids: MessageIds,
+    /// The verified answer's message id, for the replay cache: recorded when the exchange
+    /// closes, in the same transaction.
+    answer: Option<SeenMessage>,
 }
 
 impl Wire {
@@ -424,22 +429,32 @@ impl Exchanger {
         })
     }
 
-    /// The last step: the row gets its one terminal state. `Err` when this call did not close
-    /// it (it was closed elsewhere, or the store failed): the answer must then be withheld,
-    /// since the log would not show it.
+    /// The last step: the row gets its one terminal state, and the registry's `answer` its
+    /// place in the replay cache. `Err` when this call did not close it as `outcome` says
+    /// (the answer was a replay, and the row is closed as failed for it; it was closed
+    /// elsewhere; or the store failed): the answer must then be withheld, since the log would
+    /// not show it.
     pub async fn close(
         &self,
         exchange_id: Uuid,
         outcome: &ExchangeOutcome,
+        answer: Option<&SeenMessage>,
         completed_at: OffsetDateTime,
     ) -> Result<(), ExchangeError> {
         match self
             .store
-            .finish_exchange(exchange_id, outcome, completed_at)
+            .finish_exchange(exchange_id, outcome, answer, completed_at)
             .await
         {
-            Ok(true) => Ok(()),
-            Ok(false) => {
+            Ok(Closing::Closed) => Ok(()),
+            Ok(Closing::Replayed) => {
+                warn!(%exchange_id, "registry answer replayed: its message id was seen before");
+                let replayed = ExchangeError::RegistryReplayedAnswer;
+                let failed = outcome.as_failed(replayed.code());
+                Box::pin(self.close(exchange_id, &failed, None, completed_at)).await?;
+                Err(replayed)
+            }
+            Ok(Closing::AlreadyClosed) => {
                 // Closed elsewhere (a restart failed it as interrupted): what the log says
                 // stands, and no answer goes out that the log does not show.
                 warn!(%exchange_id, "the exchange record was already closed; withholding the answer");
@@ -530,12 +545,6 @@ impl Exchanger {
         };
         let (outcome, wire) = self.call_registry(service, entity, request, delivery).await;
         let completed_at = OffsetDateTime::now_utc();
-        let outcome_label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
-        self.observe(&service.id, outcome_label, started);
-        let failure = |error| ExchangeFailure {
-            exchange_id: Some(exchange_id),
-            error,
-        };
         // What the client gets, built before the row closes, so that the log names the
         // fields released.
         let outcome = outcome.map(|decoded| {
@@ -548,9 +557,18 @@ impl Exchanger {
                 completed_at,
             )
         });
-        self.close(exchange_id, &wire.outcome(&outcome), completed_at)
-            .await
-            .map_err(failure)?;
+        let closed = self
+            .close(
+                exchange_id,
+                &wire.outcome(&outcome),
+                wire.answer.as_ref(),
+                completed_at,
+            )
+            .await;
+        // An answer goes out only if the log closed with it.
+        let outcome = closed.and(outcome);
+        let outcome_label = outcome.as_ref().map_or_else(|e| e.code(), |_| "ok");
+        self.observe(&service.id, outcome_label, started);
         match outcome {
             Ok(result) => {
                 info!(%exchange_id, elapsed_ms = started.elapsed().as_millis() as u64, "exchange completed");
@@ -558,7 +576,10 @@ impl Exchanger {
             }
             Err(error) => {
                 warn!(%exchange_id, code = error.code(), %error, "exchange failed");
-                Err(failure(error))
+                Err(ExchangeFailure {
+                    exchange_id: Some(exchange_id),
+                    error,
+                })
             }
         }
     }
@@ -669,7 +690,7 @@ impl Exchanger {
             exchange_id: Some(exchange_id),
             error,
         };
-        self.close(exchange_id, &log, completed_at)
+        self.close(exchange_id, &log, None, completed_at)
             .await
             .map_err(failure)?;
         outcome.map_err(failure)?;
@@ -784,20 +805,19 @@ impl Exchanger {
                 wire.request_digest = Some(answer.request_digest.clone());
                 wire.response_digest = Some(answer.response_digest.clone());
                 wire.message_ids.response = Some(answer.message_id.clone());
-                match self
-                    .remember_answer(&answer.signer, &answer.message_id, answer.expires)
-                    .await
-                {
-                    Ok(()) => answer
-                        .decoded
-                        .map(|data| Decoded {
-                            data,
-                            message_id: answer.message_id,
-                            signer: answer.signer,
-                        })
-                        .and_then(|decoded| about_the_subject(decoded, request)),
-                    Err(error) => Err(error),
-                }
+                wire.answer = Some(seen_answer(
+                    &answer.signer,
+                    &answer.message_id,
+                    answer.expires,
+                ));
+                answer
+                    .decoded
+                    .map(|data| Decoded {
+                        data,
+                        message_id: answer.message_id,
+                        signer: answer.signer,
+                    })
+                    .and_then(|decoded| about_the_subject(decoded, request))
             }
             Err(error) => {
                 warn!(registry = %registry.name, %error, "registry call failed");
@@ -818,35 +838,20 @@ impl Exchanger {
             .observe(call_started.elapsed().as_secs_f64());
         (outcome, wire)
     }
+}
 
-    /// Records an answer's message id in the replay cache until its signature expires; a
-    /// second answer with the same id from the same signer is a replay.
-    async fn remember_answer(
-        &self,
-        signer: &str,
-        message_id: &str,
-        expires: std::time::SystemTime,
-    ) -> Result<(), ExchangeError> {
-        let expires_ms = expires
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default()
-            + esocial_wire::crypto::wssec::CLOCK_SKEW.as_millis() as i64;
-        match self
-            .store
-            .remember_message(signer, message_id, expires_ms)
-            .await
-        {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                warn!("registry answer replayed: its message id was seen before");
-                Err(ExchangeError::RegistryReplayedAnswer)
-            }
-            Err(error) => {
-                warn!(%error, "cannot record the answer's message id; refusing the answer");
-                Err(ExchangeError::StoreUnavailable)
-            }
-        }
+/// An answer's message id as the replay cache keeps it: until its signature expires, with the
+/// clock skew allowed on top.
+fn seen_answer(signer: &str, message_id: &str, expires: std::time::SystemTime) -> SeenMessage {
+    let expires_at_ms = expires
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+        + esocial_wire::crypto::wssec::CLOCK_SKEW.as_millis() as i64;
+    SeenMessage {
+        sender: signer.to_string(),
+        message_id: message_id.to_string(),
+        expires_at_ms,
     }
 }
 

@@ -291,7 +291,7 @@ impl Provider {
             ),
         };
         self.exchanger
-            .close(exchange_id, &log, OffsetDateTime::now_utc())
+            .close(exchange_id, &log, None, OffsetDateTime::now_utc())
             .await
             .map_err(|error| Refused {
                 exchange_id: Some(exchange_id),
@@ -340,7 +340,7 @@ impl Provider {
             },
         };
         self.exchanger
-            .close(exchange_id, &outcome, now)
+            .close(exchange_id, &outcome, None, now)
             .await
             .ok()?;
         warn!(%exchange_id, service, code = error.code(), "inbound request refused");

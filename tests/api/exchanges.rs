@@ -496,7 +496,19 @@ async fn an_answer_reusing_a_message_id_is_refused_as_a_replay() {
 
         let response = second_of_two_exchanges(&app, service).await;
 
-        assert_problem(response, 502, "registry.replayed_answer").await;
+        let problem = assert_problem(response, 502, "registry.replayed_answer").await;
+        let id = problem["exchangeId"].as_str().unwrap().parse().unwrap();
+        let record = app.store.exchange(id).await.unwrap().unwrap();
+        assert_eq!(record.status, ExchangeStatus::Failed, "{service}");
+        assert_eq!(
+            record.error_code.as_deref(),
+            Some("registry.replayed_answer"),
+            "{service}: the log names the replay"
+        );
+        assert!(
+            record.message_ids.response.is_some(),
+            "{service}: and the replayed answer's id"
+        );
     }
 }
 

@@ -25,6 +25,7 @@ on_both_backends!(
     an_async_exchange_is_accepted_then_completed,
     an_idempotency_key_returns_the_same_exchange,
     caller_faults_are_never_retried,
+    a_replayed_answer_fails_the_async_exchange_it_would_complete,
     retryable_faults_are_retried_until_success,
     exhausted_retries_dead_letter_and_replay_keeps_lineage,
     every_kind_of_registry_failure_ends_each_exchange_once,
@@ -100,6 +101,41 @@ async fn caller_faults_are_never_retried(backend: Backend) {
     assert_eq!(status["error"]["code"], "caller.subject_not_found");
     assert_eq!(status["error"]["retryable"], false);
     app.assert_all_ended_once(1).await;
+}
+
+async fn a_replayed_answer_fails_the_async_exchange_it_would_complete(backend: Backend) {
+    // A registry that answers every request with the same message id: the second answer
+    // is a replay, refused in the transaction that would have completed the exchange.
+    let Some(app) = spawn_async_app(
+        backend,
+        3,
+        SpawnOptions {
+            behaviour: Behaviour {
+                answer_id: Some("answer-always-the-same".into()),
+                ..Behaviour::default()
+            },
+            ..SpawnOptions::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let first = app.accepted(&app.valid_request()).await;
+    let first = app.wait_until_ended(&first).await;
+    assert_eq!(first["status"], "completed", "{first}");
+
+    let second = app.accepted(&app.valid_request()).await;
+    let second = app.wait_until_ended(&second).await;
+
+    assert_eq!(second["status"], "failed", "{second}");
+    assert_eq!(second["error"]["code"], "registry.replayed_answer");
+    assert_eq!(second["attempts"], 1, "a replay is not retried");
+    assert!(
+        second.get("result").is_none(),
+        "nothing of the replay is released"
+    );
+    app.assert_all_ended_once(2).await;
 }
 
 async fn retryable_faults_are_retried_until_success(backend: Backend) {

@@ -1,7 +1,9 @@
 //! The exchange log behaves the same on SQLite and PostgreSQL: one terminal state per
 //! exchange, and exchanges interrupted by a crash are closed at start-up.
 
-use esocial_store::{ExchangeOutcome, ExchangeStatus, MessageIds, NewExchange, Store};
+use esocial_store::{
+    Closing, ExchangeOutcome, ExchangeStatus, MessageIds, NewExchange, SeenMessage, Store,
+};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 
@@ -44,14 +46,22 @@ async fn an_exchange_ends_exactly_once(store: &Store) {
     };
 
     let first = store
-        .finish_exchange(exchange.id, &completed, OffsetDateTime::now_utc())
+        .finish_exchange(exchange.id, &completed, None, OffsetDateTime::now_utc())
         .await;
     let second = store
-        .finish_exchange(exchange.id, &failed, OffsetDateTime::now_utc())
+        .finish_exchange(exchange.id, &failed, None, OffsetDateTime::now_utc())
         .await;
 
-    assert!(first.unwrap(), "the first terminal state is recorded");
-    assert!(!second.unwrap(), "a second terminal state is refused");
+    assert_eq!(
+        first.unwrap(),
+        Closing::Closed,
+        "the first terminal state is recorded"
+    );
+    assert_eq!(
+        second.unwrap(),
+        Closing::AlreadyClosed,
+        "a second terminal state is refused"
+    );
     let record = store.exchange(exchange.id).await.unwrap().unwrap();
     assert_eq!(record.status, ExchangeStatus::Completed);
     assert_eq!(record.error_code, None);
@@ -69,6 +79,70 @@ async fn an_exchange_ends_exactly_once(store: &Store) {
     assert_eq!(entry.kind, "exchange.outbound");
 }
 
+/// An answer whose message id its signer used before cannot close an exchange: nothing of
+/// that close is written, the exchange stays in progress to be failed for it, and a close
+/// that was refused leaves the id as it was.
+async fn a_replayed_answer_cannot_close_an_exchange(store: &Store) {
+    let (first, second) = (new_exchange(), new_exchange());
+    store.begin_exchange(&first).await.unwrap();
+    store.begin_exchange(&second).await.unwrap();
+    let answer = SeenMessage {
+        sender: "registry-civil".into(),
+        message_id: uuid::Uuid::new_v4().to_string(),
+        expires_at_ms: esocial_store::now_millis() + 60_000,
+    };
+    let completed = ExchangeOutcome::Completed {
+        request_digest: "c".repeat(64),
+        response_digest: "d".repeat(64),
+        message_ids: MessageIds::default(),
+        fields_released: None,
+    };
+    let now = OffsetDateTime::now_utc;
+
+    let closed = store
+        .finish_exchange(first.id, &completed, Some(&answer), now())
+        .await;
+    let replayed = store
+        .finish_exchange(second.id, &completed, Some(&answer), now())
+        .await;
+
+    assert_eq!(closed.unwrap(), Closing::Closed);
+    assert_eq!(replayed.unwrap(), Closing::Replayed);
+    let record = store.exchange(second.id).await.unwrap().unwrap();
+    assert_eq!(record.status, ExchangeStatus::InProgress);
+    assert!(
+        store
+            .audit_entry(&second.id.to_string())
+            .await
+            .unwrap()
+            .is_none(),
+        "the refused close left no audit entry"
+    );
+    let failed = completed.as_failed("registry.replayed_answer");
+    assert_eq!(
+        store
+            .finish_exchange(second.id, &failed, None, now())
+            .await
+            .unwrap(),
+        Closing::Closed
+    );
+    assert!(
+        !store
+            .remember_message(&answer.sender, &answer.message_id, answer.expires_at_ms)
+            .await
+            .unwrap(),
+        "the id stays remembered from the first close"
+    );
+    let again = store
+        .finish_exchange(first.id, &failed, Some(&answer), now())
+        .await;
+    assert_eq!(
+        again.unwrap(),
+        Closing::AlreadyClosed,
+        "an exchange that ended is not taken for a replay"
+    );
+}
+
 async fn interrupted_exchanges_are_failed_at_start_up(store: &Store) {
     let interrupted = new_exchange();
     let finished = new_exchange();
@@ -81,7 +155,7 @@ async fn interrupted_exchanges_are_failed_at_start_up(store: &Store) {
         message_ids: MessageIds::default(),
     };
     store
-        .finish_exchange(finished.id, &failed, OffsetDateTime::now_utc())
+        .finish_exchange(finished.id, &failed, None, OffsetDateTime::now_utc())
         .await
         .unwrap();
 
@@ -129,6 +203,19 @@ async fn postgres_store() -> Option<Store> {
 async fn sqlite_an_exchange_ends_exactly_once() {
     let (store, _dir) = sqlite_store().await;
     an_exchange_ends_exactly_once(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_replayed_answer_cannot_close_an_exchange() {
+    let (store, _dir) = sqlite_store().await;
+    a_replayed_answer_cannot_close_an_exchange(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_a_replayed_answer_cannot_close_an_exchange() {
+    if let Some(store) = postgres_store().await {
+        a_replayed_answer_cannot_close_an_exchange(&store).await;
+    }
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::inbound::SeenMessage;
 use super::writer::Statement;
 use super::{Store, StoreError};
 
@@ -97,6 +98,36 @@ pub enum ExchangeOutcome {
         response_digest: Option<String>,
         message_ids: MessageIds,
     },
+}
+
+impl ExchangeOutcome {
+    /// The same exchange failed with `error_code` instead: its digests and message ids stay.
+    pub fn as_failed(&self, error_code: &str) -> ExchangeOutcome {
+        match self {
+            Self::Completed {
+                request_digest,
+                response_digest,
+                message_ids,
+                ..
+            } => Self::Failed {
+                error_code: error_code.to_string(),
+                request_digest: Some(request_digest.clone()),
+                response_digest: Some(response_digest.clone()),
+                message_ids: message_ids.clone(),
+            },
+            Self::Failed {
+                request_digest,
+                response_digest,
+                message_ids,
+                ..
+            } => Self::Failed {
+                error_code: error_code.to_string(),
+                request_digest: request_digest.clone(),
+                response_digest: response_digest.clone(),
+                message_ids: message_ids.clone(),
+            },
+        }
+    }
 }
 
 /// A row of the exchange log.
@@ -239,15 +270,46 @@ impl Statement {
     }
 }
 
-/// `true` when an exchange's end and its audit entry were written; `false` when the exchange
-/// had already ended, and nothing was.
-pub(super) fn closed_with_its_entry(
-    outcome: Result<Vec<u64>, StoreError>,
-) -> Result<bool, StoreError> {
-    match outcome {
-        Ok(_) => Ok(true),
-        Err(StoreError::Unchanged) => Ok(false),
-        Err(error) => Err(error),
+/// How closing an exchange went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// The exchange ended as asked, with its audit entry.
+    Closed,
+    /// It had already ended: nothing was written, and an exchange never ends twice.
+    AlreadyClosed,
+    /// The registry's answer carried a message id its signer had used before: nothing was
+    /// written, and the exchange is still in progress, to be closed as failed.
+    Replayed,
+}
+
+impl Store {
+    /// Ends exchange `id` with `ending` (its close and its audit entry, from
+    /// [`super::audit::closed_with_entry`]) in one transaction that, given the registry's
+    /// `answer`, first records its message id in the replay cache: a replayed answer and the
+    /// end it would have made are refused together, and an answer is never released without
+    /// its id recorded.
+    pub(super) async fn end_exchange(
+        &self,
+        id: uuid::Uuid,
+        ending: Vec<Statement>,
+        answer: Option<&SeenMessage>,
+    ) -> Result<Closing, StoreError> {
+        let mut statements = answer
+            .map(|seen| self.remembering(seen, true))
+            .unwrap_or_default();
+        statements.extend(ending);
+        match self.writer.transaction(statements).await {
+            Ok(_) => Ok(Closing::Closed),
+            // Either the answer's id was seen before or the exchange had ended: its row tells.
+            Err(StoreError::Unchanged) if answer.is_some() => {
+                match self.exchange(id).await?.map(|record| record.status) {
+                    Some(ExchangeStatus::InProgress) => Ok(Closing::Replayed),
+                    _ => Ok(Closing::AlreadyClosed),
+                }
+            }
+            Err(StoreError::Unchanged) => Ok(Closing::AlreadyClosed),
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -274,14 +336,15 @@ impl Store {
     }
 
     /// Moves an in-progress exchange to its terminal state and writes its audit entry, in one
-    /// transaction. Returns `false`, changing nothing, if it had already ended: an exchange
-    /// never ends twice.
+    /// transaction that also records the registry's `answer` in the replay cache (see
+    /// [`Closing`]).
     pub async fn finish_exchange(
         &self,
         id: uuid::Uuid,
         outcome: &ExchangeOutcome,
+        answer: Option<&SeenMessage>,
         completed_at: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Closing, StoreError> {
         let columns = outcome_columns(outcome);
         let completed_at = timestamp(completed_at);
         let ending = super::audit::Ending {
@@ -308,11 +371,12 @@ impl Store {
         .text(&completed_at)
         .text(id.to_string())
         .must_change();
-        closed_with_its_entry(
-            self.writer
-                .transaction(super::audit::closed_with_entry(close, id, &ending))
-                .await,
+        self.end_exchange(
+            id,
+            super::audit::closed_with_entry(close, id, &ending),
+            answer,
         )
+        .await
     }
 
     /// Fails every synchronous exchange left in progress by a previous process (a crash or

@@ -36,6 +36,16 @@ pub struct CaseEventRow {
 /// How often expired message ids are swept out of the replay cache.
 const SWEEP_EVERY_MS: i64 = 1_000;
 
+/// A signed message's id as its sender used it, kept until its signature expires so that the
+/// same message cannot be accepted twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenMessage {
+    pub sender: String,
+    pub message_id: String,
+    /// When the message's signature expires (epoch milliseconds).
+    pub expires_at_ms: i64,
+}
+
 impl Store {
     /// Remembers that `sender` used `message_id`, until `expires_at_ms` (when the message's
     /// signature expires). Returns `false`, changing nothing, if the id was already used: the
@@ -46,6 +56,22 @@ impl Store {
         message_id: &str,
         expires_at_ms: i64,
     ) -> Result<bool, StoreError> {
+        let seen = SeenMessage {
+            sender: sender.to_string(),
+            message_id: message_id.to_string(),
+            expires_at_ms,
+        };
+        let changed = self
+            .writer
+            .transaction(self.remembering(&seen, false))
+            .await?;
+        Ok(changed.last() == Some(&1))
+    }
+
+    /// The statements that record `seen` in the replay cache, the insert last, sweeping
+    /// expired ids first at most once a second. With `refuse_replay`, a replayed id fails the
+    /// whole transaction ([`StoreError::Unchanged`]).
+    pub(super) fn remembering(&self, seen: &SeenMessage, refuse_replay: bool) -> Vec<Statement> {
         use std::sync::atomic::Ordering;
         let now = now_millis();
         let last = self.last_sweep.load(Ordering::Relaxed);
@@ -61,17 +87,19 @@ impl Store {
                     .integer(now),
             );
         }
-        statements.push(
-            Statement::new(
-                "INSERT INTO mconnect_seen_messages (sender, message_id, expires_at) \
-                 VALUES ($1, $2, $3) ON CONFLICT (sender, message_id) DO NOTHING",
-            )
-            .text(sender)
-            .text(message_id)
-            .integer(expires_at_ms.max(now)),
-        );
-        let changed = self.writer.transaction(statements).await?;
-        Ok(changed.last() == Some(&1))
+        let insert = Statement::new(
+            "INSERT INTO mconnect_seen_messages (sender, message_id, expires_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (sender, message_id) DO NOTHING",
+        )
+        .text(&seen.sender)
+        .text(&seen.message_id)
+        .integer(seen.expires_at_ms.max(now));
+        statements.push(if refuse_replay {
+            insert.must_change()
+        } else {
+            insert
+        });
+        statements
     }
 
     /// Stores a reported case event.

@@ -17,9 +17,9 @@ pub use audit::{
 pub use consents::ConsentRow;
 pub use exchanges::timestamp;
 pub use exchanges::{
-    Direction, ExchangeOutcome, ExchangeRecord, ExchangeStatus, MessageIds, NewExchange,
+    Closing, Direction, ExchangeOutcome, ExchangeRecord, ExchangeStatus, MessageIds, NewExchange,
 };
-pub use inbound::{CaseEventRow, NewCaseEvent};
+pub use inbound::{CaseEventRow, NewCaseEvent, SeenMessage};
 pub use mpi::{
     MpiAuditRow, MpiBatch, MpiHistoryRow, MpiNonMatchRow, MpiPersonRow, MpiRecordRow, MpiRelink,
     MpiReviewRow,

@@ -5,7 +5,9 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use super::exchanges::Closing;
 use super::exchanges::timestamp;
+use super::inbound::SeenMessage;
 use super::writer::Statement;
 use super::{ExchangeOutcome, NewExchange, Store, StoreError};
 
@@ -268,23 +270,21 @@ impl Store {
         .text(ending.status)
         .maybe_text(ending.error_code)
         .must_change();
-        super::exchanges::closed_with_its_entry(
-            self.writer
-                .transaction(super::audit::closed_with_entry(refuse, id, &ending))
-                .await,
-        )
+        let ending = super::audit::closed_with_entry(refuse, id, &ending);
+        Ok(self.end_exchange(id, ending, None).await? == Closing::Closed)
     }
 
     /// Ends an async exchange: completed with its sealed result, failed, or dead-lettered
-    /// (failed with a reason after its last attempt), with its audit entry. Returns `false` if
-    /// it had already ended.
+    /// (failed with a reason after its last attempt), with its audit entry, recording the
+    /// registry's `answer` in the replay cache in the same transaction (see [`Closing`]).
     pub async fn finish_async(
         &self,
         id: uuid::Uuid,
         outcome: &ExchangeOutcome,
         sealed_result: Option<&str>,
         dead_letter_reason: Option<&str>,
-    ) -> Result<bool, StoreError> {
+        answer: Option<&SeenMessage>,
+    ) -> Result<Closing, StoreError> {
         let columns = super::exchanges::outcome_columns(outcome);
         let completed_at = timestamp(OffsetDateTime::now_utc());
         let ending = super::audit::Ending {
@@ -319,11 +319,12 @@ impl Store {
         .integer(now_millis())
         .maybe_text(columns.message_ids.request.clone())
         .must_change();
-        super::exchanges::closed_with_its_entry(
-            self.writer
-                .transaction(super::audit::closed_with_entry(close, id, &ending))
-                .await,
+        self.end_exchange(
+            id,
+            super::audit::closed_with_entry(close, id, &ending),
+            answer,
         )
+        .await
     }
 
     /// Async exchanges to hand to the broker: retries that are due, work whose lease ran out,
