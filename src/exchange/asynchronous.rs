@@ -15,7 +15,9 @@ use super::{
     ErrorSummary, ExchangeError, ExchangeFailure, ExchangeRequest, Exchanger, Purpose, Target,
     Wire, registry_result,
 };
-use esocial_store::{Closing, ExchangeOutcome, NewAsyncExchange, SeenMessage, Submission};
+use esocial_store::{
+    ClaimedExchange, Closing, ExchangeOutcome, NewAsyncExchange, SeenMessage, Submission,
+};
 use esocial_wire::domain::Idnp;
 
 /// The request as sealed in the store: everything a worker needs, nothing else.
@@ -204,6 +206,16 @@ impl Exchanger {
         })
     }
 
+    /// How long a claim holds an exchange for this hub.
+    pub fn lease(&self) -> std::time::Duration {
+        self.retry.lease
+    }
+
+    /// The instance id this hub's claims carry.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
     /// One worker turn with an exchange: claim it, call the registry, and end it or schedule
     /// a retry.
     pub async fn process(&self, exchange_id: Uuid) -> ProcessOutcome {
@@ -223,6 +235,13 @@ impl Exchanger {
                 return ProcessOutcome::Skipped;
             }
         };
+        self.perform(claimed).await
+    }
+
+    /// Makes one attempt of an exchange this hub has claimed, and ends it or schedules the
+    /// next.
+    pub async fn perform(&self, claimed: ClaimedExchange) -> ProcessOutcome {
+        let exchange_id = claimed.id;
         let started = std::time::Instant::now();
         // A request that cannot run any more (its seal broken, its client, service or grant
         // gone since it was accepted) fails for good.

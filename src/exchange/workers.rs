@@ -86,29 +86,32 @@ async fn poll_store(exchanger: Exchanger, registry: String, settings: Arc<QueueS
             }
             continue;
         }
-        let due = {
-            match exchanger.store().claimable(&registry, free as i64).await {
-                Ok(due) => due,
-                Err(error) => {
-                    warn!(%error, registry, "cannot read the queue");
-                    Vec::new()
-                }
+        let lease_ms = exchanger.lease().as_millis() as i64;
+        let claimed = match exchanger
+            .store()
+            .claim_due(&registry, free as i64, lease_ms, exchanger.instance())
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                warn!(%error, registry, "cannot read the queue");
+                Vec::new()
             }
         };
-        if due.is_empty() {
+        if claimed.is_empty() {
             tokio::select! {
                 _ = notify.notified() => {}
                 _ = tokio::time::sleep(settings.poll_interval) => {}
             }
             continue;
         }
-        for id in due {
+        for claimed in claimed {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
             let exchanger = exchanger.clone();
             tokio::spawn(async move {
-                exchanger.process(id).await;
+                exchanger.perform(claimed).await;
                 drop(permit);
             });
         }

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::exchanges::Closing;
 use super::exchanges::timestamp;
 use super::inbound::SeenMessage;
-use super::writer::Statement;
+use super::writer::{Kind, Statement, Value};
 use super::{ExchangeOutcome, NewExchange, Store, StoreError};
 
 /// Milliseconds since the Unix epoch, the unit of the queue columns.
@@ -70,6 +70,43 @@ const CLAIMABLE: &str = "status = 'in_progress' AND mode = 'async' AND (\
     queue_state = 'queued' \
     OR (queue_state = 'waiting' AND available_at <= $1) \
     OR (queue_state = 'working' AND lease_until < $1))";
+
+/// What a claim returns of each exchange it took, and the kinds of those columns.
+const CLAIMED: &str = "id, client_id, service, attempts, sealed_request, received_at";
+const CLAIMED_KINDS: &[Kind] = &[
+    Kind::Text,
+    Kind::Text,
+    Kind::Text,
+    Kind::Integer,
+    Kind::Text,
+    Kind::Text,
+];
+
+/// A claimed exchange from a row of [`CLAIMED`].
+fn claimed_exchange(row: Vec<Value>) -> Result<ClaimedExchange, StoreError> {
+    let [
+        id,
+        client_id,
+        service,
+        attempts,
+        sealed_request,
+        received_at,
+    ] = <[Value; 6]>::try_from(row)
+        .map_err(|_| StoreError::Corrupt("a claim returned another row shape".into()))?;
+    let missing = |column: &str| StoreError::Corrupt(format!("async exchange without {column}"));
+    Ok(ClaimedExchange {
+        id: parse_id(&id.into_text().ok_or_else(|| missing("id"))?)?,
+        client_id: client_id.into_text().ok_or_else(|| missing("client"))?,
+        service: service.into_text().ok_or_else(|| missing("service"))?,
+        attempts: attempts.into_integer().ok_or_else(|| missing("attempts"))?,
+        sealed_request: sealed_request
+            .into_text()
+            .ok_or_else(|| missing("request"))?,
+        received_at: received_at
+            .into_text()
+            .ok_or_else(|| missing("receipt time"))?,
+    })
+}
 
 impl Store {
     /// Records an accepted async exchange, ready for a worker. With an idempotency key that
@@ -141,24 +178,36 @@ impl Store {
         }))
     }
 
-    /// Async exchanges of `registry` a worker may take now, oldest due first.
-    pub async fn claimable(
+    /// Takes up to `limit` async exchanges of `registry` that a worker may take now, oldest
+    /// due first, for `lease_ms` on behalf of hub instance `holder`, counting one more attempt
+    /// of each: one statement, which reads and takes them together.
+    pub async fn claim_due(
         &self,
         registry: &str,
         limit: i64,
-    ) -> Result<Vec<uuid::Uuid>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT id FROM exchanges WHERE registry = $2 AND {CLAIMABLE} \
-             ORDER BY available_at LIMIT $3"
-        ))
-        .bind(now_millis())
-        .bind(registry)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| parse_id(&row.try_get::<String, _>("id")?))
-            .collect()
+        lease_ms: i64,
+        holder: &str,
+    ) -> Result<Vec<ClaimedExchange>, StoreError> {
+        let now = now_millis();
+        let rows = self
+            .writer
+            .fetch(
+                Statement::new(format!(
+                    "UPDATE exchanges SET queue_state = 'working', lease_until = $2, \
+                     attempts = attempts + 1, lease_holder = $4 \
+                     WHERE id IN (SELECT id FROM exchanges WHERE registry = $3 AND {CLAIMABLE} \
+                     ORDER BY available_at LIMIT $5) AND {CLAIMABLE} \
+                     RETURNING {CLAIMED}"
+                ))
+                .integer(now)
+                .integer(now + lease_ms)
+                .text(registry)
+                .text(holder)
+                .integer(limit)
+                .returning(CLAIMED_KINDS),
+            )
+            .await?;
+        rows.into_iter().map(claimed_exchange).collect()
     }
 
     /// Takes an exchange for `lease_ms` on behalf of hub instance `holder`, counting one more
@@ -170,38 +219,22 @@ impl Store {
         holder: &str,
     ) -> Result<Option<ClaimedExchange>, StoreError> {
         let now = now_millis();
-        let claimed = self
+        let rows = self
             .writer
-            .execute(
+            .fetch(
                 Statement::new(format!(
                     "UPDATE exchanges SET queue_state = 'working', lease_until = $2, \
-                     attempts = attempts + 1, lease_holder = $4 WHERE id = $3 AND {CLAIMABLE}"
+                     attempts = attempts + 1, lease_holder = $4 WHERE id = $3 AND {CLAIMABLE} \
+                     RETURNING {CLAIMED}"
                 ))
                 .integer(now)
                 .integer(now + lease_ms)
                 .text(id.to_string())
-                .text(holder),
+                .text(holder)
+                .returning(CLAIMED_KINDS),
             )
             .await?;
-        if claimed != 1 {
-            return Ok(None);
-        }
-        let row = sqlx::query(
-            "SELECT client_id, service, attempts, sealed_request, received_at FROM exchanges WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_one(self.pool())
-        .await?;
-        Ok(Some(ClaimedExchange {
-            id,
-            client_id: row.try_get("client_id")?,
-            service: row.try_get("service")?,
-            attempts: row.try_get("attempts")?,
-            sealed_request: row
-                .try_get::<Option<String>, _>("sealed_request")?
-                .ok_or_else(|| StoreError::Corrupt("async exchange without request".into()))?,
-            received_at: row.try_get("received_at")?,
-        }))
+        rows.into_iter().next().map(claimed_exchange).transpose()
     }
 
     /// Puts claimed work back to wait until `available_at` after a retryable failure.

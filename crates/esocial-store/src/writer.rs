@@ -20,21 +20,57 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Prepared statements the write connection keeps (statements differ by shape, not by value).
 const PREPARED_STATEMENTS: usize = 128;
 
-/// A value bound to a statement, owned so that the statement can wait in the writer's queue.
-#[derive(Debug, Clone)]
-enum Bound {
+/// A value bound to a statement, owned so that the statement can wait in the writer's queue,
+/// or returned by one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Value {
     Text(Option<String>),
     Integer(Option<i64>),
+}
+
+impl Value {
+    pub(super) fn into_text(self) -> Option<String> {
+        match self {
+            Self::Text(text) => text,
+            Self::Integer(number) => number.map(|n| n.to_string()),
+        }
+    }
+
+    pub(super) fn into_integer(self) -> Option<i64> {
+        match self {
+            Self::Integer(number) => number,
+            Self::Text(text) => text.and_then(|t| t.parse().ok()),
+        }
+    }
+}
+
+/// What a column of a statement's `RETURNING` rows holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Text,
+    Integer,
+}
+
+/// One returned row, its values in the order of the `RETURNING` columns.
+pub(super) type Row = Vec<Value>;
+
+/// What one statement did: the rows it changed, and the rows it returned.
+#[derive(Debug, Default)]
+pub(super) struct Done {
+    pub(super) changed: u64,
+    pub(super) rows: Vec<Row>,
 }
 
 /// One SQL statement and its arguments (`$1`, `$2`... in order of the `bind` calls).
 #[derive(Debug, Clone)]
 pub(super) struct Statement {
     sql: std::borrow::Cow<'static, str>,
-    arguments: Vec<Bound>,
+    arguments: Vec<Value>,
     /// Changing fewer rows fails the statement's whole transaction with
     /// [`StoreError::Unchanged`].
     must_change: u64,
+    /// The kinds of the columns of its `RETURNING` clause, if it has one.
+    returns: &'static [Kind],
 }
 
 impl Statement {
@@ -43,7 +79,14 @@ impl Statement {
             sql: sql.into(),
             arguments: Vec::new(),
             must_change: 0,
+            returns: &[],
         }
+    }
+
+    /// The statement returns rows (`RETURNING`), whose columns are of these kinds.
+    pub(super) fn returning(mut self, columns: &'static [Kind]) -> Self {
+        self.returns = columns;
+        self
     }
 
     /// Makes the statement's transaction fail, undoing everything in it, if it changes no
@@ -60,49 +103,74 @@ impl Statement {
     }
 
     pub(super) fn text(mut self, value: impl Into<String>) -> Self {
-        self.arguments.push(Bound::Text(Some(value.into())));
+        self.arguments.push(Value::Text(Some(value.into())));
         self
     }
 
     pub(super) fn maybe_text(mut self, value: Option<impl Into<String>>) -> Self {
-        self.arguments.push(Bound::Text(value.map(Into::into)));
+        self.arguments.push(Value::Text(value.map(Into::into)));
         self
     }
 
     pub(super) fn integer(mut self, value: i64) -> Self {
-        self.arguments.push(Bound::Integer(Some(value)));
+        self.arguments.push(Value::Integer(Some(value)));
         self
     }
 
     pub(super) fn maybe_integer(mut self, value: Option<i64>) -> Self {
-        self.arguments.push(Bound::Integer(value));
+        self.arguments.push(Value::Integer(value));
         self
     }
 
-    /// Runs the statement; the number of rows it changed.
+    /// Runs the statement; what it did.
     async fn execute<'e>(
         self,
         executor: impl Executor<'e, Database = Any>,
-    ) -> Result<u64, StoreError> {
-        let must_change = self.must_change;
+    ) -> Result<Done, StoreError> {
+        use sqlx::Row as _;
         let mut query = sqlx::query(&self.sql);
         for argument in self.arguments {
             query = match argument {
-                Bound::Text(value) => query.bind(value),
-                Bound::Integer(value) => query.bind(value),
+                Value::Text(value) => query.bind(value),
+                Value::Integer(value) => query.bind(value),
             };
         }
-        let changed = query.execute(executor).await?.rows_affected();
-        if changed < must_change {
+        let done = if self.returns.is_empty() {
+            Done {
+                changed: query.execute(executor).await?.rows_affected(),
+                rows: Vec::new(),
+            }
+        } else {
+            let rows = query
+                .fetch_all(executor)
+                .await?
+                .iter()
+                .map(|row| {
+                    self.returns
+                        .iter()
+                        .enumerate()
+                        .map(|(column, kind)| match kind {
+                            Kind::Text => row.try_get(column).map(Value::Text),
+                            Kind::Integer => row.try_get(column).map(Value::Integer),
+                        })
+                        .collect::<Result<Row, _>>()
+                })
+                .collect::<Result<Vec<Row>, _>>()?;
+            Done {
+                changed: rows.len() as u64,
+                rows,
+            }
+        };
+        if done.changed < self.must_change {
             return Err(StoreError::Unchanged);
         }
-        Ok(changed)
+        Ok(done)
     }
 
-    /// Runs the statement on the SQLite write connection; the number of rows it changed.
-    /// `$n` placeholders are SQLite's named parameters: each is bound to the n-th argument,
-    /// wherever it first appears.
-    fn execute_on(self, connection: &rusqlite::Connection) -> Result<u64, StoreError> {
+    /// Runs the statement on the SQLite write connection; what it did. `$n` placeholders are
+    /// SQLite's named parameters: each is bound to the n-th argument, wherever it first
+    /// appears.
+    fn execute_on(self, connection: &rusqlite::Connection) -> Result<Done, StoreError> {
         let mut prepared = connection.prepare_cached(&self.sql)?;
         for index in 1..=prepared.parameter_count() {
             let position = prepared
@@ -117,22 +185,44 @@ impl Statement {
                     StoreError::Commit(format!("a statement has no argument ${position}"))
                 })?;
             match argument {
-                Bound::Text(value) => prepared.raw_bind_parameter(index, value)?,
-                Bound::Integer(value) => prepared.raw_bind_parameter(index, value)?,
+                Value::Text(value) => prepared.raw_bind_parameter(index, value)?,
+                Value::Integer(value) => prepared.raw_bind_parameter(index, value)?,
             }
         }
-        let changed = prepared.raw_execute()? as u64;
-        if changed < self.must_change {
+        let done = if self.returns.is_empty() {
+            Done {
+                changed: prepared.raw_execute()? as u64,
+                rows: Vec::new(),
+            }
+        } else {
+            let mut rows = Vec::new();
+            let mut returned = prepared.raw_query();
+            while let Some(row) = returned.next()? {
+                let mut values = Vec::with_capacity(self.returns.len());
+                for (column, kind) in self.returns.iter().enumerate() {
+                    values.push(match kind {
+                        Kind::Text => Value::Text(row.get(column)?),
+                        Kind::Integer => Value::Integer(row.get(column)?),
+                    });
+                }
+                rows.push(values);
+            }
+            Done {
+                changed: rows.len() as u64,
+                rows,
+            }
+        };
+        if done.changed < self.must_change {
             return Err(StoreError::Unchanged);
         }
-        Ok(changed)
+        Ok(done)
     }
 }
 
 /// Statements that commit together or not at all, and who waits for their outcome.
 pub(super) struct Job {
     statements: Vec<Statement>,
-    reply: oneshot::Sender<Result<Vec<u64>, StoreError>>,
+    reply: oneshot::Sender<Result<Vec<Done>, StoreError>>,
 }
 
 /// Where the store's writes go.
@@ -173,12 +263,28 @@ impl Writer {
         Ok(changed.first().copied().unwrap_or_default())
     }
 
+    /// Runs one statement with a `RETURNING` clause ([`Statement::returning`]); the rows it
+    /// returned.
+    pub(super) async fn fetch(&self, statement: Statement) -> Result<Vec<Row>, StoreError> {
+        let done = self.run(vec![statement]).await?;
+        Ok(done
+            .into_iter()
+            .next()
+            .map(|done| done.rows)
+            .unwrap_or_default())
+    }
+
     /// Runs `statements` in one transaction, in order; the rows each changed. If one fails,
     /// none of them takes effect.
     pub(super) async fn transaction(
         &self,
         statements: Vec<Statement>,
     ) -> Result<Vec<u64>, StoreError> {
+        let done = self.run(statements).await?;
+        Ok(done.into_iter().map(|done| done.changed).collect())
+    }
+
+    async fn run(&self, statements: Vec<Statement>) -> Result<Vec<Done>, StoreError> {
         match self {
             Self::Direct(pool) => {
                 if let [_] = statements.as_slice() {
@@ -186,12 +292,12 @@ impl Writer {
                     return Ok(vec![statement.execute(pool).await?]);
                 }
                 let mut transaction = pool.begin().await?;
-                let mut changed = Vec::with_capacity(statements.len());
+                let mut done = Vec::with_capacity(statements.len());
                 for statement in statements {
-                    changed.push(statement.execute(&mut *transaction).await?);
+                    done.push(statement.execute(&mut *transaction).await?);
                 }
                 transaction.commit().await?;
-                Ok(changed)
+                Ok(done)
             }
             Self::Grouped(jobs) => {
                 let (reply, outcome) = oneshot::channel();
@@ -302,7 +408,7 @@ fn commit_group(connection: &rusqlite::Connection, group: Vec<Job>) {
 fn run_in_savepoint(
     connection: &rusqlite::Connection,
     statements: Vec<Statement>,
-) -> Result<Vec<u64>, StoreError> {
+) -> Result<Vec<Done>, StoreError> {
     connection.execute_batch("SAVEPOINT job")?;
     let mut changed = Vec::with_capacity(statements.len());
     for statement in statements {
