@@ -180,7 +180,7 @@ impl Store {
 
     /// Takes up to `limit` async exchanges of `registry` that a worker may take now, oldest
     /// due first, for `lease_ms` on behalf of hub instance `holder`, counting one more attempt
-    /// of each: one statement, which reads and takes them together.
+    /// of each.
     pub async fn claim_due(
         &self,
         registry: &str,
@@ -188,26 +188,14 @@ impl Store {
         lease_ms: i64,
         holder: &str,
     ) -> Result<Vec<ClaimedExchange>, StoreError> {
-        let now = now_millis();
-        let rows = self
-            .writer
-            .fetch(
-                Statement::new(format!(
-                    "UPDATE exchanges SET queue_state = 'working', lease_until = $2, \
-                     attempts = attempts + 1, lease_holder = $4 \
-                     WHERE id IN (SELECT id FROM exchanges WHERE registry = $3 AND {CLAIMABLE} \
-                     ORDER BY available_at LIMIT $5) AND {CLAIMABLE} \
-                     RETURNING {CLAIMED}"
-                ))
-                .integer(now)
-                .integer(now + lease_ms)
-                .text(registry)
-                .text(holder)
-                .integer(limit)
-                .returning(CLAIMED_KINDS),
-            )
-            .await?;
-        rows.into_iter().map(claimed_exchange).collect()
+        let due = format!(
+            "id IN (SELECT id FROM exchanges WHERE registry = $4 AND {CLAIMABLE} \
+             ORDER BY available_at LIMIT $5)"
+        );
+        self.take(&due, lease_ms, holder, |take| {
+            take.text(registry).integer(limit)
+        })
+        .await
     }
 
     /// Takes an exchange for `lease_ms` on behalf of hub instance `holder`, counting one more
@@ -218,23 +206,38 @@ impl Store {
         lease_ms: i64,
         holder: &str,
     ) -> Result<Option<ClaimedExchange>, StoreError> {
+        let taken = self
+            .take("id = $4", lease_ms, holder, |take| {
+                take.text(id.to_string())
+            })
+            .await?;
+        Ok(taken.into_iter().next())
+    }
+
+    /// Takes the claimable exchanges `which` selects (its arguments, from `$4` on, bound by
+    /// `bind`) for `lease_ms` on behalf of `holder`, counting one more attempt of each, and
+    /// returns them: one statement, which reads and takes them together.
+    async fn take(
+        &self,
+        which: &str,
+        lease_ms: i64,
+        holder: &str,
+        bind: impl FnOnce(Statement) -> Statement,
+    ) -> Result<Vec<ClaimedExchange>, StoreError> {
         let now = now_millis();
+        let take = Statement::new(format!(
+            "UPDATE exchanges SET queue_state = 'working', lease_until = $2, \
+             attempts = attempts + 1, lease_holder = $3 WHERE {which} AND {CLAIMABLE} \
+             RETURNING {CLAIMED}"
+        ))
+        .integer(now)
+        .integer(now + lease_ms)
+        .text(holder);
         let rows = self
             .writer
-            .fetch(
-                Statement::new(format!(
-                    "UPDATE exchanges SET queue_state = 'working', lease_until = $2, \
-                     attempts = attempts + 1, lease_holder = $4 WHERE id = $3 AND {CLAIMABLE} \
-                     RETURNING {CLAIMED}"
-                ))
-                .integer(now)
-                .integer(now + lease_ms)
-                .text(id.to_string())
-                .text(holder)
-                .returning(CLAIMED_KINDS),
-            )
+            .fetch(bind(take).returning(CLAIMED_KINDS))
             .await?;
-        rows.into_iter().next().map(claimed_exchange).transpose()
+        rows.into_iter().map(claimed_exchange).collect()
     }
 
     /// Puts claimed work back to wait until `available_at` after a retryable failure.

@@ -61,6 +61,24 @@ pub(super) struct Done {
     pub(super) rows: Vec<Row>,
 }
 
+impl Done {
+    /// A statement that returned `rows`, one for each row it changed.
+    fn returned(rows: Vec<Row>) -> Self {
+        Self {
+            changed: rows.len() as u64,
+            rows,
+        }
+    }
+
+    /// Itself, or [`StoreError::Unchanged`] if fewer than `must_change` rows changed.
+    fn at_least(self, must_change: u64) -> Result<Self, StoreError> {
+        if self.changed < must_change {
+            return Err(StoreError::Unchanged);
+        }
+        Ok(self)
+    }
+}
+
 /// One SQL statement and its arguments (`$1`, `$2`... in order of the `bind` calls).
 #[derive(Debug, Clone)]
 pub(super) struct Statement {
@@ -156,15 +174,9 @@ impl Statement {
                         .collect::<Result<Row, _>>()
                 })
                 .collect::<Result<Vec<Row>, _>>()?;
-            Done {
-                changed: rows.len() as u64,
-                rows,
-            }
+            Done::returned(rows)
         };
-        if done.changed < self.must_change {
-            return Err(StoreError::Unchanged);
-        }
-        Ok(done)
+        done.at_least(self.must_change)
     }
 
     /// Runs the statement on the SQLite write connection; what it did. `$n` placeholders are
@@ -207,15 +219,9 @@ impl Statement {
                 }
                 rows.push(values);
             }
-            Done {
-                changed: rows.len() as u64,
-                rows,
-            }
+            Done::returned(rows)
         };
-        if done.changed < self.must_change {
-            return Err(StoreError::Unchanged);
-        }
-        Ok(done)
+        done.at_least(self.must_change)
     }
 }
 
@@ -509,6 +515,36 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(row, ("late".to_owned(), 10));
+    }
+
+    #[tokio::test]
+    async fn a_returning_statement_gives_the_rows_it_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, _pool) = sqlite_writer(&dir).await;
+        for (key, n) in [("a", 1), ("b", 5), ("c", 9)] {
+            writer.execute(insert(key, n)).await.unwrap();
+        }
+        let bump = || {
+            Statement::new("UPDATE t SET n = n + 10 WHERE n < $1 RETURNING k, n")
+                .integer(6)
+                .returning(&[Kind::Text, Kind::Integer])
+        };
+
+        let mut rows = writer.fetch(bump()).await.unwrap();
+        rows.sort_by_key(|row| row[0].clone().into_text());
+        let again = writer.fetch(bump().must_change()).await;
+
+        assert_eq!(
+            rows,
+            vec![
+                vec![Value::Text(Some("a".into())), Value::Integer(Some(11))],
+                vec![Value::Text(Some("b".into())), Value::Integer(Some(15))],
+            ]
+        );
+        assert!(
+            matches!(again, Err(StoreError::Unchanged)),
+            "nothing left to change: {again:?}"
+        );
     }
 
     #[tokio::test]
