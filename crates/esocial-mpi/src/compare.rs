@@ -52,6 +52,8 @@ pub struct Place {
     pub locality: Option<Arc<str>>,
     pub street: Option<Arc<str>>,
     pub house: Option<Box<str>>,
+    /// The postal code's digits ("MD-2001" and "2001" agree).
+    pub postcode: Option<Arc<str>>,
 }
 
 /// What of a record matching compares, derived once from the [`SourceRecord`].
@@ -115,6 +117,14 @@ impl Features {
             place.locality = folded(&address.locality);
             place.street = folded(&address.street);
             place.house = non_blank(&address.house).map(|h| fold(&h).replace(' ', "").into());
+            place.postcode = non_blank(&address.postal_code)
+                .map(|code| {
+                    code.chars()
+                        .filter(char::is_ascii_digit)
+                        .collect::<String>()
+                })
+                .filter(|digits| !digits.is_empty())
+                .map(|digits| interner.text(digits));
         }
         let phone = non_blank(&record.phone).and_then(|phone| {
             let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
@@ -196,12 +206,14 @@ impl Attribute {
                 "exact",
                 "day-month-swapped",
                 "agrees-partially",
+                "one-digit",
                 "same-year-month",
                 "same-year",
                 "year-off-by-one",
                 "differs",
             ],
-            Self::Sex | Self::Phone | Self::Identifier => &["agrees", "differs"],
+            Self::Identifier => &["agrees", "one-typo", "differs"],
+            Self::Sex | Self::Phone => &["agrees", "differs"],
             Self::Address => &[
                 "same-house",
                 "same-street",
@@ -218,6 +230,27 @@ impl Attribute {
 }
 
 pub const ATTRIBUTES: usize = Attribute::ALL.len();
+
+/// Agreement levels by name: indices into [`Attribute::levels`] of the attribute named.
+pub mod level {
+    /// First name and surname.
+    pub const NAME_EXACT: u8 = 0;
+    pub const NAME_SOUNDS_ALIKE: u8 = 1;
+    pub const NAME_TYPO: u8 = 2;
+    pub const NAME_DIFFERS: u8 = 3;
+    pub const IDNP_EXACT: u8 = 0;
+    pub const IDNP_ONE_TYPO: u8 = 2;
+    pub const DATE_DAY_MONTH_SWAPPED: u8 = 1;
+    pub const DATE_ONE_DIGIT: u8 = 3;
+    pub const DATE_SAME_YEAR: u8 = 5;
+    pub const DATE_DIFFERS: u8 = 7;
+    pub const IDENTIFIER_AGREES: u8 = 0;
+    pub const IDENTIFIER_ONE_TYPO: u8 = 1;
+    pub const IDENTIFIER_DIFFERS: u8 = 2;
+    /// Patronymic, sex and phone.
+    pub const AGREES: u8 = 0;
+    pub const DIFFERS: u8 = 1;
+}
 
 /// The agreement level of every attribute; `None` where either side lacks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -319,10 +352,11 @@ pub fn compare(a: &Features, b: &Features) -> Comparison {
             DateAgreement::Exact => 0,
             DateAgreement::DayMonthSwapped => 1,
             DateAgreement::Partial => 2,
-            DateAgreement::SameYearMonth => 3,
-            DateAgreement::SameYear => 4,
-            DateAgreement::OffByOneYear => 5,
-            DateAgreement::Disagree => 6,
+            DateAgreement::OneDigit => 3,
+            DateAgreement::SameYearMonth => 4,
+            DateAgreement::SameYear => 5,
+            DateAgreement::OffByOneYear => 6,
+            DateAgreement::Disagree => 7,
         });
     levels[Attribute::Sex.index()] = both(&a.female, &b.female).map(|(x, y)| u8::from(x != y));
     levels[Attribute::Address.index()] = compare_places(&a.place, &b.place);
@@ -335,15 +369,32 @@ pub fn compare(a: &Features, b: &Features) -> Comparison {
     }
 }
 
+/// Grades two places: same house, same street, same locality, same district, or elsewhere.
+/// Localities and streets agree despite a typo (as names do); two postcodes that are equal
+/// make the same locality, whatever its name says.
 fn compare_places(a: &Place, b: &Place) -> Option<u8> {
     let same = |x: &Option<Arc<str>>, y: &Option<Arc<str>>| both(x, y).map(|(x, y)| x == y);
-    let locality = same(&a.locality, &b.locality);
+    let alike = |x: &Option<Arc<str>>, y: &Option<Arc<str>>| {
+        both(x, y).map(|(x, y)| {
+            let tolerated = typos_tolerated(x, y);
+            x == y
+                || (x.len().abs_diff(y.len()) <= tolerated
+                    && damerau_levenshtein(x, y) <= tolerated)
+        })
+    };
+    let locality = match (
+        alike(&a.locality, &b.locality),
+        same(&a.postcode, &b.postcode),
+    ) {
+        (Some(true), _) | (_, Some(true)) => Some(true),
+        (named, _) => named,
+    };
     let district = same(&a.district, &b.district);
     if locality.is_none() && district.is_none() {
         return None;
     }
     if locality == Some(true) || (locality.is_none() && district == Some(true)) {
-        let street = same(&a.street, &b.street);
+        let street = alike(&a.street, &b.street);
         let house = both(&a.house, &b.house).map(|(x, y)| x == y);
         return Some(match (street, house) {
             (Some(true), Some(true)) => 0,
@@ -355,19 +406,43 @@ fn compare_places(a: &Place, b: &Place) -> Option<u8> {
     Some(if district == Some(true) { 3 } else { 4 })
 }
 
+/// Identifier values shorter than this are never taken for one another mistyped.
+const SHORTEST_TYPO_IDENTIFIER: usize = 5;
+
+/// Grades two records' identifiers of a common system: one pair equal, one pair a typo apart
+/// (see [`one_typo_apart`]), or all different.
 fn compare_identifiers(a: &[(Arc<str>, Box<str>)], b: &[(Arc<str>, Box<str>)]) -> Option<u8> {
-    let mut common_system = false;
+    let mut best = None;
     for (system, value) in a {
         for (other_system, other_value) in b {
             if system == other_system {
                 if value == other_value {
-                    return Some(0);
+                    return Some(level::IDENTIFIER_AGREES);
                 }
-                common_system = true;
+                let found = if one_typo_apart(value, other_value) {
+                    level::IDENTIFIER_ONE_TYPO
+                } else {
+                    level::IDENTIFIER_DIFFERS
+                };
+                best = Some(best.map_or(found, |b: u8| b.min(found)));
             }
         }
     }
-    common_system.then_some(1)
+    best
+}
+
+/// One character replaced, inserted, dropped, or two neighbours exchanged, except when the
+/// values differ in their last character only: documents issued one after another (twins
+/// registered together) hold numbers that differ just there.
+pub fn one_typo_apart(a: &str, b: &str) -> bool {
+    if a.len().min(b.len()) < SHORTEST_TYPO_IDENTIFIER || a == b {
+        return false;
+    }
+    let issued_in_sequence = a.len() == b.len()
+        && a.char_indices()
+            .zip(b.chars())
+            .all(|((i, x), y)| x == y || i + x.len_utf8() == a.len());
+    !issued_in_sequence && damerau_levenshtein(a, b) == 1
 }
 
 #[cfg(test)]
@@ -465,6 +540,92 @@ mod tests {
             level(&compare(&a, &elsewhere), Attribute::Address),
             Some("differs")
         );
+    }
+
+    #[test]
+    fn an_identifier_one_typo_away_nearly_agrees_but_one_issued_next_to_it_differs() {
+        let passport = |value: &str| {
+            features(&format!(
+                r#"{{"localId":"{value}","identifiers":[{{"system":"passport","value":"{value}"}}]}}"#
+            ))
+        };
+        let a = passport("B39447922");
+        let grade = |other: &str| level(&compare(&a, &passport(other)), Attribute::Identifier);
+        assert_eq!(grade("B39447922"), Some("agrees"));
+        assert_eq!(grade("B39447822"), Some("one-typo"));
+        assert_eq!(grade("B39449722"), Some("one-typo"));
+        assert_eq!(grade("B3944792"), Some("one-typo"));
+        // Twins registered together: consecutive numbers are two documents, not a typo.
+        assert_eq!(grade("B39447923"), Some("differs"));
+        assert_eq!(grade("B39457823"), Some("differs"));
+        assert!(!one_typo_apart("1234", "1235"));
+    }
+
+    #[test]
+    fn localities_and_streets_agree_despite_a_typo_and_postcodes_name_the_locality() {
+        let a = features(
+            r#"{"localId":"1","address":{"locality":"windermere","street":"light street, pinehill","house":"3","postalCode":"3212"}}"#,
+        );
+        let typo = features(
+            r#"{"localId":"2","address":{"locality":"windemere","street":"light setreet, pinehill","house":"3"}}"#,
+        );
+        let renamed = features(
+            r#"{"localId":"3","address":{"locality":"north ryde","street":"edkins street","postalCode":"MD-3212"}}"#,
+        );
+        let elsewhere =
+            features(r#"{"localId":"4","address":{"locality":"north ryde","postalCode":"3355"}}"#);
+        assert_eq!(
+            level(&compare(&a, &typo), Attribute::Address),
+            Some("same-house")
+        );
+        assert_eq!(
+            level(&compare(&a, &renamed), Attribute::Address),
+            Some("same-locality")
+        );
+        assert_eq!(
+            level(&compare(&a, &elsewhere), Attribute::Address),
+            Some("differs")
+        );
+    }
+
+    #[test]
+    fn named_levels_point_at_their_names() {
+        let name = |attribute: Attribute, index: u8| attribute.levels()[index as usize];
+        assert_eq!(name(Attribute::FirstName, level::NAME_DIFFERS), "differs");
+        assert_eq!(name(Attribute::FirstName, level::NAME_TYPO), "typo");
+        assert_eq!(
+            name(Attribute::FirstName, level::NAME_SOUNDS_ALIKE),
+            "sounds-alike"
+        );
+        assert_eq!(name(Attribute::Idnp, level::IDNP_EXACT), "exact");
+        assert_eq!(name(Attribute::Idnp, level::IDNP_ONE_TYPO), "one-typo");
+        assert_eq!(
+            name(Attribute::BirthDate, level::DATE_DAY_MONTH_SWAPPED),
+            "day-month-swapped"
+        );
+        assert_eq!(
+            name(Attribute::BirthDate, level::DATE_ONE_DIGIT),
+            "one-digit"
+        );
+        assert_eq!(
+            name(Attribute::BirthDate, level::DATE_SAME_YEAR),
+            "same-year"
+        );
+        assert_eq!(name(Attribute::BirthDate, level::DATE_DIFFERS), "differs");
+        assert_eq!(
+            name(Attribute::Identifier, level::IDENTIFIER_AGREES),
+            "agrees"
+        );
+        assert_eq!(
+            name(Attribute::Identifier, level::IDENTIFIER_ONE_TYPO),
+            "one-typo"
+        );
+        assert_eq!(
+            name(Attribute::Identifier, level::IDENTIFIER_DIFFERS),
+            "differs"
+        );
+        assert_eq!(name(Attribute::Sex, level::AGREES), "agrees");
+        assert_eq!(name(Attribute::Sex, level::DIFFERS), "differs");
     }
 
     #[test]

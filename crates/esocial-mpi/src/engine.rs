@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::compare::level::{
+    AGREES, DATE_DAY_MONTH_SWAPPED, DATE_DIFFERS, DATE_SAME_YEAR, DIFFERS, IDENTIFIER_AGREES,
+    IDENTIFIER_ONE_TYPO, IDNP_EXACT, IDNP_ONE_TYPO, NAME_DIFFERS, NAME_SOUNDS_ALIKE, NAME_TYPO,
+};
 use crate::compare::{Attribute, Features};
 use crate::index::{Candidate, Index, Link, PersonId, RecordRef};
 use crate::model::{Contribution, Model};
@@ -467,9 +471,16 @@ impl MasterIndex {
         mut progress: impl FnMut(usize),
     ) -> Result<Self, MpiError> {
         let model = match store.mpi_model().await? {
-            Some(json) => serde_json::from_str(&json)
+            Some(json) => serde_json::from_str::<Model>(&json)
                 .map_err(|e| MpiError::Store(StoreError::Corrupt(format!("mpi model: {e}"))))?,
             None => Model::prior(),
+        };
+        // Weights stored before an attribute gained or lost a level no longer fit: the prior
+        // stands in until the next import or `mpi train` learns them again.
+        let model = if model.fits_levels() {
+            model
+        } else {
+            Model::prior()
         };
         let mut index = Index::new(model);
         for person in store.mpi_persons().await? {
@@ -1847,43 +1858,59 @@ fn changes_into_plan(changes: &Changes, actor: &str, now: i64, plan: &mut Plan) 
 /// Fellegi–Sunter treats attributes as independent; family members are not (twins share a
 /// surname, birth date, patronymic and address), so their scores run high. Two valid IDNPs that
 /// differ, unless the first name and the birth date agree as well (then a mistyped number is
-/// possible and a human looks); or, with no identifier agreeing, first names or sexes that
-/// differ outright (typos and transliterations have levels of their own), or birth dates
-/// that differ by more than a typo.
+/// possible and a human looks); or, with no identifier agreeing or a typo away, first names or
+/// sexes that differ outright (typos and transliterations have levels of their own), or birth
+/// dates that differ by more than a typo.
 fn another_person(candidate: &Candidate) -> Option<&'static str> {
     let level = |a: Attribute| candidate.comparison.levels[a.index()];
     if candidate.idnp_conflict || candidate.comparison.idnp_conflict {
-        let same_name_and_birth = level(Attribute::FirstName).is_some_and(|l| l <= 2)
-            && level(Attribute::BirthDate).is_some_and(|l| l <= 1);
+        let same_name_and_birth = level(Attribute::FirstName).is_some_and(|l| l <= NAME_TYPO)
+            && level(Attribute::BirthDate).is_some_and(|l| l <= DATE_DAY_MONTH_SWAPPED);
         return (!same_name_and_birth).then_some("the records carry different valid IDNPs");
     }
-    let identifier_agrees =
-        level(Attribute::Idnp) == Some(0) || level(Attribute::Identifier) == Some(0);
-    if identifier_agrees {
+    if identifier_agrees(candidate) || identifier_nearly_agrees(candidate) {
         return None;
     }
-    if level(Attribute::FirstName) == Some(3) {
+    if level(Attribute::FirstName) == Some(NAME_DIFFERS) {
         return Some("first names differ and no identifier agrees (twins, siblings)");
     }
     // Same year but another month and day, or another year altogether: a parent and a child
     // of the same name, not a typo (a year off by one has a level of its own).
-    if matches!(level(Attribute::BirthDate), Some(4 | 6)) {
+    if matches!(
+        level(Attribute::BirthDate),
+        Some(DATE_SAME_YEAR | DATE_DIFFERS)
+    ) {
         return Some("birth dates differ beyond a typo and no identifier agrees");
     }
-    if level(Attribute::Sex) == Some(1) {
+    if level(Attribute::Sex) == Some(DIFFERS) {
         return Some("sexes differ and no identifier agrees");
     }
     None
 }
 
+/// An IDNP or another identifier of a common system agrees.
+fn identifier_agrees(candidate: &Candidate) -> bool {
+    let level = |a: Attribute| candidate.comparison.levels[a.index()];
+    level(Attribute::Idnp) == Some(IDNP_EXACT)
+        || level(Attribute::Identifier) == Some(IDENTIFIER_AGREES)
+}
+
+/// An identifier is one typo away: an IDNP one side of which fails its check digit (two valid
+/// ones are a conflict), or another identifier (not one issued next to it, see
+/// [`crate::compare::one_typo_apart`]).
+fn identifier_nearly_agrees(candidate: &Candidate) -> bool {
+    let level = |a: Attribute| candidate.comparison.levels[a.index()];
+    level(Attribute::Idnp) == Some(IDNP_ONE_TYPO)
+        || level(Attribute::Identifier) == Some(IDENTIFIER_ONE_TYPO)
+}
+
 /// Why a candidate that scores high enough, and is not [`another_person`], must still be seen
 /// by a person, if it must: different valid IDNPs on records whose first name and birth date
-/// agree; an agreeing identifier with two contradictions and another birth date (a relative's
-/// number copied by mistake); a
-/// surname that differs where the first name or the birth date do not agree exactly (a
-/// marriage shows as a new surname with everything else the same); birth years one apart; a
-/// name missing, or a birth date missing without an agreeing patronymic, where no identifier
-/// agrees.
+/// agree; an identifier that agrees (or is a typo away) with two contradictions and another
+/// birth date (a relative's number copied by mistake); where no identifier agrees or is a
+/// typo away, a surname that differs where the first name or the birth date do not agree
+/// exactly (a marriage shows as a new surname with everything else the same), birth years one
+/// apart, a name missing, or a birth date missing without an agreeing patronymic.
 fn needs_human(candidate: &Candidate) -> Option<&'static str> {
     if let Some(reason) = another_person(candidate) {
         return Some(reason);
@@ -1892,19 +1919,15 @@ fn needs_human(candidate: &Candidate) -> Option<&'static str> {
         return Some("the records carry different valid IDNPs but the same name and birth date");
     }
     let level = |a: Attribute| candidate.comparison.levels[a.index()];
-    let identifier_agrees =
-        level(Attribute::Idnp) == Some(0) || level(Attribute::Identifier) == Some(0);
-    // One typo away, one side failing its check digit: the same number mistyped.
-    let identifier_nearly_agrees = level(Attribute::Idnp) == Some(2);
-    let first_differs = level(Attribute::FirstName) == Some(3);
-    let surname_differs = level(Attribute::LastName) == Some(3);
-    let year_at_most = level(Attribute::BirthDate).is_some_and(|l| l >= 4);
-    let patronymic_agrees = level(Attribute::Patronymic) == Some(0);
-    let sex_differs = level(Attribute::Sex) == Some(1);
-    if identifier_agrees {
+    let first_differs = level(Attribute::FirstName) == Some(NAME_DIFFERS);
+    let surname_differs = level(Attribute::LastName) == Some(NAME_DIFFERS);
+    let year_at_most = level(Attribute::BirthDate).is_some_and(|l| l >= DATE_SAME_YEAR);
+    let patronymic_agrees = level(Attribute::Patronymic) == Some(AGREES);
+    let sex_differs = level(Attribute::Sex) == Some(DIFFERS);
+    if identifier_agrees(candidate) || identifier_nearly_agrees(candidate) {
         // A relative's number copied by mistake comes with another birth date; names
         // recorded wrongly (or swapped) under the right number and birth date do not.
-        let birth_agrees = level(Attribute::BirthDate).is_some_and(|l| l <= 1);
+        let birth_agrees = level(Attribute::BirthDate).is_some_and(|l| l <= DATE_DAY_MONTH_SWAPPED);
         let contradictions = [first_differs, surname_differs, year_at_most, sex_differs]
             .into_iter()
             .filter(|c| *c)
@@ -1913,16 +1936,13 @@ fn needs_human(candidate: &Candidate) -> Option<&'static str> {
             "an identifier agrees but two attributes contradict it, the birth date among them (a relative's number?)",
         );
     }
-    let renamed = level(Attribute::FirstName).is_some_and(|l| l <= 1)
-        && level(Attribute::BirthDate).is_some_and(|l| l <= 1);
+    let renamed = level(Attribute::FirstName).is_some_and(|l| l <= NAME_SOUNDS_ALIKE)
+        && level(Attribute::BirthDate).is_some_and(|l| l <= DATE_DAY_MONTH_SWAPPED);
     if surname_differs && !renamed {
         return Some("surnames differ and no identifier agrees (a name change?)");
     }
     if year_at_most {
         return Some("birth years are one apart and no identifier agrees");
-    }
-    if identifier_nearly_agrees {
-        return None;
     }
     if level(Attribute::FirstName).is_none() || level(Attribute::LastName).is_none() {
         return Some("a name is missing and no identifier agrees");

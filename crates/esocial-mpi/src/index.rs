@@ -3,9 +3,9 @@
 //! in step by [`crate::MasterIndex`], which writes the store first.
 //!
 //! Blocking: a record is only compared with records sharing one of its blocking keys (IDNP,
-//! phone, other identifiers, full birth date with either name's sound, birth year with both
-//! names' sounds, both names' sounds with the locality), so the cost of a match does not grow
-//! with the size of the index. Keys shared by more than [`MAX_BLOCK`] records are ignored as
+//! phone, other identifiers and either half of them, full birth date, full birth date
+//! with either name's sound, birth year with both names' sounds, both names' sounds with the
+//! locality), so the cost of a match grows little with the size of the index. Keys shared by more than [`MAX_BLOCK`] records are ignored as
 //! uninformative.
 
 use std::collections::HashMap;
@@ -21,6 +21,8 @@ use crate::model::{Model, NameFrequencies, Score, TrainingBlock};
 /// Blocks larger than this are skipped: a key that many records share says too little.
 pub const MAX_BLOCK: u32 = 400;
 const NO_POSTING: u32 = u32::MAX;
+/// Identifiers at least this long are also blocked on by either half.
+const MIN_IDENTIFIER_FOR_HALVES: usize = 6;
 /// Names an index must hold before their frequencies adjust the weights.
 pub const MIN_NAMES_FOR_FREQUENCIES: u32 = 1_000;
 
@@ -174,6 +176,11 @@ pub enum BlockRule {
     Idnp,
     Phone,
     Identifier,
+    /// Either half of an identifier other than the IDNP (a one-typo difference leaves one
+    /// whole).
+    IdentifierHalf,
+    /// Full birth date (day and month in either order), whatever the names.
+    Date,
     /// Full birth date (day and month in either order) and the sound of either name.
     DateName,
     /// Birth year and the sounds of both names.
@@ -183,10 +190,12 @@ pub enum BlockRule {
 }
 
 impl BlockRule {
-    pub const ALL: [BlockRule; 6] = [
+    pub const ALL: [BlockRule; 8] = [
         Self::Idnp,
         Self::Phone,
         Self::Identifier,
+        Self::IdentifierHalf,
+        Self::Date,
         Self::DateName,
         Self::YearNames,
         Self::NamesLocality,
@@ -197,6 +206,8 @@ impl BlockRule {
             Self::Idnp => "idnp",
             Self::Phone => "phone",
             Self::Identifier => "identifier",
+            Self::IdentifierHalf => "identifier-half",
+            Self::Date => "date",
             Self::DateName => "date-name",
             Self::YearNames => "year-names",
             Self::NamesLocality => "names-locality",
@@ -209,6 +220,9 @@ impl BlockRule {
             Self::Idnp => vec![Attribute::Idnp],
             Self::Phone => vec![Attribute::Phone],
             Self::Identifier => vec![Attribute::Identifier],
+            // Half an identifier is shared mostly by the same number, exact or mistyped.
+            Self::IdentifierHalf => vec![Attribute::Identifier],
+            Self::Date => vec![Attribute::BirthDate],
             Self::DateName | Self::YearNames => {
                 vec![
                     Attribute::BirthDate,
@@ -229,7 +243,21 @@ impl BlockRule {
 
 /// The blocking keys of a record's features, with the rule that made each.
 pub fn blocking_keys(features: &Features) -> Vec<(BlockRule, u64)> {
-    let mut keys = Vec::with_capacity(8);
+    let mut keys = Vec::with_capacity(12);
+    // Not for the IDNP: its first half (the year and office of issue) is shared by too many.
+    for (system, value) in &features.identifiers {
+        if value.len() >= MIN_IDENTIFIER_FOR_HALVES && value.is_ascii() {
+            let (head, tail) = value.split_at(value.len() / 2);
+            keys.push((
+                BlockRule::IdentifierHalf,
+                block_key(("id-head", system, head)),
+            ));
+            keys.push((
+                BlockRule::IdentifierHalf,
+                block_key(("id-tail", system, tail)),
+            ));
+        }
+    }
     if let Some(idnp) = &features.idnp {
         keys.push((BlockRule::Idnp, block_key(("idnp", idnp.digits()))));
     }
@@ -249,6 +277,7 @@ pub fn blocking_keys(features: &Features) -> Vec<(BlockRule, u64)> {
         if let (Some(month), Some(day)) = (birth.month, birth.day) {
             // Day and month in order of size, so a swapped date falls in the same block.
             let (low, high) = (month.min(day), month.max(day));
+            keys.push((BlockRule::Date, block_key(("date", birth.year, low, high))));
             for sound in &sounds {
                 let key = block_key(("date-name", birth.year, low, high, sound));
                 keys.push((BlockRule::DateName, key));

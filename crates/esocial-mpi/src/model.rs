@@ -126,7 +126,12 @@ impl Default for Model {
 }
 
 impl Model {
-    /// Hand-set starting values, used before any training and as EM's starting point.
+    /// Hand-set starting values, used before any training and as EM's starting point: per
+    /// attribute, `m` then `u` for each of its levels in the order of [`Attribute::levels`].
+    /// `u` is what random pairs of a national register would show (for a birth date: the
+    /// chance that two persons share it, a year or a month; for an identifier: one value in
+    /// about a million, and ten times that for one a typo away); `m` is how often one person's
+    /// records show each level when a clerk copies them (mostly exact, a few typos).
     pub fn prior() -> Self {
         let table = |attribute: Attribute| -> (Vec<f64>, Vec<f64>) {
             let (m, u): (&[f64], &[f64]) = match attribute {
@@ -134,9 +139,11 @@ impl Model {
                 Attribute::FirstName => (&[0.85, 0.08, 0.05, 0.02], &[0.01, 0.005, 0.02, 0.965]),
                 Attribute::LastName => (&[0.8, 0.08, 0.05, 0.07], &[0.005, 0.003, 0.01, 0.982]),
                 Attribute::Patronymic => (&[0.95, 0.05], &[0.05, 0.95]),
+                // A digit mistyped is likelier among one person's records than another day
+                // of the same month; for random pairs it is rarer than the month alone.
                 Attribute::BirthDate => (
-                    &[0.85, 0.02, 0.05, 0.02, 0.02, 0.02, 0.02],
-                    &[3e-5, 1e-6, 1e-3, 1e-3, 0.01, 0.02, 0.968],
+                    &[0.84, 0.02, 0.05, 0.03, 0.01, 0.01, 0.02, 0.02],
+                    &[3e-5, 1e-6, 1e-3, 7e-4, 5e-4, 0.01, 0.02, 0.96777],
                 ),
                 Attribute::Sex => (&[0.98, 0.02], &[0.5, 0.5]),
                 Attribute::Address => (
@@ -144,7 +151,9 @@ impl Model {
                     &[1e-4, 1e-3, 0.02, 0.05, 0.93],
                 ),
                 Attribute::Phone => (&[0.7, 0.3], &[1e-5, 0.99999]),
-                Attribute::Identifier => (&[0.9, 0.1], &[1e-6, 0.999999]),
+                // One typo away counts for less than agreeing (log2 m/u 11.6 against 19.7):
+                // numbers issued in sequence are excluded from it, not made impossible.
+                Attribute::Identifier => (&[0.88, 0.03, 0.09], &[1e-6, 1e-5, 0.999989]),
             };
             (m.to_vec(), u.to_vec())
         };
@@ -160,6 +169,18 @@ impl Model {
             disagreement_among_matches: Vec::new(),
             sources: Vec::new(),
         }
+    }
+
+    /// Whether the model has an `m` and a `u` for every level of every attribute (weights
+    /// stored before a level was added do not).
+    pub fn fits_levels(&self) -> bool {
+        let fits = |table: &[Vec<f64>]| {
+            table.len() == ATTRIBUTES
+                && Attribute::ALL
+                    .iter()
+                    .all(|a| table[a.index()].len() == a.levels().len())
+        };
+        fits(&self.m) && fits(&self.u)
     }
 
     /// Whether the weights were learned from pairs of every one of `sources`.
@@ -440,6 +461,7 @@ fn clamp(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::level;
 
     fn comparison(levels: &[(Attribute, u8)]) -> Comparison {
         let mut all = [None; ATTRIBUTES];
@@ -503,7 +525,7 @@ mod tests {
             (state >> 33) % 1000 < per_mille
         };
         let mut pair = |date: u64, name: u64, place: u64| {
-            let date = if chance(date) { 0 } else { 6 };
+            let date = if chance(date) { 0 } else { level::DATE_DIFFERS };
             let name = if chance(name) { 0 } else { 3 };
             let place = if chance(place) { 0 } else { 4 };
             comparison(&[
@@ -545,7 +567,14 @@ mod tests {
                     (Attribute::LastName, 0),
                     (Attribute::Address, 0),
                     (Attribute::FirstName, if i % 10 == 0 { 2 } else { 3 }),
-                    (Attribute::BirthDate, if i % 3 == 0 { 4 } else { 6 }),
+                    (
+                        Attribute::BirthDate,
+                        if i % 3 == 0 {
+                            level::DATE_SAME_YEAR
+                        } else {
+                            level::DATE_DIFFERS
+                        },
+                    ),
                 ])
             })
             .collect()
@@ -558,7 +587,7 @@ mod tests {
                     (Attribute::LastName, if i % 50 == 0 { 0 } else { 3 }),
                     (Attribute::Address, 4),
                     (Attribute::FirstName, if i % 30 == 0 { 0 } else { 3 }),
-                    (Attribute::BirthDate, 6),
+                    (Attribute::BirthDate, level::DATE_DIFFERS),
                 ])
             })
             .collect()
@@ -567,6 +596,26 @@ mod tests {
     #[test]
     fn the_prior_passes_its_own_checks() {
         assert_eq!(Model::prior().check(), Ok(()));
+        assert!(Model::prior().fits_levels());
+        for attribute in Attribute::ALL {
+            let (m, u) = (
+                &Model::prior().m[attribute.index()],
+                &Model::prior().u[attribute.index()],
+            );
+            for table in [m, u] {
+                let sum: f64 = table.iter().sum();
+                assert!((sum - 1.0).abs() < 2e-3, "{}: {table:?}", attribute.name());
+            }
+        }
+    }
+
+    #[test]
+    fn weights_stored_before_a_level_was_added_do_not_fit() {
+        let mut stored = Model::prior();
+        let date = Attribute::BirthDate.index();
+        stored.m[date].pop();
+        stored.u[date].pop();
+        assert!(!stored.fits_levels());
     }
 
     #[test]
@@ -604,7 +653,7 @@ mod tests {
         let mut inverted = Model::prior();
         let date = Attribute::BirthDate.index();
         // `same-year` far rarer among matches than outright disagreement.
-        inverted.m[date] = vec![0.85, 0.02, 0.05, 0.02, 1e-5, 0.02, 0.03999];
+        inverted.m[date] = vec![0.84, 0.02, 0.05, 0.03, 0.01, 1e-5, 0.02, 0.02999];
         let refused = inverted.check().unwrap_err();
         assert!(
             matches!(
@@ -625,7 +674,10 @@ mod tests {
                 comparison(&[
                     (Attribute::FirstName, 0),
                     (Attribute::LastName, 0),
-                    (Attribute::BirthDate, if i % 10 == 0 { 6 } else { 0 }),
+                    (
+                        Attribute::BirthDate,
+                        if i % 10 == 0 { level::DATE_DIFFERS } else { 0 },
+                    ),
                 ])
             })
             .collect();
@@ -638,10 +690,10 @@ mod tests {
         let trained =
             Model::prior().train(&[block], &strangers(20_000), vec!["a".into(), "b".into()]);
         let weight = |level| trained.weight(Attribute::BirthDate, level);
-        for level in 0..6 {
+        for agreement in 0..level::DATE_DIFFERS {
             assert!(
-                weight(level) >= weight(6) - 1e-9,
-                "level {level}: {trained:?}"
+                weight(agreement) >= weight(level::DATE_DIFFERS) - 1e-9,
+                "level {agreement}: {trained:?}"
             );
         }
         assert_eq!(trained.check(), Ok(()), "{trained:?}");

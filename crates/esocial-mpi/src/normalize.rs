@@ -776,9 +776,16 @@ pub enum DateAgreement {
     /// One side less precise, and every component known on both sides agrees
     /// (1987 / 1987-03-05, 1987-03 / 1987-03-05).
     Partial,
-    /// Same year and month; days differ, or both sides know only year and month.
+    /// Both complete and one digit apart: a digit of the day or the month mistyped, or the
+    /// day's or the month's two digits exchanged (1987-03-15 / 1987-03-18, 1987-03-05 /
+    /// 1987-08-05, 1987-03-12 / 1987-03-21), or the year's last digit within its decade
+    /// (1987-03-05 / 1984-03-05). Years further apart are never a typo here: a father and a
+    /// son named alike may share a birthday.
+    OneDigit,
+    /// Same year and month; days differ by more than a digit, or both sides know only year
+    /// and month.
     SameYearMonth,
-    /// Same year; months differ, or both sides know only the year.
+    /// Same year; months differ by more than a digit, or both sides know only the year.
     SameYear,
     /// Years one apart, every component known on both sides otherwise equal.
     OffByOneYear,
@@ -793,6 +800,13 @@ pub fn compare_dates(a: &PartialDate, b: &PartialDate) -> DateAgreement {
     if a.year != b.year {
         return if a.year.abs_diff(b.year) == 1 && known_parts_agree {
             DateAgreement::OffByOneYear
+        } else if a.is_complete()
+            && b.is_complete()
+            && a.month == b.month
+            && a.day == b.day
+            && a.year / 10 == b.year / 10
+        {
+            DateAgreement::OneDigit
         } else {
             DateAgreement::Disagree
         };
@@ -807,10 +821,22 @@ pub fn compare_dates(a: &PartialDate, b: &PartialDate) -> DateAgreement {
         };
     }
     if a.is_complete() && b.is_complete() {
+        let one_digit_apart = |x: Option<u8>, y: Option<u8>| match (x, y) {
+            (Some(x), Some(y)) => {
+                x / 10 == y / 10 || x % 10 == y % 10 || (x / 10 == y % 10 && x % 10 == y / 10)
+            }
+            _ => false,
+        };
         if a.month == b.day && a.day == b.month {
             DateAgreement::DayMonthSwapped
         } else if a.month == b.month {
-            DateAgreement::SameYearMonth
+            if one_digit_apart(a.day, b.day) {
+                DateAgreement::OneDigit
+            } else {
+                DateAgreement::SameYearMonth
+            }
+        } else if a.day == b.day && one_digit_apart(a.month, b.month) {
+            DateAgreement::OneDigit
         } else {
             DateAgreement::SameYear
         }
@@ -1244,7 +1270,14 @@ mod tests {
         let cases = [
             ("1987-03-05", "1987-03-05", Exact),
             ("1987-03-05", "1987-05-03", DayMonthSwapped),
-            ("1987-03-05", "1987-03-15", SameYearMonth),
+            ("1987-03-05", "1987-03-27", SameYearMonth),
+            ("1987-03-05", "1987-03-15", OneDigit),
+            ("1987-03-12", "1987-03-21", OneDigit),
+            ("1987-03-05", "1987-08-05", OneDigit),
+            ("1987-03-05", "1984-03-05", OneDigit),
+            // Another decade: a father and a son of one name may share a birthday.
+            ("1987-03-05", "1957-03-05", Disagree),
+            ("1987-03-05", "1987-08-06", SameYear),
             ("1987-03", "1987-03", SameYearMonth),
             ("1987-03-05", "1987-11-20", SameYear),
             ("1987", "1987", SameYear),
