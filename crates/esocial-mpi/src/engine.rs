@@ -12,8 +12,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::compare::level::{
-    AGREES, DATE_DAY_MONTH_SWAPPED, DATE_DIFFERS, DATE_SAME_YEAR, DIFFERS, IDENTIFIER_AGREES,
-    IDENTIFIER_ONE_TYPO, IDNP_EXACT, IDNP_ONE_TYPO, NAME_DIFFERS, NAME_SOUNDS_ALIKE, NAME_TYPO,
+    AGREES, DATE_DAY_MONTH_SWAPPED, DATE_DIFFERS, DATE_ONE_DIGIT, DATE_SAME_YEAR, DIFFERS,
+    IDENTIFIER_AGREES, IDENTIFIER_ONE_TYPO, IDNP_EXACT, IDNP_ONE_TYPO, NAME_DIFFERS,
+    NAME_SOUNDS_ALIKE, NAME_TYPO,
 };
 use crate::compare::{Attribute, Features};
 use crate::index::{Candidate, Index, Link, PersonId, RecordRef};
@@ -887,9 +888,11 @@ impl MasterIndex {
 
     /// When a record links automatically to `kept` and matches `absorbed` as well, the index
     /// may hold one person twice. It is, and `absorbed`'s records join `kept` (an automatic,
-    /// undoable `auto-merge`), only if the two persons' own records link automatically to each
-    /// other with nothing calling for a human, no record of `absorbed` was placed by a person
-    /// or ruled out for `kept`, and their valid IDNPs do not differ. Otherwise a human looks.
+    /// undoable `auto-merge`), only if the two persons' own records come close to each other
+    /// (their best pair reaches the review weight, and nothing says they are two people: the
+    /// record that links to both brings what their own records lacked, a birth date or a
+    /// name), no record of `absorbed` was placed by a person or ruled out for `kept`, and
+    /// their valid IDNPs do not differ. Otherwise a human looks.
     fn one_person_held_twice(
         &self,
         index: &Index,
@@ -937,7 +940,7 @@ impl MasterIndex {
             }
         }
         let best = best?;
-        if best.score.weight < self.thresholds.auto_link || needs_human(&best).is_some() {
+        if best.score.weight < self.thresholds.review || another_person(&best).is_some() {
             return None;
         }
         Some(Changes {
@@ -1908,9 +1911,10 @@ fn identifier_nearly_agrees(candidate: &Candidate) -> bool {
 /// by a person, if it must: different valid IDNPs on records whose first name and birth date
 /// agree; an identifier that agrees (or is a typo away) with two contradictions and another
 /// birth date (a relative's number copied by mistake); where no identifier agrees or is a
-/// typo away, a surname that differs where the first name or the birth date do not agree
-/// exactly (a marriage shows as a new surname with everything else the same), birth years one
-/// apart, a name missing, or a birth date missing without an agreeing patronymic.
+/// typo away, a surname that differs where the first name and the birth date do not both
+/// agree (a marriage shows as a new surname with the same first name and birth date, one of
+/// them perhaps a typo off), a name missing, or a birth date missing without an agreeing
+/// patronymic. Birth years one apart (day and month the same) are a typo, not a reason.
 fn needs_human(candidate: &Candidate) -> Option<&'static str> {
     if let Some(reason) = another_person(candidate) {
         return Some(reason);
@@ -1936,13 +1940,15 @@ fn needs_human(candidate: &Candidate) -> Option<&'static str> {
             "an identifier agrees but two attributes contradict it, the birth date among them (a relative's number?)",
         );
     }
-    let renamed = level(Attribute::FirstName).is_some_and(|l| l <= NAME_SOUNDS_ALIKE)
-        && level(Attribute::BirthDate).is_some_and(|l| l <= DATE_DAY_MONTH_SWAPPED);
+    // A married woman: the same first name and birth date, one of them at most a typo off.
+    let first = level(Attribute::FirstName);
+    let birth = level(Attribute::BirthDate);
+    let renamed = (first.is_some_and(|l| l <= NAME_SOUNDS_ALIKE)
+        && birth.is_some_and(|l| l <= DATE_ONE_DIGIT))
+        || (first.is_some_and(|l| l <= NAME_TYPO)
+            && birth.is_some_and(|l| l <= DATE_DAY_MONTH_SWAPPED));
     if surname_differs && !renamed {
         return Some("surnames differ and no identifier agrees (a name change?)");
-    }
-    if year_at_most {
-        return Some("birth years are one apart and no identifier agrees");
     }
     if level(Attribute::FirstName).is_none() || level(Attribute::LastName).is_none() {
         return Some("a name is missing and no identifier agrees");
@@ -2134,14 +2140,17 @@ mod tests {
             local_id: "E".into(),
         };
         index.link(ion_person, &by_hand, "steward").await.unwrap();
-        // Birth years one apart: reviewed, and a reviewer said they are two persons.
+        // A birth date missing: reviewed, and a reviewer said they are two persons.
         let ana = serde_json::json!({
             "localId": "C", "firstName": "Ana", "lastName": "Rusu", "birthDate": "2015-09-01",
             "sex": "F", "address": {"locality": "Orhei", "street": "Vasile Lupu", "house": "3"}
         });
         let mut ana_older = ana.clone();
         ana_older["localId"] = "D".into();
-        ana_older["birthDate"] = "2016-09-01".into();
+        ana_older
+            .as_object_mut()
+            .expect("an object")
+            .remove("birthDate");
         index
             .register("social", &record(ana), "test")
             .await
@@ -2260,6 +2269,160 @@ mod tests {
             .await
             .unwrap();
         (index, third)
+    }
+
+    /// A child of the Ceban household as the school register records it.
+    fn pupil(local_id: &str, first_name: &str, passport: &str) -> SourceRecord {
+        record(serde_json::json!({
+            "localId": local_id, "firstName": first_name, "lastName": "Ceban",
+            "patronymic": "Petrovici", "birthDate": "2001-05-12", "sex": "M",
+            "address": {"district": "Cahul", "locality": "Cahul", "street": "Ştefan cel Mare",
+                        "house": "12", "postalCode": "MD-3909"},
+            "identifiers": [{"system": "passport", "value": passport}]
+        }))
+    }
+
+    #[tokio::test]
+    async fn twins_with_passports_issued_in_sequence_stay_two_persons_without_a_review() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let ion = index
+            .register("school", &pupil("1", "Ion", "B01234567"), "test")
+            .await
+            .unwrap();
+        for (local_id, first_name, passport) in [
+            // Issued next to his brother's.
+            ("2", "Vasile", "B01234568"),
+            // Issued elsewhere.
+            ("3", "Mihai", "B07654321"),
+        ] {
+            let twin = index
+                .register("school", &pupil(local_id, first_name, passport), "test")
+                .await
+                .unwrap();
+            assert!(twin.created_person, "{first_name}: {twin:?}");
+            assert_ne!(twin.person_id, ion.person_id);
+            assert_eq!(twin.outcome, Outcome::NoMatch, "{first_name}: {twin:?}");
+            assert_eq!(twin.review_id, None);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_first_name_recorded_wrongly_links_when_the_identifier_is_a_typo_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let ion = index
+            .register("school", &pupil("1", "Ion", "B01234567"), "test")
+            .await
+            .unwrap();
+        // Another first name, and two digits of the passport exchanged.
+        let copy = index
+            .register("health", &pupil("1", "Mihai", "B01243567"), "test")
+            .await
+            .unwrap();
+        assert_eq!(copy.outcome, Outcome::AutoLink, "{copy:?}");
+        assert_eq!(copy.person_id, ion.person_id);
+        assert!(!copy.created_person);
+    }
+
+    #[tokio::test]
+    async fn birth_years_one_apart_link_and_a_bride_keeps_her_first_name_and_birth_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let person = |local_id: &str, first_name: &str, last_name: &str, birth_date: &str| {
+            record(serde_json::json!({
+                "localId": local_id, "firstName": first_name, "lastName": last_name,
+                "birthDate": birth_date, "sex": "F",
+                "address": {"locality": "Orhei", "street": "str. Păcii", "house": "7"}
+            }))
+        };
+        let doina = index
+            .register(
+                "register",
+                &person("1", "Doina", "Rusu", "1990-03-14"),
+                "test",
+            )
+            .await
+            .unwrap();
+        let year_off = index
+            .register(
+                "school",
+                &person("1", "Doina", "Rusu", "1991-03-14"),
+                "test",
+            )
+            .await
+            .unwrap();
+        assert_eq!(year_off.outcome, Outcome::AutoLink, "{year_off:?}");
+        assert_eq!(year_off.person_id, doina.person_id);
+        // Married since, and her first name mistyped.
+        let married = person("1", "Doiha", "Lungu", "1990-03-14");
+        let features = |record: &SourceRecord| {
+            Features::of(record, &mut crate::compare::NoInterning).expect("valid")
+        };
+        let typo = crate::compare::compare(
+            &features(&married),
+            &features(&person("1", "Doina", "Rusu", "1990-03-14")),
+        );
+        assert_eq!(
+            typo.levels[Attribute::FirstName.index()],
+            Some(NAME_TYPO),
+            "{typo:?}"
+        );
+        let married = index.register("health", &married, "test").await.unwrap();
+        assert_eq!(married.outcome, Outcome::AutoLink, "{married:?}");
+        assert_eq!(married.person_id, doina.person_id);
+        // A woman of the same first name born another day and month, another surname: not her.
+        let other = index
+            .register(
+                "police",
+                &person("1", "Doina", "Lungu", "1990-11-27"),
+                "test",
+            )
+            .await
+            .unwrap();
+        assert_ne!(other.person_id, doina.person_id, "{other:?}");
+    }
+
+    #[tokio::test]
+    async fn a_record_that_links_to_two_persons_close_to_each_other_merges_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let register = serde_json::json!({
+            "localId": "A", "firstName": "Ion", "lastName": "Ceban", "birthDate": "1980-04-07"
+        });
+        // The same names, no birth date: too little to link, enough to review.
+        let school = serde_json::json!({
+            "localId": "B", "firstName": "Ion", "lastName": "Ceban",
+            "address": {"locality": "Cahul", "street": "Ştefan cel Mare", "house": "12"},
+            "identifiers": [{"system": "passport", "value": "B01234567"}]
+        });
+        // Everything: it links to either.
+        let health = serde_json::json!({
+            "localId": "C", "firstName": "Ion", "lastName": "Ceban", "birthDate": "1980-04-07",
+            "address": {"locality": "Cahul", "street": "Ştefan cel Mare", "house": "12"},
+            "identifiers": [{"system": "passport", "value": "B01234567"}]
+        });
+        index
+            .register("register", &record(register), "test")
+            .await
+            .unwrap();
+        let apart = index
+            .register("school", &record(school), "test")
+            .await
+            .unwrap();
+        assert!(apart.created_person, "{apart:?}");
+        assert_ne!(
+            person_of(&index, "register", "A"),
+            person_of(&index, "school", "B")
+        );
+        let both = index
+            .register("health", &record(health), "test")
+            .await
+            .unwrap();
+        assert_eq!(both.outcome, Outcome::AutoLink, "{both:?}");
+        let person = person_of(&index, "health", "C");
+        assert_eq!(person_of(&index, "register", "A"), person);
+        assert_eq!(person_of(&index, "school", "B"), person);
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 //! in step by [`crate::MasterIndex`], which writes the store first.
 //!
 //! Blocking: a record is only compared with records sharing one of its blocking keys (IDNP,
-//! phone, other identifiers and either half of them, full birth date, full birth date
+//! phone, other identifiers, halves of identifiers, full birth date, full birth date
 //! with either name's sound, birth year with both names' sounds, both names' sounds with the
 //! locality), so the cost of a match grows little with the size of the index. Keys shared by more than [`MAX_BLOCK`] records are ignored as
 //! uninformative.
@@ -176,8 +176,8 @@ pub enum BlockRule {
     Idnp,
     Phone,
     Identifier,
-    /// Either half of an identifier other than the IDNP (a one-typo difference leaves one
-    /// whole).
+    /// Either half of an identifier (a one-typo difference leaves one whole), the second half
+    /// only of an IDNP.
     IdentifierHalf,
     /// Full birth date (day and month in either order), whatever the names.
     Date,
@@ -221,7 +221,7 @@ impl BlockRule {
             Self::Phone => vec![Attribute::Phone],
             Self::Identifier => vec![Attribute::Identifier],
             // Half an identifier is shared mostly by the same number, exact or mistyped.
-            Self::IdentifierHalf => vec![Attribute::Identifier],
+            Self::IdentifierHalf => vec![Attribute::Idnp, Attribute::Identifier],
             Self::Date => vec![Attribute::BirthDate],
             Self::DateName | Self::YearNames => {
                 vec![
@@ -244,7 +244,17 @@ impl BlockRule {
 /// The blocking keys of a record's features, with the rule that made each.
 pub fn blocking_keys(features: &Features) -> Vec<(BlockRule, u64)> {
     let mut keys = Vec::with_capacity(12);
-    // Not for the IDNP: its first half (the year and office of issue) is shared by too many.
+    // Only the IDNP's second half: its first (the year and office of issue) is shared by many.
+    if let Some(idnp) = &features.idnp {
+        let digits = idnp.digits();
+        if digits.len() >= MIN_IDENTIFIER_FOR_HALVES && digits.is_ascii() {
+            let tail = &digits[digits.len() / 2..];
+            keys.push((
+                BlockRule::IdentifierHalf,
+                block_key(("id-tail", "idnp", tail)),
+            ));
+        }
+    }
     for (system, value) in &features.identifiers {
         if value.len() >= MIN_IDENTIFIER_FOR_HALVES && value.is_ascii() {
             let (head, tail) = value.split_at(value.len() / 2);
