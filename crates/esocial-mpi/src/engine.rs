@@ -891,8 +891,8 @@ impl MasterIndex {
     /// undoable `auto-merge`), only if the two persons' own records come close to each other
     /// (their best pair reaches the review weight, and nothing says they are two people: the
     /// record that links to both brings what their own records lacked, a birth date or a
-    /// name), no record of `absorbed` was placed by a person or ruled out for `kept`, and
-    /// their valid IDNPs do not differ. Otherwise a human looks.
+    /// name), no record of `absorbed` was placed by a person, no record of either was ruled
+    /// out for the other, and their valid IDNPs do not differ. Otherwise a human looks.
     fn one_person_held_twice(
         &self,
         index: &Index,
@@ -908,6 +908,9 @@ impl MasterIndex {
             || absorbed_records
                 .iter()
                 .any(|slot| slot.link.pinned || index.is_non_match(&slot.record, &kept))
+            || kept_records
+                .iter()
+                .any(|slot| index.is_non_match(&slot.record, &absorbed))
         {
             return None;
         }
@@ -1940,13 +1943,14 @@ fn needs_human(candidate: &Candidate) -> Option<&'static str> {
             "an identifier agrees but two attributes contradict it, the birth date among them (a relative's number?)",
         );
     }
-    // A married woman: the same first name and birth date, one of them at most a typo off.
+    // A married woman: the same first name and full birth date, one of them at most a typo
+    // off (a birth year alone says too little).
     let first = level(Attribute::FirstName);
     let birth = level(Attribute::BirthDate);
+    let full_date_agrees = birth.is_some_and(|l| l <= DATE_DAY_MONTH_SWAPPED);
     let renamed = (first.is_some_and(|l| l <= NAME_SOUNDS_ALIKE)
-        && birth.is_some_and(|l| l <= DATE_ONE_DIGIT))
-        || (first.is_some_and(|l| l <= NAME_TYPO)
-            && birth.is_some_and(|l| l <= DATE_DAY_MONTH_SWAPPED));
+        && (full_date_agrees || birth == Some(DATE_ONE_DIGIT)))
+        || (first.is_some_and(|l| l <= NAME_TYPO) && full_date_agrees);
     if surname_differs && !renamed {
         return Some("surnames differ and no identifier agrees (a name change?)");
     }
@@ -2383,20 +2387,20 @@ mod tests {
         assert_ne!(other.person_id, doina.person_id, "{other:?}");
     }
 
-    #[tokio::test]
-    async fn a_record_that_links_to_two_persons_close_to_each_other_merges_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let index = open(dir.path(), Thresholds::default()).await;
+    /// Two records of one person that a human must look at (B has no birth date, A only the
+    /// locality besides), then a third that links to either; `ruled_out`: the reviewer said B
+    /// is not A's person. Returns whether A and B ended in one person.
+    async fn bridged(dir: &std::path::Path, ruled_out: bool) -> bool {
+        let index = open(dir, Thresholds::default()).await;
         let register = serde_json::json!({
-            "localId": "A", "firstName": "Ion", "lastName": "Ceban", "birthDate": "1980-04-07"
+            "localId": "A", "firstName": "Ion", "lastName": "Ceban", "birthDate": "1980-04-07",
+            "address": {"locality": "Cahul"}
         });
-        // The same names, no birth date: too little to link, enough to review.
         let school = serde_json::json!({
             "localId": "B", "firstName": "Ion", "lastName": "Ceban",
             "address": {"locality": "Cahul", "street": "Ştefan cel Mare", "house": "12"},
             "identifiers": [{"system": "passport", "value": "B01234567"}]
         });
-        // Everything: it links to either.
         let health = serde_json::json!({
             "localId": "C", "firstName": "Ion", "lastName": "Ceban", "birthDate": "1980-04-07",
             "address": {"locality": "Cahul", "street": "Ştefan cel Mare", "house": "12"},
@@ -2415,14 +2419,33 @@ mod tests {
             person_of(&index, "register", "A"),
             person_of(&index, "school", "B")
         );
+        if ruled_out {
+            let review = apart.review_id.expect("B was reviewed").to_string();
+            index
+                .decide_review(&review, Verdict::NonMatch, "steward")
+                .await
+                .unwrap();
+        }
         let both = index
             .register("health", &record(health), "test")
             .await
             .unwrap();
         assert_eq!(both.outcome, Outcome::AutoLink, "{both:?}");
-        let person = person_of(&index, "health", "C");
-        assert_eq!(person_of(&index, "register", "A"), person);
-        assert_eq!(person_of(&index, "school", "B"), person);
+        person_of(&index, "register", "A") == person_of(&index, "school", "B")
+    }
+
+    #[tokio::test]
+    async fn a_record_that_links_to_two_persons_close_to_each_other_merges_them() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(bridged(dir.path(), false).await);
+    }
+
+    #[tokio::test]
+    async fn a_non_match_decision_keeps_two_persons_apart_whichever_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // C links best to B's person (the passport), so B's person is the one kept and A's
+        // the one that would be absorbed; the decision was made on B's record.
+        assert!(!bridged(dir.path(), true).await);
     }
 
     #[tokio::test]
