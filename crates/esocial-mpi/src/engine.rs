@@ -1916,7 +1916,8 @@ fn identifier_nearly_agrees(candidate: &Candidate) -> bool {
 /// birth date (a relative's number copied by mistake); where no identifier agrees or is a
 /// typo away, a surname that differs where the first name and the birth date do not both
 /// agree (a marriage shows as a new surname with the same first name and birth date, one of
-/// them perhaps a typo off), a name missing, or a birth date missing without an agreeing
+/// them perhaps a typo off), a first name missing, a surname missing where the first name and
+/// the full birth date do not both agree, or a birth date missing without an agreeing
 /// patronymic. Birth years one apart (day and month the same) are a typo, not a reason.
 fn needs_human(candidate: &Candidate) -> Option<&'static str> {
     if let Some(reason) = another_person(candidate) {
@@ -1954,7 +1955,10 @@ fn needs_human(candidate: &Candidate) -> Option<&'static str> {
     if surname_differs && !renamed {
         return Some("surnames differ and no identifier agrees (a name change?)");
     }
-    if level(Attribute::FirstName).is_none() || level(Attribute::LastName).is_none() {
+    // Without a first name, twins cannot be told apart; without a surname, a first name and a
+    // full birth date that agree still can (twins' first names differ, namesakes' birth dates).
+    let surname_not_needed = first.is_some_and(|l| l <= NAME_SOUNDS_ALIKE) && full_date_agrees;
+    if first.is_none() || (level(Attribute::LastName).is_none() && !surname_not_needed) {
         return Some("a name is missing and no identifier agrees");
     }
     // A father and a son of the same name share an address but not a patronymic.
@@ -2309,6 +2313,45 @@ mod tests {
             assert_eq!(twin.outcome, Outcome::NoMatch, "{first_name}: {twin:?}");
             assert_eq!(twin.review_id, None);
         }
+    }
+
+    #[tokio::test]
+    async fn a_record_without_surname_links_on_first_name_and_birth_date_but_not_to_a_twin() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let without_surname = |local_id: &str, first_name: &str| {
+            record(serde_json::json!({
+                "localId": local_id, "firstName": first_name, "patronymic": "Petrovici",
+                "birthDate": "2001-05-12", "sex": "M",
+                "address": {"district": "Cahul", "locality": "Cahul",
+                            "street": "Ştefan cel Mare", "house": "12", "postalCode": "MD-3909"}
+            }))
+        };
+        let ion = index
+            .register("school", &pupil("1", "Ion", "B01234567"), "test")
+            .await
+            .unwrap();
+        let vasile = index
+            .register("school", &pupil("2", "Vasile", "B01234568"), "test")
+            .await
+            .unwrap();
+        assert_ne!(vasile.person_id, ion.person_id);
+        // The health register left the surname out: the first name and the full birth date
+        // agree, so no human needs to look.
+        let again = index
+            .register("health", &without_surname("1", "Ion"), "test")
+            .await
+            .unwrap();
+        assert_eq!(again.outcome, Outcome::AutoLink, "{again:?}");
+        assert_eq!(again.person_id, ion.person_id);
+        assert_eq!(again.review_id, None);
+        // His twin brother, also without surname, is not him.
+        let twin = index
+            .register("health", &without_surname("2", "Vasile"), "test")
+            .await
+            .unwrap();
+        assert_ne!(twin.person_id, ion.person_id, "{twin:?}");
+        assert_eq!(twin.person_id, vasile.person_id, "{twin:?}");
     }
 
     #[tokio::test]
