@@ -240,6 +240,7 @@ pub mod level {
     pub const NAME_DIFFERS: u8 = 3;
     pub const IDNP_EXACT: u8 = 0;
     pub const IDNP_ONE_TYPO: u8 = 2;
+    pub const IDNP_DIFFERS: u8 = 3;
     pub const DATE_DAY_MONTH_SWAPPED: u8 = 1;
     pub const DATE_ONE_DIGIT: u8 = 3;
     pub const DATE_SAME_YEAR: u8 = 5;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::compare::level::{
     AGREES, DATE_DAY_MONTH_SWAPPED, DATE_DIFFERS, DATE_ONE_DIGIT, DATE_SAME_YEAR, DIFFERS,
-    IDENTIFIER_AGREES, IDENTIFIER_ONE_TYPO, IDNP_EXACT, IDNP_ONE_TYPO, NAME_DIFFERS,
+    IDENTIFIER_AGREES, IDENTIFIER_ONE_TYPO, IDNP_DIFFERS, IDNP_EXACT, IDNP_ONE_TYPO, NAME_DIFFERS,
     NAME_SOUNDS_ALIKE, NAME_TYPO,
 };
 use crate::compare::{Attribute, Features};
@@ -892,7 +892,8 @@ impl MasterIndex {
     /// (their best pair reaches the review weight, and nothing says they are two people: the
     /// record that links to both brings what their own records lacked, a birth date or a
     /// name), no record of `absorbed` was placed by a person, no record of either was ruled
-    /// out for the other, and their valid IDNPs do not differ. Otherwise a human looks.
+    /// out for the other, their valid IDNPs do not differ, and their IDNPs (valid or not) are not
+    /// all more than a typo apart. Otherwise a human looks.
     fn one_person_held_twice(
         &self,
         index: &Index,
@@ -925,6 +926,24 @@ impl MasterIndex {
         };
         let (a, b) = (valid_idnps(&kept_records), valid_idnps(&absorbed_records));
         if !a.is_empty() && !b.is_empty() && a.is_disjoint(&b) {
+            return None;
+        }
+        // Nor when every IDNP of one is more than a typo from every IDNP of the other, though
+        // some fail their check digit (a mistyped number is one typo off).
+        let idnps = |slots: &[&crate::index::Slot]| -> Vec<String> {
+            slots
+                .iter()
+                .filter_map(|slot| slot.features.idnp.as_ref().map(|i| i.digits().to_owned()))
+                .collect()
+        };
+        let (a, b) = (idnps(&kept_records), idnps(&absorbed_records));
+        if !a.is_empty()
+            && !b.is_empty()
+            && a.iter().all(|x| {
+                b.iter()
+                    .all(|y| crate::normalize::damerau_levenshtein(x, y) > 1)
+            })
+        {
             return None;
         }
         let mut best: Option<Candidate> = None;
@@ -1863,8 +1882,9 @@ fn changes_into_plan(changes: &Changes, actor: &str, now: i64, plan: &mut Plan) 
 ///
 /// Fellegi–Sunter treats attributes as independent; family members are not (twins share a
 /// surname, birth date, patronymic and address), so their scores run high. Two valid IDNPs that
-/// differ, unless the first name and the birth date agree as well (then a mistyped number is
-/// possible and a human looks); or, with no identifier agreeing or a typo away, first names or
+/// differ, or two IDNPs more than a typo apart though one fails its check digit, unless the
+/// first name and the birth date agree as well (then a mistyped number is possible and a human
+/// looks); or, with no identifier agreeing or a typo away, first names or
 /// sexes that differ outright (typos and transliterations have levels of their own), or birth
 /// dates that differ by more than a typo.
 fn another_person(candidate: &Candidate) -> Option<&'static str> {
@@ -1873,6 +1893,15 @@ fn another_person(candidate: &Candidate) -> Option<&'static str> {
         let same_name_and_birth = level(Attribute::FirstName).is_some_and(|l| l <= NAME_TYPO)
             && level(Attribute::BirthDate).is_some_and(|l| l <= DATE_DAY_MONTH_SWAPPED);
         return (!same_name_and_birth).then_some("the records carry different valid IDNPs");
+    }
+    // A mistyped IDNP is one typo off its number; one further off, even failing its check
+    // digit, is another number, and held like two valid ones that differ.
+    if level(Attribute::Idnp) == Some(IDNP_DIFFERS)
+        && level(Attribute::Identifier) != Some(IDENTIFIER_AGREES)
+    {
+        let same_name_and_birth = level(Attribute::FirstName).is_some_and(|l| l <= NAME_TYPO)
+            && level(Attribute::BirthDate).is_some_and(|l| l <= DATE_DAY_MONTH_SWAPPED);
+        return (!same_name_and_birth).then_some("the records carry IDNPs more than a typo apart");
     }
     if identifier_agrees(candidate) || identifier_nearly_agrees(candidate) {
         return None;
@@ -1911,9 +1940,10 @@ fn identifier_nearly_agrees(candidate: &Candidate) -> bool {
 }
 
 /// Why a candidate that scores high enough, and is not [`another_person`], must still be seen
-/// by a person, if it must: different valid IDNPs on records whose first name and birth date
-/// agree; an identifier that agrees (or is a typo away) with two contradictions and another
-/// birth date (a relative's number copied by mistake); where no identifier agrees or is a
+/// by a person, if it must: different valid IDNPs, or IDNPs more than a typo apart, on records
+/// whose first name and birth date agree; an identifier that agrees (or is a typo away) with two
+/// contradictions and another birth date (a relative's number copied by mistake), or an IDNP
+/// that agrees (or is a typo away) with another first name and no birth date (a sibling's); where no identifier agrees or is a
 /// typo away, a surname that differs where the first name and the birth date do not both
 /// agree (a marriage shows as a new surname with the same first name and birth date, one of
 /// them perhaps a typo off), a first name missing, a surname missing where the first name and
@@ -1927,6 +1957,13 @@ fn needs_human(candidate: &Candidate) -> Option<&'static str> {
         return Some("the records carry different valid IDNPs but the same name and birth date");
     }
     let level = |a: Attribute| candidate.comparison.levels[a.index()];
+    if level(Attribute::Idnp) == Some(IDNP_DIFFERS)
+        && level(Attribute::Identifier) != Some(IDENTIFIER_AGREES)
+    {
+        return Some(
+            "the records carry IDNPs more than a typo apart but the same name and birth date",
+        );
+    }
     let first_differs = level(Attribute::FirstName) == Some(NAME_DIFFERS);
     let surname_differs = level(Attribute::LastName) == Some(NAME_DIFFERS);
     let year_at_most = level(Attribute::BirthDate).is_some_and(|l| l >= DATE_SAME_YEAR);
@@ -1940,6 +1977,14 @@ fn needs_human(candidate: &Candidate) -> Option<&'static str> {
             .into_iter()
             .filter(|c| *c)
             .count();
+        // A household's IDNPs are the numbers mixed up between siblings on forms; with no
+        // birth date to confirm it, another first name under the same IDNP is a sibling's.
+        let idnp_agrees = matches!(level(Attribute::Idnp), Some(l) if l <= IDNP_ONE_TYPO);
+        if idnp_agrees && first_differs && level(Attribute::BirthDate).is_none() {
+            return Some(
+                "the IDNP agrees but the first name differs and no birth date confirms it (a sibling's number?)",
+            );
+        }
         return (contradictions >= 2 && !birth_agrees).then_some(
             "an identifier agrees but two attributes contradict it, the birth date among them (a relative's number?)",
         );
@@ -2352,6 +2397,100 @@ mod tests {
             .unwrap();
         assert_ne!(twin.person_id, ion.person_id, "{twin:?}");
         assert_eq!(twin.person_id, vasile.person_id, "{twin:?}");
+    }
+
+    #[tokio::test]
+    async fn idnps_more_than_a_typo_apart_keep_namesakes_apart_though_one_fails_its_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let ilie = |local_id: &str, idnp: Option<&str>, locality: &str, street: &str| {
+            let mut record = serde_json::json!({
+                "localId": local_id, "firstName": "Ilie", "lastName": "Rusu",
+                "birthDate": "2010-02-02", "sex": "M",
+                "address": {"locality": locality, "street": street, "house": "101"}
+            });
+            if let Some(idnp) = idnp {
+                record["idnp"] = idnp.into();
+            }
+            record
+        };
+        // The first number fails its check digit; the second is valid and differs in most
+        // digits: two boys of the same name born the same day.
+        let first = index
+            .register(
+                "register",
+                &record(ilie("1", Some("2010005617806"), "Sîngerei", "str. Gării")),
+                "test",
+            )
+            .await
+            .unwrap();
+        let second = index
+            .register(
+                "register",
+                &record(ilie(
+                    "2",
+                    Some("2010366865568"),
+                    "Sărătenii Vechi",
+                    "str. Şcolii",
+                )),
+                "test",
+            )
+            .await
+            .unwrap();
+        assert_ne!(second.outcome, Outcome::AutoLink, "{second:?}");
+        assert_ne!(second.person_id, first.person_id);
+        // A school record without an IDNP that matches both does not make them one person.
+        index
+            .register(
+                "school",
+                &record(ilie("3", None, "Chişinău", "str. Livezilor")),
+                "test",
+            )
+            .await
+            .unwrap();
+        assert_ne!(
+            person_of(&index, "register", "1"),
+            person_of(&index, "register", "2")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_agreeing_idnp_with_another_first_name_and_no_birth_date_goes_to_a_human() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let girl = |first_name: &str, birth_date: Option<&str>| {
+            let mut record = serde_json::json!({
+                "localId": "1", "idnp": "2013604339878", "firstName": first_name,
+                "lastName": "Roşca", "sex": "F", "phone": "069235832",
+                "address": {"locality": "Baurci", "street": "str. Alexandru cel Bun", "house": "134"}
+            });
+            if let Some(birth_date) = birth_date {
+                record["birthDate"] = birth_date.into();
+            }
+            record
+        };
+        let ecaterina = index
+            .register(
+                "register",
+                &record(girl("Ecaterina", Some("2013-09-12"))),
+                "test",
+            )
+            .await
+            .unwrap();
+        // Her sister's record carries her number, and no birth date to tell them apart.
+        let maria = index
+            .register("health", &record(girl("Maria", None)), "test")
+            .await
+            .unwrap();
+        assert_eq!(maria.outcome, Outcome::Review, "{maria:?}");
+        assert_ne!(maria.person_id, ecaterina.person_id);
+        // Her own record without a birth date still links on the number.
+        let again = index
+            .register("school", &record(girl("Ecaterina", None)), "test")
+            .await
+            .unwrap();
+        assert_eq!(again.outcome, Outcome::AutoLink, "{again:?}");
+        assert_eq!(again.person_id, ecaterina.person_id);
     }
 
     #[tokio::test]

@@ -93,7 +93,8 @@ pub struct Candidate {
     pub record: Arc<RecordRef>,
     pub comparison: Comparison,
     pub score: Score,
-    /// The person holds a valid IDNP different from the record's valid IDNP.
+    /// The person holds a valid IDNP different from the record's valid IDNP, or holds IDNPs
+    /// and every one is more than a typo from the record's (some failing their check digit).
     pub idnp_conflict: bool,
 }
 
@@ -619,16 +620,26 @@ impl Index {
             }
         }
         let mut candidates: Vec<Candidate> = best.into_values().collect();
-        if let Some(crate::record::IdnpEvidence::Valid(digits)) = &features.idnp {
+        if let Some(idnp) = &features.idnp {
             for candidate in &mut candidates {
                 let slots = self
                     .persons
                     .get(&candidate.person)
-                    .map(|p| p.slots.as_slice());
-                candidate.idnp_conflict = slots.unwrap_or_default().iter().any(|&slot| {
-                    matches!(&self.slots[slot as usize].features.idnp,
-                        Some(crate::record::IdnpEvidence::Valid(other)) if other != digits)
-                });
+                    .map(|p| p.slots.as_slice())
+                    .unwrap_or_default();
+                let theirs = || {
+                    slots
+                        .iter()
+                        .filter_map(|&slot| self.slots[slot as usize].features.idnp.as_ref())
+                };
+                let valid_differs = idnp.is_valid()
+                    && theirs().any(|other| other.is_valid() && other.digits() != idnp.digits());
+                // A mistyped number is one typo off; every one further off is another number.
+                let all_far = theirs().next().is_some()
+                    && theirs().all(|other| {
+                        crate::normalize::damerau_levenshtein(other.digits(), idnp.digits()) > 1
+                    });
+                candidate.idnp_conflict = valid_differs || all_far;
             }
         }
         candidates.sort_by(|a, b| {
