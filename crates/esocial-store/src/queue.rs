@@ -64,12 +64,22 @@ fn parse_id(text: &str) -> Result<uuid::Uuid, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("exchange id `{text}`")))
 }
 
-/// Rows a worker may take now: queued ones, retries that are due, and work whose lease ran
-/// out (its worker died).
-const CLAIMABLE: &str = "status = 'in_progress' AND mode = 'async' AND (\
-    queue_state = 'queued' \
-    OR (queue_state = 'waiting' AND available_at <= $1) \
-    OR (queue_state = 'working' AND lease_until < $1))";
+/// The queue states a worker may take: queued, a retry that is due, or work whose lease ran
+/// out (its worker died). An exchange that ended has none.
+macro_rules! takeable {
+    () => {
+        "(queue_state = 'queued' \
+         OR (queue_state = 'waiting' AND available_at <= $1) \
+         OR (queue_state = 'working' AND lease_until < $1))"
+    };
+}
+const TAKEABLE: &str = takeable!();
+/// Rows a worker may take now. `queue_state IS NOT NULL` lets the queue's partial index serve
+/// it.
+const CLAIMABLE: &str = concat!(
+    "queue_state IS NOT NULL AND status = 'in_progress' AND mode = 'async' AND ",
+    takeable!()
+);
 
 /// What a claim returns of each exchange it took, and the kinds of those columns.
 const CLAIMED: &str = "id, client_id, service, attempts, sealed_request, received_at";
@@ -206,17 +216,18 @@ impl Store {
         lease_ms: i64,
         holder: &str,
     ) -> Result<Option<ClaimedExchange>, StoreError> {
+        let which = format!("id = $4 AND {CLAIMABLE}");
         let taken = self
-            .take("id = $4", lease_ms, holder, |take| {
-                take.text(id.to_string())
-            })
+            .take(&which, lease_ms, holder, |take| take.text(id.to_string()))
             .await?;
         Ok(taken.into_iter().next())
     }
 
-    /// Takes the claimable exchanges `which` selects (its arguments, from `$4` on, bound by
-    /// `bind`) for `lease_ms` on behalf of `holder`, counting one more attempt of each, and
-    /// returns them: one statement, which reads and takes them together.
+    /// Takes the exchanges `which` selects (its arguments, from `$4` on, bound by `bind`) that
+    /// are still to be taken, for `lease_ms` on behalf of `holder`, counting one more attempt
+    /// of each, and returns them: one statement, which reads and takes them together. An
+    /// exchange another hub took meanwhile, or that ended, no longer has a takeable state, so
+    /// it is not taken twice; the condition holds no index, so the exchanges are found by id.
     async fn take(
         &self,
         which: &str,
@@ -227,7 +238,7 @@ impl Store {
         let now = now_millis();
         let take = Statement::new(format!(
             "UPDATE exchanges SET queue_state = 'working', lease_until = $2, \
-             attempts = attempts + 1, lease_holder = $3 WHERE {which} AND {CLAIMABLE} \
+             attempts = attempts + 1, lease_holder = $3 WHERE {which} AND {TAKEABLE} \
              RETURNING {CLAIMED}"
         ))
         .integer(now)
