@@ -54,24 +54,21 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let created: Value = http
-            .post(format!("{base}/session"))
-            .json(&json!({ "capabilities": { "alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {
-                    "binary": chromium,
-                    "args": ["--headless", "--no-sandbox", "--disable-gpu",
-                             "--disable-dev-shm-usage", "--no-first-run",
-                             "--hide-scrollbars", "--window-size=1280,1600"],
-                },
-            }}}))
-            .send()
-            .await
-            .expect("chromedriver answers")
-            .json()
-            .await
-            .unwrap();
-        let session = created["value"]["sessionId"]
+        let created = answer(
+            http.post(format!("{base}/session"))
+                .json(&json!({ "capabilities": { "alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {
+                        "binary": chromium,
+                        "args": ["--headless", "--no-sandbox", "--disable-gpu",
+                                 "--disable-dev-shm-usage", "--no-first-run",
+                                 "--hide-scrollbars", "--window-size=1280,1600"],
+                    },
+                }}})),
+            "session",
+        )
+        .await;
+        let session = created["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session: {created}"))
             .to_string();
@@ -87,18 +84,7 @@ impl Browser {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let answer: Value = request
-            .send()
-            .await
-            .expect("chromedriver answers")
-            .json()
-            .await
-            .unwrap();
-        assert!(
-            answer["value"].get("error").is_none(),
-            "WebDriver {path}: {answer}"
-        );
-        answer["value"].clone()
+        answer(request, path).await
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -249,4 +235,20 @@ impl Drop for Browser {
             .status();
         let _ = self.driver.wait();
     }
+}
+
+/// The `value` of a WebDriver answer to `request`, which must not be an error.
+async fn answer(request: reqwest::RequestBuilder, path: &str) -> Value {
+    let answer: Value = request
+        .send()
+        .await
+        .expect("chromedriver answers")
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        answer["value"].get("error").is_none(),
+        "WebDriver {path}: {answer}"
+    );
+    answer["value"].clone()
 }

@@ -2151,6 +2151,18 @@ mod tests {
         serde_json::from_value(json).expect("test record")
     }
 
+    /// Registers a test record from `source` as the test actor; it must be accepted.
+    async fn registered(
+        index: &MasterIndex,
+        source: &str,
+        json: serde_json::Value,
+    ) -> Registration {
+        index
+            .register(source, &record(json), "test")
+            .await
+            .expect("record registered")
+    }
+
     fn person_of(index: &MasterIndex, source: &str, local_id: &str) -> PersonId {
         let key = RecordRef {
             source: source.into(),
@@ -2170,24 +2182,15 @@ mod tests {
         let mut ion_again = ion.clone();
         ion_again["localId"] = "B".into();
         ion_again["lastName"] = "Чебан".into();
-        index
-            .register("social", &record(ion), "test")
-            .await
-            .unwrap();
-        let linked = index
-            .register("school", &record(ion_again), "test")
-            .await
-            .unwrap();
+        registered(&index, "social", ion).await;
+        let linked = registered(&index, "school", ion_again).await;
         assert_eq!(linked.outcome, Outcome::AutoLink);
         let ion_person = person_of(&index, "social", "A");
         // A stranger linked to Ion by hand: pinned.
         let stranger = serde_json::json!({
             "localId": "E", "firstName": "Petru", "lastName": "Lungu", "birthDate": "1955-01-30"
         });
-        index
-            .register("police", &record(stranger), "test")
-            .await
-            .unwrap();
+        registered(&index, "police", stranger).await;
         let by_hand = RecordRef {
             source: "police".into(),
             local_id: "E".into(),
@@ -2204,14 +2207,8 @@ mod tests {
             .as_object_mut()
             .expect("an object")
             .remove("birthDate");
-        index
-            .register("social", &record(ana), "test")
-            .await
-            .unwrap();
-        let reviewed = index
-            .register("social", &record(ana_older), "test")
-            .await
-            .unwrap();
+        registered(&index, "social", ana).await;
+        let reviewed = registered(&index, "social", ana_older).await;
         assert_eq!(reviewed.outcome, Outcome::Review);
         let review = reviewed.review_id.unwrap().to_string();
         index
@@ -2291,21 +2288,12 @@ mod tests {
             review: 900.0,
         };
         let index = open(dir, strict).await;
-        index
-            .register("social", &record(ion.clone()), "test")
-            .await
-            .unwrap();
-        let second = index
-            .register("school", &record(variant("B", "Чебан")), "test")
-            .await
-            .unwrap();
+        registered(&index, "social", ion.clone()).await;
+        let second = registered(&index, "school", variant("B", "Чебан")).await;
         if pin_stranger {
             let stranger =
                 serde_json::json!({"localId": "X", "firstName": "Petru", "lastName": "Lungu"});
-            index
-                .register("police", &record(stranger), "test")
-                .await
-                .unwrap();
+            registered(&index, "police", stranger).await;
             let by_hand = RecordRef {
                 source: "police".into(),
                 local_id: "X".into(),
@@ -2317,10 +2305,7 @@ mod tests {
         }
         drop(index);
         let index = open(dir, Thresholds::default()).await;
-        let third = index
-            .register("health", &record(variant("H", "Cheban")), "test")
-            .await
-            .unwrap();
+        let third = registered(&index, "health", variant("H", "Cheban")).await;
         (index, third)
     }
 
@@ -2416,38 +2401,27 @@ mod tests {
         };
         // The first number fails its check digit; the second is valid and differs in most
         // digits: two boys of the same name born the same day.
-        let first = index
-            .register(
-                "register",
-                &record(ilie("1", Some("2010005617806"), "Sîngerei", "str. Gării")),
-                "test",
-            )
-            .await
-            .unwrap();
-        let second = index
-            .register(
-                "register",
-                &record(ilie(
-                    "2",
-                    Some("2010366865568"),
-                    "Sărătenii Vechi",
-                    "str. Şcolii",
-                )),
-                "test",
-            )
-            .await
-            .unwrap();
+        let first = registered(
+            &index,
+            "register",
+            ilie("1", Some("2010005617806"), "Sîngerei", "str. Gării"),
+        )
+        .await;
+        let second = registered(
+            &index,
+            "register",
+            ilie("2", Some("2010366865568"), "Sărătenii Vechi", "str. Şcolii"),
+        )
+        .await;
         assert_ne!(second.outcome, Outcome::AutoLink, "{second:?}");
         assert_ne!(second.person_id, first.person_id);
         // A school record without an IDNP that matches both does not make them one person.
-        index
-            .register(
-                "school",
-                &record(ilie("3", None, "Chişinău", "str. Livezilor")),
-                "test",
-            )
-            .await
-            .unwrap();
+        registered(
+            &index,
+            "school",
+            ilie("3", None, "Chişinău", "str. Livezilor"),
+        )
+        .await;
         assert_ne!(
             person_of(&index, "register", "1"),
             person_of(&index, "register", "2")
@@ -2469,26 +2443,13 @@ mod tests {
             }
             record
         };
-        let ecaterina = index
-            .register(
-                "register",
-                &record(girl("Ecaterina", Some("2013-09-12"))),
-                "test",
-            )
-            .await
-            .unwrap();
+        let ecaterina = registered(&index, "register", girl("Ecaterina", Some("2013-09-12"))).await;
         // Her sister's record carries her number, and no birth date to tell them apart.
-        let maria = index
-            .register("health", &record(girl("Maria", None)), "test")
-            .await
-            .unwrap();
+        let maria = registered(&index, "health", girl("Maria", None)).await;
         assert_eq!(maria.outcome, Outcome::Review, "{maria:?}");
         assert_ne!(maria.person_id, ecaterina.person_id);
         // Her own record without a birth date still links on the number.
-        let again = index
-            .register("school", &record(girl("Ecaterina", None)), "test")
-            .await
-            .unwrap();
+        let again = registered(&index, "school", girl("Ecaterina", None)).await;
         assert_eq!(again.outcome, Outcome::AutoLink, "{again:?}");
         assert_eq!(again.person_id, ecaterina.person_id);
     }
@@ -2588,14 +2549,8 @@ mod tests {
             "address": {"locality": "Cahul", "street": "Ştefan cel Mare", "house": "12"},
             "identifiers": [{"system": "passport", "value": "B01234567"}]
         });
-        index
-            .register("register", &record(register), "test")
-            .await
-            .unwrap();
-        let apart = index
-            .register("school", &record(school), "test")
-            .await
-            .unwrap();
+        registered(&index, "register", register).await;
+        let apart = registered(&index, "school", school).await;
         assert!(apart.created_person, "{apart:?}");
         assert_ne!(
             person_of(&index, "register", "A"),
@@ -2608,10 +2563,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let both = index
-            .register("health", &record(health), "test")
-            .await
-            .unwrap();
+        let both = registered(&index, "health", health).await;
         assert_eq!(both.outcome, Outcome::AutoLink, "{both:?}");
         person_of(&index, "register", "A") == person_of(&index, "school", "B")
     }

@@ -29,17 +29,19 @@ pub(super) enum Value {
 }
 
 impl Value {
+    /// The text, if this is a text that is not NULL.
     pub(super) fn into_text(self) -> Option<String> {
         match self {
             Self::Text(text) => text,
-            Self::Integer(number) => number.map(|n| n.to_string()),
+            Self::Integer(_) => None,
         }
     }
 
+    /// The number, if this is an integer that is not NULL.
     pub(super) fn into_integer(self) -> Option<i64> {
         match self {
             Self::Integer(number) => number,
-            Self::Text(text) => text.and_then(|t| t.parse().ok()),
+            Self::Text(_) => None,
         }
     }
 }
