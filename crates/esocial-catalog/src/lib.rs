@@ -7,6 +7,7 @@
 mod access;
 mod adapter;
 mod contract;
+pub mod events;
 pub mod fixtures;
 pub mod json_schema;
 mod mapping;

@@ -1,7 +1,9 @@
 //! MConnect, the government interoperability platform: SOAP envelopes with its headers,
-//! defensive XML reading, and the signed mTLS client that calls registries.
+//! defensive XML reading, the signed mTLS client that calls registries, and the CloudEvents
+//! that MConnect Events carries.
 
 pub mod client;
+pub mod cloudevent;
 pub mod envelope;
 pub mod xml;
 
