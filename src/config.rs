@@ -75,6 +75,9 @@ pub struct Settings {
     /// entries wait in the log (and `/metrics` shows them as undelivered).
     #[serde(default)]
     pub mlog: Option<crate::audit::mlog::MlogSettings>,
+    /// The events flow (MConnect Events in, alerts out); without it the hub takes no events.
+    #[serde(default)]
+    pub events: Option<crate::events::EventsSettings>,
 }
 
 /// `[mpi]`: match-weight thresholds and the roles of clients in the master index.
@@ -513,6 +516,9 @@ impl Settings {
                     "must be at least 32 characters of secret material",
                 ));
             }
+        }
+        if let Some(events) = &self.events {
+            events.validate(&self.clients.iter().map(|c| c.id.as_str()).collect())?;
         }
         if let Some(mlog) = &self.mlog {
             if !mlog.url.starts_with("https://") {

@@ -308,6 +308,7 @@ pub fn embedded_settings(
             ..RevocationSettings::default()
         },
         mlog: None,
+        events: None,
     }
 }
 

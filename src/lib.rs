@@ -6,6 +6,7 @@ pub mod benefits;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod events;
 pub mod exchange;
 pub mod metrics;
 pub mod pages;

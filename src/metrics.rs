@@ -29,6 +29,13 @@ pub struct HubMetrics {
     pub benefit_views: IntCounterVec,
     /// Estimates made, by where they were asked (`pages` or `api`; no personal data).
     pub benefit_estimates: IntCounterVec,
+    /// Events offered to the hub, by type and outcome (`taken`, `seen` again).
+    pub events: IntCounterVec,
+    /// Events handled, by outcome (`handled`, `later`, `review`, `dead`).
+    pub events_handled: IntCounterVec,
+    /// Alert deliveries attempted, by channel (`mnotify`, `webhook`) and outcome (`sent`,
+    /// `later`, `dead`).
+    pub deliveries: IntCounterVec,
 }
 
 impl HubMetrics {
@@ -100,6 +107,27 @@ impl HubMetrics {
             &["channel"],
         )
         .expect("valid metric definition");
+        let events = IntCounterVec::new(
+            Opts::new(
+                "events_total",
+                "Events offered to the hub, by type and outcome",
+            ),
+            &["type", "outcome"],
+        )
+        .expect("valid metric definition");
+        let events_handled = IntCounterVec::new(
+            Opts::new("events_handled_total", "Events handled, by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric definition");
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "event_deliveries_total",
+                "Alert deliveries attempted, by channel and outcome",
+            ),
+            &["channel", "outcome"],
+        )
+        .expect("valid metric definition");
         for collector in [
             Box::new(exchanges.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(benefit_views.clone()),
@@ -111,6 +139,9 @@ impl HubMetrics {
             Box::new(queue_depth.clone()),
             Box::new(queue_connected.clone()),
             Box::new(audit_backlog.clone()),
+            Box::new(events.clone()),
+            Box::new(events_handled.clone()),
+            Box::new(deliveries.clone()),
         ] {
             registry
                 .register(collector)
@@ -128,6 +159,9 @@ impl HubMetrics {
             audit_backlog,
             benefit_views,
             benefit_estimates,
+            events,
+            events_handled,
+            deliveries,
         }
     }
 

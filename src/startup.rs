@@ -178,6 +178,27 @@ fn build_provider(
     Ok(Provider::new(keys, agencies, grants, exchanger, mpi))
 }
 
+/// The events flow: event contracts from `contracts/events`, subscriptions from their folder.
+fn build_events(
+    events: &crate::events::EventsSettings,
+    settings: &Settings,
+    exchanger: Exchanger,
+    mpi: Arc<MasterIndex>,
+) -> anyhow::Result<crate::events::Events> {
+    let contracts =
+        esocial_catalog::events::EventContracts::load(&settings.contracts.dir.join("events"))
+            .context("setting `contracts.dir`: the event contracts")?;
+    let subscriptions =
+        crate::events::subscriptions::Subscriptions::load(&events.subscriptions, &contracts)
+            .context("setting `events.subscriptions`")?;
+    info!(
+        event_types = contracts.types().count(),
+        subscriptions = subscriptions.len(),
+        "events flow ready"
+    );
+    crate::events::Events::new(events, contracts, subscriptions, exchanger, mpi)
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
@@ -415,6 +436,33 @@ impl Application {
             mpi.clone(),
             &revocation,
         )?);
+        let events = match &settings.events {
+            Some(events_settings) => {
+                let events =
+                    build_events(events_settings, &settings, exchanger.clone(), mpi.clone())?;
+                workers.push(events.spawn_handler(Duration::from_millis(500)));
+                let deliverer = crate::events::delivery::Deliverer::new(
+                    events_settings,
+                    store.clone(),
+                    crate::events::delivery::DeliveryTls {
+                        certificate_pem: &read(
+                            &settings.mconnect.signing_cert,
+                            "mconnect.signing_cert",
+                        )?,
+                        key_pem: &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
+                        trust_pem: &read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?,
+                    },
+                    Sealer::from_ring(&settings.key_ring()),
+                    metrics.clone(),
+                    &instance,
+                )
+                .context("settings `events` and `mconnect.*`")?;
+                workers
+                    .push(deliverer.spawn(events.deliveries_written(), Duration::from_millis(500)));
+                Some(events)
+            }
+            None => None,
+        };
         let exchanger_for_ops = exchanger.clone();
         let api = api::api_server(
             api_listener,
@@ -429,6 +477,7 @@ impl Application {
                 mpi_roles,
                 provider,
                 benefits: benefits.clone(),
+                events,
             },
             settings.server.workers,
         )?;

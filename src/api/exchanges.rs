@@ -185,7 +185,7 @@ pub async fn get_exchange(
     Ok(HttpResponse::Ok().json(status))
 }
 
-fn operator(request: &HttpRequest, state: &ApiState) -> Result<String, ExchangeFailure> {
+pub(crate) fn operator(request: &HttpRequest, state: &ApiState) -> Result<String, ExchangeFailure> {
     let client = caller(request, state)?;
     if !state.exchanger.is_operator(&client) {
         return Err(ExchangeError::AccessDenied {

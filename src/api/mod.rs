@@ -2,6 +2,7 @@
 //! listener for probes and metrics.
 
 mod benefits;
+mod events;
 mod exchanges;
 mod health;
 pub mod mconnect;
@@ -42,6 +43,8 @@ pub struct ApiState {
     pub provider: Arc<crate::provider::Provider>,
     /// The benefits catalog the estimator uses.
     pub benefits: Arc<esocial_benefits::Catalog>,
+    /// The events flow, when `[events]` is configured.
+    pub events: Option<crate::events::Events>,
 }
 
 /// Shared state of the operations listener.
@@ -137,6 +140,19 @@ pub fn api_server(
             .route(
                 "/api/v1/contracts/{id}/validate",
                 web::post().to(services::validate),
+            )
+            .route("/ce/produce/event", web::post().to(events::produce_one))
+            .route("/ce/produce/events", web::post().to(events::produce_batch))
+            .route("/api/v1/events/reviews", web::get().to(events::reviews))
+            .route("/api/v1/events/dead", web::get().to(events::dead))
+            .route(
+                "/api/v1/events/{id}/deliveries",
+                web::get().to(events::deliveries),
+            )
+            .route("/api/v1/events/{id}/replay", web::post().to(events::replay))
+            .route(
+                "/api/v1/events/deliveries/{id}/replay",
+                web::post().to(events::replay_delivery),
             )
             .route("/openapi.json", web::get().to(services::openapi))
             .route("/mconnect/v1/soap", web::post().to(mconnect::soap))

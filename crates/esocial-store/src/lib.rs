@@ -3,6 +3,7 @@
 
 mod audit;
 mod consents;
+mod events;
 mod exchanges;
 mod inbound;
 mod mpi;
@@ -15,6 +16,9 @@ pub use audit::{
     AuditPlacement, MlogPending, SequencedEntry,
 };
 pub use consents::ConsentRow;
+pub use events::{
+    ClaimedDelivery, ClaimedEvent, DeliveryRow, Intake, NewDelivery, NewEvent, Parked, ParkedEvent,
+};
 pub use exchanges::timestamp;
 pub use exchanges::{
     Closing, Direction, ExchangeOutcome, ExchangeRecord, ExchangeStatus, MessageIds, NewExchange,

@@ -1,0 +1,546 @@
+//! Events taken from MConnect Events and the deliveries they give: taking an event once (by
+//! its source and id), claiming the next event of each partition in order under a lease,
+//! ending it (handled with its deliveries and audit entry in one transaction, waiting, in
+//! review or dead), replaying a parked one, and the same lifecycle for each delivery.
+
+use sqlx::Row as _;
+
+use super::audit::{AuditEntryRow, entry_written};
+use super::queue::now_millis;
+use super::writer::{Kind, Statement, Value};
+use super::{Store, StoreError};
+
+/// States in which an event still holds its partition: later events of it wait.
+const OPEN: &str = "('pending', 'working', 'waiting', 'review')";
+
+/// An event as taken, before its first handling.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// UUIDv7: ids order events as they were taken.
+    pub id: String,
+    pub source: String,
+    pub cloudevent_id: String,
+    pub event_type: String,
+    /// Keyed digest of the `partitionkey`.
+    pub partition_digest: String,
+    /// How it came: `consumer` (the MConnect Events stream) or `producer:<client>`.
+    pub channel: String,
+    pub sealed_event: String,
+}
+
+/// What taking an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake {
+    /// Stored, to be handled.
+    Taken,
+    /// An event with the same source and id was taken before; nothing changed.
+    Seen,
+}
+
+/// An event a worker holds.
+#[derive(Debug, Clone)]
+pub struct ClaimedEvent {
+    pub id: String,
+    pub event_type: String,
+    pub sealed_event: String,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+}
+
+/// Where a held event goes when it cannot be handled now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parked {
+    /// An operator must resolve its subject, then replay it.
+    Review,
+    /// It can never be handled as it is.
+    Dead,
+}
+
+impl Parked {
+    fn state(self) -> &'static str {
+        match self {
+            Self::Review => "review",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+/// An event in review or dead, as operators see it (no personal data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedEvent {
+    pub id: String,
+    pub source: String,
+    pub cloudevent_id: String,
+    pub event_type: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub attempts: i64,
+    pub received_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+/// One alert to send, written with its event's `handled`.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// UUIDv7; MNotify's `externalId` or the webhook's CloudEvent id.
+    pub id: String,
+    pub subscription: String,
+    /// `mnotify` or `webhook`.
+    pub channel: String,
+    /// The case manager's work address, or the module's name.
+    pub target: String,
+    pub case_id: String,
+    pub priority: String,
+    pub sealed_payload: String,
+}
+
+/// A delivery a worker holds.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: String,
+    pub channel: String,
+    pub target: String,
+    pub priority: String,
+    pub sealed_payload: String,
+    pub attempts: i64,
+}
+
+/// A delivery as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub event_id: String,
+    pub subscription: String,
+    pub channel: String,
+    pub case_id: String,
+    pub priority: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub attempts: i64,
+    pub remote_id: Option<String>,
+    pub created_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+const CLAIMED_EVENT: &str = "id, event_type, sealed_event, attempts";
+const CLAIMED_EVENT_KINDS: &[Kind] = &[Kind::Text, Kind::Text, Kind::Text, Kind::Integer];
+const CLAIMED_DELIVERY: &str = "id, channel, target, priority, sealed_payload, attempts";
+const CLAIMED_DELIVERY_KINDS: &[Kind] = &[
+    Kind::Text,
+    Kind::Text,
+    Kind::Text,
+    Kind::Text,
+    Kind::Text,
+    Kind::Integer,
+];
+const PARKED_EVENT: &str =
+    "id, source, cloudevent_id, event_type, state, reason, attempts, received_at, ended_at";
+const DELIVERY: &str = "id, event_id, subscription, channel, case_id, priority, state, reason, \
+     attempts, remote_id, created_at, ended_at";
+
+impl Store {
+    /// Takes events in one transaction, in order; each is [`Intake::Seen`] if its source and
+    /// id were taken before. Either all are written or none.
+    pub async fn take_events(&self, events: &[NewEvent]) -> Result<Vec<Intake>, StoreError> {
+        let now = now_millis();
+        let statements = events
+            .iter()
+            .map(|event| {
+                Statement::new(
+                    "INSERT INTO events (id, source, cloudevent_id, event_type, \
+                     partition_digest, channel, sealed_event, state, available_at, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8) \
+                     ON CONFLICT (source, cloudevent_id) DO NOTHING",
+                )
+                .text(&event.id)
+                .text(&event.source)
+                .text(&event.cloudevent_id)
+                .text(&event.event_type)
+                .text(&event.partition_digest)
+                .text(&event.channel)
+                .text(&event.sealed_event)
+                .integer(now)
+            })
+            .collect();
+        let changed = self.writer.transaction(statements).await?;
+        Ok(changed
+            .into_iter()
+            .map(|rows| {
+                if rows == 1 {
+                    Intake::Taken
+                } else {
+                    Intake::Seen
+                }
+            })
+            .collect())
+    }
+
+    /// Takes up to `limit` events that are due, for `lease_ms` on behalf of `holder`: in each
+    /// partition only the oldest event not yet ended, so a partition's events are handled one
+    /// at a time and in order. An event whose lease expired is due again.
+    pub async fn claim_events(
+        &self,
+        limit: i64,
+        lease_ms: i64,
+        holder: &str,
+    ) -> Result<Vec<ClaimedEvent>, StoreError> {
+        let now = now_millis();
+        let due = "((e.state IN ('pending', 'waiting') AND e.available_at <= $1) \
+                   OR (e.state = 'working' AND e.lease_until <= $1))";
+        let statement = Statement::new(format!(
+            "UPDATE events SET state = 'working', lease_until = $2, lease_holder = $3, \
+             attempts = attempts + 1 \
+             WHERE id IN (SELECT e.id FROM events e WHERE {due} AND NOT EXISTS \
+               (SELECT 1 FROM events p WHERE p.partition_digest = e.partition_digest \
+                AND p.id < e.id AND p.state IN {OPEN}) ORDER BY e.id LIMIT $4) \
+             AND ((state IN ('pending', 'waiting') AND available_at <= $1) \
+               OR (state = 'working' AND lease_until <= $1)) \
+             RETURNING {CLAIMED_EVENT}"
+        ))
+        .integer(now)
+        .integer(now + lease_ms)
+        .text(holder)
+        .integer(limit)
+        .returning(CLAIMED_EVENT_KINDS);
+        let rows = self.writer.fetch(statement).await?;
+        rows.into_iter()
+            .map(|row| {
+                let mut values = row.into_iter();
+                Ok(ClaimedEvent {
+                    id: text(values.next())?,
+                    event_type: text(values.next())?,
+                    sealed_event: text(values.next())?,
+                    attempts: integer(values.next())?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends a held event as handled: its deliveries (each once, whatever an earlier
+    /// interrupted handling wrote) and its audit entry, all in one transaction. `false`,
+    /// writing nothing, when `holder` no longer holds it.
+    pub async fn event_handled(
+        &self,
+        id: &str,
+        holder: &str,
+        person_id: Option<&str>,
+        deliveries: &[NewDelivery],
+        entry: &AuditEntryRow,
+    ) -> Result<bool, StoreError> {
+        let now = now_millis();
+        let mut statements = vec![
+            Statement::new(
+                "UPDATE events SET state = 'handled', ended_at = $1, lease_until = NULL, \
+                 reason = NULL, person_id = $2 \
+                 WHERE id = $3 AND state = 'working' AND lease_holder = $4",
+            )
+            .integer(now)
+            .maybe_text(person_id.map(str::to_string))
+            .text(id)
+            .text(holder)
+            .must_change(),
+        ];
+        statements.extend(deliveries.iter().map(|delivery| {
+            Statement::new(
+                "INSERT INTO event_deliveries (id, event_id, subscription, channel, target, \
+                 case_id, priority, sealed_payload, state, available_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9) \
+                 ON CONFLICT (event_id, subscription, channel, target, case_id) DO NOTHING",
+            )
+            .text(&delivery.id)
+            .text(id)
+            .text(&delivery.subscription)
+            .text(&delivery.channel)
+            .text(&delivery.target)
+            .text(&delivery.case_id)
+            .text(&delivery.priority)
+            .text(&delivery.sealed_payload)
+            .integer(now)
+        }));
+        statements.push(entry_written(entry));
+        unchanged_is_false(self.writer.transaction(statements).await)
+    }
+
+    /// Puts a held event back to be tried again at `available_at` (epoch milliseconds).
+    pub async fn event_later(
+        &self,
+        id: &str,
+        holder: &str,
+        available_at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .writer
+            .execute(
+                Statement::new(
+                    "UPDATE events SET state = 'waiting', available_at = $1, lease_until = NULL, \
+                     reason = $2 WHERE id = $3 AND state = 'working' AND lease_holder = $4",
+                )
+                .integer(available_at)
+                .text(reason)
+                .text(id)
+                .text(holder),
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Parks a held event in review or among the dead, with the reason and, when the parking
+    /// touched personal data (a subject looked up), its audit entry.
+    pub async fn event_parked(
+        &self,
+        id: &str,
+        holder: &str,
+        parked: Parked,
+        reason: &str,
+        entry: Option<&AuditEntryRow>,
+    ) -> Result<bool, StoreError> {
+        let mut statements = vec![
+            Statement::new(
+                "UPDATE events SET state = $1, ended_at = $2, lease_until = NULL, reason = $3 \
+                 WHERE id = $4 AND state = 'working' AND lease_holder = $5",
+            )
+            .text(parked.state())
+            .integer(now_millis())
+            .text(reason)
+            .text(id)
+            .text(holder)
+            .must_change(),
+        ];
+        statements.extend(entry.map(entry_written));
+        unchanged_is_false(self.writer.transaction(statements).await)
+    }
+
+    /// Makes an event in review or dead due again now, from its first attempt. `false` when
+    /// there is no such parked event.
+    pub async fn replay_event(&self, id: &str) -> Result<bool, StoreError> {
+        let changed = self
+            .writer
+            .execute(
+                Statement::new(
+                    "UPDATE events SET state = 'pending', attempts = 0, available_at = $1, \
+                     ended_at = NULL, reason = NULL WHERE id = $2 AND state IN ('review', 'dead')",
+                )
+                .integer(now_millis())
+                .text(id),
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Events in review (`Parked::Review`) or dead, oldest first.
+    pub async fn parked_events(
+        &self,
+        parked: Parked,
+        limit: i64,
+    ) -> Result<Vec<ParkedEvent>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PARKED_EVENT} FROM events WHERE state = $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(parked.state())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ParkedEvent {
+                    id: row.try_get("id")?,
+                    source: row.try_get("source")?,
+                    cloudevent_id: row.try_get("cloudevent_id")?,
+                    event_type: row.try_get("event_type")?,
+                    state: row.try_get("state")?,
+                    reason: row.try_get("reason")?,
+                    attempts: row.try_get("attempts")?,
+                    received_at: row.try_get("received_at")?,
+                    ended_at: row.try_get("ended_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many events are in each state.
+    pub async fn event_states(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        count_states(self, "events").await
+    }
+
+    /// How many deliveries are in each state.
+    pub async fn delivery_states(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        count_states(self, "event_deliveries").await
+    }
+
+    /// Takes up to `limit` deliveries that are due, oldest first, for `lease_ms`.
+    pub async fn claim_deliveries(
+        &self,
+        limit: i64,
+        lease_ms: i64,
+        holder: &str,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let now = now_millis();
+        let due = "((state IN ('pending', 'waiting') AND available_at <= $1) \
+                   OR (state = 'working' AND lease_until <= $1))";
+        let statement = Statement::new(format!(
+            "UPDATE event_deliveries SET state = 'working', lease_until = $2, \
+             lease_holder = $3, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM event_deliveries WHERE {due} \
+               ORDER BY available_at LIMIT $4) AND {due} \
+             RETURNING {CLAIMED_DELIVERY}"
+        ))
+        .integer(now)
+        .integer(now + lease_ms)
+        .text(holder)
+        .integer(limit)
+        .returning(CLAIMED_DELIVERY_KINDS);
+        let rows = self.writer.fetch(statement).await?;
+        rows.into_iter()
+            .map(|row| {
+                let mut values = row.into_iter();
+                Ok(ClaimedDelivery {
+                    id: text(values.next())?,
+                    channel: text(values.next())?,
+                    target: text(values.next())?,
+                    priority: text(values.next())?,
+                    sealed_payload: text(values.next())?,
+                    attempts: integer(values.next())?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends a held delivery as sent, with the receiver's id for it.
+    pub async fn delivery_sent(
+        &self,
+        id: &str,
+        holder: &str,
+        remote_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .writer
+            .execute(
+                Statement::new(
+                    "UPDATE event_deliveries SET state = 'sent', ended_at = $1, \
+                     lease_until = NULL, reason = NULL, remote_id = $2 \
+                     WHERE id = $3 AND state = 'working' AND lease_holder = $4",
+                )
+                .integer(now_millis())
+                .maybe_text(remote_id.map(str::to_string))
+                .text(id)
+                .text(holder),
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Puts a held delivery back to wait until `available_at`, or, with `None`, ends it
+    /// dead; either way with the reason.
+    pub async fn delivery_failed(
+        &self,
+        id: &str,
+        holder: &str,
+        available_at: Option<i64>,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let statement = match available_at {
+            Some(at) => Statement::new(
+                "UPDATE event_deliveries SET state = 'waiting', available_at = $1, \
+                 lease_until = NULL, reason = $2 \
+                 WHERE id = $3 AND state = 'working' AND lease_holder = $4",
+            )
+            .integer(at),
+            None => Statement::new(
+                "UPDATE event_deliveries SET state = 'dead', ended_at = $1, \
+                 lease_until = NULL, reason = $2 \
+                 WHERE id = $3 AND state = 'working' AND lease_holder = $4",
+            )
+            .integer(now_millis()),
+        };
+        let changed = self
+            .writer
+            .execute(statement.text(reason).text(id).text(holder))
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// Makes a dead delivery due again now, from its first attempt.
+    pub async fn replay_delivery(&self, id: &str) -> Result<bool, StoreError> {
+        let changed = self
+            .writer
+            .execute(
+                Statement::new(
+                    "UPDATE event_deliveries SET state = 'pending', attempts = 0, \
+                     available_at = $1, ended_at = NULL, reason = NULL \
+                     WHERE id = $2 AND state = 'dead'",
+                )
+                .integer(now_millis())
+                .text(id),
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    /// The deliveries an event gave, or (`event_id` `None`) the dead ones, oldest first.
+    pub async fn deliveries(
+        &self,
+        event_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let (condition, value) = match event_id {
+            Some(event_id) => ("event_id = $1", event_id),
+            None => ("state = $1", "dead"),
+        };
+        let sql = format!(
+            "SELECT {DELIVERY} FROM event_deliveries WHERE {condition} \
+             ORDER BY created_at, id LIMIT $2"
+        );
+        let query = sqlx::query(&sql).bind(value.to_string());
+        let rows = query.bind(limit).fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveryRow {
+                    id: row.try_get("id")?,
+                    event_id: row.try_get("event_id")?,
+                    subscription: row.try_get("subscription")?,
+                    channel: row.try_get("channel")?,
+                    case_id: row.try_get("case_id")?,
+                    priority: row.try_get("priority")?,
+                    state: row.try_get("state")?,
+                    reason: row.try_get("reason")?,
+                    attempts: row.try_get("attempts")?,
+                    remote_id: row.try_get("remote_id")?,
+                    created_at: row.try_get("created_at")?,
+                    ended_at: row.try_get("ended_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn count_states(store: &Store, table: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT state, COUNT(*) AS n FROM {table} GROUP BY state ORDER BY state"
+    ))
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("state")?, row.try_get("n")?)))
+        .collect()
+}
+
+fn unchanged_is_false(outcome: Result<Vec<u64>, StoreError>) -> Result<bool, StoreError> {
+    match outcome {
+        Ok(_) => Ok(true),
+        Err(StoreError::Unchanged) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+fn text(value: Option<Value>) -> Result<String, StoreError> {
+    value
+        .and_then(Value::into_text)
+        .ok_or_else(|| StoreError::Corrupt("a returned text column is missing".into()))
+}
+
+fn integer(value: Option<Value>) -> Result<i64, StoreError> {
+    value
+        .and_then(Value::into_integer)
+        .ok_or_else(|| StoreError::Corrupt("a returned integer column is missing".into()))
+}
