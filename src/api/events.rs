@@ -22,15 +22,42 @@ use esocial_wire::mconnect::cloudevent::{
 /// Most rows an operator's list gives.
 const LIST_LIMIT: i64 = 500;
 
-fn problem(status: u16, code: &str, retryable: bool, detail: impl Into<String>) -> HttpResponse {
+/// A refusal of this module's endpoints, answered as problem+json.
+#[derive(Debug)]
+pub struct Refused(Box<Problem>);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.code)
+    }
+}
+
+impl actix_web::ResponseError for Refused {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::from_u16(self.0.status)
+            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.0.response()
+    }
+}
+
+fn problem(status: u16, code: &str, retryable: bool, detail: impl Into<String>) -> Refused {
     let fault = match code.split('.').next() {
         Some("hub") => Fault::Hub,
         _ => Fault::Caller,
     };
-    Problem::new(status, code, fault, retryable, detail.into()).response()
+    Refused(Box::new(Problem::new(
+        status,
+        code,
+        fault,
+        retryable,
+        detail.into(),
+    )))
 }
 
-fn events_of(state: &ApiState) -> Result<&Events, HttpResponse> {
+fn events_of(state: &ApiState) -> Result<&Events, Refused> {
     state.events.as_ref().ok_or_else(|| {
         problem(
             404,
@@ -42,7 +69,7 @@ fn events_of(state: &ApiState) -> Result<&Events, HttpResponse> {
 }
 
 /// The producer behind this connection: its certificate's common name, if it is one.
-fn producer(request: &HttpRequest, events: &Events) -> Result<String, HttpResponse> {
+fn producer(request: &HttpRequest, events: &Events) -> Result<String, Refused> {
     let Some(identity) = request.conn_data::<ClientIdentity>() else {
         return Err(problem(
             401,
@@ -72,7 +99,7 @@ async fn body(
     mut payload: web::Payload,
     media_type: &str,
     state: &ApiState,
-) -> Result<web::BytesMut, HttpResponse> {
+) -> Result<web::BytesMut, Refused> {
     let declared = request
         .headers()
         .get(CONTENT_TYPE)
@@ -122,7 +149,7 @@ async fn body(
         })?
 }
 
-fn refused(refusal: Refusal) -> HttpResponse {
+fn refused(refusal: Refusal) -> Refused {
     match refusal {
         Refusal::Invalid {
             problem: detail,
@@ -140,10 +167,10 @@ fn refused(refusal: Refusal) -> HttpResponse {
     }
 }
 
-fn invalid(detail: String, violations: Vec<Violation>) -> HttpResponse {
+fn invalid(detail: String, violations: Vec<Violation>) -> Refused {
     let mut problem = Problem::new(422, "caller.invalid_event", Fault::Caller, false, detail);
     problem.violations = violations;
-    problem.response()
+    Refused(Box::new(problem))
 }
 
 fn taken(intakes: &[Intake]) -> HttpResponse {
@@ -159,22 +186,16 @@ pub async fn produce_one(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<ApiState>,
-) -> HttpResponse {
-    let outcome = async {
-        let events = events_of(&state)?;
-        let producer = producer(&request, events)?;
-        let bytes = body(&request, payload, EVENT_MEDIA_TYPE, &state).await?;
-        let event =
-            CloudEvent::parse(&bytes).map_err(|error| invalid(error.to_string(), vec![]))?;
-        events
-            .take(std::slice::from_ref(&event), Some(&producer))
-            .await
-            .map_err(refused)
-    };
-    match outcome.await {
-        Ok(intakes) => taken(&intakes),
-        Err(response) => response,
-    }
+) -> Result<HttpResponse, Refused> {
+    let events = events_of(&state)?;
+    let producer = producer(&request, events)?;
+    let bytes = body(&request, payload, EVENT_MEDIA_TYPE, &state).await?;
+    let event = CloudEvent::parse(&bytes).map_err(|error| invalid(error.to_string(), vec![]))?;
+    let intakes = events
+        .take(std::slice::from_ref(&event), Some(&producer))
+        .await
+        .map_err(refused)?;
+    Ok(taken(&intakes))
 }
 
 /// `POST /ce/produce/events`: a JSON array of CloudEvents, taken all or none.
@@ -182,35 +203,30 @@ pub async fn produce_batch(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<ApiState>,
-) -> HttpResponse {
-    let outcome = async {
-        let events = events_of(&state)?;
-        let producer = producer(&request, events)?;
-        let bytes = body(&request, payload, BATCH_MEDIA_TYPE, &state).await?;
-        let batch =
-            CloudEvent::parse_batch(&bytes).map_err(|error| invalid(error.to_string(), vec![]))?;
-        if batch.is_empty() {
-            return Err(invalid("the batch holds no event".into(), vec![]));
-        }
-        events.take(&batch, Some(&producer)).await.map_err(refused)
-    };
-    match outcome.await {
-        Ok(intakes) => taken(&intakes),
-        Err(response) => response,
+) -> Result<HttpResponse, Refused> {
+    let events = events_of(&state)?;
+    let producer = producer(&request, events)?;
+    let bytes = body(&request, payload, BATCH_MEDIA_TYPE, &state).await?;
+    let batch =
+        CloudEvent::parse_batch(&bytes).map_err(|error| invalid(error.to_string(), vec![]))?;
+    if batch.is_empty() {
+        return Err(invalid("the batch holds no event".into(), vec![]));
     }
+    let intakes = events
+        .take(&batch, Some(&producer))
+        .await
+        .map_err(refused)?;
+    Ok(taken(&intakes))
 }
 
 /// Checks that the caller is an operator and that the hub takes events.
-fn operator_events<'a>(
-    request: &HttpRequest,
-    state: &'a ApiState,
-) -> Result<&'a Events, HttpResponse> {
+fn operator_events<'a>(request: &HttpRequest, state: &'a ApiState) -> Result<&'a Events, Refused> {
     operator(request, state)
-        .map_err(|failure| Problem::from_exchange_error(&failure.error, None).response())?;
+        .map_err(|failure| Refused(Box::new(Problem::from_exchange_error(&failure.error, None))))?;
     events_of(state)
 }
 
-fn store_unavailable() -> HttpResponse {
+fn store_unavailable() -> Refused {
     problem(
         503,
         "hub.store_unavailable",
@@ -220,48 +236,57 @@ fn store_unavailable() -> HttpResponse {
 }
 
 /// `GET /api/v1/events/reviews`: events whose subject the master index could not resolve.
-pub async fn reviews(request: HttpRequest, state: web::Data<ApiState>) -> HttpResponse {
+pub async fn reviews(
+    request: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, Refused> {
     parked(&request, &state, Parked::Review, "reviews").await
 }
 
 /// `GET /api/v1/events/dead`: events that can never be handled as they are, and deliveries
 /// that could not be made.
-pub async fn dead(request: HttpRequest, state: web::Data<ApiState>) -> HttpResponse {
+pub async fn dead(
+    request: HttpRequest,
+    state: web::Data<ApiState>,
+) -> Result<HttpResponse, Refused> {
     parked(&request, &state, Parked::Dead, "events").await
 }
 
-async fn parked(request: &HttpRequest, state: &ApiState, which: Parked, key: &str) -> HttpResponse {
-    let events = match operator_events(request, state) {
-        Ok(events) => events,
-        Err(response) => return response,
-    };
-    let Ok(rows) = events.store().parked_events(which, LIST_LIMIT).await else {
-        return store_unavailable();
-    };
-    let items: Vec<_> = rows
-        .into_iter()
-        .map(|row| {
-            json!({
-                "id": row.id,
-                "source": row.source,
-                "eventId": row.cloudevent_id,
-                "type": row.event_type,
-                "state": row.state,
-                "reason": row.reason,
-                "attempts": row.attempts,
-                "receivedAt": row.received_at,
-                "endedAt": row.ended_at,
-            })
-        })
-        .collect();
+async fn parked(
+    request: &HttpRequest,
+    state: &ApiState,
+    which: Parked,
+    key: &str,
+) -> Result<HttpResponse, Refused> {
+    let store = operator_events(request, state)?.store();
+    let rows = store
+        .parked_events(which, LIST_LIMIT)
+        .await
+        .map_err(|_| store_unavailable())?;
+    let items: Vec<_> = rows.into_iter().map(event_json).collect();
     let mut answer = json!({ key: items });
     if which == Parked::Dead {
-        let Ok(deliveries) = events.store().deliveries(None, LIST_LIMIT).await else {
-            return store_unavailable();
-        };
+        let deliveries = store
+            .deliveries(None, LIST_LIMIT)
+            .await
+            .map_err(|_| store_unavailable())?;
         answer["deliveries"] = deliveries.into_iter().map(delivery_json).collect();
     }
-    HttpResponse::Ok().json(answer)
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+fn event_json(row: esocial_store::ParkedEvent) -> serde_json::Value {
+    json!({
+        "id": row.id,
+        "source": row.source,
+        "eventId": row.cloudevent_id,
+        "type": row.event_type,
+        "state": row.state,
+        "reason": row.reason,
+        "attempts": row.attempts,
+        "receivedAt": row.received_at,
+        "endedAt": row.ended_at,
+    })
 }
 
 fn delivery_json(row: esocial_store::DeliveryRow) -> serde_json::Value {
@@ -281,22 +306,40 @@ fn delivery_json(row: esocial_store::DeliveryRow) -> serde_json::Value {
     })
 }
 
-/// `GET /api/v1/events/{id}/deliveries`: the alerts one event gave.
-pub async fn deliveries(
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EventQuery {
+    source: String,
+    event_id: String,
+}
+
+/// `GET /api/v1/events?source=…&eventId=…`: where an event a producer sent stands, and the
+/// alerts it gave.
+pub async fn lookup(
     request: HttpRequest,
-    path: web::Path<String>,
+    query: web::Query<EventQuery>,
     state: web::Data<ApiState>,
-) -> HttpResponse {
-    let events = match operator_events(&request, &state) {
-        Ok(events) => events,
-        Err(response) => return response,
-    };
-    match events.store().deliveries(Some(&path), LIST_LIMIT).await {
-        Ok(rows) => HttpResponse::Ok().json(json!({
-            "deliveries": rows.into_iter().map(delivery_json).collect::<Vec<_>>()
-        })),
-        Err(_) => store_unavailable(),
-    }
+) -> Result<HttpResponse, Refused> {
+    let store = operator_events(&request, &state)?.store();
+    let event = store
+        .event_by_source(&query.source, &query.event_id)
+        .await
+        .map_err(|_| store_unavailable())?
+        .ok_or_else(|| {
+            problem(
+                404,
+                "caller.no_such_event",
+                false,
+                "no event with this source and id was taken",
+            )
+        })?;
+    let deliveries = store
+        .deliveries(Some(&event.id), LIST_LIMIT)
+        .await
+        .map_err(|_| store_unavailable())?;
+    let mut answer = event_json(event);
+    answer["deliveries"] = deliveries.into_iter().map(delivery_json).collect();
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// `POST /api/v1/events/{id}/replay`: an event in review or dead is handled again.
@@ -304,20 +347,17 @@ pub async fn replay(
     request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<ApiState>,
-) -> HttpResponse {
-    let events = match operator_events(&request, &state) {
-        Ok(events) => events,
-        Err(response) => return response,
-    };
+) -> Result<HttpResponse, Refused> {
+    let events = operator_events(&request, &state)?;
     match events.replay(&path).await {
-        Ok(true) => HttpResponse::Accepted().json(json!({ "replayed": path.as_str() })),
-        Ok(false) => problem(
+        Ok(true) => Ok(HttpResponse::Accepted().json(json!({ "replayed": path.as_str() }))),
+        Ok(false) => Err(problem(
             404,
             "caller.not_replayable",
             false,
             "no event in review or dead has this id",
-        ),
-        Err(_) => store_unavailable(),
+        )),
+        Err(_) => Err(store_unavailable()),
     }
 }
 
@@ -326,19 +366,16 @@ pub async fn replay_delivery(
     request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<ApiState>,
-) -> HttpResponse {
-    let events = match operator_events(&request, &state) {
-        Ok(events) => events,
-        Err(response) => return response,
-    };
+) -> Result<HttpResponse, Refused> {
+    let events = operator_events(&request, &state)?;
     match events.replay_delivery(&path).await {
-        Ok(true) => HttpResponse::Accepted().json(json!({ "replayed": path.as_str() })),
-        Ok(false) => problem(
+        Ok(true) => Ok(HttpResponse::Accepted().json(json!({ "replayed": path.as_str() }))),
+        Ok(false) => Err(problem(
             404,
             "caller.not_replayable",
             false,
             "no dead delivery has this id",
-        ),
-        Err(_) => store_unavailable(),
+        )),
+        Err(_) => Err(store_unavailable()),
     }
 }

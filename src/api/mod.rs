@@ -145,10 +145,7 @@ pub fn api_server(
             .route("/ce/produce/events", web::post().to(events::produce_batch))
             .route("/api/v1/events/reviews", web::get().to(events::reviews))
             .route("/api/v1/events/dead", web::get().to(events::dead))
-            .route(
-                "/api/v1/events/{id}/deliveries",
-                web::get().to(events::deliveries),
-            )
+            .route("/api/v1/events", web::get().to(events::lookup))
             .route("/api/v1/events/{id}/replay", web::post().to(events::replay))
             .route(
                 "/api/v1/events/deliveries/{id}/replay",

@@ -242,6 +242,35 @@ impl Events {
                 );
             }
         }
+        let case_types: Vec<&str> = exchanger
+            .catalog()
+            .contract(CASES_SERVICE)
+            .and_then(|contract| {
+                contract
+                    .response_schema
+                    .pointer("/properties/cases/items/properties/type/enum")
+            })
+            .and_then(Value::as_array)
+            .map(|types| types.iter().filter_map(Value::as_str).collect())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the events flow asks `{CASES_SERVICE}` for open cases, and the catalog \
+                     has no such service with an enumeration of case types"
+                )
+            })?;
+        for subscription in subscriptions.all() {
+            if let Some(unknown) = subscription
+                .case_types
+                .iter()
+                .find(|case_type| !case_types.contains(&case_type.as_str()))
+            {
+                anyhow::bail!(
+                    "subscription `{}`: case type `{unknown}` is not one of {}",
+                    subscription.id,
+                    case_types.join(", ")
+                );
+            }
+        }
         let producers = settings
             .producers
             .iter()
@@ -571,9 +600,7 @@ impl Events {
             match whose {
                 Whose::Subject => persons.push(subject.clone()),
                 Whose::Children => {
-                    let family = self
-                        .ask(subscription, "civil.family-relations", subject)
-                        .await?;
+                    let family = self.ask(subscription, FAMILY_SERVICE, subject).await?;
                     persons.extend(
                         family["children"]
                             .as_array()
@@ -604,7 +631,7 @@ impl Events {
         subscription: &Subscription,
         person: &Idnp,
     ) -> Result<Vec<Value>, Outcome> {
-        let answer = self.ask(subscription, "cases.active-cases", person).await?;
+        let answer = self.ask(subscription, CASES_SERVICE, person).await?;
         Ok(answer["cases"].as_array().cloned().unwrap_or_default())
     }
 
@@ -763,6 +790,10 @@ impl Events {
     }
 }
 
+/// The service the events flow asks for a person's open cases.
+pub const CASES_SERVICE: &str = "cases.active-cases";
+/// The service it asks for a person's children.
+pub const FAMILY_SERVICE: &str = "civil.family-relations";
 /// `source` of the alerts the hub sends modules.
 pub const ALERT_SOURCE: &str = "urn:md:gov:esocial:hub";
 /// `type` of those alerts.

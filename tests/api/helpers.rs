@@ -52,6 +52,8 @@ pub struct SpawnOptions {
     pub body_read_timeout_ms: Option<u64>,
     /// MLog's base URL; audit entries are not delivered when absent.
     pub mlog_url: Option<String>,
+    /// The events flow; off when absent.
+    pub events: Option<esocial_hub::events::EventsSettings>,
 }
 
 pub struct TestApp {
@@ -177,6 +179,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
             interval_ms: 100,
             timeout_ms: 2_000,
         });
+    settings.events = options.events;
     let application = Application::build(settings).await.expect("hub builds");
     let api_port = application.api_port();
     let ops_port = application.ops_port();
@@ -332,8 +335,20 @@ impl TestApp {
     }
 }
 
-/// Checks that `response` is problem+json with `status` and `code`, and returns its body.
+/// Checks that `response` is problem+json with `status` and `code`, as `POST
+/// /api/v1/exchanges` declares it, and returns its body.
 pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_problem_of(response, status, code, ("/api/v1/exchanges", "post")).await
+}
+
+/// Checks that `response` is problem+json with `status` and `code`, as the OpenAPI document
+/// declares it for `operation` (path, method), and returns its body.
+pub async fn assert_problem_of(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+    (path, method): (&str, &str),
+) -> Value {
     assert_eq!(response.status().as_u16(), status, "HTTP status");
     let content_type = response
         .headers()
@@ -348,7 +363,7 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str
     if let Err(violations) = esocial_hub::schema::validate("error", &body) {
         panic!("problem does not match schemas/error.schema.json: {violations:?}");
     }
-    assert_matches_openapi_response(status, &body);
+    assert_matches_openapi(path, method, status, &body);
     body
 }
 
@@ -394,8 +409,4 @@ pub fn assert_matches_openapi(path: &str, method: &str, status: u16, body: &Valu
     if let Err(violations) = esocial_catalog::json_schema::check(&validator, body) {
         panic!("{method} {path} {status} does not match openapi.json: {violations:?}\n{body}");
     }
-}
-
-fn assert_matches_openapi_response(status: u16, body: &Value) {
-    assert_matches_openapi("/api/v1/exchanges", "post", status, body);
 }

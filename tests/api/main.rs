@@ -6,6 +6,7 @@ mod audit;
 mod benefits;
 mod certificates;
 mod deadlines;
+mod events;
 mod exchanges;
 mod health;
 mod helpers;

@@ -65,7 +65,7 @@ impl Parked {
     }
 }
 
-/// An event in review or dead, as operators see it (no personal data).
+/// An event as operators see it (no personal data): in review, dead, or looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParkedEvent {
     pub id: String,
@@ -341,21 +341,23 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ParkedEvent {
-                    id: row.try_get("id")?,
-                    source: row.try_get("source")?,
-                    cloudevent_id: row.try_get("cloudevent_id")?,
-                    event_type: row.try_get("event_type")?,
-                    state: row.try_get("state")?,
-                    reason: row.try_get("reason")?,
-                    attempts: row.try_get("attempts")?,
-                    received_at: row.try_get("received_at")?,
-                    ended_at: row.try_get("ended_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(parked_event).collect()
+    }
+
+    /// The event taken from `source` with CloudEvent id `cloudevent_id`, as operators see it.
+    pub async fn event_by_source(
+        &self,
+        source: &str,
+        cloudevent_id: &str,
+    ) -> Result<Option<ParkedEvent>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {PARKED_EVENT} FROM events WHERE source = $1 AND cloudevent_id = $2"
+        ))
+        .bind(source.to_string())
+        .bind(cloudevent_id.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(parked_event).transpose()
     }
 
     /// How many events are in each state.
@@ -512,6 +514,20 @@ impl Store {
             })
             .collect()
     }
+}
+
+fn parked_event(row: &sqlx::any::AnyRow) -> Result<ParkedEvent, StoreError> {
+    Ok(ParkedEvent {
+        id: row.try_get("id")?,
+        source: row.try_get("source")?,
+        cloudevent_id: row.try_get("cloudevent_id")?,
+        event_type: row.try_get("event_type")?,
+        state: row.try_get("state")?,
+        reason: row.try_get("reason")?,
+        attempts: row.try_get("attempts")?,
+        received_at: row.try_get("received_at")?,
+        ended_at: row.try_get("ended_at")?,
+    })
 }
 
 async fn count_states(store: &Store, table: &str) -> Result<Vec<(String, i64)>, StoreError> {

@@ -1,0 +1,409 @@
+//! The events flow over HTTP: registries push CloudEvents, the hub checks them, takes each once,
+//! resolves the subject, asks for open cases and records one alert per case and channel;
+//! invalid events and producers are refused, an unknown subject waits for review, and the
+//! events of one person are handled in order.
+
+use std::path::Path;
+use std::time::Duration;
+
+use esocial_hub::demo::DEMO_CLIENT;
+use esocial_hub::events::{EventsSettings, ModuleSettings, ProducerSettings};
+use esocial_sim::population::{Population, REFERENCE_DATE, SyntheticPerson};
+use esocial_wire::crypto::pki::registry_holder;
+use serde_json::{Value, json};
+
+use crate::helpers::{SpawnOptions, TestApp, assert_problem_of, client_with, spawn_app_with};
+
+/// A port nothing listens on: deliveries to it wait and are tried again.
+const NOWHERE: &str = "https://127.0.0.1:9";
+
+pub fn events_settings(mnotify_url: &str, module_url: &str) -> EventsSettings {
+    EventsSettings {
+        subscriptions: Path::new(env!("CARGO_MANIFEST_DIR")).join("subscriptions"),
+        client: DEMO_CLIENT.into(),
+        calling_user: "2000000000004".into(),
+        case_link: "https://esocial.gov.md/cazuri/{caseId}".into(),
+        producers: vec![
+            ProducerSettings {
+                client: registry_holder("police"),
+                event_types: vec!["Gov.Police.ProtectionOrder.Issued".into()],
+            },
+            ProducerSettings {
+                client: registry_holder("civil"),
+                event_types: vec!["Gov.Civil.Person.Died".into()],
+            },
+        ],
+        consumer_url: None,
+        mnotify_url: Some(mnotify_url.into()),
+        modules: vec![ModuleSettings {
+            name: "case-management".into(),
+            url: module_url.into(),
+        }],
+        max_attempts: 3,
+        lease_ms: 5_000,
+        timeout_ms: 2_000,
+    }
+}
+
+async fn spawn_with_events(down: Vec<&'static str>) -> TestApp {
+    spawn_app_with(SpawnOptions {
+        events: Some(events_settings(NOWHERE, NOWHERE)),
+        down,
+        registry_timeout_ms: Some(2_000),
+        ..SpawnOptions::default()
+    })
+    .await
+}
+
+/// A parent who is the aggressor of a protection order in force, and their minor children.
+pub fn aggressor_with_children(
+    population: &Population,
+) -> (&SyntheticPerson, Vec<&SyntheticPerson>) {
+    population
+        .protection_orders()
+        .iter()
+        .filter(|order| order.is_active_on(REFERENCE_DATE))
+        .filter_map(|order| {
+            let aggressor = population.person(order.aggressor)?;
+            let children: Vec<_> = aggressor
+                .children
+                .iter()
+                .filter_map(|child| population.person(*child))
+                .filter(|child| child.is_minor() && !child.deceased)
+                .collect();
+            (!children.is_empty()).then_some((aggressor, children))
+        })
+        .next()
+        .expect("the synthetic population has a violent household with children")
+}
+
+/// Registers `person` in the master index as a police record.
+pub async fn register_in_index(app: &TestApp, person: &SyntheticPerson) {
+    let response = app
+        .post_json(
+            "/api/v1/persons/records",
+            &json!({"source": "police", "record": {
+                "localId": format!("P-{}", person.idnp.expose()),
+                "idnp": person.idnp.expose(),
+                "firstName": person.first_name,
+                "lastName": person.last_name,
+                "birthDate": person.birth_date_text(),
+            }}),
+        )
+        .await;
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+pub fn order_event(id: &str, aggressor: &SyntheticPerson, protected: &[&SyntheticPerson]) -> Value {
+    json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "urn:gov:md:igp:police",
+        "type": "Gov.Police.ProtectionOrder.Issued",
+        "partitionkey": format!("idnp:{}", aggressor.idnp.expose()),
+        "time": "2026-11-30T08:00:00Z",
+        "datacontenttype": "application/json",
+        "data": {
+            "idnp": aggressor.idnp.expose(),
+            "orderId": format!("OP-{id}"),
+            "kind": "emergency",
+            "issuedOn": "2026-11-30",
+            "protectedPersons": protected.iter().map(|p| p.idnp.expose()).collect::<Vec<_>>(),
+        }
+    })
+}
+
+const PRODUCE: (&str, &str) = ("/ce/produce/event", "post");
+const PRODUCE_BATCH: (&str, &str) = ("/ce/produce/events", "post");
+const LOOKUP: (&str, &str) = ("/api/v1/events", "get");
+const REPLAY: (&str, &str) = ("/api/v1/events/{eventId}/replay", "post");
+
+pub async fn push(app: &TestApp, producer: &str, event: &Value) -> reqwest::Response {
+    client_with(&app.pki, &registry_holder(producer))
+        .post(format!("{}/ce/produce/event", app.address))
+        .header("Content-Type", "application/cloudevents+json")
+        .body(event.to_string())
+        .send()
+        .await
+        .expect("request reaches the hub")
+}
+
+/// Where the event stands, once it is in `state` (waits up to 15 s).
+pub async fn event_in_state(app: &TestApp, source: &str, id: &str, state: &str) -> Value {
+    let path = format!("/api/v1/events?source={source}&eventId={id}");
+    let mut last = Value::Null;
+    for _ in 0..150 {
+        let response = app.get(&path).await;
+        if response.status() == 200 {
+            last = response.json().await.unwrap();
+            if last["state"] == state {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("event {id} never reached `{state}`: {last}");
+}
+
+/// The audit log's entries of `kind`, once it has any (waits up to 5 s for their placing).
+async fn audit_entries(app: &TestApp, kind: &str) -> Vec<esocial_store::AuditEntryRow> {
+    for _ in 0..50 {
+        let entries: Vec<_> = app
+            .store
+            .audit_entries(0, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|entry| entry.row)
+            .filter(|row| row.kind == kind)
+            .collect();
+        if !entries.is_empty() {
+            return entries;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no audit entry of kind {kind}");
+}
+
+#[tokio::test]
+async fn a_protection_order_against_a_parent_alerts_the_childrens_case_managers_once() {
+    let app = spawn_with_events(vec![]).await;
+    let (aggressor, children) = aggressor_with_children(&app.population);
+    register_in_index(&app, aggressor).await;
+    let event = order_event("po-1", aggressor, &[]);
+
+    let response = push(&app, "police", &event).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"taken": 1, "alreadyTaken": 0})
+    );
+    let handled = event_in_state(&app, "urn:gov:md:igp:police", "po-1", "handled").await;
+    let deliveries = handled["deliveries"].as_array().unwrap();
+    assert!(
+        !deliveries.is_empty(),
+        "a child of the household has a child-protection case: {handled}"
+    );
+    for channel in ["mnotify", "webhook"] {
+        assert!(
+            deliveries.iter().any(|d| d["channel"] == channel),
+            "{handled}"
+        );
+    }
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d["subscription"] == "protection-order-issued")
+    );
+    assert!(deliveries.iter().all(|d| d["priority"] == "High"));
+    // Exactly the children's child-protection and domestic-violence cases are alerted, each
+    // once per channel.
+    let mut expected = Vec::new();
+    for child in &children {
+        let mut request = app.valid_request();
+        request["service"] = json!("cases.active-cases");
+        request["subject"]["idnp"] = json!(child.idnp.expose());
+        let answer: Value = app.post_exchange(&request).await.json().await.unwrap();
+        for case in answer["data"]["cases"].as_array().unwrap() {
+            if ["child_protection", "domestic_violence"].contains(&case["type"].as_str().unwrap()) {
+                expected.push(case["caseId"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    expected.sort();
+    for channel in ["mnotify", "webhook"] {
+        let mut alerted: Vec<String> = deliveries
+            .iter()
+            .filter(|d| d["channel"] == channel)
+            .map(|d| d["caseId"].as_str().unwrap().to_string())
+            .collect();
+        alerted.sort();
+        assert_eq!(alerted, expected, "{channel}");
+    }
+
+    // The same event again: taken once, one set of alerts.
+    let again = push(&app, "police", &event).await;
+    assert_eq!(
+        again.json::<Value>().await.unwrap(),
+        json!({"taken": 0, "alreadyTaken": 1})
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = event_in_state(&app, "urn:gov:md:igp:police", "po-1", "handled").await;
+    assert_eq!(
+        after["deliveries"].as_array().unwrap().len(),
+        deliveries.len()
+    );
+    assert_eq!(after["id"], handled["id"]);
+
+    // Handling touched personal data: the audit log has its entry.
+    let entries = audit_entries(&app, "event.handled").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].outcome, "completed");
+    assert!(entries[0].subject_digest.is_some());
+    assert!(entries[0].person_id.is_some());
+}
+
+#[tokio::test]
+async fn invalid_events_and_producers_are_refused_with_their_reason() {
+    let app = spawn_with_events(vec![]).await;
+    let (aggressor, _) = aggressor_with_children(&app.population);
+    let good = order_event("po-2", aggressor, &[]);
+
+    let mut missing = good.clone();
+    missing["data"].as_object_mut().unwrap().remove("issuedOn");
+    let body = assert_problem_of(
+        push(&app, "police", &missing).await,
+        422,
+        "caller.invalid_event",
+        PRODUCE,
+    )
+    .await;
+    assert_eq!(body["violations"][0]["pointer"], "/data", "{body}");
+
+    let mut other_person = good.clone();
+    other_person["data"]["idnp"] = json!("2000000000004");
+    let body = assert_problem_of(
+        push(&app, "police", &other_person).await,
+        422,
+        "caller.invalid_event",
+        PRODUCE,
+    )
+    .await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("partitionkey"),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains(aggressor.idnp.expose()),
+        "no IDNP in a refusal: {body}"
+    );
+
+    let mut bad_key = good.clone();
+    bad_key["partitionkey"] = json!("idnp:2000000000005");
+    assert_problem_of(
+        push(&app, "police", &bad_key).await,
+        422,
+        "caller.invalid_event",
+        PRODUCE,
+    )
+    .await;
+
+    // A producer may push only its own types; a client that is no producer nothing at all.
+    assert_problem_of(
+        push(&app, "civil", &good).await,
+        403,
+        "caller.event_type_not_allowed",
+        PRODUCE,
+    )
+    .await;
+    let response = app
+        .client
+        .post(format!("{}/ce/produce/event", app.address))
+        .header("Content-Type", "application/cloudevents+json")
+        .body(good.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_problem_of(response, 403, "caller.not_a_producer", PRODUCE).await;
+
+    // Wrong media type, and a batch with one bad event: nothing of it is taken.
+    let response = client_with(&app.pki, &registry_holder("police"))
+        .post(format!("{}/ce/produce/event", app.address))
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_problem_of(response, 415, "caller.unsupported_media_type", PRODUCE).await;
+    let batch = json!([order_event("po-3", aggressor, &[]), missing]);
+    let response = client_with(&app.pki, &registry_holder("police"))
+        .post(format!("{}/ce/produce/events", app.address))
+        .header("Content-Type", "application/cloudevents-batch+json")
+        .body(batch.to_string())
+        .send()
+        .await
+        .unwrap();
+    let body = assert_problem_of(response, 422, "caller.invalid_event", PRODUCE_BATCH).await;
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("event 1 of the batch"),
+        "{body}"
+    );
+    let lookup = app
+        .get("/api/v1/events?source=urn:gov:md:igp:police&eventId=po-3")
+        .await;
+    assert_problem_of(lookup, 404, "caller.no_such_event", LOOKUP).await;
+}
+
+#[tokio::test]
+async fn an_event_about_an_unknown_person_waits_for_review_and_is_handled_once_resolved() {
+    let app = spawn_with_events(vec![]).await;
+    let (aggressor, _) = aggressor_with_children(&app.population);
+    let response = push(&app, "police", &order_event("po-4", aggressor, &[])).await;
+    assert_eq!(response.status(), 200);
+    let review = event_in_state(&app, "urn:gov:md:igp:police", "po-4", "review").await;
+    assert_eq!(review["reason"], "subject.unresolved");
+    let listed: Value = app
+        .get("/api/v1/events/reviews")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["reviews"][0]["id"], review["id"]);
+
+    // The person is registered; an operator replays the event.
+    register_in_index(&app, aggressor).await;
+    let id = review["id"].as_str().unwrap();
+    let response = app
+        .post_json(&format!("/api/v1/events/{id}/replay"), &json!({}))
+        .await;
+    assert_eq!(response.status(), 202);
+    event_in_state(&app, "urn:gov:md:igp:police", "po-4", "handled").await;
+    let response = app
+        .post_json(&format!("/api/v1/events/{id}/replay"), &json!({}))
+        .await;
+    assert_problem_of(response, 404, "caller.not_replayable", REPLAY).await;
+}
+
+#[tokio::test]
+async fn a_persons_later_event_waits_while_an_earlier_one_cannot_be_handled() {
+    // The case-management module is down: the first event waits to be tried again, and the
+    // second event about the same person is not handled before it.
+    let app = spawn_with_events(vec!["cases"]).await;
+    let (aggressor, _) = aggressor_with_children(&app.population);
+    register_in_index(&app, aggressor).await;
+    assert_eq!(
+        push(&app, "police", &order_event("po-5", aggressor, &[]))
+            .await
+            .status(),
+        200
+    );
+    let waiting = event_in_state(&app, "urn:gov:md:igp:police", "po-5", "waiting").await;
+    assert_eq!(waiting["reason"], "registry.unavailable");
+    assert_eq!(
+        push(&app, "police", &order_event("po-6", aggressor, &[]))
+            .await
+            .status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let later = event_in_state(&app, "urn:gov:md:igp:police", "po-6", "pending").await;
+    assert_eq!(
+        later["attempts"], 0,
+        "the later event was not tried: {later}"
+    );
+
+    // After its last attempt the first event is dead, and the second goes on.
+    let dead = event_in_state(&app, "urn:gov:md:igp:police", "po-5", "dead").await;
+    assert!(
+        dead["reason"]
+            .as_str()
+            .unwrap()
+            .contains("after 3 attempts"),
+        "{dead}"
+    );
+    event_in_state(&app, "urn:gov:md:igp:police", "po-6", "waiting").await;
+    let listed: Value = app.get("/api/v1/events/dead").await.json().await.unwrap();
+    assert_eq!(listed["events"][0]["id"], dead["id"]);
+}
