@@ -292,8 +292,8 @@ fn event_json(row: esocial_store::ParkedEvent) -> serde_json::Value {
 fn delivery_json(row: esocial_store::DeliveryRow) -> serde_json::Value {
     json!({
         "id": row.id,
-        "eventId": row.event_id,
-        "subscription": row.subscription,
+        "originId": row.origin_id,
+        "purpose": row.purpose,
         "channel": row.channel,
         "caseId": row.case_id,
         "priority": row.priority,

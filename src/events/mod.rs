@@ -711,7 +711,7 @@ impl Events {
             }
             deliveries.push(NewDelivery {
                 id,
-                subscription: subscription.id.clone(),
+                purpose: subscription.id.clone(),
                 channel: delivery::MNOTIFY.into(),
                 target: manager.to_string(),
                 case_id: case_id.clone(),
@@ -748,7 +748,7 @@ impl Events {
             };
             deliveries.push(NewDelivery {
                 id,
-                subscription: subscription.id.clone(),
+                purpose: subscription.id.clone(),
                 channel: delivery::WEBHOOK.into(),
                 target: module.clone(),
                 case_id: case_id.clone(),

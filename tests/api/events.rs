@@ -12,7 +12,9 @@ use esocial_sim::population::{Population, REFERENCE_DATE, SyntheticPerson};
 use esocial_wire::crypto::pki::registry_holder;
 use serde_json::{Value, json};
 
-use crate::helpers::{SpawnOptions, TestApp, assert_problem_of, client_with, spawn_app_with};
+use crate::helpers::{
+    SpawnOptions, TestApp, assert_matches_openapi, assert_problem_of, client_with, spawn_app_with,
+};
 
 /// A port nothing listens on: deliveries to it wait and are tried again.
 const NOWHERE: &str = "https://127.0.0.1:9";
@@ -179,6 +181,7 @@ async fn a_protection_order_against_a_parent_alerts_the_childrens_case_managers_
         json!({"taken": 1, "alreadyTaken": 0})
     );
     let handled = event_in_state(&app, "urn:gov:md:igp:police", "po-1", "handled").await;
+    assert_matches_openapi("/api/v1/events", "get", 200, &handled);
     let deliveries = handled["deliveries"].as_array().unwrap();
     assert!(
         !deliveries.is_empty(),
@@ -193,7 +196,7 @@ async fn a_protection_order_against_a_parent_alerts_the_childrens_case_managers_
     assert!(
         deliveries
             .iter()
-            .all(|d| d["subscription"] == "protection-order-issued")
+            .all(|d| d["purpose"] == "protection-order-issued")
     );
     assert!(deliveries.iter().all(|d| d["priority"] == "High"));
     // Exactly the children's child-protection and domestic-violence cases are alerted, each
@@ -405,5 +408,6 @@ async fn a_persons_later_event_waits_while_an_earlier_one_cannot_be_handled() {
     );
     event_in_state(&app, "urn:gov:md:igp:police", "po-6", "waiting").await;
     let listed: Value = app.get("/api/v1/events/dead").await.json().await.unwrap();
+    assert_matches_openapi("/api/v1/events/dead", "get", 200, &listed);
     assert_eq!(listed["events"][0]["id"], dead["id"]);
 }

@@ -33,16 +33,17 @@ CREATE INDEX events_due ON events (available_at)
     WHERE state IN ('pending', 'waiting', 'working');
 CREATE INDEX events_parked ON events (state, id) WHERE state IN ('review', 'dead');
 
--- What an event gives: one delivery per subscription, channel, recipient and case, written in
--- the same transaction as the event's `handled`. The unique key makes an event handled twice
--- (after a crash) give each alert once. A delivery to MNotify carries its id as MNotify's
--- `externalId`, a webhook its id as the CloudEvent id, so a resend after a lost answer is
--- recognised by the receiver. The payload is sealed. `state`: pending, working (leased),
--- waiting (retry at available_at), sent, dead (reason; replayable).
-CREATE TABLE event_deliveries (
+-- The outbox of what the hub sends on: alerts an event gives (one per subscription, channel,
+-- recipient and case, written in the same transaction as the event's `handled`) and the
+-- documents and notices of referrals and transfers (`handoffs`). The unique key makes work
+-- done twice (after a crash) send each thing once. A delivery to MNotify carries its id as
+-- MNotify's `externalId`, a webhook its id as the CloudEvent id, so a resend after a lost
+-- answer is recognised by the receiver. The payload is sealed. `state`: pending, working
+-- (leased), waiting (retry at available_at), sent, dead (reason; replayable).
+CREATE TABLE deliveries (
     id TEXT PRIMARY KEY,
-    event_id TEXT NOT NULL REFERENCES events (id),
-    subscription TEXT NOT NULL,
+    origin_id TEXT NOT NULL,
+    purpose TEXT NOT NULL,
     channel TEXT NOT NULL,
     target TEXT NOT NULL,
     case_id TEXT NOT NULL,
@@ -57,8 +58,8 @@ CREATE TABLE event_deliveries (
     ended_at BIGINT,
     reason TEXT,
     remote_id TEXT,
-    UNIQUE (event_id, subscription, channel, target, case_id)
+    UNIQUE (origin_id, purpose, channel, target, case_id)
 );
-CREATE INDEX event_deliveries_due ON event_deliveries (available_at)
+CREATE INDEX deliveries_due ON deliveries (available_at)
     WHERE state IN ('pending', 'waiting', 'working');
-CREATE INDEX event_deliveries_dead ON event_deliveries (created_at) WHERE state = 'dead';
+CREATE INDEX deliveries_dead ON deliveries (created_at) WHERE state = 'dead';

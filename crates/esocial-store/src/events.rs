@@ -1,11 +1,12 @@
-//! Events taken from MConnect Events and the deliveries they give: taking an event once (by
-//! its source and id), claiming the next event of each partition in order under a lease,
-//! ending it (handled with its deliveries and audit entry in one transaction, waiting, in
-//! review or dead), replaying a parked one, and the same lifecycle for each delivery.
+//! Events taken from MConnect Events: taking an event once (by its source and id), claiming
+//! the next event of each partition in order under a lease, ending it (handled with its
+//! deliveries and audit entry in one transaction, waiting, in review or dead), and replaying a
+//! parked one.
 
 use sqlx::Row as _;
 
 use super::audit::{AuditEntryRow, entry_written};
+use super::deliveries::{NewDelivery, delivery_written};
 use super::queue::now_millis;
 use super::writer::{Kind, Statement, Value};
 use super::{Store, StoreError};
@@ -79,64 +80,10 @@ pub struct ParkedEvent {
     pub ended_at: Option<i64>,
 }
 
-/// One alert to send, written with its event's `handled`.
-#[derive(Debug, Clone)]
-pub struct NewDelivery {
-    /// UUIDv7; MNotify's `externalId` or the webhook's CloudEvent id.
-    pub id: String,
-    pub subscription: String,
-    /// `mnotify` or `webhook`.
-    pub channel: String,
-    /// The case manager's work address, or the module's name.
-    pub target: String,
-    pub case_id: String,
-    pub priority: String,
-    pub sealed_payload: String,
-}
-
-/// A delivery a worker holds.
-#[derive(Debug, Clone)]
-pub struct ClaimedDelivery {
-    pub id: String,
-    pub channel: String,
-    pub target: String,
-    pub priority: String,
-    pub sealed_payload: String,
-    pub attempts: i64,
-}
-
-/// A delivery as operators see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryRow {
-    pub id: String,
-    pub event_id: String,
-    pub subscription: String,
-    pub channel: String,
-    pub case_id: String,
-    pub priority: String,
-    pub state: String,
-    pub reason: Option<String>,
-    pub attempts: i64,
-    pub remote_id: Option<String>,
-    pub created_at: i64,
-    pub ended_at: Option<i64>,
-}
-
 const CLAIMED_EVENT: &str = "id, event_type, sealed_event, attempts";
 const CLAIMED_EVENT_KINDS: &[Kind] = &[Kind::Text, Kind::Text, Kind::Text, Kind::Integer];
-const CLAIMED_DELIVERY: &str = "id, channel, target, priority, sealed_payload, attempts";
-const CLAIMED_DELIVERY_KINDS: &[Kind] = &[
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Text,
-    Kind::Integer,
-];
 const PARKED_EVENT: &str =
     "id, source, cloudevent_id, event_type, state, reason, attempts, received_at, ended_at";
-const DELIVERY: &str = "id, event_id, subscription, channel, case_id, priority, state, reason, \
-     attempts, remote_id, created_at, ended_at";
 
 impl Store {
     /// Takes events in one transaction, in order; each is [`Intake::Seen`] if its source and
@@ -240,23 +187,11 @@ impl Store {
             .text(holder)
             .must_change(),
         ];
-        statements.extend(deliveries.iter().map(|delivery| {
-            Statement::new(
-                "INSERT INTO event_deliveries (id, event_id, subscription, channel, target, \
-                 case_id, priority, sealed_payload, state, available_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9) \
-                 ON CONFLICT (event_id, subscription, channel, target, case_id) DO NOTHING",
-            )
-            .text(&delivery.id)
-            .text(id)
-            .text(&delivery.subscription)
-            .text(&delivery.channel)
-            .text(&delivery.target)
-            .text(&delivery.case_id)
-            .text(&delivery.priority)
-            .text(&delivery.sealed_payload)
-            .integer(now)
-        }));
+        statements.extend(
+            deliveries
+                .iter()
+                .map(|delivery| delivery_written(id, delivery)),
+        );
         statements.push(entry_written(entry));
         unchanged_is_false(self.writer.transaction(statements).await)
     }
@@ -364,156 +299,6 @@ impl Store {
     pub async fn event_states(&self) -> Result<Vec<(String, i64)>, StoreError> {
         count_states(self, "events").await
     }
-
-    /// How many deliveries are in each state.
-    pub async fn delivery_states(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        count_states(self, "event_deliveries").await
-    }
-
-    /// Takes up to `limit` deliveries that are due, oldest first, for `lease_ms`.
-    pub async fn claim_deliveries(
-        &self,
-        limit: i64,
-        lease_ms: i64,
-        holder: &str,
-    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        let now = now_millis();
-        let due = "((state IN ('pending', 'waiting') AND available_at <= $1) \
-                   OR (state = 'working' AND lease_until <= $1))";
-        let statement = Statement::new(format!(
-            "UPDATE event_deliveries SET state = 'working', lease_until = $2, \
-             lease_holder = $3, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM event_deliveries WHERE {due} \
-               ORDER BY available_at LIMIT $4) AND {due} \
-             RETURNING {CLAIMED_DELIVERY}"
-        ))
-        .integer(now)
-        .integer(now + lease_ms)
-        .text(holder)
-        .integer(limit)
-        .returning(CLAIMED_DELIVERY_KINDS);
-        let rows = self.writer.fetch(statement).await?;
-        rows.into_iter()
-            .map(|row| {
-                let mut values = row.into_iter();
-                Ok(ClaimedDelivery {
-                    id: text(values.next())?,
-                    channel: text(values.next())?,
-                    target: text(values.next())?,
-                    priority: text(values.next())?,
-                    sealed_payload: text(values.next())?,
-                    attempts: integer(values.next())?,
-                })
-            })
-            .collect()
-    }
-
-    /// Ends a held delivery as sent, with the receiver's id for it.
-    pub async fn delivery_sent(
-        &self,
-        id: &str,
-        holder: &str,
-        remote_id: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let changed = self
-            .writer
-            .execute(
-                Statement::new(
-                    "UPDATE event_deliveries SET state = 'sent', ended_at = $1, \
-                     lease_until = NULL, reason = NULL, remote_id = $2 \
-                     WHERE id = $3 AND state = 'working' AND lease_holder = $4",
-                )
-                .integer(now_millis())
-                .maybe_text(remote_id.map(str::to_string))
-                .text(id)
-                .text(holder),
-            )
-            .await?;
-        Ok(changed == 1)
-    }
-
-    /// Puts a held delivery back to wait until `available_at`, or, with `None`, ends it
-    /// dead; either way with the reason.
-    pub async fn delivery_failed(
-        &self,
-        id: &str,
-        holder: &str,
-        available_at: Option<i64>,
-        reason: &str,
-    ) -> Result<bool, StoreError> {
-        let statement = match available_at {
-            Some(at) => Statement::new(
-                "UPDATE event_deliveries SET state = 'waiting', available_at = $1, \
-                 lease_until = NULL, reason = $2 \
-                 WHERE id = $3 AND state = 'working' AND lease_holder = $4",
-            )
-            .integer(at),
-            None => Statement::new(
-                "UPDATE event_deliveries SET state = 'dead', ended_at = $1, \
-                 lease_until = NULL, reason = $2 \
-                 WHERE id = $3 AND state = 'working' AND lease_holder = $4",
-            )
-            .integer(now_millis()),
-        };
-        let changed = self
-            .writer
-            .execute(statement.text(reason).text(id).text(holder))
-            .await?;
-        Ok(changed == 1)
-    }
-
-    /// Makes a dead delivery due again now, from its first attempt.
-    pub async fn replay_delivery(&self, id: &str) -> Result<bool, StoreError> {
-        let changed = self
-            .writer
-            .execute(
-                Statement::new(
-                    "UPDATE event_deliveries SET state = 'pending', attempts = 0, \
-                     available_at = $1, ended_at = NULL, reason = NULL \
-                     WHERE id = $2 AND state = 'dead'",
-                )
-                .integer(now_millis())
-                .text(id),
-            )
-            .await?;
-        Ok(changed == 1)
-    }
-
-    /// The deliveries an event gave, or (`event_id` `None`) the dead ones, oldest first.
-    pub async fn deliveries(
-        &self,
-        event_id: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<DeliveryRow>, StoreError> {
-        let (condition, value) = match event_id {
-            Some(event_id) => ("event_id = $1", event_id),
-            None => ("state = $1", "dead"),
-        };
-        let sql = format!(
-            "SELECT {DELIVERY} FROM event_deliveries WHERE {condition} \
-             ORDER BY created_at, id LIMIT $2"
-        );
-        let query = sqlx::query(&sql).bind(value.to_string());
-        let rows = query.bind(limit).fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(DeliveryRow {
-                    id: row.try_get("id")?,
-                    event_id: row.try_get("event_id")?,
-                    subscription: row.try_get("subscription")?,
-                    channel: row.try_get("channel")?,
-                    case_id: row.try_get("case_id")?,
-                    priority: row.try_get("priority")?,
-                    state: row.try_get("state")?,
-                    reason: row.try_get("reason")?,
-                    attempts: row.try_get("attempts")?,
-                    remote_id: row.try_get("remote_id")?,
-                    created_at: row.try_get("created_at")?,
-                    ended_at: row.try_get("ended_at")?,
-                })
-            })
-            .collect()
-    }
 }
 
 fn parked_event(row: &sqlx::any::AnyRow) -> Result<ParkedEvent, StoreError> {
@@ -530,7 +315,10 @@ fn parked_event(row: &sqlx::any::AnyRow) -> Result<ParkedEvent, StoreError> {
     })
 }
 
-async fn count_states(store: &Store, table: &str) -> Result<Vec<(String, i64)>, StoreError> {
+pub(super) async fn count_states(
+    store: &Store,
+    table: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT state, COUNT(*) AS n FROM {table} GROUP BY state ORDER BY state"
     ))
@@ -549,13 +337,13 @@ fn unchanged_is_false(outcome: Result<Vec<u64>, StoreError>) -> Result<bool, Sto
     }
 }
 
-fn text(value: Option<Value>) -> Result<String, StoreError> {
+pub(super) fn text(value: Option<Value>) -> Result<String, StoreError> {
     value
         .and_then(Value::into_text)
         .ok_or_else(|| StoreError::Corrupt("a returned text column is missing".into()))
 }
 
-fn integer(value: Option<Value>) -> Result<i64, StoreError> {
+pub(super) fn integer(value: Option<Value>) -> Result<i64, StoreError> {
     value
         .and_then(Value::into_integer)
         .ok_or_else(|| StoreError::Corrupt("a returned integer column is missing".into()))

@@ -3,6 +3,7 @@
 
 mod audit;
 mod consents;
+mod deliveries;
 mod events;
 mod exchanges;
 mod inbound;
@@ -16,9 +17,8 @@ pub use audit::{
     AuditPlacement, MlogPending, SequencedEntry,
 };
 pub use consents::ConsentRow;
-pub use events::{
-    ClaimedDelivery, ClaimedEvent, DeliveryRow, Intake, NewDelivery, NewEvent, Parked, ParkedEvent,
-};
+pub use deliveries::{ClaimedDelivery, DeliveryRow, NewDelivery};
+pub use events::{ClaimedEvent, Intake, NewEvent, Parked, ParkedEvent};
 pub use exchanges::timestamp;
 pub use exchanges::{
     Closing, Direction, ExchangeOutcome, ExchangeRecord, ExchangeStatus, MessageIds, NewExchange,
