@@ -78,6 +78,9 @@ pub struct Settings {
     /// The events flow (MConnect Events in, alerts out); without it the hub takes no events.
     #[serde(default)]
     pub events: Option<crate::events::EventsSettings>,
+    /// Referrals and transfers between agencies; without it, none are taken.
+    #[serde(default)]
+    pub handoffs: Option<crate::handoffs::HandoffSettings>,
 }
 
 /// `[mpi]`: match-weight thresholds and the roles of clients in the master index.
@@ -516,6 +519,9 @@ impl Settings {
                     "must be at least 32 characters of secret material",
                 ));
             }
+        }
+        if let Some(handoffs) = &self.handoffs {
+            handoffs.validate()?;
         }
         if let Some(events) = &self.events {
             events.validate(&self.clients.iter().map(|c| c.id.as_str()).collect())?;

@@ -309,6 +309,7 @@ pub fn embedded_settings(
         },
         mlog: None,
         events: None,
+        handoffs: None,
     }
 }
 

@@ -178,12 +178,47 @@ fn build_provider(
     Ok(Provider::new(keys, agencies, grants, exchanger, mpi))
 }
 
+/// Where the outbox sends: MNotify, the events' modules and the hand-offs' parties, one name
+/// each; its attempts, lease and timeout are the events flow's, or their defaults.
+fn outbox_settings(
+    settings: &Settings,
+    handoffs: Option<&crate::handoffs::Handoffs>,
+) -> anyhow::Result<crate::outbox::OutboxSettings> {
+    let events = settings.events.as_ref();
+    let mut endpoints = std::collections::HashMap::new();
+    let modules = events
+        .into_iter()
+        .flat_map(|events| &events.modules)
+        .map(|module| (module.name.as_str(), module.url.as_str()));
+    let parties = handoffs
+        .into_iter()
+        .flat_map(|handoffs| handoffs.endpoints());
+    for (name, url) in modules.chain(parties) {
+        if endpoints
+            .insert(name.to_string(), url.to_string())
+            .is_some()
+        {
+            anyhow::bail!(
+                "settings `events.modules` and `handoffs.parties`: the name `{name}` is given twice"
+            );
+        }
+    }
+    Ok(crate::outbox::OutboxSettings {
+        mnotify_url: events.and_then(|events| events.mnotify_url.clone()),
+        endpoints,
+        max_attempts: events.map_or(8, |events| events.max_attempts),
+        lease_ms: events.map_or(30_000, |events| events.lease_ms),
+        timeout_ms: events.map_or(10_000, |events| events.timeout_ms),
+    })
+}
+
 /// The events flow: event contracts from `contracts/events`, subscriptions from their folder.
 fn build_events(
     events: &crate::events::EventsSettings,
     settings: &Settings,
     exchanger: Exchanger,
     mpi: Arc<MasterIndex>,
+    delivering: Arc<tokio::sync::Notify>,
 ) -> anyhow::Result<crate::events::Events> {
     let contracts =
         esocial_catalog::events::EventContracts::load(&settings.contracts.dir.join("events"))
@@ -196,7 +231,7 @@ fn build_events(
         subscriptions = subscriptions.len(),
         "events flow ready"
     );
-    crate::events::Events::new(events, contracts, subscriptions, exchanger, mpi)
+    crate::events::Events::new(events, contracts, subscriptions, exchanger, mpi, delivering)
 }
 
 impl Application {
@@ -436,33 +471,63 @@ impl Application {
             mpi.clone(),
             &revocation,
         )?);
-        let events = match &settings.events {
-            Some(events_settings) => {
-                let events =
-                    build_events(events_settings, &settings, exchanger.clone(), mpi.clone())?;
-                workers.push(events.spawn_handler(Duration::from_millis(500)));
-                let deliverer = crate::events::delivery::Deliverer::new(
-                    events_settings,
-                    store.clone(),
-                    crate::events::delivery::DeliveryTls {
-                        certificate_pem: &read(
-                            &settings.mconnect.signing_cert,
-                            "mconnect.signing_cert",
-                        )?,
-                        key_pem: &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
-                        trust_pem: &read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?,
-                    },
-                    Sealer::from_ring(&settings.key_ring()),
-                    metrics.clone(),
-                    &instance,
+        let delivering = Arc::new(tokio::sync::Notify::new());
+        let events = settings
+            .events
+            .as_ref()
+            .map(|events| {
+                build_events(
+                    events,
+                    &settings,
+                    exchanger.clone(),
+                    mpi.clone(),
+                    delivering.clone(),
                 )
-                .context("settings `events` and `mconnect.*`")?;
-                workers
-                    .push(deliverer.spawn(events.deliveries_written(), Duration::from_millis(500)));
-                Some(events)
-            }
-            None => None,
-        };
+            })
+            .transpose()?;
+        if let Some(events) = &events {
+            workers.push(events.spawn_handler(Duration::from_millis(500)));
+        }
+        let handoffs = settings
+            .handoffs
+            .as_ref()
+            .map(|handoffs| -> anyhow::Result<_> {
+                Ok(crate::handoffs::Handoffs::new(
+                    handoffs,
+                    exchanger.clone(),
+                    esocial_wire::crypto::jws::JwsVerifier::from_pem(&read(
+                        &settings.tls.client_ca,
+                        "tls.client_ca",
+                    )?)
+                    .context("setting `tls.client_ca`")?
+                    .with_revocation(revocation.clone()),
+                    delivering.clone(),
+                ))
+            })
+            .transpose()?;
+        if let Some(handoffs) = &handoffs {
+            workers.push(handoffs.spawn_deadline_watch(Duration::from_secs(1)));
+        }
+        if events.is_some() || handoffs.is_some() {
+            let deliverer = crate::outbox::Deliverer::new(
+                outbox_settings(&settings, handoffs.as_ref())?,
+                handoffs.clone(),
+                store.clone(),
+                crate::outbox::DeliveryTls {
+                    certificate_pem: &read(
+                        &settings.mconnect.signing_cert,
+                        "mconnect.signing_cert",
+                    )?,
+                    key_pem: &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
+                    trust_pem: &read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?,
+                },
+                Sealer::from_ring(&settings.key_ring()),
+                metrics.clone(),
+                &instance,
+            )
+            .context("settings `events`, `handoffs` and `mconnect.*`")?;
+            workers.push(deliverer.spawn(delivering, Duration::from_millis(500)));
+        }
         let exchanger_for_ops = exchanger.clone();
         let api = api::api_server(
             api_listener,
@@ -478,6 +543,7 @@ impl Application {
                 provider,
                 benefits: benefits.clone(),
                 events,
+                handoffs,
             },
             settings.server.workers,
         )?;

@@ -43,7 +43,12 @@ impl actix_web::ResponseError for Refused {
     }
 }
 
-fn problem(status: u16, code: &str, retryable: bool, detail: impl Into<String>) -> Refused {
+pub(crate) fn problem(
+    status: u16,
+    code: &str,
+    retryable: bool,
+    detail: impl Into<String>,
+) -> Refused {
     let fault = match code.split('.').next() {
         Some("hub") => Fault::Hub,
         _ => Fault::Caller,

@@ -4,6 +4,7 @@
 mod benefits;
 mod events;
 mod exchanges;
+mod handoffs;
 mod health;
 pub mod mconnect;
 mod persons;
@@ -45,6 +46,8 @@ pub struct ApiState {
     pub benefits: Arc<esocial_benefits::Catalog>,
     /// The events flow, when `[events]` is configured.
     pub events: Option<crate::events::Events>,
+    /// Referrals and transfers, when `[handoffs]` is configured.
+    pub handoffs: Option<crate::handoffs::Handoffs>,
 }
 
 /// Shared state of the operations listener.
@@ -150,6 +153,13 @@ pub fn api_server(
             .route(
                 "/api/v1/events/deliveries/{id}/replay",
                 web::post().to(events::replay_delivery),
+            )
+            .route("/api/v1/referrals", web::post().to(handoffs::refer))
+            .route("/api/v1/transfers", web::post().to(handoffs::transfer))
+            .route("/api/v1/handoffs/{id}", web::get().to(handoffs::status))
+            .route(
+                "/api/v1/handoffs/{id}/decision",
+                web::post().to(handoffs::decide),
             )
             .route("/openapi.json", web::get().to(services::openapi))
             .route("/mconnect/v1/soap", web::post().to(mconnect::soap))

@@ -5,9 +5,8 @@
 //! master index (an unknown subject opens a review item), the open cases of the persons each
 //! matching subscription names asked of the case-management module, and one delivery written
 //! for each alert (MNotify to the case manager, a signed webhook to each module), with the
-//! event's end and its audit entry in one transaction. `delivery` sends them.
+//! event's end and its audit entry in one transaction. `outbox` sends them.
 
-pub mod delivery;
 pub mod subscriptions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -231,6 +230,7 @@ impl Events {
         subscriptions: Subscriptions,
         exchanger: Exchanger,
         mpi: Arc<MasterIndex>,
+        delivering: Arc<tokio::sync::Notify>,
     ) -> anyhow::Result<Self> {
         let modules: Vec<String> = settings.modules.iter().map(|m| m.name.clone()).collect();
         for subscription in subscriptions.all() {
@@ -295,14 +295,9 @@ impl Events {
                 max_attempts: i64::from(settings.max_attempts),
                 lease_ms: settings.lease_ms as i64,
                 taken: tokio::sync::Notify::new(),
-                delivering: Arc::new(tokio::sync::Notify::new()),
+                delivering,
             }),
         })
-    }
-
-    /// Wakes the delivery worker when deliveries are written.
-    pub fn deliveries_written(&self) -> Arc<tokio::sync::Notify> {
-        self.inner.delivering.clone()
     }
 
     pub fn store(&self) -> &esocial_store::Store {
@@ -523,7 +518,7 @@ impl Events {
             }
             Outcome::Later(reason) if claimed.attempts < self.inner.max_attempts => {
                 metrics.with_label_values(&["later"]).inc();
-                let at = esocial_store::now_millis() + backoff(claimed.attempts);
+                let at = esocial_store::now_millis() + crate::outbox::backoff(claimed.attempts);
                 store.event_later(&claimed.id, holder, at, &reason).await
             }
             Outcome::Later(reason) => {
@@ -712,7 +707,7 @@ impl Events {
             deliveries.push(NewDelivery {
                 id,
                 purpose: subscription.id.clone(),
-                channel: delivery::MNOTIFY.into(),
+                channel: crate::outbox::MNOTIFY.into(),
                 target: manager.to_string(),
                 case_id: case_id.clone(),
                 priority: subscription.priority.as_str().into(),
@@ -749,7 +744,7 @@ impl Events {
             deliveries.push(NewDelivery {
                 id,
                 purpose: subscription.id.clone(),
-                channel: delivery::WEBHOOK.into(),
+                channel: crate::outbox::WEBHOOK.into(),
                 target: module.clone(),
                 case_id: case_id.clone(),
                 priority: subscription.priority.as_str().into(),
@@ -798,13 +793,3 @@ pub const FAMILY_SERVICE: &str = "civil.family-relations";
 pub const ALERT_SOURCE: &str = "urn:md:gov:esocial:hub";
 /// `type` of those alerts.
 pub const ALERT_TYPE: &str = "Md.Esocial.Hub.Alert.Raised";
-
-/// Milliseconds to wait before attempt `attempts + 1`: doubling from one second, at most five
-/// minutes, with up to a quarter more at random so that retries spread out.
-pub fn backoff(attempts: i64) -> i64 {
-    let base = 1_000_i64
-        .saturating_mul(1 << attempts.clamp(0, 9))
-        .min(300_000);
-    let jitter = (Uuid::new_v4().as_u128() % 1000) as i64 * base / 4000;
-    base + jitter
-}

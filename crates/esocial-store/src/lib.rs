@@ -6,6 +6,7 @@ mod consents;
 mod deliveries;
 mod events;
 mod exchanges;
+mod handoffs;
 mod inbound;
 mod mpi;
 mod queue;
@@ -23,6 +24,7 @@ pub use exchanges::timestamp;
 pub use exchanges::{
     Closing, Direction, ExchangeOutcome, ExchangeRecord, ExchangeStatus, MessageIds, NewExchange,
 };
+pub use handoffs::{HandoffRow, NewHandoff, Recorded};
 pub use inbound::{CaseEventRow, NewCaseEvent, SeenMessage};
 pub use mpi::{
     MpiAuditRow, MpiBatch, MpiHistoryRow, MpiNonMatchRow, MpiPersonRow, MpiRecordRow, MpiRelink,

@@ -1,6 +1,7 @@
-//! Delivery of alerts: each delivery the events flow wrote is sent over mTLS, to MNotify as a
-//! notification (its id as `externalId`, so MNotify makes one notification of a resend) or to
-//! an eSocial module as a CloudEvent signed as a compact JWS (its id as the event id). A 2xx
+//! The outbox's sender: each delivery (an alert, a hand-off's document or notice) is sent over
+//! mTLS, to MNotify as a notification (its id as `externalId`, so MNotify makes one
+//! notification of a resend) or to a named endpoint (an eSocial module, an agency) as a
+//! CloudEvent signed as a compact JWS (its id as the event id). A 2xx
 //! ends it sent; a refusal (4xx other than 408 and 429) ends it dead with the status; anything
 //! else is tried again with a growing pause until the last attempt, which ends it dead. Dead
 //! deliveries wait for an operator's replay.
@@ -13,7 +14,7 @@ use anyhow::Context;
 use serde_json::Value;
 use tracing::{info, warn};
 
-use super::{EventsSettings, backoff};
+use crate::handoffs::{DOCUMENT, Handoffs};
 use crate::metrics::HubMetrics;
 use esocial_store::{ClaimedDelivery, Store};
 use esocial_wire::crypto::jws::{self, JwsSigner};
@@ -42,11 +43,24 @@ pub struct Deliverer {
     metrics: HubMetrics,
     /// `{mnotify_url}/api/Notification`.
     notification_url: Option<String>,
-    /// Module name → webhook address.
-    modules: HashMap<String, String>,
+    /// Endpoint name (a module's, a party's) → its webhook address.
+    endpoints: HashMap<String, String>,
+    /// Told when a hand-off's document reached its receiver.
+    handoffs: Option<Handoffs>,
     max_attempts: i64,
     lease_ms: i64,
     instance: String,
+}
+
+/// Where and how the outbox sends.
+pub struct OutboxSettings {
+    /// MNotify's base URL.
+    pub mnotify_url: Option<String>,
+    /// Endpoint name → webhook address.
+    pub endpoints: HashMap<String, String>,
+    pub max_attempts: u32,
+    pub lease_ms: u64,
+    pub timeout_ms: u64,
 }
 
 /// What one attempt came to.
@@ -58,7 +72,8 @@ enum Sent {
 
 impl Deliverer {
     pub fn new(
-        settings: &EventsSettings,
+        settings: OutboxSettings,
+        handoffs: Option<Handoffs>,
         store: Store,
         tls: DeliveryTls<'_>,
         sealer: Sealer,
@@ -88,11 +103,8 @@ impl Deliverer {
                 .mnotify_url
                 .as_ref()
                 .map(|url| format!("{}/api/Notification", url.trim_end_matches('/'))),
-            modules: settings
-                .modules
-                .iter()
-                .map(|module| (module.name.clone(), module.url.clone()))
-                .collect(),
+            endpoints: settings.endpoints,
+            handoffs,
             max_attempts: i64::from(settings.max_attempts),
             lease_ms: settings.lease_ms as i64,
             instance: instance.to_string(),
@@ -138,6 +150,17 @@ impl Deliverer {
             None => Sent::Refused("hub.unreadable_delivery".into()),
         };
         let (outcome, written) = match sent {
+            Sent::Ok(_) if delivery.purpose == DOCUMENT => (
+                "sent",
+                match &self.handoffs {
+                    Some(handoffs) => {
+                        handoffs
+                            .document_delivered(&delivery.id, &self.instance, &delivery.origin_id)
+                            .await
+                    }
+                    None => Ok(false),
+                },
+            ),
             Sent::Ok(remote_id) => (
                 "sent",
                 self.store
@@ -205,8 +228,11 @@ impl Deliverer {
                 None => return Sent::Failed("events.mnotify_url is not set".into()),
             },
             WEBHOOK => {
-                let Some(url) = self.modules.get(&delivery.target) else {
-                    return Sent::Failed(format!("module `{}` is not configured", delivery.target));
+                let Some(url) = self.endpoints.get(&delivery.target) else {
+                    return Sent::Failed(format!(
+                        "endpoint `{}` is not configured",
+                        delivery.target
+                    ));
                 };
                 let signed = match jws::sign_compact(
                     payload.to_string().as_bytes(),
@@ -255,4 +281,14 @@ impl Deliverer {
             Err(_) => Sent::Failed(format!("{}: unreachable", delivery.channel)),
         }
     }
+}
+
+/// Milliseconds to wait before attempt `attempts + 1`: doubling from one second, at most five
+/// minutes, with up to a quarter more at random so that retries spread out.
+pub fn backoff(attempts: i64) -> i64 {
+    let base = 1_000_i64
+        .saturating_mul(1 << attempts.clamp(0, 9))
+        .min(300_000);
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as i64 * base / 4000;
+    base + jitter
 }
