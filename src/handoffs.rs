@@ -430,7 +430,7 @@ impl Handoffs {
                 Ok((row, true))
             }
             Recorded::Before(row) if row.request_digest == handoff.request_digest => {
-                Ok((row, false))
+                Ok((*row, false))
             }
             Recorded::Before(_) => Err(HandoffError::KeyReused),
         }

@@ -58,7 +58,7 @@ pub struct HandoffRow {
 pub enum Recorded {
     New,
     /// The sender made one with this idempotency key before: that one.
-    Before(HandoffRow),
+    Before(Box<HandoffRow>),
 }
 
 const COLUMNS: &str = "id, kind, sender, receiver, request_digest, case_id, subject_digest, \
@@ -107,7 +107,7 @@ impl Store {
                 .handoff_by_key(&handoff.sender, &handoff.idempotency_key)
                 .await?
             {
-                Some(before) => Ok(Recorded::Before(before)),
+                Some(before) => Ok(Recorded::Before(Box::new(before))),
                 None => Err(error),
             },
         }
