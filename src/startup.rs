@@ -465,12 +465,6 @@ impl Application {
             .iter()
             .map(|access| (access.client.clone(), access.roles.clone()))
             .collect();
-        let provider = Arc::new(build_provider(
-            &settings,
-            exchanger.clone(),
-            mpi.clone(),
-            &revocation,
-        )?);
         let delivering = Arc::new(tokio::sync::Notify::new());
         let events = settings
             .events
@@ -488,6 +482,10 @@ impl Application {
         if let Some(events) = &events {
             workers.push(events.spawn_handler(Duration::from_millis(500)));
         }
+        let provider = Arc::new(
+            build_provider(&settings, exchanger.clone(), mpi.clone(), &revocation)?
+                .with_events(events.clone()),
+        );
         let handoffs = settings
             .handoffs
             .as_ref()

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::api::ApiState;
 use crate::api::exchanges::operator;
 use crate::api::problem::Problem;
-use crate::events::{Events, Refusal};
+use crate::events::{Channel, Events, Refusal};
 use crate::exchange::Fault;
 use esocial_catalog::json_schema::Violation;
 use esocial_store::{Intake, Parked};
@@ -197,7 +197,7 @@ pub async fn produce_one(
     let bytes = body(&request, payload, EVENT_MEDIA_TYPE, &state).await?;
     let event = CloudEvent::parse(&bytes).map_err(|error| invalid(error.to_string(), vec![]))?;
     let intakes = events
-        .take(std::slice::from_ref(&event), Some(&producer))
+        .take(std::slice::from_ref(&event), Channel::Producer(&producer))
         .await
         .map_err(refused)?;
     Ok(taken(&intakes))
@@ -218,7 +218,7 @@ pub async fn produce_batch(
         return Err(invalid("the batch holds no event".into(), vec![]));
     }
     let intakes = events
-        .take(&batch, Some(&producer))
+        .take(&batch, Channel::Producer(&producer))
         .await
         .map_err(refused)?;
     Ok(taken(&intakes))

@@ -188,6 +188,27 @@ impl Refusal {
     }
 }
 
+/// Where events come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Channel<'a> {
+    /// MConnect Events' consumer stream.
+    Stream,
+    /// A registry pushing to `/ce/produce/*`, by its certificate's common name.
+    Producer(&'a str),
+    /// An agency's NotifyCaseRelevantEvent, by the agency's name.
+    Agency(&'a str),
+}
+
+impl std::fmt::Display for Channel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Stream => write!(f, "consumer"),
+            Self::Producer(producer) => write!(f, "producer:{producer}"),
+            Self::Agency(agency) => write!(f, "agency:{agency}"),
+        }
+    }
+}
+
 /// The events flow, shared by the intake endpoints, the consumer and the workers.
 #[derive(Clone)]
 pub struct Events {
@@ -310,12 +331,12 @@ impl Events {
     }
 
     /// Checks and stores events that came over `channel`, all or none. A producer may push
-    /// only the types it is allowed; the consumer stream (`producer` `None`) any type with a
+    /// only the types it is allowed; the consumer stream and agencies' reports any type with a
     /// contract.
     pub async fn take(
         &self,
         events: &[CloudEvent],
-        producer: Option<&str>,
+        channel: Channel<'_>,
     ) -> Result<Vec<Intake>, Refusal> {
         let mut rows = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
@@ -326,7 +347,7 @@ impl Events {
                     format!("event {index} of the batch: {problem}")
                 }
             };
-            if let Some(producer) = producer {
+            if let Channel::Producer(producer) = channel {
                 let allowed = self.inner.producers.get(producer);
                 if !allowed.is_some_and(|types| types.contains(&event.event_type)) {
                     return Err(Refusal::NotAllowed(event.event_type.clone()));
@@ -349,7 +370,7 @@ impl Events {
                 cloudevent_id: event.id.clone(),
                 event_type: event.event_type.clone(),
                 partition_digest: self.inner.exchanger.digests(partition_key).remove(0),
-                channel: producer.map_or_else(|| "consumer".into(), |p| format!("producer:{p}")),
+                channel: channel.to_string(),
                 sealed_event: self
                     .inner
                     .exchanger
@@ -785,6 +806,8 @@ impl Events {
     }
 }
 
+/// `type` of the events agencies report through NotifyCaseRelevantEvent.
+pub const AGENCY_REPORT_TYPE: &str = "Md.Esocial.Agency.CaseEvent.Reported";
 /// The service the events flow asks for a person's open cases.
 pub const CASES_SERVICE: &str = "cases.active-cases";
 /// The service it asks for a person's children.

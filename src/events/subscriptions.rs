@@ -283,7 +283,7 @@ mod tests {
     fn the_published_subscriptions_load() {
         let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("subscriptions");
         let subscriptions = Subscriptions::load(&folder, &contracts()).unwrap();
-        assert_eq!(subscriptions.len(), 5);
+        assert_eq!(subscriptions.len(), 7);
         let data = json!({"reason": "dropout"});
         let matching: Vec<_> = subscriptions
             .matching("Gov.Education.Enrolment.Ended", &data)

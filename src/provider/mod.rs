@@ -203,6 +203,8 @@ pub struct Provider {
     exchanger: Exchanger,
     mpi: Arc<MasterIndex>,
     crypto: CryptoPool,
+    /// The events flow, which takes the events agencies report.
+    events: Option<crate::events::Events>,
 }
 
 impl Provider {
@@ -226,7 +228,14 @@ impl Provider {
             exchanger,
             mpi,
             crypto: CryptoPool::default(),
+            events: None,
         }
+    }
+
+    /// Hands the events agencies report to the events flow as well.
+    pub fn with_events(mut self, events: Option<crate::events::Events>) -> Self {
+        self.events = events;
+        self
     }
 
     /// The agency a TLS client certificate's common name names, if registered.
@@ -575,6 +584,36 @@ impl Provider {
                 warn!(%error, "cannot store the case event; refusing it");
                 ExchangeError::StoreUnavailable
             })?;
+        if let Some(events) = &self.events {
+            let mut data = json!({
+                "idnp": subject.expose(),
+                "agency": agency,
+                "eventType": request["eventType"],
+                "occurredAt": request["occurredAt"],
+                "severity": request["severity"],
+            });
+            for optional in ["summary", "reference"] {
+                if let Some(value) = request.get(optional) {
+                    data[optional] = value.clone();
+                }
+            }
+            let reported = esocial_wire::mconnect::cloudevent::CloudEvent {
+                id: event_id.to_string(),
+                source: format!("urn:md:gov:agency:{agency}"),
+                event_type: crate::events::AGENCY_REPORT_TYPE.into(),
+                partition_key: Some(format!("idnp:{}", subject.expose())),
+                time: request["occurredAt"].as_str().map(str::to_string),
+                data,
+                offset: None,
+            };
+            events
+                .take(&[reported], crate::events::Channel::Agency(agency))
+                .await
+                .map_err(|refusal| {
+                    warn!(%refusal, "cannot take the case event into the events flow; refusing it");
+                    ExchangeError::StoreUnavailable
+                })?;
+        }
         Ok(json!({"eventId": event_id, "receivedAt": received_at, "status": "accepted"}))
     }
 

@@ -411,3 +411,41 @@ async fn a_persons_later_event_waits_while_an_earlier_one_cannot_be_handled() {
     assert_matches_openapi("/api/v1/events/dead", "get", 200, &listed);
     assert_eq!(listed["events"][0]["id"], dead["id"]);
 }
+
+#[tokio::test]
+async fn an_event_an_agency_reports_alerts_the_case_managers_of_the_persons_open_cases() {
+    use crate::agency::{Agency, CHILD, in_care, texts, verified_answer};
+    let app = spawn_with_events(vec![]).await;
+    in_care(&app, CHILD, "S-1").await;
+    let police = Agency::new(&app, "agency-police");
+    let fields = format!(
+        "<es:IDNP>{CHILD}</es:IDNP><es:EventType>police.domestic-violence-callout</es:EventType>\
+<es:OccurredAt>2026-11-30T22:10:00Z</es:OccurredAt><es:Severity>high</es:Severity>\
+<es:Summary>Apel 112</es:Summary>"
+    );
+    let request = police.sign(
+        &police.unsigned(&police.context(), "NotifyCaseRelevantEvent", &fields),
+        std::time::SystemTime::now(),
+    );
+    let (status, answer) = police.post_soap(&app, request.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    let answer = verified_answer(&app, &request, &answer);
+    let event_id = texts(&answer, "EventId").remove(0);
+
+    let handled = event_in_state(
+        &app,
+        "urn:md:gov:agency:agency-police",
+        &event_id,
+        "handled",
+    )
+    .await;
+    let deliveries = handled["deliveries"].as_array().unwrap();
+    // The child has a child-protection and a domestic-violence case: each case manager is
+    // told through MNotify, and the case-management module through its webhook.
+    assert_eq!(deliveries.len(), 4, "{handled}");
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d["purpose"] == "agency-case-event-high" && d["priority"] == "High")
+    );
+}

@@ -103,7 +103,7 @@ mod tests {
         let contracts = contracts();
         assert!(contracts.knows("Gov.Civil.Person.Died"));
         assert!(contracts.knows("Gov.Police.ProtectionOrder.Issued"));
-        assert_eq!(contracts.types().count(), 5);
+        assert_eq!(contracts.types().count(), 6);
     }
 
     #[test]
