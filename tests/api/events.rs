@@ -449,3 +449,46 @@ async fn an_event_an_agency_reports_alerts_the_case_managers_of_the_persons_open
             .all(|d| d["purpose"] == "agency-case-event-high" && d["priority"] == "High")
     );
 }
+
+#[tokio::test]
+async fn events_are_taken_once_handled_in_order_and_alerted_on_postgres() {
+    let Some(url) = crate::postgres::fresh_postgres_database().await else {
+        return;
+    };
+    let app = spawn_app_with(SpawnOptions {
+        events: Some(events_settings(NOWHERE, NOWHERE)),
+        store_url: Some(url),
+        ..SpawnOptions::default()
+    })
+    .await;
+    assert_eq!(app.store.backend(), esocial_store::Backend::Postgres);
+    let (aggressor, _) = aggressor_with_children(&app.population);
+    register_in_index(&app, aggressor).await;
+    let batch = json!([
+        order_event("pg-1", aggressor, &[]),
+        order_event("pg-2", aggressor, &[])
+    ]);
+    let response = client_with(&app.pki, &registry_holder("police"))
+        .post(format!("{}/ce/produce/events", app.address))
+        .header("Content-Type", "application/cloudevents-batch+json")
+        .body(batch.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"taken": 2, "alreadyTaken": 0})
+    );
+    let first = event_in_state(&app, "urn:gov:md:igp:police", "pg-1", "handled").await;
+    let second = event_in_state(&app, "urn:gov:md:igp:police", "pg-2", "handled").await;
+    assert!(
+        first["endedAt"].as_i64() <= second["endedAt"].as_i64(),
+        "in order"
+    );
+    assert!(!first["deliveries"].as_array().unwrap().is_empty());
+    let again = push(&app, "police", &order_event("pg-1", aggressor, &[])).await;
+    assert_eq!(
+        again.json::<Value>().await.unwrap(),
+        json!({"taken": 0, "alreadyTaken": 1})
+    );
+}
