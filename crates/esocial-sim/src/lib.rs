@@ -3,7 +3,10 @@
 //! signatures, sign their answers and serve the adapter fixtures and a synthetic population
 //! that is the same in every registry.
 
+pub mod event_feed;
+pub mod events;
 pub mod generators;
+mod http;
 pub mod identity_records;
 pub mod mlog;
 pub mod moldova;
@@ -11,4 +14,5 @@ pub mod population;
 pub mod random;
 pub mod server;
 
+pub use events::{EventLog, EventsConfig, RunningEvents, start_events};
 pub use server::{Behaviour, RunningSimulator, SimulatorConfig, start};

@@ -1,10 +1,11 @@
 //! MConnect, the government interoperability platform: SOAP envelopes with its headers,
-//! defensive XML reading, the signed mTLS client that calls registries, and the CloudEvents
-//! that MConnect Events carries.
+//! defensive XML reading, the signed mTLS client that calls registries, the CloudEvents that
+//! MConnect Events carries and the client that consumes them.
 
 pub mod client;
 pub mod cloudevent;
 pub mod envelope;
+pub mod events;
 pub mod xml;
 
 /// The algorithm of [`request_hash`], as named in `RequestHash/@algorithmId`.
