@@ -481,6 +481,25 @@ impl Application {
             .transpose()?;
         if let Some(events) = &events {
             workers.push(events.spawn_handler(Duration::from_millis(500)));
+            if let Some(url) = settings
+                .events
+                .as_ref()
+                .and_then(|e| e.consumer_url.as_ref())
+            {
+                let consumer = esocial_wire::mconnect::events::EventsConsumer::new(
+                    url,
+                    esocial_wire::mconnect::events::ConsumerTls {
+                        certificate_pem: &read(
+                            &settings.mconnect.signing_cert,
+                            "mconnect.signing_cert",
+                        )?,
+                        key_pem: &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
+                        trust_pem: &read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?,
+                    },
+                )
+                .context("setting `events.consumer_url`")?;
+                workers.push(events.spawn_consumer(consumer));
+            }
         }
         let provider = Arc::new(
             build_provider(&settings, exchanger.clone(), mpi.clone(), &revocation)?

@@ -399,6 +399,45 @@ impl Events {
         Ok(intakes)
     }
 
+    /// Takes one event from MConnect Events' stream: confirmed once stored (or seen before),
+    /// sent to its dead list when it can never be taken, and read again later when the store
+    /// is away.
+    pub async fn take_from_stream(
+        &self,
+        event: CloudEvent,
+    ) -> anyhow::Result<esocial_wire::mconnect::events::Taken> {
+        use esocial_wire::mconnect::events::Taken;
+        match self
+            .take(std::slice::from_ref(&event), Channel::Stream)
+            .await
+        {
+            Ok(_) => Ok(Taken::Durably),
+            Err(Refusal::StoreUnavailable) => anyhow::bail!("the store is unavailable"),
+            Err(refusal) => Ok(Taken::Refused(refusal.to_string())),
+        }
+    }
+
+    /// Reads MConnect Events' stream at `url` for as long as the hub runs.
+    pub fn spawn_consumer(
+        &self,
+        consumer: esocial_wire::mconnect::events::EventsConsumer,
+    ) -> tokio::task::JoinHandle<()> {
+        let events = self.clone();
+        tokio::spawn(async move {
+            // The hub stops its workers by aborting them; the stream never asks to stop.
+            let (_keep, stop) = tokio::sync::watch::channel(false);
+            consumer
+                .run(
+                    move |event| {
+                        let events = events.clone();
+                        async move { events.take_from_stream(event).await }
+                    },
+                    stop,
+                )
+                .await;
+        })
+    }
+
     /// An event's type has a contract, its data passes it, its `partitionkey` names a valid
     /// IDNP, and its `data.idnp` is that IDNP (the data is bound to the partition it orders).
     fn check(&self, event: &CloudEvent) -> Result<Idnp, Refusal> {

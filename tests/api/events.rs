@@ -10,6 +10,7 @@ use esocial_hub::demo::DEMO_CLIENT;
 use esocial_hub::events::{EventsSettings, ModuleSettings, ProducerSettings};
 use esocial_sim::population::{Population, REFERENCE_DATE, SyntheticPerson};
 use esocial_wire::crypto::pki::registry_holder;
+use esocial_wire::mconnect::cloudevent::CloudEvent;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -490,5 +491,98 @@ async fn events_are_taken_once_handled_in_order_and_alerted_on_postgres() {
     assert_eq!(
         again.json::<Value>().await.unwrap(),
         json!({"taken": 0, "alreadyTaken": 1})
+    );
+}
+
+/// Starts the MConnect Events simulator, closing every consumer socket after `lifetime`.
+fn start_mconnect_events(lifetime: Duration) -> esocial_sim::RunningEvents {
+    let holder = registry_holder("events");
+    let pki = crate::helpers::shared_pki(&["events".to_string()]);
+    let mut config = esocial_sim::EventsConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        pki.cert(&holder),
+        pki.key(&holder),
+        pki.ca_cert(),
+        crate::helpers::contracts_dir().join("events"),
+    );
+    config.socket_lifetime = lifetime;
+    config.max_in_flight = 8;
+    esocial_sim::start_events(config).expect("the MConnect Events simulator starts")
+}
+
+#[tokio::test]
+async fn the_hub_reads_mconnect_events_resumes_after_dropped_sockets_and_alerts_once() {
+    // MConnect Events closes every socket after 300 ms, mid-stream.
+    let mconnect = start_mconnect_events(Duration::from_millis(300));
+    let log = mconnect.log.clone();
+    let port = mconnect.port;
+    tokio::spawn(mconnect.server);
+    let mut settings = events_settings(NOWHERE, NOWHERE);
+    settings.consumer_url = Some(format!("wss://127.0.0.1:{port}/ce/consume/ws"));
+    let app = spawn_app_with(SpawnOptions {
+        events: Some(settings),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let (aggressor, _) = aggressor_with_children(&app.population);
+    register_in_index(&app, aggressor).await;
+
+    let count = 30;
+    for index in 0..count {
+        let event =
+            CloudEvent::from_value(order_event(&format!("ws-{index}"), aggressor, &[])).unwrap();
+        log.publish(event);
+        if index == count / 2 {
+            log.close_all_sockets();
+        }
+    }
+    // One event whose data names another person than its partition: refused, to the dead list.
+    let mut wrong = order_event("ws-wrong", aggressor, &[]);
+    wrong["data"]["idnp"] = json!("2000000000004");
+    log.publish(CloudEvent::from_value(wrong).unwrap());
+
+    let mut per_event = None;
+    for index in 0..count {
+        let handled = event_in_state(
+            &app,
+            "urn:gov:md:igp:police",
+            &format!("ws-{index}"),
+            "handled",
+        )
+        .await;
+        let alerts = handled["deliveries"].as_array().unwrap().len();
+        assert!(alerts > 0);
+        assert_eq!(
+            *per_event.get_or_insert(alerts),
+            alerts,
+            "the same alerts for each event"
+        );
+    }
+    for _ in 0..100 {
+        if log.confirmed("hub") == Some(count as u64 + 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        log.confirmed("hub"),
+        Some(count as u64 + 1),
+        "every offset confirmed"
+    );
+    let dead = log.dead();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].1["id"], "ws-wrong");
+    let states = app.store.event_states().await.unwrap();
+    assert_eq!(
+        states,
+        [("handled".to_string(), count as i64)],
+        "each event taken once"
+    );
+    let deliveries = app.store.delivery_states().await.unwrap();
+    let total: i64 = deliveries.iter().map(|(_, n)| n).sum();
+    assert_eq!(
+        total,
+        (count * per_event.unwrap()) as i64,
+        "no duplicate alert"
     );
 }

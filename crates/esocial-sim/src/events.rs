@@ -200,8 +200,12 @@ struct EventsState {
 }
 
 pub fn start_events(config: EventsConfig) -> anyhow::Result<RunningEvents> {
-    let contracts = EventContracts::load(&config.contracts)
-        .with_context(|| format!("loading the event contracts `{}`", config.contracts.display()))?;
+    let contracts = EventContracts::load(&config.contracts).with_context(|| {
+        format!(
+            "loading the event contracts `{}`",
+            config.contracts.display()
+        )
+    })?;
     let log = EventLog::default();
     let state = web::Data::new(EventsState {
         contracts,
@@ -214,12 +218,8 @@ pub fn start_events(config: EventsConfig) -> anyhow::Result<RunningEvents> {
         &config.tls_key,
         &config.client_ca,
     )?;
-    let listener = TcpListener::bind(config.listen).with_context(|| {
-        format!(
-            "binding the MConnect Events simulator to {}",
-            config.listen
-        )
-    })?;
+    let listener = TcpListener::bind(config.listen)
+        .with_context(|| format!("binding the MConnect Events simulator to {}", config.listen))?;
     let port = listener.local_addr()?.port();
     let server = HttpServer::new(move || {
         App::new()
@@ -336,10 +336,9 @@ fn check_data(
     };
     match contracts.check(&event.event_type, &event.data) {
         Ok(()) => Ok(()),
-        Err(EventDataError::UnknownType) => Err(refused(
-            "attribute `type` names an event type without a contract",
-        )
-        .response()),
+        Err(EventDataError::UnknownType) => {
+            Err(refused("attribute `type` names an event type without a contract").response())
+        }
         Err(EventDataError::Violations(violations)) => {
             let errors = violations
                 .into_iter()
