@@ -30,7 +30,7 @@ use esocial_wire::mconnect::cloudevent::CloudEvent;
 #[serde(deny_unknown_fields)]
 pub struct HandoffSettings {
     pub parties: Vec<PartySettings>,
-    /// Days the receiver has to decide, unless the sender gives fewer or more.
+    /// Days the receiver has to decide, unless the sender gives its own `respondBy`.
     #[serde(default = "default_respond_within_days")]
     pub respond_within_days: u32,
 }
@@ -194,7 +194,8 @@ struct RequestBody {
     case_id: String,
     subject: SubjectBody,
     purpose: PurposeBody,
-    respond_within_days: Option<u32>,
+    /// RFC 3339; the settings' `respond_within_days` from now when absent.
+    respond_by: Option<String>,
     document: String,
 }
 
@@ -340,15 +341,25 @@ impl Handoffs {
                 "must state the reason in words",
             ));
         }
-        let days = request
-            .respond_within_days
-            .unwrap_or(self.inner.respond_within_days);
-        if !(1..=90).contains(&days) {
-            return Err(HandoffError::invalid(
-                "respondWithinDays",
-                "must be between 1 and 90",
-            ));
-        }
+        let now = esocial_store::now_millis();
+        let respond_by = match &request.respond_by {
+            None => now + i64::from(self.inner.respond_within_days) * 86_400_000,
+            Some(text) => {
+                let at = time::OffsetDateTime::parse(
+                    text,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .map_err(|_| HandoffError::invalid("respondBy", "must be an RFC 3339 time"))?;
+                let millis = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+                if millis <= now || millis > now + 90 * 86_400_000 {
+                    return Err(HandoffError::invalid(
+                        "respondBy",
+                        "must be in the future, at most 90 days ahead",
+                    ));
+                }
+                millis
+            }
+        };
         let verified =
             jws::verify_compact(&request.document, &self.inner.verifier, SystemTime::now())
                 .map_err(|error| HandoffError::Signature(error.to_string()))?;
@@ -358,7 +369,6 @@ impl Handoffs {
             ));
         }
         let id = Uuid::now_v7().to_string();
-        let respond_by = esocial_store::now_millis() + i64::from(days) * 86_400_000;
         let subject_digest = self.inner.exchanger.digests(subject.expose()).remove(0);
         let delivery_id = Uuid::now_v7().to_string();
         let envelope = CloudEvent {

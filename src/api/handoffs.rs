@@ -80,6 +80,7 @@ fn handoff_json(row: &HandoffRow) -> serde_json::Value {
         "decidedAt": row.decided_at.and_then(time),
         "decisionReason": row.decision_reason,
         "escalatedAt": row.escalated_at.and_then(time),
+        "documentHeld": row.document_held,
     })
 }
 

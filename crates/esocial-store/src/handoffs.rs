@@ -51,6 +51,8 @@ pub struct HandoffRow {
     pub decided_at: Option<i64>,
     pub decision_reason: Option<String>,
     pub escalated_at: Option<i64>,
+    /// Whether the outbox still holds the document (until the receiver's endpoint takes it).
+    pub document_held: bool,
 }
 
 /// What recording a hand-off came to.
@@ -63,7 +65,8 @@ pub enum Recorded {
 
 const COLUMNS: &str = "id, kind, sender, receiver, request_digest, case_id, subject_digest, \
      document_digest, state, respond_by, created_at, received_at, decided_at, decision_reason, \
-     escalated_at";
+     escalated_at, (SELECT COUNT(*) FROM deliveries d WHERE d.origin_id = handoffs.id \
+     AND d.purpose = 'document' AND d.sealed_payload <> '') AS document_held";
 
 impl Store {
     /// Records a hand-off in state `sent` with the delivery of its document and its audit
@@ -270,5 +273,6 @@ fn handoff_of(row: &sqlx::any::AnyRow) -> Result<HandoffRow, StoreError> {
         decided_at: row.try_get("decided_at")?,
         decision_reason: row.try_get("decision_reason")?,
         escalated_at: row.try_get("escalated_at")?,
+        document_held: row.try_get::<i64, _>("document_held")? > 0,
     })
 }
