@@ -56,14 +56,13 @@ pub fn population_events(population: &Population, seed: u64, count: usize) -> Ve
             let hour = random.below(24);
             let minute = random.below(60);
             CloudEvent {
-                id: uuid::Builder::from_random_bytes(random.bytes()).into_uuid().to_string(),
+                id: uuid::Builder::from_random_bytes(random.bytes())
+                    .into_uuid()
+                    .to_string(),
                 source: fact.source.to_string(),
                 event_type: fact.event_type.to_string(),
                 partition_key: Some(format!("idnp:{}", fact.idnp)),
-                time: Some(format!(
-                    "{}T{hour:02}:{minute:02}:00Z",
-                    date_text(fact.on)
-                )),
+                time: Some(format!("{}T{hour:02}:{minute:02}:00Z", date_text(fact.on))),
                 data: fact.data.clone(),
                 offset: None,
             }
@@ -112,13 +111,13 @@ fn protection_orders(population: &Population) -> Vec<Fact> {
         .filter_map(|order| {
             let aggressor = population.person(order.aggressor)?;
             let mut protected: Vec<String> = Vec::new();
-            let relatives = std::iter::once(order.victim)
-                .chain(aggressor.spouse)
-                .chain(aggressor.children.iter().copied().filter(|&child| {
+            let relatives = std::iter::once(order.victim).chain(aggressor.spouse).chain(
+                aggressor.children.iter().copied().filter(|&child| {
                     population
                         .person(child)
                         .is_some_and(|child| child.is_minor() && !child.deceased)
-                }));
+                }),
+            );
             for relative in relatives.filter_map(|index| population.person(index)) {
                 let relative = idnp(relative);
                 if !protected.contains(&relative) && protected.len() < MAX_PROTECTED {
@@ -289,13 +288,18 @@ mod tests {
             .iter()
             .filter(|event| event.event_type == "Gov.Police.ProtectionOrder.Issued")
             .find(|event| {
-                let aggressor = population.find(event.data["idnp"].as_str().unwrap()).unwrap();
-                aggressor.children.iter().any(|&child| {
-                    population.person(child).unwrap().is_minor()
-                })
+                let aggressor = population
+                    .find(event.data["idnp"].as_str().unwrap())
+                    .unwrap();
+                aggressor
+                    .children
+                    .iter()
+                    .any(|&child| population.person(child).unwrap().is_minor())
             })
             .expect("an aggressor with minor children");
-        let aggressor = population.find(order.data["idnp"].as_str().unwrap()).unwrap();
+        let aggressor = population
+            .find(order.data["idnp"].as_str().unwrap())
+            .unwrap();
         let protected: Vec<&str> = order.data["protectedPersons"]
             .as_array()
             .unwrap()

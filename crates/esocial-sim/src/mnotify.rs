@@ -45,7 +45,12 @@ pub struct MnotifyConfig {
 
 impl MnotifyConfig {
     /// A configuration with the default status step.
-    pub fn new(listen: SocketAddr, tls_cert: PathBuf, tls_key: PathBuf, client_ca: PathBuf) -> Self {
+    pub fn new(
+        listen: SocketAddr,
+        tls_cert: PathBuf,
+        tls_key: PathBuf,
+        client_ca: PathBuf,
+    ) -> Self {
         Self {
             listen,
             tls_cert,
@@ -74,7 +79,9 @@ impl Notification {
             return "Read";
         }
         let steps = self.created.elapsed().as_nanos() / step.as_nanos().max(1);
-        PROGRESS[usize::try_from(steps).unwrap_or(usize::MAX).min(PROGRESS.len() - 1)]
+        PROGRESS[usize::try_from(steps)
+            .unwrap_or(usize::MAX)
+            .min(PROGRESS.len() - 1)]
     }
 
     fn rendered(&self, step: Duration) -> Value {
@@ -125,7 +132,11 @@ impl MnotifyHandle {
     }
 
     pub fn len(&self) -> usize {
-        self.outbox.lock().expect("not poisoned").notifications.len()
+        self.outbox
+            .lock()
+            .expect("not poisoned")
+            .notifications
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -145,7 +156,9 @@ impl MnotifyHandle {
             );
         }
         self.failures_left
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
             .ok()
             .map(|_| {
                 Problem::new(
@@ -228,7 +241,7 @@ async fn send(body: web::Payload, state: web::Data<MnotifyHandle>) -> HttpRespon
     }
     let body = match read_body(body, MAX_REQUEST_BYTES).await {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(problem) => return problem.response(),
     };
     let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
         return Problem::new(
@@ -366,10 +379,17 @@ fn render_text(
     variables: &BTreeMap<String, String>,
 ) -> Result<Map<String, Value>, String> {
     let Some(Value::Object(languages)) = text else {
-        return Err(format!("`{field}` must be an object with a Romanian text (`ro`)"));
+        return Err(format!(
+            "`{field}` must be an object with a Romanian text (`ro`)"
+        ));
     };
-    if let Some(other) = languages.keys().find(|key| !LANGUAGES.contains(&key.as_str())) {
-        return Err(format!("`{field}.{other}` is not a language MNotify sends (ro, ru, en)"));
+    if let Some(other) = languages
+        .keys()
+        .find(|key| !LANGUAGES.contains(&key.as_str()))
+    {
+        return Err(format!(
+            "`{field}.{other}` is not a language MNotify sends (ro, ru, en)"
+        ));
     }
     let mut rendered = Map::new();
     for language in LANGUAGES {
@@ -415,7 +435,11 @@ fn render(template: &str, variables: &BTreeMap<String, String>) -> Result<String
 fn holds_idnp(text: &str) -> bool {
     let mut run = 0;
     for character in text.chars() {
-        run = if character.is_ascii_digit() { run + 1 } else { 0 };
+        run = if character.is_ascii_digit() {
+            run + 1
+        } else {
+            0
+        };
         if run == 13 {
             return true;
         }
@@ -493,7 +517,10 @@ mod tests {
             Ok("Vedeți https://e/1 și https://e/1".to_string())
         );
         assert_eq!(render("{{ name }}", &variables), Err("name".to_string()));
-        assert_eq!(render("open {{ brace", &variables), Ok("open {{ brace".into()));
+        assert_eq!(
+            render("open {{ brace", &variables),
+            Ok("open {{ brace".into())
+        );
     }
 
     #[test]

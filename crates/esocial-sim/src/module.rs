@@ -120,7 +120,7 @@ async fn take_event(body: web::Payload, state: web::Data<ModuleState>) -> HttpRe
     }
     let body = match read_body(body, MAX_WEBHOOK_BYTES).await {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(problem) => return problem.response(),
     };
     let Ok(text) = std::str::from_utf8(&body) else {
         return Problem::new(

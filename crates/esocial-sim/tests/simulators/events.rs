@@ -24,7 +24,12 @@ fn feed(count: usize) -> Vec<CloudEvent> {
     population_events(&POPULATION, 11, count)
 }
 
-async fn post(sim: &EventsSim, path: &str, media_type: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+async fn post(
+    sim: &EventsSim,
+    path: &str,
+    media_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Value) {
     let response = hub_client()
         .post(sim.url(path))
         .header("content-type", media_type)
@@ -69,9 +74,18 @@ async fn a_produced_event_is_appended_once_and_a_retry_gets_the_same_offset() {
 
     let (status, first) = post(&sim, "/ce/produce/event", EVENT_MEDIA_TYPE, body.clone()).await;
     let (_, retry) = post(&sim, "/ce/produce/event", EVENT_MEDIA_TYPE, body).await;
-    let batch = json!([events[1].to_value(), events[2].to_value(), events[0].to_value()]);
-    let (batch_status, offsets) =
-        post(&sim, "/ce/produce/events", BATCH_MEDIA_TYPE, batch.to_string()).await;
+    let batch = json!([
+        events[1].to_value(),
+        events[2].to_value(),
+        events[0].to_value()
+    ]);
+    let (batch_status, offsets) = post(
+        &sim,
+        "/ce/produce/events",
+        BATCH_MEDIA_TYPE,
+        batch.to_string(),
+    )
+    .await;
 
     assert_eq!(status, 200);
     assert_eq!(first, json!({"offset": 1}));
@@ -94,7 +108,12 @@ async fn a_batch_with_one_bad_event_is_refused_whole_naming_the_place_not_the_va
 
     assert_eq!(status, 422);
     assert_eq!(problem["errors"][0]["pointer"], "/1/data/idnp");
-    assert!(problem["detail"].as_str().unwrap().starts_with("event 1 of the batch"));
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("event 1 of the batch")
+    );
     assert!(!problem.to_string().contains(&idnp), "{problem}");
     assert!(sim.log.is_empty());
 }
@@ -107,17 +126,31 @@ async fn wrong_media_type_unknown_type_and_oversized_bodies_are_refused() {
     unknown["type"] = json!("Gov.Civil.Person.Born");
     let oversized = vec![b' '; MAX_REQUEST_BYTES + 1];
 
-    let (media, _) = post(&sim, "/ce/produce/event", "application/json", event.to_value().to_string()).await;
+    let (media, _) = post(
+        &sim,
+        "/ce/produce/event",
+        "application/json",
+        event.to_value().to_string(),
+    )
+    .await;
     let (batch_media, _) = post(&sim, "/ce/produce/events", EVENT_MEDIA_TYPE, "[]").await;
-    let (unknown_status, problem) =
-        post(&sim, "/ce/produce/event", EVENT_MEDIA_TYPE, unknown.to_string()).await;
+    let (unknown_status, problem) = post(
+        &sim,
+        "/ce/produce/event",
+        EVENT_MEDIA_TYPE,
+        unknown.to_string(),
+    )
+    .await;
     let (too_large, _) = post(&sim, "/ce/produce/event", EVENT_MEDIA_TYPE, oversized).await;
     let (not_json, _) = post(&sim, "/ce/produce/event", EVENT_MEDIA_TYPE, "not json").await;
 
     assert_eq!(media, 415);
     assert_eq!(batch_media, 415);
     assert_eq!(unknown_status, 422);
-    assert!(problem["detail"].as_str().unwrap().contains("`type`"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("`type`"),
+        "{problem}"
+    );
     assert_eq!(too_large, 413);
     assert_eq!(not_json, 400);
     assert!(sim.log.is_empty());
@@ -146,7 +179,10 @@ async fn a_consumer_must_offer_the_cloudevents_subprotocol() {
     assert_eq!(without.status(), 400);
     assert_eq!(other.status(), 400);
     assert_eq!(offered.status(), 101);
-    assert_eq!(offered.headers()["sec-websocket-protocol"], "cloudevents.json");
+    assert_eq!(
+        offered.headers()["sec-websocket-protocol"],
+        "cloudevents.json"
+    );
 }
 
 #[tokio::test]
@@ -171,7 +207,10 @@ async fn published_events_are_consumed_in_order_and_confirmed() {
         shutdown,
     ));
 
-    eventually("every event confirmed", || sim.log.confirmed(HUB) == Some(120)).await;
+    eventually("every event confirmed", || {
+        sim.log.confirmed(HUB) == Some(120)
+    })
+    .await;
     stop.send(true).unwrap();
     running.await.unwrap();
 
@@ -232,9 +271,15 @@ async fn sockets_closed_mid_stream_lose_nothing_and_confirmations_never_go_back(
     stop.send(true).unwrap();
     running.await.unwrap();
 
-    assert!(positions.windows(2).all(|pair| pair[0] <= pair[1]), "{positions:?}");
+    assert!(
+        positions.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{positions:?}"
+    );
     let counts = seen.counts();
-    assert_eq!(counts.keys().copied().collect::<Vec<_>>(), (1..=600).collect::<Vec<_>>());
+    assert_eq!(
+        counts.keys().copied().collect::<Vec<_>>(),
+        (1..=600).collect::<Vec<_>>()
+    );
     assert!(counters.connections() > 1, "the server closed sockets");
     assert_eq!(counters.last_confirmed_offset(), 600);
 }
@@ -268,7 +313,10 @@ async fn an_event_the_handler_fails_on_comes_again() {
         shutdown,
     ));
 
-    eventually("every event confirmed", || sim.log.confirmed(HUB) == Some(10)).await;
+    eventually("every event confirmed", || {
+        sim.log.confirmed(HUB) == Some(10)
+    })
+    .await;
     stop.send(true).unwrap();
     running.await.unwrap();
 
@@ -300,7 +348,10 @@ async fn a_refused_event_lands_in_the_dead_list_with_its_reason() {
         shutdown,
     ));
 
-    eventually("every event answered", || sim.log.confirmed(HUB) == Some(10)).await;
+    eventually("every event answered", || {
+        sim.log.confirmed(HUB) == Some(10)
+    })
+    .await;
     stop.send(true).unwrap();
     running.await.unwrap();
 
@@ -313,7 +364,10 @@ async fn a_refused_event_lands_in_the_dead_list_with_its_reason() {
     for ((consumer, event), expected) in dead.iter().zip(died) {
         assert_eq!(consumer, HUB);
         assert_eq!(event["id"], expected.id.as_str());
-        assert_eq!(event[DEAD_REASON_ATTRIBUTE], "no subscription takes this type");
+        assert_eq!(
+            event[DEAD_REASON_ATTRIBUTE],
+            "no subscription takes this type"
+        );
     }
 }
 
@@ -333,7 +387,10 @@ async fn a_consumer_resumes_after_its_last_confirmed_offset() {
         },
         shutdown,
     ));
-    eventually("the first five confirmed", || sim.log.confirmed(HUB) == Some(5)).await;
+    eventually("the first five confirmed", || {
+        sim.log.confirmed(HUB) == Some(5)
+    })
+    .await;
     stop.send(true).unwrap();
     first.await.unwrap();
 

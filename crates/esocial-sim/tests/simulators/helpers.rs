@@ -125,11 +125,15 @@ fn service_tls(service: &str) -> (PathBuf, PathBuf, PathBuf) {
 /// The MNotify simulator on a free port.
 pub fn start_mnotify(status_step: Duration) -> (String, MnotifyHandle) {
     let (tls_cert, tls_key, client_ca) = service_tls("mnotify");
-    let mut config = MnotifyConfig::new("127.0.0.1:0".parse().unwrap(), tls_cert, tls_key, client_ca);
+    let mut config =
+        MnotifyConfig::new("127.0.0.1:0".parse().unwrap(), tls_cert, tls_key, client_ca);
     config.status_step = status_step;
     let running = esocial_sim::start_mnotify(config).unwrap();
     tokio::spawn(running.server);
-    (format!("https://127.0.0.1:{}", running.port), running.handle)
+    (
+        format!("https://127.0.0.1:{}", running.port),
+        running.handle,
+    )
 }
 
 /// The eSocial module simulator on a free port.
@@ -143,5 +147,8 @@ pub fn start_module() -> (String, ModuleHandle) {
     })
     .unwrap();
     tokio::spawn(running.server);
-    (format!("https://127.0.0.1:{}", running.port), running.handle)
+    (
+        format!("https://127.0.0.1:{}", running.port),
+        running.handle,
+    )
 }

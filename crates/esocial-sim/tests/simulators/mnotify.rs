@@ -47,7 +47,13 @@ async fn a_notification_is_rendered_and_moves_to_delivered_then_read() {
 
     let (status, accepted) = post(&client, &base, "/api/Notification", &alert("alert-1")).await;
     let id = accepted["id"].as_str().unwrap().to_string();
-    let early_read = post(&client, &base, &format!("/api/Notification/{id}/read"), &json!({})).await;
+    let early_read = post(
+        &client,
+        &base,
+        &format!("/api/Notification/{id}/read"),
+        &json!({}),
+    )
+    .await;
     let mut seen = vec![status_of(&client, &base, &id).await];
     for _ in 0..1000 {
         if seen.last().unwrap() == "Delivered" {
@@ -59,13 +65,22 @@ async fn a_notification_is_rendered_and_moves_to_delivered_then_read() {
             seen.push(now);
         }
     }
-    let (read_status, read) = post(&client, &base, &format!("/api/Notification/{id}/read"), &json!({})).await;
+    let (read_status, read) = post(
+        &client,
+        &base,
+        &format!("/api/Notification/{id}/read"),
+        &json!({}),
+    )
+    .await;
 
     assert_eq!(status, 201);
     assert_eq!(accepted["status"], "Pending");
     assert_eq!(early_read.0, 409);
     let order = ["Pending", "Resolving", "Sending", "Sent", "Delivered"];
-    assert!(seen.iter().all(|status| order.contains(&status.as_str())), "{seen:?}");
+    assert!(
+        seen.iter().all(|status| order.contains(&status.as_str())),
+        "{seen:?}"
+    );
     assert!(seen.windows(2).all(|pair| {
         let position = |status: &String| order.iter().position(|known| known == status);
         position(&pair[0]) < position(&pair[1])
@@ -80,7 +95,10 @@ async fn a_notification_is_rendered_and_moves_to_delivered_then_read() {
         delivered[0]["body"]["ro"],
         "Un eveniment nou privește cazul. Deschideți https://esocial.gov.md/cases/42."
     );
-    assert_eq!(delivered[0]["shortBody"]["ro"], "Caz CASE-42: eveniment nou");
+    assert_eq!(
+        delivered[0]["shortBody"]["ro"],
+        "Caz CASE-42: eveniment nou"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +132,10 @@ async fn a_notification_without_romanian_or_a_variable_or_with_an_idnp_is_refuse
     let refusals = [
         (no_romanian, "`subject.ro`"),
         (missing_variable, "placeholder `{{childName}}` in `body.ro`"),
-        (idnp_in_variable, "personal data in clear: variable `caseId`"),
+        (
+            idnp_in_variable,
+            "personal data in clear: variable `caseId`",
+        ),
         (idnp_in_text, "personal data in clear: `body.en`"),
         (bad_priority, "`priority`"),
     ];

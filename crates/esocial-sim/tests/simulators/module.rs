@@ -24,7 +24,13 @@ fn event(id: &str) -> CloudEvent {
 
 fn signed_by(signer: &JwsSigner, event: &CloudEvent) -> String {
     let payload = event.to_value().to_string();
-    sign_compact(payload.as_bytes(), signer, SystemTime::now(), Duration::from_secs(300)).unwrap()
+    sign_compact(
+        payload.as_bytes(),
+        signer,
+        SystemTime::now(),
+        Duration::from_secs(300),
+    )
+    .unwrap()
 }
 
 fn hub_signer() -> JwsSigner {
@@ -69,9 +75,11 @@ async fn an_unsigned_or_foreign_signed_event_is_refused_and_down_means_503() {
     let (base, module) = start_module();
     let stranger_ca = generate_ca("another CA").unwrap();
     let stranger = issue_leaf(&stranger_ca, "hub", CertificateRole::Client).unwrap();
-    let stranger_signer =
-        JwsSigner::from_pem(&stranger.key_pem().unwrap(), &stranger.certificate_pem().unwrap())
-            .unwrap();
+    let stranger_signer = JwsSigner::from_pem(
+        &stranger.key_pem().unwrap(),
+        &stranger.certificate_pem().unwrap(),
+    )
+    .unwrap();
 
     let unsigned = deliver(&base, event("evt-1").to_value().to_string()).await;
     let foreign = deliver(&base, signed_by(&stranger_signer, &event("evt-1"))).await;

@@ -123,13 +123,13 @@ impl CloudEvent {
                 "must be an RFC 3339 timestamp",
             ));
         }
-        if let Some(media_type) = object.get("datacontenttype") {
-            if media_type.as_str() != Some("application/json") {
-                return Err(CloudEventError::Invalid(
-                    "datacontenttype",
-                    "must be application/json",
-                ));
-            }
+        if let Some(media_type) = object.get("datacontenttype")
+            && media_type.as_str() != Some("application/json")
+        {
+            return Err(CloudEventError::Invalid(
+                "datacontenttype",
+                "must be application/json",
+            ));
         }
         if object.contains_key("data_base64") {
             return Err(CloudEventError::Invalid(

@@ -21,12 +21,12 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_openssl::SslStream;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri, header::SEC_WEBSOCKET_PROTOCOL};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
 use tracing::{info, warn};
 
 use super::cloudevent::{CloudEvent, MAX_EVENT_BYTES, WS_SUBPROTOCOL};
@@ -192,7 +192,10 @@ impl EventsConsumer {
             }
             let ended = match self.connect().await {
                 Ok(socket) => {
-                    self.counters.inner.connections.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .inner
+                        .connections
+                        .fetch_add(1, Ordering::Relaxed);
                     info!(host = %self.host, port = self.port, "connected to MConnect Events");
                     self.consume(socket, &mut handler, &mut shutdown).await
                 }
@@ -224,9 +227,10 @@ impl EventsConsumer {
             let mut tls = SslStream::new(ssl, tcp)?;
             Pin::new(&mut tls).connect().await?;
             let mut request = (&self.uri).into_client_request()?;
-            request
-                .headers_mut()
-                .insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(WS_SUBPROTOCOL));
+            request.headers_mut().insert(
+                SEC_WEBSOCKET_PROTOCOL,
+                HeaderValue::from_static(WS_SUBPROTOCOL),
+            );
             let config = WebSocketConfig::default()
                 .max_message_size(Some(MAX_FRAME_BYTES))
                 .max_frame_size(Some(MAX_FRAME_BYTES));
@@ -294,7 +298,10 @@ impl EventsConsumer {
                     let mut dead = event.to_value();
                     match handler(event).await {
                         Ok(Taken::Durably) => {
-                            self.counters.inner.confirmed.fetch_add(1, Ordering::Relaxed);
+                            self.counters
+                                .inner
+                                .confirmed
+                                .fetch_add(1, Ordering::Relaxed);
                             self.counters.answered(offset);
                             format!("confirm:{offset}")
                         }
@@ -347,7 +354,9 @@ fn connector(tls: &ConsumerTls<'_>) -> Result<SslConnector, ConsumerSetupError> 
         .map_err(at("certificate_pem"))?
         .into_iter();
     let leaf = chain.next().ok_or(ConsumerSetupError::NoCertificate)?;
-    builder.set_certificate(&leaf).map_err(at("certificate_pem"))?;
+    builder
+        .set_certificate(&leaf)
+        .map_err(at("certificate_pem"))?;
     for intermediate in chain {
         builder
             .add_extra_chain_cert(intermediate)
@@ -384,7 +393,11 @@ mod tests {
             key_pem: &key,
             trust_pem: &trust,
         };
-        for bad in ["ws://127.0.0.1:1/ce/consume/ws", "/ce/consume/ws", "not a url"] {
+        for bad in [
+            "ws://127.0.0.1:1/ce/consume/ws",
+            "/ce/consume/ws",
+            "not a url",
+        ] {
             assert!(matches!(
                 EventsConsumer::new(bad, tls()),
                 Err(ConsumerSetupError::Url)
