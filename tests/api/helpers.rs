@@ -54,6 +54,8 @@ pub struct SpawnOptions {
     pub mlog_url: Option<String>,
     /// The events flow; off when absent.
     pub events: Option<esocial_hub::events::EventsSettings>,
+    /// Referrals and transfers; off when absent.
+    pub handoffs: Option<esocial_hub::handoffs::HandoffSettings>,
 }
 
 pub struct TestApp {
@@ -180,6 +182,7 @@ pub async fn spawn_app_with(options: SpawnOptions) -> TestApp {
             timeout_ms: 2_000,
         });
     settings.events = options.events;
+    settings.handoffs = options.handoffs;
     let application = Application::build(settings).await.expect("hub builds");
     let api_port = application.api_port();
     let ops_port = application.ops_port();

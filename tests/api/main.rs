@@ -8,6 +8,7 @@ mod certificates;
 mod deadlines;
 mod events;
 mod exchanges;
+mod handoffs;
 mod health;
 mod helpers;
 mod inbound;

@@ -259,19 +259,19 @@ async fn produce_event(
     body: web::Payload,
     state: web::Data<EventsState>,
 ) -> HttpResponse {
-    if let Some(refused) = wrong_media_type(&request, EVENT_MEDIA_TYPE) {
-        return refused;
+    if let Some(problem) = wrong_media_type(&request, EVENT_MEDIA_TYPE) {
+        return problem.response();
     }
     let body = match read_body(body, MAX_REQUEST_BYTES).await {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(problem) => return problem.response(),
     };
     let event = match CloudEvent::parse(&body) {
         Ok(event) => event,
         Err(error) => return event_refused(&error),
     };
-    if let Err(refused) = check_data(&state.contracts, &event, None) {
-        return refused;
+    if let Err(problem) = check_data(&state.contracts, &event, None) {
+        return problem.response();
     }
     let offset = state.log.publish(event);
     HttpResponse::Ok().json(Accepted { offset })
@@ -282,20 +282,20 @@ async fn produce_events(
     body: web::Payload,
     state: web::Data<EventsState>,
 ) -> HttpResponse {
-    if let Some(refused) = wrong_media_type(&request, BATCH_MEDIA_TYPE) {
-        return refused;
+    if let Some(problem) = wrong_media_type(&request, BATCH_MEDIA_TYPE) {
+        return problem.response();
     }
     let body = match read_body(body, MAX_REQUEST_BYTES).await {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(problem) => return problem.response(),
     };
     let events = match CloudEvent::parse_batch(&body) {
         Ok(events) => events,
         Err(error) => return event_refused(&error),
     };
     for (index, event) in events.iter().enumerate() {
-        if let Err(refused) = check_data(&state.contracts, event, Some(index)) {
-            return refused;
+        if let Err(problem) = check_data(&state.contracts, event, Some(index)) {
+            return problem.response();
         }
     }
     let offsets = state.log.append_all(&events);
@@ -322,7 +322,7 @@ fn check_data(
     contracts: &EventContracts,
     event: &CloudEvent,
     index: Option<usize>,
-) -> Result<(), HttpResponse> {
+) -> Result<(), Problem> {
     let (place, root) = match index {
         Some(index) => (format!("event {index} of the batch: "), format!("/{index}")),
         None => (String::new(), String::new()),
@@ -336,9 +336,9 @@ fn check_data(
     };
     match contracts.check(&event.event_type, &event.data) {
         Ok(()) => Ok(()),
-        Err(EventDataError::UnknownType) => {
-            Err(refused("attribute `type` names an event type without a contract").response())
-        }
+        Err(EventDataError::UnknownType) => Err(refused(
+            "attribute `type` names an event type without a contract",
+        )),
         Err(EventDataError::Violations(violations)) => {
             let errors = violations
                 .into_iter()
@@ -347,11 +347,7 @@ fn check_data(
                     message: violation.message,
                 })
                 .collect();
-            Err(
-                refused("attribute `data` does not match its type's contract")
-                    .with_errors(errors)
-                    .response(),
-            )
+            Err(refused("attribute `data` does not match its type's contract").with_errors(errors))
         }
     }
 }

@@ -40,9 +40,9 @@ impl Problem {
     }
 }
 
-/// The answer for a request whose body is not of `media_type` (parameters such as `charset`
+/// The problem with a request whose body is not of `media_type` (parameters such as `charset`
 /// are allowed), or `None` when it is.
-pub fn wrong_media_type(request: &HttpRequest, media_type: &str) -> Option<HttpResponse> {
+pub fn wrong_media_type(request: &HttpRequest, media_type: &str) -> Option<Problem> {
     let declared = request
         .headers()
         .get(CONTENT_TYPE)
@@ -52,25 +52,21 @@ pub fn wrong_media_type(request: &HttpRequest, media_type: &str) -> Option<HttpR
     if declared.is_some_and(|declared| declared.eq_ignore_ascii_case(media_type)) {
         return None;
     }
-    Some(
-        Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported media type",
-            format!("the body must be `{media_type}`"),
-        )
-        .response(),
-    )
+    Some(Problem::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported media type",
+        format!("the body must be `{media_type}`"),
+    ))
 }
 
 /// Reads the whole body, refusing one over `limit` bytes with 413 before reading past it.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, HttpResponse> {
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, Problem> {
     let too_large = || {
         Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request too large",
             format!("the body must not exceed {limit} bytes"),
         )
-        .response()
     };
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
@@ -80,7 +76,6 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8
                 "body not read",
                 "the request body could not be read",
             )
-            .response()
         })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());

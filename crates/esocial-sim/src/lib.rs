@@ -9,10 +9,14 @@ pub mod generators;
 mod http;
 pub mod identity_records;
 pub mod mlog;
+pub mod mnotify;
+pub mod module;
 pub mod moldova;
 pub mod population;
 pub mod random;
 pub mod server;
 
 pub use events::{EventLog, EventsConfig, RunningEvents, start_events};
+pub use mnotify::{MnotifyConfig, MnotifyHandle, RunningMnotify, start_mnotify};
+pub use module::{ModuleConfig, ModuleHandle, RunningModule, start_module};
 pub use server::{Behaviour, RunningSimulator, SimulatorConfig, start};

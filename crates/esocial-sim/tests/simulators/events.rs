@@ -17,8 +17,11 @@ use crate::helpers::{EventsSim, HUB, eventually, hub_client};
 
 const LONG: Duration = Duration::from_secs(600);
 
+/// Events about the simulators' population (built once: it takes a while in a debug build).
 fn feed(count: usize) -> Vec<CloudEvent> {
-    population_events(&Population::default_population(), 11, count)
+    static POPULATION: std::sync::LazyLock<Population> =
+        std::sync::LazyLock::new(Population::default_population);
+    population_events(&POPULATION, 11, count)
 }
 
 async fn post(

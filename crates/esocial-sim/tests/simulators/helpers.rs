@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use esocial_sim::events::{EventLog, EventsConfig, start_events};
+use esocial_sim::mnotify::{MnotifyConfig, MnotifyHandle};
+use esocial_sim::module::{ModuleConfig, ModuleHandle};
 use esocial_wire::crypto::pki::{PkiLayout, init_dev_pki, registry_holder};
 use esocial_wire::mconnect::events::{ConsumerTls, EventsConsumer};
 use tempfile::TempDir;
@@ -111,4 +113,42 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// Where a simulator of `service` listens, with its server certificate.
+fn service_tls(service: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let pki = pki();
+    let holder = registry_holder(service);
+    (pki.cert(&holder), pki.key(&holder), pki.ca_cert())
+}
+
+/// The MNotify simulator on a free port.
+pub fn start_mnotify(status_step: Duration) -> (String, MnotifyHandle) {
+    let (tls_cert, tls_key, client_ca) = service_tls("mnotify");
+    let mut config =
+        MnotifyConfig::new("127.0.0.1:0".parse().unwrap(), tls_cert, tls_key, client_ca);
+    config.status_step = status_step;
+    let running = esocial_sim::start_mnotify(config).unwrap();
+    tokio::spawn(running.server);
+    (
+        format!("https://127.0.0.1:{}", running.port),
+        running.handle,
+    )
+}
+
+/// The eSocial module simulator on a free port.
+pub fn start_module() -> (String, ModuleHandle) {
+    let (tls_cert, tls_key, client_ca) = service_tls("module");
+    let running = esocial_sim::start_module(ModuleConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls_cert,
+        tls_key,
+        client_ca,
+    })
+    .unwrap();
+    tokio::spawn(running.server);
+    (
+        format!("https://127.0.0.1:{}", running.port),
+        running.handle,
+    )
 }

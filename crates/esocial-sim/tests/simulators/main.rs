@@ -3,3 +3,5 @@
 
 mod events;
 mod helpers;
+mod mnotify;
+mod module;
