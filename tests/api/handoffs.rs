@@ -26,7 +26,7 @@ const DECISION: (&str, &str) = ("/api/v1/handoffs/{handoffId}/decision", "post")
 /// An agency's or provider's endpoint: the module stand-in, which verifies and records the
 /// signed CloudEvents it is sent.
 fn endpoint(pki: &PkiLayout) -> (u16, ModuleHandle) {
-    let holder = registry_holder("cases");
+    let holder = registry_holder("agencies");
     let running = start_module(ModuleConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         tls_cert: pki.cert(&holder),
@@ -45,7 +45,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let pki = shared_pki(&[]);
+    let pki = shared_pki(&["agencies".to_string()]);
     let (sender_port, sender) = endpoint(&pki);
     let (receiver_port, receiver) = endpoint(&pki);
     let party = |code: &str, kind, client: String, port: u16| PartySettings {
