@@ -586,3 +586,111 @@ async fn the_hub_reads_mconnect_events_resumes_after_dropped_sockets_and_alerts_
         "no duplicate alert"
     );
 }
+
+#[tokio::test]
+async fn a_registry_event_reaches_mnotify_and_the_module_once_even_after_mnotify_was_down() {
+    let pki = crate::helpers::shared_pki(&["mnotify".to_string(), "module".to_string()]);
+    let (mnotify_holder, module_holder) = (registry_holder("mnotify"), registry_holder("module"));
+    let mnotify = esocial_sim::mnotify::start_mnotify(esocial_sim::mnotify::MnotifyConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        pki.cert(&mnotify_holder),
+        pki.key(&mnotify_holder),
+        pki.ca_cert(),
+    ))
+    .unwrap();
+    let module = esocial_sim::module::start_module(esocial_sim::module::ModuleConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls_cert: pki.cert(&module_holder),
+        tls_key: pki.key(&module_holder),
+        client_ca: pki.ca_cert(),
+    })
+    .unwrap();
+    let (notifications, webhooks) = (mnotify.handle.clone(), module.handle.clone());
+    let settings = events_settings(
+        &format!("https://127.0.0.1:{}", mnotify.port),
+        &format!("https://127.0.0.1:{}/events", module.port),
+    );
+    tokio::spawn(mnotify.server);
+    tokio::spawn(module.server);
+    notifications.set_down(true);
+    let app = spawn_app_with(SpawnOptions {
+        events: Some(settings),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let (aggressor, children) = aggressor_with_children(&app.population);
+    register_in_index(&app, aggressor).await;
+    assert_eq!(
+        push(&app, "police", &order_event("e2e-1", aggressor, &[]))
+            .await
+            .status(),
+        200
+    );
+
+    // The module has its signed alerts at once, one per case.
+    let handled = event_in_state(&app, "urn:gov:md:igp:police", "e2e-1", "handled").await;
+    let cases = handled["deliveries"].as_array().unwrap().len() / 2;
+    for _ in 0..100 {
+        if webhooks.len() >= cases {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let alerts = webhooks.events();
+    assert_eq!(alerts.len(), cases);
+    for alert in &alerts {
+        assert_eq!(alert["type"], "Md.Esocial.Hub.Alert.Raised");
+        assert_eq!(alert["data"]["event"]["id"], "e2e-1");
+        assert_eq!(alert["data"]["priority"], "High");
+    }
+
+    // MNotify is down: the notifications wait, then go once it is back, one per case.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert!(notifications.is_empty());
+    notifications.set_down(false);
+    for _ in 0..150 {
+        if notifications.len() >= cases {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = notifications.notifications();
+    assert_eq!(sent.len(), cases, "one notification per case: {sent:?}");
+    let text = serde_json::to_string(&sent).unwrap();
+    for person in std::iter::once(aggressor).chain(children.iter().copied()) {
+        assert!(
+            !text.contains(person.idnp.expose()),
+            "no IDNP in a notification"
+        );
+        assert!(
+            !text.contains(&person.first_name),
+            "no name in a notification"
+        );
+    }
+    for notification in &sent {
+        assert_eq!(notification["priority"], "High");
+        assert!(
+            notification["body"]["ro"]
+                .as_str()
+                .unwrap()
+                .contains("https://esocial.gov.md/cazuri/")
+        );
+        assert!(notification["recipient"]["email"].is_string());
+    }
+    let after = event_in_state(&app, "urn:gov:md:igp:police", "e2e-1", "handled").await;
+    for delivery in after["deliveries"].as_array().unwrap() {
+        assert_eq!(delivery["state"], "sent", "{after}");
+    }
+    let remote: Vec<_> = after["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["channel"] == "mnotify")
+        .map(|d| d["remoteId"].clone())
+        .collect();
+    assert!(
+        remote.iter().all(Value::is_string),
+        "MNotify's id kept: {remote:?}"
+    );
+}
