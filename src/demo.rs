@@ -27,6 +27,7 @@ pub struct DemoOptions {
     pub dir: PathBuf,
     pub adapters: PathBuf,
     pub contracts: PathBuf,
+    pub subscriptions: PathBuf,
     pub listen: SocketAddr,
     pub ops_listen: SocketAddr,
     pub once: bool,
@@ -36,6 +37,8 @@ pub struct DemoOptions {
 pub const DEMO_CLIENT: &str = "case-management";
 /// The MLog simulator's certificate holder in the development PKI (as `registry-mlog`).
 pub const MLOG_HOLDER: &str = "mlog";
+/// The MConnect Events, MNotify and case-management module stand-ins' certificate holders.
+const EVENTS_HOLDERS: [&str; 3] = ["mconnect-events", "mnotify", "case-module"];
 pub const DEMO_CLIENT_IDNO: &str = "1008600038413";
 /// A second module with few grants, to show deny-by-default and field limits.
 pub const DEMO_UNGRANTED_CLIENT: &str = "benefits";
@@ -341,6 +344,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let pki = PkiLayout::new(dir.join("pki"));
     let mut registries = crate::commands::registry_names(&options.adapters)?;
     registries.push(MLOG_HOLDER.to_string());
+    registries.extend(EVENTS_HOLDERS.iter().map(|holder| holder.to_string()));
     let created = init_dev_pki(&pki, &registries, &demo_certificate_holders())?;
     if !created.is_empty() {
         writeln!(out, "Created a development PKI in {}", pki.dir.display())?;
@@ -381,6 +385,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let mlog_url = format!("https://127.0.0.1:{}/mlog", mlog.port);
     simulators.push(tokio::spawn(mlog.server));
 
+    let mut stand_ins = start_event_stand_ins(&pki, &options.contracts)?;
+    simulators.extend(std::mem::take(&mut stand_ins.servers));
+
     let mut settings = embedded_settings(
         &pki,
         &dir.join("hub.db"),
@@ -395,6 +402,22 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         url: mlog_url.clone(),
         batch_size: 200,
         interval_ms: 200,
+        timeout_ms: 5_000,
+    });
+    settings.events = Some(crate::events::EventsSettings {
+        subscriptions: options.subscriptions.clone(),
+        client: DEMO_CLIENT.into(),
+        calling_user: population.persons()[1].idnp.expose().to_string(),
+        case_link: "https://esocial.gov.md/cazuri/{caseId}".into(),
+        producers: Vec::new(),
+        consumer_url: Some(stand_ins.consumer_url.clone()),
+        mnotify_url: Some(stand_ins.mnotify_url.clone()),
+        modules: vec![crate::events::ModuleSettings {
+            name: "case-management".into(),
+            url: stand_ins.module_url.clone(),
+        }],
+        max_attempts: 8,
+        lease_ms: 30_000,
         timeout_ms: 5_000,
     });
     for (name, endpoint) in &endpoints {
@@ -419,6 +442,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         "Hub API (mTLS):   https://127.0.0.1:{api_port}/api/v1/exchanges"
     )?;
     writeln!(out, "MLog simulator    {mlog_url}")?;
+    writeln!(out, "MConnect Events   {}", stand_ins.consumer_url)?;
+    writeln!(out, "MNotify simulator {}", stand_ins.mnotify_url)?;
     writeln!(
         out,
         "Hub operations:   http://127.0.0.1:{ops_port}/health/ready  /metrics"
@@ -472,8 +497,9 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         )?;
     }
     let answered = ask_as_police(&pki, &client, api_port, &population, &mut out).await?;
+    let alerted = follow_an_event(&client, &api, &population, &stand_ins, &mut out).await?;
     let audited = show_mlog_events(&mlog_events, 2, &mut out).await?;
-    let completed = completed && answered && audited;
+    let completed = completed && answered && alerted && audited;
     let request_file = dir.join("sample-request.json");
     std::fs::write(&request_file, serde_json::to_vec_pretty(&request)?)?;
     writeln!(out, "\nTry it yourself:")?;
@@ -503,6 +529,158 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The stand-ins of the events flow: MConnect Events (fed here as the police registry would
+/// publish), MNotify and the case-management module's webhook endpoint.
+struct EventStandIns {
+    servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    log: esocial_sim::EventLog,
+    notifications: esocial_sim::mnotify::MnotifyHandle,
+    webhooks: esocial_sim::module::ModuleHandle,
+    consumer_url: String,
+    mnotify_url: String,
+    module_url: String,
+}
+
+fn start_event_stand_ins(pki: &PkiLayout, contracts: &Path) -> anyhow::Result<EventStandIns> {
+    use esocial_wire::crypto::pki::registry_holder;
+    let [events_holder, mnotify_holder, module_holder] = EVENTS_HOLDERS.map(registry_holder);
+    let loopback: SocketAddr = "127.0.0.1:0".parse()?;
+    let events = esocial_sim::start_events(esocial_sim::EventsConfig::new(
+        loopback,
+        pki.cert(&events_holder),
+        pki.key(&events_holder),
+        pki.ca_cert(),
+        contracts.join("events"),
+    ))?;
+    let mnotify = esocial_sim::mnotify::start_mnotify(esocial_sim::mnotify::MnotifyConfig::new(
+        loopback,
+        pki.cert(&mnotify_holder),
+        pki.key(&mnotify_holder),
+        pki.ca_cert(),
+    ))?;
+    let module = esocial_sim::module::start_module(esocial_sim::module::ModuleConfig {
+        listen: loopback,
+        tls_cert: pki.cert(&module_holder),
+        tls_key: pki.key(&module_holder),
+        client_ca: pki.ca_cert(),
+    })?;
+    Ok(EventStandIns {
+        consumer_url: format!("wss://127.0.0.1:{}/ce/consume/ws", events.port),
+        mnotify_url: format!("https://127.0.0.1:{}", mnotify.port),
+        module_url: format!("https://127.0.0.1:{}/events", module.port),
+        log: events.log,
+        notifications: mnotify.handle,
+        webhooks: module.handle,
+        servers: vec![
+            tokio::spawn(events.server),
+            tokio::spawn(mnotify.server),
+            tokio::spawn(module.server),
+        ],
+    })
+}
+
+/// The police register a protection order against a parent whose child has an open
+/// child-protection case; the event travels through MConnect Events to the hub, which alerts
+/// the child's case manager through MNotify and the case-management module by webhook.
+async fn follow_an_event(
+    client: &reqwest::Client,
+    api: &str,
+    population: &Population,
+    stand_ins: &EventStandIns,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    use esocial_sim::generators::{WireAnswer, generate};
+    let has_child_case = |idnp: &str| match generate("cases.active-cases", population, idnp) {
+        Some(WireAnswer::Rest(answer)) => answer["cases"]["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|c| c["type"] == "child_protection")),
+        _ => false,
+    };
+    let Some(parent) = population
+        .protection_orders()
+        .iter()
+        .filter_map(|order| population.person(order.aggressor))
+        .find(|parent| {
+            parent
+                .children
+                .iter()
+                .filter_map(|child| population.person(*child))
+                .any(|child| has_child_case(child.idnp.expose()))
+        })
+    else {
+        writeln!(
+            out,
+            "\nNo household in the synthetic population has an order and a child's case."
+        )?;
+        return Ok(false);
+    };
+    let registered = client
+        .post(format!("{api}/persons/records"))
+        .json(&serde_json::json!({"source": "police", "record": {
+            "localId": "IGP-5521",
+            "idnp": parent.idnp.expose(),
+            "firstName": parent.first_name,
+            "lastName": parent.last_name,
+            "birthDate": parent.birth_date_text(),
+        }}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        registered.status().is_success(),
+        "registering the parent in the master index: HTTP {}",
+        registered.status()
+    );
+    let event = esocial_wire::mconnect::cloudevent::CloudEvent {
+        id: "IGP-OP-2026-5521".into(),
+        source: "urn:gov:md:igp:police".into(),
+        event_type: "Gov.Police.ProtectionOrder.Issued".into(),
+        partition_key: Some(format!("idnp:{}", parent.idnp.expose())),
+        time: Some(crate::exchange::now_text(time::OffsetDateTime::now_utc())),
+        data: serde_json::json!({
+            "idnp": parent.idnp.expose(),
+            "orderId": "OP-2026-5521",
+            "kind": "emergency",
+            "issuedOn": crate::exchange::now_text(time::OffsetDateTime::now_utc())[..10],
+        }),
+        offset: None,
+    };
+    writeln!(
+        out,
+        "\nEvents: the police publish `Gov.Police.ProtectionOrder.Issued` on MConnect Events about \
+         a parent whose child has an open child-protection case (offset {}).",
+        stand_ins.log.publish(event)
+    )?;
+    for _ in 0..100 {
+        if !stand_ins.notifications.is_empty() && !stand_ins.webhooks.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let notifications = stand_ins.notifications.notifications();
+    let webhooks = stand_ins.webhooks.events();
+    let Some(notification) = notifications.first() else {
+        writeln!(out, "No MNotify notification arrived.")?;
+        return Ok(false);
+    };
+    writeln!(
+        out,
+        "MNotify notification to the case manager ({} priority, no name, no IDNP):\n  {}\n  {}",
+        notification["priority"].as_str().unwrap_or("?"),
+        notification["subject"]["ro"].as_str().unwrap_or("?"),
+        notification["body"]["ro"].as_str().unwrap_or("?"),
+    )?;
+    writeln!(
+        out,
+        "Signed webhook to the case-management module: {} alert(s), type {}",
+        webhooks.len(),
+        webhooks
+            .first()
+            .and_then(|w| w["type"].as_str())
+            .unwrap_or("?"),
+    )?;
+    Ok(!webhooks.is_empty())
 }
 
 /// Waits (a few seconds at most) until MLog holds at least `expected` audit events, and shows

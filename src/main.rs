@@ -41,6 +41,9 @@ enum Command {
         /// Folder with the published contracts.
         #[arg(long, default_value = "contracts")]
         contracts: PathBuf,
+        /// Folder with the events' subscriptions.
+        #[arg(long, default_value = "subscriptions")]
+        subscriptions: PathBuf,
         /// Address of the hub's mTLS API.
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
@@ -582,6 +585,7 @@ fn main() -> std::process::ExitCode {
             dir,
             adapters,
             contracts,
+            subscriptions,
             listen,
             ops_listen,
             once,
@@ -589,6 +593,7 @@ fn main() -> std::process::ExitCode {
             dir,
             adapters,
             contracts,
+            subscriptions,
             listen,
             ops_listen,
             once,
