@@ -694,3 +694,97 @@ async fn a_registry_event_reaches_mnotify_and_the_module_once_even_after_mnotify
         "MNotify's id kept: {remote:?}"
     );
 }
+
+#[tokio::test]
+async fn a_webhook_the_module_never_took_is_dead_lettered_and_replayed_by_an_operator() {
+    let pki = crate::helpers::shared_pki(&["module".to_string()]);
+    let holder = registry_holder("module");
+    let module = esocial_sim::module::start_module(esocial_sim::module::ModuleConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls_cert: pki.cert(&holder),
+        tls_key: pki.key(&holder),
+        client_ca: pki.ca_cert(),
+    })
+    .unwrap();
+    let webhooks = module.handle.clone();
+    let settings = events_settings(
+        NOWHERE,
+        &format!("https://127.0.0.1:{}/events", module.port),
+    );
+    tokio::spawn(module.server);
+    webhooks.set_down(true);
+    let app = spawn_app_with(SpawnOptions {
+        events: Some(settings),
+        ..SpawnOptions::default()
+    })
+    .await;
+    let (aggressor, _) = aggressor_with_children(&app.population);
+    register_in_index(&app, aggressor).await;
+    assert_eq!(
+        push(&app, "police", &order_event("dl-1", aggressor, &[]))
+            .await
+            .status(),
+        200
+    );
+
+    // Three attempts (1 s, then 2 s apart), then the webhooks are dead.
+    let mut dead = Value::Null;
+    for _ in 0..150 {
+        dead = app.get("/api/v1/events/dead").await.json().await.unwrap();
+        let webhooks_dead = dead["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["channel"] == "webhook")
+            .count();
+        if webhooks_dead > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dead_webhook = dead["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["channel"] == "webhook")
+        .unwrap_or_else(|| panic!("no dead webhook: {dead}"))
+        .clone();
+    assert_eq!(dead_webhook["attempts"], 3);
+    assert!(
+        dead_webhook["reason"]
+            .as_str()
+            .unwrap()
+            .contains("after 3 attempts")
+    );
+
+    // The module is back; the operator replays the delivery, and it arrives once.
+    webhooks.set_down(false);
+    let id = dead_webhook["id"].as_str().unwrap();
+    let replayed = app
+        .post_json(
+            &format!("/api/v1/events/deliveries/{id}/replay"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(replayed.status(), 202);
+    for _ in 0..50 {
+        if !webhooks.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(webhooks.events().len(), 1);
+    let again = app
+        .post_json(
+            &format!("/api/v1/events/deliveries/{id}/replay"),
+            &json!({}),
+        )
+        .await;
+    assert_problem_of(
+        again,
+        404,
+        "caller.not_replayable",
+        ("/api/v1/events/deliveries/{deliveryId}/replay", "post"),
+    )
+    .await;
+}
