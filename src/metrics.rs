@@ -36,6 +36,8 @@ pub struct HubMetrics {
     /// Alert deliveries attempted, by channel (`mnotify`, `webhook`) and outcome (`sent`,
     /// `later`, `dead`).
     pub deliveries: IntCounterVec,
+    /// Statuses MNotify gave for the hub's notifications, as they were learnt.
+    pub notification_statuses: IntCounterVec,
 }
 
 impl HubMetrics {
@@ -128,6 +130,14 @@ impl HubMetrics {
             &["channel", "outcome"],
         )
         .expect("valid metric definition");
+        let notification_statuses = IntCounterVec::new(
+            Opts::new(
+                "notification_statuses_total",
+                "Statuses MNotify gave for the hub's notifications, as they were learnt",
+            ),
+            &["status"],
+        )
+        .expect("valid metric definition");
         for collector in [
             Box::new(exchanges.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(benefit_views.clone()),
@@ -142,6 +152,7 @@ impl HubMetrics {
             Box::new(events.clone()),
             Box::new(events_handled.clone()),
             Box::new(deliveries.clone()),
+            Box::new(notification_statuses.clone()),
         ] {
             registry
                 .register(collector)
@@ -162,6 +173,7 @@ impl HubMetrics {
             events,
             events_handled,
             deliveries,
+            notification_statuses,
         }
     }
 

@@ -133,6 +133,54 @@ impl Deliverer {
         })
     }
 
+    /// Asks MNotify every `interval` what became of the notifications it took in the last day
+    /// (Pending ... Delivered, Read, or Failed) and records it; a failed one is counted and
+    /// logged, so that someone can reach the case manager another way.
+    pub fn spawn_follower(self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                if let Err(error) = self.follow_notifications().await {
+                    warn!(%error, "cannot follow MNotify's notifications; trying again");
+                }
+            }
+        })
+    }
+
+    /// One round of [`Deliverer::spawn_follower`]; how many statuses changed.
+    pub async fn follow_notifications(&self) -> anyhow::Result<usize> {
+        let Some(url) = &self.notification_url else {
+            return Ok(0);
+        };
+        let since = esocial_store::now_millis() - 86_400_000;
+        let mut changed = 0;
+        for (id, remote_id) in self.store.notifications_to_follow(since, 200).await? {
+            let answer = self.http.get(format!("{url}/{remote_id}")).send().await;
+            let Ok(response) = answer else { continue };
+            if !response.status().is_success() {
+                continue;
+            }
+            let Some(status) = response
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|answer| answer["status"].as_str().map(str::to_string))
+            else {
+                continue;
+            };
+            self.store.notification_status(&id, &status).await?;
+            self.metrics
+                .notification_statuses
+                .with_label_values(&[status.as_str()])
+                .inc();
+            if status == "Failed" || status == "Cancelled" {
+                warn!(delivery = %id, status, "MNotify could not reach the case manager");
+            }
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
     /// Claims due deliveries and sends them side by side; how many were claimed.
     pub async fn deliver_due(&self) -> Result<usize, esocial_store::StoreError> {
         let claimed = self

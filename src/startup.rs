@@ -543,6 +543,7 @@ impl Application {
                 &instance,
             )
             .context("settings `events`, `handoffs` and `mconnect.*`")?;
+            workers.push(deliverer.clone().spawn_follower(Duration::from_secs(5)));
             workers.push(deliverer.spawn(delivering, Duration::from_millis(500)));
         }
         let exchanger_for_ops = exchanger.clone();

@@ -306,6 +306,7 @@ fn delivery_json(row: esocial_store::DeliveryRow) -> serde_json::Value {
         "reason": row.reason,
         "attempts": row.attempts,
         "remoteId": row.remote_id,
+        "remoteStatus": row.remote_status,
         "createdAt": row.created_at,
         "endedAt": row.ended_at,
     })

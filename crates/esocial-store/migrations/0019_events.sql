@@ -39,7 +39,9 @@ CREATE INDEX events_parked ON events (state, id) WHERE state IN ('review', 'dead
 -- done twice (after a crash) send each thing once. A delivery to MNotify carries its id as
 -- MNotify's `externalId`, a webhook its id as the CloudEvent id, so a resend after a lost
 -- answer is recognised by the receiver. The payload is sealed. `state`: pending, working
--- (leased), waiting (retry at available_at), sent, dead (reason; replayable).
+-- (leased), waiting (retry at available_at), sent, dead (reason; replayable). A notification
+-- MNotify took keeps MNotify's id and the last status MNotify gave for it (Pending ... Read,
+-- or Failed).
 CREATE TABLE deliveries (
     id TEXT PRIMARY KEY,
     origin_id TEXT NOT NULL,
@@ -58,8 +60,13 @@ CREATE TABLE deliveries (
     ended_at BIGINT,
     reason TEXT,
     remote_id TEXT,
+    remote_status TEXT,
     UNIQUE (origin_id, purpose, channel, target, case_id)
 );
 CREATE INDEX deliveries_due ON deliveries (available_at)
     WHERE state IN ('pending', 'waiting', 'working');
 CREATE INDEX deliveries_dead ON deliveries (created_at) WHERE state = 'dead';
+-- Notifications whose fate MNotify has not told yet.
+CREATE INDEX deliveries_followed ON deliveries (ended_at)
+    WHERE channel = 'mnotify' AND state = 'sent' AND remote_id IS NOT NULL
+    AND (remote_status IS NULL OR remote_status NOT IN ('Delivered', 'Read', 'Failed', 'Cancelled'));

@@ -51,6 +51,8 @@ pub struct DeliveryRow {
     pub reason: Option<String>,
     pub attempts: i64,
     pub remote_id: Option<String>,
+    /// The last status MNotify gave for the notification.
+    pub remote_status: Option<String>,
     pub created_at: i64,
     pub ended_at: Option<i64>,
 }
@@ -68,7 +70,7 @@ const CLAIMED_DELIVERY_KINDS: &[Kind] = &[
     Kind::Integer,
 ];
 const DELIVERY: &str = "id, origin_id, purpose, channel, case_id, priority, state, reason, \
-     attempts, remote_id, created_at, ended_at";
+     attempts, remote_id, remote_status, created_at, ended_at";
 
 impl Store {
     /// How many deliveries are in each state.
@@ -170,6 +172,40 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Notifications MNotify took since `since` (epoch milliseconds) whose fate it has not
+    /// told yet: (delivery id, MNotify's id), oldest first.
+    pub async fn notifications_to_follow(
+        &self,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, remote_id FROM deliveries WHERE channel = 'mnotify' AND state = 'sent' \
+             AND remote_id IS NOT NULL AND (remote_status IS NULL OR remote_status NOT IN \
+             ('Delivered', 'Read', 'Failed', 'Cancelled')) AND ended_at >= $1 \
+             ORDER BY ended_at LIMIT $2",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("remote_id")?)))
+            .collect()
+    }
+
+    /// Records the status MNotify gives for a notification.
+    pub async fn notification_status(&self, id: &str, status: &str) -> Result<(), StoreError> {
+        self.writer
+            .execute(
+                Statement::new("UPDATE deliveries SET remote_status = $1 WHERE id = $2")
+                    .text(status)
+                    .text(id),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Makes a dead delivery due again now, from its first attempt.
     pub async fn replay_delivery(&self, id: &str) -> Result<bool, StoreError> {
         let changed = self
@@ -217,6 +253,7 @@ impl Store {
                     reason: row.try_get("reason")?,
                     attempts: row.try_get("attempts")?,
                     remote_id: row.try_get("remote_id")?,
+                    remote_status: row.try_get("remote_status")?,
                     created_at: row.try_get("created_at")?,
                     ended_at: row.try_get("ended_at")?,
                 })
