@@ -531,6 +531,17 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether the simulated case-management module has a child-protection case open about `idnp`.
+fn has_child_protection_case(population: &Population, idnp: &str) -> bool {
+    use esocial_sim::generators::{WireAnswer, generate};
+    match generate("cases.active-cases", population, idnp) {
+        Some(WireAnswer::Rest(answer)) => answer["cases"]["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|c| c["type"] == "child_protection")),
+        _ => false,
+    }
+}
+
 /// The stand-ins of the events flow: MConnect Events (fed here as the police registry would
 /// publish), MNotify and the case-management module's webhook endpoint.
 struct EventStandIns {
@@ -591,13 +602,7 @@ async fn follow_an_event(
     stand_ins: &EventStandIns,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
-    use esocial_sim::generators::{WireAnswer, generate};
-    let has_child_case = |idnp: &str| match generate("cases.active-cases", population, idnp) {
-        Some(WireAnswer::Rest(answer)) => answer["cases"]["items"]
-            .as_array()
-            .is_some_and(|items| items.iter().any(|c| c["type"] == "child_protection")),
-        _ => false,
-    };
+    let has_child_case = |idnp: &str| has_child_protection_case(population, idnp);
     let Some(parent) = population
         .protection_orders()
         .iter()
@@ -731,13 +736,7 @@ async fn ask_as_police(
     population: &Population,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
-    use esocial_sim::generators::{WireAnswer, generate};
-    let has_child_case = |idnp: &str| match generate("cases.active-cases", population, idnp) {
-        Some(WireAnswer::Rest(answer)) => answer["cases"]["items"]
-            .as_array()
-            .is_some_and(|items| items.iter().any(|c| c["type"] == "child_protection")),
-        _ => false,
-    };
+    let has_child_case = |idnp: &str| has_child_protection_case(population, idnp);
     let Some(child) = population
         .persons()
         .iter()

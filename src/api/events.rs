@@ -355,16 +355,7 @@ pub async fn replay(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, Refused> {
     let events = operator_events(&request, &state)?;
-    match events.replay(&path).await {
-        Ok(true) => Ok(HttpResponse::Accepted().json(json!({ "replayed": path.as_str() }))),
-        Ok(false) => Err(problem(
-            404,
-            "caller.not_replayable",
-            false,
-            "no event in review or dead has this id",
-        )),
-        Err(_) => Err(store_unavailable()),
-    }
+    replayed(&path, events.replay(&path).await, "event in review or dead")
 }
 
 /// `POST /api/v1/events/deliveries/{id}/replay`: a dead delivery is sent again.
@@ -374,13 +365,22 @@ pub async fn replay_delivery(
     state: web::Data<ApiState>,
 ) -> Result<HttpResponse, Refused> {
     let events = operator_events(&request, &state)?;
-    match events.replay_delivery(&path).await {
-        Ok(true) => Ok(HttpResponse::Accepted().json(json!({ "replayed": path.as_str() }))),
+    replayed(&path, events.replay_delivery(&path).await, "dead delivery")
+}
+
+/// The answer to a replay of `what` with id `id`.
+fn replayed(
+    id: &str,
+    outcome: Result<bool, esocial_store::StoreError>,
+    what: &str,
+) -> Result<HttpResponse, Refused> {
+    match outcome {
+        Ok(true) => Ok(HttpResponse::Accepted().json(json!({ "replayed": id }))),
         Ok(false) => Err(problem(
             404,
             "caller.not_replayable",
             false,
-            "no dead delivery has this id",
+            format!("no {what} has this id"),
         )),
         Err(_) => Err(store_unavailable()),
     }

@@ -131,6 +131,15 @@ pub async fn push(app: &TestApp, producer: &str, event: &Value) -> reqwest::Resp
         .expect("request reaches the hub")
 }
 
+/// Registers the parent of [`aggressor_with_children`] in the master index and pushes a
+/// protection order against them as the police, with CloudEvent id `id`.
+async fn push_order(app: &TestApp, id: &str) {
+    let (aggressor, _) = aggressor_with_children(&app.population);
+    register_in_index(app, aggressor).await;
+    let response = push(app, "police", &order_event(id, aggressor, &[])).await;
+    assert_eq!(response.status(), 200);
+}
+
 /// Where the event stands, once it is in `state` (waits up to 15 s).
 pub async fn event_in_state(app: &TestApp, source: &str, id: &str, state: &str) -> Value {
     let path = format!("/api/v1/events?source={source}&eventId={id}");
@@ -375,22 +384,10 @@ async fn a_persons_later_event_waits_while_an_earlier_one_cannot_be_handled() {
     // The case-management module is down: the first event waits to be tried again, and the
     // second event about the same person is not handled before it.
     let app = spawn_with_events(vec!["cases"]).await;
-    let (aggressor, _) = aggressor_with_children(&app.population);
-    register_in_index(&app, aggressor).await;
-    assert_eq!(
-        push(&app, "police", &order_event("po-5", aggressor, &[]))
-            .await
-            .status(),
-        200
-    );
+    push_order(&app, "po-5").await;
     let waiting = event_in_state(&app, "urn:gov:md:igp:police", "po-5", "waiting").await;
     assert_eq!(waiting["reason"], "registry.unavailable");
-    assert_eq!(
-        push(&app, "police", &order_event("po-6", aggressor, &[]))
-            .await
-            .status(),
-        200
-    );
+    push_order(&app, "po-6").await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let later = event_in_state(&app, "urn:gov:md:igp:police", "po-6", "pending").await;
     assert_eq!(
@@ -587,10 +584,24 @@ async fn the_hub_reads_mconnect_events_resumes_after_dropped_sockets_and_alerts_
     );
 }
 
+/// The case-management module's webhook endpoint (the module stand-in).
+fn start_module_stand_in(
+    pki: &esocial_wire::crypto::pki::PkiLayout,
+) -> esocial_sim::module::RunningModule {
+    let holder = registry_holder("module");
+    esocial_sim::module::start_module(esocial_sim::module::ModuleConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tls_cert: pki.cert(&holder),
+        tls_key: pki.key(&holder),
+        client_ca: pki.ca_cert(),
+    })
+    .expect("the module stand-in starts")
+}
+
 #[tokio::test]
 async fn a_registry_event_reaches_mnotify_and_the_module_once_even_after_mnotify_was_down() {
     let pki = crate::helpers::shared_pki(&["mnotify".to_string(), "module".to_string()]);
-    let (mnotify_holder, module_holder) = (registry_holder("mnotify"), registry_holder("module"));
+    let mnotify_holder = registry_holder("mnotify");
     let mnotify = esocial_sim::mnotify::start_mnotify(esocial_sim::mnotify::MnotifyConfig::new(
         "127.0.0.1:0".parse().unwrap(),
         pki.cert(&mnotify_holder),
@@ -598,13 +609,7 @@ async fn a_registry_event_reaches_mnotify_and_the_module_once_even_after_mnotify
         pki.ca_cert(),
     ))
     .unwrap();
-    let module = esocial_sim::module::start_module(esocial_sim::module::ModuleConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls_cert: pki.cert(&module_holder),
-        tls_key: pki.key(&module_holder),
-        client_ca: pki.ca_cert(),
-    })
-    .unwrap();
+    let module = start_module_stand_in(&pki);
     let (notifications, webhooks) = (mnotify.handle.clone(), module.handle.clone());
     let settings = events_settings(
         &format!("https://127.0.0.1:{}", mnotify.port),
@@ -618,14 +623,8 @@ async fn a_registry_event_reaches_mnotify_and_the_module_once_even_after_mnotify
         ..SpawnOptions::default()
     })
     .await;
+    push_order(&app, "e2e-1").await;
     let (aggressor, children) = aggressor_with_children(&app.population);
-    register_in_index(&app, aggressor).await;
-    assert_eq!(
-        push(&app, "police", &order_event("e2e-1", aggressor, &[]))
-            .await
-            .status(),
-        200
-    );
 
     // The module has its signed alerts at once, one per case.
     let handled = event_in_state(&app, "urn:gov:md:igp:police", "e2e-1", "handled").await;
@@ -698,14 +697,7 @@ async fn a_registry_event_reaches_mnotify_and_the_module_once_even_after_mnotify
 #[tokio::test]
 async fn a_webhook_the_module_never_took_is_dead_lettered_and_replayed_by_an_operator() {
     let pki = crate::helpers::shared_pki(&["module".to_string()]);
-    let holder = registry_holder("module");
-    let module = esocial_sim::module::start_module(esocial_sim::module::ModuleConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        tls_cert: pki.cert(&holder),
-        tls_key: pki.key(&holder),
-        client_ca: pki.ca_cert(),
-    })
-    .unwrap();
+    let module = start_module_stand_in(&pki);
     let webhooks = module.handle.clone();
     let settings = events_settings(
         NOWHERE,
@@ -718,14 +710,7 @@ async fn a_webhook_the_module_never_took_is_dead_lettered_and_replayed_by_an_ope
         ..SpawnOptions::default()
     })
     .await;
-    let (aggressor, _) = aggressor_with_children(&app.population);
-    register_in_index(&app, aggressor).await;
-    assert_eq!(
-        push(&app, "police", &order_event("dl-1", aggressor, &[]))
-            .await
-            .status(),
-        200
-    );
+    push_order(&app, "dl-1").await;
 
     // Three attempts (1 s, then 2 s apart), then the webhooks are dead.
     let mut dead = Value::Null;

@@ -8,7 +8,7 @@
 //! Events does, so every consumer must reconnect and resume.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -213,14 +213,13 @@ pub fn start_events(config: EventsConfig) -> anyhow::Result<RunningEvents> {
         max_in_flight: config.max_in_flight.max(1) as u64,
         socket_lifetime: config.socket_lifetime,
     });
-    let tls = esocial_wire::crypto::tls::mutual_tls_acceptor(
+    let (listener, tls, port) = crate::http::mutual_tls_listener(
+        config.listen,
         &config.tls_cert,
         &config.tls_key,
         &config.client_ca,
+        "MConnect Events simulator",
     )?;
-    let listener = TcpListener::bind(config.listen)
-        .with_context(|| format!("binding the MConnect Events simulator to {}", config.listen))?;
-    let port = listener.local_addr()?.port();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -1,12 +1,30 @@
-//! What the HTTP simulators of MConnect's services share: RFC 9457 problem+json answers,
-//! media-type checks and request bodies read within a limit.
+//! What the HTTP simulators of MConnect's services share: the mutual-TLS listener, RFC 9457
+//! problem+json answers, media-type checks and request bodies read within a limit.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
 use esocial_catalog::json_schema::Violation;
 use futures_util::StreamExt;
+use openssl::ssl::SslAcceptorBuilder;
 use serde::Serialize;
+
+/// The listener and the mutual-TLS acceptor of a simulator (`what` names it in errors), clients
+/// from `client_ca`; with the port it got.
+pub fn mutual_tls_listener(
+    listen: std::net::SocketAddr,
+    tls_cert: &std::path::Path,
+    tls_key: &std::path::Path,
+    client_ca: &std::path::Path,
+    what: &str,
+) -> anyhow::Result<(std::net::TcpListener, SslAcceptorBuilder, u16)> {
+    let tls = esocial_wire::crypto::tls::mutual_tls_acceptor(tls_cert, tls_key, client_ca)?;
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("binding the {what} to {listen}"))?;
+    let port = listener.local_addr()?.port();
+    Ok((listener, tls, port))
+}
 
 /// An RFC 9457 problem. `detail` and the violations name fields and places, never values.
 #[derive(Debug, Serialize)]

@@ -4,7 +4,7 @@
 //! it already holds (same `event_id`) is acknowledged again without being registered twice.
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -79,14 +79,13 @@ pub fn start_mlog(config: MlogConfig) -> anyhow::Result<RunningMlog> {
         verifier: JwsVerifier::from_pem(&client_ca).context("MLog simulator JWS trust")?,
         events: events.clone(),
     });
-    let tls = esocial_wire::crypto::tls::mutual_tls_acceptor(
+    let (listener, tls, port) = crate::http::mutual_tls_listener(
+        config.listen,
         &config.tls_cert,
         &config.tls_key,
         &config.client_ca,
+        "MLog simulator",
     )?;
-    let listener = TcpListener::bind(config.listen)
-        .with_context(|| format!("binding the MLog simulator to {}", config.listen))?;
-    let port = listener.local_addr()?.port();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -7,7 +7,7 @@
 //! and to Read when the recipient reads it. Tests can take it down or fail requests.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Server;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use anyhow::Context;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tracing::info;
@@ -185,14 +184,13 @@ pub fn start_mnotify(config: MnotifyConfig) -> anyhow::Result<RunningMnotify> {
         status_step: config.status_step,
     };
     let state = web::Data::new(handle.clone());
-    let tls = esocial_wire::crypto::tls::mutual_tls_acceptor(
+    let (listener, tls, port) = crate::http::mutual_tls_listener(
+        config.listen,
         &config.tls_cert,
         &config.tls_key,
         &config.client_ca,
+        "MNotify simulator",
     )?;
-    let listener = TcpListener::bind(config.listen)
-        .with_context(|| format!("binding the MNotify simulator to {}", config.listen))?;
-    let port = listener.local_addr()?.port();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -4,7 +4,7 @@
 //! however often it is delivered, and answered 204. Tests can take it down.
 
 use std::collections::HashSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -85,14 +85,13 @@ pub fn start_module(config: ModuleConfig) -> anyhow::Result<RunningModule> {
         verifier: JwsVerifier::from_pem(&client_ca).context("module simulator JWS trust")?,
         handle: handle.clone(),
     });
-    let tls = esocial_wire::crypto::tls::mutual_tls_acceptor(
+    let (listener, tls, port) = crate::http::mutual_tls_listener(
+        config.listen,
         &config.tls_cert,
         &config.tls_key,
         &config.client_ca,
+        "module simulator",
     )?;
-    let listener = TcpListener::bind(config.listen)
-        .with_context(|| format!("binding the module simulator to {}", config.listen))?;
-    let port = listener.local_addr()?.port();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
