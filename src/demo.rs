@@ -38,7 +38,9 @@ pub const DEMO_CLIENT: &str = "case-management";
 /// The MLog simulator's certificate holder in the development PKI (as `registry-mlog`).
 pub const MLOG_HOLDER: &str = "mlog";
 /// The MConnect Events, MNotify and case-management module stand-ins' certificate holders.
-const EVENTS_HOLDERS: [&str; 3] = ["mconnect-events", "mnotify", "case-module"];
+pub const EVENTS_HOLDERS: [&str; 3] = ["mconnect-events", "mnotify", "case-module"];
+/// The stand-ins' ports under `simulate events` (the demo takes free ones).
+pub const EVENTS_PORTS: [u16; 3] = [8450, 8451, 8452];
 pub const DEMO_CLIENT_IDNO: &str = "1008600038413";
 /// A second module with few grants, to show deny-by-default and field limits.
 pub const DEMO_UNGRANTED_CLIENT: &str = "benefits";
@@ -385,7 +387,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<ExitCode> {
     let mlog_url = format!("https://127.0.0.1:{}/mlog", mlog.port);
     simulators.push(tokio::spawn(mlog.server));
 
-    let mut stand_ins = start_event_stand_ins(&pki, &options.contracts)?;
+    let mut stand_ins = start_event_stand_ins(&pki, &options.contracts, [0; 3])?;
     simulators.extend(std::mem::take(&mut stand_ins.servers));
 
     let mut settings = embedded_settings(
@@ -544,35 +546,42 @@ fn has_child_protection_case(population: &Population, idnp: &str) -> bool {
 
 /// The stand-ins of the events flow: MConnect Events (fed here as the police registry would
 /// publish), MNotify and the case-management module's webhook endpoint.
-struct EventStandIns {
-    servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
-    log: esocial_sim::EventLog,
-    notifications: esocial_sim::mnotify::MnotifyHandle,
-    webhooks: esocial_sim::module::ModuleHandle,
-    consumer_url: String,
-    mnotify_url: String,
-    module_url: String,
+pub struct EventStandIns {
+    pub servers: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+    pub log: esocial_sim::EventLog,
+    pub notifications: esocial_sim::mnotify::MnotifyHandle,
+    pub webhooks: esocial_sim::module::ModuleHandle,
+    pub consumer_url: String,
+    pub mnotify_url: String,
+    pub module_url: String,
 }
 
-fn start_event_stand_ins(pki: &PkiLayout, contracts: &Path) -> anyhow::Result<EventStandIns> {
+/// Starts MConnect Events, MNotify and the module stand-in on the loopback, on `ports` (0: any
+/// free port), with their certificates from `pki`.
+pub fn start_event_stand_ins(
+    pki: &PkiLayout,
+    contracts: &Path,
+    ports: [u16; 3],
+) -> anyhow::Result<EventStandIns> {
     use esocial_wire::crypto::pki::registry_holder;
     let [events_holder, mnotify_holder, module_holder] = EVENTS_HOLDERS.map(registry_holder);
-    let loopback: SocketAddr = "127.0.0.1:0".parse()?;
+    let [events_port, mnotify_port, module_port] =
+        ports.map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
     let events = esocial_sim::start_events(esocial_sim::EventsConfig::new(
-        loopback,
+        events_port,
         pki.cert(&events_holder),
         pki.key(&events_holder),
         pki.ca_cert(),
         contracts.join("events"),
     ))?;
     let mnotify = esocial_sim::mnotify::start_mnotify(esocial_sim::mnotify::MnotifyConfig::new(
-        loopback,
+        mnotify_port,
         pki.cert(&mnotify_holder),
         pki.key(&mnotify_holder),
         pki.ca_cert(),
     ))?;
     let module = esocial_sim::module::start_module(esocial_sim::module::ModuleConfig {
-        listen: loopback,
+        listen: module_port,
         tls_cert: pki.cert(&module_holder),
         tls_key: pki.key(&module_holder),
         client_ca: pki.ca_cert(),

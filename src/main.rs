@@ -58,7 +58,8 @@ enum Command {
     /// over mTLS, verifies signatures, signs its answers and serves the adapter fixtures and a
     /// synthetic population. Each listens on the port of its adapter's endpoint.
     Simulate {
-        /// A registry name (a folder in --adapters), or `all`.
+        /// A registry name (a folder in --adapters), `all`, or `events` (MConnect Events,
+        /// MNotify and the case-management module's webhook endpoint on ports 8450-8452).
         registry: String,
         /// Listen here instead of the adapter endpoint's port (one registry only).
         #[arg(long)]
@@ -73,6 +74,10 @@ enum Command {
         /// Delay every answer by this many milliseconds.
         #[arg(long, default_value_t = 0)]
         delay_ms: u64,
+        /// `events` only: events about the simulated population published on MConnect Events
+        /// each second, as the registries would (0: none).
+        #[arg(long, default_value_t = 1)]
+        feed_per_second: u32,
     },
     /// Operators' controls of asynchronous exchanges.
     Queue {
@@ -605,7 +610,16 @@ fn main() -> std::process::ExitCode {
             adapters,
             contracts,
             delay_ms,
-        } => commands::simulate(&registry, listen, &pki, &adapters, &contracts, delay_ms),
+            feed_per_second,
+        } => commands::simulate(
+            &registry,
+            listen,
+            &pki,
+            &adapters,
+            &contracts,
+            delay_ms,
+            feed_per_second,
+        ),
         Command::Queue {
             action: QueueAction::DeadLetters { config },
         } => commands::queue_dead_letters(&config),

@@ -65,7 +65,12 @@ pub fn simulate(
     adapters: &Path,
     contracts: &Path,
     delay_ms: u64,
+    feed_per_second: u32,
 ) -> anyhow::Result<ExitCode> {
+    if registry == "events" {
+        anyhow::ensure!(listen.is_none(), "--listen works with one registry only");
+        return simulate_events(&PkiLayout::new(pki), contracts, feed_per_second);
+    }
     let catalog = Catalog::load(adapters, contracts).context("loading the adapters")?;
     let names: Vec<String> = if registry == "all" {
         catalog.registries().map(|r| r.name.clone()).collect()
@@ -109,6 +114,50 @@ pub fn simulate(
         }
         for result in futures_util::future::join_all(servers).await {
             result?;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `simulate events`: MConnect Events, MNotify and the case-management module's webhook
+/// endpoint on ports 8450-8452, with MConnect Events fed `feed_per_second` events about the
+/// simulators' population, as the registries would publish them.
+fn simulate_events(
+    pki: &PkiLayout,
+    contracts: &Path,
+    feed_per_second: u32,
+) -> anyhow::Result<ExitCode> {
+    use crate::demo::{EVENTS_PORTS, start_event_stand_ins};
+    runtime()?.block_on(async {
+        let stand_ins = start_event_stand_ins(pki, contracts, EVENTS_PORTS).with_context(|| {
+            format!(
+                "--pki: the stand-ins' certificates in `{}` (certs init makes them)",
+                pki.dir.display()
+            )
+        })?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "MConnect Events   {}", stand_ins.consumer_url)?;
+        writeln!(out, "MNotify           {}", stand_ins.mnotify_url)?;
+        writeln!(out, "Module webhooks   {}", stand_ins.module_url)?;
+        drop(out);
+        if feed_per_second > 0 {
+            let log = stand_ins.log.clone();
+            tokio::spawn(async move {
+                let population = Population::default_population();
+                let mut seed = 1;
+                let pause = Duration::from_secs(1) / feed_per_second;
+                loop {
+                    for event in esocial_sim::event_feed::population_events(&population, seed, 100)
+                    {
+                        log.publish(event);
+                        tokio::time::sleep(pause).await;
+                    }
+                    seed += 1;
+                }
+            });
+        }
+        for result in futures_util::future::join_all(stand_ins.servers).await {
+            result??;
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -188,7 +237,13 @@ pub fn certs_init(
     adapters: &Path,
 ) -> anyhow::Result<ExitCode> {
     let registries = if registries.is_empty() {
-        registry_names(adapters)?
+        let mut names = registry_names(adapters)?;
+        names.extend(
+            crate::demo::EVENTS_HOLDERS
+                .iter()
+                .map(|holder| holder.to_string()),
+        );
+        names
     } else {
         registries
     };
