@@ -7,6 +7,7 @@
 --   waiting - to be tried again at available_at;   review - its subject is not in the master
 --   index, an operator must resolve it;   handled - its alerts are recorded;
 --   dead - it can never be handled (reason says why); an operator may replay it.
+-- A handled event's sealed content is erased; its row stays to recognise it if it comes again.
 CREATE TABLE events (
     id TEXT PRIMARY KEY,
     source TEXT NOT NULL,
@@ -38,7 +39,7 @@ CREATE INDEX events_parked ON events (state, id) WHERE state IN ('review', 'dead
 -- documents and notices of referrals and transfers (`handoffs`). The unique key makes work
 -- done twice (after a crash) send each thing once. A delivery to MNotify carries its id as
 -- MNotify's `externalId`, a webhook its id as the CloudEvent id, so a resend after a lost
--- answer is recognised by the receiver. The payload is sealed. `state`: pending, working
+-- answer is recognised by the receiver. The payload is sealed, and erased once sent. `state`: pending, working
 -- (leased), waiting (retry at available_at), sent, dead (reason; replayable). A notification
 -- MNotify took keeps MNotify's id and the last status MNotify gave for it (Pending ... Read,
 -- or Failed).

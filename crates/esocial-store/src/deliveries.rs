@@ -118,7 +118,7 @@ impl Store {
             .collect()
     }
 
-    /// Ends a held delivery as sent, with the receiver's id for it.
+    /// Ends a held delivery as sent, with the receiver's id for it; what it carried is erased.
     pub async fn delivery_sent(
         &self,
         id: &str,
@@ -130,7 +130,7 @@ impl Store {
             .execute(
                 Statement::new(
                     "UPDATE deliveries SET state = 'sent', ended_at = $1, \
-                     lease_until = NULL, reason = NULL, remote_id = $2 \
+                     lease_until = NULL, reason = NULL, remote_id = $2, sealed_payload = '' \
                      WHERE id = $3 AND state = 'working' AND lease_holder = $4",
                 )
                 .integer(now_millis())

@@ -164,7 +164,8 @@ impl Store {
     }
 
     /// Ends a held event as handled: its deliveries (each once, whatever an earlier
-    /// interrupted handling wrote) and its audit entry, all in one transaction. `false`,
+    /// interrupted handling wrote) and its audit entry, all in one transaction. The event's
+    /// sealed content is erased: its row stays only to recognise it if it comes again. `false`,
     /// writing nothing, when `holder` no longer holds it.
     pub async fn event_handled(
         &self,
@@ -178,7 +179,7 @@ impl Store {
         let mut statements = vec![
             Statement::new(
                 "UPDATE events SET state = 'handled', ended_at = $1, lease_until = NULL, \
-                 reason = NULL, person_id = $2 \
+                 reason = NULL, person_id = $2, sealed_event = '' \
                  WHERE id = $3 AND state = 'working' AND lease_holder = $4",
             )
             .integer(now)
