@@ -130,6 +130,16 @@ impl MnotifyHandle {
             .collect()
     }
 
+    /// The `externalId` of each notification taken and when it was taken, in that order.
+    pub fn arrivals(&self) -> Vec<(String, Instant)> {
+        let outbox = self.outbox.lock().expect("not poisoned");
+        outbox
+            .notifications
+            .iter()
+            .map(|notification| (notification.external_id.clone(), notification.created))
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.outbox
             .lock()

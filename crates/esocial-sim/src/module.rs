@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use actix_web::dev::Server;
 use actix_web::http::StatusCode;
@@ -36,6 +36,8 @@ pub struct ModuleConfig {
 #[derive(Default)]
 struct Inbox {
     events: Vec<Value>,
+    /// When each of `events` first arrived.
+    arrived: Vec<Instant>,
     seen: HashSet<(String, String)>,
 }
 
@@ -55,6 +57,17 @@ impl ModuleHandle {
     /// The events recorded, once each, in the order they first arrived.
     pub fn events(&self) -> Vec<Value> {
         self.inbox.lock().expect("not poisoned").events.clone()
+    }
+
+    /// The id of each event recorded and when it first arrived, in that order.
+    pub fn arrivals(&self) -> Vec<(String, Instant)> {
+        let inbox = self.inbox.lock().expect("not poisoned");
+        inbox
+            .events
+            .iter()
+            .zip(&inbox.arrived)
+            .map(|(event, at)| (event["id"].as_str().unwrap_or_default().to_string(), *at))
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -154,6 +167,7 @@ async fn take_event(body: web::Payload, state: web::Data<ModuleState>) -> HttpRe
     let mut inbox = state.handle.inbox.lock().expect("not poisoned");
     if inbox.seen.insert((event.source.clone(), event.id.clone())) {
         inbox.events.push(event.to_value());
+        inbox.arrived.push(Instant::now());
     }
     HttpResponse::NoContent().finish()
 }

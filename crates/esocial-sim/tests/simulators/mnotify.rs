@@ -105,6 +105,7 @@ async fn a_notification_is_rendered_and_moves_to_delivered_then_read() {
 async fn the_same_external_id_gets_the_same_notification() {
     let (base, mnotify) = start_mnotify(Duration::from_millis(50));
     let client = hub_client();
+    let before = std::time::Instant::now();
 
     let (first_status, first) = post(&client, &base, "/api/Notification", &alert("alert-7")).await;
     let (again_status, again) = post(&client, &base, "/api/Notification", &alert("alert-7")).await;
@@ -112,6 +113,10 @@ async fn the_same_external_id_gets_the_same_notification() {
     assert_eq!((first_status, again_status), (201, 200));
     assert_eq!(first["id"], again["id"]);
     assert_eq!(mnotify.len(), 1);
+    let arrivals = mnotify.arrivals();
+    assert_eq!(arrivals.len(), 1);
+    assert_eq!(arrivals[0].0, "alert-7");
+    assert!(before <= arrivals[0].1, "taken when it first came");
 }
 
 #[tokio::test]

@@ -58,6 +58,7 @@ async fn deliver(base: &str, body: String) -> u16 {
 async fn a_signed_event_is_recorded_once_however_often_it_comes() {
     let (base, module) = start_module();
     let signer = hub_signer();
+    let before = std::time::Instant::now();
 
     let first = deliver(&base, signed_by(&signer, &event("evt-1"))).await;
     let again = deliver(&base, signed_by(&signer, &event("evt-1"))).await;
@@ -68,6 +69,10 @@ async fn a_signed_event_is_recorded_once_however_often_it_comes() {
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["id"], "evt-1");
     assert_eq!(events[1]["id"], "evt-2");
+    let arrivals = module.arrivals();
+    let ids: Vec<&str> = arrivals.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["evt-1", "evt-2"], "the first arrival of each");
+    assert!(before <= arrivals[0].1 && arrivals[0].1 <= arrivals[1].1);
 }
 
 #[tokio::test]
