@@ -340,47 +340,57 @@ impl Events {
     ) -> Result<Vec<Intake>, Refusal> {
         let mut rows = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
-            let at = |problem: String| {
-                if events.len() == 1 {
-                    problem
-                } else {
-                    format!("event {index} of the batch: {problem}")
-                }
-            };
-            if let Channel::Producer(producer) = channel {
-                let allowed = self.inner.producers.get(producer);
-                if !allowed.is_some_and(|types| types.contains(&event.event_type)) {
-                    return Err(Refusal::NotAllowed(event.event_type.clone()));
-                }
-            }
-            self.check(event).map_err(|refusal| match refusal {
-                Refusal::Invalid {
-                    problem,
-                    violations,
-                } => Refusal::Invalid {
-                    problem: at(problem),
-                    violations,
-                },
-                other => other,
-            })?;
-            let partition_key = event.partition_key.as_deref().unwrap_or_default();
-            rows.push(NewEvent {
-                id: Uuid::now_v7().to_string(),
-                source: event.source.clone(),
-                cloudevent_id: event.id.clone(),
-                event_type: event.event_type.clone(),
-                partition_digest: self.inner.exchanger.digests(partition_key).remove(0),
-                channel: channel.to_string(),
-                sealed_event: self
-                    .inner
-                    .exchanger
-                    .sealer()
-                    .seal(event.to_value().to_string().as_bytes()),
-            });
+            let row = self
+                .prepare(event, channel)
+                .map_err(|refusal| match refusal {
+                    Refusal::Invalid {
+                        problem,
+                        violations,
+                    } if events.len() > 1 => Refusal::Invalid {
+                        problem: format!("event {index} of the batch: {problem}"),
+                        violations,
+                    },
+                    other => other,
+                })?;
+            rows.push(row);
         }
+        self.store_taken(&rows, events).await
+    }
+
+    /// An event checked and sealed, ready to be stored.
+    fn prepare(&self, event: &CloudEvent, channel: Channel<'_>) -> Result<NewEvent, Refusal> {
+        if let Channel::Producer(producer) = channel {
+            let allowed = self.inner.producers.get(producer);
+            if !allowed.is_some_and(|types| types.contains(&event.event_type)) {
+                return Err(Refusal::NotAllowed(event.event_type.clone()));
+            }
+        }
+        self.check(event)?;
+        let partition_key = event.partition_key.as_deref().unwrap_or_default();
+        Ok(NewEvent {
+            id: Uuid::now_v7().to_string(),
+            source: event.source.clone(),
+            cloudevent_id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            partition_digest: self.inner.exchanger.digests(partition_key).remove(0),
+            channel: channel.to_string(),
+            sealed_event: self
+                .inner
+                .exchanger
+                .sealer()
+                .seal(event.to_value().to_string().as_bytes()),
+        })
+    }
+
+    /// Stores prepared events in one transaction and wakes the handler.
+    async fn store_taken(
+        &self,
+        rows: &[NewEvent],
+        events: &[CloudEvent],
+    ) -> Result<Vec<Intake>, Refusal> {
         let intakes = self
             .store()
-            .take_events(&rows)
+            .take_events(rows)
             .await
             .map_err(|_| Refusal::StoreUnavailable)?;
         let metrics = &self.inner.exchanger.metrics().events;
@@ -399,22 +409,33 @@ impl Events {
         Ok(intakes)
     }
 
-    /// Takes one event from MConnect Events' stream: confirmed once stored (or seen before),
-    /// sent to its dead list when it can never be taken, and read again later when the store
-    /// is away.
+    /// Takes events from MConnect Events' stream, each on its own: one that can never be
+    /// taken is refused (to the stream's dead list), the others are stored in one transaction
+    /// and confirmed; when the store is away none is, and the stream sends them again.
     pub async fn take_from_stream(
         &self,
-        event: CloudEvent,
-    ) -> anyhow::Result<esocial_wire::mconnect::events::Taken> {
+        events: Vec<CloudEvent>,
+    ) -> anyhow::Result<Vec<esocial_wire::mconnect::events::Taken>> {
         use esocial_wire::mconnect::events::Taken;
-        match self
-            .take(std::slice::from_ref(&event), Channel::Stream)
-            .await
-        {
-            Ok(_) => Ok(Taken::Durably),
-            Err(Refusal::StoreUnavailable) => anyhow::bail!("the store is unavailable"),
-            Err(refusal) => Ok(Taken::Refused(refusal.to_string())),
+        let mut takens = Vec::with_capacity(events.len());
+        let mut rows = Vec::new();
+        let mut kept = Vec::new();
+        for event in events {
+            match self.prepare(&event, Channel::Stream) {
+                Ok(row) => {
+                    rows.push(row);
+                    kept.push(event);
+                    takens.push(Taken::Durably);
+                }
+                Err(refusal) => takens.push(Taken::Refused(refusal.to_string())),
+            }
         }
+        if !rows.is_empty() {
+            self.store_taken(&rows, &kept)
+                .await
+                .map_err(|_| anyhow::anyhow!("the store is unavailable"))?;
+        }
+        Ok(takens)
     }
 
     /// Reads MConnect Events' stream at `url` for as long as the hub runs.
@@ -428,9 +449,9 @@ impl Events {
             let (_keep, stop) = tokio::sync::watch::channel(false);
             consumer
                 .run(
-                    move |event| {
+                    move |batch| {
                         let events = events.clone();
-                        async move { events.take_from_stream(event).await }
+                        async move { events.take_from_stream(batch).await }
                     },
                     stop,
                 )

@@ -8,7 +8,8 @@ use esocial_sim::events::{EventLog, EventsConfig, start_events};
 use esocial_sim::mnotify::{MnotifyConfig, MnotifyHandle};
 use esocial_sim::module::{ModuleConfig, ModuleHandle};
 use esocial_wire::crypto::pki::{PkiLayout, init_dev_pki, registry_holder};
-use esocial_wire::mconnect::events::{ConsumerTls, EventsConsumer};
+use esocial_wire::mconnect::cloudevent::CloudEvent;
+use esocial_wire::mconnect::events::{ConsumerTls, EventsConsumer, Taken};
 use tempfile::TempDir;
 
 /// The simulated services, each with a server certificate `registry-<name>`.
@@ -151,4 +152,27 @@ pub fn start_module() -> (String, ModuleHandle) {
         format!("https://127.0.0.1:{}", running.port),
         running.handle,
     )
+}
+
+/// What a batch handler answers, later.
+pub type BatchAnswer =
+    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Vec<Taken>>> + Send>>;
+
+/// The batch handler the consumer takes, made of a handler of one event: each event of the
+/// batch in turn; the first error fails the whole batch (none of it is confirmed).
+pub fn one_by_one<H, F>(mut handler: H) -> impl FnMut(Vec<CloudEvent>) -> BatchAnswer
+where
+    H: FnMut(CloudEvent) -> F,
+    F: std::future::Future<Output = anyhow::Result<Taken>> + Send + 'static,
+{
+    move |batch| {
+        let answers: Vec<F> = batch.into_iter().map(&mut handler).collect();
+        Box::pin(async move {
+            let mut takens = Vec::with_capacity(answers.len());
+            for answer in answers {
+                takens.push(answer.await?);
+            }
+            Ok(takens)
+        })
+    }
 }

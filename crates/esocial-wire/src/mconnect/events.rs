@@ -1,7 +1,7 @@
 //! The consumer client of MConnect Events: reads the hub's subscriptions over WebSocket
-//! (`/ce/consume/ws`, subprotocol `cloudevents.json`) over mutual TLS, hands each event to the
-//! caller's handler and answers `confirm:<offset>` once the handler took it durably or
-//! `dead:<event>` when it refused it. The server closes sockets periodically and resends what
+//! (`/ce/consume/ws`, subprotocol `cloudevents.json`) over mutual TLS, hands the events that
+//! arrived together to the caller's handler and answers `dead:<event>` for each it refused and
+//! `confirm:<offset>` once it took the others durably. The server closes sockets periodically and resends what
 //! was not confirmed, so the client reconnects with capped exponential backoff and jitter and
 //! nothing is lost. Logs name event types and offsets, never an event's data or partition key.
 
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use openssl::pkey::PKey;
 use openssl::ssl::{SslConnector, SslMethod};
 use openssl::x509::X509;
@@ -41,6 +41,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest frame read: one event with its offset, with room to spare.
 const MAX_FRAME_BYTES: usize = 2 * MAX_EVENT_BYTES;
+/// Most events handed to the handler at once.
+pub const MAX_BATCH: usize = 64;
 /// The CloudEvents extension attribute that carries a refusal's reason in a `dead:` answer.
 pub const DEAD_REASON_ATTRIBUTE: &str = "deadreason";
 
@@ -177,13 +179,14 @@ impl EventsConsumer {
         self.counters.clone()
     }
 
-    /// Reads the stream until `shutdown` turns true, calling `handler` on each event in
-    /// offset order. An event is confirmed only after the handler took it durably; a handler
-    /// error closes the socket, and the server sends the event again on the next connection.
+    /// Reads the stream until `shutdown` turns true, calling `handler` on the events that
+    /// arrived together (in offset order, at most [`MAX_BATCH`]), which answers for each. They
+    /// are confirmed only after the handler took them durably; a handler error closes the
+    /// socket, and the server sends them again on the next connection.
     pub async fn run<H, F>(self, mut handler: H, mut shutdown: watch::Receiver<bool>)
     where
-        H: FnMut(CloudEvent) -> F,
-        F: Future<Output = Result<Taken, anyhow::Error>>,
+        H: FnMut(Vec<CloudEvent>) -> F,
+        F: Future<Output = Result<Vec<Taken>, anyhow::Error>>,
     {
         let mut delays = self.backoff.build();
         loop {
@@ -250,79 +253,115 @@ impl EventsConsumer {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Ended
     where
-        H: FnMut(CloudEvent) -> F,
-        F: Future<Output = Result<Taken, anyhow::Error>>,
+        H: FnMut(Vec<CloudEvent>) -> F,
+        F: Future<Output = Result<Vec<Taken>, anyhow::Error>>,
     {
         loop {
-            let frame = tokio::select! {
+            let first = tokio::select! {
                 frame = socket.next() => frame,
                 _ = shutdown.changed() => {
                     close(&mut socket, CloseCode::Away).await;
                     return Ended::Shutdown;
                 }
             };
-            let text = match frame {
-                Some(Ok(Message::Text(text))) => text,
-                Some(Ok(Message::Close(_))) | None => {
-                    info!("MConnect Events closed the socket; reconnecting");
-                    return Ended::ClosedByServer;
+            // Every frame already waiting joins the first, so that one durable write (and one
+            // confirm) serves them all.
+            let mut frames = vec![first];
+            while frames.len() < MAX_BATCH {
+                match socket.next().now_or_never() {
+                    Some(frame) => frames.push(frame),
+                    None => break,
                 }
-                Some(Ok(Message::Binary(_))) => {
-                    warn!("binary frame from MConnect Events; closing the socket");
-                    close(&mut socket, CloseCode::Unsupported).await;
-                    return Ended::Failed;
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(error)) => {
-                    warn!(%error, "MConnect Events stream broke; reconnecting");
-                    return Ended::Failed;
-                }
-            };
-            let answer = match CloudEvent::parse(text.as_bytes()) {
-                Err(error) => {
-                    warn!(%error, "frame is no CloudEvent; answering dead");
-                    self.counters.inner.refused.fetch_add(1, Ordering::Relaxed);
-                    format!("dead:{text}")
-                }
-                Ok(event) => {
-                    let Some(offset) = event.offset else {
+            }
+            let mut answers = Vec::new();
+            let mut batch = Vec::new();
+            let mut ended = None;
+            for frame in frames {
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None => {
+                        info!("MConnect Events closed the socket; reconnecting");
+                        ended = Some(Ended::ClosedByServer);
+                        break;
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        warn!("binary frame from MConnect Events; closing the socket");
+                        close(&mut socket, CloseCode::Unsupported).await;
+                        return Ended::Failed;
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(error)) => {
+                        warn!(%error, "MConnect Events stream broke; reconnecting");
+                        ended = Some(Ended::Failed);
+                        break;
+                    }
+                };
+                match CloudEvent::parse(text.as_bytes()) {
+                    Ok(event) if event.offset.is_some() => batch.push(event),
+                    Ok(event) => {
                         warn!(event_type = %event.event_type, "event without an offset; answering dead");
                         self.counters.inner.refused.fetch_add(1, Ordering::Relaxed);
-                        let answer = format!("dead:{text}");
-                        if socket.send(Message::text(answer)).await.is_err() {
-                            return Ended::Failed;
-                        }
-                        continue;
-                    };
-                    let event_type = event.event_type.clone();
-                    let mut dead = event.to_value();
-                    match handler(event).await {
-                        Ok(Taken::Durably) => {
-                            self.counters
-                                .inner
-                                .confirmed
-                                .fetch_add(1, Ordering::Relaxed);
-                            self.counters.answered(offset);
-                            format!("confirm:{offset}")
-                        }
-                        Ok(Taken::Refused(reason)) => {
-                            info!(%event_type, offset, "event refused; answering dead");
-                            self.counters.inner.refused.fetch_add(1, Ordering::Relaxed);
-                            self.counters.answered(offset);
-                            dead[DEAD_REASON_ATTRIBUTE] = reason.into();
-                            format!("dead:{dead}")
-                        }
-                        Err(error) => {
-                            warn!(%error, %event_type, offset, "event not taken; reconnecting to get it again");
-                            close(&mut socket, CloseCode::Normal).await;
-                            return Ended::Failed;
-                        }
+                        answers.push(format!("dead:{text}"));
+                    }
+                    Err(error) => {
+                        warn!(%error, "frame is no CloudEvent; answering dead");
+                        self.counters.inner.refused.fetch_add(1, Ordering::Relaxed);
+                        answers.push(format!("dead:{text}"));
                     }
                 }
-            };
-            if let Err(error) = socket.send(Message::text(answer)).await {
-                warn!(%error, "answer to MConnect Events not sent; reconnecting");
-                return Ended::Failed;
+            }
+            if let Some(last) = batch.iter().filter_map(|event| event.offset).max() {
+                let refusals: Vec<_> = batch
+                    .iter()
+                    .map(|event| (event.event_type.clone(), event.offset, event.to_value()))
+                    .collect();
+                match handler(batch).await {
+                    Ok(takens) if takens.len() == refusals.len() => {
+                        for (taken, (event_type, offset, mut dead)) in
+                            takens.into_iter().zip(refusals)
+                        {
+                            match taken {
+                                Taken::Durably => {
+                                    self.counters
+                                        .inner
+                                        .confirmed
+                                        .fetch_add(1, Ordering::Relaxed);
+                                }
+                                Taken::Refused(reason) => {
+                                    info!(%event_type, ?offset, "event refused; answering dead");
+                                    self.counters.inner.refused.fetch_add(1, Ordering::Relaxed);
+                                    dead[DEAD_REASON_ATTRIBUTE] = reason.into();
+                                    answers.push(format!("dead:{dead}"));
+                                }
+                            }
+                        }
+                        answers.push(format!("confirm:{last}"));
+                        self.counters.answered(last);
+                    }
+                    Ok(_) => {
+                        warn!("the handler answered for another number of events; reconnecting");
+                        close(&mut socket, CloseCode::Error).await;
+                        return Ended::Failed;
+                    }
+                    Err(error) => {
+                        warn!(%error, events = refusals.len(), "events not taken; reconnecting to get them again");
+                        close(&mut socket, CloseCode::Normal).await;
+                        return Ended::Failed;
+                    }
+                }
+            }
+            for answer in answers {
+                if let Err(error) = socket.send(Message::text(answer)).await {
+                    // The server closing the socket under the answers is its periodic close:
+                    // what was not confirmed comes again on the next connection.
+                    if ended.is_none() {
+                        warn!(%error, "answer to MConnect Events not sent; reconnecting");
+                    }
+                    return ended.unwrap_or(Ended::Failed);
+                }
+            }
+            if let Some(ended) = ended {
+                return ended;
             }
         }
     }
