@@ -1368,10 +1368,11 @@ fn bound(variant: Variant, runs: &[RunResult], aim: f64) -> String {
         text.push_str(&format!(
             "The backlog stayed in MConnect Events (median {in_stream:.0} events published but \
              not confirmed at the window's end, {in_hub:.0} confirmed but not handled): the \
-             stream intake bounds it, at {taken:.0} events/s taken. The consumer takes one \
-             event at a time: it stores it (one commit, `synchronous = FULL`) and only then \
-             confirms it and reads the next, so its rate is one over the time of one take, \
-             whatever the core has left."
+             stream intake bounds it, at {taken:.0} events/s taken. The consumer stores the \
+             events that arrived together (at most 64, one commit, `synchronous = FULL`) and \
+             only then confirms them and reads on; MConnect Events keeps at most 64 \
+             unconfirmed events on the socket, so the rate is at most 64 per commit round \
+             trip."
         ));
     } else {
         text.push_str(&format!(
