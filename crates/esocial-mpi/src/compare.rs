@@ -2,6 +2,7 @@
 //! an agreement level (exact, sounds alike, typo, differs...), the input of the Fellegi–Sunter
 //! model in [`crate::model`].
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use crate::normalize::{
@@ -51,7 +52,7 @@ pub struct Place {
     pub district: Option<Arc<str>>,
     pub locality: Option<Arc<str>>,
     pub street: Option<Arc<str>>,
-    pub house: Option<Box<str>>,
+    pub house: Option<Arc<str>>,
     /// The postal code's digits ("MD-2001" and "2001" agree).
     pub postcode: Option<Arc<str>>,
 }
@@ -68,7 +69,7 @@ pub struct Features {
     pub female: Option<bool>,
     pub place: Place,
     /// The last eight digits (Moldovan numbers with +373, with a trunk 0 or bare agree).
-    pub phone: Option<u64>,
+    pub phone: Option<NonZeroU32>,
     /// (system folded, value trimmed).
     pub identifiers: Box<[(Arc<str>, Box<str>)]>,
 }
@@ -116,7 +117,8 @@ impl Features {
             place.district = folded(&address.district);
             place.locality = folded(&address.locality);
             place.street = folded(&address.street);
-            place.house = non_blank(&address.house).map(|h| fold(&h).replace(' ', "").into());
+            place.house =
+                non_blank(&address.house).map(|h| interner.text(fold(&h).replace(' ', "")));
             place.postcode = non_blank(&address.postal_code)
                 .map(|code| {
                     code.chars()

@@ -19,7 +19,7 @@ use crate::compare::level::{
 use crate::compare::{Attribute, Features};
 use crate::index::{Candidate, Index, Link, PersonId, RecordRef};
 use crate::model::{Contribution, Model};
-use crate::record::{IdnpEvidence, RecordError, SourceRecord};
+use crate::record::{IdnpDigits, IdnpEvidence, RecordError, SourceRecord};
 use esocial_store::{
     MpiAuditRow, MpiBatch, MpiHistoryRow, MpiNonMatchRow, MpiPersonRow, MpiRecordRow, MpiRelink,
     MpiReviewRow, Store, StoreError, now_millis,
@@ -915,11 +915,11 @@ impl MasterIndex {
         {
             return None;
         }
-        let valid_idnps = |slots: &[&crate::index::Slot]| -> HashSet<String> {
+        let valid_idnps = |slots: &[&crate::index::Slot]| -> HashSet<IdnpDigits> {
             slots
                 .iter()
-                .filter_map(|slot| match &slot.features.idnp {
-                    Some(IdnpEvidence::Valid(digits)) => Some(digits.clone()),
+                .filter_map(|slot| match slot.features.idnp {
+                    Some(IdnpEvidence::Valid(digits)) => Some(digits),
                     _ => None,
                 })
                 .collect()
@@ -1158,12 +1158,12 @@ impl MasterIndex {
             }
             active_person(&index, target)?;
             active_person(&index, merged)?;
-            let idnps = |p: &PersonId| -> HashSet<String> {
+            let idnps = |p: &PersonId| -> HashSet<IdnpDigits> {
                 index
                     .records_of(p)
                     .iter()
-                    .filter_map(|s| match &s.features.idnp {
-                        Some(IdnpEvidence::Valid(d)) => Some(d.clone()),
+                    .filter_map(|s| match s.features.idnp {
+                        Some(IdnpEvidence::Valid(d)) => Some(d),
                         _ => None,
                     })
                     .collect()

@@ -21,6 +21,7 @@ use crate::model::{Model, NameFrequencies, Score, TrainingBlock};
 /// Blocks larger than this are skipped: a key that many records share says too little.
 pub const MAX_BLOCK: u32 = 400;
 const NO_POSTING: u32 = u32::MAX;
+const NO_SLOT: u32 = u32::MAX;
 /// Identifiers at least this long are also blocked on by either half.
 const MIN_IDENTIFIER_FOR_HALVES: usize = 6;
 /// Names an index must hold before their frequencies adjust the weights.
@@ -76,14 +77,36 @@ pub struct Slot {
     pub features: Features,
     pub link: Link,
     alive: bool,
+    /// The person's next record, in the order they joined ([`NO_SLOT`] after the last): a
+    /// person's records form a chain through their slots, so a person holds no list of its own.
+    next_of_person: u32,
 }
 
-/// A person: the records linked to it, or the person it was merged into.
-#[derive(Debug, Clone, Default)]
+/// What the index knows of a person besides its records.
+#[derive(Debug, Clone, Copy)]
 pub struct Person {
-    pub slots: Vec<u32>,
-    pub merged_into: Option<PersonId>,
     pub created_at: i64,
+    /// The person it was merged into, if any.
+    pub merged_into: Option<PersonId>,
+}
+
+/// A person's chain of records (first and last slot, [`NO_SLOT`] when it has none) and its
+/// creation time. Merges are rare, so the persons merged into another are kept apart.
+#[derive(Debug, Clone, Copy)]
+struct PersonEntry {
+    first: u32,
+    last: u32,
+    created_at: i64,
+}
+
+impl Default for PersonEntry {
+    fn default() -> Self {
+        Self {
+            first: NO_SLOT,
+            last: NO_SLOT,
+            created_at: 0,
+        }
+    }
 }
 
 /// A candidate person for a record, with its best-matching record's score.
@@ -152,7 +175,8 @@ impl Interner for Strings {
 pub struct Index {
     slots: Vec<Slot>,
     by_record: HashMap<Arc<RecordRef>, u32>,
-    persons: HashMap<PersonId, Person>,
+    persons: HashMap<PersonId, PersonEntry>,
+    merged_into: HashMap<PersonId, PersonId>,
     blocks: HashMap<u64, Block>,
     postings: Vec<Posting>,
     first_names: HashMap<Box<str>, u32>,
@@ -273,7 +297,10 @@ pub fn blocking_keys(features: &Features) -> Vec<(BlockRule, u64)> {
         keys.push((BlockRule::Idnp, block_key(("idnp", idnp.digits()))));
     }
     if let Some(phone) = features.phone {
-        keys.push((BlockRule::Phone, block_key(("phone", phone))));
+        keys.push((
+            BlockRule::Phone,
+            block_key(("phone", u64::from(phone.get()))),
+        ));
     }
     for (system, value) in &features.identifiers {
         keys.push((BlockRule::Identifier, block_key(("id", system, value))));
@@ -326,8 +353,8 @@ impl Index {
 
     pub fn person_count(&self) -> usize {
         self.persons
-            .values()
-            .filter(|p| p.merged_into.is_none() && !p.slots.is_empty())
+            .iter()
+            .filter(|(id, p)| p.first != NO_SLOT && !self.merged_into.contains_key(id))
             .count()
     }
 
@@ -348,23 +375,66 @@ impl Index {
         live.into_iter().map(|(_, record)| record.clone()).collect()
     }
 
-    pub fn person(&self, id: &PersonId) -> Option<&Person> {
-        self.persons.get(id)
+    pub fn person(&self, id: &PersonId) -> Option<Person> {
+        self.persons.get(id).map(|entry| Person {
+            created_at: entry.created_at,
+            merged_into: self.merged_into.get(id).copied(),
+        })
     }
 
     /// The records of a person, in the order they joined.
     pub fn records_of(&self, id: &PersonId) -> Vec<&Slot> {
-        self.persons
-            .get(id)
-            .map(|p| p.slots.iter().map(|&s| &self.slots[s as usize]).collect())
-            .unwrap_or_default()
+        self.slots_of(id)
+            .map(|slot| &self.slots[slot as usize])
+            .collect()
     }
 
-    /// Every live person with its records, for exports.
-    pub fn persons(&self) -> impl Iterator<Item = (&PersonId, &Person)> {
-        self.persons
-            .iter()
-            .filter(|(_, p)| p.merged_into.is_none() && !p.slots.is_empty())
+    /// The slots of a person's records, in the order they joined.
+    fn slots_of(&self, id: &PersonId) -> impl Iterator<Item = u32> + '_ {
+        let present = |slot: u32| (slot != NO_SLOT).then_some(slot);
+        let first = self.persons.get(id).and_then(|entry| present(entry.first));
+        std::iter::successors(first, move |&slot| {
+            present(self.slots[slot as usize].next_of_person)
+        })
+    }
+
+    /// Appends a slot to the end of its person's chain.
+    fn chain(&mut self, person: PersonId, slot_id: u32) {
+        let entry = self.persons.entry(person).or_default();
+        let previous_last = std::mem::replace(&mut entry.last, slot_id);
+        if previous_last == NO_SLOT {
+            entry.first = slot_id;
+        }
+        self.slots[slot_id as usize].next_of_person = NO_SLOT;
+        if previous_last != NO_SLOT {
+            self.slots[previous_last as usize].next_of_person = slot_id;
+        }
+    }
+
+    /// Takes a slot out of its person's chain.
+    fn unchain(&mut self, person: PersonId, slot_id: u32) {
+        let Some(mut entry) = self.persons.get(&person).copied() else {
+            return;
+        };
+        let mut previous = NO_SLOT;
+        let mut current = entry.first;
+        while current != NO_SLOT && current != slot_id {
+            previous = current;
+            current = self.slots[current as usize].next_of_person;
+        }
+        if current == NO_SLOT {
+            return;
+        }
+        let next = self.slots[slot_id as usize].next_of_person;
+        if previous == NO_SLOT {
+            entry.first = next;
+        } else {
+            self.slots[previous as usize].next_of_person = next;
+        }
+        if entry.last == slot_id {
+            entry.last = previous;
+        }
+        self.persons.insert(person, entry);
     }
 
     pub fn is_non_match(&self, record: &RecordRef, person: &PersonId) -> bool {
@@ -393,16 +463,20 @@ impl Index {
 
     /// Creates an empty person (or revives its entry) with the given creation time.
     pub fn ensure_person(&mut self, id: PersonId, created_at: i64) {
-        self.persons.entry(id).or_insert_with(|| Person {
+        self.persons.entry(id).or_insert_with(|| PersonEntry {
             created_at,
-            ..Person::default()
+            ..PersonEntry::default()
         });
     }
 
     pub fn set_merged_into(&mut self, id: PersonId, target: Option<PersonId>) {
-        if let Some(person) = self.persons.get_mut(&id) {
-            person.merged_into = target;
+        if !self.persons.contains_key(&id) {
+            return;
         }
+        match target {
+            Some(target) => self.merged_into.insert(id, target),
+            None => self.merged_into.remove(&id),
+        };
     }
 
     /// Puts a record in the index (replacing an earlier version of it) under `person`.
@@ -430,7 +504,6 @@ impl Index {
             *self.last_names.entry(last.folded.clone()).or_default() += 1;
             self.last_total += 1;
         }
-        self.persons.entry(person).or_default().slots.push(slot);
         self.by_record.insert(record.clone(), slot);
         let link = self.shared(link);
         self.slots.push(Slot {
@@ -439,7 +512,9 @@ impl Index {
             features,
             link,
             alive: true,
+            next_of_person: NO_SLOT,
         });
+        self.chain(person, slot);
     }
 
     /// The link with its rule and actor shared with every other link that has them, and its
@@ -471,9 +546,7 @@ impl Index {
             decrement(&mut self.last_names, &last.folded);
             self.last_total -= 1;
         }
-        if let Some(p) = self.persons.get_mut(&person) {
-            p.slots.retain(|&s| s != slot_id);
-        }
+        self.unchain(person, slot_id);
         Some((person, link))
     }
 
@@ -488,10 +561,8 @@ impl Index {
         slot.person = person;
         slot.link = link;
         if previous != person {
-            if let Some(p) = self.persons.get_mut(&previous) {
-                p.slots.retain(|&s| s != slot_id);
-            }
-            self.persons.entry(person).or_default().slots.push(slot_id);
+            self.unchain(previous, slot_id);
+            self.chain(person, slot_id);
         }
         true
     }
@@ -542,7 +613,7 @@ impl Index {
             let Posting { slot, next } = self.postings[posting as usize];
             let slot = &self.slots[slot as usize];
             let exact = matches!(&slot.features.idnp,
-                Some(crate::record::IdnpEvidence::Valid(digits)) if digits == idnp);
+                Some(crate::record::IdnpEvidence::Valid(digits)) if digits.as_str() == idnp);
             if slot.alive && exact {
                 let mut person = slot.person;
                 for _ in 0..16 {
@@ -622,15 +693,9 @@ impl Index {
         let mut candidates: Vec<Candidate> = best.into_values().collect();
         if let Some(idnp) = &features.idnp {
             for candidate in &mut candidates {
-                let slots = self
-                    .persons
-                    .get(&candidate.person)
-                    .map(|p| p.slots.as_slice())
-                    .unwrap_or_default();
                 let theirs = || {
-                    slots
-                        .iter()
-                        .filter_map(|&slot| self.slots[slot as usize].features.idnp.as_ref())
+                    self.slots_of(&candidate.person)
+                        .filter_map(|slot| self.slots[slot as usize].features.idnp.as_ref())
                 };
                 let valid_differs = idnp.is_valid()
                     && theirs().any(|other| other.is_valid() && other.digits() != idnp.digits());
@@ -730,7 +795,8 @@ impl Index {
             + self.postings.capacity() * std::mem::size_of::<Posting>()
             + self.blocks.capacity() * (std::mem::size_of::<(u64, Block)>() + 1)
             + self.by_record.capacity() * 48
-            + self.persons.capacity() * (std::mem::size_of::<(PersonId, Person)>() + 8)
+            + self.persons.capacity() * (std::mem::size_of::<(PersonId, PersonEntry)>() + 1)
+            + self.merged_into.capacity() * (std::mem::size_of::<(PersonId, PersonId)>() + 1)
     }
 }
 
