@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::compare::{Attribute, Comparison, Features, Interner, Name, compare};
+use crate::compare::{Attribute, Comparison, Features, Interner, Name, Text, compare};
 use crate::model::{Model, NameFrequencies, Score, TrainingBlock};
 
 /// Blocks larger than this are skipped: a key that many records share says too little.
@@ -37,18 +37,41 @@ pub struct RecordRef {
     pub local_id: String,
 }
 
+/// A source record's identity as the index holds it: a [`RecordRef`] whose source name is
+/// shared by every record of that source. A record's slot, the lookup table and the links
+/// anchored on the record share one; it reads and writes as a [`RecordRef`] does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordKey {
+    pub source: Text,
+    pub local_id: Box<str>,
+}
+
+impl RecordKey {
+    pub fn to_record_ref(&self) -> RecordRef {
+        RecordRef {
+            source: self.source.to_string(),
+            local_id: self.local_id.to_string(),
+        }
+    }
+
+    pub fn is(&self, record: &RecordRef) -> bool {
+        *self.source == *record.source && *self.local_id == *record.local_id
+    }
+}
+
 /// Why a record belongs to its person, by whom and when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Link {
     /// `auto` (score above the auto-link threshold), `new` (no candidate: a new person),
     /// `review` (a reviewer said match), `manual` (linked or unlinked by hand), `merge`.
-    pub rule: Arc<str>,
+    pub rule: Text,
     /// Match weight when the rule is `auto` (against `anchor`) or `review` (as reviewed).
     pub score: Option<f64>,
     /// The record it was matched with, for `auto` links.
-    pub anchor: Option<Arc<RecordRef>>,
-    pub actor: Arc<str>,
+    pub anchor: Option<Arc<RecordKey>>,
+    pub actor: Text,
     /// Epoch milliseconds.
     pub at: i64,
     /// Set by human decisions; automatic matching never moves a pinned record.
@@ -72,7 +95,7 @@ impl TrainingPairs {
 /// One live record in the index.
 #[derive(Debug)]
 pub struct Slot {
-    pub record: Arc<RecordRef>,
+    pub record: Arc<RecordKey>,
     pub person: PersonId,
     pub features: Features,
     pub link: Link,
@@ -113,7 +136,7 @@ impl Default for PersonEntry {
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub person: PersonId,
-    pub record: Arc<RecordRef>,
+    pub record: Arc<RecordKey>,
     pub comparison: Comparison,
     pub score: Score,
     /// The person holds a valid IDNP different from the record's valid IDNP, or holds IDNPs
@@ -133,12 +156,21 @@ struct Block {
     len: u32,
 }
 
-/// Names and place strings shared between records.
+/// Names, place strings, source names and link rules and actors shared between records.
 #[derive(Default)]
 struct Strings {
     given: HashMap<Box<str>, Arc<Name>>,
     surnames: HashMap<Box<str>, Arc<Name>>,
-    texts: HashMap<Arc<str>, ()>,
+    texts: HashMap<Text, ()>,
+}
+
+impl Strings {
+    /// The shared copy of `text`, if one is held.
+    fn known(&self, text: &str) -> Option<Text> {
+        self.texts
+            .get_key_value(text)
+            .map(|(text, ())| text.clone())
+    }
 }
 
 impl Interner for Strings {
@@ -160,11 +192,11 @@ impl Interner for Strings {
         Some(name)
     }
 
-    fn text(&mut self, folded: String) -> Arc<str> {
-        if let Some((text, ())) = self.texts.get_key_value(folded.as_str()) {
-            return text.clone();
+    fn text(&mut self, folded: String) -> Text {
+        if let Some(text) = self.known(&folded) {
+            return text;
         }
-        let text: Arc<str> = folded.into();
+        let text = Text::from(folded);
         self.texts.insert(text.clone(), ());
         text
     }
@@ -174,7 +206,7 @@ impl Interner for Strings {
 #[derive(Default)]
 pub struct Index {
     slots: Vec<Slot>,
-    by_record: HashMap<Arc<RecordRef>, u32>,
+    by_record: HashMap<Arc<RecordKey>, u32>,
     persons: HashMap<PersonId, PersonEntry>,
     merged_into: HashMap<PersonId, PersonId>,
     blocks: HashMap<u64, Block>,
@@ -185,7 +217,7 @@ pub struct Index {
     last_total: u32,
     strings: Strings,
     /// Human non-match decisions: this record must never be linked to these persons.
-    non_matches: HashMap<Arc<RecordRef>, Vec<PersonId>>,
+    non_matches: HashMap<RecordRef, Vec<PersonId>>,
     pub model: Model,
 }
 
@@ -359,14 +391,23 @@ impl Index {
     }
 
     pub fn slot(&self, record: &RecordRef) -> Option<&Slot> {
-        self.by_record
-            .get(record)
-            .map(|&slot| &self.slots[slot as usize])
+        self.slot_id(record).map(|slot| &self.slots[slot as usize])
+    }
+
+    /// The slot of a live record.
+    fn slot_id(&self, record: &RecordRef) -> Option<u32> {
+        // A source the index has never seen holds no record.
+        let source = self.strings.known(&record.source)?;
+        let key = RecordKey {
+            source,
+            local_id: record.local_id.as_str().into(),
+        };
+        self.by_record.get(&key).copied()
     }
 
     /// Every live record, in the order its slot was taken.
-    pub fn records_in_order(&self) -> Vec<Arc<RecordRef>> {
-        let mut live: Vec<(u32, &Arc<RecordRef>)> = self
+    pub fn records_in_order(&self) -> Vec<Arc<RecordKey>> {
+        let mut live: Vec<(u32, &Arc<RecordKey>)> = self
             .by_record
             .iter()
             .map(|(record, &slot)| (slot, record))
@@ -444,12 +485,7 @@ impl Index {
     }
 
     pub fn add_non_match(&mut self, record: &RecordRef, person: PersonId) {
-        let key = self
-            .by_record
-            .get_key_value(record)
-            .map(|(key, _)| key.clone())
-            .unwrap_or_else(|| Arc::new(record.clone()));
-        let persons = self.non_matches.entry(key).or_default();
+        let persons = self.non_matches.entry(record.clone()).or_default();
         if !persons.contains(&person) {
             persons.push(person);
         }
@@ -482,7 +518,10 @@ impl Index {
     /// Puts a record in the index (replacing an earlier version of it) under `person`.
     pub fn upsert(&mut self, record: RecordRef, features: Features, person: PersonId, link: Link) {
         self.remove(&record);
-        let record = Arc::new(record);
+        let record = Arc::new(RecordKey {
+            source: self.strings.text(record.source),
+            local_id: record.local_id.into(),
+        });
         let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion record versions");
         for (_, key) in blocking_keys(&features) {
             let block = self.blocks.entry(key).or_insert(Block {
@@ -518,21 +557,28 @@ impl Index {
     }
 
     /// The link with its rule and actor shared with every other link that has them, and its
-    /// anchor shared with the anchor record's own key: a million links hold a few strings.
+    /// anchor shared with the anchor record's own key (or, for a record not indexed, its source
+    /// name with the other records'): a million links hold a few strings.
     fn shared(&mut self, mut link: Link) -> Link {
         link.rule = self.strings.text(link.rule.to_string());
         link.actor = self.strings.text(link.actor.to_string());
-        if let Some(anchor) = &link.anchor
-            && let Some((key, _)) = self.by_record.get_key_value(anchor.as_ref())
-        {
-            link.anchor = Some(key.clone());
+        if let Some(anchor) = link.anchor.take() {
+            let shared = match self.by_record.get_key_value(&*anchor) {
+                Some((key, _)) => key.clone(),
+                None => Arc::new(RecordKey {
+                    source: self.strings.text(anchor.source.to_string()),
+                    local_id: anchor.local_id.clone(),
+                }),
+            };
+            link.anchor = Some(shared);
         }
         link
     }
 
     /// Takes a record out of the index; its postings stay but point at a dead slot.
     pub fn remove(&mut self, record: &RecordRef) -> Option<(PersonId, Link)> {
-        let slot_id = self.by_record.remove(record)?;
+        let slot_id = self.slot_id(record)?;
+        self.by_record.remove(&*self.slots[slot_id as usize].record);
         let slot = &mut self.slots[slot_id as usize];
         slot.alive = false;
         let person = slot.person;
@@ -552,7 +598,7 @@ impl Index {
 
     /// Moves a live record to another person with a new link.
     pub fn relink(&mut self, record: &RecordRef, person: PersonId, link: Link) -> bool {
-        let Some(&slot_id) = self.by_record.get(record) else {
+        let Some(slot_id) = self.slot_id(record) else {
             return false;
         };
         let link = self.shared(link);
@@ -670,7 +716,7 @@ impl Index {
         let mut best: HashMap<PersonId, Candidate> = HashMap::new();
         for slot_id in self.candidate_slots(features) {
             let slot = &self.slots[slot_id as usize];
-            if record.is_some_and(|r| *r == *slot.record) {
+            if record.is_some_and(|r| slot.record.is(r)) {
                 continue;
             }
             let (comparison, score) = self.score_pair(features, &slot.features);
@@ -782,7 +828,7 @@ impl Index {
     pub fn sources(&self) -> Vec<String> {
         self.by_record
             .keys()
-            .map(|record| record.source.as_str())
+            .map(|record| &*record.source)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .map(str::to_owned)
