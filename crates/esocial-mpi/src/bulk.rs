@@ -416,16 +416,16 @@ pub async fn export(
             written += 1;
         } else {
             let (first_source, first_local, _) = &records[0];
-            let in_person = |anchor: &crate::index::RecordRef| {
+            let in_person = |anchor: &crate::index::RecordKey| {
                 records
                     .iter()
-                    .any(|(s, l, _)| *s == anchor.source && *l == anchor.local_id)
+                    .any(|(s, l, _)| **s == *anchor.source && **l == *anchor.local_id)
             };
             for (source, local_id, link) in records.iter().skip(1) {
                 // The record it was matched with, if that one is still in the same person.
                 let (b_source, b_local) = match &link.anchor {
-                    Some(anchor) if in_person(anchor) => (&anchor.source, &anchor.local_id),
-                    _ => (first_source, first_local),
+                    Some(anchor) if in_person(anchor) => (&*anchor.source, &*anchor.local_id),
+                    _ => (first_source.as_str(), first_local.as_str()),
                 };
                 let line = json!({
                     "a": {"source": source, "localId": local_id},

@@ -2,7 +2,10 @@
 //! an agreement level (exact, sounds alike, typo, differs...), the input of the Fellegi–Sunter
 //! model in [`crate::model`].
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::normalize::{
     DateAgreement, PartialDate, compare_dates, damerau_levenshtein, fold, jaro_winkler,
@@ -45,15 +48,71 @@ impl Name {
     }
 }
 
+/// A string shared through an [`Interner`], one pointer wide where `Arc<str>` takes two: a
+/// million records each hold half a dozen (places, identifier systems, link rules and actors,
+/// source names). Compares, hashes, reads and writes as the string it holds.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text(Arc<Box<str>>);
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
+        Self(Arc::new(text.into_boxed_str()))
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Self(Arc::new(text.into()))
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::from)
+    }
+}
+
 /// Where a record's person lives, folded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Place {
-    pub district: Option<Arc<str>>,
-    pub locality: Option<Arc<str>>,
-    pub street: Option<Arc<str>>,
-    pub house: Option<Box<str>>,
+    pub district: Option<Text>,
+    pub locality: Option<Text>,
+    pub street: Option<Text>,
+    pub house: Option<Text>,
     /// The postal code's digits ("MD-2001" and "2001" agree).
-    pub postcode: Option<Arc<str>>,
+    pub postcode: Option<Text>,
 }
 
 /// What of a record matching compares, derived once from the [`SourceRecord`].
@@ -68,16 +127,16 @@ pub struct Features {
     pub female: Option<bool>,
     pub place: Place,
     /// The last eight digits (Moldovan numbers with +373, with a trunk 0 or bare agree).
-    pub phone: Option<u64>,
+    pub phone: Option<NonZeroU32>,
     /// (system folded, value trimmed).
-    pub identifiers: Box<[(Arc<str>, Box<str>)]>,
+    pub identifiers: Box<[(Text, Box<str>)]>,
 }
 
 /// Shares repeated strings (names, places) between records to keep a million records small.
 pub trait Interner {
     fn given(&mut self, display: &str) -> Option<Arc<Name>>;
     fn surname(&mut self, display: &str) -> Option<Arc<Name>>;
-    fn text(&mut self, folded: String) -> Arc<str>;
+    fn text(&mut self, folded: String) -> Text;
 }
 
 /// An interner that shares nothing, for one-off comparisons.
@@ -90,7 +149,7 @@ impl Interner for NoInterning {
     fn surname(&mut self, display: &str) -> Option<Arc<Name>> {
         Name::surname(display).map(Arc::new)
     }
-    fn text(&mut self, folded: String) -> Arc<str> {
+    fn text(&mut self, folded: String) -> Text {
         folded.into()
     }
 }
@@ -116,7 +175,8 @@ impl Features {
             place.district = folded(&address.district);
             place.locality = folded(&address.locality);
             place.street = folded(&address.street);
-            place.house = non_blank(&address.house).map(|h| fold(&h).replace(' ', "").into());
+            place.house =
+                non_blank(&address.house).map(|h| interner.text(fold(&h).replace(' ', "")));
             place.postcode = non_blank(&address.postal_code)
                 .map(|code| {
                     code.chars()
@@ -374,8 +434,8 @@ pub fn compare(a: &Features, b: &Features) -> Comparison {
 /// Localities and streets agree despite a typo (as names do); two postcodes that are equal
 /// make the same locality, whatever its name says.
 fn compare_places(a: &Place, b: &Place) -> Option<u8> {
-    let same = |x: &Option<Arc<str>>, y: &Option<Arc<str>>| both(x, y).map(|(x, y)| x == y);
-    let alike = |x: &Option<Arc<str>>, y: &Option<Arc<str>>| {
+    let same = |x: &Option<Text>, y: &Option<Text>| both(x, y).map(|(x, y)| x == y);
+    let alike = |x: &Option<Text>, y: &Option<Text>| {
         both(x, y).map(|(x, y)| {
             let tolerated = typos_tolerated(x, y);
             x == y
@@ -412,7 +472,7 @@ const SHORTEST_TYPO_IDENTIFIER: usize = 5;
 
 /// Grades two records' identifiers of a common system: one pair equal, one pair a typo apart
 /// (see [`one_typo_apart`]), or all different.
-fn compare_identifiers(a: &[(Arc<str>, Box<str>)], b: &[(Arc<str>, Box<str>)]) -> Option<u8> {
+fn compare_identifiers(a: &[(Text, Box<str>)], b: &[(Text, Box<str>)]) -> Option<u8> {
     let mut best = None;
     for (system, value) in a {
         for (other_system, other_value) in b {

@@ -19,7 +19,7 @@ use crate::compare::level::{
 use crate::compare::{Attribute, Features};
 use crate::index::{Candidate, Index, Link, PersonId, RecordRef};
 use crate::model::{Contribution, Model};
-use crate::record::{IdnpEvidence, RecordError, SourceRecord};
+use crate::record::{IdnpDigits, IdnpEvidence, RecordError, SourceRecord};
 use esocial_store::{
     MpiAuditRow, MpiBatch, MpiHistoryRow, MpiNonMatchRow, MpiPersonRow, MpiRecordRow, MpiRelink,
     MpiReviewRow, Store, StoreError, now_millis,
@@ -622,7 +622,7 @@ impl MasterIndex {
             needs_review_because: needs_review_because
                 .filter(|_| candidate.score.weight >= self.thresholds.review),
             another_person_because,
-            matched_record: (*candidate.record).clone(),
+            matched_record: candidate.record.to_record_ref(),
             names_swapped: candidate.comparison.names_swapped,
             idnp_conflict: candidate.idnp_conflict,
             explanation: candidate.score.contributions.clone(),
@@ -906,20 +906,20 @@ impl MasterIndex {
         let kept_records = index.records_of(&kept);
         let absorbed_records = index.records_of(&absorbed);
         if absorbed_records.is_empty()
-            || absorbed_records
-                .iter()
-                .any(|slot| slot.link.pinned || index.is_non_match(&slot.record, &kept))
+            || absorbed_records.iter().any(|slot| {
+                slot.link.pinned || index.is_non_match(&slot.record.to_record_ref(), &kept)
+            })
             || kept_records
                 .iter()
-                .any(|slot| index.is_non_match(&slot.record, &absorbed))
+                .any(|slot| index.is_non_match(&slot.record.to_record_ref(), &absorbed))
         {
             return None;
         }
-        let valid_idnps = |slots: &[&crate::index::Slot]| -> HashSet<String> {
+        let valid_idnps = |slots: &[&crate::index::Slot]| -> HashSet<IdnpDigits> {
             slots
                 .iter()
-                .filter_map(|slot| match &slot.features.idnp {
-                    Some(IdnpEvidence::Valid(digits)) => Some(digits.clone()),
+                .filter_map(|slot| match slot.features.idnp {
+                    Some(IdnpEvidence::Valid(digits)) => Some(digits),
                     _ => None,
                 })
                 .collect()
@@ -969,7 +969,7 @@ impl MasterIndex {
             records: absorbed_records
                 .iter()
                 .map(|slot| RecordChange {
-                    record: (*slot.record).clone(),
+                    record: slot.record.to_record_ref(),
                     before: Some(Membership {
                         person: absorbed,
                         link: slot.link.clone(),
@@ -1158,12 +1158,12 @@ impl MasterIndex {
             }
             active_person(&index, target)?;
             active_person(&index, merged)?;
-            let idnps = |p: &PersonId| -> HashSet<String> {
+            let idnps = |p: &PersonId| -> HashSet<IdnpDigits> {
                 index
                     .records_of(p)
                     .iter()
-                    .filter_map(|s| match &s.features.idnp {
-                        Some(IdnpEvidence::Valid(d)) => Some(d.clone()),
+                    .filter_map(|s| match s.features.idnp {
+                        Some(IdnpEvidence::Valid(d)) => Some(d),
                         _ => None,
                     })
                     .collect()
@@ -1180,7 +1180,7 @@ impl MasterIndex {
                     .records_of(&merged)
                     .iter()
                     .map(|slot| RecordChange {
-                        record: (*slot.record).clone(),
+                        record: slot.record.to_record_ref(),
                         before: Some(Membership {
                             person: merged,
                             link: slot.link.clone(),
@@ -1624,6 +1624,7 @@ impl MasterIndex {
             if done % 10_000 == 0 {
                 progress(done, total);
             }
+            let key = &key.to_record_ref();
             let Some(slot) = index.slot(key) else {
                 continue;
             };
@@ -1712,7 +1713,7 @@ impl MasterIndex {
                     }
                 };
                 changes.records.push(RecordChange {
-                    record: key.as_ref().clone(),
+                    record: key.clone(),
                     before: Some(Membership {
                         person: current,
                         link: slot.link.clone(),
@@ -1723,7 +1724,7 @@ impl MasterIndex {
             let person_after = changes
                 .records
                 .last()
-                .filter(|c| c.record == **key)
+                .filter(|c| c.record == *key)
                 .and_then(|c| c.after.as_ref().map(|m| m.person))
                 .unwrap_or(current);
             // A possible match a human should see, unless the record stays where it was
@@ -1736,15 +1737,15 @@ impl MasterIndex {
                 && !index
                     .records_of(&top.person)
                     .iter()
-                    .any(|other| open.contains(&other.record, &person_after))
+                    .any(|other| open.contains(&other.record.to_record_ref(), &person_after))
             {
                 let id = Uuid::now_v7();
                 plan.batch
                     .reviews
                     .push(review_row(id, key, top, review_reason(top), now));
                 plan.ops
-                    .push(IndexOp::ReviewOpened(key.as_ref().clone(), top.person));
-                open.insert(key.as_ref().clone(), top.person, id.to_string());
+                    .push(IndexOp::ReviewOpened(key.clone(), top.person));
+                open.insert(key.clone(), top.person, id.to_string());
                 outcome.reviews_opened += 1;
             }
             // Open reviews of this record that no longer stand.
@@ -1765,8 +1766,7 @@ impl MasterIndex {
                         actor.to_owned(),
                         now,
                     ));
-                    plan.ops
-                        .push(IndexOp::ReviewClosed(key.as_ref().clone(), person));
+                    plan.ops.push(IndexOp::ReviewClosed(key.clone(), person));
                     outcome.reviews_withdrawn += 1;
                 }
             }

@@ -15,12 +15,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::compare::{Attribute, Comparison, Features, Interner, Name, compare};
+use crate::compare::{Attribute, Comparison, Features, Interner, Name, Text, compare};
 use crate::model::{Model, NameFrequencies, Score, TrainingBlock};
 
 /// Blocks larger than this are skipped: a key that many records share says too little.
 pub const MAX_BLOCK: u32 = 400;
 const NO_POSTING: u32 = u32::MAX;
+const NO_SLOT: u32 = u32::MAX;
 /// Identifiers at least this long are also blocked on by either half.
 const MIN_IDENTIFIER_FOR_HALVES: usize = 6;
 /// Names an index must hold before their frequencies adjust the weights.
@@ -36,18 +37,41 @@ pub struct RecordRef {
     pub local_id: String,
 }
 
+/// A source record's identity as the index holds it: a [`RecordRef`] whose source name is
+/// shared by every record of that source. A record's slot, the lookup table and the links
+/// anchored on the record share one; it reads and writes as a [`RecordRef`] does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordKey {
+    pub source: Text,
+    pub local_id: Box<str>,
+}
+
+impl RecordKey {
+    pub fn to_record_ref(&self) -> RecordRef {
+        RecordRef {
+            source: self.source.to_string(),
+            local_id: self.local_id.to_string(),
+        }
+    }
+
+    pub fn is(&self, record: &RecordRef) -> bool {
+        *self.source == *record.source && *self.local_id == *record.local_id
+    }
+}
+
 /// Why a record belongs to its person, by whom and when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Link {
     /// `auto` (score above the auto-link threshold), `new` (no candidate: a new person),
     /// `review` (a reviewer said match), `manual` (linked or unlinked by hand), `merge`.
-    pub rule: Arc<str>,
+    pub rule: Text,
     /// Match weight when the rule is `auto` (against `anchor`) or `review` (as reviewed).
     pub score: Option<f64>,
     /// The record it was matched with, for `auto` links.
-    pub anchor: Option<Arc<RecordRef>>,
-    pub actor: Arc<str>,
+    pub anchor: Option<Arc<RecordKey>>,
+    pub actor: Text,
     /// Epoch milliseconds.
     pub at: i64,
     /// Set by human decisions; automatic matching never moves a pinned record.
@@ -71,26 +95,48 @@ impl TrainingPairs {
 /// One live record in the index.
 #[derive(Debug)]
 pub struct Slot {
-    pub record: Arc<RecordRef>,
+    pub record: Arc<RecordKey>,
     pub person: PersonId,
     pub features: Features,
     pub link: Link,
     alive: bool,
+    /// The person's next record, in the order they joined ([`NO_SLOT`] after the last): a
+    /// person's records form a chain through their slots, so a person holds no list of its own.
+    next_of_person: u32,
 }
 
-/// A person: the records linked to it, or the person it was merged into.
-#[derive(Debug, Clone, Default)]
+/// What the index knows of a person besides its records.
+#[derive(Debug, Clone, Copy)]
 pub struct Person {
-    pub slots: Vec<u32>,
-    pub merged_into: Option<PersonId>,
     pub created_at: i64,
+    /// The person it was merged into, if any.
+    pub merged_into: Option<PersonId>,
+}
+
+/// A person's chain of records (first and last slot, [`NO_SLOT`] when it has none) and its
+/// creation time. Merges are rare, so the persons merged into another are kept apart.
+#[derive(Debug, Clone, Copy)]
+struct PersonEntry {
+    first: u32,
+    last: u32,
+    created_at: i64,
+}
+
+impl Default for PersonEntry {
+    fn default() -> Self {
+        Self {
+            first: NO_SLOT,
+            last: NO_SLOT,
+            created_at: 0,
+        }
+    }
 }
 
 /// A candidate person for a record, with its best-matching record's score.
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub person: PersonId,
-    pub record: Arc<RecordRef>,
+    pub record: Arc<RecordKey>,
     pub comparison: Comparison,
     pub score: Score,
     /// The person holds a valid IDNP different from the record's valid IDNP, or holds IDNPs
@@ -110,12 +156,21 @@ struct Block {
     len: u32,
 }
 
-/// Names and place strings shared between records.
+/// Names, place strings, source names and link rules and actors shared between records.
 #[derive(Default)]
 struct Strings {
     given: HashMap<Box<str>, Arc<Name>>,
     surnames: HashMap<Box<str>, Arc<Name>>,
-    texts: HashMap<Arc<str>, ()>,
+    texts: HashMap<Text, ()>,
+}
+
+impl Strings {
+    /// The shared copy of `text`, if one is held.
+    fn known(&self, text: &str) -> Option<Text> {
+        self.texts
+            .get_key_value(text)
+            .map(|(text, ())| text.clone())
+    }
 }
 
 impl Interner for Strings {
@@ -137,11 +192,11 @@ impl Interner for Strings {
         Some(name)
     }
 
-    fn text(&mut self, folded: String) -> Arc<str> {
-        if let Some((text, ())) = self.texts.get_key_value(folded.as_str()) {
-            return text.clone();
+    fn text(&mut self, folded: String) -> Text {
+        if let Some(text) = self.known(&folded) {
+            return text;
         }
-        let text: Arc<str> = folded.into();
+        let text = Text::from(folded);
         self.texts.insert(text.clone(), ());
         text
     }
@@ -151,8 +206,9 @@ impl Interner for Strings {
 #[derive(Default)]
 pub struct Index {
     slots: Vec<Slot>,
-    by_record: HashMap<Arc<RecordRef>, u32>,
-    persons: HashMap<PersonId, Person>,
+    by_record: HashMap<Arc<RecordKey>, u32>,
+    persons: HashMap<PersonId, PersonEntry>,
+    merged_into: HashMap<PersonId, PersonId>,
     blocks: HashMap<u64, Block>,
     postings: Vec<Posting>,
     first_names: HashMap<Box<str>, u32>,
@@ -161,7 +217,7 @@ pub struct Index {
     last_total: u32,
     strings: Strings,
     /// Human non-match decisions: this record must never be linked to these persons.
-    non_matches: HashMap<Arc<RecordRef>, Vec<PersonId>>,
+    non_matches: HashMap<RecordRef, Vec<PersonId>>,
     pub model: Model,
 }
 
@@ -273,7 +329,10 @@ pub fn blocking_keys(features: &Features) -> Vec<(BlockRule, u64)> {
         keys.push((BlockRule::Idnp, block_key(("idnp", idnp.digits()))));
     }
     if let Some(phone) = features.phone {
-        keys.push((BlockRule::Phone, block_key(("phone", phone))));
+        keys.push((
+            BlockRule::Phone,
+            block_key(("phone", u64::from(phone.get()))),
+        ));
     }
     for (system, value) in &features.identifiers {
         keys.push((BlockRule::Identifier, block_key(("id", system, value))));
@@ -326,20 +385,29 @@ impl Index {
 
     pub fn person_count(&self) -> usize {
         self.persons
-            .values()
-            .filter(|p| p.merged_into.is_none() && !p.slots.is_empty())
+            .iter()
+            .filter(|(id, p)| p.first != NO_SLOT && !self.merged_into.contains_key(id))
             .count()
     }
 
     pub fn slot(&self, record: &RecordRef) -> Option<&Slot> {
-        self.by_record
-            .get(record)
-            .map(|&slot| &self.slots[slot as usize])
+        self.slot_id(record).map(|slot| &self.slots[slot as usize])
+    }
+
+    /// The slot of a live record.
+    fn slot_id(&self, record: &RecordRef) -> Option<u32> {
+        // A source the index has never seen holds no record.
+        let source = self.strings.known(&record.source)?;
+        let key = RecordKey {
+            source,
+            local_id: record.local_id.as_str().into(),
+        };
+        self.by_record.get(&key).copied()
     }
 
     /// Every live record, in the order its slot was taken.
-    pub fn records_in_order(&self) -> Vec<Arc<RecordRef>> {
-        let mut live: Vec<(u32, &Arc<RecordRef>)> = self
+    pub fn records_in_order(&self) -> Vec<Arc<RecordKey>> {
+        let mut live: Vec<(u32, &Arc<RecordKey>)> = self
             .by_record
             .iter()
             .map(|(record, &slot)| (slot, record))
@@ -348,23 +416,66 @@ impl Index {
         live.into_iter().map(|(_, record)| record.clone()).collect()
     }
 
-    pub fn person(&self, id: &PersonId) -> Option<&Person> {
-        self.persons.get(id)
+    pub fn person(&self, id: &PersonId) -> Option<Person> {
+        self.persons.get(id).map(|entry| Person {
+            created_at: entry.created_at,
+            merged_into: self.merged_into.get(id).copied(),
+        })
     }
 
     /// The records of a person, in the order they joined.
     pub fn records_of(&self, id: &PersonId) -> Vec<&Slot> {
-        self.persons
-            .get(id)
-            .map(|p| p.slots.iter().map(|&s| &self.slots[s as usize]).collect())
-            .unwrap_or_default()
+        self.slots_of(id)
+            .map(|slot| &self.slots[slot as usize])
+            .collect()
     }
 
-    /// Every live person with its records, for exports.
-    pub fn persons(&self) -> impl Iterator<Item = (&PersonId, &Person)> {
-        self.persons
-            .iter()
-            .filter(|(_, p)| p.merged_into.is_none() && !p.slots.is_empty())
+    /// The slots of a person's records, in the order they joined.
+    fn slots_of(&self, id: &PersonId) -> impl Iterator<Item = u32> + '_ {
+        let present = |slot: u32| (slot != NO_SLOT).then_some(slot);
+        let first = self.persons.get(id).and_then(|entry| present(entry.first));
+        std::iter::successors(first, move |&slot| {
+            present(self.slots[slot as usize].next_of_person)
+        })
+    }
+
+    /// Appends a slot to the end of its person's chain.
+    fn chain(&mut self, person: PersonId, slot_id: u32) {
+        let entry = self.persons.entry(person).or_default();
+        let previous_last = std::mem::replace(&mut entry.last, slot_id);
+        if previous_last == NO_SLOT {
+            entry.first = slot_id;
+        }
+        self.slots[slot_id as usize].next_of_person = NO_SLOT;
+        if previous_last != NO_SLOT {
+            self.slots[previous_last as usize].next_of_person = slot_id;
+        }
+    }
+
+    /// Takes a slot out of its person's chain.
+    fn unchain(&mut self, person: PersonId, slot_id: u32) {
+        let Some(mut entry) = self.persons.get(&person).copied() else {
+            return;
+        };
+        let mut previous = NO_SLOT;
+        let mut current = entry.first;
+        while current != NO_SLOT && current != slot_id {
+            previous = current;
+            current = self.slots[current as usize].next_of_person;
+        }
+        if current == NO_SLOT {
+            return;
+        }
+        let next = self.slots[slot_id as usize].next_of_person;
+        if previous == NO_SLOT {
+            entry.first = next;
+        } else {
+            self.slots[previous as usize].next_of_person = next;
+        }
+        if entry.last == slot_id {
+            entry.last = previous;
+        }
+        self.persons.insert(person, entry);
     }
 
     pub fn is_non_match(&self, record: &RecordRef, person: &PersonId) -> bool {
@@ -374,12 +485,7 @@ impl Index {
     }
 
     pub fn add_non_match(&mut self, record: &RecordRef, person: PersonId) {
-        let key = self
-            .by_record
-            .get_key_value(record)
-            .map(|(key, _)| key.clone())
-            .unwrap_or_else(|| Arc::new(record.clone()));
-        let persons = self.non_matches.entry(key).or_default();
+        let persons = self.non_matches.entry(record.clone()).or_default();
         if !persons.contains(&person) {
             persons.push(person);
         }
@@ -393,22 +499,29 @@ impl Index {
 
     /// Creates an empty person (or revives its entry) with the given creation time.
     pub fn ensure_person(&mut self, id: PersonId, created_at: i64) {
-        self.persons.entry(id).or_insert_with(|| Person {
+        self.persons.entry(id).or_insert_with(|| PersonEntry {
             created_at,
-            ..Person::default()
+            ..PersonEntry::default()
         });
     }
 
     pub fn set_merged_into(&mut self, id: PersonId, target: Option<PersonId>) {
-        if let Some(person) = self.persons.get_mut(&id) {
-            person.merged_into = target;
+        if !self.persons.contains_key(&id) {
+            return;
         }
+        match target {
+            Some(target) => self.merged_into.insert(id, target),
+            None => self.merged_into.remove(&id),
+        };
     }
 
     /// Puts a record in the index (replacing an earlier version of it) under `person`.
     pub fn upsert(&mut self, record: RecordRef, features: Features, person: PersonId, link: Link) {
         self.remove(&record);
-        let record = Arc::new(record);
+        let record = Arc::new(RecordKey {
+            source: self.strings.text(record.source),
+            local_id: record.local_id.into(),
+        });
         let slot = u32::try_from(self.slots.len()).expect("fewer than 4 billion record versions");
         for (_, key) in blocking_keys(&features) {
             let block = self.blocks.entry(key).or_insert(Block {
@@ -430,7 +543,6 @@ impl Index {
             *self.last_names.entry(last.folded.clone()).or_default() += 1;
             self.last_total += 1;
         }
-        self.persons.entry(person).or_default().slots.push(slot);
         self.by_record.insert(record.clone(), slot);
         let link = self.shared(link);
         self.slots.push(Slot {
@@ -439,25 +551,34 @@ impl Index {
             features,
             link,
             alive: true,
+            next_of_person: NO_SLOT,
         });
+        self.chain(person, slot);
     }
 
     /// The link with its rule and actor shared with every other link that has them, and its
-    /// anchor shared with the anchor record's own key: a million links hold a few strings.
+    /// anchor shared with the anchor record's own key (or, for a record not indexed, its source
+    /// name with the other records'): a million links hold a few strings.
     fn shared(&mut self, mut link: Link) -> Link {
         link.rule = self.strings.text(link.rule.to_string());
         link.actor = self.strings.text(link.actor.to_string());
-        if let Some(anchor) = &link.anchor
-            && let Some((key, _)) = self.by_record.get_key_value(anchor.as_ref())
-        {
-            link.anchor = Some(key.clone());
+        if let Some(anchor) = link.anchor.take() {
+            let shared = match self.by_record.get_key_value(&*anchor) {
+                Some((key, _)) => key.clone(),
+                None => Arc::new(RecordKey {
+                    source: self.strings.text(anchor.source.to_string()),
+                    local_id: anchor.local_id.clone(),
+                }),
+            };
+            link.anchor = Some(shared);
         }
         link
     }
 
     /// Takes a record out of the index; its postings stay but point at a dead slot.
     pub fn remove(&mut self, record: &RecordRef) -> Option<(PersonId, Link)> {
-        let slot_id = self.by_record.remove(record)?;
+        let slot_id = self.slot_id(record)?;
+        self.by_record.remove(&*self.slots[slot_id as usize].record);
         let slot = &mut self.slots[slot_id as usize];
         slot.alive = false;
         let person = slot.person;
@@ -471,15 +592,13 @@ impl Index {
             decrement(&mut self.last_names, &last.folded);
             self.last_total -= 1;
         }
-        if let Some(p) = self.persons.get_mut(&person) {
-            p.slots.retain(|&s| s != slot_id);
-        }
+        self.unchain(person, slot_id);
         Some((person, link))
     }
 
     /// Moves a live record to another person with a new link.
     pub fn relink(&mut self, record: &RecordRef, person: PersonId, link: Link) -> bool {
-        let Some(&slot_id) = self.by_record.get(record) else {
+        let Some(slot_id) = self.slot_id(record) else {
             return false;
         };
         let link = self.shared(link);
@@ -488,10 +607,8 @@ impl Index {
         slot.person = person;
         slot.link = link;
         if previous != person {
-            if let Some(p) = self.persons.get_mut(&previous) {
-                p.slots.retain(|&s| s != slot_id);
-            }
-            self.persons.entry(person).or_default().slots.push(slot_id);
+            self.unchain(previous, slot_id);
+            self.chain(person, slot_id);
         }
         true
     }
@@ -542,7 +659,7 @@ impl Index {
             let Posting { slot, next } = self.postings[posting as usize];
             let slot = &self.slots[slot as usize];
             let exact = matches!(&slot.features.idnp,
-                Some(crate::record::IdnpEvidence::Valid(digits)) if digits == idnp);
+                Some(crate::record::IdnpEvidence::Valid(digits)) if digits.as_str() == idnp);
             if slot.alive && exact {
                 let mut person = slot.person;
                 for _ in 0..16 {
@@ -599,7 +716,7 @@ impl Index {
         let mut best: HashMap<PersonId, Candidate> = HashMap::new();
         for slot_id in self.candidate_slots(features) {
             let slot = &self.slots[slot_id as usize];
-            if record.is_some_and(|r| *r == *slot.record) {
+            if record.is_some_and(|r| slot.record.is(r)) {
                 continue;
             }
             let (comparison, score) = self.score_pair(features, &slot.features);
@@ -622,15 +739,9 @@ impl Index {
         let mut candidates: Vec<Candidate> = best.into_values().collect();
         if let Some(idnp) = &features.idnp {
             for candidate in &mut candidates {
-                let slots = self
-                    .persons
-                    .get(&candidate.person)
-                    .map(|p| p.slots.as_slice())
-                    .unwrap_or_default();
                 let theirs = || {
-                    slots
-                        .iter()
-                        .filter_map(|&slot| self.slots[slot as usize].features.idnp.as_ref())
+                    self.slots_of(&candidate.person)
+                        .filter_map(|slot| self.slots[slot as usize].features.idnp.as_ref())
                 };
                 let valid_differs = idnp.is_valid()
                     && theirs().any(|other| other.is_valid() && other.digits() != idnp.digits());
@@ -717,7 +828,7 @@ impl Index {
     pub fn sources(&self) -> Vec<String> {
         self.by_record
             .keys()
-            .map(|record| record.source.as_str())
+            .map(|record| &*record.source)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .map(str::to_owned)
@@ -730,7 +841,8 @@ impl Index {
             + self.postings.capacity() * std::mem::size_of::<Posting>()
             + self.blocks.capacity() * (std::mem::size_of::<(u64, Block)>() + 1)
             + self.by_record.capacity() * 48
-            + self.persons.capacity() * (std::mem::size_of::<(PersonId, Person)>() + 8)
+            + self.persons.capacity() * (std::mem::size_of::<(PersonId, PersonEntry)>() + 1)
+            + self.merged_into.capacity() * (std::mem::size_of::<(PersonId, PersonId)>() + 1)
     }
 }
 

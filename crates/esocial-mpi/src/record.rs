@@ -83,20 +83,45 @@ impl RecordError {
     }
 }
 
+/// An IDNP's thirteen digits, held inline so that a million indexed records keep no IDNP on
+/// the heap.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdnpDigits([u8; IdnpDigits::LEN]);
+
+impl IdnpDigits {
+    pub const LEN: usize = 13;
+
+    /// `None` unless `digits` is exactly thirteen ASCII digits.
+    pub fn new(digits: &str) -> Option<Self> {
+        let bytes: [u8; Self::LEN] = digits.as_bytes().try_into().ok()?;
+        bytes.iter().all(u8::is_ascii_digit).then_some(Self(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("an IDNP is ASCII digits")
+    }
+}
+
+impl std::fmt::Debug for IdnpDigits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdnpDigits(***)")
+    }
+}
+
 /// How far an IDNP can be trusted.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IdnpEvidence {
     /// Thirteen digits with a correct check digit: strong evidence, though registries carry
     /// typos that happen to pass.
-    Valid(String),
+    Valid(IdnpDigits),
     /// Thirteen digits whose check digit fails: a typo somewhere, weak evidence only.
-    Suspect(String),
+    Suspect(IdnpDigits),
 }
 
 impl IdnpEvidence {
     pub fn digits(&self) -> &str {
         match self {
-            Self::Valid(digits) | Self::Suspect(digits) => digits,
+            Self::Valid(digits) | Self::Suspect(digits) => digits.as_str(),
         }
     }
 
@@ -186,9 +211,10 @@ impl SourceRecord {
         else {
             return Ok(None);
         };
+        let digits = |digits: &str| IdnpDigits::new(digits).expect("a parsed IDNP has 13 digits");
         match Idnp::parse(raw) {
-            Ok(idnp) => Ok(Some(IdnpEvidence::Valid(idnp.expose().to_owned()))),
-            Err(IdentifierError::CheckDigit) => Ok(Some(IdnpEvidence::Suspect(raw.to_owned()))),
+            Ok(idnp) => Ok(Some(IdnpEvidence::Valid(digits(idnp.expose())))),
+            Err(IdentifierError::CheckDigit) => Ok(Some(IdnpEvidence::Suspect(digits(raw)))),
             Err(error) => Err(RecordError::new("idnp", error.to_string())),
         }
     }
@@ -321,13 +347,17 @@ mod tests {
         let valid = record(r#"{"localId":"1","idnp":"2000000000004"}"#);
         assert_eq!(
             valid.idnp_evidence(),
-            Ok(Some(IdnpEvidence::Valid("2000000000004".into())))
+            Ok(Some(IdnpEvidence::Valid(
+                IdnpDigits::new("2000000000004").unwrap()
+            )))
         );
         let typo = record(r#"{"localId":"1","idnp":"2000000000005"}"#);
         assert_eq!(typo.check(), Ok(()));
         assert_eq!(
             typo.idnp_evidence(),
-            Ok(Some(IdnpEvidence::Suspect("2000000000005".into())))
+            Ok(Some(IdnpEvidence::Suspect(
+                IdnpDigits::new("2000000000005").unwrap()
+            )))
         );
         let short = record(r#"{"localId":"1","idnp":"200000000"}"#);
         let error = short.check().unwrap_err();
