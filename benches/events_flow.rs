@@ -1378,7 +1378,7 @@ fn bound(variant: Variant, runs: &[RunResult], aim: f64) -> String {
         text.push_str(&format!(
             "The backlog was in the hub's store (median {in_hub:.0} events confirmed but not \
              handled at the window's end, {in_stream:.0} left in MConnect Events): the handler \
-             bounds it, which claims up to 16 events (one per person) at a time and waits for \
+             bounds it, which claims up to 64 events (one per person) at a time and waits for \
              the slowest of them (its registry exchanges and its commit) before it claims again."
         ));
     }

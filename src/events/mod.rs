@@ -532,11 +532,16 @@ impl Events {
         })
     }
 
-    /// Claims due events (one per partition) and handles them side by side; how many.
+    /// Claims due events (one per partition, at most [`CLAIM_BATCH`]) and handles them side by
+    /// side; how many.
     pub async fn handle_due(&self) -> Result<usize, esocial_store::StoreError> {
         let claimed = self
             .store()
-            .claim_events(16, self.inner.lease_ms, self.inner.exchanger.instance())
+            .claim_events(
+                CLAIM_BATCH,
+                self.inner.lease_ms,
+                self.inner.exchanger.instance(),
+            )
             .await?;
         let count = claimed.len();
         futures_util::future::join_all(claimed.into_iter().map(|event| self.handle(event))).await;
@@ -866,6 +871,8 @@ impl Events {
     }
 }
 
+/// Most events claimed (one per person) and handled side by side at once.
+const CLAIM_BATCH: i64 = 64;
 /// `type` of the events agencies report through NotifyCaseRelevantEvent.
 pub const AGENCY_REPORT_TYPE: &str = "Md.Esocial.Agency.CaseEvent.Reported";
 /// The service the events flow asks for a person's open cases.
