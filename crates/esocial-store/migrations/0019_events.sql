@@ -33,6 +33,14 @@ CREATE INDEX events_open ON events (partition_digest, id)
 CREATE INDEX events_due ON events (available_at)
     WHERE state IN ('pending', 'waiting', 'working');
 CREATE INDEX events_parked ON events (state, id) WHERE state IN ('review', 'dead');
+-- The oldest event not yet ended of each partition (`head`, NULL when none is open): what the
+-- handler may take next, one per person, found without scanning the backlog behind it. Kept in
+-- the transactions that take an event, end one or replay one.
+CREATE TABLE event_partitions (
+    partition_digest TEXT PRIMARY KEY,
+    head TEXT
+);
+CREATE INDEX event_partitions_heads ON event_partitions (head) WHERE head IS NOT NULL;
 
 -- The outbox of what the hub sends on: alerts an event gives (one per subscription, channel,
 -- recipient and case, written in the same transaction as the event's `handled`) and the

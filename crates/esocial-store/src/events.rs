@@ -90,9 +90,9 @@ impl Store {
     /// id were taken before. Either all are written or none.
     pub async fn take_events(&self, events: &[NewEvent]) -> Result<Vec<Intake>, StoreError> {
         let now = now_millis();
-        let statements = events
-            .iter()
-            .map(|event| {
+        let mut statements = Vec::with_capacity(2 * events.len());
+        for event in events {
+            statements.push(
                 Statement::new(
                     "INSERT INTO events (id, source, cloudevent_id, event_type, \
                      partition_digest, channel, sealed_event, state, available_at, received_at) \
@@ -106,12 +106,26 @@ impl Store {
                 .text(&event.partition_digest)
                 .text(&event.channel)
                 .text(&event.sealed_event)
-                .integer(now)
-            })
-            .collect();
+                .integer(now),
+            );
+            // The event heads its partition when nothing older of it is open (and only if it
+            // was taken: one seen before changes nothing).
+            statements.push(
+                Statement::new(
+                    "INSERT INTO event_partitions (partition_digest, head) \
+                     SELECT CAST($1 AS TEXT), CAST($2 AS TEXT) \
+                     WHERE EXISTS (SELECT 1 FROM events WHERE id = $2) \
+                     ON CONFLICT (partition_digest) \
+                     DO UPDATE SET head = COALESCE(event_partitions.head, excluded.head)",
+                )
+                .text(&event.partition_digest)
+                .text(&event.id),
+            );
+        }
         let changed = self.writer.transaction(statements).await?;
         Ok(changed
             .into_iter()
+            .step_by(2)
             .map(|rows| {
                 if rows == 1 {
                     Intake::Taken
@@ -123,8 +137,8 @@ impl Store {
     }
 
     /// Takes up to `limit` events that are due, for `lease_ms` on behalf of `holder`: in each
-    /// partition only the oldest event not yet ended, so a partition's events are handled one
-    /// at a time and in order. An event whose lease expired is due again.
+    /// partition only its head, the oldest event not yet ended, so a partition's events are
+    /// handled one at a time and in order. An event whose lease expired is due again.
     pub async fn claim_events(
         &self,
         limit: i64,
@@ -137,9 +151,8 @@ impl Store {
         let statement = Statement::new(format!(
             "UPDATE events SET state = 'working', lease_until = $2, lease_holder = $3, \
              attempts = attempts + 1 \
-             WHERE id IN (SELECT e.id FROM events e WHERE {due} AND NOT EXISTS \
-               (SELECT 1 FROM events p WHERE p.partition_digest = e.partition_digest \
-                AND p.id < e.id AND p.state IN {OPEN}) ORDER BY e.id LIMIT $4) \
+             WHERE id IN (SELECT e.id FROM event_partitions p JOIN events e ON e.id = p.head \
+               WHERE p.head IS NOT NULL AND {due} ORDER BY p.head LIMIT $4) \
              AND ((state IN ('pending', 'waiting') AND available_at <= $1) \
                OR (state = 'working' AND lease_until <= $1)) \
              RETURNING {CLAIMED_EVENT}"
@@ -187,6 +200,7 @@ impl Store {
             .text(id)
             .text(holder)
             .must_change(),
+            next_head(id),
         ];
         statements.extend(
             deliveries
@@ -242,6 +256,7 @@ impl Store {
             .text(id)
             .text(holder)
             .must_change(),
+            next_head(id),
         ];
         statements.extend(entry.map(entry_written));
         unchanged_is_false(self.writer.transaction(statements).await)
@@ -252,16 +267,17 @@ impl Store {
     pub async fn replay_event(&self, id: &str) -> Result<bool, StoreError> {
         let changed = self
             .writer
-            .execute(
+            .transaction(vec![
                 Statement::new(
                     "UPDATE events SET state = 'pending', attempts = 0, available_at = $1, \
                      ended_at = NULL, reason = NULL WHERE id = $2 AND state IN ('review', 'dead')",
                 )
                 .integer(now_millis())
                 .text(id),
-            )
+                next_head(id),
+            ])
             .await?;
-        Ok(changed == 1)
+        Ok(changed[0] == 1)
     }
 
     /// Events in review (`Parked::Review`) or dead, oldest first.
@@ -314,6 +330,17 @@ fn parked_event(row: &sqlx::any::AnyRow) -> Result<ParkedEvent, StoreError> {
         received_at: row.try_get("received_at")?,
         ended_at: row.try_get("ended_at")?,
     })
+}
+
+/// The statement that makes the head of event `id`'s partition its oldest event not yet
+/// ended (none when all have ended), after that event ended or was replayed.
+fn next_head(id: &str) -> Statement {
+    Statement::new(format!(
+        "UPDATE event_partitions SET head = (SELECT MIN(o.id) FROM events o \
+         WHERE o.partition_digest = event_partitions.partition_digest AND o.state IN {OPEN}) \
+         WHERE partition_digest = (SELECT partition_digest FROM events WHERE id = $1)"
+    ))
+    .text(id)
 }
 
 pub(super) async fn count_states(
