@@ -47,13 +47,16 @@
 //! - `BENCH_HUB_BIN` (the release binary cargo built for this bench);
 //! - `BENCH_REPORT` (`reports/events-benchmark.md`): where the Markdown report is written.
 
+#[path = "common/process.rs"]
+mod process;
+
 #[path = "common/machine.rs"]
 #[allow(dead_code)]
 mod machine;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -74,6 +77,7 @@ use machine::{
     adapters_dir, clock_ticks, contracts_dir, filesystem_of, loadavg, logical_cpus,
     machine_section, median_by, opt, pct, percentile, rustc_version,
 };
+use process::{free_port, tail};
 use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -744,22 +748,7 @@ impl Hub {
     }
 
     fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        process::stop_gently(&mut self.child, Duration::from_secs(10));
     }
 }
 
@@ -767,16 +756,6 @@ impl Drop for Hub {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-fn free_port() -> Result<u16, BoxError> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Status and body of a plain-HTTP GET on loopback.

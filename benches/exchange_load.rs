@@ -36,11 +36,15 @@
 //! - `BENCH_HUB_BIN` (the release binary cargo built for this bench);
 //! - `BENCH_REPORT` (`reports/exchange-benchmark.md`): where the Markdown report is written.
 
+#[path = "common/process.rs"]
+mod process;
+
 #[path = "common/machine.rs"]
 #[allow(dead_code)]
 mod machine;
 
 use machine::{median_by, opt, pct};
+use process::{free_port, tail};
 
 use machine::{
     adapters_dir, clock_ticks, command_output, contracts_dir, filesystem_of, logical_cpus,
@@ -48,7 +52,7 @@ use machine::{
 };
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -725,10 +729,6 @@ fn check_example(example: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
-fn free_port() -> Result<u16, BoxError> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 fn set(table: &mut toml::Table, path: &[&str], value: toml::Value) -> Result<(), BoxError> {
     let (last, sections) = path.split_last().ok_or("empty path")?;
     let mut current = table;
@@ -862,22 +862,7 @@ impl Proc {
     }
 
     fn stop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        process::stop_gently(&mut self.child, Duration::from_secs(5));
     }
 }
 
@@ -885,12 +870,6 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 fn port_open(port: u16) -> bool {
