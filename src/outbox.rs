@@ -19,6 +19,7 @@ use crate::metrics::HubMetrics;
 use esocial_store::{ClaimedDelivery, Store};
 use esocial_wire::crypto::jws::{self, JwsSigner};
 use esocial_wire::crypto::sealing::Sealer;
+use esocial_wire::crypto::tls::{ClientPem, mutual_tls_client};
 
 /// Channel of a notification to a case manager through MNotify.
 pub const MNOTIFY: &str = "mnotify";
@@ -26,13 +27,6 @@ pub const MNOTIFY: &str = "mnotify";
 pub const WEBHOOK: &str = "webhook";
 /// How long a webhook's signature is valid.
 const SIGNATURE_TTL: Duration = Duration::from_secs(300);
-
-/// The hub's mTLS identity for deliveries and the CA their receivers' certificates chain to.
-pub struct DeliveryTls<'a> {
-    pub certificate_pem: &'a [u8],
-    pub key_pem: &'a [u8],
-    pub trust_pem: &'a [u8],
-}
 
 #[derive(Clone)]
 pub struct Deliverer {
@@ -75,27 +69,15 @@ impl Deliverer {
         settings: OutboxSettings,
         handoffs: Option<Handoffs>,
         store: Store,
-        tls: DeliveryTls<'_>,
+        tls: ClientPem<'_>,
         sealer: Sealer,
         metrics: HubMetrics,
         instance: &str,
     ) -> anyhow::Result<Self> {
-        let mut builder = reqwest::Client::builder()
-            .identity(reqwest::Identity::from_pkcs8_pem(
-                tls.certificate_pem,
-                tls.key_pem,
-            )?)
-            .tls_built_in_root_certs(false)
-            .https_only(true)
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_millis(settings.timeout_ms));
-        for certificate in reqwest::Certificate::from_pem_bundle(tls.trust_pem)? {
-            builder = builder.add_root_certificate(certificate);
-        }
         Ok(Self {
             store,
-            http: builder.build().context("the delivery client")?,
+            http: mutual_tls_client(tls, Duration::from_millis(settings.timeout_ms))
+                .context("the delivery client")?,
             signer: Arc::new(JwsSigner::from_pem(tls.key_pem, tls.certificate_pem)?),
             sealer,
             metrics,

@@ -11,7 +11,7 @@ use anyhow::Context;
 use tracing::{info, warn};
 
 use crate::api::{self, ApiState, OpsState};
-use crate::audit::mlog::{MlogDelivery, MlogTls};
+use crate::audit::mlog::MlogDelivery;
 use crate::audit::{AuditLog, AuditSealer, PersonalDataDigester};
 use crate::config::{QueueKind, Settings, SettingsError};
 use crate::exchange::Exchanger;
@@ -24,6 +24,7 @@ use esocial_mpi::MasterIndex;
 use esocial_store::Store;
 use esocial_wire::crypto::revocation::Revocation;
 use esocial_wire::crypto::sealing::Sealer;
+use esocial_wire::crypto::tls::ClientPem;
 use esocial_wire::domain::Idno;
 use esocial_wire::mconnect::client::MconnectClient;
 
@@ -279,10 +280,20 @@ impl Application {
         }
 
         let revocation = load_revocation(&settings).await?;
+        // The hub's MConnect identity, read once: registries, MLog, MConnect Events, MNotify,
+        // modules and agencies all see this certificate.
+        let signing_cert = read(&settings.mconnect.signing_cert, "mconnect.signing_cert")?;
+        let signing_key = read(&settings.mconnect.signing_key, "mconnect.signing_key")?;
+        let trust_ca = read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?;
+        let hub_pem = ClientPem {
+            certificate_pem: &signing_cert,
+            key_pem: &signing_key,
+            trust_pem: &trust_ca,
+        };
         let mconnect = MconnectClient::new(
-            &read(&settings.mconnect.signing_cert, "mconnect.signing_cert")?,
-            &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
-            &read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?,
+            &signing_cert,
+            &signing_key,
+            &trust_ca,
             Duration::from_secs(settings.mconnect.timestamp_ttl_secs),
         )
         .context("settings `mconnect.*`")?
@@ -366,11 +377,8 @@ impl Application {
             store.clone(),
             AuditSealer::from_ring(&settings.key_ring()),
             Arc::new(
-                esocial_wire::crypto::wssec::SigningIdentity::from_pem(
-                    &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
-                    &read(&settings.mconnect.signing_cert, "mconnect.signing_cert")?,
-                )
-                .context("settings `mconnect.signing_*`")?,
+                esocial_wire::crypto::wssec::SigningIdentity::from_pem(&signing_key, &signing_cert)
+                    .context("settings `mconnect.signing_*`")?,
             ),
         );
         if crate::audit::log::record_access_matrix(&store, &settings.access_matrix_digest())
@@ -398,14 +406,7 @@ impl Application {
             let delivery = MlogDelivery::new(
                 mlog,
                 store.clone(),
-                MlogTls {
-                    certificate_pem: &read(
-                        &settings.mconnect.signing_cert,
-                        "mconnect.signing_cert",
-                    )?,
-                    key_pem: &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
-                    trust_pem: &read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?,
-                },
+                hub_pem,
                 Sealer::from_ring(&settings.key_ring()),
                 entities,
             )
@@ -486,18 +487,8 @@ impl Application {
                 .as_ref()
                 .and_then(|e| e.consumer_url.as_ref())
             {
-                let consumer = esocial_wire::mconnect::events::EventsConsumer::new(
-                    url,
-                    esocial_wire::mconnect::events::ConsumerTls {
-                        certificate_pem: &read(
-                            &settings.mconnect.signing_cert,
-                            "mconnect.signing_cert",
-                        )?,
-                        key_pem: &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
-                        trust_pem: &read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?,
-                    },
-                )
-                .context("setting `events.consumer_url`")?;
+                let consumer = esocial_wire::mconnect::events::EventsConsumer::new(url, hub_pem)
+                    .context("setting `events.consumer_url`")?;
                 workers.push(events.spawn_consumer(consumer));
             }
         }
@@ -530,14 +521,7 @@ impl Application {
                 outbox_settings(&settings, handoffs.as_ref())?,
                 handoffs.clone(),
                 store.clone(),
-                crate::outbox::DeliveryTls {
-                    certificate_pem: &read(
-                        &settings.mconnect.signing_cert,
-                        "mconnect.signing_cert",
-                    )?,
-                    key_pem: &read(&settings.mconnect.signing_key, "mconnect.signing_key")?,
-                    trust_pem: &read(&settings.mconnect.trust_ca, "mconnect.trust_ca")?,
-                },
+                hub_pem,
                 Sealer::from_ring(&settings.key_ring()),
                 metrics.clone(),
                 &instance,

@@ -13,6 +13,7 @@ use anyhow::{Context, bail};
 use esocial_store::{MlogPending, Store};
 use esocial_wire::crypto::jws::{self, JwsSigner};
 use esocial_wire::crypto::sealing::Sealer;
+use esocial_wire::crypto::tls::{ClientPem, mutual_tls_client};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
@@ -59,46 +60,25 @@ pub struct MlogDelivery {
     entities: HashMap<String, String>,
     batch_size: i64,
     interval: Duration,
-    timeout: Duration,
-}
-
-/// The hub's mTLS identity towards MLog and the CA MLog's certificate must chain to (PEM).
-pub struct MlogTls<'a> {
-    pub certificate_pem: &'a [u8],
-    pub key_pem: &'a [u8],
-    pub trust_pem: &'a [u8],
 }
 
 impl MlogDelivery {
     pub fn new(
         settings: &MlogSettings,
         store: Store,
-        tls: MlogTls<'_>,
+        tls: ClientPem<'_>,
         sealer: Sealer,
         entities: HashMap<String, String>,
     ) -> anyhow::Result<Self> {
-        let mut builder = reqwest::Client::builder()
-            .identity(reqwest::Identity::from_pkcs8_pem(
-                tls.certificate_pem,
-                tls.key_pem,
-            )?)
-            .tls_built_in_root_certs(false)
-            .https_only(true)
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(5));
-        for certificate in reqwest::Certificate::from_pem_bundle(tls.trust_pem)? {
-            builder = builder.add_root_certificate(certificate);
-        }
         Ok(Self {
             store,
-            http: builder.build()?,
+            http: mutual_tls_client(tls, Duration::from_millis(settings.timeout_ms))?,
             register_url: format!("{}/register", settings.url.trim_end_matches('/')),
             signer: JwsSigner::from_pem(tls.key_pem, tls.certificate_pem)?,
             sealer,
             entities,
             batch_size: i64::from(settings.batch_size),
             interval: Duration::from_millis(settings.interval_ms),
-            timeout: Duration::from_millis(settings.timeout_ms),
         })
     }
 
@@ -131,7 +111,6 @@ impl MlogDelivery {
             .post(&self.register_url)
             .header("Content-Type", "application/jose")
             .body(signed)
-            .timeout(self.timeout)
             .send()
             .await
             .context("MLog cannot be reached")?;

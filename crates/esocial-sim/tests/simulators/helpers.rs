@@ -8,8 +8,9 @@ use esocial_sim::events::{EventLog, EventsConfig, start_events};
 use esocial_sim::mnotify::{MnotifyConfig, MnotifyHandle};
 use esocial_sim::module::{ModuleConfig, ModuleHandle};
 use esocial_wire::crypto::pki::{PkiLayout, init_dev_pki, registry_holder};
+use esocial_wire::crypto::tls::ClientPem;
 use esocial_wire::mconnect::cloudevent::CloudEvent;
-use esocial_wire::mconnect::events::{ConsumerTls, EventsConsumer, Taken};
+use esocial_wire::mconnect::events::{EventsConsumer, Taken};
 use tempfile::TempDir;
 
 /// The simulated services, each with a server certificate `registry-<name>`.
@@ -94,7 +95,7 @@ impl EventsSim {
         );
         EventsConsumer::new(
             &format!("wss://127.0.0.1:{}/ce/consume/ws", self.port),
-            ConsumerTls {
+            ClientPem {
                 certificate_pem: &certificate,
                 key_pem: &key,
                 trust_pem: &trust,

@@ -30,6 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::{info, warn};
 
 use super::cloudevent::{CloudEvent, MAX_EVENT_BYTES, WS_SUBPROTOCOL};
+use crate::crypto::tls::ClientPem;
 
 /// Shortest wait before reconnecting, unless configured otherwise.
 pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -54,14 +55,6 @@ pub enum ConsumerSetupError {
     NoCertificate,
     #[error("TLS `{0}`: {1}")]
     Tls(&'static str, openssl::error::ErrorStack),
-}
-
-/// The consumer's TLS client certificate (and chain), its key, and the CA bundle the server's
-/// certificate must chain to.
-pub struct ConsumerTls<'a> {
-    pub certificate_pem: &'a [u8],
-    pub key_pem: &'a [u8],
-    pub trust_pem: &'a [u8],
 }
 
 /// What the handler did with an event.
@@ -142,7 +135,7 @@ type WsStream = WebSocketStream<SslStream<TcpStream>>;
 impl EventsConsumer {
     /// A consumer of `url` (`wss://host:port/ce/consume/ws`) that presents `tls`'s certificate
     /// and checks the server's against `tls.trust_pem` and the URL's host name or IP address.
-    pub fn new(url: &str, tls: ConsumerTls<'_>) -> Result<Self, ConsumerSetupError> {
+    pub fn new(url: &str, tls: ClientPem<'_>) -> Result<Self, ConsumerSetupError> {
         let uri: Uri = url.parse().map_err(|_| ConsumerSetupError::Url)?;
         if uri.scheme_str() != Some("wss") {
             return Err(ConsumerSetupError::Url);
@@ -386,7 +379,7 @@ async fn close(socket: &mut WsStream, code: CloseCode) {
     }
 }
 
-fn connector(tls: &ConsumerTls<'_>) -> Result<SslConnector, ConsumerSetupError> {
+fn connector(tls: &ClientPem<'_>) -> Result<SslConnector, ConsumerSetupError> {
     let at = |what: &'static str| move |error| ConsumerSetupError::Tls(what, error);
     let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(at("connector"))?;
     let mut chain = X509::stack_from_pem(tls.certificate_pem)
@@ -427,7 +420,7 @@ mod tests {
             std::fs::read(pki.key("client-events")).unwrap(),
             std::fs::read(pki.ca_cert()).unwrap(),
         );
-        let tls = || ConsumerTls {
+        let tls = || ClientPem {
             certificate_pem: &certificate,
             key_pem: &key,
             trust_pem: &trust,
@@ -444,7 +437,7 @@ mod tests {
         }
         let consumer = EventsConsumer::new("wss://[::1]:8443/ce/consume/ws", tls()).unwrap();
         assert_eq!((consumer.host.as_str(), consumer.port), ("::1", 8443));
-        let wrong_key = ConsumerTls {
+        let wrong_key = ClientPem {
             key_pem: b"not a key",
             ..tls()
         };
