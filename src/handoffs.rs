@@ -128,11 +128,12 @@ impl HandoffKind {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "referral" => Some(Self::Referral),
-            "transfer" => Some(Self::Transfer),
-            _ => None,
+    /// The kind of a stored hand-off (the store holds only the two names `as_str` gives).
+    fn of(row: &HandoffRow) -> Self {
+        if row.kind == Self::Referral.as_str() {
+            Self::Referral
+        } else {
+            Self::Transfer
         }
     }
 }
@@ -496,7 +497,7 @@ impl Handoffs {
             "sent" => return Err(HandoffError::NotReceived(row.state)),
             _ => return Err(HandoffError::AlreadyDecided(row.state)),
         }
-        let kind = HandoffKind::parse(&row.kind).unwrap_or(HandoffKind::Transfer);
+        let kind = HandoffKind::of(&row);
         let step = if decision == "accepted" {
             "Accepted"
         } else {
@@ -546,7 +547,7 @@ impl Handoffs {
         let Some(row) = self.store().handoff(handoff_id).await? else {
             return Ok(false);
         };
-        let kind = HandoffKind::parse(&row.kind).unwrap_or(HandoffKind::Transfer);
+        let kind = HandoffKind::of(&row);
         let notice = self.notice(&row, kind, "Received", &row.sender, json!({}));
         let entry = self.entry(
             "handoff.received",
@@ -568,7 +569,7 @@ impl Handoffs {
     pub async fn escalate_overdue(&self) -> Result<usize, esocial_store::StoreError> {
         let mut escalated = 0;
         for row in self.store().overdue_handoffs(100).await? {
-            let kind = HandoffKind::parse(&row.kind).unwrap_or(HandoffKind::Transfer);
+            let kind = HandoffKind::of(&row);
             let detail = json!({"state": row.state, "respondBy": millis_text(row.respond_by)});
             let notices = [&row.sender, &row.receiver]
                 .into_iter()
