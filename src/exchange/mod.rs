@@ -399,7 +399,9 @@ impl Exchanger {
         subject: &str,
     ) -> NewExchange {
         NewExchange {
-            id: Uuid::new_v4(),
+            // Time-ordered (UUIDv7): new rows land at the end of the id index instead of on a
+            // random page of it, one page write fewer per exchange in a large log.
+            id: Uuid::now_v7(),
             direction,
             parent_id: None,
             client_id: client.to_string(),

@@ -243,7 +243,9 @@ impl Store {
         ))
         .integer(now)
         .integer(now + lease_ms)
-        .text(holder);
+        .text(holder)
+        // A lease need not survive a power cut: a hub that restarts reclaims its own leases.
+        .durable_with_next_sync();
         let rows = self
             .writer
             .fetch(bind(take).returning(CLAIMED_KINDS))
@@ -440,7 +442,7 @@ impl Store {
         original: uuid::Uuid,
         operator: &str,
     ) -> Result<Option<DueExchange>, StoreError> {
-        let replay = uuid::Uuid::new_v4();
+        let replay = uuid::Uuid::now_v7();
         let now = now_millis();
         let received_at = timestamp(OffsetDateTime::now_utc());
         let insert = Statement::new(

@@ -91,6 +91,20 @@ pub(super) struct Statement {
     must_change: u64,
     /// The kinds of the columns of its `RETURNING` clause, if it has one.
     returns: &'static [Kind],
+    /// Whether its commit must reach the disk before its caller is answered.
+    durability: Durability,
+}
+
+/// When a write must be on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Durability {
+    /// Before its caller is answered: it survives a power cut once acknowledged.
+    Immediate,
+    /// With the next commit that syncs. It still survives a crash of the hub (the operating
+    /// system holds it); a power cut or a crash of the system itself may undo it, and with it
+    /// nothing but itself, since later commits sync everything written before them. For a
+    /// worker's lease on an exchange: after such a crash no lease is held anyway.
+    WithNextSync,
 }
 
 impl Statement {
@@ -100,7 +114,15 @@ impl Statement {
             arguments: Vec::new(),
             must_change: 0,
             returns: &[],
+            durability: Durability::Immediate,
         }
+    }
+
+    /// The statement's commit may reach the disk with the next commit that syncs
+    /// ([`Durability::WithNextSync`]) instead of before its caller is answered.
+    pub(super) fn durable_with_next_sync(mut self) -> Self {
+        self.durability = Durability::WithNextSync;
+        self
     }
 
     /// The statement returns rows (`RETURNING`), whose columns are of these kinds.
@@ -184,7 +206,7 @@ impl Statement {
     /// Runs the statement on the SQLite write connection; what it did. `$n` placeholders are
     /// SQLite's named parameters: each is bound to the n-th argument, wherever it first
     /// appears.
-    fn execute_on(self, connection: &rusqlite::Connection) -> Result<Done, StoreError> {
+    fn execute_on(&self, connection: &rusqlite::Connection) -> Result<Done, StoreError> {
         let mut prepared = connection.prepare_cached(&self.sql)?;
         for index in 1..=prepared.parameter_count() {
             let position = prepared
@@ -376,12 +398,44 @@ fn open_write_connection(path: &std::path::Path) -> Result<rusqlite::Connection,
 /// Takes the first job waiting and every other one already queued (up to [`MAX_GROUP`]), and
 /// commits them together, until every sender is gone.
 fn group_commit(connection: rusqlite::Connection, mut jobs: mpsc::Receiver<Job>) {
+    let mut synchronous = Durability::Immediate;
     while let Some(first) = jobs.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
                 Ok(job) => group.push(job),
                 Err(_) => break,
+            }
+        }
+        // A group of writes that may wait for the next sync commits without one: in WAL mode
+        // `synchronous = NORMAL` appends to the log and leaves the fsync to the next commit
+        // under FULL, which makes everything before it durable too.
+        let needed = if group.iter().all(|job| {
+            job.statements
+                .iter()
+                .all(|statement| statement.durability == Durability::WithNextSync)
+        }) {
+            Durability::WithNextSync
+        } else {
+            Durability::Immediate
+        };
+        if needed != synchronous {
+            let pragma = match needed {
+                Durability::Immediate => "PRAGMA synchronous = FULL",
+                Durability::WithNextSync => "PRAGMA synchronous = NORMAL",
+            };
+            match connection.execute_batch(pragma) {
+                Ok(()) => synchronous = needed,
+                // Committing without the sync a write needs would acknowledge it too early.
+                Err(error) if needed == Durability::Immediate => {
+                    let reason = format!("cannot make the commit sync: {error}");
+                    for job in group {
+                        let _ = job.reply.send(Err(StoreError::Commit(reason.clone())));
+                    }
+                    continue;
+                }
+                // Syncing a write that could have waited costs time, not safety.
+                Err(error) => tracing::warn!(%error, "cannot leave the sync to the next commit"),
             }
         }
         commit_group(&connection, group);
@@ -391,54 +445,115 @@ fn group_commit(connection: rusqlite::Connection, mut jobs: mpsc::Receiver<Job>)
     }
 }
 
-/// One transaction for the whole group; each job inside its own savepoint, so that a failing
-/// job is rolled back alone and the others still commit.
+/// One transaction for the whole group. The jobs run one after another with no savepoint,
+/// since inside a savepoint SQLite copies every page it changes into a statement journal
+/// first. If a job fails, the transaction is rolled back and the group runs again with each
+/// job in its own savepoint, so that the failing job is undone alone and the others commit.
 fn commit_group(connection: &rusqlite::Connection, group: Vec<Job>) {
-    if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
-        let reason = error.to_string();
-        for job in group {
-            let _ = job.reply.send(Err(StoreError::Commit(reason.clone())));
+    let isolation = if group.len() == 1 {
+        // A lone job's failure rolls back the whole transaction, which is the job's own.
+        Isolation::Transaction
+    } else {
+        Isolation::Optimistic
+    };
+    let outcomes = match run_group(connection, &group, isolation) {
+        Err(GroupFailed::JobFailed) => run_group(connection, &group, Isolation::Savepoints),
+        other => other,
+    };
+    match outcomes {
+        Ok(outcomes) => {
+            for (job, outcome) in group.into_iter().zip(outcomes) {
+                // A caller that stopped waiting has nothing to be told; its work is committed.
+                let _ = job.reply.send(outcome);
+            }
         }
-        return;
-    }
-    let mut outcomes = Vec::with_capacity(group.len());
-    for job in group {
-        let outcome = run_in_savepoint(connection, job.statements);
-        outcomes.push((job.reply, outcome));
-    }
-    if let Err(error) = connection.execute_batch("COMMIT") {
-        let reason = error.to_string();
-        if let Err(error) = connection.execute_batch("ROLLBACK") {
-            tracing::warn!(%error, "rolling back a failed group commit failed");
-        }
-        for (reply, _) in outcomes {
-            let _ = reply.send(Err(StoreError::Commit(reason.clone())));
-        }
-        return;
-    }
-    for (reply, outcome) in outcomes {
-        // A caller that stopped waiting has nothing to be told; its work is committed.
-        let _ = reply.send(outcome);
-    }
-}
-
-fn run_in_savepoint(
-    connection: &rusqlite::Connection,
-    statements: Vec<Statement>,
-) -> Result<Vec<Done>, StoreError> {
-    connection.execute_batch("SAVEPOINT job")?;
-    let mut changed = Vec::with_capacity(statements.len());
-    for statement in statements {
-        match statement.execute_on(connection) {
-            Ok(rows) => changed.push(rows),
-            Err(error) => {
-                connection.execute_batch("ROLLBACK TO job; RELEASE job")?;
-                return Err(error);
+        Err(failure) => {
+            let reason = match failure {
+                GroupFailed::Commit(reason) => reason,
+                GroupFailed::JobFailed => "a grouped write failed".to_owned(),
+            };
+            for job in group {
+                let _ = job.reply.send(Err(StoreError::Commit(reason.clone())));
             }
         }
     }
-    connection.execute_batch("RELEASE job")?;
-    Ok(changed)
+}
+
+/// How the jobs of a group are kept apart inside its transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// One job: its failure is the transaction's, which is rolled back.
+    Transaction,
+    /// No savepoints; any job failing rolls back the transaction for a run with savepoints.
+    Optimistic,
+    /// Each job in its own savepoint: a failing job is undone alone.
+    Savepoints,
+}
+
+/// Why a group's transaction did not commit.
+enum GroupFailed {
+    /// A job failed under [`Isolation::Optimistic`]; nothing was kept.
+    JobFailed,
+    /// Beginning or committing the transaction failed; nothing was kept.
+    Commit(String),
+}
+
+type Outcome = Result<Vec<Done>, StoreError>;
+
+/// Runs the group's jobs in one transaction and commits it; each job's outcome.
+fn run_group(
+    connection: &rusqlite::Connection,
+    group: &[Job],
+    isolation: Isolation,
+) -> Result<Vec<Outcome>, GroupFailed> {
+    connection
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(|error| GroupFailed::Commit(error.to_string()))?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    for job in group {
+        let outcome = match isolation {
+            Isolation::Savepoints => run_in_savepoint(connection, &job.statements),
+            Isolation::Transaction | Isolation::Optimistic => run_all(connection, &job.statements),
+        };
+        if outcome.is_err() && isolation != Isolation::Savepoints {
+            if let Err(error) = connection.execute_batch("ROLLBACK") {
+                tracing::warn!(%error, "rolling back a failed group failed");
+            }
+            if isolation == Isolation::Optimistic {
+                return Err(GroupFailed::JobFailed);
+            }
+            return Ok(vec![outcome]);
+        }
+        outcomes.push(outcome);
+    }
+    if let Err(error) = connection.execute_batch("COMMIT") {
+        if let Err(error) = connection.execute_batch("ROLLBACK") {
+            tracing::warn!(%error, "rolling back a failed group commit failed");
+        }
+        return Err(GroupFailed::Commit(error.to_string()));
+    }
+    Ok(outcomes)
+}
+
+fn run_all(connection: &rusqlite::Connection, statements: &[Statement]) -> Outcome {
+    statements
+        .iter()
+        .map(|statement| statement.execute_on(connection))
+        .collect()
+}
+
+fn run_in_savepoint(connection: &rusqlite::Connection, statements: &[Statement]) -> Outcome {
+    connection.execute_batch("SAVEPOINT job")?;
+    match run_all(connection, statements) {
+        Ok(done) => {
+            connection.execute_batch("RELEASE job")?;
+            Ok(done)
+        }
+        Err(error) => {
+            connection.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(error)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -495,6 +610,75 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count, 1 + 160);
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_in_a_group_undoes_only_its_own_statements() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, pool) = sqlite_writer(&dir).await;
+        writer.execute(insert("taken", 0)).await.unwrap();
+
+        // 100 callers at once, each writing two rows; every fourth one's second row collides,
+        // after its first row was written in the shared transaction.
+        let calls = (0..100).map(|i| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                let second = if i % 4 == 0 {
+                    "taken".to_owned()
+                } else {
+                    format!("b{i}")
+                };
+                writer
+                    .transaction(vec![insert(&format!("a{i}"), i), insert(&second, i)])
+                    .await
+            })
+        });
+        let outcomes = futures_util::future::join_all(calls).await;
+
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            assert_eq!(outcome.unwrap().is_err(), i % 4 == 0, "call {i}");
+        }
+        let keys: Vec<(String,)> = sqlx::query_as("SELECT k FROM t")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let keys: std::collections::HashSet<String> = keys.into_iter().map(|(k,)| k).collect();
+        assert_eq!(keys.len(), 1 + 2 * 75);
+        for i in 0..100 {
+            assert_eq!(keys.contains(&format!("a{i}")), i % 4 != 0, "row a{i}");
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_that_wait_for_the_next_sync_commit_between_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, pool) = sqlite_writer(&dir).await;
+        let calls = (0..60).map(|i| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                let statement = insert(&format!("k{i}"), i);
+                let statement = if i % 3 == 0 {
+                    statement
+                } else {
+                    statement.durable_with_next_sync()
+                };
+                writer.execute(statement).await
+            })
+        });
+        for outcome in futures_util::future::join_all(calls).await {
+            assert_eq!(outcome.unwrap().unwrap(), 1);
+        }
+        writer
+            .execute(insert("last", 0).durable_with_next_sync())
+            .await
+            .unwrap();
+
+        // Another connection sees every write, in the file.
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 61);
     }
 
     #[tokio::test]
