@@ -4,9 +4,6 @@
 //! stored beside what it sealed, digested or signed, so that values written under an earlier
 //! secret are still read, matched and verified after the secret changes.
 
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::sign::Signer;
 use secrecy::{ExposeSecret, SecretString};
 
 /// What a key is for; each purpose has its own HKDF label.
@@ -85,20 +82,16 @@ pub fn key_id(key: &[u8; 32]) -> String {
     hex::encode(&hasher.finish()[..8])
 }
 
-/// HMAC-SHA256 of `parts` under `key`.
+/// HMAC-SHA256 of `parts` under `key`. Pure Rust: the hub digests two identifiers on every
+/// exchange, and an OpenSSL HMAC fetches its algorithm and builds a key object each time.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let key = PKey::hmac(key).expect("an HMAC key accepts any bytes");
-    let mut signer = Signer::new(MessageDigest::sha256(), &key).expect("HMAC-SHA256 is available");
+    use hmac::{KeyInit, Mac};
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("an HMAC key accepts any bytes");
     for part in parts {
-        signer.update(part).expect("HMAC update does not fail");
+        mac.update(part);
     }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(
-        &signer
-            .sign_to_vec()
-            .expect("HMAC finalisation does not fail"),
-    );
-    out
+    mac.finalize().into_bytes().into()
 }
 
 /// HKDF-SHA256 (RFC 5869) with no salt: 32 bytes for `info` from `secret`.
@@ -130,6 +123,25 @@ mod tests {
         assert_eq!(
             hex::encode(hkdf_sha256(&ikm, b"")),
             "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
+        );
+    }
+
+    #[test]
+    fn hmac_matches_the_rfc_4231_test_vectors() {
+        // Test case 2 (a short key), and test case 6 (a key longer than a block), given in parts.
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                b"Jefe",
+                &[b"what do ya want ", b"for nothing?"]
+            )),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                &[0xaa; 131],
+                &[b"Test Using Larger Than Block-Size Key - Hash Key First"]
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
     }
 
