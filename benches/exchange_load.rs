@@ -309,6 +309,10 @@ struct RunResult {
     p99_ms: Option<f64>,
     /// CPU seconds over the window.
     front_cpu_s: Option<f64>,
+    /// Bytes the front process (the hub) sent towards the disk over the window: its store's
+    /// log and database pages (`write_bytes` of `/proc/<pid>/io`).
+    #[serde(default)]
+    front_written_bytes: Option<u64>,
     sim_cpu_s: Option<f64>,
     broker_cpu_s: Option<f64>,
     loadgen_cpu_s: Option<f64>,
@@ -328,6 +332,11 @@ impl RunResult {
     fn per_ok_ms(&self, cpu_s: Option<f64>) -> Option<f64> {
         let cpu = cpu_s?;
         (self.ok > 0).then(|| cpu * 1000.0 / self.ok as f64)
+    }
+    /// KiB the hub wrote towards the disk per successful exchange.
+    fn front_kib_written(&self) -> Option<f64> {
+        let bytes = self.front_written_bytes?;
+        (self.ok > 0).then(|| bytes as f64 / 1024.0 / self.ok as f64)
     }
     fn front_ms(&self) -> Option<f64> {
         self.per_ok_ms(self.front_cpu_s)
@@ -652,13 +661,14 @@ fn parent() -> Result<(), BoxError> {
                 result.round = round + 1;
                 eprintln!(
                     "exchange_load:   {:.1}/s ok, {} errors, p50 {} ms, p99 {} ms, {} CPU {} ms \
-                     per exchange, simulator {} ms per request{}",
+                     and {} KiB to disk per exchange, simulator {} ms per request{}",
                     result.throughput,
                     result.error_count(),
                     opt(result.p50_ms, 1),
                     opt(result.p99_ms, 1),
                     variant.front(),
                     opt(result.front_ms(), 3),
+                    opt(result.front_kib_written(), 1),
                     opt(result.sim_ms(), 3),
                     if result.log_lines.is_empty() {
                         String::new()
@@ -1259,6 +1269,16 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks / clock_ticks())
 }
 
+/// Bytes process `pid` has sent towards the disk (`write_bytes` of `/proc/<pid>/io`).
+fn written_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// CPU time of `pid` and of its descendants still running (nginx's workers).
 fn tree_cpu_seconds(pid: u32) -> Option<f64> {
     let mut total = cpu_seconds(&pid.to_string())?;
@@ -1306,6 +1326,7 @@ fn cpu_jiffies() -> Vec<(u64, u64)> {
 
 struct Sample {
     front: Option<f64>,
+    front_written: Option<u64>,
     sim: Option<f64>,
     broker: Option<f64>,
     own: Option<f64>,
@@ -1315,6 +1336,7 @@ struct Sample {
 fn sample(spec: &RunSpec) -> Sample {
     Sample {
         front: spec.front_pid.and_then(tree_cpu_seconds),
+        front_written: spec.front_pid.and_then(written_bytes),
         sim: cpu_seconds(&spec.sim_pid.to_string()),
         broker: spec.broker_pid.and_then(tree_cpu_seconds),
         own: cpu_seconds("self"),
@@ -1645,6 +1667,10 @@ async fn load_generator(spec: RunSpec) -> Result<RunResult, BoxError> {
         unfinished,
         reused: work.reused.load(Ordering::Relaxed),
         front_cpu_s: delta(before.front, after.front),
+        front_written_bytes: after
+            .front_written
+            .zip(before.front_written)
+            .map(|(after, before)| after.saturating_sub(before)),
         sim_cpu_s: delta(before.sim, after.sim),
         broker_cpu_s: delta(before.broker, after.broker),
         loadgen_cpu_s: delta(before.own, after.own),
@@ -1895,10 +1921,11 @@ fn render_report(r: &Report<'_>) -> String {
     line(String::new());
     line(
         "| Variant | Callers | Exchanges/s | p50 ms | p99 ms | Errors | CPU 0 process ms / \
-         exchange | × floor | Simulator ms / request | × floor | Core used | CPU 0 busy |"
+         exchange | × floor | KiB to disk / exchange | Simulator ms / request | × floor | Core \
+         used | CPU 0 busy |"
             .into(),
     );
-    line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into());
+    line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into());
     for variant in Variant::ALL {
         for &callers in &knobs.callers {
             let runs = get(variant, callers);
@@ -1912,7 +1939,7 @@ fn render_report(r: &Report<'_>) -> String {
             let front = median_by(runs, RunResult::front_ms);
             let sim = median_by(runs, RunResult::sim_ms);
             line(format!(
-                "| {} | {callers} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {callers} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 variant.title(),
                 opt(median_by(runs, |r| Some(r.throughput)), 1),
                 opt(median_by(runs, |r| r.p50_ms), 1),
@@ -1927,6 +1954,7 @@ fn render_report(r: &Report<'_>) -> String {
                     who => format!("{} ({who})", opt(front, 3)),
                 },
                 opt(front.map(|f| f / floor_ms), 2),
+                opt(median_by(runs, RunResult::front_kib_written), 1),
                 opt(sim, 3),
                 opt(sim.map(|s| s / floor_ms), 2),
                 pct(median_by(runs, RunResult::front_core)),
@@ -2014,16 +2042,19 @@ fn render_report(r: &Report<'_>) -> String {
         line(String::new());
         line(
             "| Callers | Round | Exchanges/s | OK | Errors | p50 ms | p99 ms | CPU 0 process ms / \
-             ex. | Simulator ms / req. | Broker ms / ex. | Load gen. ms / ex. | Core used | CPU 0 \
-             busy | CPU 1 busy | Reused |"
+             ex. | CPU 0 process KiB to disk / ex. | Simulator ms / req. | Broker ms / ex. | Load \
+             gen. ms / ex. | Core used | CPU 0 busy | CPU 1 busy | Reused |"
                 .into(),
         );
-        line("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|".into());
+        line(
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+                .into(),
+        );
         for &callers in &knobs.callers {
             for run in get(variant, callers) {
                 line(format!(
                     "| {callers} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | \
-                     {} | {} |",
+                     {} | {} | {} |",
                     run.round,
                     run.throughput,
                     run.ok,
@@ -2031,6 +2062,7 @@ fn render_report(r: &Report<'_>) -> String {
                     opt(run.p50_ms, 1),
                     opt(run.p99_ms, 1),
                     opt(run.front_ms(), 3),
+                    opt(run.front_kib_written(), 1),
                     opt(run.sim_ms(), 3),
                     opt(run.broker_ms(), 3),
                     opt(run.per_ok_ms(run.loadgen_cpu_s), 3),
@@ -2112,6 +2144,10 @@ fn render_report(r: &Report<'_>) -> String {
          everything the hub does per exchange: TLS with the caller and with the registry, JSON \
          parsing and schema checks, access checks, the store (SQLite), signing the request, \
          verifying the answer and its binding, mapping and validating the result.",
+        "- **KiB to disk / exchange**: what the same process sent towards the disk over the \
+         window (`write_bytes` of `/proc/<pid>/io`: the store's write-ahead log and database \
+         pages), divided by the successful exchanges; it does not change with the machine's \
+         load as CPU time does.",
         "- **× floor**: that CPU time divided by the floor (1/sign + 1/verify of RSA-2048 on \
          CPU 0). 1.0 would be a hub that does nothing but its two RSA operations.",
         "- **Simulator ms / request**: the same for the simulators' process (one request per \
