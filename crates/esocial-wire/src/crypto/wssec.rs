@@ -642,10 +642,15 @@ fn random_nonce() -> Result<String> {
     Ok(hex::encode(buf))
 }
 
+/// An attribute value escaped as canonical XML escapes it (C14N 1.0, section 2.2): a value
+/// written so reads back unchanged and is already in canonical form.
 fn xml_escape_attr(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('"', "&quot;")
+        .replace('\t', "&#x9;")
+        .replace('\n', "&#xA;")
+        .replace('\r', "&#xD;")
 }
 
 /// Locate the end of the start tag beginning at `start` (which must point at
@@ -897,7 +902,7 @@ pub fn sign_envelope(
 
     let signed_info = signed_info_xml(&signed_references);
     let signature_value = {
-        let canonical = canonical_signed_info(&signed_info)?;
+        let canonical = canonical_signed_info(&signed_info);
         let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &identity.key)
             .map_err(ssl_key_err("signer"))?;
         signer
@@ -971,31 +976,33 @@ fn exclusive_c14n(
     .map_err(|e| malformed(format!("canonicalization failed: {e}")))
 }
 
-/// The canonical form of a `ds:SignedInfo` this module wrote. Exclusive C14N renders only the
-/// namespaces an element visibly uses, and every element of a SignedInfo is in `ds` with
-/// unprefixed attributes, so the SignedInfo alone, with `ds` declared on it, canonicalizes to
-/// the same bytes as it does inside the envelope.
-fn canonical_signed_info(signed_info: &str) -> Result<Vec<u8>> {
-    let standalone = signed_info.replacen(
-        "<ds:SignedInfo>",
-        &format!("<ds:SignedInfo xmlns:ds=\"{DS_NS}\">"),
-        1,
-    );
-    let doc = uppsala::parse(&standalone)
-        .map_err(|e| malformed(format!("XML parse error (uppsala): {e}")))?;
-    exclusive_c14n(&doc, None)
+/// The canonical form of a `ds:SignedInfo` this module wrote. [`signed_info_xml`] writes it
+/// in canonical form already (end tags written out, attribute values escaped as C14N does),
+/// and exclusive C14N renders only the namespaces an element visibly uses: every element of a
+/// SignedInfo is in `ds` with unprefixed attributes, so its canonical form inside the envelope
+/// is the same text with `ds` declared on the SignedInfo.
+fn canonical_signed_info(signed_info: &str) -> Vec<u8> {
+    signed_info
+        .replacen(
+            "<ds:SignedInfo>",
+            &format!("<ds:SignedInfo xmlns:ds=\"{DS_NS}\">"),
+            1,
+        )
+        .into_bytes()
 }
 
-/// `ds:SignedInfo` with one reference per `(wsu:Id, base64 SHA-256 digest)`; empty digests
-/// make the template that fixes the Security header's length and place.
+/// `ds:SignedInfo` with one reference per `(wsu:Id, base64 SHA-256 digest)`, written in
+/// canonical form (see [`canonical_signed_info`]); empty digests make the template that fixes
+/// the Security header's length and place.
 fn signed_info_xml(references: &[(&str, String)]) -> String {
     let mut xml = format!(
-        "<ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"/><ds:SignatureMethod Algorithm=\"{RSA_SHA256}\"/>"
+        "<ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"{EXC_C14N}\"></ds:CanonicalizationMethod>\
+<ds:SignatureMethod Algorithm=\"{RSA_SHA256}\"></ds:SignatureMethod>"
     );
     for (id, digest) in references {
         xml.push_str(&format!(
-            "<ds:Reference URI=\"#{id}\"><ds:Transforms><ds:Transform Algorithm=\"{EXC_C14N}\"/></ds:Transforms>\
-<ds:DigestMethod Algorithm=\"{SHA256}\"/><ds:DigestValue>{digest}</ds:DigestValue></ds:Reference>",
+            "<ds:Reference URI=\"#{id}\"><ds:Transforms><ds:Transform Algorithm=\"{EXC_C14N}\"></ds:Transform></ds:Transforms>\
+<ds:DigestMethod Algorithm=\"{SHA256}\"></ds:DigestMethod><ds:DigestValue>{digest}</ds:DigestValue></ds:Reference>",
             id = xml_escape_attr(id)
         ));
     }
@@ -1621,6 +1628,23 @@ pub(crate) mod tests {
         let now = SystemTime::now();
         let s = sign_envelope(ENVELOPE, &id, now, DEFAULT_TTL).unwrap();
         (s, trust, now, id)
+    }
+
+    #[test]
+    fn signed_info_is_written_in_the_canonical_form_c14n_gives_it() {
+        let odd = "a&b<c\"d>e'f\tg\nh\ri";
+        let references = [("TS-1", "ZGlnZXN0".to_owned()), (odd, String::new())];
+        let written = signed_info_xml(&references);
+        let standalone = written.replacen(
+            "<ds:SignedInfo>",
+            &format!("<ds:SignedInfo xmlns:ds=\"{DS_NS}\">"),
+            1,
+        );
+        let doc = uppsala::parse(&standalone).unwrap();
+        assert_eq!(
+            String::from_utf8(exclusive_c14n(&doc, None).unwrap()).unwrap(),
+            String::from_utf8(canonical_signed_info(&written)).unwrap()
+        );
     }
 
     #[test]
