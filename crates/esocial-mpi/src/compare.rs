@@ -305,6 +305,7 @@ pub mod level {
     pub const DATE_ONE_DIGIT: u8 = 3;
     pub const DATE_SAME_YEAR: u8 = 5;
     pub const DATE_DIFFERS: u8 = 7;
+    pub const ADDRESS_SAME_HOUSE: u8 = 0;
     pub const IDENTIFIER_AGREES: u8 = 0;
     pub const IDENTIFIER_ONE_TYPO: u8 = 1;
     pub const IDENTIFIER_DIFFERS: u8 = 2;
@@ -393,10 +394,19 @@ pub fn compare(a: &Features, b: &Features) -> Comparison {
                 both(&a.last, &b.first).map(|(x, y)| name_level(x, y)),
             );
             match swapped {
-                (Some(f), Some(l)) if f <= 2 && l <= 2 => {
+                (Some(f), Some(l)) if f <= level::NAME_TYPO && l <= level::NAME_TYPO => {
                     names_swapped = true;
                     (Some(f), Some(l))
                 }
+                // One name written in the other's field and the other name different: which
+                // of them is the surname cannot be told, so the one found counts as a surname
+                // that sounds alike (its frequency belongs to another field) and the first
+                // names differ, which keeps twins and siblings apart unless an identifier
+                // agrees.
+                (Some(f), Some(l)) if f.min(l) <= level::NAME_TYPO => (
+                    Some(level::NAME_DIFFERS),
+                    Some(f.min(l).max(level::NAME_SOUNDS_ALIKE)),
+                ),
                 _ => direct,
             }
         }
@@ -562,6 +572,23 @@ mod tests {
     }
 
     #[test]
+    fn a_name_found_in_the_other_field_counts_as_the_surname_and_the_first_names_differ() {
+        let a = features(r#"{"localId":"1","firstName":"Lucia","lastName":"Ceban"}"#);
+        let crossed = features(r#"{"localId":"2","firstName":"Cebanu","lastName":"Lucia"}"#);
+        let c = compare(&a, &crossed);
+        assert!(c.names_swapped);
+        let half_crossed = features(r#"{"localId":"3","firstName":"Ceban","lastName":"Ana"}"#);
+        let c = compare(&a, &half_crossed);
+        assert!(!c.names_swapped);
+        assert_eq!(level(&c, Attribute::FirstName), Some("differs"));
+        assert_eq!(level(&c, Attribute::LastName), Some("sounds-alike"));
+        let strangers = features(r#"{"localId":"4","firstName":"Ion","lastName":"Rusu"}"#);
+        let c = compare(&a, &strangers);
+        assert_eq!(level(&c, Attribute::FirstName), Some("differs"));
+        assert_eq!(level(&c, Attribute::LastName), Some("differs"));
+    }
+
+    #[test]
     fn two_valid_different_idnps_are_a_conflict_but_a_suspect_one_is_not() {
         let a = features(r#"{"localId":"1","idnp":"2000000000004"}"#);
         let other_valid = features(r#"{"localId":"2","idnp":"2000000000015"}"#);
@@ -684,6 +711,10 @@ mod tests {
         assert_eq!(
             name(Attribute::Identifier, level::IDENTIFIER_DIFFERS),
             "differs"
+        );
+        assert_eq!(
+            name(Attribute::Address, level::ADDRESS_SAME_HOUSE),
+            "same-house"
         );
         assert_eq!(name(Attribute::Sex, level::AGREES), "agrees");
         assert_eq!(name(Attribute::Sex, level::DIFFERS), "differs");
