@@ -465,7 +465,9 @@ fn compare_places(a: &Place, b: &Place) -> Option<u8> {
         return None;
     }
     if locality == Some(true) || (locality.is_none() && district == Some(true)) {
-        let street = alike(&a.street, &b.street);
+        let street = alike(&a.street, &b.street).map(|alike| {
+            alike || both(&a.street, &b.street).is_some_and(|(x, y)| same_street_words(x, y))
+        });
         let house = both(&a.house, &b.house).map(|(x, y)| x == y);
         return Some(match (street, house) {
             (Some(true), Some(true)) => 0,
@@ -475,6 +477,32 @@ fn compare_places(a: &Place, b: &Place) -> Option<u8> {
         });
     }
     Some(if district == Some(true) { 3 } else { 4 })
+}
+
+/// Letters the street words two places share must hold at least, so that a lone short word
+/// ("1", "nr") does not make a street.
+const MIN_STREET_LETTERS: usize = 4;
+
+/// Two streets whose words, for the one with fewer, are all found in the other, each exact or
+/// (from five letters) a typo away, in any order: a street type written or left out ("str.
+/// Păcii" and "Păcii"), a building or an estate added after a comma, parts in another order.
+fn same_street_words(a: &str, b: &str) -> bool {
+    fn words(street: &str) -> Vec<&str> {
+        street
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .collect()
+    }
+    let (a, b) = (words(a), words(b));
+    let (fewer, more) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let found = |word: &str| {
+        more.iter().any(|other| {
+            *other == word
+                || (word.len().min(other.len()) >= 5 && damerau_levenshtein(word, other) <= 1)
+        })
+    };
+    fewer.iter().all(|word| found(word))
+        && fewer.iter().map(|word| word.chars().count()).sum::<usize>() >= MIN_STREET_LETTERS
 }
 
 /// Identifier values shorter than this are never taken for one another mistyped.
@@ -674,6 +702,28 @@ mod tests {
             level(&compare(&a, &elsewhere), Attribute::Address),
             Some("differs")
         );
+    }
+
+    #[test]
+    fn streets_agree_with_a_street_type_left_out_a_part_added_or_parts_in_another_order() {
+        let place = |street: &str| {
+            features(&format!(
+                r#"{{"localId":"1","address":{{"locality":"Cahul","street":"{street}","house":"12"}}}}"#
+            ))
+        };
+        let a = place("str. Ştefan cel Mare");
+        let grade = |street: &str| level(&compare(&a, &place(street)), Attribute::Address);
+        assert_eq!(grade("Stefan cel Mare"), Some("same-house"));
+        assert_eq!(grade("Ştefan cel Mare şi Sfînt, str."), Some("same-house"));
+        assert_eq!(grade("str. Ştefan cel Mere"), Some("same-house"));
+        // Another street of the same town, and a street type alone, are not the street.
+        assert_eq!(grade("str. Ştefan Vodă"), Some("same-locality"));
+        assert_eq!(grade("str."), Some("same-locality"));
+        let estate = place("light street, pinehill");
+        let grade = |street: &str| level(&compare(&estate, &place(street)), Attribute::Address);
+        assert_eq!(grade("pinehill, light street"), Some("same-house"));
+        assert_eq!(grade("light street"), Some("same-house"));
+        assert_eq!(grade("dark street, pinehill"), Some("same-locality"));
     }
 
     #[test]
