@@ -2549,8 +2549,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_married_name_and_a_birth_date_copied_wrongly_under_her_own_number_link_but_a_daughter_holding_it_does_not()
-     {
+    async fn her_own_number_links_a_married_name_and_a_miscopied_birth_date_but_not_her_daughter() {
         let dir = tempfile::tempdir().unwrap();
         let index = open(dir.path(), Thresholds::default()).await;
         let woman = |first_name: &str, last_name: &str, birth_date: &str| {
@@ -2574,8 +2573,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_same_full_name_born_the_same_year_in_the_same_house_links_but_a_son_or_a_namesake_does_not()
-     {
+    async fn same_name_year_and_house_link_but_not_a_son_or_a_namesake_elsewhere() {
         let dir = tempfile::tempdir().unwrap();
         let index = open(dir.path(), Thresholds::default()).await;
         let man = |birth_date: &str, street: &str| {
