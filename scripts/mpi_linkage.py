@@ -619,9 +619,9 @@ def weight_notes(err, out):
             notes.append("relearning across sources (" + line.split(";")[0] + ")")
         elif line.startswith(("learned from", "kept ")):
             notes.append(line[:400])
-    relink = re.search(r"relinked under the new weights: (.*)", out)
+    relink = re.search(r"(relinked under the new weights|relinked with the whole file in): (.*)", out)
     if relink:
-        notes.append("relinked under the new weights: " + relink.group(1).strip())
+        notes.append(relink.group(1) + ": " + relink.group(2).strip())
     return notes
 
 

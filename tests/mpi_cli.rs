@@ -62,6 +62,9 @@ fn synthetic_records_import_and_export_as_clusters_covering_every_record() {
         out.contains(&format!("imported {records} of {records} lines")),
         "{out}"
     );
+    // The file taught the weights (it holds duplicates), so once all its lines are in, the
+    // records linked before their duplicates came are decided again.
+    assert!(out.contains("relinked with the whole file in"), "{out}");
 
     let export = mpi(dir.path(), &["export", "--clusters", "c.jsonl"]);
     assert!(export.status.success(), "{}", text(&export.stderr));
@@ -218,6 +221,11 @@ fn a_clean_register_loaded_first_then_a_second_source_links() {
         text(&register.stderr).contains("kept the prior weights"),
         "{}",
         text(&register.stderr)
+    );
+    assert!(
+        !text(&register.stdout).contains("relinked"),
+        "{}",
+        text(&register.stdout)
     );
     // The second source: weights learned across both, then everything relinked under them.
     let school = mpi(

@@ -152,7 +152,17 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
         .context("import stopped; records before the last committed batch are kept")?;
         bar.finish_and_clear();
         summary.trained = trained;
-        let relinked = relearn_across_sources(&index, options.actor).await?;
+        let relinked = match relearn_across_sources(&index, options.actor).await? {
+            Some(relinked) => Some((RELINKED_UNDER_NEW_WEIGHTS, relinked)),
+            // A file with duplicates of its own links each record against the records before
+            // it only; once all are in, the early ones are decided again, so that the order of
+            // the lines does not decide who is linked.
+            None if trained => Some((
+                RELINKED_WITH_THE_WHOLE_FILE,
+                relink_with_progress(&index, options.actor).await?,
+            )),
+            None => None,
+        };
         index
             .audit(
                 options.actor,
@@ -188,8 +198,8 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
             summary.updated,
             summary.rejected
         )?;
-        if let Some(relinked) = relinked {
-            write_relink_summary(&mut out, &relinked)?;
+        if let Some((why, relinked)) = relinked {
+            write_relink_summary(&mut out, why, &relinked)?;
         }
         writeln!(
             out,
@@ -255,10 +265,19 @@ async fn relink_with_progress(index: &MasterIndex, actor: &str) -> anyhow::Resul
     Ok(summary)
 }
 
-fn write_relink_summary(out: &mut impl Write, summary: &RelinkSummary) -> std::io::Result<()> {
+/// Why an import relinked: its weights were learned again from every source, or learned from
+/// the file itself, whose early records were linked before their duplicates came.
+const RELINKED_UNDER_NEW_WEIGHTS: &str = "relinked under the new weights";
+const RELINKED_WITH_THE_WHOLE_FILE: &str = "relinked with the whole file in";
+
+fn write_relink_summary(
+    out: &mut impl Write,
+    why: &str,
+    summary: &RelinkSummary,
+) -> std::io::Result<()> {
     writeln!(
         out,
-        "  relinked under the new weights: {} records re-evaluated ({} placed by people left alone), {} moved to another person, {} taken out to a person of their own, reviews {} opened and {} withdrawn, in {} passes",
+        "  {why}: {} records re-evaluated ({} placed by people left alone), {} moved to another person, {} taken out to a person of their own, reviews {} opened and {} withdrawn, in {} passes",
         summary.examined,
         summary.pinned,
         summary.moved,
@@ -290,7 +309,7 @@ pub fn relink(
         let summary = relink_with_progress(&index, actor).await?;
         let (records, persons) = index.counts();
         let mut out = std::io::stdout().lock();
-        write_relink_summary(&mut out, &summary)?;
+        write_relink_summary(&mut out, RELINKED_UNDER_NEW_WEIGHTS, &summary)?;
         writeln!(out, "  index: {records} records, {persons} persons")?;
         Ok(ExitCode::SUCCESS)
     })

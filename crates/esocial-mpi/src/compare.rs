@@ -305,6 +305,7 @@ pub mod level {
     pub const DATE_ONE_DIGIT: u8 = 3;
     pub const DATE_SAME_YEAR: u8 = 5;
     pub const DATE_DIFFERS: u8 = 7;
+    pub const ADDRESS_SAME_HOUSE: u8 = 0;
     pub const IDENTIFIER_AGREES: u8 = 0;
     pub const IDENTIFIER_ONE_TYPO: u8 = 1;
     pub const IDENTIFIER_DIFFERS: u8 = 2;
@@ -393,10 +394,19 @@ pub fn compare(a: &Features, b: &Features) -> Comparison {
                 both(&a.last, &b.first).map(|(x, y)| name_level(x, y)),
             );
             match swapped {
-                (Some(f), Some(l)) if f <= 2 && l <= 2 => {
+                (Some(f), Some(l)) if f <= level::NAME_TYPO && l <= level::NAME_TYPO => {
                     names_swapped = true;
                     (Some(f), Some(l))
                 }
+                // One name written in the other's field and the other name different: which
+                // of them is the surname cannot be told, so the one found counts as a surname
+                // that sounds alike (its frequency belongs to another field) and the first
+                // names differ, which keeps twins and siblings apart unless an identifier
+                // agrees.
+                (Some(f), Some(l)) if f.min(l) <= level::NAME_TYPO => (
+                    Some(level::NAME_DIFFERS),
+                    Some(f.min(l).max(level::NAME_SOUNDS_ALIKE)),
+                ),
                 _ => direct,
             }
         }
@@ -455,7 +465,9 @@ fn compare_places(a: &Place, b: &Place) -> Option<u8> {
         return None;
     }
     if locality == Some(true) || (locality.is_none() && district == Some(true)) {
-        let street = alike(&a.street, &b.street);
+        let street = alike(&a.street, &b.street).map(|alike| {
+            alike || both(&a.street, &b.street).is_some_and(|(x, y)| same_street_words(x, y))
+        });
         let house = both(&a.house, &b.house).map(|(x, y)| x == y);
         return Some(match (street, house) {
             (Some(true), Some(true)) => 0,
@@ -465,6 +477,32 @@ fn compare_places(a: &Place, b: &Place) -> Option<u8> {
         });
     }
     Some(if district == Some(true) { 3 } else { 4 })
+}
+
+/// Letters the street words two places share must hold at least, so that a lone short word
+/// ("1", "nr") does not make a street.
+const MIN_STREET_LETTERS: usize = 4;
+
+/// Two streets whose words, for the one with fewer, are all found in the other, each exact or
+/// (from five letters) a typo away, in any order: a street type written or left out ("str.
+/// Păcii" and "Păcii"), a building or an estate added after a comma, parts in another order.
+fn same_street_words(a: &str, b: &str) -> bool {
+    fn words(street: &str) -> Vec<&str> {
+        street
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .collect()
+    }
+    let (a, b) = (words(a), words(b));
+    let (fewer, more) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let found = |word: &str| {
+        more.iter().any(|other| {
+            *other == word
+                || (word.len().min(other.len()) >= 5 && damerau_levenshtein(word, other) <= 1)
+        })
+    };
+    fewer.iter().all(|word| found(word))
+        && fewer.iter().map(|word| word.chars().count()).sum::<usize>() >= MIN_STREET_LETTERS
 }
 
 /// Identifier values shorter than this are never taken for one another mistyped.
@@ -562,6 +600,23 @@ mod tests {
     }
 
     #[test]
+    fn a_name_found_in_the_other_field_counts_as_the_surname_and_the_first_names_differ() {
+        let a = features(r#"{"localId":"1","firstName":"Lucia","lastName":"Ceban"}"#);
+        let crossed = features(r#"{"localId":"2","firstName":"Cebanu","lastName":"Lucia"}"#);
+        let c = compare(&a, &crossed);
+        assert!(c.names_swapped);
+        let half_crossed = features(r#"{"localId":"3","firstName":"Ceban","lastName":"Ana"}"#);
+        let c = compare(&a, &half_crossed);
+        assert!(!c.names_swapped);
+        assert_eq!(level(&c, Attribute::FirstName), Some("differs"));
+        assert_eq!(level(&c, Attribute::LastName), Some("sounds-alike"));
+        let strangers = features(r#"{"localId":"4","firstName":"Ion","lastName":"Rusu"}"#);
+        let c = compare(&a, &strangers);
+        assert_eq!(level(&c, Attribute::FirstName), Some("differs"));
+        assert_eq!(level(&c, Attribute::LastName), Some("differs"));
+    }
+
+    #[test]
     fn two_valid_different_idnps_are_a_conflict_but_a_suspect_one_is_not() {
         let a = features(r#"{"localId":"1","idnp":"2000000000004"}"#);
         let other_valid = features(r#"{"localId":"2","idnp":"2000000000015"}"#);
@@ -650,6 +705,28 @@ mod tests {
     }
 
     #[test]
+    fn streets_agree_with_a_street_type_left_out_a_part_added_or_parts_in_another_order() {
+        let place = |street: &str| {
+            features(&format!(
+                r#"{{"localId":"1","address":{{"locality":"Cahul","street":"{street}","house":"12"}}}}"#
+            ))
+        };
+        let a = place("str. Ştefan cel Mare");
+        let grade = |street: &str| level(&compare(&a, &place(street)), Attribute::Address);
+        assert_eq!(grade("Stefan cel Mare"), Some("same-house"));
+        assert_eq!(grade("Ştefan cel Mare şi Sfînt, str."), Some("same-house"));
+        assert_eq!(grade("str. Ştefan cel Mere"), Some("same-house"));
+        // Another street of the same town, and a street type alone, are not the street.
+        assert_eq!(grade("str. Ştefan Vodă"), Some("same-locality"));
+        assert_eq!(grade("str."), Some("same-locality"));
+        let estate = place("light street, pinehill");
+        let grade = |street: &str| level(&compare(&estate, &place(street)), Attribute::Address);
+        assert_eq!(grade("pinehill, light street"), Some("same-house"));
+        assert_eq!(grade("light street"), Some("same-house"));
+        assert_eq!(grade("dark street, pinehill"), Some("same-locality"));
+    }
+
+    #[test]
     fn named_levels_point_at_their_names() {
         let name = |attribute: Attribute, index: u8| attribute.levels()[index as usize];
         assert_eq!(name(Attribute::FirstName, level::NAME_DIFFERS), "differs");
@@ -684,6 +761,10 @@ mod tests {
         assert_eq!(
             name(Attribute::Identifier, level::IDENTIFIER_DIFFERS),
             "differs"
+        );
+        assert_eq!(
+            name(Attribute::Address, level::ADDRESS_SAME_HOUSE),
+            "same-house"
         );
         assert_eq!(name(Attribute::Sex, level::AGREES), "agrees");
         assert_eq!(name(Attribute::Sex, level::DIFFERS), "differs");

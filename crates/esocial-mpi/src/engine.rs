@@ -12,9 +12,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::compare::level::{
-    AGREES, DATE_DAY_MONTH_SWAPPED, DATE_DIFFERS, DATE_ONE_DIGIT, DATE_SAME_YEAR, DIFFERS,
-    IDENTIFIER_AGREES, IDENTIFIER_ONE_TYPO, IDNP_DIFFERS, IDNP_EXACT, IDNP_ONE_TYPO, NAME_DIFFERS,
-    NAME_SOUNDS_ALIKE, NAME_TYPO,
+    ADDRESS_SAME_HOUSE, AGREES, DATE_DAY_MONTH_SWAPPED, DATE_DIFFERS, DATE_ONE_DIGIT,
+    DATE_SAME_YEAR, DIFFERS, IDENTIFIER_AGREES, IDENTIFIER_ONE_TYPO, IDNP_DIFFERS, IDNP_EXACT,
+    IDNP_ONE_TYPO, NAME_DIFFERS, NAME_SOUNDS_ALIKE, NAME_TYPO,
 };
 use crate::compare::{Attribute, Features};
 use crate::index::{Candidate, Index, Link, PersonId, RecordRef};
@@ -1886,7 +1886,8 @@ fn changes_into_plan(changes: &Changes, actor: &str, now: i64, plan: &mut Plan) 
 /// first name and the birth date agree as well (then a mistyped number is possible and a human
 /// looks); or, with no identifier agreeing or a typo away, first names or
 /// sexes that differ outright (typos and transliterations have levels of their own), or birth
-/// dates that differ by more than a typo.
+/// dates that differ by more than a typo (but not the same full name born the same year in the
+/// same house).
 fn another_person(candidate: &Candidate) -> Option<&'static str> {
     let level = |a: Attribute| candidate.comparison.levels[a.index()];
     if candidate.idnp_conflict || candidate.comparison.idnp_conflict {
@@ -1910,11 +1911,19 @@ fn another_person(candidate: &Candidate) -> Option<&'static str> {
         return Some("first names differ and no identifier agrees (twins, siblings)");
     }
     // Same year but another month and day, or another year altogether: a parent and a child
-    // of the same name, not a typo (a year off by one has a level of its own).
+    // of the same name, not a typo (a year off by one has a level of its own). Yet a parent
+    // and a child are never born the same year, twins are born the same day, and a namesake
+    // does not live in the same house: the same full name born the same year in the same house
+    // is one person whose day and month were written wrongly.
+    let same_name_year_and_house = level(Attribute::BirthDate) == Some(DATE_SAME_YEAR)
+        && level(Attribute::FirstName).is_some_and(|l| l <= NAME_SOUNDS_ALIKE)
+        && level(Attribute::LastName).is_some_and(|l| l <= NAME_SOUNDS_ALIKE)
+        && level(Attribute::Address) == Some(ADDRESS_SAME_HOUSE);
     if matches!(
         level(Attribute::BirthDate),
         Some(DATE_SAME_YEAR | DATE_DIFFERS)
-    ) {
+    ) && !same_name_year_and_house
+    {
         return Some("birth dates differ beyond a typo and no identifier agrees");
     }
     if level(Attribute::Sex) == Some(DIFFERS) {
@@ -1942,7 +1951,9 @@ fn identifier_nearly_agrees(candidate: &Candidate) -> bool {
 /// Why a candidate that scores high enough, and is not [`another_person`], must still be seen
 /// by a person, if it must: different valid IDNPs, or IDNPs more than a typo apart, on records
 /// whose first name and birth date agree; an identifier that agrees (or is a typo away) with two
-/// contradictions and another birth date (a relative's number copied by mistake), or an IDNP
+/// contradictions and another birth date (a relative's number copied by mistake) unless the
+/// identifier agrees exactly with the same first name and sex (a relative has a first name of
+/// their own: a married name and a birth date copied wrongly are the owner's), or an IDNP
 /// that agrees (or is a typo away) with another first name and no birth date (a sibling's); where no identifier agrees or is a
 /// typo away, a surname that differs where the first name and the birth date do not both
 /// agree (a marriage shows as a new surname with the same first name and birth date, one of
@@ -1985,7 +1996,14 @@ fn needs_human(candidate: &Candidate) -> Option<&'static str> {
                 "the IDNP agrees but the first name differs and no birth date confirms it (a sibling's number?)",
             );
         }
-        return (contradictions >= 2 && !birth_agrees).then_some(
+        // A relative holding the number has a first name of their own (a father and a son
+        // named alike share the surname as well, one contradiction only): the same first name
+        // and sex under the very number, with a new surname (a marriage) and a birth date
+        // copied wrongly, are the number's owner with two clerical differences.
+        let owner_named = identifier_agrees(candidate)
+            && level(Attribute::FirstName).is_some_and(|l| l <= NAME_TYPO)
+            && !sex_differs;
+        return (contradictions >= 2 && !birth_agrees && !owner_named).then_some(
             "an identifier agrees but two attributes contradict it, the birth date among them (a relative's number?)",
         );
     }
@@ -2528,6 +2546,124 @@ mod tests {
             .await
             .unwrap();
         assert_ne!(other.person_id, doina.person_id, "{other:?}");
+    }
+
+    #[tokio::test]
+    async fn her_own_number_links_a_married_name_and_a_miscopied_birth_date_but_not_her_daughter() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let woman = |first_name: &str, last_name: &str, birth_date: &str| {
+            serde_json::json!({
+                "localId": "1", "firstName": first_name, "lastName": last_name,
+                "birthDate": birth_date, "sex": "F",
+                "identifiers": [{"system": "passport", "value": "B01234567"}],
+                "address": {"locality": "Orhei", "street": "str. Păcii", "house": "7"}
+            })
+        };
+        let elena = registered(&index, "register", woman("Elena", "Rusu", "1975-06-14")).await;
+        // Married since, and her birth date copied from another line of the form.
+        let married = registered(&index, "health", woman("Elena", "Lungu", "1957-04-16")).await;
+        assert_eq!(married.outcome, Outcome::AutoLink, "{married:?}");
+        assert_eq!(married.person_id, elena.person_id);
+        // Her daughter's record carrying the mother's passport: another first name, another
+        // birth date; a human looks, nothing is linked.
+        let daughter = registered(&index, "school", woman("Cristina", "Rusu", "1999-02-03")).await;
+        assert_eq!(daughter.outcome, Outcome::Review, "{daughter:?}");
+        assert_ne!(daughter.person_id, elena.person_id);
+    }
+
+    #[tokio::test]
+    async fn same_name_year_and_house_link_but_not_a_son_or_a_namesake_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let man = |birth_date: &str, street: &str| {
+            serde_json::json!({
+                "localId": "1", "firstName": "Ion", "lastName": "Ceban", "birthDate": birth_date,
+                "sex": "M", "address": {"locality": "Cahul", "street": street, "house": "12"}
+            })
+        };
+        let ion = registered(
+            &index,
+            "register",
+            man("1980-04-07", "str. Ştefan cel Mare"),
+        )
+        .await;
+        // Day and month written wrongly.
+        let again = registered(&index, "school", man("1980-11-23", "str. Stefan cel Mare")).await;
+        assert_eq!(again.outcome, Outcome::AutoLink, "{again:?}");
+        assert_eq!(again.person_id, ion.person_id);
+        // His son, named after him, in the same house: another year.
+        let son = registered(&index, "police", man("2005-04-07", "str. Ştefan cel Mare")).await;
+        assert_eq!(son.outcome, Outcome::NoMatch, "{son:?}");
+        assert_ne!(son.person_id, ion.person_id);
+        // A namesake born the same year in another street of the town.
+        let namesake = registered(&index, "health", man("1980-02-19", "str. Păcii")).await;
+        assert_eq!(namesake.outcome, Outcome::NoMatch, "{namesake:?}");
+        assert_ne!(namesake.person_id, ion.person_id);
+    }
+
+    #[tokio::test]
+    async fn names_in_each_others_field_one_of_them_different_link_on_an_agreeing_passport_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let pupil = |local_id: &str, first_name: &str, last_name: &str, passport: &str| {
+            serde_json::json!({
+                "localId": local_id, "firstName": first_name, "lastName": last_name,
+                "identifiers": [{"system": "passport", "value": passport}],
+                "address": {"locality": "Ungheni", "street": "str. Viilor", "house": "160"}
+            })
+        };
+        let maria = registered(
+            &index,
+            "register",
+            pupil("A", "Maria", "Rotari", "B07483538"),
+        )
+        .await;
+        // The surname in the first name's field, the first name another: her passport says who.
+        let crossed = registered(
+            &index,
+            "school",
+            pupil("B", "Rotari", "Cristina", "B07483538"),
+        )
+        .await;
+        assert_eq!(crossed.outcome, Outcome::AutoLink, "{crossed:?}");
+        assert_eq!(crossed.person_id, maria.person_id);
+        // Her twin sister written the same way, with a passport of her own: not her.
+        let twin = registered(&index, "health", pupil("C", "Rotari", "Ana", "B07483539")).await;
+        assert_ne!(twin.person_id, maria.person_id, "{twin:?}");
+        assert_ne!(twin.outcome, Outcome::AutoLink, "{twin:?}");
+    }
+
+    #[tokio::test]
+    async fn a_record_linked_before_its_duplicates_came_joins_them_when_relinked() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let ion = |local_id: &str, birth_date: &str, passport: Option<&str>| {
+            let mut record = serde_json::json!({
+                "localId": local_id, "firstName": "Ion", "lastName": "Ceban",
+                "birthDate": birth_date, "sex": "M",
+                "address": {"locality": "Cahul", "street": "str. Păcii", "house": "7"}
+            });
+            if let Some(passport) = passport {
+                record["identifiers"] =
+                    serde_json::json!([{"system": "passport", "value": passport}]);
+            }
+            record
+        };
+        // A's year mistyped beyond a typo: on its own, B cannot tell it from his father.
+        registered(&index, "legacy", ion("A", "1908-04-07", Some("B01234567"))).await;
+        registered(&index, "legacy", ion("B", "1980-04-07", None)).await;
+        // C links to both; had it come first, A and B would each have linked to it.
+        registered(&index, "legacy", ion("C", "1980-04-07", Some("B01234567"))).await;
+        assert_ne!(
+            person_of(&index, "legacy", "A"),
+            person_of(&index, "legacy", "B")
+        );
+        let summary = index.relink("test", |_, _| {}).await.unwrap();
+        assert_eq!(summary.moved, 1, "{summary:?}");
+        let person = person_of(&index, "legacy", "C");
+        assert_eq!(person_of(&index, "legacy", "A"), person);
+        assert_eq!(person_of(&index, "legacy", "B"), person);
     }
 
     /// Two records of one person that a human must look at (B has no birth date, A only the
