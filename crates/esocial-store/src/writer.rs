@@ -400,6 +400,10 @@ fn open_write_connection(path: &std::path::Path) -> Result<rusqlite::Connection,
 fn group_commit(connection: rusqlite::Connection, mut jobs: mpsc::Receiver<Job>) {
     let mut synchronous = Durability::Immediate;
     while let Some(first) = jobs.blocking_recv() {
+        // Let the threads that are ready to run go first: under load they are callers about
+        // to hand in their writes, which then share this commit and its fsync. With nothing
+        // else to run, this returns at once.
+        std::thread::yield_now();
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
