@@ -120,14 +120,12 @@ fn claimed_exchange(row: Vec<Value>) -> Result<ClaimedExchange, StoreError> {
 
 impl Store {
     /// Records an accepted async exchange, ready for a worker. With an idempotency key that
-    /// was used before, nothing is written and the earlier exchange is returned.
+    /// was used before, nothing is written and the earlier exchange is returned: the insert
+    /// meets the key's unique index, and only then is the earlier exchange read.
     pub async fn submit_async(
         &self,
         submission: &NewAsyncExchange,
     ) -> Result<Submission, StoreError> {
-        if let Some(previous) = self.find_by_idempotency_key(submission).await? {
-            return Ok(previous);
-        }
         let exchange = &submission.exchange;
         let now = now_millis();
         let inserted = self
@@ -155,7 +153,8 @@ impl Store {
             .await;
         match inserted {
             Ok(_) => Ok(Submission::Accepted),
-            // Two submissions with one key raced; the loser answers with the winner.
+            // The key was used before, or two submissions with one key raced: the earlier
+            // one answers.
             Err(error) => match self.find_by_idempotency_key(submission).await? {
                 Some(previous) => Ok(previous),
                 None => Err(error),
