@@ -8,7 +8,6 @@
 //! resident memory (`VmRSS`) is read with the exchanges done so far; the report gives the
 //! curve, its growth between the second and the last quarter of the run, and every failure.
 //! The simulators are in the same process, so the figure is an upper bound on the hub's own.
-//! The process runs with the hub binary's allocator (mimalloc).
 //!
 //! Environment:
 //! - `BENCH_SECONDS` (120; 600 for the ten-minute soak): measured run;
@@ -22,11 +21,6 @@
 mod machine;
 
 use std::collections::BTreeMap;
-
-/// The allocator the hub's binary runs with (`src/main.rs`), so that the memory measured is
-/// the one the hub would have.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

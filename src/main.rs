@@ -7,12 +7,6 @@ use clap::{Parser, Subcommand};
 use esocial_catalog::ContractPart;
 use esocial_hub::commands;
 
-/// mimalloc rather than the C library's allocator: the exchange path allocates and frees on
-/// several threads per message (HTTP, signing, the store's writer), where glibc's malloc spent
-/// about a tenth of the hub's CPU in a profile under load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The interoperability hub of eSocial: signed MConnect exchanges between eSocial modules and
 /// government registries, eSocial's MConnect services for agencies, and the beneficiary master
 /// index.
