@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::normalize::{
-    DateAgreement, PartialDate, compare_dates, damerau_levenshtein, fold, jaro_winkler,
-    phonetic_key, surname_stem,
+    DateAgreement, PartialDate, at_most_one_edit, compare_dates, damerau_levenshtein, fold,
+    jaro_winkler, phonetic_key, surname_stem,
 };
 use crate::record::{IdnpEvidence, RecordError, SourceRecord};
 
@@ -22,6 +22,57 @@ pub struct Name {
     pub phonetic: Box<str>,
     /// [`surname_stem`] (masculine and feminine forms agree); the folded form for given names.
     pub stem: Box<str>,
+    /// The stem's characters counted, `None` for a stem too long to count in bytes.
+    stem_letters: Option<LetterCounts>,
+}
+
+/// How many characters a text holds by bucket (its code point modulo 32), and in all: bounds on
+/// how many characters two texts can match one to one, to rule out a typo between two stems
+/// without comparing them character by character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LetterCounts {
+    by_bucket: [u8; 32],
+    chars: u8,
+}
+
+impl LetterCounts {
+    fn of(text: &str) -> Option<Self> {
+        let mut counts = Self {
+            by_bucket: [0; 32],
+            chars: 0,
+        };
+        for c in text.chars() {
+            let bucket = &mut counts.by_bucket[(u32::from(c) % 32) as usize];
+            *bucket = bucket.checked_add(1)?;
+            counts.chars = counts.chars.checked_add(1)?;
+        }
+        Some(counts)
+    }
+
+    /// At least the number of characters of one text that equal characters of the other, one
+    /// to one.
+    fn shared_at_most(&self, other: &Self) -> usize {
+        self.by_bucket
+            .iter()
+            .zip(&other.by_bucket)
+            .map(|(a, b)| usize::from(*a.min(b)))
+            .sum()
+    }
+
+    /// Whether two texts can be a typo apart: a Jaro–Winkler similarity of 0.9 or more, or at
+    /// most `tolerated` edits. Jaro's matches `m` are at most the characters shared, so Jaro is
+    /// at most (m/a + m/b + 1)/3 and Jaro–Winkler at most 0.4 + 0.6 × Jaro (four prefix
+    /// characters); every character of the longer text not shared costs an edit.
+    fn typo_possible(&self, other: &Self, tolerated: usize) -> bool {
+        let (a, b) = (usize::from(self.chars), usize::from(other.chars));
+        if a == 0 || b == 0 {
+            return true;
+        }
+        let shared = self.shared_at_most(other).min(a).min(b);
+        let similar_enough = 2 * shared * (a + b) >= 3 * a * b;
+        let few_edits = a.max(b) - shared <= tolerated;
+        similar_enough || few_edits
+    }
 }
 
 impl Name {
@@ -42,6 +93,7 @@ impl Name {
         }
         Some(Self {
             phonetic: phonetic_key(&stem).into(),
+            stem_letters: LetterCounts::of(&stem),
             stem: stem.into(),
             folded: folded.into(),
         })
@@ -326,12 +378,13 @@ pub struct Comparison {
 
 /// Grades a pair of names: 0 exact, 1 same stem or same sound, 2 typo, 3 differs.
 fn name_level(a: &Name, b: &Name) -> u8 {
-    if a.folded == b.folded {
+    // Interned names are shared: the same one is the same name.
+    if std::ptr::eq(a, b) || a.folded == b.folded {
         0
     } else if a.stem == b.stem || (!a.phonetic.is_empty() && a.phonetic == b.phonetic) {
         1
-    } else if jaro_winkler(&a.stem, &b.stem) >= 0.9
-        || damerau_levenshtein(&a.stem, &b.stem) <= typos_tolerated(&a.stem, &b.stem)
+    } else if (typo_possible(a, b)
+        && (jaro_winkler(&a.stem, &b.stem) >= 0.9 || within_typos(&a.stem, &b.stem)))
         || shares_a_word(a, b)
     {
         2
@@ -340,10 +393,26 @@ fn name_level(a: &Name, b: &Name) -> u8 {
     }
 }
 
+/// Whether two names' stems can be a typo apart; `false` only when they certainly are not.
+fn typo_possible(a: &Name, b: &Name) -> bool {
+    match (&a.stem_letters, &b.stem_letters) {
+        (Some(x), Some(y)) => x.typo_possible(y, typos_tolerated(&a.stem, &b.stem)),
+        _ => true,
+    }
+}
+
 /// Edits a name may have and still count as a typo: one, or two in names of eight letters
 /// or more.
 fn typos_tolerated(a: &str, b: &str) -> usize {
     if a.len().min(b.len()) >= 8 { 2 } else { 1 }
+}
+
+/// Whether two names are at most [`typos_tolerated`] edits apart.
+fn within_typos(a: &str, b: &str) -> bool {
+    match typos_tolerated(a, b) {
+        1 => at_most_one_edit(a, b),
+        tolerated => damerau_levenshtein(a, b) <= tolerated,
+    }
 }
 
 /// Double names: "Ana-Maria" and "Ana" share a word.
@@ -370,7 +439,7 @@ pub fn compare(a: &Features, b: &Features) -> Comparison {
     if let Some((x, y)) = both(&a.idnp, &b.idnp) {
         levels[Attribute::Idnp.index()] = Some(if x.digits() == y.digits() {
             if x.is_valid() { 0 } else { 1 }
-        } else if damerau_levenshtein(x.digits(), y.digits()) <= 1 {
+        } else if at_most_one_edit(x.digits(), y.digits()) {
             if x.is_valid() && y.is_valid() {
                 idnp_conflict = true;
             }
@@ -415,8 +484,8 @@ pub fn compare(a: &Features, b: &Features) -> Comparison {
     levels[Attribute::FirstName.index()] = first;
     levels[Attribute::LastName.index()] = last;
     levels[Attribute::Patronymic.index()] = both(&a.patronymic, &b.patronymic).map(|(x, y)| {
-        let prefix = |n: &Name| n.folded.chars().take(5).collect::<String>();
-        u8::from(!(x.folded == y.folded || prefix(x) == prefix(y) || x.phonetic == y.phonetic))
+        let same_prefix = x.folded.chars().take(5).eq(y.folded.chars().take(5));
+        u8::from(!(x.folded == y.folded || same_prefix || x.phonetic == y.phonetic))
     });
     levels[Attribute::BirthDate.index()] =
         both(&a.birth, &b.birth).map(|(x, y)| match compare_dates(x, y) {
@@ -448,9 +517,7 @@ fn compare_places(a: &Place, b: &Place) -> Option<u8> {
     let alike = |x: &Option<Text>, y: &Option<Text>| {
         both(x, y).map(|(x, y)| {
             let tolerated = typos_tolerated(x, y);
-            x == y
-                || (x.len().abs_diff(y.len()) <= tolerated
-                    && damerau_levenshtein(x, y) <= tolerated)
+            x == y || (x.len().abs_diff(y.len()) <= tolerated && within_typos(x, y))
         })
     };
     let locality = match (
@@ -487,22 +554,23 @@ const MIN_STREET_LETTERS: usize = 4;
 /// (from five letters) a typo away, in any order: a street type written or left out ("str.
 /// Păcii" and "Păcii"), a building or an estate added after a comma, parts in another order.
 fn same_street_words(a: &str, b: &str) -> bool {
-    fn words(street: &str) -> Vec<&str> {
+    fn words(street: &str) -> impl Iterator<Item = &str> + Clone {
         street
             .split(|c: char| !c.is_alphanumeric())
             .filter(|word| !word.is_empty())
-            .collect()
     }
-    let (a, b) = (words(a), words(b));
-    let (fewer, more) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let (fewer, more) = if words(a).count() <= words(b).count() {
+        (words(a), words(b))
+    } else {
+        (words(b), words(a))
+    };
     let found = |word: &str| {
-        more.iter().any(|other| {
-            *other == word
-                || (word.len().min(other.len()) >= 5 && damerau_levenshtein(word, other) <= 1)
+        more.clone().any(|other| {
+            other == word || (word.len().min(other.len()) >= 5 && at_most_one_edit(word, other))
         })
     };
-    fewer.iter().all(|word| found(word))
-        && fewer.iter().map(|word| word.chars().count()).sum::<usize>() >= MIN_STREET_LETTERS
+    fewer.clone().all(found)
+        && fewer.map(|word| word.chars().count()).sum::<usize>() >= MIN_STREET_LETTERS
 }
 
 /// Identifier values shorter than this are never taken for one another mistyped.
@@ -541,7 +609,7 @@ pub fn one_typo_apart(a: &str, b: &str) -> bool {
         && a.char_indices()
             .zip(b.chars())
             .all(|((i, x), y)| x == y || i + x.len_utf8() == a.len());
-    !issued_in_sequence && damerau_levenshtein(a, b) == 1
+    !issued_in_sequence && at_most_one_edit(a, b)
 }
 
 #[cfg(test)]
@@ -775,5 +843,26 @@ mod tests {
         let a = features(r#"{"localId":"1","phone":"+373 69 123 456"}"#);
         let b = features(r#"{"localId":"2","phone":"069123456"}"#);
         assert_eq!(level(&compare(&a, &b), Attribute::Phone), Some("agrees"));
+    }
+
+    fn stem_like() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        let alphabet: Vec<char> = "abcinouărsștțvz ".chars().collect();
+        proptest::collection::vec(proptest::sample::select(alphabet), 0..14)
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_typo_ruled_out_by_the_letter_counts_is_no_typo(a in stem_like(), b in stem_like()) {
+            let (Some(x), Some(y)) = (LetterCounts::of(&a), LetterCounts::of(&b)) else {
+                return Ok(());
+            };
+            let tolerated = typos_tolerated(&a, &b);
+            if !x.typo_possible(&y, tolerated) {
+                proptest::prop_assert!(jaro_winkler(&a, &b) < 0.9);
+                proptest::prop_assert!(damerau_levenshtein(&a, &b) > tolerated);
+            }
+        }
     }
 }

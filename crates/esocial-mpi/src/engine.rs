@@ -631,7 +631,8 @@ impl MasterIndex {
 
     /// The outcome for a record given its candidates (already stripped of persons a human
     /// ruled out): the candidate it concerns, and a second person that matches as well as the
-    /// first (the index may hold that person twice; a human should look).
+    /// first (the index may hold that person twice; a human should look). Candidates below the
+    /// review weight never change it, so registration scores only those reaching it.
     fn decide<'a>(&self, candidates: &'a [Candidate]) -> Decision<'a> {
         let auto_link = self.thresholds.auto_link;
         // Different valid IDNPs and a score that would not link anyway: different people
@@ -727,8 +728,10 @@ impl MasterIndex {
         let mut plan = Plan::default();
         let entry_id = Uuid::now_v7();
         let mut review_id = None;
+        // Only candidates reaching the review weight can be linked, reviewed or kept (see
+        // `decide`); the others need no explanation.
         let candidates: Vec<Candidate> = index
-            .candidates(&features, Some(&key))
+            .candidates_reaching(&features, Some(&key), self.thresholds.review)
             .into_iter()
             .filter(|c| !index.is_non_match(&key, &c.person))
             .collect();

@@ -9,6 +9,7 @@
 //! uninformative.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
@@ -53,10 +54,6 @@ impl RecordKey {
             source: self.source.to_string(),
             local_id: self.local_id.to_string(),
         }
-    }
-
-    pub fn is(&self, record: &RecordRef) -> bool {
-        *self.source == *record.source && *self.local_id == *record.local_id
     }
 }
 
@@ -142,6 +139,31 @@ pub struct Candidate {
     /// The person holds a valid IDNP different from the record's valid IDNP, or holds IDNPs
     /// and every one is more than a typo from the record's (some failing their check digit).
     pub idnp_conflict: bool,
+}
+
+/// The shares of a record's first name and surname among the index's first names and
+/// surnames, and of each among the other kind (for names written the other way round).
+struct NameShares {
+    first: Option<f64>,
+    last: Option<f64>,
+    swapped_first: Option<f64>,
+    swapped_last: Option<f64>,
+}
+
+impl NameShares {
+    /// The frequencies that weigh a comparison's exact name agreements.
+    fn frequencies(&self, comparison: &Comparison) -> NameFrequencies {
+        let exact = |attribute: Attribute| comparison.levels[attribute.index()] == Some(0);
+        let (first, last) = if comparison.names_swapped {
+            (self.swapped_first, self.swapped_last)
+        } else {
+            (self.first, self.last)
+        };
+        NameFrequencies {
+            first: first.filter(|_| exact(Attribute::FirstName)),
+            last: last.filter(|_| exact(Attribute::LastName)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -613,7 +635,8 @@ impl Index {
         true
     }
 
-    fn frequencies(&self, features: &Features, comparison: &Comparison) -> NameFrequencies {
+    /// How common a record's names are in the index, looked up once for all its comparisons.
+    fn name_shares(&self, features: &Features) -> NameShares {
         let share = |counts: &HashMap<Box<str>, u32>, total: u32, name: &Option<Arc<Name>>| {
             // Frequencies in a small index say nothing yet; the model's u stands in.
             if total < MIN_NAMES_FOR_FREQUENCIES {
@@ -623,19 +646,11 @@ impl Index {
             let count = counts.get(&name.folded).copied().unwrap_or(0).max(1);
             Some(f64::from(count) / f64::from(total.max(1)))
         };
-        let exact = |attribute: Attribute| comparison.levels[attribute.index()] == Some(0);
-        let (first, last) = if comparison.names_swapped {
-            (&features.last, &features.first)
-        } else {
-            (&features.first, &features.last)
-        };
-        NameFrequencies {
-            first: exact(Attribute::FirstName)
-                .then(|| share(&self.first_names, self.first_total, first))
-                .flatten(),
-            last: exact(Attribute::LastName)
-                .then(|| share(&self.last_names, self.last_total, last))
-                .flatten(),
+        NameShares {
+            first: share(&self.first_names, self.first_total, &features.first),
+            last: share(&self.last_names, self.last_total, &features.last),
+            swapped_first: share(&self.first_names, self.first_total, &features.last),
+            swapped_last: share(&self.last_names, self.last_total, &features.first),
         }
     }
 
@@ -644,7 +659,7 @@ impl Index {
         let comparison = compare(a, b);
         let score = self
             .model
-            .score(&comparison, self.frequencies(a, &comparison));
+            .score(&comparison, self.name_shares(a).frequencies(&comparison));
         (comparison, score)
     }
 
@@ -713,30 +728,55 @@ impl Index {
     /// Candidate persons for `features`, best first, one entry per person (its best record).
     /// `record` (the record being matched, if it is already indexed) is left out.
     pub fn candidates(&self, features: &Features, record: Option<&RecordRef>) -> Vec<Candidate> {
-        let mut best: HashMap<PersonId, Candidate> = HashMap::new();
+        self.candidates_reaching(features, record, f64::NEG_INFINITY)
+    }
+
+    /// The [`Index::candidates`] whose weight reaches `floor`: a person whose best record
+    /// scores below it is left out, and only the persons kept get their score's explanation.
+    pub fn candidates_reaching(
+        &self,
+        features: &Features,
+        record: Option<&RecordRef>,
+        floor: f64,
+    ) -> Vec<Candidate> {
+        let weights = self.model.level_weights();
+        let shares = self.name_shares(features);
+        let own_slot = record.and_then(|record| self.slot_id(record));
+        // Each person's best record so far: its slot, comparison and weight.
+        let mut best: HashMap<PersonId, (u32, Comparison, f64)> = HashMap::new();
         for slot_id in self.candidate_slots(features) {
-            let slot = &self.slots[slot_id as usize];
-            if record.is_some_and(|r| slot.record.is(r)) {
+            if own_slot == Some(slot_id) {
                 continue;
             }
-            let (comparison, score) = self.score_pair(features, &slot.features);
-            let better = best
-                .get(&slot.person)
-                .is_none_or(|current| score.weight > current.score.weight);
-            if better {
-                best.insert(
-                    slot.person,
-                    Candidate {
-                        person: slot.person,
-                        record: slot.record.clone(),
-                        comparison,
-                        score,
-                        idnp_conflict: false,
-                    },
-                );
+            let slot = &self.slots[slot_id as usize];
+            let comparison = compare(features, &slot.features);
+            let weight = weights.total(&comparison, shares.frequencies(&comparison));
+            if weight < floor {
+                continue;
+            }
+            match best.entry(slot.person) {
+                Entry::Occupied(mut current) => {
+                    if weight > current.get().2 {
+                        current.insert((slot_id, comparison, weight));
+                    }
+                }
+                Entry::Vacant(vacant) => {
+                    vacant.insert((slot_id, comparison, weight));
+                }
             }
         }
-        let mut candidates: Vec<Candidate> = best.into_values().collect();
+        let mut candidates: Vec<Candidate> = best
+            .into_iter()
+            .map(|(person, (slot_id, comparison, _))| Candidate {
+                person,
+                record: self.slots[slot_id as usize].record.clone(),
+                comparison,
+                score: self
+                    .model
+                    .score(&comparison, shares.frequencies(&comparison)),
+                idnp_conflict: false,
+            })
+            .collect();
         if let Some(idnp) = &features.idnp {
             for candidate in &mut candidates {
                 let theirs = || {
@@ -748,7 +788,7 @@ impl Index {
                 // A mistyped number is one typo off; every one further off is another number.
                 let all_far = theirs().next().is_some()
                     && theirs().all(|other| {
-                        crate::normalize::damerau_levenshtein(other.digits(), idnp.digits()) > 1
+                        !crate::normalize::at_most_one_edit(other.digits(), idnp.digits())
                     });
                 candidate.idnp_conflict = valid_differs || all_far;
             }

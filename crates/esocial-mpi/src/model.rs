@@ -112,6 +112,63 @@ pub struct Score {
     pub contributions: Vec<Contribution>,
 }
 
+/// The most agreement levels an attribute has.
+const MOST_LEVELS: usize = 8;
+
+/// A model's weights by attribute and level ([`Model::level_weights`]): the same total as
+/// [`Model::score`] without the logarithms and the explanation.
+#[derive(Debug, Clone)]
+pub struct LevelWeights {
+    by_level: [[f64; MOST_LEVELS]; ATTRIBUTES],
+    exact_m: [f64; ATTRIBUTES],
+}
+
+impl LevelWeights {
+    /// The weight [`Model::score`] gives this comparison.
+    pub fn total(&self, comparison: &Comparison, frequencies: NameFrequencies) -> f64 {
+        weigh(
+            comparison,
+            frequencies,
+            |attribute, level| self.by_level[attribute.index()][level as usize],
+            |attribute| self.exact_m[attribute.index()],
+            |_, _, _, _| {},
+        )
+    }
+}
+
+/// Sums a comparison's weights, rounded to hundredths, telling `each` every attribute's level
+/// and weight (and whether the name's frequency set it); `weight` gives log2(m/u) of a level,
+/// `exact_m` the m of an exact agreement.
+fn weigh(
+    comparison: &Comparison,
+    frequencies: NameFrequencies,
+    weight: impl Fn(Attribute, u8) -> f64,
+    exact_m: impl Fn(Attribute) -> f64,
+    mut each: impl FnMut(Attribute, u8, f64, bool),
+) -> f64 {
+    let mut total = 0.0;
+    for attribute in Attribute::ALL {
+        let Some(level) = comparison.levels[attribute.index()] else {
+            continue;
+        };
+        let frequency = match attribute {
+            Attribute::FirstName => frequencies.first,
+            Attribute::LastName => frequencies.last,
+            _ => None,
+        };
+        let (weight, adjusted) = match frequency {
+            Some(share) if level == 0 => (
+                (exact_m(attribute) / share.max(TERM_FREQUENCY_FLOOR)).log2(),
+                true,
+            ),
+            _ => (weight(attribute, level), false),
+        };
+        total += weight;
+        each(attribute, level, weight, adjusted);
+    }
+    (total * 100.0).round() / 100.0
+}
+
 /// How common the agreeing names are: the share of records with that exact value.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NameFrequencies {
@@ -252,35 +309,40 @@ impl Model {
     /// Scores a comparison; exact name agreement is weighed by the name's frequency.
     pub fn score(&self, comparison: &Comparison, frequencies: NameFrequencies) -> Score {
         let mut contributions = Vec::with_capacity(ATTRIBUTES);
-        let mut total = 0.0;
-        for attribute in Attribute::ALL {
-            let Some(level) = comparison.levels[attribute.index()] else {
-                continue;
-            };
-            let frequency = match attribute {
-                Attribute::FirstName => frequencies.first,
-                Attribute::LastName => frequencies.last,
-                _ => None,
-            };
-            let (weight, adjusted) = match frequency {
-                Some(share) if level == 0 => {
-                    let m = self.m[attribute.index()][0];
-                    ((m / share.max(TERM_FREQUENCY_FLOOR)).log2(), true)
-                }
-                _ => (self.weight(attribute, level), false),
-            };
-            total += weight;
-            contributions.push(Contribution {
-                attribute: attribute.name(),
-                level: attribute.levels()[level as usize],
-                weight: (weight * 100.0).round() / 100.0,
-                term_frequency_adjusted: adjusted,
-            });
-        }
+        let weight = weigh(
+            comparison,
+            frequencies,
+            |attribute, level| self.weight(attribute, level),
+            |attribute| self.m[attribute.index()][0],
+            |attribute, level, weight, adjusted| {
+                contributions.push(Contribution {
+                    attribute: attribute.name(),
+                    level: attribute.levels()[level as usize],
+                    weight: (weight * 100.0).round() / 100.0,
+                    term_frequency_adjusted: adjusted,
+                });
+            },
+        );
         Score {
-            weight: (total * 100.0).round() / 100.0,
+            weight,
             contributions,
         }
+    }
+
+    /// Every level's weight worked out once, for scoring many comparisons.
+    pub fn level_weights(&self) -> LevelWeights {
+        let mut weights = LevelWeights {
+            by_level: [[0.0; MOST_LEVELS]; ATTRIBUTES],
+            exact_m: [0.0; ATTRIBUTES],
+        };
+        for attribute in Attribute::ALL {
+            let a = attribute.index();
+            for level in 0..self.m[a].len().min(MOST_LEVELS) {
+                weights.by_level[a][level] = self.weight(attribute, level as u8);
+            }
+            weights.exact_m[a] = self.m[a][0];
+        }
+        weights
     }
 
     /// Estimates `u` from random pairs (almost all non-matches), then `m` by EM with `u` held

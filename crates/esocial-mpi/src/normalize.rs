@@ -546,32 +546,72 @@ const MAX_PREFIX: usize = 4;
 /// shared initial cannot rescue unrelated names.
 const BOOST_THRESHOLD: f64 = 0.7;
 
+/// Names and identifiers up to this many characters are compared without a heap allocation.
+const STACK_CHARS: usize = 32;
+
+/// Calls `f` with the characters of `text`, held on the stack when there are few.
+fn with_chars<R>(text: &str, f: impl FnOnce(&[char]) -> R) -> R {
+    let mut buffer = ['\0'; STACK_CHARS];
+    let mut len = 0;
+    for c in text.chars() {
+        if len == STACK_CHARS {
+            return f(&text.chars().collect::<Vec<char>>());
+        }
+        buffer[len] = c;
+        len += 1;
+    }
+    f(&buffer[..len])
+}
+
 /// Jaro–Winkler similarity in [0, 1] over Unicode scalar values (pass [`fold`]ed names).
 /// Prefix scale 0.1, at most 4 prefix characters, boost applied above a Jaro score of 0.7.
 /// Two empty strings are identical (1.0); an empty and a non-empty string share nothing (0.0).
 pub fn jaro_winkler(a: &str, b: &str) -> f64 {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
+    with_chars(a, |a| with_chars(b, |b| jaro_winkler_chars(a, b)))
+}
+
+fn jaro_winkler_chars(a: &[char], b: &[char]) -> f64 {
     // A canonical argument order makes the greedy matching, hence the score, symmetric.
-    let (first, second) = if (a.len(), &a) <= (b.len(), &b) {
-        (&a, &b)
+    let (first, second) = if (a.len(), a) <= (b.len(), b) {
+        (a, b)
     } else {
-        (&b, &a)
+        (b, a)
     };
-    let jaro = jaro(first, second);
+    let jaro = if second.len() <= STACK_CHARS {
+        jaro(
+            first,
+            second,
+            &mut [false; STACK_CHARS],
+            &mut ['\0'; STACK_CHARS],
+        )
+    } else {
+        jaro(
+            first,
+            second,
+            &mut vec![false; second.len()],
+            &mut vec!['\0'; first.len()],
+        )
+    };
     if jaro <= BOOST_THRESHOLD {
         return jaro;
     }
     let prefix = a
         .iter()
-        .zip(&b)
+        .zip(b)
         .take(MAX_PREFIX)
         .take_while(|(x, y)| x == y)
         .count();
     (jaro + prefix as f64 * PREFIX_SCALE * (1.0 - jaro)).min(1.0)
 }
 
-fn jaro(first: &[char], second: &[char]) -> f64 {
+/// Jaro similarity; `second_matched` and `first_matches` are scratch space at least as long
+/// as `second` and `first` (`first` is never the longer).
+fn jaro(
+    first: &[char],
+    second: &[char],
+    second_matched: &mut [bool],
+    first_matches: &mut [char],
+) -> f64 {
     if first.is_empty() && second.is_empty() {
         return 1.0;
     }
@@ -579,29 +619,30 @@ fn jaro(first: &[char], second: &[char]) -> f64 {
         return 0.0;
     }
     let window = (first.len().max(second.len()) / 2).saturating_sub(1);
-    let mut second_matched = vec![false; second.len()];
-    let mut first_matches = Vec::with_capacity(first.len());
+    let second_matched = &mut second_matched[..second.len()];
+    second_matched.fill(false);
+    let mut matches = 0;
     for (i, &c) in first.iter().enumerate() {
         let low = i.saturating_sub(window);
         let high = (i + window + 1).min(second.len());
         for j in low..high {
             if !second_matched[j] && second[j] == c {
                 second_matched[j] = true;
-                first_matches.push(c);
+                first_matches[matches] = c;
+                matches += 1;
                 break;
             }
         }
     }
-    let matches = first_matches.len();
     if matches == 0 {
         return 0.0;
     }
     let second_matches = second
         .iter()
-        .zip(&second_matched)
+        .zip(second_matched.iter())
         .filter(|(_, matched)| **matched)
         .map(|(c, _)| *c);
-    let out_of_order = first_matches
+    let out_of_order = first_matches[..matches]
         .iter()
         .zip(second_matches)
         .filter(|(x, y)| **x != *y)
@@ -614,28 +655,69 @@ fn jaro(first: &[char], second: &[char]) -> f64 {
 /// Edit distance counting insertions, deletions, substitutions and transpositions of adjacent
 /// characters (optimal string alignment: no substring is edited twice, so "ca" → "abc" is 3).
 pub fn damerau_levenshtein(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
+    with_chars(a, |a| {
+        with_chars(b, |b| {
+            let width = b.len() + 1;
+            if width <= STACK_CHARS + 1 {
+                let mut rows = [0usize; 3 * (STACK_CHARS + 1)];
+                optimal_string_alignment(a, b, &mut rows[..3 * width])
+            } else {
+                optimal_string_alignment(a, b, &mut vec![0; 3 * width])
+            }
+        })
+    })
+}
+
+/// Whether [`damerau_levenshtein`] is at most 1 (the same, or one character replaced,
+/// inserted or dropped, or two neighbours exchanged), without building its table.
+pub fn at_most_one_edit(a: &str, b: &str) -> bool {
+    let (mut a, mut b) = (a.chars(), b.chars());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x == y => continue,
+            // The first difference: the rest must agree after one edit there.
+            (Some(x), Some(y)) => {
+                let (rest_a, rest_b) = (a.as_str(), b.as_str());
+                let replaced = rest_a == rest_b;
+                let inserted = rest_b.strip_prefix(x).is_some_and(|r| r == rest_a);
+                let dropped = rest_a.strip_prefix(y).is_some_and(|r| r == rest_b);
+                let exchanged = rest_a
+                    .strip_prefix(y)
+                    .zip(rest_b.strip_prefix(x))
+                    .is_some_and(|(ra, rb)| ra == rb);
+                return replaced || inserted || dropped || exchanged;
+            }
+            // One ran out: the other may hold one character more.
+            (Some(_), None) => return a.next().is_none(),
+            (None, Some(_)) => return b.next().is_none(),
+        }
+    }
+}
+
+/// [`damerau_levenshtein`] over characters, keeping the last three rows of the table in
+/// `rows` (three times `b.len() + 1` cells).
+fn optimal_string_alignment(a: &[char], b: &[char], rows: &mut [usize]) -> usize {
     let width = b.len() + 1;
-    // Row-major (a.len() + 1) × (b.len() + 1) table.
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for (j, cell) in d.iter_mut().take(width).enumerate() {
+    let (mut before_last, mut last, mut current) = (0, width, 2 * width);
+    for (j, cell) in rows[last..last + width].iter_mut().enumerate() {
         *cell = j;
     }
     for i in 1..=a.len() {
-        d[i * width] = i;
+        rows[current] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
+            let mut best = (rows[last + j] + 1)
+                .min(rows[current + j - 1] + 1)
+                .min(rows[last + j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
+                best = best.min(rows[before_last + j - 2] + 1);
             }
-            d[i * width + j] = best;
+            rows[current + j] = best;
         }
+        (before_last, last, current) = (last, current, before_last);
     }
-    d[a.len() * width + b.len()]
+    rows[last + b.len()]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1322,6 +1404,102 @@ mod tests {
             .prop_map(|chars| chars.into_iter().collect())
     }
 
+    /// Longer than the distances hold on the stack.
+    fn long_name_like() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            proptest::sample::select(vec!['a', 'b', 'ă', 'ș', 'c']),
+            28..48,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    /// The distance with its whole table, as first written.
+    fn full_table_damerau_levenshtein(a: &str, b: &str) -> usize {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        let width = b.len() + 1;
+        let mut d = vec![0usize; (a.len() + 1) * width];
+        for (j, cell) in d.iter_mut().take(width).enumerate() {
+            *cell = j;
+        }
+        for i in 1..=a.len() {
+            d[i * width] = i;
+            for j in 1..=b.len() {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                let mut best = (d[(i - 1) * width + j] + 1)
+                    .min(d[i * width + j - 1] + 1)
+                    .min(d[(i - 1) * width + j - 1] + cost);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    best = best.min(d[(i - 2) * width + j - 2] + 1);
+                }
+                d[i * width + j] = best;
+            }
+        }
+        d[a.len() * width + b.len()]
+    }
+
+    fn vector_jaro(first: &[char], second: &[char]) -> f64 {
+        if first.is_empty() && second.is_empty() {
+            return 1.0;
+        }
+        if first.is_empty() || second.is_empty() {
+            return 0.0;
+        }
+        let window = (first.len().max(second.len()) / 2).saturating_sub(1);
+        let mut second_matched = vec![false; second.len()];
+        let mut first_matches = Vec::with_capacity(first.len());
+        for (i, &c) in first.iter().enumerate() {
+            let low = i.saturating_sub(window);
+            let high = (i + window + 1).min(second.len());
+            for j in low..high {
+                if !second_matched[j] && second[j] == c {
+                    second_matched[j] = true;
+                    first_matches.push(c);
+                    break;
+                }
+            }
+        }
+        let matches = first_matches.len();
+        if matches == 0 {
+            return 0.0;
+        }
+        let second_matches = second
+            .iter()
+            .zip(&second_matched)
+            .filter(|(_, matched)| **matched)
+            .map(|(c, _)| *c);
+        let out_of_order = first_matches
+            .iter()
+            .zip(second_matches)
+            .filter(|(x, y)| **x != *y)
+            .count();
+        let m = matches as f64;
+        let transpositions = out_of_order as f64 / 2.0;
+        (m / first.len() as f64 + m / second.len() as f64 + (m - transpositions) / m) / 3.0
+    }
+
+    /// Jaro–Winkler with vectors of its own, as first written.
+    fn full_table_jaro_winkler(a: &str, b: &str) -> f64 {
+        let a: Vec<char> = a.chars().collect();
+        let b: Vec<char> = b.chars().collect();
+        let (first, second) = if (a.len(), &a) <= (b.len(), &b) {
+            (&a, &b)
+        } else {
+            (&b, &a)
+        };
+        let jaro = vector_jaro(first, second);
+        if jaro <= BOOST_THRESHOLD {
+            return jaro;
+        }
+        let prefix = a
+            .iter()
+            .zip(&b)
+            .take(MAX_PREFIX)
+            .take_while(|(x, y)| x == y)
+            .count();
+        (jaro + prefix as f64 * PREFIX_SCALE * (1.0 - jaro)).min(1.0)
+    }
+
     fn any_text() -> impl Strategy<Value = String> {
         prop_oneof![name_like(), any::<String>()]
     }
@@ -1355,6 +1533,38 @@ mod tests {
             prop_assert_eq!(distance, damerau_levenshtein(&b, &a));
             prop_assert_eq!(damerau_levenshtein(&a, &a), 0);
             prop_assert!(distance <= a.chars().count().max(b.chars().count()));
+        }
+
+        #[test]
+        fn distances_match_their_full_table_definitions(
+            a in prop_oneof![name_like(), long_name_like()],
+            b in prop_oneof![name_like(), long_name_like()],
+        ) {
+            prop_assert_eq!(damerau_levenshtein(&a, &b), full_table_damerau_levenshtein(&a, &b));
+            prop_assert_eq!(jaro_winkler(&a, &b), full_table_jaro_winkler(&a, &b));
+        }
+
+        #[test]
+        fn at_most_one_edit_is_a_distance_of_at_most_one(
+            a in name_like(),
+            edit in 0usize..5,
+            at in 0usize..24,
+            other in name_like(),
+        ) {
+            let chars: Vec<char> = a.chars().collect();
+            let at = at.min(chars.len());
+            let mut edited = chars.clone();
+            match edit {
+                0 if at < chars.len() => edited[at] = 'x',
+                1 => edited.insert(at, 'ș'),
+                2 if at < chars.len() => { edited.remove(at); }
+                3 if at + 1 < chars.len() => edited.swap(at, at + 1),
+                _ => {}
+            }
+            let b: String = edited.into_iter().collect();
+            prop_assert_eq!(at_most_one_edit(&a, &b), damerau_levenshtein(&a, &b) <= 1);
+            prop_assert_eq!(at_most_one_edit(&b, &a), damerau_levenshtein(&b, &a) <= 1);
+            prop_assert_eq!(at_most_one_edit(&a, &other), damerau_levenshtein(&a, &other) <= 1);
         }
 
         #[test]
