@@ -496,17 +496,35 @@ impl Store {
         Ok(row.as_ref().map(person_row).transpose()?)
     }
 
-    /// Streams every record to `each`, without holding them all.
+    /// Streams every record to `each`, without holding them all. On SQLite the scan reads
+    /// through the connection's page cache, not the memory map: every page of the table read
+    /// through the map would stay resident in the process beside the index built from it.
     pub async fn mpi_each_record(
         &self,
         mut each: impl FnMut(MpiRecordRow) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let sql = format!("SELECT {RECORD_COLUMNS} FROM mpi_records");
-        let mut rows = sqlx::query(&sql).fetch(self.pool());
-        while let Some(row) = rows.try_next().await? {
-            each(record_row(&row)?)?;
+        let mut connection = self.pool().acquire().await?;
+        let sqlite = self.backend == Backend::Sqlite;
+        if sqlite {
+            sqlx::query("PRAGMA mmap_size = 0")
+                .execute(&mut *connection)
+                .await?;
         }
-        Ok(())
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM mpi_records");
+        let scanned = async {
+            let mut rows = sqlx::query(&sql).fetch(&mut *connection);
+            while let Some(row) = rows.try_next().await? {
+                each(record_row(&row)?)?;
+            }
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        if sqlite {
+            sqlx::query(super::writer::MMAP)
+                .execute(&mut *connection)
+                .await?;
+        }
+        scanned
     }
 
     pub async fn mpi_records_of(&self, person: &str) -> Result<Vec<MpiRecordRow>, StoreError> {

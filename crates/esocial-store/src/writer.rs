@@ -357,7 +357,7 @@ pub(super) async fn prepare_sqlite(connection: &mut AnyConnection) -> Result<(),
 }
 
 /// Size of the memory map SQLite reads the database file through (256 MiB).
-const MMAP: &str = "PRAGMA mmap_size = 268435456";
+pub(super) const MMAP: &str = "PRAGMA mmap_size = 268435456";
 /// The write connection's page cache (64 MiB): the queue's and the events' claims scan their
 /// tables' open rows on it, which a small cache would read again and again.
 const WRITER_CACHE: &str = "PRAGMA cache_size = -65536";
