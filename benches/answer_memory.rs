@@ -81,6 +81,10 @@ impl Knobs {
 struct Sample {
     seconds: f64,
     rss_kib: u64,
+    /// The anonymous part of the resident memory (`RssAnon`: heaps, stacks, caches); the rest
+    /// is files' pages mapped in (the binary, and the store's database read through a memory
+    /// map), which the kernel can drop and read again.
+    anon_kib: u64,
     large: u64,
     small: u64,
 }
@@ -94,12 +98,21 @@ struct Counters {
 }
 
 fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+fn anon_kib() -> u64 {
+    status_kib("RssAnon:")
+}
+
+/// A `kB` line of `/proc/self/status`.
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .find_map(|line| line.strip_prefix(field))
                 .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
@@ -299,15 +312,18 @@ async fn run(knobs: &Knobs) -> Result<String, BoxError> {
         samples.push(Sample {
             seconds: started.elapsed().as_secs_f64(),
             rss_kib: rss_kib(),
+            anon_kib: anon_kib(),
             large: counters.large.load(Ordering::Relaxed),
             small: counters.small.load(Ordering::Relaxed),
         });
         let last = samples[samples.len() - 1];
         if samples.len() % 30 == 0 {
             eprintln!(
-                "answer_memory: {:>4.0} s, RSS {:>6.1} MiB, {} large and {} ordinary exchanges",
+                "answer_memory: {:>4.0} s, RSS {:>6.1} MiB (anonymous {:>6.1}), {} large and {} \
+                 ordinary exchanges",
                 last.seconds,
                 mib(last.rss_kib),
+                mib(last.anon_kib),
                 last.large,
                 last.small
             );
@@ -330,23 +346,31 @@ fn mib(kib: u64) -> f64 {
 }
 
 fn median_rss(samples: &[Sample]) -> f64 {
-    let mut values: Vec<u64> = samples.iter().map(|sample| sample.rss_kib).collect();
+    median_of(samples, |sample| sample.rss_kib)
+}
+
+fn median_of(samples: &[Sample], reading: impl Fn(&Sample) -> u64) -> f64 {
+    let mut values: Vec<u64> = samples.iter().map(reading).collect();
     values.sort_unstable();
     values.get(values.len() / 2).copied().map_or(0.0, mib)
 }
 
 /// Slope of the least-squares line through `samples`, in MiB per minute.
 fn slope_mib_per_minute(samples: &[Sample]) -> f64 {
+    slope_of(samples, |sample| sample.rss_kib)
+}
+
+fn slope_of(samples: &[Sample], reading: impl Fn(&Sample) -> u64) -> f64 {
     let n = samples.len() as f64;
     if n < 2.0 {
         return 0.0;
     }
     let mean_t = samples.iter().map(|s| s.seconds).sum::<f64>() / n;
-    let mean_m = samples.iter().map(|s| mib(s.rss_kib)).sum::<f64>() / n;
+    let mean_m = samples.iter().map(|s| mib(reading(s))).sum::<f64>() / n;
     let (mut covariance, mut variance) = (0.0, 0.0);
     for sample in samples {
         let dt = sample.seconds - mean_t;
-        covariance += dt * (mib(sample.rss_kib) - mean_m);
+        covariance += dt * (mib(reading(sample)) - mean_m);
         variance += dt * dt;
     }
     if variance == 0.0 {
@@ -397,7 +421,9 @@ fn render(
         knobs.large_every
     ));
     out.push(
-        "- Resident memory (`VmRSS` of the process, simulators included) read once a second."
+        "- Resident memory (`VmRSS` of the process, simulators included) read once a second, \
+         and its anonymous part (`RssAnon`); the rest is pages of mapped files: the binary and \
+         the store's database, which the hub reads through a memory map of up to 256 MiB."
             .to_string(),
     );
     out.push(String::new());
@@ -457,6 +483,16 @@ fn render(
         "| Trend over the second half (least-squares slope) | {:+.2} MiB/min |",
         slope_mib_per_minute(&samples[samples.len() / 2..])
     ));
+    out.push(format!(
+        "| Anonymous part (`RssAnon`), median of the second and of the last quarter | {:.1} and \
+         {:.1} MiB |",
+        median_of(second_quarter, |sample| sample.anon_kib),
+        median_of(last_quarter, |sample| sample.anon_kib)
+    ));
+    out.push(format!(
+        "| Anonymous part, trend over the second half | {:+.2} MiB/min |",
+        slope_of(&samples[samples.len() / 2..], |sample| sample.anon_kib)
+    ));
     out.push(String::new());
     if !failures.is_empty() {
         out.push("Failures:".to_string());
@@ -468,15 +504,19 @@ fn render(
     }
     out.push("## The curve".to_string());
     out.push(String::new());
-    out.push("| Time (s) | RSS (MiB) | Large answers | Ordinary exchanges |".to_string());
-    out.push("|---:|---:|---:|---:|".to_string());
+    out.push(
+        "| Time (s) | RSS (MiB) | of it anonymous (MiB) | Large answers | Ordinary exchanges |"
+            .to_string(),
+    );
+    out.push("|---:|---:|---:|---:|---:|".to_string());
     let step = (samples.len() / 20).max(1);
     for (index, sample) in samples.iter().enumerate() {
         if index % step == 0 || index + 1 == samples.len() {
             out.push(format!(
-                "| {:.0} | {:.1} | {} | {} |",
+                "| {:.0} | {:.1} | {:.1} | {} | {} |",
                 sample.seconds,
                 mib(sample.rss_kib),
+                mib(sample.anon_kib),
                 sample.large,
                 sample.small
             ));
