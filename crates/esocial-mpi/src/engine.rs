@@ -1637,8 +1637,9 @@ impl MasterIndex {
             }
             outcome.examined += 1;
             let current = slot.person;
+            // As in registration: only candidates reaching the review weight can decide.
             let candidates: Vec<Candidate> = index
-                .candidates(&slot.features, Some(key))
+                .candidates_reaching(&slot.features, Some(key), self.thresholds.review)
                 .into_iter()
                 .filter(|c| !index.is_non_match(key, &c.person))
                 .collect();
