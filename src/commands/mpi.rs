@@ -155,11 +155,12 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
         let relinked = match relearn_across_sources(&index, options.actor).await? {
             Some(relinked) => Some((RELINKED_UNDER_NEW_WEIGHTS, relinked)),
             // A file with duplicates of its own links each record against the records before
-            // it only; once all are in, the early ones are decided again, so that the order of
-            // the lines does not decide who is linked.
+            // it only; once all are in, the records that did not simply join a person already
+            // there, and those a later record came close to, are decided again, so that the
+            // order of the lines does not decide who is linked.
             None if trained => Some((
                 RELINKED_WITH_THE_WHOLE_FILE,
-                relink_with_progress(&index, options.actor).await?,
+                relink_with_progress(&index, options.actor, true).await?,
             )),
             None => None,
         };
@@ -248,16 +249,24 @@ async fn relearn_across_sources(
         }
         Err(error) => return Err(error).context("learning the weights"),
     }
-    Ok(Some(relink_with_progress(index, actor).await?))
+    Ok(Some(relink_with_progress(index, actor, false).await?))
 }
 
-/// Relinks the index with a progress bar on standard error.
-async fn relink_with_progress(index: &MasterIndex, actor: &str) -> anyhow::Result<RelinkSummary> {
+/// Relinks the index with a progress bar on standard error: every record, or only those the
+/// import just left unsettled (see [`MasterIndex::relink_unsettled`]).
+async fn relink_with_progress(
+    index: &MasterIndex,
+    actor: &str,
+    unsettled_only: bool,
+) -> anyhow::Result<RelinkSummary> {
     let bar = progress_bar(None, "records re-evaluated");
-    let summary = index
-        .relink(actor, |done, _| bar.set_position(done as u64))
-        .await
-        .context("relink stopped; passes before the failed one are kept")?;
+    let progress = |done: usize, _| bar.set_position(done as u64);
+    let summary = if unsettled_only {
+        index.relink_unsettled(actor, progress).await
+    } else {
+        index.relink(actor, progress).await
+    }
+    .context("relink stopped; passes before the failed one are kept")?;
     bar.finish_and_clear();
     index
         .audit(actor, "relink", None, &summary.audit_outcome())
@@ -306,7 +315,7 @@ pub fn relink(
     let sealer = sealer(key)?;
     super::runtime()?.block_on(async {
         let index = load_with_progress(open_store(db).await?, sealer, thresholds).await?;
-        let summary = relink_with_progress(&index, actor).await?;
+        let summary = relink_with_progress(&index, actor, false).await?;
         let (records, persons) = index.counts();
         let mut out = std::io::stdout().lock();
         write_relink_summary(&mut out, RELINKED_UNDER_NEW_WEIGHTS, &summary)?;

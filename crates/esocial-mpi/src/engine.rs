@@ -17,7 +17,7 @@ use crate::compare::level::{
     IDNP_ONE_TYPO, NAME_DIFFERS, NAME_SOUNDS_ALIKE, NAME_TYPO,
 };
 use crate::compare::{Attribute, Features};
-use crate::index::{Candidate, Index, Link, PersonId, RecordRef};
+use crate::index::{Candidate, Index, Link, PersonId, RecordRef, SlotSet};
 use crate::model::{Contribution, Model};
 use crate::record::{IdnpDigits, IdnpEvidence, RecordError, SourceRecord};
 use esocial_store::{
@@ -260,6 +260,9 @@ enum IndexOp {
 pub struct Plan {
     pub batch: MpiBatch,
     ops: Vec<IndexOp>,
+    /// The persons a registered record was compared with and came close to (reaching the
+    /// review weight).
+    neighbours: Vec<PersonId>,
 }
 
 impl Plan {
@@ -448,6 +451,8 @@ pub struct MasterIndex {
     index: RwLock<Index>,
     writer: tokio::sync::Mutex<()>,
     open_reviews: RwLock<HashSet<(RecordRef, PersonId)>>,
+    /// Records a bulk registration left unsettled: see [`MasterIndex::relink_unsettled`].
+    unsettled: std::sync::Mutex<SlotSet>,
     store: Store,
     sealer: Sealer,
     thresholds: Thresholds,
@@ -551,6 +556,7 @@ impl MasterIndex {
             index: RwLock::new(index),
             writer: tokio::sync::Mutex::new(()),
             open_reviews: RwLock::new(open_reviews),
+            unsettled: std::sync::Mutex::default(),
             store,
             sealer,
             thresholds,
@@ -735,6 +741,7 @@ impl MasterIndex {
             .into_iter()
             .filter(|c| !index.is_non_match(&key, &c.person))
             .collect();
+        plan.neighbours = candidates.iter().map(|c| c.person).collect();
         // A pinned record stays where a human put it; an automatic one stays with its person
         // while it still matches it well enough.
         let keep = existing.as_ref().filter(|m| {
@@ -1557,6 +1564,68 @@ impl MasterIndex {
     pub async fn relink(
         &self,
         actor: &str,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<RelinkSummary, MpiError> {
+        // Every record is seen again: none stays unsettled.
+        std::mem::take(&mut *self.unsettled.lock().unwrap_or_else(|e| e.into_inner()));
+        self.relink_scoped(None, actor, progress).await
+    }
+
+    /// [`MasterIndex::relink`] of only the records bulk registration
+    /// ([`MasterIndex::register_unwritten`]) left unsettled: those that opened a person or a
+    /// review, those it moved, the records of every person a later record came close to
+    /// (reaching the review weight) without joining it, and the records linked automatically
+    /// that would no longer stay with their person automatically (name frequencies, which
+    /// weigh names, were counted on fewer records then, and a later record of the person may
+    /// now be its best match yet need a human). A record that joined a person already there,
+    /// would still stay with it, and that no later record came close to from another person,
+    /// keeps its link. After the first pass, a pass re-evaluates only what the pass before
+    /// could have changed: the records sharing a block with a record of a person that lost or
+    /// gained one, the records whose move was put off, and the records of a person a
+    /// withdrawn review named.
+    pub async fn relink_unsettled(
+        &self,
+        actor: &str,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<RelinkSummary, MpiError> {
+        let mut scope =
+            std::mem::take(&mut *self.unsettled.lock().unwrap_or_else(|e| e.into_inner()));
+        {
+            let index = self.read();
+            let all = index.live_slots();
+            for slot_id in all.iter() {
+                if scope.contains(slot_id) {
+                    continue;
+                }
+                let Some(slot) = index.live_slot(slot_id) else {
+                    continue;
+                };
+                if !slot.link.pinned && !self.stays_automatically(&index, slot_id, slot) {
+                    scope.insert(slot_id);
+                }
+            }
+        }
+        self.relink_scoped(Some(scope), actor, progress).await
+    }
+
+    /// Whether a record linked automatically would stay with its person, as a relink decides
+    /// it with every record in: its person's best candidate record still reaches the
+    /// auto-link weight under today's name frequencies, with nothing for a human.
+    fn stays_automatically(&self, index: &Index, slot_id: u32, slot: &crate::index::Slot) -> bool {
+        &*slot.link.rule == "auto"
+            && index
+                .own_person_candidate(slot_id)
+                .is_some_and(|candidate| {
+                    candidate.score.weight >= self.thresholds.auto_link
+                        && needs_human(&candidate).is_none()
+                })
+    }
+
+    /// [`MasterIndex::relink`] of the records in `scope` (of all when `None`).
+    async fn relink_scoped(
+        &self,
+        mut scope: Option<SlotSet>,
+        actor: &str,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<RelinkSummary, MpiError> {
         let _writer = self.writer.lock().await;
@@ -1579,10 +1648,22 @@ impl MasterIndex {
         }
         for pass in 1..=MAX_RELINK_PASSES {
             let now = now_millis();
-            let (changes, plan, outcome) = {
+            let (changes, plan, outcome, revisit) = {
                 let index = self.read();
-                self.plan_relink_pass(&index, &mut open, pass, actor, now, &mut progress)
+                let pass_scope = scope.as_ref().map(|s| s.iter().collect());
+                self.plan_relink_pass(
+                    &index,
+                    pass_scope,
+                    &mut open,
+                    pass,
+                    actor,
+                    now,
+                    &mut progress,
+                )
             };
+            if scope.is_some() {
+                scope = Some(revisit);
+            }
             summary.passes = pass;
             summary.examined = summary.examined.max(outcome.examined);
             summary.pinned = outcome.pinned;
@@ -1605,32 +1686,48 @@ impl MasterIndex {
         Ok(summary)
     }
 
-    /// One pass of [`MasterIndex::relink`]: the changes, the rows and index steps besides
-    /// them (new persons, reviews), and the counts.
+    /// One pass of [`MasterIndex::relink`] over the slots in `scope` (in order; all live ones
+    /// when `None`): the changes, the rows and index steps besides them (new persons,
+    /// reviews), the counts, and, for a scoped pass, the slots the next pass must see again.
+    #[allow(clippy::too_many_arguments)]
     fn plan_relink_pass(
         &self,
         index: &Index,
+        scope: Option<Vec<u32>>,
         open: &mut OpenReviews,
         pass: usize,
         actor: &str,
         now: i64,
         progress: &mut impl FnMut(usize, usize),
-    ) -> (Changes, Plan, RelinkSummary) {
+    ) -> (Changes, Plan, RelinkSummary, SlotSet) {
         let mut changes = Changes::default();
         let mut plan = Plan::default();
         let mut outcome = RelinkSummary::default();
+        let mut revisit = SlotSet::default();
+        let scoped = scope.is_some();
+        // Every record of these persons, and every record sharing a block with one of them.
+        let revisit_around = |revisit: &mut SlotSet, persons: &[PersonId]| {
+            for person in persons {
+                for slot_id in index.slots_of(person) {
+                    revisit.insert(slot_id);
+                    if let Some(slot) = index.live_slot(slot_id) {
+                        revisit.extend(index.candidate_slots(&slot.features));
+                    }
+                }
+            }
+        };
         // Persons a move of this pass already took a record from or gave one to.
         let mut touched: HashSet<PersonId> = HashSet::new();
-        let records = index.records_in_order();
-        let total = records.len();
-        for (done, key) in records.iter().enumerate() {
+        let slots = scope.unwrap_or_else(|| index.live_slots().iter().collect());
+        let total = slots.len();
+        for (done, &slot_id) in slots.iter().enumerate() {
             if done % 10_000 == 0 {
                 progress(done, total);
             }
-            let key = &key.to_record_ref();
-            let Some(slot) = index.slot(key) else {
+            let Some(slot) = index.live_slot(slot_id) else {
                 continue;
             };
+            let key = &slot.record.to_record_ref();
             if slot.link.pinned {
                 outcome.pinned += 1;
                 continue;
@@ -1660,6 +1757,8 @@ impl MasterIndex {
                         && index.records_of(&top.person).len() == 1
                         && younger(&top.person) > younger(&current)
                     {
+                        // Put off: should its own record not come, it moves next pass.
+                        revisit.insert(slot_id);
                         None
                     } else {
                         Some(Move::To(top))
@@ -1677,9 +1776,15 @@ impl MasterIndex {
                     Move::Out => None,
                 };
                 if touched.contains(&current) || destination.is_some_and(|d| touched.contains(&d)) {
+                    revisit.insert(slot_id);
                     continue;
                 }
                 touched.insert(current);
+                if scoped {
+                    let persons: Vec<PersonId> =
+                        std::iter::once(current).chain(destination).collect();
+                    revisit_around(&mut revisit, &persons);
+                }
                 let (person, link) = match target {
                     Move::To(top) => {
                         outcome.moved += 1;
@@ -1763,6 +1868,9 @@ impl MasterIndex {
                 })
                 .collect();
             for person in stale {
+                if scoped {
+                    revisit.extend(index.slots_of(&person));
+                }
                 if let Some(id) = open.remove(key, &person) {
                     plan.batch.review_decisions.push((
                         id,
@@ -1776,7 +1884,7 @@ impl MasterIndex {
             }
         }
         progress(total, total);
-        (changes, plan, outcome)
+        (changes, plan, outcome, revisit)
     }
 
     /// Bulk registration: plans and applies each record in memory at once, and returns the
@@ -1802,7 +1910,34 @@ impl MasterIndex {
             actor,
             now_millis(),
         )?;
+        // The records this registration moved (a person held twice, merged).
+        let moved: Vec<RecordRef> = plan
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                IndexOp::Relink(record, _, _) => Some(record.clone()),
+                _ => None,
+            })
+            .collect();
         apply_ops(&mut index, &mut reviews, plan.ops);
+        let mut unsettled = self.unsettled.lock().unwrap_or_else(|e| e.into_inner());
+        // The record, unless it simply joined a person that was there; the records it moved;
+        // and those of the other persons it came close to, which now have a candidate more.
+        if registration.created_person || registration.review_id.is_some() {
+            let key = RecordRef {
+                source: source.to_owned(),
+                local_id: record.local_id.trim().to_owned(),
+            };
+            unsettled.extend(index.slot_id(&key));
+        }
+        for record in &moved {
+            unsettled.extend(index.slot_id(record));
+        }
+        for person in plan.neighbours {
+            if person != registration.person_id {
+                unsettled.extend(index.slots_of(&person));
+            }
+        }
         Ok((plan.batch, registration))
     }
 
@@ -2668,6 +2803,93 @@ mod tests {
         let person = person_of(&index, "legacy", "C");
         assert_eq!(person_of(&index, "legacy", "A"), person);
         assert_eq!(person_of(&index, "legacy", "B"), person);
+    }
+
+    /// Registers test records from `legacy` as an import does (in memory, the rows written
+    /// after), so that the records left unsettled are marked.
+    async fn imported(index: &MasterIndex, records: Vec<serde_json::Value>) -> Vec<Registration> {
+        let mut registrations = Vec::new();
+        for json in records {
+            let (batch, registration) = index
+                .register_unwritten("legacy", &record(json), "test")
+                .expect("record registered");
+            index.store().mpi_apply(&batch).await.expect("rows written");
+            registrations.push(registration);
+        }
+        registrations
+    }
+
+    fn ion_of_cahul(local_id: &str, birth_date: &str, passport: Option<&str>) -> serde_json::Value {
+        let mut record = serde_json::json!({
+            "localId": local_id, "firstName": "Ion", "lastName": "Ceban",
+            "birthDate": birth_date, "sex": "M",
+            "address": {"locality": "Cahul", "street": "str. Păcii", "house": "7"}
+        });
+        if let Some(passport) = passport {
+            record["identifiers"] = serde_json::json!([{"system": "passport", "value": passport}]);
+        }
+        record
+    }
+
+    #[tokio::test]
+    async fn an_import_relinks_the_records_it_left_unsettled_and_joins_duplicates_met_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        // As in the test above, but imported: A and B each open a person, C links to one of
+        // them and comes close to the other; had C come first, both would have linked to it.
+        imported(
+            &index,
+            vec![
+                ion_of_cahul("A", "1908-04-07", Some("B01234567")),
+                ion_of_cahul("B", "1980-04-07", None),
+                ion_of_cahul("C", "1980-04-07", Some("B01234567")),
+            ],
+        )
+        .await;
+        assert_ne!(
+            person_of(&index, "legacy", "A"),
+            person_of(&index, "legacy", "B")
+        );
+        let summary = index.relink_unsettled("test", |_, _| {}).await.unwrap();
+        assert_eq!(summary.moved, 1, "{summary:?}");
+        let person = person_of(&index, "legacy", "C");
+        assert_eq!(person_of(&index, "legacy", "A"), person);
+        assert_eq!(person_of(&index, "legacy", "B"), person);
+        // Settled: a second relink changes nothing.
+        let again = index.relink_unsettled("test", |_, _| {}).await.unwrap();
+        assert_eq!(
+            (again.moved, again.split, again.reviews_opened),
+            (0, 0, 0),
+            "{again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_record_an_import_linked_to_a_person_already_there_is_not_decided_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let registrations = imported(
+            &index,
+            vec![
+                ion_of_cahul("A", "1980-04-07", Some("B01234567")),
+                ion_of_cahul("B", "1980-04-07", Some("B01234567")),
+                ion_of_cahul("C", "1980-04-07", None),
+            ],
+        )
+        .await;
+        assert!(registrations[0].created_person);
+        assert!(
+            registrations[1..].iter().all(|r| !r.created_person
+                && r.outcome == Outcome::AutoLink
+                && r.review_id.is_none())
+        );
+        let summary = index.relink_unsettled("test", |_, _| {}).await.unwrap();
+        // Only A, which opened the person, is decided again; it stays.
+        assert_eq!(summary.examined, 1, "{summary:?}");
+        assert_eq!((summary.moved, summary.split), (0, 0), "{summary:?}");
+        let person = person_of(&index, "legacy", "A");
+        assert_eq!(person_of(&index, "legacy", "B"), person);
+        assert_eq!(person_of(&index, "legacy", "C"), person);
     }
 
     /// Two records of one person that a human must look at (B has no birth date, A only the

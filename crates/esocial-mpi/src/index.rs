@@ -102,6 +102,57 @@ pub struct Slot {
     next_of_person: u32,
 }
 
+/// A set of slots (records), one bit each, read in the order the slots were taken.
+#[derive(Debug, Clone, Default)]
+pub struct SlotSet {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl SlotSet {
+    pub fn insert(&mut self, slot: u32) {
+        let (word, bit) = (slot as usize / 64, slot % 64);
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        if self.words[word] & (1 << bit) == 0 {
+            self.words[word] |= 1 << bit;
+            self.len += 1;
+        }
+    }
+
+    pub fn contains(&self, slot: u32) -> bool {
+        self.words
+            .get(slot as usize / 64)
+            .is_some_and(|word| word & (1 << (slot % 64)) != 0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The slots in increasing order.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(at, &word)| {
+            (0..64)
+                .filter(move |bit| word & (1 << bit) != 0)
+                .map(move |bit| (at * 64) as u32 + bit)
+        })
+    }
+}
+
+impl Extend<u32> for SlotSet {
+    fn extend<I: IntoIterator<Item = u32>>(&mut self, slots: I) {
+        for slot in slots {
+            self.insert(slot);
+        }
+    }
+}
+
 /// What the index knows of a person besides its records.
 #[derive(Debug, Clone, Copy)]
 pub struct Person {
@@ -417,7 +468,7 @@ impl Index {
     }
 
     /// The slot of a live record.
-    fn slot_id(&self, record: &RecordRef) -> Option<u32> {
+    pub fn slot_id(&self, record: &RecordRef) -> Option<u32> {
         // A source the index has never seen holds no record.
         let source = self.strings.known(&record.source)?;
         let key = RecordKey {
@@ -427,15 +478,18 @@ impl Index {
         self.by_record.get(&key).copied()
     }
 
-    /// Every live record, in the order its slot was taken.
-    pub fn records_in_order(&self) -> Vec<Arc<RecordKey>> {
-        let mut live: Vec<(u32, &Arc<RecordKey>)> = self
-            .by_record
-            .iter()
-            .map(|(record, &slot)| (slot, record))
-            .collect();
-        live.sort_unstable_by_key(|(slot, _)| *slot);
-        live.into_iter().map(|(_, record)| record.clone()).collect()
+    /// The live record in slot `slot`.
+    pub fn live_slot(&self, slot: u32) -> Option<&Slot> {
+        self.slots.get(slot as usize).filter(|slot| slot.alive)
+    }
+
+    /// The live slots, in the order they were taken.
+    pub fn live_slots(&self) -> SlotSet {
+        let mut set = SlotSet::default();
+        for &slot in self.by_record.values() {
+            set.insert(slot);
+        }
+        set
     }
 
     pub fn person(&self, id: &PersonId) -> Option<Person> {
@@ -453,7 +507,7 @@ impl Index {
     }
 
     /// The slots of a person's records, in the order they joined.
-    fn slots_of(&self, id: &PersonId) -> impl Iterator<Item = u32> + '_ {
+    pub fn slots_of(&self, id: &PersonId) -> impl Iterator<Item = u32> + '_ {
         let present = |slot: u32| (slot != NO_SLOT).then_some(slot);
         let first = self.persons.get(id).and_then(|entry| present(entry.first));
         std::iter::successors(first, move |&slot| {
@@ -777,21 +831,8 @@ impl Index {
                 idnp_conflict: false,
             })
             .collect();
-        if let Some(idnp) = &features.idnp {
-            for candidate in &mut candidates {
-                let theirs = || {
-                    self.slots_of(&candidate.person)
-                        .filter_map(|slot| self.slots[slot as usize].features.idnp.as_ref())
-                };
-                let valid_differs = idnp.is_valid()
-                    && theirs().any(|other| other.is_valid() && other.digits() != idnp.digits());
-                // A mistyped number is one typo off; every one further off is another number.
-                let all_far = theirs().next().is_some()
-                    && theirs().all(|other| {
-                        !crate::normalize::at_most_one_edit(other.digits(), idnp.digits())
-                    });
-                candidate.idnp_conflict = valid_differs || all_far;
-            }
+        for candidate in &mut candidates {
+            candidate.idnp_conflict = self.idnp_conflict(features, &candidate.person);
         }
         candidates.sort_by(|a, b| {
             b.score
@@ -800,6 +841,66 @@ impl Index {
                 .then_with(|| a.person.cmp(&b.person))
         });
         candidates
+    }
+
+    /// Whether `person` holds a valid IDNP different from the valid IDNP of `features`, or
+    /// holds IDNPs and every one is more than a typo from that of `features`.
+    fn idnp_conflict(&self, features: &Features, person: &PersonId) -> bool {
+        let Some(idnp) = &features.idnp else {
+            return false;
+        };
+        let theirs = || {
+            self.slots_of(person)
+                .filter_map(|slot| self.slots[slot as usize].features.idnp.as_ref())
+        };
+        let valid_differs = idnp.is_valid()
+            && theirs().any(|other| other.is_valid() && other.digits() != idnp.digits());
+        // A mistyped number is one typo off; every one further off is another number.
+        let all_far = theirs().next().is_some()
+            && theirs()
+                .all(|other| !crate::normalize::at_most_one_edit(other.digits(), idnp.digits()));
+        valid_differs || all_far
+    }
+
+    /// The candidate [`Index::candidates`] gives for the record in slot `own` among its own
+    /// person's other records: the best of those sharing a block (of at most [`MAX_BLOCK`]
+    /// records) with it, the first in slot order on a tie; `None` when none does.
+    pub fn own_person_candidate(&self, own: u32) -> Option<Candidate> {
+        let slot = self.live_slot(own)?;
+        let keys: Vec<u64> = blocking_keys(&slot.features)
+            .into_iter()
+            .map(|(_, key)| key)
+            .filter(|key| self.blocks.get(key).is_some_and(|b| b.len <= MAX_BLOCK))
+            .collect();
+        let mut others: Vec<u32> = self.slots_of(&slot.person).filter(|&s| s != own).collect();
+        others.sort_unstable();
+        let shares = self.name_shares(&slot.features);
+        let weights = self.model.level_weights();
+        let mut best: Option<(u32, Comparison, f64)> = None;
+        for other in others {
+            let features = &self.slots[other as usize].features;
+            if !blocking_keys(features)
+                .iter()
+                .any(|(_, key)| keys.contains(key))
+            {
+                continue;
+            }
+            let comparison = compare(&slot.features, features);
+            let weight = weights.total(&comparison, shares.frequencies(&comparison));
+            if best.as_ref().is_none_or(|(_, _, w)| weight > *w) {
+                best = Some((other, comparison, weight));
+            }
+        }
+        let (other, comparison, _) = best?;
+        Some(Candidate {
+            person: slot.person,
+            record: self.slots[other as usize].record.clone(),
+            comparison,
+            score: self
+                .model
+                .score(&comparison, shares.frequencies(&comparison)),
+            idnp_conflict: self.idnp_conflict(&slot.features, &slot.person),
+        })
     }
 
     /// Comparisons for training, from every source in the index: the pairs each blocking rule
