@@ -1580,9 +1580,9 @@ impl MasterIndex {
     /// now be its best match yet need a human). A record that joined a person already there,
     /// would still stay with it, and that no later record came close to from another person,
     /// keeps its link. After the first pass, a pass re-evaluates only what the pass before
-    /// could have changed: the records sharing a block with a record of a person that lost or
-    /// gained one, the records whose move was put off, and the records of a person a
-    /// withdrawn review named.
+    /// could have changed: the records of a person that lost or gained one, the records such
+    /// a person's records are candidates for (reaching the review weight), the records whose
+    /// move was put off, and the records of a person a withdrawn review named.
     pub async fn relink_unsettled(
         &self,
         actor: &str,
@@ -1705,14 +1705,12 @@ impl MasterIndex {
         let mut outcome = RelinkSummary::default();
         let mut revisit = SlotSet::default();
         let scoped = scope.is_some();
-        // Every record of these persons, and every record sharing a block with one of them.
+        // Every record of these persons, and every record one of them is a candidate for.
         let revisit_around = |revisit: &mut SlotSet, persons: &[PersonId]| {
             for person in persons {
                 for slot_id in index.slots_of(person) {
                     revisit.insert(slot_id);
-                    if let Some(slot) = index.live_slot(slot_id) {
-                        revisit.extend(index.candidate_slots(&slot.features));
-                    }
+                    revisit.extend(index.slots_reached_by(slot_id, self.thresholds.review));
                 }
             }
         };

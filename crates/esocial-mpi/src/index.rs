@@ -843,6 +843,26 @@ impl Index {
         candidates
     }
 
+    /// The live records for which the record in slot `slot` is a candidate reaching `floor`:
+    /// those sharing a block with it whose comparison with it, weighed as
+    /// [`Index::candidates_reaching`] weighs their own candidates, reaches `floor`.
+    pub fn slots_reached_by(&self, slot: u32, floor: f64) -> Vec<u32> {
+        let Some(target) = self.live_slot(slot) else {
+            return Vec::new();
+        };
+        let weights = self.model.level_weights();
+        self.candidate_slots(&target.features)
+            .into_iter()
+            .filter(|&other| other != slot)
+            .filter(|&other| {
+                let features = &self.slots[other as usize].features;
+                let comparison = compare(features, &target.features);
+                let shares = self.name_shares(features);
+                weights.total(&comparison, shares.frequencies(&comparison)) >= floor
+            })
+            .collect()
+    }
+
     /// Whether `person` holds a valid IDNP different from the valid IDNP of `features`, or
     /// holds IDNPs and every one is more than a typo from that of `features`.
     fn idnp_conflict(&self, features: &Features, person: &PersonId) -> bool {
