@@ -198,7 +198,7 @@ impl Exchanger {
                 error: ExchangeError::QueueUnavailable,
             });
         }
-        self.queue_notify.notify_waiters();
+        self.wake_workers(&service.registry);
         info!(%exchange_id, service = %service.id, "async exchange accepted");
         Ok(Accepted {
             exchange_id,
@@ -521,7 +521,7 @@ impl Exchanger {
             // Stays queued in the store; the sweeper publishes it when the broker is back.
             warn!(%replay, "replay not yet confirmed by the broker");
         }
-        self.queue_notify.notify_waiters();
+        self.wake_workers(&due.registry);
         info!(%original, %replay, "dead-lettered exchange replayed");
         Ok(replay)
     }

@@ -99,8 +99,9 @@ pub struct Exchanger {
     metrics: HubMetrics,
     sealer: Sealer,
     queue: QueueBackend,
-    /// Wakes the embedded queue's workers when work arrives.
-    queue_notify: Arc<tokio::sync::Notify>,
+    /// Per registry, wakes the embedded queue's workers of that registry when work arrives
+    /// for it (and no others).
+    queue_wakers: Arc<BTreeMap<String, Arc<tokio::sync::Notify>>>,
     retry: RetryPolicy,
     /// The name this hub holds queue leases under.
     instance: Arc<str>,
@@ -192,6 +193,10 @@ impl Exchanger {
         queue: QueueBackend,
         retry: RetryPolicy,
     ) -> Self {
+        let queue_wakers = catalog
+            .registries()
+            .map(|r| (r.name.clone(), Arc::default()))
+            .collect();
         let call_slots = catalog
             .registries()
             .map(|r| (r.name.clone(), Arc::new(Semaphore::new(r.max_in_flight))))
@@ -208,7 +213,7 @@ impl Exchanger {
             metrics,
             sealer,
             queue,
-            queue_notify: Arc::new(tokio::sync::Notify::new()),
+            queue_wakers: Arc::new(queue_wakers),
             retry,
             instance: Arc::from("hub"),
             breakers: Arc::default(),
@@ -277,8 +282,19 @@ impl Exchanger {
         &self.queue
     }
 
-    pub fn queue_notify(&self) -> Arc<tokio::sync::Notify> {
-        self.queue_notify.clone()
+    /// What wakes `registry`'s embedded-queue workers (`None` for a registry the catalog
+    /// does not have).
+    pub fn queue_waker(&self, registry: &str) -> Option<Arc<tokio::sync::Notify>> {
+        self.queue_wakers.get(registry).cloned()
+    }
+
+    /// Tells `registry`'s embedded-queue worker loop that it has work: it wakes now, or, if
+    /// it is busy, finds the wake-up waiting at its next rest, so none is lost between its
+    /// look at the queue and its rest.
+    fn wake_workers(&self, registry: &str) {
+        if let Some(waker) = self.queue_wakers.get(registry) {
+            waker.notify_one();
+        }
     }
 
     pub fn metrics(&self) -> &HubMetrics {

@@ -71,7 +71,7 @@ pub fn start_workers(exchanger: Exchanger, settings: QueueSettings) -> Vec<JoinH
 /// The embedded queue: claim due work from the store, bounded and breaker-aware.
 async fn poll_store(exchanger: Exchanger, registry: String, settings: Arc<QueueSettings>) {
     let permits = Arc::new(Semaphore::new(settings.concurrency_per_registry));
-    let notify = exchanger.queue_notify();
+    let notify = exchanger.queue_waker(&registry).unwrap_or_default();
     loop {
         // The registry's circuit is open: its exchanges wait rather than fail one by one.
         if let Some(wait) = exchanger.breaker(&registry).and_then(|b| b.wait()) {
