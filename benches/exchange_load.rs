@@ -16,8 +16,9 @@
 //! over the measured window only.
 //!
 //! Variants: synchronous SOAP (`civil.person-details`) and REST (`health.insurance-status`)
-//! exchanges; asynchronous SOAP exchanges through the embedded queue and through RabbitMQ
-//! (completion rate, completions seen by polling the hub's store read-only); requests signed
+//! exchanges; asynchronous SOAP and REST exchanges (the same two services) through the
+//! embedded queue and through RabbitMQ (completion rate, completions seen by polling the hub's
+//! store read-only); requests signed
 //! beforehand the way the hub signs them, posted to the simulator directly ("the simulator
 //! alone") and through an nginx `proxy_pass` hop that holds the client certificate for the
 //! upstream mTLS and signs nothing.
@@ -28,10 +29,11 @@
 //! - `BENCH_CALLERS` (`1,16,64`): concurrent callers, each a keep-alive mTLS connection;
 //! - `BENCH_ROUNDS` (3): rounds; `BENCH_QUICK=1`: 1 round, 4 s, 16 callers, 1 s warm-up;
 //! - `BENCH_VARIANTS` (all): comma-separated subset of `sync-soap`, `sync-rest`,
-//!   `async-embedded`, `async-rabbitmq`, `simulator-alone`, `nginx-proxy`;
+//!   `async-embedded`, `async-rabbitmq`, `async-rest-embedded`, `async-rest-rabbitmq`,
+//!   `simulator-alone`, `nginx-proxy`;
 //! - `BENCH_POOL`: requests signed beforehand for the two variants without the hub (default
 //!   1000 per second of warm-up and window);
-//! - `ESOCIAL_TEST_AMQP_URL`: the broker; without it the RabbitMQ variant is left out;
+//! - `ESOCIAL_TEST_AMQP_URL`: the broker; without it the RabbitMQ variants are left out;
 //! - `BENCH_NGINX` (`nginx` on the PATH): without nginx the proxy variant is left out;
 //! - `BENCH_HUB_BIN` (the release binary cargo built for this bench);
 //! - `BENCH_REPORT` (`reports/exchange-benchmark.md`): where the Markdown report is written.
@@ -102,16 +104,20 @@ enum Variant {
     SyncRest,
     AsyncEmbedded,
     AsyncRabbit,
+    AsyncRestEmbedded,
+    AsyncRestRabbit,
     Simulator,
     Nginx,
 }
 
 impl Variant {
-    const ALL: [Variant; 6] = [
+    const ALL: [Variant; 8] = [
         Variant::SyncSoap,
         Variant::SyncRest,
         Variant::AsyncEmbedded,
         Variant::AsyncRabbit,
+        Variant::AsyncRestEmbedded,
+        Variant::AsyncRestRabbit,
         Variant::Simulator,
         Variant::Nginx,
     ];
@@ -122,6 +128,8 @@ impl Variant {
             Variant::SyncRest => "sync-rest",
             Variant::AsyncEmbedded => "async-embedded",
             Variant::AsyncRabbit => "async-rabbitmq",
+            Variant::AsyncRestEmbedded => "async-rest-embedded",
+            Variant::AsyncRestRabbit => "async-rest-rabbitmq",
             Variant::Simulator => "simulator-alone",
             Variant::Nginx => "nginx-proxy",
         }
@@ -137,13 +145,25 @@ impl Variant {
             Variant::SyncRest => "Hub, sync REST (`health.insurance-status`)",
             Variant::AsyncEmbedded => "Hub, async SOAP, embedded queue",
             Variant::AsyncRabbit => "Hub, async SOAP, RabbitMQ queue",
+            Variant::AsyncRestEmbedded => "Hub, async REST, embedded queue",
+            Variant::AsyncRestRabbit => "Hub, async REST, RabbitMQ queue",
             Variant::Simulator => "Simulator alone (pre-signed SOAP, no hub)",
             Variant::Nginx => "nginx `proxy_pass` hop (pre-signed SOAP)",
         }
     }
 
     fn is_async(self) -> bool {
-        matches!(self, Variant::AsyncEmbedded | Variant::AsyncRabbit)
+        matches!(
+            self,
+            Variant::AsyncEmbedded
+                | Variant::AsyncRabbit
+                | Variant::AsyncRestEmbedded
+                | Variant::AsyncRestRabbit
+        )
+    }
+
+    fn uses_rabbitmq(self) -> bool {
+        matches!(self, Variant::AsyncRabbit | Variant::AsyncRestRabbit)
     }
 
     fn presigned(self) -> bool {
@@ -151,7 +171,10 @@ impl Variant {
     }
 
     fn service(self) -> &'static str {
-        if self == Variant::SyncRest {
+        if matches!(
+            self,
+            Variant::SyncRest | Variant::AsyncRestEmbedded | Variant::AsyncRestRabbit
+        ) {
             REST_SERVICE
         } else {
             SOAP_SERVICE
@@ -230,13 +253,15 @@ impl Knobs {
             _ => Variant::ALL.to_vec(),
         };
         let mut left_out = Vec::new();
-        if amqp_url.is_none() && variants.contains(&Variant::AsyncRabbit) {
-            variants.retain(|v| *v != Variant::AsyncRabbit);
-            left_out.push(format!(
-                "`{}`: ESOCIAL_TEST_AMQP_URL is not set (scripts/bench-exchange.sh starts a \
-                 broker)",
-                Variant::AsyncRabbit.key()
-            ));
+        if amqp_url.is_none() {
+            for variant in variants.iter().filter(|v| v.uses_rabbitmq()) {
+                left_out.push(format!(
+                    "`{}`: ESOCIAL_TEST_AMQP_URL is not set (scripts/bench-exchange.sh starts a \
+                     broker)",
+                    variant.key()
+                ));
+            }
+            variants.retain(|v| !v.uses_rabbitmq());
         }
         if nginx.is_none() && variants.contains(&Variant::Nginx) {
             variants.retain(|v| *v != Variant::Nginx);
@@ -1156,7 +1181,7 @@ fn run_once(
         }
         _ => {
             let (listen, ops) = (free_port()?, free_port()?);
-            let rabbit = variant == Variant::AsyncRabbit;
+            let rabbit = variant.uses_rabbitmq();
             let settings = hub_settings(example, pki, dir.path(), listen, ops, rabbit)?;
             let config = dir.path().join("hub.toml");
             std::fs::write(&config, settings)?;
@@ -1191,7 +1216,7 @@ fn run_once(
         target,
         front_pid: front.as_ref().map(Proc::pid),
         sim_pid: sim.pid(),
-        broker_pid: if variant == Variant::AsyncRabbit {
+        broker_pid: if variant.uses_rabbitmq() {
             broker_pid()
         } else {
             None
@@ -1998,6 +2023,14 @@ fn render_report(r: &Report<'_>) -> String {
         rows.push((
             "Hub CPU per async exchange (RabbitMQ) / floor".into(),
             med(Variant::AsyncRabbit, &RunResult::front_ms).map(|h| h / floor_ms),
+        ));
+        rows.push((
+            "Hub CPU per async REST exchange (embedded queue) / floor".into(),
+            med(Variant::AsyncRestEmbedded, &RunResult::front_ms).map(|h| h / floor_ms),
+        ));
+        rows.push((
+            "Hub CPU per async REST exchange (RabbitMQ) / floor".into(),
+            med(Variant::AsyncRestRabbit, &RunResult::front_ms).map(|h| h / floor_ms),
         ));
         rows.push((
             "Hub CPU per sync SOAP exchange / nginx CPU per proxied request".into(),

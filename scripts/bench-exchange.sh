@@ -8,7 +8,7 @@
 #   2. installs nginx with apt if it is missing (unless ESOCIAL_SKIP_APT=1: then the proxy
 #      variant is left out);
 #   3. starts a throwaway RabbitMQ (scripts/start-rabbitmq.sh), pins it to CPU 1 and stops it
-#      on exit (ESOCIAL_BENCH_NO_RABBITMQ=1: no broker, the RabbitMQ variant is left out);
+#      on exit (ESOCIAL_BENCH_NO_RABBITMQ=1: no broker, the RabbitMQ variants are left out);
 #   4. runs `cargo bench --bench exchange_load` with RUST_LOG=warn: the hub runs as its own
 #      process pinned to CPU 0 (`taskset -c 0 esocial-hub serve`), the simulators and the load
 #      generator on CPU 1;
@@ -17,7 +17,7 @@
 #
 # Knobs (environment, passed through to the bench): BENCH_SECONDS (8), BENCH_WARMUP (2),
 # BENCH_CALLERS (1,16,64), BENCH_ROUNDS (3), BENCH_QUICK=1 (1 round, 4 s, 16 callers),
-# BENCH_VARIANTS, BENCH_POOL, BENCH_REPORT. The defaults take about 15 minutes; BENCH_QUICK=1
+# BENCH_VARIANTS, BENCH_POOL, BENCH_REPORT. The defaults take about 20 minutes; BENCH_QUICK=1
 # about 2. Needs at least 2 CPUs and `taskset` (util-linux). Extra arguments are passed to
 # `cargo bench`.
 set -euo pipefail
@@ -75,7 +75,7 @@ cargo bench --bench exchange_load --no-run "$@"
 
 if [[ "${ESOCIAL_BENCH_NO_RABBITMQ:-0}" == 1 ]]; then
     unset ESOCIAL_TEST_AMQP_URL
-    log "ESOCIAL_BENCH_NO_RABBITMQ=1: no broker, the RabbitMQ variant is left out"
+    log "ESOCIAL_BENCH_NO_RABBITMQ=1: no broker, the RabbitMQ variants are left out"
 else
     rmq_env="$(bash "$ROOT/scripts/start-rabbitmq.sh")"
     eval "$rmq_env"

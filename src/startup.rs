@@ -342,6 +342,7 @@ impl Application {
             },
         )
         .with_instance(&instance)
+        .with_queue_concurrency(queue_config.concurrency_per_registry)
         .with_breaker_policy(crate::exchange::breaker::BreakerPolicy {
             threshold: queue_config.breaker_threshold,
             cooldown: Duration::from_millis(queue_config.breaker_cooldown_ms),
@@ -363,7 +364,6 @@ impl Application {
         let mut workers = start_workers(
             exchanger.clone(),
             QueueSettings {
-                concurrency_per_registry: queue_config.concurrency_per_registry,
                 poll_interval: Duration::from_millis(200),
                 republish_after: Duration::from_millis(queue_config.republish_after_ms),
             },

@@ -15,8 +15,10 @@ use super::{
     ErrorSummary, ExchangeError, ExchangeFailure, ExchangeRequest, Exchanger, Purpose, Target,
     Wire, registry_result,
 };
+use crate::queue::QueueBackend;
 use esocial_store::{
-    ClaimedExchange, Closing, ExchangeOutcome, NewAsyncExchange, SeenMessage, Submission,
+    ClaimedExchange, Closing, ExchangeOutcome, Lease, NewAsyncExchange, SeenMessage, Submission,
+    now_millis, timestamp,
 };
 use esocial_wire::domain::Idnp;
 
@@ -153,6 +155,22 @@ impl Exchanger {
             request.subject.expose(),
         );
         let exchange_id = row.id;
+        let received_at = timestamp(row.received_at);
+        // With the embedded queue, a free worker slot runs the exchange at once: it is stored
+        // already taken by this hub, so no worker has to find and claim it. (With RabbitMQ the
+        // broker hands it out, to whichever hub consumes it.)
+        let slot = match self.queue {
+            QueueBackend::Embedded
+                if self
+                    .breaker(&service.registry)
+                    .and_then(|b| b.wait())
+                    .is_none() =>
+            {
+                self.queue_lane(&service.registry)
+                    .and_then(|lane| lane.slots.clone().try_acquire_owned().ok())
+            }
+            _ => None,
+        };
         let submission = NewAsyncExchange {
             exchange: row,
             registry: service.registry.clone(),
@@ -160,6 +178,10 @@ impl Exchanger {
             submission_digest,
             sealed_request: self.sealer.seal(&sealed),
             callback_url: request.callback_url.clone(),
+            taken: slot.as_ref().map(|_| Lease {
+                holder: self.instance.to_string(),
+                until: now_millis() + self.retry.lease.as_millis() as i64,
+            }),
         };
         let submitted = self
             .store
@@ -181,6 +203,26 @@ impl Exchanger {
             }
             Submission::Accepted => {}
         }
+        if let Some(slot) = slot {
+            let taken = ClaimedExchange {
+                id: exchange_id,
+                client_id: submission.exchange.client_id,
+                service: submission.exchange.service,
+                attempts: 1,
+                sealed_request: submission.sealed_request,
+                received_at,
+            };
+            let exchanger = self.clone();
+            tokio::spawn(async move {
+                exchanger.perform(taken).await;
+                drop(slot);
+            });
+            info!(%exchange_id, service = %service.id, "async exchange accepted and started");
+            return Ok(Accepted {
+                exchange_id,
+                repeated: false,
+            });
+        }
         if let Err(error) = self.queue.publish(&service.registry, exchange_id).await {
             // Not confirmed by the broker, so not accepted: end it now, answer 503. Unless a
             // worker has taken it meanwhile (the broker had the message after all): then it
@@ -198,7 +240,9 @@ impl Exchanger {
                 error: ExchangeError::QueueUnavailable,
             });
         }
-        self.queue_notify.notify_waiters();
+        if let Some(lane) = self.queue_lane(&service.registry) {
+            lane.wake();
+        }
         info!(%exchange_id, service = %service.id, "async exchange accepted");
         Ok(Accepted {
             exchange_id,
@@ -521,7 +565,9 @@ impl Exchanger {
             // Stays queued in the store; the sweeper publishes it when the broker is back.
             warn!(%replay, "replay not yet confirmed by the broker");
         }
-        self.queue_notify.notify_waiters();
+        if let Some(lane) = self.queue_lane(&due.registry) {
+            lane.wake();
+        }
         info!(%original, %replay, "dead-lettered exchange replayed");
         Ok(replay)
     }

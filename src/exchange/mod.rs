@@ -99,8 +99,10 @@ pub struct Exchanger {
     metrics: HubMetrics,
     sealer: Sealer,
     queue: QueueBackend,
-    /// Wakes the embedded queue's workers when work arrives.
-    queue_notify: Arc<tokio::sync::Notify>,
+    /// Per registry, this hub's async workers for it.
+    queue_lanes: Arc<BTreeMap<String, QueueLane>>,
+    /// Async exchanges of one registry that run at once on this hub.
+    queue_concurrency: usize,
     retry: RetryPolicy,
     /// The name this hub holds queue leases under.
     instance: Arc<str>,
@@ -108,6 +110,38 @@ pub struct Exchanger {
     breakers: Arc<BTreeMap<String, breaker::Breaker>>,
     /// The calls each registry may have in flight, sync and async together.
     call_slots: Arc<BTreeMap<String, Arc<Semaphore>>>,
+}
+
+/// Async exchanges of one registry that run at once on a hub unless settings say otherwise.
+pub const DEFAULT_QUEUE_CONCURRENCY: usize = 4;
+
+/// This hub's async workers for one registry: the slots its exchanges run in, and what wakes
+/// the embedded queue's loop for it.
+pub struct QueueLane {
+    /// One permit per exchange of the registry running on this hub.
+    pub slots: Arc<Semaphore>,
+    waker: tokio::sync::Notify,
+}
+
+impl QueueLane {
+    fn new(slots: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(slots)),
+            waker: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Tells the embedded queue's loop that the registry has work: it wakes now, or, if it is
+    /// busy, finds the wake-up waiting at its next rest, so none is lost between its look at
+    /// the queue and its rest.
+    pub fn wake(&self) {
+        self.waker.notify_one();
+    }
+
+    /// Waits for [`QueueLane::wake`].
+    pub async fn woken(&self) {
+        self.waker.notified().await;
+    }
 }
 
 /// A caller authorised for a service: step one of every exchange.
@@ -208,13 +242,28 @@ impl Exchanger {
             metrics,
             sealer,
             queue,
-            queue_notify: Arc::new(tokio::sync::Notify::new()),
+            queue_lanes: Arc::default(),
+            queue_concurrency: 0,
             retry,
             instance: Arc::from("hub"),
             breakers: Arc::default(),
             call_slots: Arc::new(call_slots),
         }
         .with_breaker_policy(breaker::BreakerPolicy::default())
+        .with_queue_concurrency(DEFAULT_QUEUE_CONCURRENCY)
+    }
+
+    /// At most `per_registry` async exchanges of each registry at once on this hub (also the
+    /// RabbitMQ prefetch).
+    pub fn with_queue_concurrency(mut self, per_registry: usize) -> Self {
+        self.queue_concurrency = per_registry;
+        self.queue_lanes = Arc::new(
+            self.catalog
+                .registries()
+                .map(|r| (r.name.clone(), QueueLane::new(per_registry)))
+                .collect(),
+        );
+        self
     }
 
     /// One breaker per registry of the catalog, opening as `policy` says.
@@ -277,8 +326,15 @@ impl Exchanger {
         &self.queue
     }
 
-    pub fn queue_notify(&self) -> Arc<tokio::sync::Notify> {
-        self.queue_notify.clone()
+    /// This hub's async workers for `registry` (`None` for a registry the catalog does not
+    /// have).
+    pub fn queue_lane(&self, registry: &str) -> Option<&QueueLane> {
+        self.queue_lanes.get(registry)
+    }
+
+    /// Async exchanges of one registry that run at once on this hub.
+    pub fn queue_concurrency(&self) -> usize {
+        self.queue_concurrency
     }
 
     pub fn metrics(&self) -> &HubMetrics {

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -18,8 +17,6 @@ use crate::queue::rabbit::{RECONNECT_DELAY, Rabbit};
 /// How workers run.
 #[derive(Debug, Clone)]
 pub struct QueueSettings {
-    /// Exchanges of one registry in flight at once (also the RabbitMQ prefetch).
-    pub concurrency_per_registry: usize,
     /// How often the embedded queue looks for work when nothing wakes it.
     pub poll_interval: Duration,
     /// A queued exchange whose message has not been consumed in this long is republished.
@@ -29,7 +26,6 @@ pub struct QueueSettings {
 impl Default for QueueSettings {
     fn default() -> Self {
         Self {
-            concurrency_per_registry: 4,
             poll_interval: Duration::from_millis(200),
             republish_after: Duration::from_secs(60),
         }
@@ -50,9 +46,7 @@ pub fn start_workers(exchanger: Exchanger, settings: QueueSettings) -> Vec<JoinH
         let settings = settings.clone();
         handles.push(match exchanger.queue().clone() {
             QueueBackend::Embedded => tokio::spawn(poll_store(exchanger, registry, settings)),
-            QueueBackend::Rabbit(rabbit) => {
-                tokio::spawn(consume(exchanger, rabbit, registry, settings))
-            }
+            QueueBackend::Rabbit(rabbit) => tokio::spawn(consume(exchanger, rabbit, registry)),
         });
     }
     let callbacks = exchanger.clone();
@@ -68,10 +62,14 @@ pub fn start_workers(exchanger: Exchanger, settings: QueueSettings) -> Vec<JoinH
     handles
 }
 
-/// The embedded queue: claim due work from the store, bounded and breaker-aware.
+/// The embedded queue: claim due work from the store, bounded and breaker-aware. A
+/// submission that finds a free slot runs at once instead (`Exchanger::submit_async`); this
+/// loop takes what waited, retries and what a lease left behind.
 async fn poll_store(exchanger: Exchanger, registry: String, settings: Arc<QueueSettings>) {
-    let permits = Arc::new(Semaphore::new(settings.concurrency_per_registry));
-    let notify = exchanger.queue_notify();
+    let Some(lane) = exchanger.queue_lane(&registry) else {
+        return;
+    };
+    let permits = lane.slots.clone();
     loop {
         // The registry's circuit is open: its exchanges wait rather than fail one by one.
         if let Some(wait) = exchanger.breaker(&registry).and_then(|b| b.wait()) {
@@ -100,7 +98,7 @@ async fn poll_store(exchanger: Exchanger, registry: String, settings: Arc<QueueS
         };
         if claimed.is_empty() {
             tokio::select! {
-                _ = notify.notified() => {}
+                _ = lane.woken() => {}
                 _ = tokio::time::sleep(settings.poll_interval) => {}
             }
             continue;
@@ -121,15 +119,15 @@ async fn poll_store(exchanger: Exchanger, registry: String, settings: Arc<QueueS
 }
 
 /// RabbitMQ: consume the registry's queue with manual acks; reconnect when the broker goes.
-async fn consume(
-    exchanger: Exchanger,
-    rabbit: Rabbit,
-    registry: String,
-    settings: Arc<QueueSettings>,
-) {
-    let permits = Arc::new(Semaphore::new(settings.concurrency_per_registry));
+async fn consume(exchanger: Exchanger, rabbit: Rabbit, registry: String) {
+    let Some(permits) = exchanger
+        .queue_lane(&registry)
+        .map(|lane| lane.slots.clone())
+    else {
+        return;
+    };
     loop {
-        let prefetch = settings.concurrency_per_registry.min(u16::MAX as usize) as u16;
+        let prefetch = exchanger.queue_concurrency().min(u16::MAX as usize) as u16;
         let (channel, mut consumer) = match rabbit.consumer(&registry, prefetch).await {
             Ok(pair) => pair,
             Err(_) => {

@@ -328,6 +328,7 @@ async fn a_submission_a_worker_already_took_is_not_refused(store: &Store) {
         submission_digest: "d".repeat(64),
         sealed_request: "sealed".into(),
         callback_url: None,
+        taken: None,
     };
     let (untouched, taken) = (submit("k-untouched"), submit("k-taken"));
     for submission in [&untouched, &taken] {
@@ -370,5 +371,64 @@ async fn sqlite_a_submission_a_worker_already_took_is_not_refused() {
 async fn postgres_a_submission_a_worker_already_took_is_not_refused() {
     if let Some(store) = postgres_store().await {
         a_submission_a_worker_already_took_is_not_refused(&store).await;
+    }
+}
+
+/// A submission stored already taken (a worker of this hub was free for it) is not claimed by
+/// another worker while its lease runs, and is claimed again, as its second attempt, once the
+/// lease has run out.
+async fn a_submission_stored_taken_is_claimed_only_after_its_lease(store: &Store) {
+    let submit = |until: i64| esocial_store::NewAsyncExchange {
+        exchange: new_exchange(),
+        registry: "civil".into(),
+        idempotency_key: None,
+        submission_digest: "d".repeat(64),
+        sealed_request: "sealed".into(),
+        callback_url: None,
+        taken: Some(esocial_store::Lease {
+            holder: "hub-a".into(),
+            until,
+        }),
+    };
+    let now = esocial_store::now_millis();
+    let (held, expired) = (submit(now + 60_000), submit(now - 1));
+    for submission in [&held, &expired] {
+        store.submit_async(submission).await.unwrap();
+    }
+    let record = store.exchange(held.exchange.id).await.unwrap().unwrap();
+    assert_eq!(record.status, ExchangeStatus::InProgress);
+    assert_eq!(
+        record.attempts, 1,
+        "the first attempt is counted when taken"
+    );
+
+    let claimed = store.claim_due("civil", 10, 60_000, "hub-b").await.unwrap();
+
+    let ids: Vec<_> = claimed.iter().map(|c| c.id).collect();
+    assert_eq!(
+        ids,
+        vec![expired.exchange.id],
+        "only the one whose lease ran out"
+    );
+    assert_eq!(claimed[0].attempts, 2);
+    assert!(
+        store
+            .claim(held.exchange.id, 60_000, "hub-b")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn sqlite_a_submission_stored_taken_is_claimed_only_after_its_lease() {
+    let (store, _dir) = sqlite_store().await;
+    a_submission_stored_taken_is_claimed_only_after_its_lease(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_a_submission_stored_taken_is_claimed_only_after_its_lease() {
+    if let Some(store) = postgres_store().await {
+        a_submission_stored_taken_is_claimed_only_after_its_lease(&store).await;
     }
 }

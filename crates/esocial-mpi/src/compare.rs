@@ -373,7 +373,32 @@ pub struct Comparison {
     /// First and last name agree only when exchanged.
     pub names_swapped: bool,
     /// Both IDNPs pass their check digit and differ: two people, or a registry error to review.
+    /// Not set for the one slip the check digit cannot catch ([`check_digit_blind_slip`]) on
+    /// records whose first name and birth date agree.
     pub idnp_conflict: bool,
+}
+
+impl Comparison {
+    /// The first names agree (a typo at most) and so does the full birth date (day and month
+    /// perhaps swapped): what twins never share and a namesake seldom does.
+    pub fn first_name_and_birth_agree(&self) -> bool {
+        let level = |a: Attribute| self.levels[a.index()];
+        level(Attribute::FirstName).is_some_and(|l| l <= level::NAME_TYPO)
+            && level(Attribute::BirthDate).is_some_and(|l| l <= level::DATE_DAY_MONTH_SWAPPED)
+    }
+}
+
+/// Whether two IDNPs that both pass their check digit are one typo apart. The check digit
+/// (weights 7, 3, 1) catches every changed digit and every dropped or added one, but not two
+/// neighbouring digits exchanged when they differ by five (the weights' difference times five
+/// is a multiple of ten): so two valid numbers one typo apart are always that exchange, the
+/// same number mistyped, never numbers issued one after another (the next number changes its
+/// last digit and its check digit alike).
+pub fn check_digit_blind_slip(a: &IdnpEvidence, b: &IdnpEvidence) -> bool {
+    a.is_valid()
+        && b.is_valid()
+        && a.digits() != b.digits()
+        && at_most_one_edit(a.digits(), b.digits())
 }
 
 /// Grades a pair of names: 0 exact, 1 same stem or same sound, 2 typo, 3 differs.
@@ -436,13 +461,13 @@ fn both<'a, T>(a: &'a Option<T>, b: &'a Option<T>) -> Option<(&'a T, &'a T)> {
 pub fn compare(a: &Features, b: &Features) -> Comparison {
     let mut levels = [None; ATTRIBUTES];
     let mut idnp_conflict = false;
+    let mut blind_slip = false;
     if let Some((x, y)) = both(&a.idnp, &b.idnp) {
         levels[Attribute::Idnp.index()] = Some(if x.digits() == y.digits() {
             if x.is_valid() { 0 } else { 1 }
         } else if at_most_one_edit(x.digits(), y.digits()) {
-            if x.is_valid() && y.is_valid() {
-                idnp_conflict = true;
-            }
+            // Settled below, once the names and birth dates are compared.
+            blind_slip = check_digit_blind_slip(x, y);
             2
         } else {
             if x.is_valid() && y.is_valid() {
@@ -502,11 +527,16 @@ pub fn compare(a: &Features, b: &Features) -> Comparison {
     levels[Attribute::Address.index()] = compare_places(&a.place, &b.place);
     levels[Attribute::Phone.index()] = both(&a.phone, &b.phone).map(|(x, y)| u8::from(x != y));
     levels[Attribute::Identifier.index()] = compare_identifiers(&a.identifiers, &b.identifiers);
-    Comparison {
+    let mut comparison = Comparison {
         levels,
         names_swapped,
         idnp_conflict,
-    }
+    };
+    // Two valid numbers a slip apart under the same first name and birth date are one number
+    // mistyped; under another first name or birth date they stay two (a relative's number
+    // copied with a slip is still a relative's).
+    comparison.idnp_conflict |= blind_slip && !comparison.first_name_and_birth_agree();
+    comparison
 }
 
 /// Grades two places: same house, same street, same locality, same district, or elsewhere.
@@ -698,6 +728,42 @@ mod tests {
             level(&compare(&suspect, &suspect), Attribute::Idnp),
             Some("exact-but-suspect")
         );
+    }
+
+    #[test]
+    fn valid_idnps_a_slip_apart_are_one_number_under_the_same_first_name_and_birth_date() {
+        let person = |idnp: &str, first_name: &str, birth_date: &str| {
+            features(&format!(
+                r#"{{"localId":"1","idnp":"{idnp}","firstName":"{first_name}","lastName":"Rusu","birthDate":"{birth_date}"}}"#
+            ))
+        };
+        // Both pass the check digit: the 6 and the 1 exchanged, the slip it cannot see.
+        let ion = person("2004123456177", "Ion", "2004-03-12");
+        let slip = person("2004123451677", "Ion", "2004-03-12");
+        let c = compare(&ion, &slip);
+        assert_eq!(level(&c, Attribute::Idnp), Some("one-typo"));
+        assert!(!c.idnp_conflict, "{c:?}");
+        // Day and month swapped and a first name with a typo are still the same person.
+        let c = compare(&ion, &person("2004123451677", "Ioon", "2004-12-03"));
+        assert!(!c.idnp_conflict, "{c:?}");
+        // A twin (another first name) or a relative (another birth date) holding that number
+        // is somebody else, as with any other valid number.
+        for other in [
+            person("2004123451677", "Vasile", "2004-03-12"),
+            person("2004123451677", "Ion", "1979-06-02"),
+        ] {
+            assert!(compare(&ion, &other).idnp_conflict);
+        }
+        // The next number issued (a twin's, say) differs in its last digit and its check
+        // digit: never a slip.
+        let next = person("2004123456188", "Ion", "2004-03-12");
+        assert!(compare(&ion, &next).idnp_conflict);
+        let (Some(a), Some(b), Some(c)) = (&ion.idnp, &slip.idnp, &next.idnp) else {
+            panic!("IDNPs parsed");
+        };
+        assert!(a.is_valid() && b.is_valid() && c.is_valid());
+        assert!(check_digit_blind_slip(a, b));
+        assert!(!check_digit_blind_slip(a, c));
     }
 
     #[test]

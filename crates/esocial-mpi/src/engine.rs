@@ -2027,9 +2027,8 @@ fn changes_into_plan(changes: &Changes, actor: &str, now: i64, plan: &mut Plan) 
 /// same house).
 fn another_person(candidate: &Candidate) -> Option<&'static str> {
     let level = |a: Attribute| candidate.comparison.levels[a.index()];
+    let same_name_and_birth = candidate.comparison.first_name_and_birth_agree();
     if candidate.idnp_conflict || candidate.comparison.idnp_conflict {
-        let same_name_and_birth = level(Attribute::FirstName).is_some_and(|l| l <= NAME_TYPO)
-            && level(Attribute::BirthDate).is_some_and(|l| l <= DATE_DAY_MONTH_SWAPPED);
         return (!same_name_and_birth).then_some("the records carry different valid IDNPs");
     }
     // A mistyped IDNP is one typo off its number; one further off, even failing its check
@@ -2037,8 +2036,6 @@ fn another_person(candidate: &Candidate) -> Option<&'static str> {
     if level(Attribute::Idnp) == Some(IDNP_DIFFERS)
         && level(Attribute::Identifier) != Some(IDENTIFIER_AGREES)
     {
-        let same_name_and_birth = level(Attribute::FirstName).is_some_and(|l| l <= NAME_TYPO)
-            && level(Attribute::BirthDate).is_some_and(|l| l <= DATE_DAY_MONTH_SWAPPED);
         return (!same_name_and_birth).then_some("the records carry IDNPs more than a typo apart");
     }
     if identifier_agrees(candidate) || identifier_nearly_agrees(candidate) {
@@ -2581,6 +2578,37 @@ mod tests {
             person_of(&index, "register", "1"),
             person_of(&index, "register", "2")
         );
+    }
+
+    #[tokio::test]
+    async fn a_slip_the_check_digit_misses_links_but_a_twin_holding_it_stays_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let boy = |local_id: &str, first_name: &str, idnp: &str| {
+            serde_json::json!({
+                "localId": local_id, "idnp": idnp, "firstName": first_name,
+                "lastName": "Ceban", "birthDate": "2004-03-12", "sex": "M",
+                "address": {"locality": "Orhei", "street": "str. Păcii", "house": "7"}
+            })
+        };
+        let ion = registered(&index, "register", boy("1", "Ion", "2004123456177")).await;
+        // His school typed two neighbouring digits the other way round; the number still passes
+        // its check digit, so only the name and the birth date tell a slip from another number.
+        let school = registered(&index, "school", boy("1", "Ion", "2004123451677")).await;
+        assert_eq!(school.outcome, Outcome::AutoLink, "{school:?}");
+        assert_eq!(school.person_id, ion.person_id);
+        // A later record with the right number still links: the slip is no second number.
+        let health = registered(&index, "health", boy("1", "Ion", "2004123456177")).await;
+        assert_eq!(health.outcome, Outcome::AutoLink, "{health:?}");
+        assert_eq!(health.person_id, ion.person_id);
+        // His twin brother, same surname, birth date and house, with that slip of Ion's number
+        // on his record, is somebody else, and no review either.
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        let ion = registered(&index, "register", boy("1", "Ion", "2004123456177")).await;
+        let twin = registered(&index, "police", boy("2", "Vasile", "2004123451677")).await;
+        assert_eq!(twin.outcome, Outcome::NoMatch, "{twin:?}");
+        assert_ne!(twin.person_id, ion.person_id);
     }
 
     #[tokio::test]

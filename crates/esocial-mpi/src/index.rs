@@ -873,8 +873,15 @@ impl Index {
             self.slots_of(person)
                 .filter_map(|slot| self.slots[slot as usize].features.idnp.as_ref())
         };
+        // A valid number one slip from the record's is the same number mistyped (see
+        // `check_digit_blind_slip`); whether the names and birth dates bear that out is the
+        // comparison's to say.
         let valid_differs = idnp.is_valid()
-            && theirs().any(|other| other.is_valid() && other.digits() != idnp.digits());
+            && theirs().any(|other| {
+                other.is_valid()
+                    && other.digits() != idnp.digits()
+                    && !crate::compare::check_digit_blind_slip(other, idnp)
+            });
         // A mistyped number is one typo off; every one further off is another number.
         let all_far = theirs().next().is_some()
             && theirs()

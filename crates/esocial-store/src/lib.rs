@@ -30,7 +30,7 @@ pub use mpi::{
     MpiAuditRow, MpiBatch, MpiHistoryRow, MpiNonMatchRow, MpiPersonRow, MpiRecordRow, MpiRelink,
     MpiReviewRow,
 };
-pub use queue::{ClaimedExchange, DueExchange, NewAsyncExchange, Submission, now_millis};
+pub use queue::{ClaimedExchange, DueExchange, Lease, NewAsyncExchange, Submission, now_millis};
 pub use usage::{Usage, UsageTotals};
 
 use secrecy::{ExposeSecret, SecretString};

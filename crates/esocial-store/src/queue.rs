@@ -27,6 +27,16 @@ pub struct NewAsyncExchange {
     pub sealed_request: String,
     /// Where to announce completion (one of the client's registered URLs).
     pub callback_url: Option<String>,
+    /// A worker of this hub that waits for it: the exchange is stored already taken, its
+    /// first attempt counted, as a claim would leave it; `None` queues it.
+    pub taken: Option<Lease>,
+}
+
+/// Who holds an exchange, and until when (milliseconds since the Unix epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub holder: String,
+    pub until: i64,
 }
 
 /// What submitting produced.
@@ -135,20 +145,28 @@ impl Store {
                     "INSERT INTO exchanges (id, client_id, service, legal_basis, reason, case_id, \
                      calling_user_digest, subject_digest, status, received_at, parent_id, mode, \
                      registry, queue_state, attempts, available_at, enqueued_at, idempotency_key, \
-                     submission_digest, sealed_request, callback_url, sealed_identifiers) \
+                     submission_digest, sealed_request, callback_url, sealed_identifiers, \
+                     lease_until, lease_holder) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'in_progress', $9, $10, 'async', $11, \
-                     'queued', 0, $12, $12, $13, $14, $15, $16, $17)",
+                     $12, $13, $14, $14, $15, $16, $17, $18, $19, $20, $21)",
                 )
                 .bind_first_columns(exchange)
                 .text(timestamp(exchange.received_at))
                 .maybe_text(exchange.parent_id.map(|id| id.to_string()))
                 .text(&submission.registry)
+                .text(match submission.taken {
+                    Some(_) => "working",
+                    None => "queued",
+                })
+                .integer(i64::from(submission.taken.is_some()))
                 .integer(now)
                 .maybe_text(submission.idempotency_key.clone())
                 .text(&submission.submission_digest)
                 .text(&submission.sealed_request)
                 .maybe_text(submission.callback_url.clone())
-                .maybe_text(exchange.sealed_identifiers.clone()),
+                .maybe_text(exchange.sealed_identifiers.clone())
+                .maybe_integer(submission.taken.as_ref().map(|lease| lease.until))
+                .maybe_text(submission.taken.as_ref().map(|lease| lease.holder.clone())),
             )
             .await;
         match inserted {

@@ -3,7 +3,8 @@
 //! serves many callers and no statement is handed to another thread; each caller is answered
 //! only once its commit is durable, and a statement that fails undoes only its own caller's
 //! work. On PostgreSQL every call is its own transaction on the pool, which already commits in
-//! parallel.
+//! parallel. On both, a statement that may wait for the next sync (a worker's lease) commits
+//! without one of its own.
 
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
@@ -258,7 +259,8 @@ pub(super) struct Job {
 /// Where the store's writes go.
 #[derive(Clone)]
 pub(super) enum Writer {
-    /// PostgreSQL: each call in its own transaction on the pool.
+    /// PostgreSQL: each call in its own transaction on the pool, synchronous unless all of its
+    /// statements may wait for the next sync.
     Direct(AnyPool),
     /// SQLite: the group-commit thread.
     Grouped(mpsc::Sender<Job>),
@@ -317,11 +319,23 @@ impl Writer {
     async fn run(&self, statements: Vec<Statement>) -> Result<Vec<Done>, StoreError> {
         match self {
             Self::Direct(pool) => {
-                if let [_] = statements.as_slice() {
+                let with_next_sync = statements
+                    .iter()
+                    .all(|statement| statement.durability == Durability::WithNextSync);
+                if let [_] = statements.as_slice()
+                    && !with_next_sync
+                {
                     let statement = statements.into_iter().next().expect("one statement");
                     return Ok(vec![statement.execute(pool).await?]);
                 }
                 let mut transaction = pool.begin().await?;
+                if with_next_sync {
+                    // PostgreSQL's form of the same promise: the commit returns before its WAL
+                    // record is flushed, and the next synchronous commit flushes it with its own.
+                    sqlx::query("SET LOCAL synchronous_commit = off")
+                        .execute(&mut *transaction)
+                        .await?;
+                }
                 let mut done = Vec::with_capacity(statements.len());
                 for statement in statements {
                     done.push(statement.execute(&mut *transaction).await?);
