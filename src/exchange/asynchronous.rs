@@ -155,7 +155,6 @@ impl Exchanger {
             request.subject.expose(),
         );
         let exchange_id = row.id;
-        let received_at = timestamp(row.received_at);
         // With the embedded queue, a free worker slot runs the exchange at once: it is stored
         // already taken by this hub, so no worker has to find and claim it. (With RabbitMQ the
         // broker hands it out, to whichever hub consumes it.)
@@ -210,7 +209,7 @@ impl Exchanger {
                 service: submission.exchange.service,
                 attempts: 1,
                 sealed_request: submission.sealed_request,
-                received_at,
+                received_at: timestamp(submission.exchange.received_at),
             };
             let exchanger = self.clone();
             tokio::spawn(async move {
@@ -240,14 +239,20 @@ impl Exchanger {
                 error: ExchangeError::QueueUnavailable,
             });
         }
-        if let Some(lane) = self.queue_lane(&service.registry) {
-            lane.wake();
-        }
+        self.wake_embedded_queue(&service.registry);
         info!(%exchange_id, service = %service.id, "async exchange accepted");
         Ok(Accepted {
             exchange_id,
             repeated: false,
         })
+    }
+
+    /// Tells the embedded queue's loop for `registry` that it has work (with RabbitMQ, the
+    /// broker delivers it instead).
+    fn wake_embedded_queue(&self, registry: &str) {
+        if let (QueueBackend::Embedded, Some(lane)) = (&self.queue, self.queue_lane(registry)) {
+            lane.wake();
+        }
     }
 
     /// How long a claim holds an exchange for this hub.
@@ -565,9 +570,7 @@ impl Exchanger {
             // Stays queued in the store; the sweeper publishes it when the broker is back.
             warn!(%replay, "replay not yet confirmed by the broker");
         }
-        if let Some(lane) = self.queue_lane(&due.registry) {
-            lane.wake();
-        }
+        self.wake_embedded_queue(&due.registry);
         info!(%original, %replay, "dead-lettered exchange replayed");
         Ok(replay)
     }
