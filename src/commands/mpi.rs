@@ -259,6 +259,7 @@ async fn relink_with_progress(
     actor: &str,
     unsettled_only: bool,
 ) -> anyhow::Result<RelinkSummary> {
+    let started = Instant::now();
     let bar = progress_bar(None, "records re-evaluated");
     let progress = |done: usize, _| bar.set_position(done as u64);
     let summary = if unsettled_only {
@@ -268,6 +269,11 @@ async fn relink_with_progress(
     }
     .context("relink stopped; passes before the failed one are kept")?;
     bar.finish_and_clear();
+    eprintln!(
+        "relinked in {:.1} s ({} passes)",
+        started.elapsed().as_secs_f64(),
+        summary.passes
+    );
     index
         .audit(actor, "relink", None, &summary.audit_outcome())
         .await?;
