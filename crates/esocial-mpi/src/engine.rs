@@ -770,10 +770,13 @@ impl MasterIndex {
         let mut review_id = None;
         // Only candidates reaching the review weight can be linked, reviewed or kept (see
         // `decide`); the others need no explanation.
-        // Only a record that is not another person by the comparison alone can ever decide
-        // (see `decide`): how close the nearest of those came is what a relink needs to know.
+        // Only a record that is not another person by the comparison can ever decide (see
+        // `decide`), whether or not its person comes to hold an IDNP conflicting with this
+        // record's: how close the nearest of those came is what a relink needs to know.
         let search = index.search_candidates(&features, Some(&key), self.thresholds.review, |c| {
-            another_person_by(c, false).is_none()
+            [false, true]
+                .into_iter()
+                .any(|idnp_conflict| another_person_by(c, idnp_conflict).is_none())
         });
         let candidates: Vec<Candidate> = search
             .candidates
