@@ -88,6 +88,41 @@ fn synthetic_records_import_and_export_as_clusters_covering_every_record() {
 }
 
 #[test]
+fn after_an_import_relinks_the_records_it_left_undecided_a_full_relink_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = mpi(
+        dir.path(),
+        &[
+            "synth",
+            "--persons",
+            "4000",
+            "--seed",
+            "20261207",
+            "--out",
+            "r.jsonl",
+            "--truth",
+            "t.jsonl",
+        ],
+    );
+    assert!(synth.status.success(), "{}", text(&synth.stderr));
+    let import = mpi(dir.path(), &["import", "--source", "legacy", "r.jsonl"]);
+    assert_eq!(import.status.code(), Some(0), "{}", text(&import.stderr));
+    let out = text(&import.stdout);
+    assert!(out.contains("relinked with the whole file in"), "{out}");
+    // The import re-decided only some of its records; deciding every one of them again under
+    // the same weights finds nothing to change.
+    let relink = mpi(dir.path(), &["relink"]);
+    assert!(relink.status.success(), "{}", text(&relink.stderr));
+    let summary = text(&relink.stdout);
+    assert!(
+        summary.contains(
+            "0 moved to another person, 0 taken out to a person of their own, reviews 0 opened and 0 withdrawn"
+        ),
+        "{summary}"
+    );
+}
+
+#[test]
 fn bad_lines_are_reported_by_number_without_their_values_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -217,80 +217,6 @@ impl NameShares {
     }
 }
 
-/// What an exact agreement on each of a record's names weighs under the index's name
-/// frequencies at one moment: its first name and surname in their own fields, and each in the
-/// other's field (the shares [`NameShares`] gives for names written the other way round).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ExactNameWeights {
-    first: f32,
-    last: f32,
-    swapped_first: f32,
-    swapped_last: f32,
-}
-
-impl ExactNameWeights {
-    /// The most any comparison of this record with another weighs more under these weights
-    /// (`self`, now) than it did under `then`, whichever of the two records it is weighed
-    /// from. Only exact name agreements are weighed by frequency, so only they can rise:
-    /// - names in their own fields: both records hold the agreeing name, so the rise of its
-    ///   own weight;
-    /// - names the other way round, weighed from this record: the rise of the shares it used;
-    /// - names the other way round, weighed from the other record: that record's names are
-    ///   this record's names in the other fields, so its shares now are this record's
-    ///   straight ones, against the swapped ones this record was weighed with then.
-    pub fn rise_since(&self, then: &ExactNameWeights) -> f64 {
-        let rise = |now: f32, then: f32| f64::from((now - then).max(0.0));
-        let straight = rise(self.first, then.first) + rise(self.last, then.last);
-        let swapped_here = rise(self.swapped_first, then.swapped_first)
-            + rise(self.swapped_last, then.swapped_last);
-        let swapped_there =
-            rise(self.first, then.swapped_first) + rise(self.last, then.swapped_last);
-        straight.max(swapped_here).max(swapped_there)
-    }
-}
-
-/// Candidate persons for a record, and the two persons with the closest of the records it was
-/// compared with that a caller's test let count, whatever their weight.
-pub struct CandidateSearch {
-    pub candidates: Vec<Candidate>,
-    pub closest: ClosestTwo,
-}
-
-/// The two persons with the highest weights offered, and their weights.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ClosestTwo {
-    first: Option<(PersonId, f64)>,
-    second: Option<(PersonId, f64)>,
-}
-
-impl ClosestTwo {
-    fn offer(&mut self, person: PersonId, weight: f64) {
-        match self.first {
-            Some((first, best)) if first == person => {
-                self.first = Some((first, best.max(weight)));
-            }
-            Some((_, best)) if weight <= best => {
-                if self.second.is_none_or(|(_, second)| weight > second) {
-                    self.second = Some((person, weight));
-                }
-            }
-            first => {
-                self.second = first;
-                self.first = Some((person, weight));
-            }
-        }
-    }
-
-    /// The highest weight offered for a person other than `person` (`-inf` when none was).
-    pub fn other_than(&self, person: PersonId) -> f64 {
-        match (self.first, self.second) {
-            (Some((first, weight)), _) if first != person => weight,
-            (_, Some((_, weight))) => weight,
-            _ => f64::NEG_INFINITY,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Posting {
     slot: u32,
@@ -782,20 +708,6 @@ impl Index {
         }
     }
 
-    /// What an exact agreement on each of the names of `features` weighs now.
-    pub fn exact_name_weights(&self, features: &Features) -> ExactNameWeights {
-        let weights = self.model.level_weights();
-        let shares = self.name_shares(features);
-        let first = |share| weights.exact(Attribute::FirstName, share) as f32;
-        let last = |share| weights.exact(Attribute::LastName, share) as f32;
-        ExactNameWeights {
-            first: first(shares.first),
-            last: last(shares.last),
-            swapped_first: first(shares.swapped_first),
-            swapped_last: last(shares.swapped_last),
-        }
-    }
-
     /// Scores a pair of feature sets with the index's model and name frequencies.
     pub fn score_pair(&self, a: &Features, b: &Features) -> (Comparison, Score) {
         let comparison = compare(a, b);
@@ -881,25 +793,11 @@ impl Index {
         record: Option<&RecordRef>,
         floor: f64,
     ) -> Vec<Candidate> {
-        self.search_candidates(features, record, floor, |_| false)
-            .candidates
-    }
-
-    /// [`Index::candidates_reaching`], and the two persons closest to `features` among the
-    /// records whose comparison passes `counts`, at any weight.
-    pub fn search_candidates(
-        &self,
-        features: &Features,
-        record: Option<&RecordRef>,
-        floor: f64,
-        counts: impl Fn(&Comparison) -> bool,
-    ) -> CandidateSearch {
         let weights = self.model.level_weights();
         let shares = self.name_shares(features);
         let own_slot = record.and_then(|record| self.slot_id(record));
         // Each person's best record so far: its slot, comparison and weight.
         let mut best: HashMap<PersonId, (u32, Comparison, f64)> = HashMap::new();
-        let mut closest = ClosestTwo::default();
         for slot_id in self.candidate_slots(features) {
             if own_slot == Some(slot_id) {
                 continue;
@@ -907,9 +805,6 @@ impl Index {
             let slot = &self.slots[slot_id as usize];
             let comparison = compare(features, &slot.features);
             let weight = weights.total(&comparison, shares.frequencies(&comparison));
-            if counts(&comparison) {
-                closest.offer(slot.person, weight);
-            }
             if weight < floor {
                 continue;
             }
@@ -945,10 +840,7 @@ impl Index {
                 .total_cmp(&a.score.weight)
                 .then_with(|| a.person.cmp(&b.person))
         });
-        CandidateSearch {
-            candidates,
-            closest,
-        }
+        candidates
     }
 
     /// The live records for which the record in slot `slot` is a candidate reaching `floor`:
@@ -1135,47 +1027,6 @@ fn decrement(counts: &mut HashMap<Box<str>, u32>, key: &str) {
 mod tests {
     use super::*;
     use crate::record::SourceRecord;
-
-    #[test]
-    fn a_rise_in_name_weights_counts_each_way_a_comparison_can_weigh_the_names() {
-        let then = ExactNameWeights {
-            first: 6.0,
-            last: 7.0,
-            swapped_first: 12.0,
-            swapped_last: 11.0,
-        };
-        // Names in their own fields: the first name rose by 2, the surname fell (no credit).
-        let now = ExactNameWeights {
-            first: 8.0,
-            last: 5.0,
-            ..then
-        };
-        assert_eq!(now.rise_since(&then), 2.0);
-        // Weighed from this record the other way round: the shares it used then and now.
-        let now = ExactNameWeights {
-            swapped_first: 13.0,
-            swapped_last: 11.5,
-            ..then
-        };
-        assert_eq!(now.rise_since(&then), 1.5);
-        // Weighed from the other record the other way round: this record's straight weights
-        // now against its swapped ones then, though no weight of its own changed.
-        let unchanged = ExactNameWeights {
-            first: 6.0,
-            last: 7.0,
-            swapped_first: 3.0,
-            swapped_last: 4.0,
-        };
-        assert_eq!(unchanged.rise_since(&unchanged), 6.0);
-        // Falling weights never make a rise.
-        let now = ExactNameWeights {
-            first: 1.0,
-            last: 1.0,
-            swapped_first: 1.0,
-            swapped_last: 1.0,
-        };
-        assert_eq!(now.rise_since(&then), 0.0);
-    }
 
     fn add(index: &mut Index, local_id: &str, json: &str) -> PersonId {
         let record: SourceRecord = serde_json::from_str(json).expect("test record");

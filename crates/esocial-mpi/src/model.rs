@@ -124,16 +124,6 @@ pub struct LevelWeights {
 }
 
 impl LevelWeights {
-    /// What an exact agreement on `attribute` weighs when the agreeing value has `share`
-    /// among the index's values (`None`: the level's own weight, as [`LevelWeights::total`]
-    /// gives it).
-    pub fn exact(&self, attribute: Attribute, share: Option<f64>) -> f64 {
-        match share {
-            Some(share) => frequency_weight(self.exact_m[attribute.index()], share),
-            None => self.by_level[attribute.index()][0],
-        }
-    }
-
     /// The weight [`Model::score`] gives this comparison.
     pub fn total(&self, comparison: &Comparison, frequencies: NameFrequencies) -> f64 {
         weigh(
@@ -167,19 +157,16 @@ fn weigh(
             _ => None,
         };
         let (weight, adjusted) = match frequency {
-            Some(share) if level == 0 => (frequency_weight(exact_m(attribute), share), true),
+            Some(share) if level == 0 => (
+                (exact_m(attribute) / share.max(TERM_FREQUENCY_FLOOR)).log2(),
+                true,
+            ),
             _ => (weight(attribute, level), false),
         };
         total += weight;
         each(attribute, level, weight, adjusted);
     }
     (total * 100.0).round() / 100.0
-}
-
-/// The weight of an exact agreement on a value that `share` of the records hold, for an
-/// attribute whose exact agreement has `exact_m`.
-fn frequency_weight(exact_m: f64, share: f64) -> f64 {
-    (exact_m / share.max(TERM_FREQUENCY_FLOOR)).log2()
 }
 
 /// How common the agreeing names are: the share of records with that exact value.
