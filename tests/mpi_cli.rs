@@ -36,15 +36,18 @@ fn json_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn synthetic_records_import_and_export_as_clusters_covering_every_record() {
-    let dir = tempfile::tempdir().unwrap();
+/// Writes `persons` synthetic persons' records to `r.jsonl` (their truth to `t.jsonl`) and
+/// returns how many records that is.
+fn synth(dir: &Path, persons: usize, seed: u64) -> usize {
+    let (persons, seed) = (persons.to_string(), seed.to_string());
     let synth = mpi(
-        dir.path(),
+        dir,
         &[
             "synth",
             "--persons",
-            "300",
+            &persons,
+            "--seed",
+            &seed,
             "--out",
             "r.jsonl",
             "--truth",
@@ -52,7 +55,13 @@ fn synthetic_records_import_and_export_as_clusters_covering_every_record() {
         ],
     );
     assert!(synth.status.success(), "{}", text(&synth.stderr));
-    let records = json_lines(&dir.path().join("r.jsonl")).len();
+    json_lines(&dir.join("r.jsonl")).len()
+}
+
+#[test]
+fn synthetic_records_import_and_export_as_clusters_covering_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = synth(dir.path(), 300, 42);
     assert!(records > 300, "duplicates expected, got {records} records");
 
     let import = mpi(dir.path(), &["import", "--source", "legacy", "r.jsonl"]);
@@ -90,21 +99,7 @@ fn synthetic_records_import_and_export_as_clusters_covering_every_record() {
 #[test]
 fn after_an_import_relinks_the_records_it_left_undecided_a_full_relink_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let synth = mpi(
-        dir.path(),
-        &[
-            "synth",
-            "--persons",
-            "4000",
-            "--seed",
-            "20261207",
-            "--out",
-            "r.jsonl",
-            "--truth",
-            "t.jsonl",
-        ],
-    );
-    assert!(synth.status.success(), "{}", text(&synth.stderr));
+    synth(dir.path(), 4000, 20261207);
     let import = mpi(dir.path(), &["import", "--source", "legacy", "r.jsonl"]);
     assert_eq!(import.status.code(), Some(0), "{}", text(&import.stderr));
     let out = text(&import.stdout);
