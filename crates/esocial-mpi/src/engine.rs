@@ -440,6 +440,10 @@ impl OpenReviews {
     }
 }
 
+/// Records whose candidates a relink searches at once, on every core, before deciding them
+/// one by one in order.
+const RELINK_SEARCH_CHUNK: usize = 4_096;
+
 /// Where a relink takes a record.
 enum Move<'a> {
     To(&'a Candidate),
@@ -1718,171 +1722,208 @@ impl MasterIndex {
         let mut touched: HashSet<PersonId> = HashSet::new();
         let slots = scope.unwrap_or_else(|| index.live_slots().iter().collect());
         let total = slots.len();
-        for (done, &slot_id) in slots.iter().enumerate() {
-            if done % 10_000 == 0 {
-                progress(done, total);
-            }
-            let Some(slot) = index.live_slot(slot_id) else {
-                continue;
-            };
-            let key = &slot.record.to_record_ref();
-            if slot.link.pinned {
-                outcome.pinned += 1;
-                continue;
-            }
-            outcome.examined += 1;
-            let current = slot.person;
-            // As in registration: only candidates reaching the review weight can decide.
-            let candidates: Vec<Candidate> = index
-                .candidates_reaching(&slot.features, Some(key), self.thresholds.review)
-                .into_iter()
-                .filter(|c| !index.is_non_match(key, &c.person))
-                .collect();
-            let decision = self.decide(&candidates);
-            let alone = index.records_of(&current).len() <= 1;
-            let stays_automatically = candidates.iter().any(|c| {
-                c.person == current
-                    && c.score.weight >= self.thresholds.auto_link
-                    && needs_human(c).is_none()
-            });
-            let target = match (decision.outcome, decision.candidate) {
-                (Outcome::AutoLink, Some(top)) if top.person != current => {
-                    // Two persons of one record each: the younger one moves, so that the
-                    // older person's id stays; its own record will come to this one.
-                    let younger = |p: &PersonId| index.person(p).map(|p| p.created_at);
-                    if pass == 1
-                        && alone
-                        && index.records_of(&top.person).len() == 1
-                        && younger(&top.person) > younger(&current)
-                    {
-                        // Put off: should its own record not come, it moves next pass.
-                        revisit.insert(slot_id);
-                        None
-                    } else {
-                        Some(Move::To(top))
-                    }
+        let mut done = 0;
+        for chunk in slots.chunks(RELINK_SEARCH_CHUNK) {
+            for (&slot_id, candidates) in chunk.iter().zip(self.relink_candidates(index, chunk)) {
+                if done % 10_000 == 0 {
+                    progress(done, total);
                 }
-                (Outcome::AutoLink, _) => None,
-                // The record a person was founded on stays with it; the records linked to it
-                // are the ones that leave.
-                _ if alone || stays_automatically || &*slot.link.rule == "new" => None,
-                _ => Some(Move::Out),
-            };
-            if let Some(target) = target {
-                let destination = match &target {
-                    Move::To(top) => Some(top.person),
-                    Move::Out => None,
+                done += 1;
+                let Some(slot) = index.live_slot(slot_id) else {
+                    continue;
                 };
-                if touched.contains(&current) || destination.is_some_and(|d| touched.contains(&d)) {
-                    revisit.insert(slot_id);
+                let key = &slot.record.to_record_ref();
+                if slot.link.pinned {
+                    outcome.pinned += 1;
                     continue;
                 }
-                touched.insert(current);
-                if scoped {
-                    let persons: Vec<PersonId> =
-                        std::iter::once(current).chain(destination).collect();
-                    revisit_around(&mut revisit, &persons);
-                }
-                let (person, link) = match target {
-                    Move::To(top) => {
-                        outcome.moved += 1;
-                        touched.insert(top.person);
-                        let link = Link {
-                            rule: "auto".into(),
-                            score: Some(top.score.weight),
-                            anchor: Some(top.record.clone()),
-                            actor: actor.into(),
-                            at: now,
-                            pinned: false,
-                        };
-                        if alone {
-                            changes.persons.push(PersonChange {
-                                person: current,
-                                merged_into_before: None,
-                                merged_into_after: Some(top.person),
-                            });
-                        }
-                        (top.person, link)
-                    }
-                    Move::Out => {
-                        outcome.split += 1;
-                        let person = Uuid::now_v7();
-                        plan.add_person(person, now);
-                        let link = Link {
-                            rule: "new".into(),
-                            score: None,
-                            anchor: None,
-                            actor: actor.into(),
-                            at: now,
-                            pinned: false,
-                        };
-                        (person, link)
-                    }
-                };
-                changes.records.push(RecordChange {
-                    record: key.clone(),
-                    before: Some(Membership {
-                        person: current,
-                        link: slot.link.clone(),
-                    }),
-                    after: Some(Membership { person, link }),
+                outcome.examined += 1;
+                let current = slot.person;
+                let decision = self.decide(&candidates);
+                let alone = index.records_of(&current).len() <= 1;
+                let stays_automatically = candidates.iter().any(|c| {
+                    c.person == current
+                        && c.score.weight >= self.thresholds.auto_link
+                        && needs_human(c).is_none()
                 });
-            }
-            let person_after = changes
-                .records
-                .last()
-                .filter(|c| c.record == *key)
-                .and_then(|c| c.after.as_ref().map(|m| m.person))
-                .unwrap_or(current);
-            // A possible match a human should see, unless the record stays where it was
-            // linked automatically, or a review is open already.
-            if decision.outcome == Outcome::Review
-                && (person_after != current || alone || !stays_automatically)
-                && let Some(top) = decision.candidate
-                && top.person != person_after
-                && !open.contains(key, &top.person)
-                && !index
-                    .records_of(&top.person)
-                    .iter()
-                    .any(|other| open.contains(&other.record.to_record_ref(), &person_after))
-            {
-                let id = Uuid::now_v7();
-                plan.batch
-                    .reviews
-                    .push(review_row(id, key, top, review_reason(top), now));
-                plan.ops
-                    .push(IndexOp::ReviewOpened(key.clone(), top.person));
-                open.insert(key.clone(), top.person, id.to_string());
-                outcome.reviews_opened += 1;
-            }
-            // Open reviews of this record that no longer stand.
-            let stale: Vec<PersonId> = open
-                .persons_of(key)
-                .filter(|person| {
-                    *person == person_after
-                        || !candidates.iter().any(|c| {
-                            c.person == *person && c.score.weight >= self.thresholds.review
-                        })
-                })
-                .collect();
-            for person in stale {
-                if scoped {
-                    revisit.extend(index.slots_of(&person));
+                let target = match (decision.outcome, decision.candidate) {
+                    (Outcome::AutoLink, Some(top)) if top.person != current => {
+                        // Two persons of one record each: the younger one moves, so that the
+                        // older person's id stays; its own record will come to this one.
+                        let younger = |p: &PersonId| index.person(p).map(|p| p.created_at);
+                        if pass == 1
+                            && alone
+                            && index.records_of(&top.person).len() == 1
+                            && younger(&top.person) > younger(&current)
+                        {
+                            // Put off: should its own record not come, it moves next pass.
+                            revisit.insert(slot_id);
+                            None
+                        } else {
+                            Some(Move::To(top))
+                        }
+                    }
+                    (Outcome::AutoLink, _) => None,
+                    // The record a person was founded on stays with it; the records linked to it
+                    // are the ones that leave.
+                    _ if alone || stays_automatically || &*slot.link.rule == "new" => None,
+                    _ => Some(Move::Out),
+                };
+                if let Some(target) = target {
+                    let destination = match &target {
+                        Move::To(top) => Some(top.person),
+                        Move::Out => None,
+                    };
+                    if touched.contains(&current)
+                        || destination.is_some_and(|d| touched.contains(&d))
+                    {
+                        revisit.insert(slot_id);
+                        continue;
+                    }
+                    touched.insert(current);
+                    if scoped {
+                        let persons: Vec<PersonId> =
+                            std::iter::once(current).chain(destination).collect();
+                        revisit_around(&mut revisit, &persons);
+                    }
+                    let (person, link) = match target {
+                        Move::To(top) => {
+                            outcome.moved += 1;
+                            touched.insert(top.person);
+                            let link = Link {
+                                rule: "auto".into(),
+                                score: Some(top.score.weight),
+                                anchor: Some(top.record.clone()),
+                                actor: actor.into(),
+                                at: now,
+                                pinned: false,
+                            };
+                            if alone {
+                                changes.persons.push(PersonChange {
+                                    person: current,
+                                    merged_into_before: None,
+                                    merged_into_after: Some(top.person),
+                                });
+                            }
+                            (top.person, link)
+                        }
+                        Move::Out => {
+                            outcome.split += 1;
+                            let person = Uuid::now_v7();
+                            plan.add_person(person, now);
+                            let link = Link {
+                                rule: "new".into(),
+                                score: None,
+                                anchor: None,
+                                actor: actor.into(),
+                                at: now,
+                                pinned: false,
+                            };
+                            (person, link)
+                        }
+                    };
+                    changes.records.push(RecordChange {
+                        record: key.clone(),
+                        before: Some(Membership {
+                            person: current,
+                            link: slot.link.clone(),
+                        }),
+                        after: Some(Membership { person, link }),
+                    });
                 }
-                if let Some(id) = open.remove(key, &person) {
-                    plan.batch.review_decisions.push((
-                        id,
-                        "withdrawn".into(),
-                        actor.to_owned(),
-                        now,
-                    ));
-                    plan.ops.push(IndexOp::ReviewClosed(key.clone(), person));
-                    outcome.reviews_withdrawn += 1;
+                let person_after = changes
+                    .records
+                    .last()
+                    .filter(|c| c.record == *key)
+                    .and_then(|c| c.after.as_ref().map(|m| m.person))
+                    .unwrap_or(current);
+                // A possible match a human should see, unless the record stays where it was
+                // linked automatically, or a review is open already.
+                if decision.outcome == Outcome::Review
+                    && (person_after != current || alone || !stays_automatically)
+                    && let Some(top) = decision.candidate
+                    && top.person != person_after
+                    && !open.contains(key, &top.person)
+                    && !index
+                        .records_of(&top.person)
+                        .iter()
+                        .any(|other| open.contains(&other.record.to_record_ref(), &person_after))
+                {
+                    let id = Uuid::now_v7();
+                    plan.batch
+                        .reviews
+                        .push(review_row(id, key, top, review_reason(top), now));
+                    plan.ops
+                        .push(IndexOp::ReviewOpened(key.clone(), top.person));
+                    open.insert(key.clone(), top.person, id.to_string());
+                    outcome.reviews_opened += 1;
+                }
+                // Open reviews of this record that no longer stand.
+                let stale: Vec<PersonId> = open
+                    .persons_of(key)
+                    .filter(|person| {
+                        *person == person_after
+                            || !candidates.iter().any(|c| {
+                                c.person == *person && c.score.weight >= self.thresholds.review
+                            })
+                    })
+                    .collect();
+                for person in stale {
+                    if scoped {
+                        revisit.extend(index.slots_of(&person));
+                    }
+                    if let Some(id) = open.remove(key, &person) {
+                        plan.batch.review_decisions.push((
+                            id,
+                            "withdrawn".into(),
+                            actor.to_owned(),
+                            now,
+                        ));
+                        plan.ops.push(IndexOp::ReviewClosed(key.clone(), person));
+                        outcome.reviews_withdrawn += 1;
+                    }
                 }
             }
         }
         progress(total, total);
         (changes, plan, outcome, revisit)
+    }
+
+    /// The candidates a relink weighs for each record in `slots` (none for a record gone or
+    /// pinned): as in registration, those reaching the review weight that no human ruled out.
+    /// The searches only read the index, so they run on every core, each giving what it would
+    /// alone, in the order of `slots`.
+    fn relink_candidates(&self, index: &Index, slots: &[u32]) -> Vec<Vec<Candidate>> {
+        let review = self.thresholds.review;
+        let search = |slot_id: u32| -> Vec<Candidate> {
+            let Some(slot) = index.live_slot(slot_id).filter(|slot| !slot.link.pinned) else {
+                return Vec::new();
+            };
+            let key = slot.record.to_record_ref();
+            index
+                .candidates_reaching(&slot.features, Some(&key), review)
+                .into_iter()
+                .filter(|c| !index.is_non_match(&key, &c.person))
+                .collect()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || slots.len() < 2 {
+            return slots.iter().map(|&slot| search(slot)).collect();
+        }
+        let per_thread = slots.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = slots
+                .chunks(per_thread)
+                .map(|part| {
+                    let search = &search;
+                    scope.spawn(move || part.iter().map(|&slot| search(slot)).collect::<Vec<_>>())
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|part| part.join().expect("a candidate search does not panic"))
+                .collect()
+        })
     }
 
     /// Bulk registration: plans and applies each record in memory at once, and returns the
