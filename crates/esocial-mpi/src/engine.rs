@@ -1722,9 +1722,14 @@ impl MasterIndex {
         let mut touched: HashSet<PersonId> = HashSet::new();
         let slots = scope.unwrap_or_else(|| index.live_slots().iter().collect());
         let total = slots.len();
+        // Read once a pass: on Linux it reads the process's cgroup limits.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut done = 0;
         for chunk in slots.chunks(RELINK_SEARCH_CHUNK) {
-            for (&slot_id, candidates) in chunk.iter().zip(self.relink_candidates(index, chunk)) {
+            for (&slot_id, candidates) in chunk
+                .iter()
+                .zip(self.relink_candidates(index, chunk, threads))
+            {
                 if done % 10_000 == 0 {
                     progress(done, total);
                 }
@@ -1892,8 +1897,13 @@ impl MasterIndex {
     /// The candidates a relink weighs for each record in `slots` (none for a record gone or
     /// pinned): as in registration, those reaching the review weight that no human ruled out.
     /// The searches only read the index, so they run on every core, each giving what it would
-    /// alone, in the order of `slots`.
-    fn relink_candidates(&self, index: &Index, slots: &[u32]) -> Vec<Vec<Candidate>> {
+    /// alone, in the order of `slots`, on `threads` threads.
+    fn relink_candidates(
+        &self,
+        index: &Index,
+        slots: &[u32],
+        threads: usize,
+    ) -> Vec<Vec<Candidate>> {
         let review = self.thresholds.review;
         let search = |slot_id: u32| -> Vec<Candidate> {
             let Some(slot) = index.live_slot(slot_id).filter(|slot| !slot.link.pinned) else {
@@ -1906,7 +1916,6 @@ impl MasterIndex {
                 .filter(|c| !index.is_non_match(&key, &c.person))
                 .collect()
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         if threads < 2 || slots.len() < 2 {
             return slots.iter().map(|&slot| search(slot)).collect();
         }
