@@ -803,14 +803,7 @@ impl MasterIndex {
             match (decision.outcome, decision.candidate) {
                 (Outcome::AutoLink, Some(candidate)) => (
                     candidate.person,
-                    Link {
-                        rule: "auto".into(),
-                        score: Some(candidate.score.weight),
-                        anchor: Some(candidate.record.clone()),
-                        actor: actor.into(),
-                        at: now,
-                        pinned: false,
-                    },
+                    automatic_link(candidate, actor, now),
                     Outcome::AutoLink,
                     false,
                     Some(candidate.score.weight),
@@ -835,14 +828,7 @@ impl MasterIndex {
                     }
                     (
                         person,
-                        Link {
-                            rule: "new".into(),
-                            score: None,
-                            anchor: None,
-                            actor: actor.into(),
-                            at: now,
-                            pinned: false,
-                        },
+                        new_person_link(actor, now),
                         outcome,
                         true,
                         candidate.map(|c| c.score.weight),
@@ -1795,14 +1781,7 @@ impl MasterIndex {
                         Move::To(top) => {
                             outcome.moved += 1;
                             touched.insert(top.person);
-                            let link = Link {
-                                rule: "auto".into(),
-                                score: Some(top.score.weight),
-                                anchor: Some(top.record.clone()),
-                                actor: actor.into(),
-                                at: now,
-                                pinned: false,
-                            };
+                            let link = automatic_link(top, actor, now);
                             if alone {
                                 changes.persons.push(PersonChange {
                                     person: current,
@@ -1816,15 +1795,7 @@ impl MasterIndex {
                             outcome.split += 1;
                             let person = Uuid::now_v7();
                             plan.add_person(person, now);
-                            let link = Link {
-                                rule: "new".into(),
-                                score: None,
-                                anchor: None,
-                                actor: actor.into(),
-                                at: now,
-                                pinned: false,
-                            };
-                            (person, link)
+                            (person, new_person_link(actor, now))
                         }
                     };
                     changes.records.push(RecordChange {
@@ -2240,6 +2211,30 @@ fn review_row(
 
 fn review_reason(candidate: &Candidate) -> &'static str {
     needs_human(candidate).unwrap_or("the score is between the review and auto-link thresholds")
+}
+
+/// A link made by matching, to the candidate's person, anchored on its best record.
+fn automatic_link(candidate: &Candidate, actor: &str, now: i64) -> Link {
+    Link {
+        rule: "auto".into(),
+        score: Some(candidate.score.weight),
+        anchor: Some(candidate.record.clone()),
+        actor: actor.into(),
+        at: now,
+        pinned: false,
+    }
+}
+
+/// The link of a record that opened a person of its own.
+fn new_person_link(actor: &str, now: i64) -> Link {
+    Link {
+        rule: "new".into(),
+        score: None,
+        anchor: None,
+        actor: actor.into(),
+        at: now,
+        pinned: false,
+    }
 }
 
 /// A link made by a person (pinned), with the reviewed score if there was one.
