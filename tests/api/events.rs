@@ -712,17 +712,23 @@ async fn a_webhook_the_module_never_took_is_dead_lettered_and_replayed_by_an_ope
     .await;
     push_order(&app, "dl-1").await;
 
-    // Three attempts (1 s, then 2 s apart), then the webhooks are dead.
+    // Three attempts (1 s, then 2 s apart), then the webhooks are dead: every one of them (one
+    // per case the order touches), so that none is still retrying when the module is back.
+    let webhooks_in = |answer: &Value| {
+        answer["deliveries"].as_array().map_or(0, |d| {
+            d.iter().filter(|d| d["channel"] == "webhook").count()
+        })
+    };
     let mut dead = Value::Null;
     for _ in 0..150 {
+        let event: Value = app
+            .get("/api/v1/events?source=urn:gov:md:igp:police&eventId=dl-1")
+            .await
+            .json()
+            .await
+            .unwrap_or(Value::Null);
         dead = app.get("/api/v1/events/dead").await.json().await.unwrap();
-        let webhooks_dead = dead["deliveries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|d| d["channel"] == "webhook")
-            .count();
-        if webhooks_dead > 0 {
+        if webhooks_in(&dead) > 0 && webhooks_in(&dead) == webhooks_in(&event) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
