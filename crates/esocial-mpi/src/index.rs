@@ -1112,8 +1112,7 @@ mod tests {
     }
 
     #[test]
-    fn a_search_finds_a_birth_date_in_the_same_place_whatever_the_names_and_learning_sees_every_birth_date()
-     {
+    fn a_birth_date_and_place_find_a_record_whatever_its_names() {
         let mut index = Index::new(Model::prior());
         let born = |id: &str, first: &str, last: &str, locality: &str| {
             format!(
