@@ -738,13 +738,7 @@ impl MasterIndex {
         let mut plan = Plan::default();
         let entry_id = Uuid::now_v7();
         let mut review_id = None;
-        // Only candidates reaching the review weight can be linked, reviewed or kept (see
-        // `decide`); the others need no explanation.
-        let candidates: Vec<Candidate> = index
-            .candidates_reaching(&features, Some(&key), self.thresholds.review)
-            .into_iter()
-            .filter(|c| !index.is_non_match(&key, &c.person))
-            .collect();
+        let candidates = self.deciding_candidates(index, &features, &key);
         plan.neighbours = candidates.iter().map(|c| c.person).collect();
         // A pinned record stays where a human put it; an automatic one stays with its person
         // while it still matches it well enough.
@@ -1865,27 +1859,36 @@ impl MasterIndex {
         (changes, plan, outcome, revisit)
     }
 
-    /// The candidates a relink weighs for each record in `slots` (none for a record gone or
-    /// pinned): as in registration, those reaching the review weight that no human ruled out.
-    /// The searches only read the index, so they run on every core, each giving what it would
-    /// alone, in the order of `slots`, on `threads` threads.
+    /// The candidates that can decide for the record `key` with `features`, in registration
+    /// and relink alike: only those reaching the review weight can be linked, reviewed or kept
+    /// (see `decide`), so the others need no explanation, and none a human ruled out.
+    fn deciding_candidates(
+        &self,
+        index: &Index,
+        features: &Features,
+        key: &RecordRef,
+    ) -> Vec<Candidate> {
+        index
+            .candidates_reaching(features, Some(key), self.thresholds.review)
+            .into_iter()
+            .filter(|c| !index.is_non_match(key, &c.person))
+            .collect()
+    }
+
+    /// The [`MasterIndex::deciding_candidates`] of each record in `slots` (none for a record
+    /// gone or pinned). The searches only read the index, so they run on every core, each
+    /// giving what it would alone, in the order of `slots`, on `threads` threads.
     fn relink_candidates(
         &self,
         index: &Index,
         slots: &[u32],
         threads: usize,
     ) -> Vec<Vec<Candidate>> {
-        let review = self.thresholds.review;
         let search = |slot_id: u32| -> Vec<Candidate> {
             let Some(slot) = index.live_slot(slot_id).filter(|slot| !slot.link.pinned) else {
                 return Vec::new();
             };
-            let key = slot.record.to_record_ref();
-            index
-                .candidates_reaching(&slot.features, Some(&key), review)
-                .into_iter()
-                .filter(|c| !index.is_non_match(&key, &c.person))
-                .collect()
+            self.deciding_candidates(index, &slot.features, &slot.record.to_record_ref())
         };
         if threads < 2 || slots.len() < 2 {
             return slots.iter().map(|&slot| search(slot)).collect();
