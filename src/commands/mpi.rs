@@ -108,14 +108,34 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
         let mut trained = false;
         // Only a first load learns from its own file; later ones learn across sources below.
         if options.train || (existing == 0 && store.mpi_model().await?.is_none()) {
+            // A first load that learns from its own file relinks it once all is in. With the
+            // names of the whole file counted first (on another core, while EM runs), that
+            // relink need not decide again the records that opened a person of their own
+            // and that no later record came close to.
+            let count_names = existing == 0;
             let started = Instant::now();
             eprintln!(
-                "learning match weights (EM) from the first {} records...",
-                bulk::TRAINING_SAMPLE
+                "learning match weights (EM) from the first {} records{}...",
+                bulk::TRAINING_SAMPLE,
+                if count_names {
+                    " and counting the names of the whole file"
+                } else {
+                    ""
+                }
             );
-            let reader = RecordReader::new(open("training")?, &options.format)
+            let training = RecordReader::new(open("training")?, &options.format)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", options.file.display()))?;
-            let model = bulk::learn_model(reader, bulk::TRAINING_SAMPLE, options.source);
+            let counting = RecordReader::new(open("counting")?, &options.format)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", options.file.display()))?;
+            let base = index.name_counts();
+            let (model, counts) = std::thread::scope(|scope| {
+                let counted =
+                    count_names.then(|| scope.spawn(|| bulk::count_names(counting, base)));
+                let model = bulk::learn_model(training, bulk::TRAINING_SAMPLE, options.source);
+                let counts = counted
+                    .map(|thread| thread.join().expect("counting names does not panic"));
+                (model, counts)
+            });
             match model.check() {
                 Ok(()) => {
                     eprintln!(
@@ -126,6 +146,9 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
                         model.match_share
                     );
                     index.set_model(model, true).await?;
+                    if let Some(counts) = counts {
+                        index.fix_name_counts(counts);
+                    }
                     trained = true;
                 }
                 Err(refused) => eprintln!(

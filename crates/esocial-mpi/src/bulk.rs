@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::compare::Features;
 use crate::engine::{MasterIndex, MpiError, Outcome};
-use crate::index::{Index, Link};
+use crate::index::{Index, Link, NameCounts};
 use crate::model::Model;
 use crate::record::{SourceRecord, json_problem};
 use esocial_store::{MpiBatch, Store, StoreError};
@@ -258,6 +258,19 @@ pub fn learn_model<R: BufRead>(reader: RecordReader<R>, sample: usize, source: &
         }
     }
     index.training_pairs(TRAINING_PAIRS, 0x5eed).learn()
+}
+
+/// Adds to `counts` the names of every record of an input that an import would add (records
+/// that fail their checks are left out, as the import rejects them): see
+/// [`MasterIndex::fix_name_counts`].
+pub fn count_names<R: BufRead>(reader: RecordReader<R>, mut counts: NameCounts) -> NameCounts {
+    for (_, record) in reader {
+        let Ok(record) = record else { continue };
+        if record.check().is_ok() {
+            counts.add_record(&record);
+        }
+    }
+    counts
 }
 
 /// Imports records into the index. `rejected` is told about every bad line as it is met;

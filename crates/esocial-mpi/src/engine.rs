@@ -17,7 +17,7 @@ use crate::compare::level::{
     IDNP_ONE_TYPO, NAME_DIFFERS, NAME_SOUNDS_ALIKE, NAME_TYPO,
 };
 use crate::compare::{Attribute, Features};
-use crate::index::{Candidate, Index, Link, PersonId, RecordRef, SlotSet};
+use crate::index::{Candidate, Index, Link, NameCounts, PersonId, RecordRef, SlotSet};
 use crate::model::{Contribution, Model};
 use crate::record::{IdnpDigits, IdnpEvidence, RecordError, SourceRecord};
 use esocial_store::{
@@ -260,9 +260,9 @@ enum IndexOp {
 pub struct Plan {
     pub batch: MpiBatch,
     ops: Vec<IndexOp>,
-    /// The persons a registered record was compared with and came close to (reaching the
-    /// review weight).
-    neighbours: Vec<PersonId>,
+    /// The records (slots) a registered record was compared with and came close to
+    /// (reaching the review weight).
+    neighbours: Vec<u32>,
 }
 
 impl Plan {
@@ -738,8 +738,8 @@ impl MasterIndex {
         let mut plan = Plan::default();
         let entry_id = Uuid::now_v7();
         let mut review_id = None;
-        let candidates = self.deciding_candidates(index, &features, &key);
-        plan.neighbours = candidates.iter().map(|c| c.person).collect();
+        let (candidates, near) = self.deciding_candidates(index, &features, &key);
+        plan.neighbours = near;
         // A pinned record stays where a human put it; an automatic one stays with its person
         // while it still matches it well enough.
         let keep = existing.as_ref().filter(|m| {
@@ -1550,28 +1550,39 @@ impl MasterIndex {
         actor: &str,
         progress: impl FnMut(usize, usize),
     ) -> Result<RelinkSummary, MpiError> {
-        // Every record is seen again: none stays unsettled.
+        // Every record is seen again, under the index's own name counts: none stays unsettled.
+        self.write().release_name_counts();
         std::mem::take(&mut *self.unsettled.lock().unwrap_or_else(|e| e.into_inner()));
         self.relink_scoped(None, actor, progress).await
     }
 
     /// [`MasterIndex::relink`] of only the records bulk registration
-    /// ([`MasterIndex::register_unwritten`]) left unsettled: those that opened a person or a
-    /// review, those it moved, the records of every person a later record came close to
-    /// (reaching the review weight) without joining it, and the records linked automatically
-    /// that would no longer stay with their person automatically (name frequencies, which
-    /// weigh names, were counted on fewer records then, and a later record of the person may
-    /// now be its best match yet need a human). A record that joined a person already there,
-    /// would still stay with it, and that no later record came close to from another person,
-    /// keeps its link. After the first pass, a pass re-evaluates only what the pass before
-    /// could have changed: the records of a person that lost or gained one, the records such
-    /// a person's records are candidates for (reaching the review weight), the records whose
-    /// move was put off, and the records of a person a withdrawn review named.
+    /// ([`MasterIndex::register_unwritten`]) left unsettled: those that opened a review,
+    /// those it moved and the records they come close to, the records of every person a later
+    /// record came close to (reaching the review weight) without joining it, the records
+    /// linked automatically that would no longer stay with their person automatically (a
+    /// later record of the person may now be its best match yet need a human, and name
+    /// frequencies may have changed since), and those that opened a person of their own,
+    /// unless the import weighed names by the counts its whole file leaves
+    /// ([`MasterIndex::fix_name_counts`]): then nothing about such a record changed that no
+    /// later record coming close to it would have marked. A record that joined a person
+    /// already there, would still stay with it, and that no later record came close to from
+    /// another person, keeps its link. After the first pass, a pass re-evaluates only what
+    /// the pass before could have changed: the records of a person that lost or gained one,
+    /// the records such a person's records are candidates for (reaching the review weight),
+    /// the records whose move was put off, and the records of a person a withdrawn review
+    /// named.
+    ///
+    /// Fixed name counts are released here. If the import's records did not leave exactly
+    /// those counts (a record replaced or rejected after being counted), the scores its
+    /// registrations computed may differ from today's, and the records that opened a person
+    /// are decided again as well.
     pub async fn relink_unsettled(
         &self,
         actor: &str,
         progress: impl FnMut(usize, usize),
     ) -> Result<RelinkSummary, MpiError> {
+        let new_persons_settled = self.write().release_name_counts() == Some(true);
         let mut scope =
             std::mem::take(&mut *self.unsettled.lock().unwrap_or_else(|e| e.into_inner()));
         {
@@ -1584,7 +1595,13 @@ impl MasterIndex {
                 let Some(slot) = index.live_slot(slot_id) else {
                     continue;
                 };
-                if !slot.link.pinned && !self.stays_automatically(&index, slot_id, slot) {
+                let unsettled = !slot.link.pinned
+                    && match &*slot.link.rule {
+                        "auto" => !self.stays_automatically(&index, slot_id, slot),
+                        "new" => !new_persons_settled,
+                        _ => true,
+                    };
+                if unsettled {
                     scope.insert(slot_id);
                 }
             }
@@ -1861,18 +1878,23 @@ impl MasterIndex {
 
     /// The candidates that can decide for the record `key` with `features`, in registration
     /// and relink alike: only those reaching the review weight can be linked, reviewed or kept
-    /// (see `decide`), so the others need no explanation, and none a human ruled out.
+    /// (see `decide`), so the others need no explanation, and none a human ruled out. Besides,
+    /// every record of theirs reaching that weight (not only each person's best).
     fn deciding_candidates(
         &self,
         index: &Index,
         features: &Features,
         key: &RecordRef,
-    ) -> Vec<Candidate> {
-        index
-            .candidates_reaching(features, Some(key), self.thresholds.review)
+    ) -> (Vec<Candidate>, Vec<u32>) {
+        let (candidates, mut near) =
+            index.candidates_and_records_reaching(features, Some(key), self.thresholds.review);
+        let ruled_out = |person: &PersonId| index.is_non_match(key, person);
+        near.retain(|&slot| index.live_slot(slot).is_some_and(|s| !ruled_out(&s.person)));
+        let candidates = candidates
             .into_iter()
-            .filter(|c| !index.is_non_match(key, &c.person))
-            .collect()
+            .filter(|c| !ruled_out(&c.person))
+            .collect();
+        (candidates, near)
     }
 
     /// The [`MasterIndex::deciding_candidates`] of each record in `slots` (none for a record
@@ -1889,6 +1911,7 @@ impl MasterIndex {
                 return Vec::new();
             };
             self.deciding_candidates(index, &slot.features, &slot.record.to_record_ref())
+                .0
         };
         if threads < 2 || slots.len() < 2 {
             return slots.iter().map(|&slot| search(slot)).collect();
@@ -1907,6 +1930,20 @@ impl MasterIndex {
                 .flat_map(|part| part.join().expect("a candidate search does not panic"))
                 .collect()
         })
+    }
+
+    /// Before a bulk import into an empty index: weighs names by `counts`, the names of every
+    /// record the import will add, counted beforehand ([`crate::bulk::count_names`]), until
+    /// [`MasterIndex::relink_unsettled`]. Each record is then decided under the frequencies
+    /// the whole file leaves, so a record that opened a person need not be decided again
+    /// unless a later record came close to it.
+    pub fn fix_name_counts(&self, counts: NameCounts) {
+        self.write().fix_name_counts(counts);
+    }
+
+    /// The names of the records the index holds, counted.
+    pub fn name_counts(&self) -> NameCounts {
+        self.read().name_counts().clone()
     }
 
     /// Bulk registration: plans and applies each record in memory at once, and returns the
@@ -1943,9 +1980,10 @@ impl MasterIndex {
             .collect();
         apply_ops(&mut index, &mut reviews, plan.ops);
         let mut unsettled = self.unsettled.lock().unwrap_or_else(|e| e.into_inner());
-        // The record, unless it simply joined a person that was there; the records it moved;
-        // and those of the other persons it came close to, which now have a candidate more.
-        if registration.created_person || registration.review_id.is_some() {
+        // The record, if it opened a review (one that opened a person is seen to by
+        // `relink_unsettled`); the records it moved and those they come close to; and the
+        // records of other persons it came close to, which now have a candidate more.
+        if registration.review_id.is_some() {
             let key = RecordRef {
                 source: source.to_owned(),
                 local_id: record.local_id.trim().to_owned(),
@@ -1953,11 +1991,17 @@ impl MasterIndex {
             unsettled.extend(index.slot_id(&key));
         }
         for record in &moved {
-            unsettled.extend(index.slot_id(record));
+            if let Some(slot_id) = index.slot_id(record) {
+                unsettled.insert(slot_id);
+                unsettled.extend(index.slots_reached_by(slot_id, self.thresholds.review));
+            }
         }
-        for person in plan.neighbours {
-            if person != registration.person_id {
-                unsettled.extend(index.slots_of(&person));
+        for slot_id in plan.neighbours {
+            if index
+                .live_slot(slot_id)
+                .is_some_and(|slot| slot.person != registration.person_id)
+            {
+                unsettled.insert(slot_id);
             }
         }
         Ok((plan.batch, registration))
@@ -3035,20 +3079,7 @@ mod tests {
         // patronymic, phone and passport. While the index is small, names weigh what the model
         // says and the pair stays below the review weight; once a thousand others are in, the
         // names weigh as the rare names they are and the pair reaches it.
-        let namesake =
-            |local_id: &str, born: &str, patronymic: &str, phone: &str, passport: &str| {
-                serde_json::json!({
-                    "localId": local_id, "firstName": "Xenofont", "lastName": "Zgardan",
-                    "patronymic": patronymic, "birthDate": born, "phone": phone,
-                    "identifiers": [{"system": "passport", "value": passport}],
-                    "address": {"locality": "Cahul"}
-                })
-            };
-        let mut records = vec![
-            namesake("E", "1950-03-14", "Ivan", "+37369000001", "A1111111"),
-            namesake("R", "1951-03-14", "Petru", "+37379000002", "Z9876543"),
-        ];
-        records.extend(strangers(1_000));
+        let records = namesakes_among_strangers();
         let (scoped_dir, full_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let scoped = open(scoped_dir.path(), Thresholds::default()).await;
         let full = open(full_dir.path(), Thresholds::default()).await;
@@ -3070,6 +3101,92 @@ mod tests {
             "{reviews:?}"
         );
         assert_eq!((persons, reviews), decisions(&full).await);
+    }
+
+    /// The names of `records` counted as an import counts its file before linking it.
+    fn counted(records: &[serde_json::Value]) -> NameCounts {
+        let mut counts = NameCounts::default();
+        for json in records {
+            counts.add_record(&record(json.clone()));
+        }
+        counts
+    }
+
+    /// The records of the test above and a thousand strangers: each stranger opens a person
+    /// of its own that no other record comes close to.
+    fn namesakes_among_strangers() -> Vec<serde_json::Value> {
+        let namesake =
+            |local_id: &str, born: &str, patronymic: &str, phone: &str, passport: &str| {
+                serde_json::json!({
+                    "localId": local_id, "firstName": "Xenofont", "lastName": "Zgardan",
+                    "patronymic": patronymic, "birthDate": born, "phone": phone,
+                    "identifiers": [{"system": "passport", "value": passport}],
+                    "address": {"locality": "Cahul"}
+                })
+            };
+        let mut records = vec![
+            namesake("E", "1950-03-14", "Ivan", "+37369000001", "A1111111"),
+            namesake("R", "1951-03-14", "Petru", "+37379000002", "Z9876543"),
+        ];
+        records.extend(strangers(1_000));
+        records
+    }
+
+    #[tokio::test]
+    async fn an_import_that_counted_its_names_first_decides_no_lone_person_again() {
+        let records = namesakes_among_strangers();
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        index.fix_name_counts(counted(&records));
+        let registrations = imported(&index, records.clone()).await;
+        // Weighed as the rare names they are from the first record on, R comes close to E
+        // as it is registered.
+        assert!(
+            registrations[1].review_id.is_some(),
+            "{:?}",
+            registrations[1]
+        );
+
+        let summary = index.relink_unsettled("test", |_, _| {}).await.unwrap();
+        // E (whose person R came close to) and R (which opened a review) are decided again;
+        // none of the thousand strangers is.
+        assert_eq!(summary.examined, 2, "{summary:?}");
+        assert_eq!(index.name_counts(), counted(&records));
+        // Deciding every record again changes nothing.
+        let settled = decisions(&index).await;
+        let full = index.relink("test", |_, _| {}).await.unwrap();
+        assert_eq!(full.examined, records.len(), "{full:?}");
+        assert_eq!(
+            (
+                full.moved,
+                full.split,
+                full.reviews_opened,
+                full.reviews_withdrawn
+            ),
+            (0, 0, 0, 0),
+            "{full:?}"
+        );
+        assert!(settled.1 == vec![("R".to_owned(), vec!["E".to_owned()])]);
+        assert!(decisions(&index).await == settled);
+    }
+
+    #[tokio::test]
+    async fn counts_an_import_did_not_leave_make_its_relink_decide_every_lone_person_again() {
+        let mut records = namesakes_among_strangers();
+        let dir = tempfile::tempdir().unwrap();
+        let index = open(dir.path(), Thresholds::default()).await;
+        // The file holds a stranger twice, under other names the second time: the index keeps
+        // the second, so the names counted beforehand are not the ones it ends with.
+        let mut replaced = records[2].clone();
+        replaced["firstName"] = "Qzzzzz".into();
+        records.push(replaced);
+        index.fix_name_counts(counted(&records));
+        let registrations = imported(&index, records.clone()).await;
+        assert!(registrations.last().unwrap().updated);
+
+        // Each of the 1,002 records opened a person of its own, and each is decided again.
+        let summary = index.relink_unsettled("test", |_, _| {}).await.unwrap();
+        assert_eq!(summary.examined, 1_002, "{summary:?}");
     }
 
     /// Two records of one person that a human must look at (B has no birth date, A only the

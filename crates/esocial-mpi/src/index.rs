@@ -18,6 +18,8 @@ use uuid::Uuid;
 
 use crate::compare::{Attribute, Comparison, Features, Interner, Name, Text, compare};
 use crate::model::{Model, NameFrequencies, Score, TrainingBlock};
+use crate::normalize::fold;
+use crate::record::SourceRecord;
 
 /// Blocks larger than this are skipped: a key that many records share says too little.
 pub const MAX_BLOCK: u32 = 400;
@@ -284,10 +286,10 @@ pub struct Index {
     merged_into: HashMap<PersonId, PersonId>,
     blocks: HashMap<u64, Block>,
     postings: Vec<Posting>,
-    first_names: HashMap<Box<str>, u32>,
-    last_names: HashMap<Box<str>, u32>,
-    first_total: u32,
-    last_total: u32,
+    names: NameCounts,
+    /// While an import runs: the counts its records will leave in the index, used to weigh
+    /// names from its first record on (see [`Index::fix_name_counts`]).
+    fixed_names: Option<NameCounts>,
     strings: Strings,
     /// Human non-match decisions: this record must never be linked to these persons.
     non_matches: HashMap<RecordRef, Vec<PersonId>>,
@@ -637,14 +639,8 @@ impl Index {
             block.head = (self.postings.len() - 1) as u32;
             block.len += 1;
         }
-        if let Some(first) = &features.first {
-            *self.first_names.entry(first.folded.clone()).or_default() += 1;
-            self.first_total += 1;
-        }
-        if let Some(last) = &features.last {
-            *self.last_names.entry(last.folded.clone()).or_default() += 1;
-            self.last_total += 1;
-        }
+        self.names
+            .add(features.first.as_deref(), features.last.as_deref());
         self.by_record.insert(record.clone(), slot);
         let link = self.shared(link);
         self.slots.push(Slot {
@@ -685,15 +681,10 @@ impl Index {
         slot.alive = false;
         let person = slot.person;
         let link = slot.link.clone();
-        let (first, last) = (slot.features.first.clone(), slot.features.last.clone());
-        if let Some(first) = first {
-            decrement(&mut self.first_names, &first.folded);
-            self.first_total -= 1;
-        }
-        if let Some(last) = last {
-            decrement(&mut self.last_names, &last.folded);
-            self.last_total -= 1;
-        }
+        self.names.remove(
+            slot.features.first.as_deref(),
+            slot.features.last.as_deref(),
+        );
         self.unchain(person, slot_id);
         Some((person, link))
     }
@@ -715,23 +706,36 @@ impl Index {
         true
     }
 
-    /// How common a record's names are in the index, looked up once for all its comparisons.
+    /// How common a record's names are in the index (or in the index as the running import
+    /// will leave it), looked up once for all its comparisons.
     fn name_shares(&self, features: &Features) -> NameShares {
-        let share = |counts: &HashMap<Box<str>, u32>, total: u32, name: &Option<Arc<Name>>| {
-            // Frequencies in a small index say nothing yet; the model's u stands in.
-            if total < MIN_NAMES_FOR_FREQUENCIES {
-                return None;
-            }
-            let name = name.as_ref()?;
-            let count = counts.get(&name.folded).copied().unwrap_or(0).max(1);
-            Some(f64::from(count) / f64::from(total.max(1)))
-        };
+        let counts = self.fixed_names.as_ref().unwrap_or(&self.names);
         NameShares {
-            first: share(&self.first_names, self.first_total, &features.first),
-            last: share(&self.last_names, self.last_total, &features.last),
-            swapped_first: share(&self.first_names, self.first_total, &features.last),
-            swapped_last: share(&self.last_names, self.last_total, &features.first),
+            first: counts.share(NameKind::First, &features.first),
+            last: counts.share(NameKind::Last, &features.last),
+            swapped_first: counts.share(NameKind::First, &features.last),
+            swapped_last: counts.share(NameKind::Last, &features.first),
         }
+    }
+
+    /// The first names and surnames the index holds, counted.
+    pub fn name_counts(&self) -> &NameCounts {
+        &self.names
+    }
+
+    /// Weighs names by `counts` instead of the index's own until
+    /// [`Index::release_name_counts`]: an import that counted its file's names beforehand
+    /// ([`NameCounts::add_record`] onto [`Index::name_counts`]) decides its first record under
+    /// the frequencies its last one leaves, so no decision rests on frequencies that change.
+    pub fn fix_name_counts(&mut self, counts: NameCounts) {
+        self.fixed_names = Some(counts);
+    }
+
+    /// Weighs names by the index's own counts again. `Some(true)` when the fixed counts were
+    /// exactly those (no record counted beforehand was rejected, replaced or removed), so that
+    /// every score computed under them is what it is now; `None` when none were fixed.
+    pub fn release_name_counts(&mut self) -> Option<bool> {
+        self.fixed_names.take().map(|fixed| fixed == self.names)
     }
 
     /// Scores a pair of feature sets with the index's model and name frequencies.
@@ -820,6 +824,19 @@ impl Index {
         record: Option<&RecordRef>,
         floor: f64,
     ) -> Vec<Candidate> {
+        self.candidates_and_records_reaching(features, record, floor)
+            .0
+    }
+
+    /// [`Index::candidates_reaching`], and every record (its slot) whose comparison reaches
+    /// `floor`, not only each person's best.
+    pub fn candidates_and_records_reaching(
+        &self,
+        features: &Features,
+        record: Option<&RecordRef>,
+        floor: f64,
+    ) -> (Vec<Candidate>, Vec<u32>) {
+        let mut reaching = Vec::new();
         let weights = self.model.level_weights();
         let shares = self.name_shares(features);
         let own_slot = record.and_then(|record| self.slot_id(record));
@@ -835,6 +852,7 @@ impl Index {
             if weight < floor {
                 continue;
             }
+            reaching.push(slot_id);
             match best.entry(slot.person) {
                 Entry::Occupied(mut current) => {
                     if weight > current.get().2 {
@@ -867,7 +885,7 @@ impl Index {
                 .total_cmp(&a.score.weight)
                 .then_with(|| a.person.cmp(&b.person))
         });
-        candidates
+        (candidates, reaching)
     }
 
     /// The live records for which the record in slot `slot` is a candidate reaching `floor`:
@@ -1042,12 +1060,80 @@ impl Index {
     }
 }
 
-fn decrement(counts: &mut HashMap<Box<str>, u32>, key: &str) {
-    if let Some(count) = counts.get_mut(key) {
-        *count -= 1;
-        if *count == 0 {
-            counts.remove(key);
+#[derive(Debug, Clone, Copy)]
+enum NameKind {
+    First,
+    Last,
+}
+
+/// First names and surnames counted by their folded form: how common a name is weighs an
+/// exact agreement on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameCounts {
+    first: HashMap<Box<str>, u32>,
+    last: HashMap<Box<str>, u32>,
+    first_total: u32,
+    last_total: u32,
+}
+
+impl NameCounts {
+    fn add(&mut self, first: Option<&Name>, last: Option<&Name>) {
+        self.add_folded(first.map(|n| &*n.folded), last.map(|n| &*n.folded));
+    }
+
+    fn add_folded(&mut self, first: Option<&str>, last: Option<&str>) {
+        if let Some(first) = first {
+            *self.first.entry(first.into()).or_default() += 1;
+            self.first_total += 1;
         }
+        if let Some(last) = last {
+            *self.last.entry(last.into()).or_default() += 1;
+            self.last_total += 1;
+        }
+    }
+
+    /// Counts the names of a checked record as [`Index::upsert`] counts them on adding it
+    /// (each the [`Name::folded`] form of the trimmed name, if any is left).
+    pub fn add_record(&mut self, record: &SourceRecord) {
+        let folded = |name: &Option<String>| {
+            Some(fold(name.as_deref()?.trim())).filter(|folded| !folded.is_empty())
+        };
+        let (first, last) = (folded(&record.first_name), folded(&record.last_name));
+        self.add_folded(first.as_deref(), last.as_deref());
+    }
+
+    fn remove(&mut self, first: Option<&Name>, last: Option<&Name>) {
+        let decrement = |counts: &mut HashMap<Box<str>, u32>, key: &str| {
+            if let Some(count) = counts.get_mut(key) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.remove(key);
+                }
+            }
+        };
+        if let Some(first) = first {
+            decrement(&mut self.first, &first.folded);
+            self.first_total -= 1;
+        }
+        if let Some(last) = last {
+            decrement(&mut self.last, &last.folded);
+            self.last_total -= 1;
+        }
+    }
+
+    /// The share of `name` among the names of its kind; `None` while too few are counted to
+    /// say anything (the model's u stands in).
+    fn share(&self, kind: NameKind, name: &Option<Arc<Name>>) -> Option<f64> {
+        let (counts, total) = match kind {
+            NameKind::First => (&self.first, self.first_total),
+            NameKind::Last => (&self.last, self.last_total),
+        };
+        if total < MIN_NAMES_FOR_FREQUENCIES {
+            return None;
+        }
+        let name = name.as_ref()?;
+        let count = counts.get(&name.folded).copied().unwrap_or(0).max(1);
+        Some(f64::from(count) / f64::from(total.max(1)))
     }
 }
 
