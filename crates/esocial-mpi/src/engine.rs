@@ -1886,14 +1886,17 @@ impl MasterIndex {
         features: &Features,
         key: &RecordRef,
     ) -> (Vec<Candidate>, Vec<u32>) {
-        let (candidates, mut near) =
+        let (mut candidates, mut near) =
             index.candidates_and_records_reaching(features, Some(key), self.thresholds.review);
-        let ruled_out = |person: &PersonId| index.is_non_match(key, person);
-        near.retain(|&slot| index.live_slot(slot).is_some_and(|s| !ruled_out(&s.person)));
-        let candidates = candidates
-            .into_iter()
-            .filter(|c| !ruled_out(&c.person))
-            .collect();
+        let ruled_out = index.non_matches_of(key);
+        if !ruled_out.is_empty() {
+            candidates.retain(|c| !ruled_out.contains(&c.person));
+            near.retain(|&slot| {
+                index
+                    .live_slot(slot)
+                    .is_some_and(|s| !ruled_out.contains(&s.person))
+            });
+        }
         (candidates, near)
     }
 

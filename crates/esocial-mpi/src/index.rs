@@ -583,9 +583,12 @@ impl Index {
     }
 
     pub fn is_non_match(&self, record: &RecordRef, person: &PersonId) -> bool {
-        self.non_matches
-            .get(record)
-            .is_some_and(|persons| persons.contains(person))
+        self.non_matches_of(record).contains(person)
+    }
+
+    /// The persons a human ruled out for `record`.
+    pub fn non_matches_of(&self, record: &RecordRef) -> &[PersonId] {
+        self.non_matches.get(record).map_or(&[], Vec::as_slice)
     }
 
     pub fn add_non_match(&mut self, record: &RecordRef, person: PersonId) {
