@@ -125,12 +125,17 @@ pub fn import(options: ImportOptions<'_>) -> anyhow::Result<ExitCode> {
             );
             let training = RecordReader::new(open("training")?, &options.format)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", options.file.display()))?;
-            let counting = RecordReader::new(open("counting")?, &options.format)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", options.file.display()))?;
-            let base = index.name_counts();
+            let counting = if count_names {
+                Some(
+                    RecordReader::new(open("counting")?, &options.format)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", options.file.display()))?,
+                )
+            } else {
+                None
+            };
             let (model, counts) = std::thread::scope(|scope| {
                 let counted =
-                    count_names.then(|| scope.spawn(|| bulk::count_names(counting, base)));
+                    counting.map(|counting| scope.spawn(|| bulk::count_names(counting)));
                 let model = bulk::learn_model(training, bulk::TRAINING_SAMPLE, options.source);
                 let counts = counted
                     .map(|thread| thread.join().expect("counting names does not panic"));

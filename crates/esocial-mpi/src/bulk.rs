@@ -260,10 +260,11 @@ pub fn learn_model<R: BufRead>(reader: RecordReader<R>, sample: usize, source: &
     index.training_pairs(TRAINING_PAIRS, 0x5eed).learn()
 }
 
-/// Adds to `counts` the names of every record of an input that an import would add (records
-/// that fail their checks are left out, as the import rejects them): see
+/// The names of every record of an input that an import into an empty index would add
+/// (records that fail their checks are left out, as the import rejects them): see
 /// [`MasterIndex::fix_name_counts`].
-pub fn count_names<R: BufRead>(reader: RecordReader<R>, mut counts: NameCounts) -> NameCounts {
+pub fn count_names<R: BufRead>(reader: RecordReader<R>) -> NameCounts {
+    let mut counts = NameCounts::default();
     for (_, record) in reader {
         let Ok(record) = record else { continue };
         if record.check().is_ok() {

@@ -86,11 +86,13 @@ impl Name {
         Self::build(display, fold(display))
     }
 
+    /// The [`Name::folded`] form of a name as written, if anything is left of it.
+    pub fn folded_form(display: &str) -> Option<String> {
+        Some(fold(display)).filter(|folded| !folded.is_empty())
+    }
+
     fn build(display: &str, stem: String) -> Option<Self> {
-        let folded = fold(display);
-        if folded.is_empty() {
-            return None;
-        }
+        let folded = Self::folded_form(display)?;
         Some(Self {
             phonetic: phonetic_key(&stem).into(),
             stem_letters: LetterCounts::of(&stem),

@@ -18,7 +18,6 @@ use uuid::Uuid;
 
 use crate::compare::{Attribute, Comparison, Features, Interner, Name, Text, compare};
 use crate::model::{Model, NameFrequencies, Score, TrainingBlock};
-use crate::normalize::fold;
 use crate::record::SourceRecord;
 
 /// Blocks larger than this are skipped: a key that many records share says too little.
@@ -1085,12 +1084,18 @@ impl NameCounts {
     }
 
     fn add_folded(&mut self, first: Option<&str>, last: Option<&str>) {
+        let increment = |counts: &mut HashMap<Box<str>, u32>, key: &str| match counts.get_mut(key) {
+            Some(count) => *count += 1,
+            None => {
+                counts.insert(key.into(), 1);
+            }
+        };
         if let Some(first) = first {
-            *self.first.entry(first.into()).or_default() += 1;
+            increment(&mut self.first, first);
             self.first_total += 1;
         }
         if let Some(last) = last {
-            *self.last.entry(last.into()).or_default() += 1;
+            increment(&mut self.last, last);
             self.last_total += 1;
         }
     }
@@ -1098,9 +1103,7 @@ impl NameCounts {
     /// Counts the names of a checked record as [`Index::upsert`] counts them on adding it
     /// (each the [`Name::folded`] form of the trimmed name, if any is left).
     pub fn add_record(&mut self, record: &SourceRecord) {
-        let folded = |name: &Option<String>| {
-            Some(fold(name.as_deref()?.trim())).filter(|folded| !folded.is_empty())
-        };
+        let folded = |name: &Option<String>| Name::folded_form(name.as_deref()?.trim());
         let (first, last) = (folded(&record.first_name), folded(&record.last_name));
         self.add_folded(first.as_deref(), last.as_deref());
     }
